@@ -1,0 +1,168 @@
+"""Settings: ``tvbridge.toml`` (path by ``--config``) and ``TVBRIDGE_*`` environment variables.
+
+Environment wins over the file; ``__`` nests, e.g. ``TVBRIDGE_GATEWAY__API_KEY``. Credentials are
+SecretStr and never printed. Only app/cli.py and app/web/app.py load settings.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from app.errors import ConfigError
+
+TOPSTEPX_API_URL = "https://api.topstepx.com"
+TOPSTEPX_USER_HUB_URL = "https://rtc.topstepx.com/hubs/user"
+DEFAULT_CONFIG = Path("tvbridge.toml")
+
+
+class GatewaySettings(BaseModel):
+    """``[gateway]``: which ProjectX gateway, and how to talk to it."""
+
+    kind: Literal["sim", "topstepx", "custom"] = "sim"
+    api_url: str = ""  # custom only: e.g. https://api.alphaticks.projectx.com
+    user_hub_url: str = ""  # custom only: e.g. https://rtc.alphaticks.projectx.com/hubs/user
+    firm: str = ""  # shown on the pages; defaults from kind
+    username: str = ""
+    api_key: SecretStr = SecretStr("")
+    timeout_s: float = Field(10.0, gt=0, le=60)  # per REST request
+    rate_limit_per_minute: int = Field(180, gt=0, le=200)  # gateway allows 200 / 60 s (§3)
+    token_refresh_margin_s: int = Field(1800, ge=60)  # refresh this long before the JWT expires
+    contract_refresh_s: int = Field(3600, ge=60)  # how long resolved contracts are trusted
+    symbols: dict[str, str] = Field(default_factory=dict)  # root → ProjectX symbol, e.g. NQ = "F.US.ENQ"
+
+    @model_validator(mode="after")
+    def _credentials(self) -> GatewaySettings:
+        if self.kind == "custom" and not (self.api_url and self.user_hub_url):
+            raise ValueError(
+                "kind 'custom' needs gateway.api_url and gateway.user_hub_url "
+                "(your firm's https://api.<firm>.projectx.com and https://rtc.<firm>.projectx.com/hubs/user)"
+            )
+        if self.kind != "sim":
+            if not self.username:
+                raise ValueError(f"kind '{self.kind}' needs gateway.username (your platform login name)")
+            if not self.api_key.get_secret_value():
+                raise ValueError(
+                    f"kind '{self.kind}' needs gateway.api_key (set TVBRIDGE_GATEWAY__API_KEY "
+                    "or api_key in tvbridge.toml)"
+                )
+        return self
+
+    @property
+    def resolved_api_url(self) -> str:
+        """The REST base URL (no trailing slash); empty for the in-process simulator."""
+        if self.kind == "topstepx":
+            return TOPSTEPX_API_URL
+        return self.api_url.rstrip("/")
+
+    @property
+    def resolved_user_hub_url(self) -> str:
+        return TOPSTEPX_USER_HUB_URL if self.kind == "topstepx" else self.user_hub_url
+
+    @property
+    def firm_name(self) -> str:
+        if self.firm:
+            return self.firm
+        return {"sim": "Simulator", "topstepx": "TopstepX"}.get(self.kind, "ProjectX")
+
+
+class JournalSettings(BaseModel):
+    """``[journal]``: where the order journal lives (any SQLAlchemy URL)."""
+
+    url: str = "sqlite:///tvbridge.db"
+
+
+class ServerSettings(BaseModel):
+    """``[server]``: the web server and the files it reads."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    secrets_file: Path = Path("webhook_secrets.toml")
+    templates_dir: Path = Path("templates")
+    settle_timeout_s: float = Field(2.0, gt=0, le=2.8)  # TradingView cancels after 3 s
+    max_body_bytes: int = Field(65536, ge=1024, le=1 << 20)
+
+
+class EngineSettings(BaseModel):
+    """``[engine]``: how UNKNOWN outcomes are chased (never by resending)."""
+
+    reconcile_delay_s: float = Field(2.0, ge=0)  # wait before asking again for an UNKNOWN order
+    reconcile_attempts: int = Field(3, ge=1, le=20)  # searches before an UNKNOWN is NOT_PLACED
+
+
+class SimSettings(BaseModel):
+    """``[sim]``: the built-in ProjectX simulator."""
+
+    seed: int = 7
+
+
+class Settings(BaseSettings):
+    """All settings. Build with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TVBRIDGE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        toml_file=None,
+    )
+
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    journal: JournalSettings = Field(default_factory=JournalSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    sim: SimSettings = Field(default_factory=SimSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from ``path`` (default ``./tvbridge.toml`` when present) and the environment.
+
+    Raises ConfigError with one line naming the key when a setting is wrong.
+    """
+    if path is None and DEFAULT_CONFIG.exists():
+        path = DEFAULT_CONFIG
+    if path is not None:
+        if not path.exists():
+            raise ConfigError(f"Config file {path} does not exist; create it or drop --config")
+        try:
+            tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"Config file {path} is not valid TOML: {exc}") from None
+
+    class _FileSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+    try:
+        return _FileSettings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, path)) from None
+
+
+def _one_line(exc: ValidationError, path: Path | None) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "settings"
+    where = f" ({path} or TVBRIDGE_* environment)" if path else " (TVBRIDGE_* environment)"
+    given = err.get("input")
+    shown = "" if isinstance(given, dict) or "api_key" in key else f" = {given!r}"
+    msg = err["msg"].removeprefix("Value error, ")
+    more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"Setting '{key}'{shown}: {msg}{where}{more}"

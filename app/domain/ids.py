@@ -1,0 +1,38 @@
+"""client_order_id (the gateway customTag): unique per account, derived from the alert.
+
+Shape: ``tvb-<instance>-<alert_id>-<n>`` where ``instance`` is a random tag made once per
+journal database (so a new journal can never reuse the tags of an old one on the same account),
+``alert_id`` the journal's alert row and ``n`` the intent's position in the alert. A re-sent
+alert is matched to its first copy by the journal (dedupe), so it maps to the same tags and can
+never make a second order. The gateway appends ``-SL``/``-TP`` for native bracket children
+(reference/projectx-api.md §6.3); the base stays well under 60 characters.
+"""
+
+from __future__ import annotations
+
+import re
+
+_TAG = re.compile(r"^tvb-(?P<instance>[a-z0-9]+)-(?P<alert_id>\d+)-(?P<n>\d+)(?P<suffix>-SL|-TP)?$")
+
+
+def client_order_id(instance: str, alert_id: int, n: int) -> str:
+    """Return the customTag of intent ``n`` (0-based) of alert ``alert_id``."""
+    return f"tvb-{instance}-{alert_id}-{n}"
+
+
+def stop_loss_tag(entry_tag: str) -> str:
+    """The customTag the gateway gives a native stop loss child of ``entry_tag``."""
+    return f"{entry_tag}-SL"
+
+
+def take_profit_tag(entry_tag: str) -> str:
+    """The customTag the gateway gives a native take profit child of ``entry_tag``."""
+    return f"{entry_tag}-TP"
+
+
+def is_ours(tag: str | None, instance: str) -> bool:
+    """True when ``tag`` was made by this journal (children included)."""
+    if not tag:
+        return False
+    m = _TAG.match(tag)
+    return bool(m and m.group("instance") == instance)

@@ -1,0 +1,158 @@
+"""Data shapes shared across layers. Frozen dataclasses; prices are Decimal points, sizes contracts.
+
+Times are tz-aware UTC (``*_at``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from app.domain.enums import Action, Leg, OrderState, OrderType, Side
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A tradable futures contract as the gateway knows it.
+
+    ``tick_size`` in points, ``tick_value`` in USD per tick per contract.
+    """
+
+    contract_id: str  # ProjectX id, e.g. "CON.F.US.MNQ.Z25"
+    name: str  # e.g. "MNQZ5" (display only, never parsed)
+    description: str
+    tick_size: Decimal
+    tick_value: Decimal
+    symbol_id: str  # e.g. "F.US.MNQ"
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Account:
+    """A trading account on the gateway. ``balance`` in USD."""
+
+    account_id: int
+    name: str
+    balance: Decimal
+    can_trade: bool
+    simulated: bool = True
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One received webhook, parsed.
+
+    ``fields`` are the values a template sees as ``alert.<name>``: JSON values as sent (numbers
+    as Decimal or str), or the named groups of a text template's regular expression.
+    ``raw_body`` never contains the webhook secret.
+    """
+
+    strategy: str
+    raw_body: str
+    fields: dict[str, Any]
+    received_at: datetime
+    alert_id: int | None = None
+    source_ip: str = ""
+    content_type: str = ""
+
+
+@dataclass(frozen=True)
+class Bracket:
+    """Native bracket distances from the entry fill, as positive whole ticks.
+
+    The gateway's sign convention (buy: take profit +, stop loss −) is applied in
+    app/gateway/wire.py, never here.
+    """
+
+    stop_loss_ticks: int | None = None
+    take_profit_ticks: int | None = None
+
+
+@dataclass(frozen=True)
+class OrderIntent:
+    """What a template asks for on one account in one contract (pure data, no ids yet).
+
+    ``account`` is the account name or id as the template gives it. ``quantity`` in contracts
+    (already multiplied by the account's multiplier). Prices are on the contract's tick grid.
+    For ``exit`` and ``cancel`` only ``account``, ``contract_id`` and ``action`` matter.
+    """
+
+    account: str | int
+    contract_id: str
+    action: Action
+    side: Side | None = None
+    order_type: OrderType = OrderType.MARKET
+    quantity: int = 0
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    bracket: Bracket | None = None
+    reference_price: Decimal | None = None  # the alert's price, for slippage and brackets
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """One order to place on the gateway (``Order/place``), in the bridge's words.
+
+    ``client_order_id`` is sent as the customTag and must be unique on the account.
+    """
+
+    account_id: int
+    contract_id: str
+    side: Side
+    order_type: OrderType
+    size: int
+    client_order_id: str
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    bracket: Bracket | None = None
+
+
+@dataclass(frozen=True)
+class BrokerOrder:
+    """An order as the gateway reports it (Order/search, Order/searchOpen, User Hub)."""
+
+    broker_order_id: int
+    account_id: int
+    contract_id: str
+    state: OrderState
+    order_type: str  # "market", "limit", "stop", "stop_limit", "trailing_stop", …
+    side: Side
+    size: int
+    fill_volume: int = 0
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    filled_price: Decimal | None = None
+    client_order_id: str | None = None
+    parent_broker_order_id: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Position:
+    """An open position. ``size`` in contracts, always positive; ``side`` BUY = long."""
+
+    account_id: int
+    contract_id: str
+    side: Side
+    size: int
+    average_price: Decimal
+
+
+@dataclass
+class OrderOutcome:
+    """What happened to one order row of an alert, as the webhook response reports it."""
+
+    order_record_id: int
+    account_id: int
+    contract_id: str
+    leg: Leg
+    state: OrderState
+    client_order_id: str | None = None
+    broker_order_id: int | None = None
+    message: str | None = None
+    side: Side | None = None
+    size: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

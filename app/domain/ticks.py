@@ -1,0 +1,44 @@
+"""The one place prices meet the tick grid (DESIGN.md: prices are Decimal, offsets whole ticks)."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+
+def to_decimal(value: object) -> Decimal:
+    """Read a price or distance given as int, float, Decimal or numeric string.
+
+    Raises ValueError naming the value when it is not a finite number.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a number")
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"{value!r} is not a number") from None
+    if not number.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+def round_to_tick(price: Decimal, tick_size: Decimal) -> Decimal:
+    """Round ``price`` (points) to the nearest multiple of ``tick_size`` (half away from zero).
+
+    The result keeps the tick size's exponent, so 21500.3 on a 0.25 grid is ``Decimal('21500.25')``.
+    """
+    if tick_size <= 0:
+        raise ValueError(f"tick size {tick_size} must be positive")
+    ticks = (price / tick_size).to_integral_value(rounding=ROUND_HALF_UP)
+    return (ticks * tick_size).quantize(tick_size)
+
+
+def distance_to_ticks(distance: Decimal, tick_size: Decimal) -> int:
+    """Convert a distance in points to a whole number of ticks (nearest, half away from zero)."""
+    if tick_size <= 0:
+        raise ValueError(f"tick size {tick_size} must be positive")
+    return int((distance / tick_size).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def ticks_to_points(ticks: int, tick_size: Decimal) -> Decimal:
+    """Convert whole ticks to a distance in points."""
+    return (Decimal(ticks) * tick_size).quantize(tick_size)

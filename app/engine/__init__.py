@@ -1,0 +1,1 @@
+"""Orchestration: handle_alert, reconcile; joins ingest, strategies, gateway and journal."""

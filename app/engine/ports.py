@@ -1,0 +1,61 @@
+"""The engine's view of a ProjectX gateway: the live client and the simulator-backed one alike.
+
+app/gateway/projectx.py implements it; tests may hand-write fakes against it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from app.domain.models import Account, BrokerOrder, Contract, OrderRequest, Position
+
+
+class Gateway(Protocol):
+    """What the engine may ask of the gateway. Every call may raise a GatewayError subclass.
+
+    Order-changing calls (place, cancel, close) are sent once and never retried: after sending,
+    a timeout, 5xx, 429 or dropped connection raises OutcomeUnknown (reference/projectx-api.md
+    §3, §8). Reads may be retried by the implementation.
+    """
+
+    async def start(self) -> None:
+        """Log in (Auth/loginKey). Raises GatewayAuthError with the gateway's reason."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    async def accounts(self) -> list[Account]:
+        """Active accounts (Account/search, onlyActiveAccounts=true)."""
+
+    async def contract(self, ticker: str) -> Contract:
+        """Resolve a TradingView ticker (``NQ1!``, ``CME_MINI:NQ1!``, ``MNQZ2025``, ``MNQZ5``,
+        ``MNQ``) to the gateway contract. Raises AlertInvalidError naming an unknown ticker."""
+
+    async def place_order(self, request: OrderRequest) -> int:
+        """Order/place; return the broker order id.
+
+        Raises OrderRejected (with ``broker_order_id`` when the gateway created it anyway),
+        OutcomeUnknown after sending, GatewayUnavailable before sending.
+        """
+
+    async def cancel_order(self, account_id: int, broker_order_id: int) -> None:
+        """Order/cancel. Raises OrderRejected (e.g. OrderNotFound), OutcomeUnknown."""
+
+    async def close_position(self, account_id: int, contract_id: str) -> None:
+        """Position/closeContract at market. Raises OrderRejected (PositionNotFound, …)."""
+
+    async def search_orders(
+        self, account_id: int, since: datetime, until: datetime | None = None
+    ) -> list[BrokerOrder]:
+        """Order/search between ``since`` and ``until`` (UTC). Suspended bracket children are
+        not listed by the gateway (§4.8)."""
+
+    async def open_orders(self, account_id: int) -> list[BrokerOrder]:
+        """Order/searchOpen: working (status Open) orders only."""
+
+    async def open_positions(self, account_id: int) -> list[Position]:
+        """Position/searchOpen."""
+
+    def place_order_body(self, request: OrderRequest) -> dict[str, Any]:
+        """The exact JSON body Order/place would send for ``request`` (for ``tvbridge render``)."""
