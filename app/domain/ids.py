@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-_TAG = re.compile(r"^tvb-(?P<instance>[a-z0-9]+)-(?P<alert_id>\d+)-(?P<n>\d+)(?P<suffix>-SL|-TP)?$")
+_TAG = re.compile(r"^tvb-(?P<instance>[a-z0-9]+)-(?P<alert_id>\d+)-(?P<n>\d+)(?P<suffix>-SL|-TP|-FL)?$")
 
 
 def client_order_id(instance: str, alert_id: int, n: int) -> str:
@@ -28,6 +28,11 @@ def stop_loss_tag(entry_tag: str) -> str:
 def take_profit_tag(entry_tag: str) -> str:
     """The customTag the gateway gives a native take profit child of ``entry_tag``."""
     return f"{entry_tag}-TP"
+
+
+def flatten_tag(entry_tag: str) -> str:
+    """The customTag of the market order that takes back an entry the gateway left unprotected."""
+    return f"{entry_tag}-FL"
 
 
 def is_ours(tag: str | None, instance: str) -> bool:

@@ -1,0 +1,179 @@
+"""The bridge: one object that receives webhook deliveries and runs them to the gateway.
+
+It answers within TradingView's 3 s: 200 with the orders when they settle within
+``settle_timeout_s`` (2 s), else 202 with the alert id while the work goes on. Once an alert is
+journaled the answer is never a 5xx (TradingView re-sends on 5xx, projectx-api.md aside,
+tradingview.md §1); 503 only when the journal itself failed and nothing was done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.config import Settings
+from app.domain.enums import AlertStatus
+from app.domain.models import Alert
+from app.engine.accounts import AccountDirectory
+from app.engine.execute import Executor, Settlement
+from app.engine.intake import Delivery, Intake, Refusal
+from app.engine.ports import Gateway
+from app.engine.reconcile import Reconciler
+from app.engine.runner import JournalRunner
+from app.engine.sync import OrderSync
+from app.errors import JournalError
+
+log = logging.getLogger("tvbridge.engine")
+
+# How long after settling an alert the journal asks the gateway for its orders' states.
+SYNC_DELAY_S = 0.3
+RECONCILE_INTERVAL_S = 30.0
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The webhook's answer."""
+
+    http_status: int
+    body: dict[str, Any]
+
+
+class Bridge:
+    """Receive deliveries, execute them, keep the journal in line with the gateway."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        gateway: Gateway,
+        journal: Any,
+        templates: Mapping[str, Any],
+        secrets: Mapping[str, str],
+    ) -> None:
+        self.settings = settings
+        self.gateway = gateway
+        self.templates = dict(templates)
+        self.secrets = dict(secrets)
+        self.runner = JournalRunner(journal)
+        self.accounts = AccountDirectory(gateway)
+        self.reconciler = Reconciler(
+            gateway,
+            self.runner,
+            attempts=settings.engine.reconcile_attempts,
+            delay_s=settings.engine.reconcile_delay_s,
+        )
+        self.sync = OrderSync(gateway, self.runner)
+        self.intake = Intake(
+            self.runner,
+            lambda: self.templates,
+            lambda: self.secrets,
+            max_body_bytes=settings.server.max_body_bytes,
+        )
+        self._executor: Executor | None = None
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._executions: set[asyncio.Task[Any]] = set()
+        self._reconcile_loop: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Log in, reconcile orders left SUBMITTING or UNKNOWN, start the reconcile loop.
+
+        Raises GatewayAuthError when the credentials are refused.
+        """
+        await self.gateway.start()
+        instance = await self.runner.run(lambda: self.runner.journal.instance)
+        self._executor = Executor(
+            self.gateway, self.runner, self.accounts, self.reconciler, instance=instance
+        )
+        pending = await self.reconciler.settle_all_pending()
+        if pending:
+            log.warning("reconciled %d order(s) left SUBMITTING or UNKNOWN", pending)
+        self._reconcile_loop = asyncio.create_task(self._reconcile_forever())
+
+    async def stop(self, *, grace_s: float = 10.0) -> None:
+        """Let alerts in flight finish (up to ``grace_s``), then close the gateway and journal."""
+        if self._reconcile_loop:
+            self._reconcile_loop.cancel()
+        if self._executions:
+            await asyncio.wait(self._executions, timeout=grace_s)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.gateway.close()
+        self.runner.shutdown()
+
+    async def handle(self, delivery: Delivery) -> Reply:
+        """Run one webhook delivery; never raises."""
+        try:
+            received = await self.intake.receive(delivery)
+        except JournalError as exc:
+            log.error("journal failed, alert refused with 503: %s", exc)
+            return Reply(
+                503, {"status": "error", "error": f"journal unavailable, nothing was done: {exc}"}
+            )
+        if isinstance(received, Refusal):
+            return Reply(received.http_status, received.body)
+        alert, template = received
+        task = asyncio.create_task(self._execute(alert, template))
+        self._executions.add(task)
+        task.add_done_callback(self._executions.discard)
+        done, _ = await asyncio.wait({task}, timeout=self.settings.server.settle_timeout_s)
+        if task in done:
+            settlement = task.result()
+            return Reply(settlement.http_status, settlement.body())
+        return Reply(
+            202,
+            {
+                "alert_id": alert.alert_id,
+                "status": str(AlertStatus.RECEIVED),
+                "reason": "still working on it; `tvbridge journal` shows the outcome",
+                "orders": [],
+            },
+        )
+
+    async def _execute(self, alert: Alert, template: Any) -> Settlement:
+        assert self._executor is not None and alert.alert_id is not None
+        try:
+            # Alerts of one strategy run in arrival order: an exit never overtakes its entry.
+            async with self._locks[alert.strategy]:
+                settlement = await self._executor.execute(alert, template)
+        except Exception as exc:  # noqa: BLE001 — the alert is journaled: answer, never 5xx
+            log.exception("alert %s failed unexpectedly", alert.alert_id)
+            reason = f"internal error while executing ({type(exc).__name__}: {exc}); rows left open are reconciled"
+            await self._journal_failure(alert.alert_id, reason)
+            return Settlement(alert.alert_id, AlertStatus.FAILED, [], reason)
+        if settlement.orders:
+            self._spawn(self._sync_later(alert.alert_id))
+        return settlement
+
+    async def _journal_failure(self, alert_id: int, reason: str) -> None:
+        journal = self.runner.journal
+        try:
+            await self.runner.run(
+                journal.set_alert_status, alert_id, AlertStatus.FAILED, reason=reason
+            )
+            await self.runner.run(
+                journal.add_event, "alert.failed", reason, level="error", alert_id=alert_id
+            )
+        except JournalError:
+            log.exception("could not journal the failure of alert %s", alert_id)
+
+    async def _sync_later(self, alert_id: int) -> None:
+        await asyncio.sleep(SYNC_DELAY_S)
+        await self.sync.sync_alert(alert_id)
+
+    async def _reconcile_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RECONCILE_INTERVAL_S)
+            try:
+                await self.reconciler.settle_all_pending()
+            except Exception:  # noqa: BLE001 — keep the loop alive; it is a safety net
+                log.exception("periodic reconcile failed")
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,146 @@
+"""The Starlette app: builds the bridge on start (lifespan) and routes webhooks.
+
+Start order: journal (migrated to head), templates (all validated), webhook secrets (made for new
+strategies), gateway (the in-process simulator when ``gateway.kind = "sim"``), then the bridge
+reconciles what a previous run left open. Any failure stops the start with one clear line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from app import __version__
+from app.config import Settings
+from app.engine.bridge import Bridge
+from app.gateway.projectx import build_gateway
+from app.ingest.auth import ensure_secrets, load_secrets
+from app.journal.journal import Journal
+from app.strategies import load_templates
+from app.web import logsafe
+from app.web.webhook import receive_webhook
+
+log = logging.getLogger("tvbridge")
+
+
+@dataclass
+class Runtime:
+    """What the lifespan built, for the routes (``request.app.state``) and for tests."""
+
+    bridge: Bridge
+    journal: Journal
+    sim: Any = None  # app.sim.server.SimServer when the built-in simulator runs in-process
+    notes: list[str] = field(default_factory=list)
+
+
+async def start_runtime(settings: Settings) -> Runtime:
+    """Build and start everything the bridge needs. Raises ConfigError, GatewayError, JournalError."""
+    journal = Journal(settings.journal.url)
+    journal.upgrade()
+    templates = load_templates(settings.server.templates_dir)
+    notes = []
+    added = ensure_secrets(settings.server.secrets_file, templates)
+    if added:
+        notes.append(
+            f"made a webhook secret for {', '.join(added)} in {settings.server.secrets_file}; "
+            "`tvbridge url STRATEGY` prints the URL to paste into TradingView"
+        )
+    secrets = load_secrets(settings.server.secrets_file)
+    sim = None
+    base_url = None
+    if settings.gateway.kind == "sim":
+        # The product imports the simulator only here, when the trader asked for it.
+        from app.sim.server import SimServer
+
+        sim = SimServer(seed=settings.sim.seed, walk_interval_s=1.0)
+        await sim.start(host="127.0.0.1", port=0)
+        base_url = sim.url
+    gateway = build_gateway(settings.gateway, base_url=base_url)
+    bridge = Bridge(settings, gateway, journal, templates, secrets)
+    try:
+        await bridge.start()
+    except BaseException:
+        await gateway.close()
+        if sim is not None:
+            await sim.stop()
+        journal.close()
+        raise
+    return Runtime(bridge=bridge, journal=journal, sim=sim, notes=notes)
+
+
+async def stop_runtime(runtime: Runtime) -> None:
+    """Finish alerts in flight, then close the gateway, the simulator and the journal."""
+    await runtime.bridge.stop()
+    if runtime.sim is not None:
+        await runtime.sim.stop()
+    runtime.journal.close()
+
+
+async def index(request: Request) -> JSONResponse:
+    """What is running: version, gateway, strategies, journal (the pages come later)."""
+    bridge: Bridge = request.app.state.bridge
+    settings = bridge.settings
+    return JSONResponse(
+        {
+            "name": "tvbridge",
+            "version": __version__,
+            "gateway": {"kind": settings.gateway.kind, "firm": settings.gateway.firm_name},
+            "strategies": sorted(bridge.templates),
+            "journal": _redact_url(settings.journal.url),
+        }
+    )
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """The process is up and serving."""
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The ASGI app for ``tvbridge serve``."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        logsafe.install()
+        runtime = await start_runtime(settings)
+        for note in runtime.notes:
+            log.warning(note)
+        app.state.runtime = runtime
+        app.state.bridge = runtime.bridge
+        log.warning(
+            "tvbridge %s ready: gateway %s, %d strategies, journal %s",
+            __version__,
+            settings.gateway.firm_name,
+            len(runtime.bridge.templates),
+            _redact_url(settings.journal.url),
+        )
+        try:
+            yield
+        finally:
+            await stop_runtime(runtime)
+
+    routes = [
+        Route("/", index, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/webhook/{strategy}", receive_webhook, methods=["POST"]),
+        Route("/webhook/{strategy}/{token}", receive_webhook, methods=["POST"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _redact_url(url: str) -> str:
+    """A database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 — an unparsable URL is shown by its scheme only
+        return url.split(":", 1)[0] + ":…"

@@ -1,0 +1,37 @@
+"""``POST /webhook/{strategy}`` and ``POST /webhook/{strategy}/{token}``.
+
+The raw body is read whatever the Content-Type (TradingView sends text/plain for anything that is
+not valid JSON, tradingview.md §1) and capped at ``server.max_body_bytes`` before any work.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from app.engine.intake import Delivery
+
+
+async def receive_webhook(request: Request) -> JSONResponse:
+    """Hand the delivery to the bridge and answer with its reply."""
+    bridge = request.app.state.bridge
+    limit = bridge.settings.server.max_body_bytes
+    declared = request.headers.get("content-length", "")
+    too_large = declared.isdigit() and int(declared) > limit
+    body = bytearray()
+    if not too_large:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                too_large = True
+                break
+    delivery = Delivery(
+        strategy=request.path_params["strategy"][:64],
+        raw=b"" if too_large else bytes(body),
+        url_token=request.path_params.get("token"),
+        source_ip=request.client.host if request.client else "",
+        content_type=request.headers.get("content-type", "")[:100],
+        too_large=too_large,
+    )
+    reply = await bridge.handle(delivery)
+    return JSONResponse(reply.body, status_code=reply.http_status)
