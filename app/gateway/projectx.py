@@ -1,0 +1,152 @@
+"""ProjectXGateway: the engine's Gateway (app/engine/ports.py) over the ProjectX REST API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from app.config import GatewaySettings
+from app.domain.models import Account, BrokerOrder, Contract, OrderRequest, Position
+from app.errors import ConfigError, OrderRejected, OutcomeUnknown
+from app.gateway import wire
+from app.gateway.contracts import ContractResolver
+from app.gateway.rest import RestClient
+
+PLACE = "Order/place"
+
+
+class ProjectXGateway:
+    """The live (or simulated) ProjectX gateway, in the bridge's own words.
+
+    Order-changing calls are sent once and never retried (reference/projectx-api.md §3, §8).
+    """
+
+    def __init__(self, rest: RestClient, resolver: ContractResolver) -> None:
+        self.rest = rest
+        self.resolver = resolver
+
+    @property
+    def token_expires_at(self) -> datetime | None:
+        """When the session token expires (UTC), for the status page; None before start."""
+        return self.rest.token_expires_at
+
+    async def start(self) -> None:
+        """Log in (Auth/loginKey, §2.1). Raises GatewayAuthError with the gateway's reason."""
+        await self.rest.login()
+
+    async def close(self) -> None:
+        """Release connections."""
+        await self.rest.aclose()
+
+    async def accounts(self) -> list[Account]:
+        """Active accounts (Account/search with onlyActiveAccounts, §4.1)."""
+        envelope = await self.rest.call("Account/search", {"onlyActiveAccounts": True}, mutating=False)
+        return [wire.to_account(row) for row in envelope.get("accounts") or []]
+
+    async def contract(self, ticker: str) -> Contract:
+        """Resolve a TradingView ticker to a contract. Raises AlertInvalidError when unknown."""
+        return await self.resolver.resolve(ticker)
+
+    async def place_order(self, request: OrderRequest) -> int:
+        """Send Order/place once (§4.6, §6) and return the broker order id.
+
+        Raises OrderRejected (``broker_order_id`` set when the gateway created it anyway),
+        OutcomeUnknown after sending, GatewayUnavailable before sending.
+        """
+        try:
+            body = wire.place_order_body(request)
+        except ValueError as exc:
+            raise OrderRejected(
+                f"Order {request.client_order_id} was not sent: {exc}",
+                endpoint=PLACE,
+                error_name="InvalidRequest",
+            ) from None
+        envelope = await self.rest.call(PLACE, body, mutating=True)
+        broker_order_id = envelope.get("orderId")
+        if isinstance(broker_order_id, bool) or not isinstance(broker_order_id, int):
+            raise OutcomeUnknown(
+                f"{PLACE}: the gateway said success but sent orderId {broker_order_id!r} for "
+                f"customTag {request.client_order_id}; reconciliation looks it up by customTag",
+                endpoint=PLACE,
+            )
+        return broker_order_id
+
+    async def cancel_order(self, account_id: int, broker_order_id: int) -> None:
+        """Send Order/cancel once (§4.7). Raises OrderRejected (e.g. OrderNotFound),
+        OutcomeUnknown, GatewayUnavailable."""
+        await self.rest.call(
+            "Order/cancel", {"accountId": account_id, "orderId": broker_order_id}, mutating=True
+        )
+
+    async def close_position(self, account_id: int, contract_id: str) -> None:
+        """Send Position/closeContract once: close at market (§4.9). Raises OrderRejected
+        (PositionNotFound, …), OutcomeUnknown, GatewayUnavailable."""
+        await self.rest.call(
+            "Position/closeContract",
+            {"accountId": account_id, "contractId": contract_id},
+            mutating=True,
+        )
+
+    async def search_orders(
+        self, account_id: int, since: datetime, until: datetime | None = None
+    ) -> list[BrokerOrder]:
+        """Orders created between ``since`` and ``until`` (UTC) by Order/search (§4.8).
+
+        Suspended bracket children are not listed by the gateway.
+        """
+        body: dict[str, Any] = {
+            "accountId": account_id,
+            "startTimestamp": wire.format_timestamp(since),
+        }
+        if until is not None:
+            body["endTimestamp"] = wire.format_timestamp(until)
+        return await self._orders("Order/search", body)
+
+    async def open_orders(self, account_id: int) -> list[BrokerOrder]:
+        """Working (status Open) orders by Order/searchOpen (§4.8)."""
+        return await self._orders("Order/searchOpen", {"accountId": account_id})
+
+    async def open_positions(self, account_id: int) -> list[Position]:
+        """Open positions by Position/searchOpen (§4.9); size in contracts."""
+        envelope = await self.rest.call("Position/searchOpen", {"accountId": account_id}, mutating=False)
+        rows = envelope.get("positions") or []
+        return [wire.to_position(row) for row in rows if row.get("size")]
+
+    def place_order_body(self, request: OrderRequest) -> dict[str, Any]:
+        """The exact JSON body Order/place would send for ``request`` (for ``tvbridge render``)."""
+        return wire.place_order_body(request)
+
+    async def _orders(self, endpoint: str, body: dict[str, Any]) -> list[BrokerOrder]:
+        envelope = await self.rest.call(endpoint, body, mutating=False)
+        return [wire.to_broker_order(row) for row in envelope.get("orders") or []]
+
+
+def build_gateway(
+    settings: GatewaySettings,
+    *,
+    base_url: str | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> ProjectXGateway:
+    """Build the gateway from ``[gateway]`` settings.
+
+    ``base_url`` overrides ``settings.resolved_api_url`` (the in-process simulator's URL when
+    kind is "sim"). Raises ConfigError when there is no URL to talk to.
+    """
+    url = base_url or settings.resolved_api_url
+    if not url:
+        raise ConfigError(
+            f"gateway kind '{settings.kind}' has no REST URL; set gateway.api_url in tvbridge.toml"
+        )
+    rest = RestClient(
+        url,
+        settings.username,
+        settings.api_key,
+        timeout_s=settings.timeout_s,
+        rate_limit_per_minute=settings.rate_limit_per_minute,
+        refresh_margin_s=settings.token_refresh_margin_s,
+        transport=transport,
+    )
+    resolver = ContractResolver(rest, settings.symbols, refresh_s=settings.contract_refresh_s)
+    return ProjectXGateway(rest, resolver)

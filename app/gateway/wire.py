@@ -1,0 +1,406 @@
+"""The ProjectX wire format: numeric enums, per-endpoint error codes, request bodies, parsers.
+
+The only module that knows camelCase names and the gateway's integers
+(reference/projectx-api.md §4, §5). Everything it returns is in the bridge's own words.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import IntEnum
+from typing import Any
+
+from app.domain.enums import OrderState, Side
+from app.domain.enums import OrderType as DomainOrderType
+from app.domain.models import Account, Bracket, BrokerOrder, Contract, OrderRequest, Position
+from app.domain.ticks import to_decimal
+from app.errors import GatewayError
+
+
+class OrderType(IntEnum):
+    """``OrderType`` (§5.1); also the ``type`` of a bracket leg."""
+
+    UNKNOWN = 0
+    LIMIT = 1
+    MARKET = 2
+    STOP_LIMIT = 3
+    STOP = 4
+    TRAILING_STOP = 5
+    JOIN_BID = 6
+    JOIN_ASK = 7
+
+
+class OrderSide(IntEnum):
+    """``OrderSide`` (§5.1): 0 Bid is a buy, 1 Ask is a sell."""
+
+    BID = 0
+    ASK = 1
+
+
+class OrderStatus(IntEnum):
+    """``OrderStatus`` (§5.1, SWAGGER 0–8)."""
+
+    NONE = 0
+    OPEN = 1
+    FILLED = 2
+    CANCELLED = 3
+    EXPIRED = 4
+    REJECTED = 5
+    PENDING = 6
+    PENDING_CANCELLATION = 7
+    SUSPENDED = 8
+
+
+class PositionType(IntEnum):
+    """``PositionType`` (§5.1); 0 appears only on the hub for a closed position (§8.7)."""
+
+    UNDEFINED = 0
+    LONG = 1
+    SHORT = 2
+
+
+def _names(*names: str) -> dict[int, str]:
+    return dict(enumerate(names))
+
+
+_LOGIN = _names(
+    "Success",
+    "UserNotFound",
+    "PasswordVerificationFailed",
+    "InvalidCredentials",
+    "AppNotFound",
+    "AppVerificationFailed",
+    "InvalidDevice",
+    "AgreementsNotSigned",
+    "UnknownError",
+    "ApiSubscriptionNotFound",
+    "ApiKeyAuthenticationDisabled",
+)
+_ONLY_SUCCESS = _names("Success")
+_ACCOUNT_NOT_FOUND = _names("Success", "AccountNotFound")
+_CANCEL = _names(
+    "Success",
+    "AccountNotFound",
+    "OrderNotFound",
+    "Rejected",
+    "Pending",
+    "UnknownError",
+    "AccountRejected",
+)
+
+# errorCode names per endpoint, exactly as reference/projectx-api.md §5.2 (SWAGGER).
+# The integers are not portable: 2 is OrderRejected on place but OrderNotFound on cancel.
+ERROR_NAMES: dict[str, dict[int, str]] = {
+    "Auth/loginKey": _LOGIN,
+    "Auth/loginApp": _LOGIN,
+    "Auth/validate": _names("Success", "InvalidSession", "SessionNotFound", "ExpiredToken", "UnknownError"),
+    "Auth/logout": _names("Success", "InvalidSession", "UnknownError"),
+    "Account/search": _ONLY_SUCCESS,
+    "Contract/search": _ONLY_SUCCESS,
+    "Contract/available": _ONLY_SUCCESS,
+    "Contract/searchById": _names("Success", "ContractNotFound"),
+    "History/retrieveBars": _names(
+        "Success", "ContractNotFound", "UnitInvalid", "UnitNumberInvalid", "LimitInvalid"
+    ),
+    "Order/place": _names(
+        "Success",
+        "AccountNotFound",
+        "OrderRejected",
+        "InsufficientFunds",
+        "AccountViolation",
+        "OutsideTradingHours",
+        "OrderPending",
+        "UnknownError",
+        "ContractNotFound",
+        "ContractNotActive",
+        "AccountRejected",
+    ),
+    "Order/cancel": _CANCEL,
+    "Order/modify": {**_CANCEL, 7: "ContractNotFound"},
+    "Order/search": _ACCOUNT_NOT_FOUND,
+    "Order/searchOpen": _ACCOUNT_NOT_FOUND,
+    "Position/searchOpen": _ACCOUNT_NOT_FOUND,
+    "Trade/search": _ACCOUNT_NOT_FOUND,
+    "Position/closeContract": _names(
+        "Success",
+        "AccountNotFound",
+        "PositionNotFound",
+        "ContractNotFound",
+        "ContractNotActive",
+        "OrderRejected",
+        "OrderPending",
+        "UnknownError",
+        "AccountRejected",
+    ),
+    "Position/partialCloseContract": _names(
+        "Success",
+        "AccountNotFound",
+        "PositionNotFound",
+        "ContractNotFound",
+        "ContractNotActive",
+        "InvalidCloseSize",
+        "OrderRejected",
+        "OrderPending",
+        "UnknownError",
+        "AccountRejected",
+    ),
+}
+_BY_LOWER = {endpoint.lower(): names for endpoint, names in ERROR_NAMES.items()}
+
+# Endpoints that change orders or positions: sent exactly once, never retried (§3, DESIGN.md).
+MUTATING_ENDPOINTS = frozenset(
+    {
+        "Order/place",
+        "Order/cancel",
+        "Order/modify",
+        "Position/closeContract",
+        "Position/partialCloseContract",
+    }
+)
+
+# What a trader should do about an errorCode, by (endpoint, name).
+_HINTS: dict[tuple[str, str], str] = {
+    ("Auth/loginKey", "UserNotFound"): "check gateway.username (your platform login, not e-mail)",
+    ("Auth/loginKey", "PasswordVerificationFailed"): "check gateway.api_key",
+    ("Auth/loginKey", "InvalidCredentials"): (
+        "check gateway.username (your platform login, not e-mail) and gateway.api_key"
+    ),
+    ("Auth/loginKey", "AgreementsNotSigned"): (
+        "log into the ProjectX platform and complete the required agreements"
+    ),
+    ("Auth/loginKey", "ApiSubscriptionNotFound"): ("subscribe to the API add-on and link it to your profile"),
+    ("Auth/loginKey", "ApiKeyAuthenticationDisabled"): (
+        "API key login is disabled for this user; enable it or create a new key in the platform"
+    ),
+    ("Order/place", "AccountNotFound"): "check the account named in the strategy template",
+    ("Order/place", "InsufficientFunds"): "lower the quantity or check the account balance",
+    ("Order/place", "AccountViolation"): "the account broke a risk rule; check it in the platform",
+    ("Order/place", "OutsideTradingHours"): "the market for this contract is closed",
+    ("Order/place", "ContractNotFound"): "check the alert's ticker",
+    ("Order/place", "ContractNotActive"): "use the active month (e.g. NQ1!), not an expired one",
+    ("Order/place", "AccountRejected"): "the account cannot trade now; check it in the platform",
+    ("Position/closeContract", "PositionNotFound"): "there is no open position to close",
+    ("Position/closeContract", "ContractNotActive"): "close the position in the platform",
+}
+_POSITION_BRACKETS_HINT = (
+    "enable Auto OCO Brackets under Settings > Risk Settings (be flat first) "
+    "or remove the bracket from the template"
+)
+
+
+def error_name(endpoint: str, code: int | None) -> str:
+    """Return the name of ``code`` in ``endpoint``'s errorCode enum (§5.2).
+
+    ``endpoint`` is ``Controller/action`` (a leading ``/api/`` and letter case are ignored).
+    An unlisted code reads ``errorCode <n>``.
+    """
+    names = _BY_LOWER.get(endpoint.removeprefix("/").removeprefix("api/").lower(), {})
+    if code is None:
+        return "errorCode missing"
+    return names.get(code, f"errorCode {code}")
+
+
+def error_hint(endpoint: str, name: str, message: str | None = None) -> str:
+    """Return what a trader should do about errorCode ``name`` from ``endpoint`` ('' if nothing)."""
+    if message and "Position Brackets" in message:
+        return _POSITION_BRACKETS_HINT  # §6.4: the order was still created
+    return _HINTS.get((endpoint, name), "")
+
+
+def _price(value: Decimal | None) -> float | None:
+    # A float of the Decimal's string prints back as the same digits in JSON.
+    return None if value is None else float(str(value))
+
+
+def _bracket_leg(ticks: int | None, sign: int, leg_type: OrderType, what: str) -> dict | None:
+    if ticks is None:
+        return None
+    if isinstance(ticks, bool) or not isinstance(ticks, int) or ticks <= 0:
+        raise ValueError(f"{what} distance {ticks!r} must be a positive whole number of ticks")
+    return {"ticks": sign * ticks, "type": int(leg_type)}
+
+
+_WIRE_TYPE = {
+    DomainOrderType.MARKET: OrderType.MARKET,
+    DomainOrderType.LIMIT: OrderType.LIMIT,
+    DomainOrderType.STOP: OrderType.STOP,
+}
+
+
+def place_order_body(request: OrderRequest) -> dict[str, Any]:
+    """Build the ``Order/place`` JSON body for ``request`` (§4.6, §6).
+
+    Prices are absolute points, already on the tick grid. Bracket ticks are signed (§6.4): on a
+    buy the take profit is positive and the stop loss negative, on a sell the reverse. The stop
+    loss leg is a Stop (4), the take profit a Limit (1). ``isAutomated`` is always true (a product
+    rule; the gateway ignores it, §6.6). Raises ValueError for a bracket distance that is not a
+    positive whole number of ticks.
+    """
+    bracket = request.bracket or Bracket()
+    # Bracket holds positive distances; the sign says which side of the entry (§6.4).
+    sign = 1 if request.side is Side.BUY else -1
+    return {
+        "accountId": request.account_id,
+        "contractId": request.contract_id,
+        "type": int(_WIRE_TYPE[request.order_type]),
+        "side": int(OrderSide.BID if request.side is Side.BUY else OrderSide.ASK),
+        "size": request.size,
+        "limitPrice": _price(request.limit_price),
+        "stopPrice": _price(request.stop_price),
+        "trailPrice": None,
+        "customTag": request.client_order_id,
+        "stopLossBracket": _bracket_leg(bracket.stop_loss_ticks, -sign, OrderType.STOP, "stop_loss"),
+        "takeProfitBracket": _bracket_leg(bracket.take_profit_ticks, sign, OrderType.LIMIT, "take_profit"),
+        "isAutomated": True,
+    }
+
+
+def _required(data: dict[str, Any], key: str, what: str) -> Any:
+    value = data.get(key)
+    if value is None:
+        raise GatewayError(f"The gateway sent {what} without '{key}': {data!r}")
+    return value
+
+
+def _number(value: Any) -> Decimal:
+    """Read a JSON number as a Decimal without float noise or trailing zeros (6335.250000000)."""
+    number = to_decimal(value).normalize()
+    # normalize() turns 100 into 1E+2; keep whole numbers plain.
+    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else _number(value)
+
+
+def parse_timestamp(value: str | None) -> datetime | None:
+    """Read an ISO-8601 timestamp (up to 7 fractional digits, ``Z`` or offset) as UTC."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    head, dot, rest = text.partition(".")
+    if dot:
+        # Python reads at most 6 fractional digits; the gateway sends 7 (§1.2).
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        text = f"{head}.{rest[: min(digits, 6)]}{rest[digits:]}"
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """Write ``moment`` as ISO-8601 UTC with a ``Z`` (naive times are taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def to_account(data: dict[str, Any]) -> Account:
+    """Parse a ``TradingAccountModel`` (§4.1); balance in USD."""
+    return Account(
+        account_id=int(_required(data, "id", "an account")),
+        name=str(data.get("name") or ""),
+        balance=_decimal(data.get("balance")) or Decimal(0),
+        can_trade=bool(data.get("canTrade")),
+        # The DOC example omits 'simulated' (§11 #19): keep the model's default then.
+        simulated=bool(data.get("simulated", True)),
+    )
+
+
+def to_contract(data: dict[str, Any]) -> Contract:
+    """Parse a ``ContractModel`` (§4.2): tick size in points, tick value in USD."""
+    what = "a contract"
+    return Contract(
+        contract_id=str(_required(data, "id", what)),
+        name=str(data.get("name") or ""),
+        description=str(data.get("description") or ""),
+        tick_size=_number(_required(data, "tickSize", what)),
+        tick_value=_number(_required(data, "tickValue", what)),
+        symbol_id=str(data.get("symbolId") or ""),
+        active=bool(data.get("activeContract")),
+    )
+
+
+_ORDER_STATE: dict[int, OrderState] = {
+    OrderStatus.NONE: OrderState.PENDING,
+    OrderStatus.OPEN: OrderState.WORKING,
+    OrderStatus.FILLED: OrderState.FILLED,
+    OrderStatus.CANCELLED: OrderState.CANCELLED,
+    OrderStatus.EXPIRED: OrderState.EXPIRED,
+    OrderStatus.REJECTED: OrderState.REJECTED,
+    OrderStatus.PENDING: OrderState.PENDING,
+    OrderStatus.PENDING_CANCELLATION: OrderState.WORKING,
+    OrderStatus.SUSPENDED: OrderState.SUSPENDED,
+}
+_ORDER_TYPE_NAME: dict[int, str] = {
+    OrderType.UNKNOWN: "unknown",
+    OrderType.LIMIT: "limit",
+    OrderType.MARKET: "market",
+    OrderType.STOP_LIMIT: "stop_limit",
+    OrderType.STOP: "stop",
+    OrderType.TRAILING_STOP: "trailing_stop",
+    OrderType.JOIN_BID: "join_bid",
+    OrderType.JOIN_ASK: "join_ask",
+}
+
+
+def _side(value: Any, what: str) -> Side:
+    if value == OrderSide.BID:
+        return Side.BUY
+    if value == OrderSide.ASK:
+        return Side.SELL
+    raise GatewayError(f"The gateway sent {what} with side {value!r} (expected 0 or 1)")
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def to_broker_order(data: dict[str, Any]) -> BrokerOrder:
+    """Parse an ``OrderModel`` (§4.8) into a BrokerOrder; missing keys read as null.
+
+    Status maps to OrderState (7 PendingCancellation is still WORKING, 0 None is PENDING; an
+    unlisted status reads PENDING, never final). Sizes in contracts, prices in points.
+    """
+    what = "an order"
+    status, kind = data.get("status"), data.get("type")
+    return BrokerOrder(
+        broker_order_id=int(_required(data, "id", what)),
+        account_id=int(_required(data, "accountId", what)),
+        contract_id=str(_required(data, "contractId", what)),
+        state=_ORDER_STATE.get(status if isinstance(status, int) else -1, OrderState.PENDING),
+        order_type=_ORDER_TYPE_NAME.get(kind if isinstance(kind, int) else 0, "unknown"),
+        side=_side(data.get("side"), what),
+        size=int(data.get("size") or 0),
+        fill_volume=int(data.get("fillVolume") or 0),
+        limit_price=_decimal(data.get("limitPrice")),
+        stop_price=_decimal(data.get("stopPrice")),
+        filled_price=_decimal(data.get("filledPrice")),
+        client_order_id=data.get("customTag"),
+        parent_broker_order_id=_int_or_none(data.get("parentOrderId")),
+        created_at=parse_timestamp(data.get("creationTimestamp")),
+        updated_at=parse_timestamp(data.get("updateTimestamp")),
+    )
+
+
+def to_position(data: dict[str, Any]) -> Position:
+    """Parse a ``PositionModel`` (§4.9): size in contracts (positive), ``type`` 1 Long → BUY."""
+    what = "a position"
+    kind = data.get("type")
+    if kind == PositionType.LONG:
+        side = Side.BUY
+    elif kind == PositionType.SHORT:
+        side = Side.SELL
+    else:
+        raise GatewayError(f"The gateway sent {what} with type {kind!r} (expected 1 or 2)")
+    return Position(
+        account_id=int(_required(data, "accountId", what)),
+        contract_id=str(_required(data, "contractId", what)),
+        side=side,
+        size=int(data.get("size") or 0),
+        average_price=_decimal(data.get("averagePrice")) or Decimal(0),
+    )
