@@ -1,0 +1,95 @@
+"""The journal's SQLAlchemy engine for any URL, and its errors in the trader's words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError, StatementError
+from sqlalchemy.pool import StaticPool
+
+from app.errors import JournalError
+
+# Applied to every new SQLite connection: WAL lets readers work beside the writer, NORMAL is
+# durable in WAL mode and keeps each commit fast, busy_timeout waits out another writer (ms).
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+DB_HINT = "Check that the database is reachable and writable (disk space, file permissions)."
+URL_HINT = "Fix the journal URL ([journal] url in tvbridge.toml or TVBRIDGE_JOURNAL__URL)."
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine for ``url`` (any SQLAlchemy URL); SQLite gets its pragmas.
+
+    Raises JournalError when the URL cannot be read or its driver is not installed.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise JournalError(
+            "Journal URL cannot be read as a database URL; use e.g. sqlite:///tvbridge.db or "
+            f"postgresql+psycopg://user:password@host/dbname. {URL_HINT}"
+        ) from None
+    shown = redact(parsed)
+    try:
+        if parsed.get_backend_name() != "sqlite":
+            return create_engine(parsed, pool_pre_ping=True)
+        return _sqlite_engine(parsed)
+    except ImportError as exc:
+        raise JournalError(
+            f"Journal {shown}: the database driver is not installed ({exc.name or exc}); "
+            "install it with pip or use a sqlite:/// URL"
+        ) from None
+    except SQLAlchemyError as exc:
+        raise journal_error(parsed, "open the database", exc, hint=URL_HINT) from exc
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    # One worker thread uses the journal, but not the thread that opened it.
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+    if url.database in (None, "", ":memory:"):
+        kwargs["poolclass"] = StaticPool  # one connection, or every call sees a new database
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # SQLAlchemy emits BEGIN itself (below): the sqlite3 driver's own transaction
+        # handling skips SELECT and DDL, which would break dedupe reads and migrations.
+        dbapi_connection.isolation_level = None
+        for pragma in SQLITE_PRAGMAS:
+            dbapi_connection.execute(pragma)
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def redact(url: URL | str) -> str:
+    """``url`` as text with its password replaced by ``***``."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    return parsed.render_as_string(hide_password=True)
+
+
+def journal_error(url: URL, what: str, exc: BaseException, *, hint: str = DB_HINT) -> JournalError:
+    """A JournalError saying that the journal at ``url`` could not do ``what``, and why.
+
+    The reason is the driver's own message (no SQL, no parameters); the password is removed.
+    """
+    reason = _reason(exc)
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    return JournalError(f"Journal {redact(url)} could not {what}: {reason}. {hint}")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, DBAPIError | StatementError) and exc.orig is not None:
+        exc = exc.orig
+    text = str(exc).strip().splitlines()
+    return text[0].rstrip(".") if text else type(exc).__name__

@@ -1,0 +1,136 @@
+"""The journal's tables (SQLModel). The schema is made by migrations/, never by create_all.
+
+Prices are Decimal points (exact strings in the database), sizes contracts, offsets whole
+ticks, times tz-aware UTC. Enum columns hold the StrEnum values as plain strings. No
+relationships: rows are returned detached and fully loaded, nothing loads lazily.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, Index, String, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from app.domain.enums import Action, AlertStatus, Leg, OrderState, OrderType, Side
+from app.journal.types import DecimalString, StrEnumString, UTCDateTime
+
+# Named constraints keep future migrations (SQLite batch mode, PostgreSQL ALTER) simple.
+# journal/ is the only package with tables, so SQLModel's shared metadata is ours.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+EVENT_LEVELS = ("info", "warning", "error", "critical")
+
+
+class AlertRecord(SQLModel, table=True):
+    """One received webhook (table ``alert``). ``raw_body`` never holds the webhook secret."""
+
+    __tablename__ = "alert"
+    # Serves the dedupe look-up and, by its prefix, listing one strategy's alerts.
+    __table_args__ = (Index("ix_alert_strategy_dedupe_key", "strategy", "dedupe_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    strategy: str = Field(sa_type=String)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    alert_time: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the alert's own
+    source_ip: str = Field(default="", sa_type=String)
+    content_type: str = Field(default="", sa_type=String)
+    raw_body: str = Field(sa_type=Text)
+    dedupe_key: str | None = Field(default=None, sa_type=String)
+    status: AlertStatus = Field(sa_type=StrEnumString(AlertStatus))
+    reason: str | None = Field(default=None, sa_type=Text)
+    duplicate_of: int | None = Field(default=None, foreign_key="alert.id")
+    ticker: str | None = Field(default=None, sa_type=String)  # as TradingView sent it
+    contract_id: str | None = Field(default=None, sa_type=String)  # as ProjectX knows it
+    settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class OrderRecord(SQLModel, table=True):
+    """One order the bridge sent or means to send (table ``order_record``).
+
+    Bracket legs point at their entry through ``parent_id``. ``size`` in contracts,
+    prices in points, ``*_ticks`` positive whole ticks.
+    """
+
+    __tablename__ = "order_record"
+    __table_args__ = (UniqueConstraint("account_id", "client_order_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alert.id", index=True)
+    account_id: int = Field(sa_type=BigInteger)
+    account_name: str = Field(sa_type=String)
+    contract_id: str = Field(sa_type=String)
+    leg: Leg = Field(sa_type=StrEnumString(Leg))
+    action: Action = Field(sa_type=StrEnumString(Action))
+    side: Side | None = Field(default=None, sa_type=StrEnumString(Side))
+    order_type: OrderType | None = Field(default=None, sa_type=StrEnumString(OrderType))
+    size: int | None = None
+    limit_price: Decimal | None = Field(default=None, sa_type=DecimalString)
+    stop_price: Decimal | None = Field(default=None, sa_type=DecimalString)
+    stop_loss_ticks: int | None = None
+    take_profit_ticks: int | None = None
+    client_order_id: str | None = Field(default=None, sa_type=String)  # our customTag
+    broker_order_id: int | None = Field(default=None, sa_type=BigInteger, index=True)
+    parent_id: int | None = Field(default=None, foreign_key="order_record.id")
+    state: OrderState = Field(sa_type=StrEnumString(OrderState), index=True)
+    message: str | None = Field(default=None, sa_type=Text)
+    filled_price: Decimal | None = Field(default=None, sa_type=DecimalString)
+    fill_volume: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    request_json: str | None = Field(default=None, sa_type=Text)  # the exact gateway body
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+    @property
+    def request(self) -> dict[str, Any] | None:
+        """The gateway body that was sent, parsed from ``request_json``."""
+        return None if self.request_json is None else json.loads(self.request_json)
+
+
+class OrderStatusRecord(SQLModel, table=True):
+    """One state change of an order (table ``order_status``), the first SUBMITTING included."""
+
+    __tablename__ = "order_status"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_record_id: int = Field(foreign_key="order_record.id", index=True)
+    state: OrderState = Field(sa_type=StrEnumString(OrderState))
+    at: datetime = Field(sa_type=UTCDateTime)
+    message: str | None = Field(default=None, sa_type=Text)
+
+
+class EventRecord(SQLModel, table=True):
+    """Something worth telling the trader (table ``event``); ``level`` is one of EVENT_LEVELS."""
+
+    __tablename__ = "event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime)
+    level: str = Field(sa_type=String(16))
+    kind: str = Field(sa_type=String)  # a short slug, e.g. "order_rejected"
+    message: str = Field(sa_type=Text)
+    alert_id: int | None = Field(default=None, foreign_key="alert.id", index=True)
+    order_record_id: int | None = Field(default=None, foreign_key="order_record.id")
+    data_json: str | None = Field(default=None, sa_type=Text)
+
+    @property
+    def data(self) -> dict[str, Any] | None:
+        """The event's details, parsed from ``data_json``."""
+        return None if self.data_json is None else json.loads(self.data_json)
+
+
+class MetaRecord(SQLModel, table=True):
+    """One setting of this database (table ``journal_meta``), e.g. ``instance``."""
+
+    __tablename__ = "journal_meta"
+
+    key: str = Field(primary_key=True, sa_type=String(64))
+    value: str = Field(sa_type=String)
