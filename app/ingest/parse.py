@@ -1,0 +1,318 @@
+"""Read a TradingView webhook body: JSON or text, with a precise 422 for the usual mistakes.
+
+TradingView sends the alert's Message box as it is after placeholder substitution, with no
+envelope, and calls it ``text/plain`` whenever the text is not valid JSON
+(reference/tradingview.md §1, §4), so the Content-Type is ignored and the raw body is parsed.
+Every AlertInvalidError message says what is wrong, where (``line L``), and what to do.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from app.errors import AlertInvalidError
+
+# Placeholders TradingView fills in (reference/tradingview.md §2.1, §2.2).
+KNOWN_PLACEHOLDERS: tuple[str, ...] = (
+    "ticker",
+    "exchange",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "time",
+    "timenow",
+    "interval",
+    *(f"plot_{n}" for n in range(20)),
+    "strategy.order.action",
+    "strategy.order.contracts",
+    "strategy.order.price",
+    "strategy.order.id",
+    "strategy.order.comment",
+    "strategy.order.alert_message",
+    "strategy.market_position",
+    "strategy.market_position_size",
+    "strategy.prev_market_position",
+    "strategy.prev_market_position_size",
+    "strategy.position_size",
+)
+
+_PLACEHOLDER = re.compile(r"\{\{(.+?)\}\}")
+_PLOT_BY_TITLE = re.compile(r'plot\(".*"\)')
+_TYPOGRAPHIC_DOUBLE = "“”„"
+_TYPOGRAPHIC_SINGLE = "‘’‚"
+_BAREWORD = re.compile(r"-?[A-Za-z_][A-Za-z0-9_.]*")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+_NO_NUMBER = ("nan", "-nan", "na", "infinity", "-infinity", "inf", "-inf")
+_QUOTES = "\"'“”‘’"
+_LENIENT_FIELD = r"(?<![\w-])[{q}]?{field}[{q}]?\s*[:=]\s*(?:[{q}]([^{q}\r\n]*)[{q}]|([^\s,;}}{q}]+))"
+
+
+def parse_body(
+    raw: bytes, *, fmt: Literal["json", "text"], pattern: re.Pattern[str] | None = None
+) -> dict[str, Any]:
+    """Parse a webhook body into the alert's fields.
+
+    JSON: the top-level object, floats as Decimal, ints as int, strings as sent.
+    Text: the named groups of ``pattern.search(body)`` (unmatched optional groups left out).
+    Raises AlertInvalidError (422) naming the line and the fault, then what to do.
+    Raises ValueError when ``fmt`` is "text" and no ``pattern`` is given (a template bug).
+    """
+    text = _decode(raw)
+    _reject_placeholders(text)
+    if fmt == "json":
+        return _parse_json(text)
+    if pattern is None:
+        raise ValueError("a text template needs a pattern")
+    return _parse_text(text, pattern)
+
+
+def find_body_secret(raw: bytes, secret_field: str) -> str | None:
+    """Return the webhook secret written in the body, or None.
+
+    Reads a JSON object's top-level ``secret_field``; when the body is not valid JSON, looks
+    for ``secret_field`` followed by ``:`` or ``=`` and a value in any quote style, so a
+    trader whose JSON is broken but whose secret is right gets the precise 422, not a 401.
+    """
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        data = json.loads(text, parse_float=Decimal)
+    except ValueError:
+        pattern = _LENIENT_FIELD.format(q=_QUOTES, field=re.escape(secret_field))
+        match = re.search(pattern, text)
+        if match is None:
+            return None
+        return match.group(1) if match.group(1) is not None else match.group(2)
+    if not isinstance(data, dict) or secret_field not in data:
+        return None
+    value = data[secret_field]
+    if value is None or isinstance(value, dict | list):
+        return None
+    return str(value)
+
+
+def stored_body(raw: bytes, fields: dict[str, Any], secret_field: str) -> str:
+    """Return the body to journal: the webhook secret removed, everything else as sent.
+
+    A JSON object is re-serialised without ``secret_field`` (numbers kept digit for digit);
+    any other occurrence of the secret's text becomes ``***``. A body without a secret is
+    returned unchanged.
+    """
+    text = raw.decode("utf-8", errors="replace")
+    secret = fields.get(secret_field)
+    if secret is None or isinstance(secret, dict | list):
+        secret = find_body_secret(raw, secret_field)
+    if secret is None or str(secret) == "":
+        return text
+    try:
+        data = json.loads(text, parse_float=Decimal)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and secret_field in data:
+        del data[secret_field]
+        text = _dumps(data)
+    return text.replace(str(secret), "***")
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AlertInvalidError(
+            f"body is not UTF-8 text (byte {exc.start}) — send the alert's message as plain "
+            "text from TradingView's Message box"
+        ) from None
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        raise AlertInvalidError(
+            "empty body — the alert's message is empty; type a message in TradingView's Message "
+            "box (a {{strategy.order.alert_message}} is empty when the strategy's order call "
+            "has no alert_message)"
+        )
+    return text
+
+
+def _reject_placeholders(text: str) -> None:
+    found = list(_PLACEHOLDER.finditer(text))
+    if not found:
+        return
+    first = found[0]
+    name = first.group(1).strip()
+    line = _line(text, first.start())
+    if name in KNOWN_PLACEHOLDERS or _PLOT_BY_TITLE.fullmatch(name):
+        advice = (
+            "TradingView did not fill it in: strategy placeholders work only in alerts made "
+            "on a strategy, and alert() messages are sent as they are"
+        )
+    else:
+        close = difflib.get_close_matches(name, KNOWN_PLACEHOLDERS, n=1, cutoff=0.6)
+        example = f"{{{{{close[0]}}}}}" if close else "{{ticker}}"
+        advice = f"TradingView sends a placeholder it does not know as it is; check its name (e.g. {example})"
+    more = f"; {len(found) - 1} more after it" if len(found) > 1 else ""
+    raise AlertInvalidError(f"line {line}: unsubstituted placeholder {first.group(0)} — {advice}{more}")
+
+
+def _parse_text(text: str, pattern: re.Pattern[str]) -> dict[str, Any]:
+    match = pattern.search(text)
+    if match is None:
+        shown = text.strip()[:80]
+        raise AlertInvalidError(
+            f"text body does not match the template's pattern '{pattern.pattern}': "
+            f"'{shown}' — make the alert's message match the pattern, or change alert.pattern "
+            "in the template"
+        )
+    return {name: value for name, value in match.groupdict().items() if value is not None}
+
+
+class _NoNumber(ValueError):
+    """JSON's NaN/Infinity: valid to Python's json module, never a usable value."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NoNumber(name)
+
+
+def _parse_json(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+    except _NoNumber:
+        raise AlertInvalidError(_diagnose(text, None)) from None
+    except json.JSONDecodeError as exc:
+        raise AlertInvalidError(_diagnose(text, exc)) from None
+    if not isinstance(data, dict):
+        kinds: dict[type, str] = {list: "an array [...]", str: "a string"}
+        kind = kinds.get(type(data), f"the value {data}")
+        raise AlertInvalidError(
+            f"expected a JSON object {{…}}, got {kind} — put the alert's fields between {{ }}"
+        )
+    return data
+
+
+@dataclass(frozen=True)
+class _Finding:
+    """Something outside a JSON string that JSON does not allow."""
+
+    pos: int
+    token: str
+
+
+def _diagnose(text: str, exc: json.JSONDecodeError | None) -> str:
+    """Explain why ``text`` is not JSON, at the spot json stopped (or the first NaN)."""
+    stripped = text.strip()
+    start = len(text) - len(text.lstrip())
+    if len(stripped) > 1 and stripped[0] == "'" and stripped[-1] == "'":
+        return (
+            "line 1: the body is wrapped in single quotes '…' — paste only the JSON between "
+            "them into the alert's Message box"
+        )
+    if stripped[0] not in "{[" + _TYPOGRAPHIC_DOUBLE:
+        return (
+            f"line {_line(text, start)}: the body is not JSON: '{stripped[:80]}' — this "
+            "strategy's template expects a JSON object {…}; write the alert's message as JSON, "
+            'or give the template alert.format = "text" and a pattern'
+        )
+    stop = exc.pos if exc is not None else None
+    finding = _first_finding(text)
+    if finding is not None and (stop is None or finding.pos <= stop):
+        return _explain(text, finding)
+    assert exc is not None  # a NaN is always found by the scan
+    return _explain_structure(text, exc)
+
+
+def _first_finding(text: str) -> _Finding | None:
+    """Scan outside strings for typographic quotes, comments, single quotes and bare words."""
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == '"':
+            i = _skip_string(text, i)
+            continue
+        if ch in _TYPOGRAPHIC_DOUBLE + _TYPOGRAPHIC_SINGLE + "'#":
+            return _Finding(i, ch)
+        if text.startswith(("//", "/*"), i):
+            return _Finding(i, text[i : i + 2])
+        word = _BAREWORD.match(text, i)
+        if word is not None:
+            if word.group(0) not in ("true", "false", "null"):
+                return _Finding(i, word.group(0))
+            i = word.end()
+            continue
+        number = _NUMBER.match(text, i)
+        i = number.end() if number is not None else i + 1
+    return None
+
+
+def _skip_string(text: str, start: int) -> int:
+    i = start + 1
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+        elif text[i] == '"':
+            return i + 1
+        else:
+            i += 1
+    return i
+
+
+def _explain(text: str, finding: _Finding) -> str:
+    where = f"line {_line(text, finding.pos)}"
+    mark = finding.token
+    if len(mark) == 1 and mark in _TYPOGRAPHIC_DOUBLE + _TYPOGRAPHIC_SINGLE:
+        return f'{where}: typographic quote {mark} — use plain " (JSON strings take double quotes)'
+    if mark in ("//", "/*", "#"):
+        return f"{where}: {mark} comment — JSON has no comments; remove it"
+    if mark == "'":
+        return f"{where}: single quote ' — JSON strings take double quotes; use plain \""
+    if text[: finding.pos].rstrip()[-1:] in ("{", ","):
+        return f'{where}: key {mark} without quotes — put keys in double quotes: "{mark}"'
+    key = _key_before(text, finding.pos)
+    if mark.lower() in _NO_NUMBER:
+        return (
+            f"{where}: {key} is {mark} — the placeholder produced no number; check that it "
+            "has a value when the alert fires"
+        )
+    return f'{where}: {key} is {mark} without quotes — put text values in double quotes, e.g. "{mark}"'
+
+
+def _explain_structure(text: str, exc: json.JSONDecodeError) -> str:
+    where = f"line {exc.lineno}"
+    here = text[exc.pos : exc.pos + 1]
+    before = text[: exc.pos].rstrip()[-1:]
+    if here in (",", "}", "]") and before in (":", ",", "[") and exc.msg == "Expecting value":
+        return (
+            f"{where}: {_key_before(text, exc.pos)} has no value — the placeholder produced no "
+            "number; check that it has a value when the alert fires"
+        )
+    if here in ("}", "]") and before == ",":
+        return f"{where}: trailing comma before {here} — JSON allows no comma after the last value; remove it"
+    return (
+        f"line {exc.lineno} column {exc.colno}: {exc.msg} — fix the JSON in the alert's "
+        "Message box (a JSON checker shows the spot)"
+    )
+
+
+def _key_before(text: str, pos: int) -> str:
+    match = re.search(r'"([^"\n]*)"\s*:\s*$', text[:pos])
+    return f'"{match.group(1)}"' if match else "a value"
+
+
+def _line(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+def _dumps(value: Any) -> str:
+    """JSON text for a parsed body, writing Decimals digit for digit."""
+    if isinstance(value, dict):
+        items = (f"{json.dumps(k, ensure_ascii=False)}: {_dumps(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_dumps(v) for v in value) + "]"
+    if isinstance(value, Decimal):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)

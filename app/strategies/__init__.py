@@ -1,0 +1,47 @@
+"""Strategy templates: ``templates/<strategy>.toml`` → checked at start, rendered per alert.
+
+The strategy's name is the file stem (``^[a-z0-9][a-z0-9_-]{0,63}$``). The format::
+
+    description = "MNQ market entry with a native 40-tick stop loss / 80-tick take profit bracket"
+
+    [alert]                      # how the webhook body is read (all optional)
+    format = "json"              # "json" (default) or "text"
+    pattern = '(?P<action>buy|sell) …'  # text only, required there: Python regex, named groups
+    id_field = "id"              # alert field that identifies an alert (dedupe key); else body hash
+    dedupe_window_s = 60         # seconds (default 60)
+    secret_field = "secret"      # body field with the webhook secret (default "secret")
+    time_field = "time"          # alert field with its fire time: ISO-8601 Z or epoch ms
+
+    [order]
+    accounts = ["SIM-AUTO-OCO", { account = "SIM-POSITION-BRACKETS", multiplier = 2 }]
+    ticker = "{{ alert.ticker }}"      # or a fixed contract, e.g. "MNQZ2025"
+    action = "{{ alert.action }}"      # buy | sell | exit | reverse | cancel (long, short, close, flat)
+    quantity = "{{ alert.quantity }}"  # contracts (a literal 1 is fine); × each account's multiplier
+    type = "market"                    # market | limit | stop
+    limit_price = "{{ alert.price }}"  # limit entries
+    stop_price = "{{ alert.trigger }}" # stop entries
+    price = "{{ alert.close }}"        # optional reference price: slippage, and bracket prices
+                                       # on a market entry
+
+    [bracket]                          # optional native bracket (needs an Auto OCO account)
+    stop_loss = { ticks = 40 }         # or { points = "10" } or { price = "{{ alert.stopLoss }}" }
+    take_profit = { ticks = 80 }
+
+Every value is a literal or a Jinja2 expression over ``alert`` (the body's fields) and
+``strategy`` (the name), run in a sandbox with strict undefined values: a field the alert lacks
+is a TemplateError, never a blank. An optional value that renders empty is "not set", so
+``{% if alert.stopLoss %}{{ alert.stopLoss }}{% endif %}`` works; JSON null renders empty. The
+filter ``decimal`` reads a number or numeric string for arithmetic
+(``{{ alert.price | decimal * 2 }}``). A bracket leg has one of ticks, points or price; it may
+list several only when all are expressions, and then exactly one must render.
+
+Loading (``load_templates``) lists every problem of every file as ``file:line: message`` and
+stops the start with ConfigError; ``check_templates`` returns them for ``tvbridge check``.
+Rendering (``StrategyTemplate.render``) is pure: Alert + Contract → one OrderIntent per account.
+"""
+
+from app.strategies.loader import check_templates, load_templates
+from app.strategies.schema import AccountSpec, Problem
+from app.strategies.template import StrategyTemplate
+
+__all__ = ["AccountSpec", "Problem", "StrategyTemplate", "check_templates", "load_templates"]

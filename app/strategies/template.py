@@ -1,0 +1,223 @@
+"""StrategyTemplate: one loaded template, and its pure render of an alert into OrderIntents."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TypeVar
+
+from app.domain.enums import Action, OrderType, Side
+from app.domain.models import Alert, Bracket, Contract, OrderIntent
+from app.domain.ticks import distance_to_ticks, round_to_tick
+from app.errors import TemplateError
+from app.strategies import values as conv
+from app.strategies.expressions import AlertView, MissingField, Value
+from app.strategies.schema import AccountSpec, AlertFormat
+
+T = TypeVar("T")
+_SIDES = {Action.BUY: Side.BUY, Action.SELL: Side.SELL}
+
+
+@dataclass(frozen=True)
+class StrategyTemplate:
+    """A strategy's template (``templates/<name>.toml``), checked and compiled at load.
+
+    ``dedupe_window_s`` in seconds; ``source`` is the TOML text as loaded.
+    """
+
+    name: str
+    path: Path
+    description: str
+    alert_format: AlertFormat
+    pattern: re.Pattern[str] | None
+    id_field: str | None
+    dedupe_window_s: float
+    secret_field: str
+    time_field: str | None
+    accounts: list[AccountSpec]
+    source: str
+    order_values: dict[str, Value] = field(default_factory=dict, repr=False, compare=False)
+    bracket_values: dict[str, dict[str, Value]] = field(default_factory=dict, repr=False, compare=False)
+
+    def ticker(self, alert: Alert) -> str:
+        """Return the rendered ticker, stripped (e.g. ``NQ1!``). Raises TemplateError when empty."""
+        return _Rendering(self, alert).get("ticker", conv.to_ticker)
+
+    def alert_time(self, alert: Alert) -> datetime | None:
+        """Return the alert's own fire time (UTC) from ``time_field``; None when absent or unreadable."""
+        if self.time_field is None:
+            return None
+        return conv.to_alert_time(alert.fields.get(self.time_field))
+
+    def render(self, alert: Alert, contract: Contract) -> list[OrderIntent]:
+        """Return one OrderIntent per account, in the template's order. Pure: no I/O.
+
+        Quantities in whole contracts (× the account's multiplier), prices on the contract's
+        tick grid, bracket distances in positive whole ticks. ``exit``/``cancel`` carry no
+        side or quantity; ``reverse`` carries quantity and bracket, side None (the engine
+        picks it from the position). Raises TemplateError naming the template, the field, the
+        value, what was expected and the alert id.
+        """
+        run = _Rendering(self, alert)
+        action = run.get("action", conv.to_action)
+        if action in (Action.EXIT, Action.CANCEL):
+            return [
+                OrderIntent(account=spec.account, contract_id=contract.contract_id, action=action)
+                for spec in self.accounts
+            ]
+        tick = contract.tick_size
+        quantity = run.get("quantity", conv.to_quantity)
+        order_type = run.optional("type", conv.to_order_type) or OrderType.MARKET
+        limit_price = run.price("limit_price", tick) if order_type is OrderType.LIMIT else None
+        stop_price = run.price("stop_price", tick) if order_type is OrderType.STOP else None
+        price = run.price("price", tick, required=False)
+        entry = limit_price if limit_price is not None else stop_price
+        side = _SIDES.get(action)
+        bracket = self._bracket(run, side, entry if entry is not None else price, tick)
+        return [
+            OrderIntent(
+                account=spec.account,
+                contract_id=contract.contract_id,
+                action=action,
+                side=side,
+                order_type=order_type,
+                quantity=run.contracts(quantity, spec),
+                limit_price=limit_price,
+                stop_price=stop_price,
+                bracket=bracket,
+                reference_price=price if price is not None else entry,
+            )
+            for spec in self.accounts
+        ]
+
+    def _bracket(
+        self, run: _Rendering, side: Side | None, reference: Decimal | None, tick: Decimal
+    ) -> Bracket | None:
+        ticks: dict[str, int] = {}
+        for leg, kinds in self.bracket_values.items():
+            rendered = {kind: run.text(value) for kind, value in kinds.items()}
+            chosen = {kind: raw for kind, raw in rendered.items() if raw is not None}
+            if len(chosen) > 1:
+                raise run.error(
+                    f"bracket.{leg}",
+                    " and ".join(f"{kind} {raw}" for kind, raw in chosen.items()),
+                    "expected exactly one of ticks, points or price",
+                )
+            for kind, raw in chosen.items():
+                ticks[leg] = run.leg_ticks(leg, kinds[kind].field, kind, raw, side, reference, tick)
+        if not ticks:
+            return None
+        return Bracket(stop_loss_ticks=ticks.get("stop_loss"), take_profit_ticks=ticks.get("take_profit"))
+
+
+class _Rendering:
+    """One render of one alert: renders values lazily and words every TemplateError."""
+
+    def __init__(self, template: StrategyTemplate, alert: Alert) -> None:
+        self.template = template
+        self.alert = alert
+        self.suffix = f" (alert {alert.alert_id})" if alert.alert_id is not None else ""
+
+    def text(self, value: Value) -> object | None:
+        """Render one value; None when it renders empty (not set)."""
+        try:
+            return value.render(self.alert.fields, self.template.name)
+        except MissingField as exc:
+            if not isinstance(exc.obj, AlertView):
+                raise self._broken(value.field, exc) from None
+            fields = ", ".join(exc.available) or "none"
+            raise TemplateError(
+                f"Template '{self.template.name}': field '{value.field}' uses {exc.path}, which "
+                f"this alert does not have (fields: {fields}){self.suffix}."
+            ) from None
+        except Exception as exc:  # the expression is user code: any failure is its fault
+            raise self._broken(value.field, exc) from None
+
+    def get(self, key: str, convert: Callable[[object], T]) -> T:
+        """Render and convert a required order value (unset converts '', so it fails)."""
+        raw = self._raw(key)
+        return self.convert(key, "" if raw is None else raw, convert)
+
+    def optional(self, key: str, convert: Callable[[object], T]) -> T | None:
+        """Render and convert an optional order value; None when unset or rendered empty."""
+        raw = self._raw(key)
+        return None if raw is None else self.convert(key, raw, convert)
+
+    def price(self, key: str, tick: Decimal, *, required: bool = True) -> Decimal | None:
+        """Render a price and round it to the tick grid (points)."""
+        price = self.get(key, conv.to_price) if required else self.optional(key, conv.to_price)
+        return None if price is None else round_to_tick(price, tick)
+
+    def convert(self, field: str, raw: object, convert: Callable[[object], T]) -> T:
+        try:
+            return convert(raw)
+        except ValueError as exc:
+            raise self.error(field, raw, str(exc)) from None
+
+    def contracts(self, quantity: Decimal, spec: AccountSpec) -> int:
+        """quantity × the account's multiplier, in whole contracts (≥ 1)."""
+        try:
+            return conv.times_multiplier(quantity, spec.multiplier)
+        except ValueError as exc:
+            where = f" on account {spec.account!r}" if spec.multiplier != 1 else ""
+            raise self.error("quantity", quantity, f"{exc}{where}") from None
+
+    def leg_ticks(
+        self,
+        leg: str,
+        field: str,
+        kind: str,
+        raw: object,
+        side: Side | None,
+        reference: Decimal | None,
+        tick: Decimal,
+    ) -> int:
+        """Convert one bracket leg (ticks, points or price) to positive whole ticks."""
+        if kind == "ticks":
+            return self.convert(field, raw, conv.to_ticks)
+        if kind == "points":
+            ticks = distance_to_ticks(self.convert(field, raw, conv.to_points), tick)
+            if ticks < 1:
+                raise self.error(field, raw, f"expected at least one tick ({tick} points)")
+            return ticks
+        price = round_to_tick(self.convert(field, raw, conv.to_price), tick)
+        if side is None:
+            raise self.error(
+                field, raw, "expected ticks or points with action reverse (the side is not known yet)"
+            )
+        if reference is None:
+            raise self.error(
+                field,
+                raw,
+                "expected order.price to be set: on a market entry a bracket price is measured "
+                'from it (e.g. price = "{{ alert.close }}")',
+            )
+        above = (leg == "take_profit") == (side is Side.BUY)
+        if (price > reference) != above or price == reference:
+            where = "above" if above else "below"
+            words = leg.replace("_", " ")
+            raise self.error(
+                field, price, f"expected a {words} {where} the entry price {reference} for a {side}"
+            )
+        return int(abs(reference - price) / tick)
+
+    def _raw(self, key: str) -> object | None:
+        value = self.template.order_values.get(key)
+        return None if value is None else self.text(value)
+
+    def error(self, field: str, value: object, expectation: str) -> TemplateError:
+        shown = str(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        return TemplateError(
+            f"Template '{self.template.name}': field '{field}' is '{shown}', {expectation}{self.suffix}."
+        )
+
+    def _broken(self, field: str, exc: Exception) -> TemplateError:
+        return TemplateError(
+            f"Template '{self.template.name}': field '{field}' could not be rendered: {exc}"
+            f"{self.suffix}; fix its expression in {self.template.path}."
+        )

@@ -1,0 +1,134 @@
+"""Turn template values (TOML literals or rendered text) into order terms.
+
+Each converter raises ValueError whose text is the expectation, e.g. "expected a whole number
+of contracts"; the caller names the template, the field and the value around it. The same
+converters check literal values when a template is loaded, so a bad literal stops the start.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from app.domain.enums import Action, OrderType
+from app.domain.ticks import to_decimal
+
+ACTION_SYNONYMS: dict[str, Action] = {
+    "buy": Action.BUY,
+    "long": Action.BUY,
+    "sell": Action.SELL,
+    "short": Action.SELL,
+    "exit": Action.EXIT,
+    "close": Action.EXIT,
+    "flat": Action.EXIT,
+    "reverse": Action.REVERSE,
+    "cancel": Action.CANCEL,
+}
+
+EXPECT_TICKER = "expected a contract such as NQ1!, MNQ1! or MNQZ2025"
+EXPECT_ACTION = "expected buy, sell, exit, reverse or cancel (or long, short, close, flat)"
+EXPECT_TYPE = "expected market, limit or stop"
+EXPECT_QUANTITY = "expected a whole number of contracts"
+EXPECT_PRICE = "expected a price above 0"
+EXPECT_TICKS = "expected a whole number of ticks, 1 or more"
+EXPECT_POINTS = "expected a distance in points above 0"
+EXPECT_MULTIPLIER = "expected a number above 0"
+
+# Epoch numbers at or above this are milliseconds (Pine's str.tostring(time)); below, seconds.
+_EPOCH_MS_FROM = 100_000_000_000
+
+
+def to_ticker(value: object) -> str:
+    """Read a TradingView ticker or contract name (``NQ1!``, ``CME_MINI:NQ1!``, ``MNQZ2025``)."""
+    ticker = str(value).strip()
+    if not ticker:
+        raise ValueError(EXPECT_TICKER)
+    return ticker
+
+
+def to_action(value: object) -> Action:
+    """Read an action, case-insensitive, with synonyms (long → buy, close/flat → exit, …)."""
+    action = ACTION_SYNONYMS.get(str(value).strip().lower())
+    if action is None:
+        raise ValueError(EXPECT_ACTION)
+    return action
+
+
+def to_order_type(value: object) -> OrderType:
+    """Read an entry order type: market, limit or stop (case-insensitive)."""
+    try:
+        return OrderType(str(value).strip().lower())
+    except ValueError:
+        raise ValueError(EXPECT_TYPE) from None
+
+
+def to_quantity(value: object) -> Decimal:
+    """Read a quantity in contracts (> 0); the caller checks it is whole after the multiplier."""
+    return _positive(value, EXPECT_QUANTITY)
+
+
+def times_multiplier(quantity: Decimal, multiplier: Decimal) -> int:
+    """Return quantity × multiplier in contracts; raises ValueError unless whole and ≥ 1."""
+    product = quantity * multiplier
+    if product < 1 or product != product.to_integral_value():
+        if multiplier == 1:
+            raise ValueError(EXPECT_QUANTITY)
+        raise ValueError(f"{EXPECT_QUANTITY} (× {multiplier} gives {product.normalize()})")
+    return int(product)
+
+
+def to_price(value: object) -> Decimal:
+    """Read a price in points (> 0), not yet on the tick grid."""
+    return _positive(value, EXPECT_PRICE)
+
+
+def to_ticks(value: object) -> int:
+    """Read a bracket distance in whole ticks (≥ 1)."""
+    number = _positive(value, EXPECT_TICKS)
+    if number != number.to_integral_value():
+        raise ValueError(EXPECT_TICKS)
+    return int(number)
+
+
+def to_points(value: object) -> Decimal:
+    """Read a bracket distance in points (> 0)."""
+    return _positive(value, EXPECT_POINTS)
+
+
+def to_multiplier(value: object) -> Decimal:
+    """Read an account's quantity multiplier (> 0)."""
+    if isinstance(value, str):
+        raise ValueError(EXPECT_MULTIPLIER)
+    return _positive(value, EXPECT_MULTIPLIER)
+
+
+def to_alert_time(value: object) -> datetime | None:
+    """Read an alert's fire time: ISO-8601 (``2026-03-02T14:30:00Z``) or epoch ms; UTC.
+
+    A time without a zone is taken as UTC (TradingView's ``{{timenow}}`` always ends in Z).
+    Returns None when the value cannot be read.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    try:
+        if text.replace(".", "", 1).isdigit():
+            number = Decimal(text)
+            seconds = number / 1000 if number >= _EPOCH_MS_FROM else number
+            return datetime.fromtimestamp(float(seconds), tz=UTC)
+        moment = datetime.fromisoformat(text)
+    except (ValueError, OverflowError, OSError):
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _positive(value: object, expectation: str) -> Decimal:
+    try:
+        number = to_decimal(value)
+    except ValueError:
+        raise ValueError(expectation) from None
+    if number <= 0:
+        raise ValueError(expectation)
+    return number

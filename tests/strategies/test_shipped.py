@@ -1,0 +1,274 @@
+"""The shipped templates and alert messages work together, and TradersPost alerts move over unchanged."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from app.domain.enums import Action, OrderType, Side
+from app.domain.models import Alert, Bracket, Contract, OrderIntent
+from app.errors import TemplateError
+from app.ingest import parse_body
+from app.strategies import StrategyTemplate, check_templates, load_templates
+from tests.corpus import VALUES, render_corpus
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "templates"
+ALERTS = ROOT / "alerts"
+SHIPPED = ["mnq-bracket", "mnq-exit", "mnq-market", "nq-text", "traderspost"]
+MNQ = Contract(
+    "CON.F.US.MNQ.H26", "MNQH6", "Micro E-mini Nasdaq-100", Decimal("0.25"), Decimal("0.50"), "F.US.MNQ"
+)
+NQ = Contract("CON.F.US.ENQ.H26", "NQH6", "E-mini Nasdaq-100", Decimal("0.25"), Decimal("5.00"), "F.US.ENQ")
+AT = datetime(2026, 3, 2, 14, 30, 5, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def templates() -> dict[str, StrategyTemplate]:
+    return load_templates(TEMPLATES)
+
+
+def render(template: StrategyTemplate, raw: bytes, contract: Contract = MNQ) -> list[OrderIntent]:
+    fields = parse_body(raw, fmt=template.alert_format, pattern=template.pattern)
+    an_alert = Alert(template.name, raw.decode(), fields, AT, alert_id=1)
+    assert template.ticker(an_alert)
+    return template.render(an_alert, contract)
+
+
+def example(strategy: str) -> bytes:
+    (path,) = ALERTS.glob(f"{strategy}.example.*")
+    return path.read_bytes()
+
+
+def test_every_shipped_template_loads_without_problems(templates: dict[str, StrategyTemplate]) -> None:
+    assert sorted(templates) == SHIPPED
+    assert check_templates(TEMPLATES) == []
+    assert all(t.description for t in templates.values())
+
+
+@pytest.mark.parametrize("strategy", SHIPPED)
+def test_every_template_has_its_message_and_example(strategy: str) -> None:
+    message = (ALERTS / f"{strategy}.txt").read_text()
+    values = {**VALUES, "ticker": "NQ1!" if strategy.startswith("nq") else "MNQ1!"}
+    if not strategy.startswith("nq"):
+        values.update({"strategy.order.contracts": "1", "strategy.position_size": "1"})
+
+    rendered = re.sub(r"\{\{(.+?)\}\}", lambda m: values[m.group(1)], message)
+
+    assert rendered.encode() == example(strategy)
+    assert "secret" not in message
+    assert strategy in (ALERTS / "README.md").read_text()
+
+
+@pytest.mark.parametrize("strategy", SHIPPED)
+def test_every_example_renders_to_orders(templates: dict[str, StrategyTemplate], strategy: str) -> None:
+    template = templates[strategy]
+    contract = NQ if strategy.startswith("nq") else MNQ
+
+    intents = render(template, example(strategy), contract)
+
+    assert [i.account for i in intents] == ["SIM-AUTO-OCO"]
+    assert all(i.contract_id == contract.contract_id for i in intents)
+
+
+def test_mnq_bracket_example_is_an_entry_with_stop_loss_and_take_profit(
+    templates: dict[str, StrategyTemplate],
+) -> None:
+    template = templates["mnq-bracket"]
+
+    intents = render(template, example("mnq-bracket"))
+
+    assert intents == [
+        OrderIntent(
+            account="SIM-AUTO-OCO",
+            contract_id=MNQ.contract_id,
+            action=Action.BUY,
+            side=Side.BUY,
+            order_type=OrderType.MARKET,
+            quantity=1,
+            bracket=Bracket(stop_loss_ticks=40, take_profit_ticks=80),
+            reference_price=Decimal("21500.25"),
+        )
+    ]
+    assert template.id_field == "id"
+    fields = json.loads(example("mnq-bracket"))
+    assert template.alert_time(Alert("mnq-bracket", "", fields, AT)) == datetime(
+        2026, 3, 2, 14, 30, tzinfo=UTC
+    )
+
+
+def test_mnq_market_sells_what_the_strategy_sold(templates: dict[str, StrategyTemplate]) -> None:
+    raw = example("mnq-market").replace(b'"buy"', b'"sell"').replace(b'"1"', b'"3"')
+
+    (intent,) = render(templates["mnq-market"], raw)
+
+    assert (intent.side, intent.order_type, intent.quantity, intent.bracket) == (
+        Side.SELL,
+        OrderType.MARKET,
+        3,
+        None,
+    )
+
+
+def test_mnq_exit_closes(templates: dict[str, StrategyTemplate]) -> None:
+    assert render(templates["mnq-exit"], example("mnq-exit")) == [
+        OrderIntent(account="SIM-AUTO-OCO", contract_id=MNQ.contract_id, action=Action.EXIT)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("action", "position", "expected"),
+    [
+        ("buy", "2", (Action.BUY, Side.BUY, 2)),
+        ("sell", "-3", (Action.SELL, Side.SELL, 3)),
+        ("sell", "0", (Action.EXIT, None, 0)),
+    ],
+)
+def test_nq_text_reads_the_pine_faq_message(
+    templates: dict[str, StrategyTemplate], action: str, position: str, expected: tuple
+) -> None:
+    raw = render_corpus(
+        "C07",
+        **{
+            "strategy.order.action": action,
+            "strategy.position_size": position,
+            "strategy.order.price": "21500.30",
+        },
+    )
+
+    (intent,) = render(templates["nq-text"], raw, NQ)
+
+    assert (intent.action, intent.side, intent.quantity) == expected
+    if intent.action is not Action.EXIT:
+        assert intent.order_type is OrderType.LIMIT and intent.limit_price == Decimal("21500.25")
+
+
+# --- TradersPost ---------------------------------------------------------------------------------
+
+
+def traderspost(templates: dict[str, StrategyTemplate], body: dict[str, object]) -> list[OrderIntent]:
+    return render(templates["traderspost"], json.dumps(body).encode())
+
+
+def test_traderspost_corpus_messages(templates: dict[str, StrategyTemplate]) -> None:
+    template = templates["traderspost"]
+
+    (c10,) = render(template, render_corpus("C10"))
+    (c11,) = render(template, render_corpus("C11"))
+    (c12,) = render(template, render_corpus("C12"))
+    (c13,) = render(template, render_corpus("C13"))
+
+    assert (c10.side, c10.quantity, c10.reference_price, c10.bracket) == (
+        Side.BUY,
+        2,
+        Decimal("21500.25"),
+        None,
+    )
+    assert c11.action is Action.EXIT  # sell + sentiment flat
+    assert (c12.side, c12.quantity, c12.reference_price) == (Side.BUY, 1, None)  # no quantity: 1
+    assert c13.action is Action.EXIT
+
+
+def test_traderspost_example_amounts_are_points(templates: dict[str, StrategyTemplate]) -> None:
+    (intent,) = render(templates["traderspost"], example("traderspost"))
+
+    assert intent.bracket == Bracket(stop_loss_ticks=40, take_profit_ticks=80)
+
+
+@pytest.mark.parametrize(
+    ("stop_loss", "take_profit", "expected"),
+    [
+        ({"type": "stop", "stopPrice": 21490}, {"limitPrice": "21520.25"}, Bracket(41, 80)),
+        ({"type": "stop", "amount": "10"}, {"amount": 20}, Bracket(40, 80)),
+        ({"type": "stop", "percent": "0.1"}, {"percent": 0.2}, Bracket(86, 172)),
+        ({"type": "STOP", "stopPrice": "21490.10"}, None, Bracket(41, None)),
+        (None, {"limitPrice": 21510}, Bracket(None, 39)),
+    ],
+)
+def test_traderspost_stop_loss_and_take_profit_shapes(
+    templates: dict[str, StrategyTemplate], stop_loss, take_profit, expected: Bracket
+) -> None:
+    body: dict[str, object] = {"ticker": "MNQ1!", "action": "buy", "quantity": 1, "price": 21500.25}
+    if stop_loss is not None:
+        body["stopLoss"] = stop_loss
+    if take_profit is not None:
+        body["takeProfit"] = take_profit
+
+    (intent,) = traderspost(templates, body)
+
+    assert intent.bracket == expected
+
+
+def test_traderspost_sell_limit_measures_from_the_limit_price(templates: dict[str, StrategyTemplate]) -> None:
+    body = {
+        "ticker": "MNQ1!",
+        "action": "sell",
+        "orderType": "limit",
+        "limitPrice": "21510",
+        "stopLoss": {"type": "stop", "stopPrice": "21520"},
+        "takeProfit": {"limitPrice": "21490"},
+    }
+
+    (intent,) = traderspost(templates, body)
+
+    assert (intent.side, intent.order_type, intent.limit_price) == (
+        Side.SELL,
+        OrderType.LIMIT,
+        Decimal("21510.00"),
+    )
+    assert intent.bracket == Bracket(stop_loss_ticks=40, take_profit_ticks=80)
+
+
+@pytest.mark.parametrize("sentiment_action", [("flat", "buy"), ("Flat", "SELL")])
+def test_traderspost_flat_sentiment_exits(
+    templates: dict[str, StrategyTemplate], sentiment_action: tuple[str, str]
+) -> None:
+    sentiment, action = sentiment_action
+
+    (intent,) = traderspost(templates, {"ticker": "MNQ1!", "action": action, "sentiment": sentiment})
+
+    assert intent.action is Action.EXIT
+
+
+def test_traderspost_cancel(templates: dict[str, StrategyTemplate]) -> None:
+    assert traderspost(templates, {"ticker": "MNQ1!", "action": "cancel"})[0].action is Action.CANCEL
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            {"stopLoss": {"type": "trailing_stop", "trailAmount": "2"}},
+            'unsupported stopLoss type trailing_stop: only "stop"',
+        ),
+        (
+            {"stopLoss": {"type": "stop", "pnlAmount": 100}},
+            "unsupported stopLoss {type: stop, pnlAmount: 100}",
+        ),
+        ({"takeProfit": {"pnlAmount": 100}}, "unsupported takeProfit {pnlAmount: 100}"),
+        ({"action": "add"}, "field 'action' is 'add', expected buy, sell, exit, reverse or cancel"),
+        (
+            {"orderType": "stop_limit", "stopPrice": 21510, "limitPrice": 21511},
+            "field 'type' is 'stop_limit', expected market, limit or stop",
+        ),
+        (
+            {"stopLoss": {"type": "stop", "stopPrice": 21510}},
+            "expected a stop loss below the entry price 21500.25 for a buy",
+        ),
+    ],
+)
+def test_traderspost_shapes_we_cannot_honour_are_refused_not_ignored(
+    templates: dict[str, StrategyTemplate], extra: dict[str, object], expected: str
+) -> None:
+    body = {"ticker": "MNQ1!", "action": "buy", "price": "21500.25", **extra}
+
+    with pytest.raises(TemplateError) as caught:
+        traderspost(templates, body)
+
+    assert str(caught.value).startswith("Template 'traderspost': ")
+    assert expected in str(caught.value)
