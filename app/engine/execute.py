@@ -447,7 +447,6 @@ class Executor:
     async def _write_ahead(
         self, alert: Alert, account: Account, leg: Leg, action: Action, contract_id: str, **row: Any
     ) -> PendingOrder:
-        broker_order_id = row.pop("broker_order_id", None)
         row_id = await self._runner.run(
             self._journal.add_order,
             alert_id=alert.alert_id,
@@ -459,13 +458,6 @@ class Executor:
             state=OrderState.SUBMITTING,
             **row,
         )
-        if broker_order_id is not None:
-            await self._runner.run(
-                self._journal.update_order,
-                row_id,
-                OrderState.SUBMITTING,
-                broker_order_id=broker_order_id,
-            )
         assert alert.alert_id is not None
         return PendingOrder(
             id=row_id,
@@ -474,7 +466,7 @@ class Executor:
             contract_id=contract_id,
             leg=leg,
             client_order_id=row.get("client_order_id"),
-            broker_order_id=broker_order_id,
+            broker_order_id=row.get("broker_order_id"),
             created_at=datetime.now(UTC),
         )
 

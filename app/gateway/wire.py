@@ -228,6 +228,16 @@ _WIRE_TYPE = {
 }
 
 
+def cancel_order_body(account_id: int, broker_order_id: int) -> dict[str, Any]:
+    """The Order/cancel body (§4.7)."""
+    return {"accountId": account_id, "orderId": broker_order_id}
+
+
+def close_position_body(account_id: int, contract_id: str) -> dict[str, Any]:
+    """The Position/closeContract body (§4.9)."""
+    return {"accountId": account_id, "contractId": contract_id}
+
+
 def place_order_body(request: OrderRequest) -> dict[str, Any]:
     """Build the ``Order/place`` JSON body for ``request`` (§4.6, §6).
 

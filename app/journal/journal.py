@@ -206,6 +206,7 @@ class Journal:
         stop_loss_ticks: int | None = None,
         take_profit_ticks: int | None = None,
         client_order_id: str | None = None,
+        broker_order_id: int | None = None,
         parent_id: int | None = None,
         state: OrderState = OrderState.SUBMITTING,
         message: str | None = None,
@@ -214,7 +215,8 @@ class Journal:
         """Commit one order row and its first status row; return the order_record id.
 
         ``size`` in contracts, prices in points (Decimal), ticks positive whole ticks,
-        ``request`` the exact gateway body sent. Raises JournalError when ``client_order_id``
+        ``request`` the exact gateway body sent, ``broker_order_id`` the gateway's id when the
+        row acts on an existing order (a cancel). Raises JournalError when ``client_order_id``
         is already used on ``account_id``.
         """
         what = f"add order {client_order_id or leg} of alert {alert_id} on account {account_id}"
@@ -235,6 +237,7 @@ class Journal:
                 stop_loss_ticks=stop_loss_ticks,
                 take_profit_ticks=take_profit_ticks,
                 client_order_id=client_order_id,
+                broker_order_id=broker_order_id,
                 parent_id=parent_id,
                 state=OrderState(state),
                 message=message,

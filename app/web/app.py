@@ -23,6 +23,7 @@ from app.config import Settings
 from app.engine.bridge import Bridge
 from app.gateway.projectx import build_gateway
 from app.ingest.auth import ensure_secrets, load_secrets
+from app.journal.db import redact
 from app.journal.journal import Journal
 from app.strategies import load_templates
 from app.web import logsafe
@@ -94,7 +95,7 @@ async def index(request: Request) -> JSONResponse:
             "version": __version__,
             "gateway": {"kind": settings.gateway.kind, "firm": settings.gateway.firm_name},
             "strategies": sorted(bridge.templates),
-            "journal": _redact_url(settings.journal.url),
+            "journal": redact(settings.journal.url),
         }
     )
 
@@ -120,7 +121,7 @@ def create_app(settings: Settings) -> Starlette:
             __version__,
             settings.gateway.firm_name,
             len(runtime.bridge.templates),
-            _redact_url(settings.journal.url),
+            redact(settings.journal.url),
         )
         try:
             yield
@@ -135,12 +136,3 @@ def create_app(settings: Settings) -> Starlette:
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 
-
-def _redact_url(url: str) -> str:
-    """A database URL without its password."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 — an unparsable URL is shown by its scheme only
-        return url.split(":", 1)[0] + ":…"

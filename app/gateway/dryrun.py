@@ -1,0 +1,66 @@
+"""A gateway that reads for real but records order-changing calls instead of sending them.
+
+Used by ``tvbridge render`` (and the page's "try it" panel) so that a preview runs the very code
+path an alert takes, and shows the exact request bodies, without a single order reaching ProjectX.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from app.domain.models import Account, BrokerOrder, Contract, OrderRequest, Position
+from app.gateway import wire
+from app.gateway.projectx import ProjectXGateway
+
+
+class DryRunGateway:
+    """Wrap a ProjectXGateway: reads pass through, Order/place, cancel and close are recorded.
+
+    ``calls`` holds ``{"endpoint": "Order/place", "body": {…}}`` in the order they would be sent.
+    A recorded place answers with a negative broker order id, so it can never be mistaken for a
+    real one.
+    """
+
+    def __init__(self, inner: ProjectXGateway) -> None:
+        self.inner = inner
+        self.calls: list[dict[str, Any]] = []
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def accounts(self) -> list[Account]:
+        return await self.inner.accounts()
+
+    async def contract(self, ticker: str) -> Contract:
+        return await self.inner.contract(ticker)
+
+    async def search_orders(
+        self, account_id: int, since: datetime, until: datetime | None = None
+    ) -> list[BrokerOrder]:
+        return await self.inner.search_orders(account_id, since, until)
+
+    async def open_orders(self, account_id: int) -> list[BrokerOrder]:
+        return await self.inner.open_orders(account_id)
+
+    async def open_positions(self, account_id: int) -> list[Position]:
+        return await self.inner.open_positions(account_id)
+
+    def place_order_body(self, request: OrderRequest) -> dict[str, Any]:
+        return wire.place_order_body(request)
+
+    async def place_order(self, request: OrderRequest) -> int:
+        self._record("Order/place", wire.place_order_body(request))
+        return -len(self.calls)
+
+    async def cancel_order(self, account_id: int, broker_order_id: int) -> None:
+        self._record("Order/cancel", wire.cancel_order_body(account_id, broker_order_id))
+
+    async def close_position(self, account_id: int, contract_id: str) -> None:
+        self._record("Position/closeContract", wire.close_position_body(account_id, contract_id))
+
+    def _record(self, endpoint: str, body: dict[str, Any]) -> None:
+        self.calls.append({"endpoint": endpoint, "body": body})

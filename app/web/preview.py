@@ -1,0 +1,95 @@
+"""Preview an alert: the exact gateway requests it would make, with nothing sent or journaled.
+
+The alert runs through the real Executor against a DryRunGateway (reads are real, order-changing
+calls are recorded) and a scratch journal, so the preview cannot drift from what execution does.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.config import Settings
+from app.domain.enums import AlertStatus
+from app.domain.models import Alert
+from app.engine.accounts import AccountDirectory
+from app.engine.execute import Executor
+from app.engine.reconcile import Reconciler
+from app.engine.runner import JournalRunner
+from app.errors import ConfigError, TemplateError
+from app.gateway.dryrun import DryRunGateway
+from app.gateway.projectx import build_gateway
+from app.ingest.parse import parse_body
+from app.journal.journal import Journal
+from app.strategies import load_templates
+
+
+async def preview_alert(
+    template: Any, raw: bytes, gateway: DryRunGateway, *, instance: str
+) -> tuple[AlertStatus, str | None, list[dict[str, Any]]]:
+    """Run ``raw`` through ``template`` on a dry-run gateway; return status, reason and calls.
+
+    Raises AlertInvalidError when the body cannot be parsed (the same 422 the webhook gives).
+    """
+    fields = parse_body(raw, fmt=template.alert_format, pattern=template.pattern)
+    fields.pop(template.secret_field, None)
+    with tempfile.TemporaryDirectory(prefix="tvbridge-preview-") as scratch:
+        journal = Journal(f"sqlite:///{Path(scratch) / 'preview.db'}")
+        runner = JournalRunner(journal)
+        try:
+            journal.upgrade()
+            received_at = datetime.now(UTC)
+            entry = journal.record_alert(
+                strategy=template.name, raw_body="", received_at=received_at
+            )
+            alert = Alert(template.name, "", fields, received_at, alert_id=entry.alert_id)
+            executor = Executor(
+                gateway,
+                runner,
+                AccountDirectory(gateway),
+                Reconciler(gateway, runner, attempts=1, delay_s=0.0),
+                instance=instance,
+            )
+            settlement = await executor.execute(alert, template)
+        finally:
+            runner.shutdown()
+            journal.close()
+    return settlement.status, settlement.reason, gateway.calls
+
+
+async def render_alert(settings: Settings, strategy: str, raw: bytes) -> list[dict[str, Any]]:
+    """``tvbridge render``: the requests an alert body would make. Raises the exact error."""
+    templates = load_templates(settings.server.templates_dir)
+    template = templates.get(strategy)
+    if template is None:
+        raise ConfigError(
+            f"unknown strategy '{strategy}': no {settings.server.templates_dir / (strategy + '.toml')}"
+        )
+    journal = Journal(settings.journal.url)
+    try:
+        journal.upgrade()
+        instance = journal.instance
+    finally:
+        journal.close()
+    transport = None
+    base_url = None
+    if settings.gateway.kind == "sim":
+        from app.sim.rest import create_sim_app
+
+        transport = httpx.ASGITransport(app=create_sim_app())
+        base_url = "http://sim.local"
+    gateway = DryRunGateway(build_gateway(settings.gateway, base_url=base_url, transport=transport))
+    await gateway.start()
+    try:
+        status, reason, calls = await preview_alert(template, raw, gateway, instance=instance)
+    finally:
+        await gateway.close()
+    if status == AlertStatus.INVALID:
+        raise TemplateError(reason or "the template cannot render this alert")
+    if not calls:
+        calls = [{"endpoint": None, "body": None, "note": reason or "nothing to send"}]
+    return calls

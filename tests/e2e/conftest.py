@@ -1,0 +1,92 @@
+"""A whole bridge on the in-process simulator, in a temp directory, driven through its ASGI app."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.config import Settings, load_settings
+from app.ingest.auth import load_secrets, webhook_path
+from app.web.app import Runtime, create_app, start_runtime, stop_runtime
+from tests.helpers import SHIPPED_TEMPLATES
+
+
+@dataclass
+class Env:
+    """The running bridge: post alerts with ``send``; look at ``journal`` and ``sim``."""
+
+    runtime: Runtime
+    client: httpx.AsyncClient
+    settings: Settings
+    root: Path
+
+    @property
+    def sim(self) -> Any:
+        return self.runtime.sim.state
+
+    @property
+    def journal(self) -> Any:
+        return self.runtime.journal
+
+    def url(self, strategy: str) -> str:
+        secret = load_secrets(self.settings.server.secrets_file)[strategy]
+        return webhook_path(strategy, secret)
+
+    async def send(self, strategy: str, body: bytes | str, *, signed: bool = True) -> httpx.Response:
+        raw = body.encode() if isinstance(body, str) else body
+        path = self.url(strategy) if signed else f"/webhook/{strategy}"
+        return await self.client.post(path, content=raw, headers={"Content-Type": "text/plain"})
+
+    def place_requests(self) -> list[dict[str, Any]]:
+        """The bodies of every Order/place the simulator received."""
+        return [r.json_body for r in self.sim.requests_to("Order/place")]
+
+    def orders(self, alert_id: int) -> list[Any]:
+        return self.journal.alert_orders(alert_id)
+
+
+def make_settings(root: Path, **gateway: Any) -> Settings:
+    templates = root / "templates"
+    if not templates.exists():
+        shutil.copytree(SHIPPED_TEMPLATES, templates)
+    return load_settings(
+        None,
+        journal={"url": f"sqlite:///{root / 'journal.db'}"},
+        server={"secrets_file": root / "webhook_secrets.toml", "templates_dir": templates},
+        engine={"reconcile_delay_s": 0.05, "reconcile_attempts": 3},
+        gateway={"kind": "sim", "timeout_s": 0.5, **gateway},
+    )
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Env]:
+    settings = make_settings(tmp_path)
+    async with running(settings, tmp_path) as e:
+        yield e
+
+
+class running:
+    """``async with running(settings, root) as env``: start the runtime, stop it after."""
+
+    def __init__(self, settings: Settings, root: Path) -> None:
+        self.settings = settings
+        self.root = root
+
+    async def __aenter__(self) -> Env:
+        self.runtime = await start_runtime(self.settings)
+        app = create_app(self.settings)
+        app.state.runtime = self.runtime
+        app.state.bridge = self.runtime.bridge
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+        self.client = httpx.AsyncClient(transport=transport, base_url="http://tvbridge.test")
+        return Env(self.runtime, self.client, self.settings, self.root)
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.aclose()
+        await stop_runtime(self.runtime)
