@@ -34,21 +34,8 @@ def alert_status(outcomes: list[OrderOutcome]) -> AlertStatus:
 
 
 def explain_rejection(exc: OrderRejected, account_name: str) -> str:
-    """The gateway's reason, plus what the trader can do about it."""
+    """The gateway's reason (with its "What to do"), naming the account when the fix is there."""
     text = str(exc)
     if "Position Brackets" in text:
-        return (
-            f"{text} — account {account_name} is in Position Brackets mode: enable Auto OCO "
-            "Brackets for it (TopstepX Settings > Risk Settings; you must be flat to switch) "
-            "or remove the [bracket] from the template"
-        )
-    hints = {
-        "ContractNotActive": "the contract is not the active month: alert on the continuous "
-        "ticker (e.g. NQ1!) or the current month",
-        "OutsideTradingHours": "the market is closed for this contract now",
-        "AccountNotFound": "the account does not exist or is not yours: check order.accounts",
-        "InsufficientFunds": "the account lacks the margin for this size",
-        "AccountViolation": "the account is locked by a risk rule on the platform",
-    }
-    hint = hints.get(exc.error_name)
-    return f"{text} — {hint}" if hint else text
+        return f"{text} (account {account_name} is in Position Brackets mode)"
+    return text

@@ -64,7 +64,8 @@ class ContractResolver:
     """Resolve TradingView tickers to gateway contracts, with a cache.
 
     ``symbols`` (``[gateway.symbols]``) extends and overrides DEFAULT_SYMBOLS. The active
-    contract list is read once per ``refresh_s`` seconds; dated contracts are cached for good.
+    contract list is read once per ``refresh_s`` seconds, and a dated contract is re-checked as often
+    (it stops being active at the roll).
     """
 
     def __init__(
@@ -82,7 +83,7 @@ class ContractResolver:
         self._clock = clock
         self._available: list[dict[str, Any]] | None = None
         self._available_at = 0.0
-        self._dated: dict[str, Contract] = {}
+        self._dated: dict[str, tuple[Contract, float]] = {}
         self._lock = asyncio.Lock()
 
     def invalidate(self) -> None:
@@ -155,8 +156,9 @@ class ContractResolver:
 
     async def _dated_contract(self, ticker: str, root: str, month: str, year: int) -> Contract:
         contract_id = contract_id_for(self.symbols[root], month, year)
-        if contract_id in self._dated:
-            return self._dated[contract_id]
+        cached = self._dated.get(contract_id)
+        if cached is not None and self._clock() - cached[1] < self._refresh_s:
+            return cached[0]
         try:
             envelope = await self._rest.call(_SEARCH_BY_ID, {"contractId": contract_id}, mutating=False)
         except GatewayError as exc:
@@ -172,5 +174,13 @@ class ContractResolver:
                 f"Use the active month ({root}1!) or a month the exchange lists"
             )
         contract = to_contract(row)
-        self._dated[contract_id] = contract
+        if not contract.active:
+            # ProjectX takes orders only in the active month (§8.12): refuse before sending, and
+            # do not cache, since this month becomes the active one at the next roll.
+            raise AlertInvalidError(
+                f"Ticker '{ticker}': {contract_id} is not the active contract on the gateway "
+                f"(expired, or not yet the front month), so it cannot be traded. "
+                f"Use the active month ({root}1!)"
+            )
+        self._dated[contract_id] = (contract, self._clock())
         return contract

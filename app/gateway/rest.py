@@ -379,7 +379,7 @@ class RestClient:
             text += f": {self._redact(str(message))}"
         hint = error_hint(endpoint, name, message if isinstance(message, str) else None)
         if hint:
-            text += f". What to do: {hint}"
+            text = text.rstrip(". ") + f". What to do: {hint}"
         if failure is OrderRejected:
             order_id = envelope.get("orderId")
             created = order_id if isinstance(order_id, int) and order_id > 0 else None

@@ -40,6 +40,7 @@ AVAILABLE = [
     row("CON.F.US.MGC.G26", "F.US.MGC", tick=0.1),  # not GMET: the fallback symbol
 ]
 UNLISTED = "CON.F.US.MNQ.Z19"
+EXPIRED = "CON.F.US.MNQ.U24"  # listed by searchById (§4.3: expired ids still resolve), not active
 
 
 def envelope(**payload: object) -> httpx.Response:
@@ -54,7 +55,7 @@ def by_id(request: httpx.Request) -> httpx.Response:
             json={"success": False, "errorCode": 1, "errorMessage": None, "contract": None},
         )
     symbol_id = contract_id.removeprefix("CON.").rsplit(".", 1)[0]
-    return envelope(contract=row(contract_id, symbol_id, active=False))
+    return envelope(contract=row(contract_id, symbol_id, active=contract_id != EXPIRED))
 
 
 class Clock:
@@ -127,7 +128,7 @@ async def test_every_ticker_form_resolves(
 ) -> None:
     contract = await resolver.resolve(ticker)
     assert contract.contract_id == contract_id
-    assert contract.active is ("live" in asked)  # the by-id fake answers inactive rows
+    assert contract.active  # only an active contract can be traded (§8.12)
     calls = list(router.calls)
     assert [json.loads(call.request.content) for call in calls[1:]] == [asked]  # after login
 
@@ -204,13 +205,22 @@ async def test_active_contracts_are_read_once_per_refresh(
     assert available.call_count == 3
 
 
-async def test_dated_contracts_are_cached_for_good(
+async def test_dated_contracts_are_cached_until_the_refresh(
     resolver: ContractResolver, router: respx.Router, clock: Clock
 ) -> None:
     await resolver.resolve("MNQZ2025")
-    clock.now += 10 * 86400
     await resolver.resolve("MNQZ25")
     assert router.routes["by_id"].call_count == 1
+    clock.now += 10 * 86400  # past the refresh: the roll may have made it inactive
+    await resolver.resolve("MNQZ25")
+    assert router.routes["by_id"].call_count == 2
+
+
+async def test_an_expired_dated_contract_is_refused_before_any_order(resolver: ContractResolver) -> None:
+    with pytest.raises(AlertInvalidError) as caught:
+        await resolver.resolve("MNQU2024")
+    message = str(caught.value)
+    assert "MNQU2024" in message and "not the active contract" in message and "MNQ1!" in message
 
 
 async def test_gateway_trouble_is_not_blamed_on_the_alert(
