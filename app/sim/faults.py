@@ -1,0 +1,103 @@
+"""Fault injection and the rate limit, both switched from tests through ``SimState``.
+
+``state.faults`` arms one-shot faults; each takes the number of calls it hits and an optional
+route (``"Order/place"``, any case) it is restricted to:
+
+- ``fail_next``: answer HTTP 500 with an empty body; the call is NOT performed.
+- ``timeout_next``: PERFORM the call (an order is placed), then hold the answer for
+  ``faults.timeout_s`` seconds (default 30), so a client that times out leaves a real order
+  behind: the UNKNOWN-outcome case (DESIGN.md, projectx-api.md §3).
+- ``throttle_next``: answer HTTP 429 with an empty body; not performed.
+- ``unauthorize_next``: answer HTTP 401 with an empty body; not performed.
+
+``state.rate_limit`` is the gateway's own limit (§3): more than ``limit`` (200) accepted requests
+in a sliding ``window_s`` (60 s) per token answer 429; answered-429 requests do not count.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from enum import StrEnum
+
+from app.sim.wire import normalize_path
+
+
+class FaultKind(StrEnum):
+    """What an armed fault does to the call it hits."""
+
+    ERROR = "error"  # HTTP 500, not performed
+    TIMEOUT = "timeout"  # performed, answered after faults.timeout_s
+    THROTTLE = "throttle"  # HTTP 429, not performed
+    UNAUTHORIZED = "unauthorized"  # HTTP 401, not performed
+
+
+@dataclass
+class _Armed:
+    kind: FaultKind
+    remaining: int
+    route: str | None  # normalized ("order/place"), None = every route
+
+
+class Faults:
+    """One-shot faults for the next N calls, optionally on one route only."""
+
+    def __init__(self, timeout_s: float = 30.0) -> None:
+        self.timeout_s = timeout_s
+        self._armed: list[_Armed] = []
+
+    def fail_next(self, calls: int = 1, path: str | None = None) -> None:
+        """Answer the next ``calls`` calls (to ``path`` if given) with HTTP 500."""
+        self._arm(FaultKind.ERROR, calls, path)
+
+    def timeout_next(self, calls: int = 1, path: str | None = None) -> None:
+        """Perform the next ``calls`` calls, then hold each answer ``timeout_s`` seconds."""
+        self._arm(FaultKind.TIMEOUT, calls, path)
+
+    def throttle_next(self, calls: int = 1, path: str | None = None) -> None:
+        """Answer the next ``calls`` calls with HTTP 429."""
+        self._arm(FaultKind.THROTTLE, calls, path)
+
+    def unauthorize_next(self, calls: int = 1, path: str | None = None) -> None:
+        """Answer the next ``calls`` calls with HTTP 401."""
+        self._arm(FaultKind.UNAUTHORIZED, calls, path)
+
+    def clear(self) -> None:
+        """Disarm every fault."""
+        self._armed.clear()
+
+    def take(self, path: str) -> FaultKind | None:
+        """Consume and return the first armed fault matching ``path``, if any."""
+        route = normalize_path(path)
+        for armed in self._armed:
+            if armed.route is None or armed.route == route:
+                armed.remaining -= 1
+                if armed.remaining <= 0:
+                    self._armed.remove(armed)
+                return armed.kind
+        return None
+
+    def _arm(self, kind: FaultKind, calls: int, path: str | None) -> None:
+        if calls < 1:
+            raise ValueError(f"calls must be at least 1, got {calls}")
+        route = normalize_path(path) if path is not None else None
+        self._armed.append(_Armed(kind, calls, route))
+
+
+class RateLimit:
+    """A sliding-window request limit per key (the session token)."""
+
+    def __init__(self, limit: int = 200, window_s: float = 60.0) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._seen: dict[str, deque[float]] = {}
+
+    def allow(self, key: str, now_s: float) -> bool:
+        """Count one request at ``now_s`` (epoch seconds); False when it exceeds the limit."""
+        seen = self._seen.setdefault(key, deque())
+        while seen and seen[0] <= now_s - self.window_s:
+            seen.popleft()
+        if len(seen) >= self.limit:
+            return False
+        seen.append(now_s)
+        return True

@@ -1,0 +1,133 @@
+"""Serving the simulator: embedded in a running event loop (SimServer) or standalone (run_sim)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Generator
+from types import TracebackType
+
+import uvicorn
+
+from app.sim.rest import create_sim_app
+from app.sim.state import SimState
+
+STARTUP_TIMEOUT_S = 10.0
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to whoever owns the event loop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class SimServer:
+    """The simulator on a real socket, served as a task in the current event loop.
+
+    ``async with SimServer() as sim: httpx.AsyncClient(base_url=sim.url)…``
+    """
+
+    def __init__(
+        self,
+        state: SimState | None = None,
+        *,
+        seed: int = 7,
+        walk_interval_s: float | None = None,
+    ) -> None:
+        """Serve ``state``, or a fresh SimState seeded with ``seed`` (ignored with a state)."""
+        self.state = state if state is not None else SimState(seed=seed)
+        self.walk_interval_s = walk_interval_s  # seconds between price steps; None = still
+        self.port: int | None = None
+        self._host = "127.0.0.1"
+        self._server: uvicorn.Server | None = None
+        self._serve_task: asyncio.Task[None] | None = None
+        self._walk_task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL, ``http://127.0.0.1:PORT``. Raises RuntimeError before start()."""
+        if self.port is None:
+            raise RuntimeError("SimServer is not started; await start() first")
+        return f"http://{self._host}:{self.port}"
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Bind ``host:port`` (0 = an ephemeral port), serve, and start the price walk if set.
+
+        Raises OSError when the port cannot be bound, RuntimeError when uvicorn fails to start.
+        """
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind((host, port))
+        except OSError:
+            listener.close()
+            raise
+        self._host, self.port = host, listener.getsockname()[1]
+        config = uvicorn.Config(
+            create_sim_app(self.state),
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
+        self._server = _EmbeddedServer(config)
+        self._serve_task = asyncio.create_task(self._server.serve(sockets=[listener]))
+        deadline = asyncio.get_running_loop().time() + STARTUP_TIMEOUT_S
+        while not self._server.started:
+            if self._serve_task.done() or asyncio.get_running_loop().time() > deadline:
+                await self.stop()
+                raise RuntimeError(f"simulator failed to start on {host}:{self.port}")
+            await asyncio.sleep(0.01)
+        if self.walk_interval_s is not None:
+            self._walk_task = asyncio.create_task(self.state.run_price_walk(self.walk_interval_s))
+
+    async def stop(self) -> None:
+        """Stop the price walk and the server; in-flight requests get one second to finish."""
+        if self._walk_task is not None:
+            self._walk_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._walk_task
+            self._walk_task = None
+        if self._server is not None and self._serve_task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError, SystemExit):
+                await self._serve_task
+        self._server = None
+        self._serve_task = None
+
+    async def __aenter__(self) -> SimServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+async def _serve_forever(host: str, port: int, seed: int, walk_interval_s: float | None) -> None:
+    state = SimState(seed=seed)
+    server = uvicorn.Server(uvicorn.Config(create_sim_app(state), host=host, port=port))
+    walk = asyncio.create_task(state.run_price_walk(walk_interval_s)) if walk_interval_s is not None else None
+    try:
+        await server.serve()
+    finally:
+        if walk is not None:
+            walk.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await walk
+
+
+def run_sim(host: str, port: int, seed: int, walk_interval_s: float | None = 1.0) -> None:
+    """Serve the simulator until Ctrl-C (``tvbridge sim --port N``); blocks.
+
+    ``seed`` fixes the price walk; ``walk_interval_s`` is the time between steps (None: prices
+    move only when a test sets them).
+    """
+    asyncio.run(_serve_forever(host, port, seed, walk_interval_s))
