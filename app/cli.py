@@ -25,7 +25,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_CONFIG
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Our own INFO lines (orders, reconciles) are worth reading; libraries' INFO is noise.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tvbridge").setLevel(logging.INFO)
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

@@ -58,7 +58,9 @@ class SimServer:
 
         Raises OSError when the port cannot be bound, RuntimeError when uvicorn fails to start.
         """
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say they are
+        # TCP, and without it every answer waits ~40 ms for the client's delayed ACK (Nagle).
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             listener.bind((host, port))
@@ -69,10 +71,13 @@ class SimServer:
         config = uvicorn.Config(
             create_sim_app(self.state),
             lifespan="off",
-            log_level="warning",
-            access_log=False,
+            # Leave logging alone: in-process, uvicorn's own config would re-level the bridge's
+            # uvicorn loggers, and access_log=False here would empty the shared access logger.
+            log_config=None,
+            log_level=None,
             timeout_graceful_shutdown=1,
         )
+        config.access_log = False  # after configure_logging ran: quiet for this server only
         self._server = _EmbeddedServer(config)
         self._serve_task = asyncio.create_task(self._server.serve(sockets=[listener]))
         deadline = asyncio.get_running_loop().time() + STARTUP_TIMEOUT_S

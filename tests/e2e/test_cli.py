@@ -1,0 +1,197 @@
+"""The ``tvbridge`` command as a trader runs it: serve, send, journal, check, render, url."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import SHIPPED_ALERTS, SHIPPED_TEMPLATES
+
+BRACKET_EXAMPLE = SHIPPED_ALERTS / "mnq-bracket.example.json"
+
+
+def tvbridge(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    shutil.copytree(SHIPPED_TEMPLATES, tmp_path / "templates")
+    return tmp_path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(workdir: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    env = {"TVBRIDGE_SERVER__PORT": str(_free_port())}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve"],
+        cwd=workdir,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{env['TVBRIDGE_SERVER__PORT']}/healthz"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"tvbridge serve did not start:\n{process.stdout.read()}")
+        time.sleep(0.1)
+    yield workdir, env
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode in (0, 130), output  # 130: the conventional Ctrl-C exit
+    assert "POST /webhook/mnq-bracket/*** " in output  # the access log masks the URL token
+    secret = (workdir / "webhook_secrets.toml").read_text().split('mnq-bracket = "')[1].split('"')[0]
+    assert secret not in output
+
+
+def test_serve_send_journal_on_the_simulator(served: tuple[Path, dict[str, str]]) -> None:
+    workdir, env = served
+    assert (workdir / "webhook_secrets.toml").exists()  # made on first start
+
+    sent = tvbridge("send", str(BRACKET_EXAMPLE), "--strategy", "mnq-bracket", cwd=workdir, env=env)
+
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.startswith("HTTP 200")
+    reply = json.loads(sent.stdout.split("\n", 1)[1])
+    assert reply["status"] == "executed"
+    assert [o["leg"] for o in reply["orders"]] == ["entry", "stop_loss", "take_profit"]
+
+    deadline = time.monotonic() + 10
+    while True:  # the order sync runs just after the reply
+        shown = tvbridge("journal", "--json", cwd=workdir, env=env)
+        [alert] = json.loads(shown.stdout)
+        states = [o["state"] for o in alert["orders"]]
+        if states == ["FILLED", "WORKING", "WORKING"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert states == ["FILLED", "WORKING", "WORKING"]
+    assert all(o["broker_order_id"] for o in alert["orders"])
+
+    table = tvbridge("journal", cwd=workdir, env=env)
+    assert table.returncode == 0
+    assert "mnq-bracket" in table.stdout and "EXECUTED" in table.stdout
+    for leg in ("entry", "stop_loss", "take_profit"):
+        assert leg in table.stdout
+
+    again = tvbridge("send", str(BRACKET_EXAMPLE), "--strategy", "mnq-bracket", cwd=workdir, env=env)
+    assert '"status": "duplicate"' in again.stdout
+
+
+def test_send_without_a_running_bridge_says_so(workdir: Path) -> None:
+    (workdir / "webhook_secrets.toml").write_text('mnq-bracket = "a-secret-for-this-test-only"\n')
+    port = str(_free_port())
+
+    sent = tvbridge(
+        "send", str(BRACKET_EXAMPLE), "--strategy", "mnq-bracket", cwd=workdir,
+        env={"TVBRIDGE_SERVER__PORT": port},
+    )
+
+    assert sent.returncode == 1
+    assert "is `tvbridge serve` running?" in sent.stderr
+    assert "Traceback" not in sent.stderr
+
+
+def test_check_passes_on_the_shipped_templates(workdir: Path) -> None:
+    (workdir / "webhook_secrets.toml").write_text(
+        "".join(f'{p.stem} = "secret-{p.stem}-0123456789"\n' for p in (workdir / "templates").glob("*.toml"))
+    )
+    result = tvbridge("check", cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 template(s) OK" in result.stdout
+
+
+def test_check_lists_every_problem_with_file_and_line(workdir: Path) -> None:
+    (workdir / "templates" / "broken.toml").write_text(
+        '[order]\naccounts = ["SIM-AUTO-OCO"]\nticker = "{{ alert.ticker "\naction = "hold"\nquantity = 1\n'
+    )
+    result = tvbridge("check", cwd=workdir)
+
+    assert result.returncode == 1
+    lines = [line for line in result.stdout.splitlines() if "broken.toml" in line]
+    assert any("broken.toml:3:" in line for line in lines), result.stdout
+    assert any("broken.toml:4:" in line and "hold" in line for line in lines), result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_setting_stops_with_one_line_naming_the_key(workdir: Path) -> None:
+    result = tvbridge("serve", cwd=workdir, env={"TVBRIDGE_GATEWAY__KIND": "topstep"})
+
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "gateway.kind" in result.stderr and "topstep" in result.stderr
+
+
+def test_live_gateway_without_api_key_stops_before_anything(workdir: Path) -> None:
+    result = tvbridge(
+        "serve", cwd=workdir, env={"TVBRIDGE_GATEWAY__KIND": "topstepx", "TVBRIDGE_GATEWAY__USERNAME": "me"}
+    )
+    assert result.returncode == 2
+    assert "gateway.api_key" in result.stderr and "TVBRIDGE_GATEWAY__API_KEY" in result.stderr
+
+
+def test_render_prints_the_exact_bodies_and_sends_nothing(workdir: Path) -> None:
+    result = tvbridge("render", "mnq-bracket", str(BRACKET_EXAMPLE), cwd=workdir)
+
+    assert result.returncode == 0, result.stderr
+    [call] = json.loads(result.stdout)
+    assert call["endpoint"] == "Order/place"
+    body = call["body"]
+    assert body["isAutomated"] is True and body["customTag"].startswith("tvb-")
+    assert body["stopLossBracket"] == {"ticks": -40, "type": 4}
+    assert body["takeProfitBracket"] == {"ticks": 80, "type": 1}
+    journal = tvbridge("journal", "--json", cwd=workdir)
+    assert json.loads(journal.stdout) == []  # nothing journaled
+
+
+def test_render_shows_the_exact_error(workdir: Path, tmp_path: Path) -> None:
+    alert = tmp_path / "typo.json"
+    alert.write_text('{\n\u201cticker\u201d: "MNQ1!"\n}')
+
+    result = tvbridge("render", "mnq-market", str(alert), cwd=workdir)
+
+    assert result.returncode == 1
+    assert "line 2: typographic quote \u201c" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_url_prints_the_signed_webhook_url(workdir: Path) -> None:
+    (workdir / "webhook_secrets.toml").write_text('mnq-bracket = "a-secret-for-this-test-only"\n')
+
+    result = tvbridge("url", "mnq-bracket", "--base-url", "https://abc.trycloudflare.com", cwd=workdir)
+
+    assert result.returncode == 0
+    url = result.stdout.strip()
+    assert url.startswith("https://abc.trycloudflare.com/webhook/mnq-bracket/")
+    assert "a-secret-for-this-test-only" not in url
