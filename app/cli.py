@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8100)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--walk-interval", type=float, default=1.0, help="seconds between price steps")
+    p.add_argument(
+        "--rate-limit", type=int, default=200, help="requests per 60 s per token (the gateway's: 200)"
+    )
+    p.add_argument("--no-access-log", action="store_true", help="do not log every request")
 
     command("check", _check, "validate settings, templates and webhook secrets; list every problem")
 
@@ -120,7 +124,14 @@ def _serve(args: argparse.Namespace) -> int:
 def _sim(args: argparse.Namespace) -> int:
     from app.sim.server import run_sim
 
-    run_sim(args.host, args.port, seed=args.seed, walk_interval_s=args.walk_interval)
+    run_sim(
+        args.host,
+        args.port,
+        seed=args.seed,
+        walk_interval_s=args.walk_interval or None,
+        rate_limit=args.rate_limit,
+        access_log=not args.no_access_log,
+    )
     return 0
 
 

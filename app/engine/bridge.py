@@ -77,6 +77,7 @@ class Bridge:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._executions: set[asyncio.Task[Any]] = set()
         self._reconcile_loop: asyncio.Task[None] | None = None
+        self._to_sync: set[int] = set()
 
     async def start(self) -> None:
         """Log in, reconcile orders left SUBMITTING or UNKNOWN, start the reconcile loop.
@@ -146,7 +147,7 @@ class Bridge:
             await self._journal_failure(alert.alert_id, reason)
             return Settlement(alert.alert_id, AlertStatus.FAILED, [], reason)
         if settlement.orders:
-            self._spawn(self._sync_later(alert.alert_id))
+            self._sync_soon(alert.alert_id)
         return settlement
 
     async def _journal_failure(self, alert_id: int, reason: str) -> None:
@@ -161,9 +162,20 @@ class Bridge:
         except JournalError:
             log.exception("could not journal the failure of alert %s", alert_id)
 
-    async def _sync_later(self, alert_id: int) -> None:
+    def _sync_soon(self, alert_id: int) -> None:
+        """Ask the gateway for this alert's orders shortly; alerts settled meanwhile share the
+        same Order/search (one per account), so a burst of alerts costs one read, not one each."""
+        if not self._to_sync:
+            self._spawn(self._sync_batch())
+        self._to_sync.add(alert_id)
+
+    async def _sync_batch(self) -> None:
         await asyncio.sleep(SYNC_DELAY_S)
-        await self.sync.sync_alert(alert_id)
+        alert_ids, self._to_sync = sorted(self._to_sync), set()
+        try:
+            await self.sync.sync_alerts(alert_ids)
+        except Exception:  # noqa: BLE001 — a failed sync leaves rows as they are; never fatal
+            log.exception("order sync of alerts %s failed", alert_ids)
 
     async def _reconcile_forever(self) -> None:
         while True:

@@ -1,8 +1,11 @@
 """Turn one authenticated, journaled alert into gateway orders, write-ahead and never resent.
 
-For every order: the journal row is committed as SUBMITTING (with its customTag) before the
-gateway call, then updated to ACCEPTED, REJECTED or UNKNOWN; an UNKNOWN is reconciled by
-customTag before anything else is done for the alert (DESIGN.md, projectx-api.md §3, §8).
+For every order the journal row is committed as SUBMITTING (with its customTag) before the
+gateway call. The answer (ACCEPTED with the broker id, REJECTED with the gateway's message, DONE)
+and the native bracket legs are committed with the alert's final status in one transaction at
+the end: a crash in between leaves the row SUBMITTING, which reconciliation settles by customTag.
+An UNKNOWN answer is journaled at once and reconciled by customTag before anything else is done
+for the alert (DESIGN.md, projectx-api.md §3, §8).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from app.errors import (
     OutcomeUnknown,
     TemplateError,
 )
+from app.journal.journal import OrderUpdate
 
 log = logging.getLogger("tvbridge.engine")
 
@@ -72,12 +76,11 @@ class Executor:
         *,
         instance: str,
     ) -> None:
-        self._gateway = gateway
-        self._runner = runner
-        self._journal = runner.journal
-        self._accounts = accounts
-        self._reconciler = reconciler
-        self._instance = instance
+        self.gateway = gateway
+        self.runner = runner
+        self.accounts = accounts
+        self.reconciler = reconciler
+        self.instance = instance
 
     async def execute(self, alert: Alert, template: Any) -> Settlement:
         """Render ``alert`` through ``template`` and send its orders; journal the outcome.
@@ -85,42 +88,59 @@ class Executor:
         Template and ticker problems end as 422 (INVALID); a gateway that cannot be reached
         before anything is sent ends as FAILED; once an order was sent the answer is 200.
         """
+        return await _Execution(self, alert).run(template)
+
+
+class _Execution:
+    """One alert's run: what it sent, and the journal writes it still owes."""
+
+    def __init__(self, executor: Executor, alert: Alert) -> None:
         assert alert.alert_id is not None
+        self.gateway = executor.gateway
+        self.runner = executor.runner
+        self.journal = executor.runner.journal
+        self.accounts = executor.accounts
+        self.reconciler = executor.reconciler
+        self.instance = executor.instance
+        self.alert = alert
+        self.alert_id: int = alert.alert_id
+        self.updates: list[OrderUpdate] = []  # answers not yet committed
+        self.new_rows: list[tuple[OrderOutcome, dict[str, Any]]] = []  # bracket legs to journal
+
+    async def run(self, template: Any) -> Settlement:
         ticker = contract_id = None
         try:
-            ticker = template.ticker(alert)
-            contract = await self._gateway.contract(ticker)
+            ticker = template.ticker(self.alert)
+            contract = await self.gateway.contract(ticker)
             contract_id = contract.contract_id
-            intents = template.render(alert, contract)
+            intents = template.render(self.alert, contract)
             # Every account is resolved before the first order, so a typo in the second
             # account cannot leave the first one with an order the trader did not mean alone.
-            accounts = [
-                await self._accounts.resolve(i.account, template=template.name) for i in intents
-            ]
+            accounts = [await self.accounts.resolve(i.account, template=template.name) for i in intents]
         except (TemplateError, AlertInvalidError) as exc:
-            return await self._settle(
-                alert, AlertStatus.INVALID, [], str(exc), ticker, contract_id, 422
-            )
+            return await self._settle(AlertStatus.INVALID, [], str(exc), ticker, contract_id, 422)
         except GatewayError as exc:
             reason = f"gateway not reachable, nothing was sent: {exc}"
-            return await self._settle(alert, AlertStatus.FAILED, [], reason, ticker, contract_id)
+            return await self._settle(AlertStatus.FAILED, [], reason, ticker, contract_id)
 
         outcomes: list[OrderOutcome] = []
         notes: list[str] = []
-        for n, (intent, account) in enumerate(zip(intents, accounts, strict=True)):
-            got, note = await self._dispatch(alert, n, intent, account, contract)
-            outcomes += got
-            if note:
-                notes.append(note)
+        try:
+            for n, (intent, account) in enumerate(zip(intents, accounts, strict=True)):
+                got, note = await self._dispatch(n, intent, account, contract)
+                outcomes += got
+                if note:
+                    notes.append(note)
+        except BaseException:
+            await self._flush()  # keep what is known; rows left SUBMITTING are reconciled
+            raise
         status = alert_status(outcomes)
-        reason = (
-            "; ".join(notes + [o.message for o in outcomes if o.message and not _ok(o)]) or None
-        )
-        return await self._settle(alert, status, outcomes, reason, ticker, contract_id)
+        failures = [o.message for o in outcomes if o.message and not _ok(o)]
+        reason = "; ".join(notes + failures) or None
+        return await self._settle(status, outcomes, reason, ticker, contract_id)
 
     async def _settle(
         self,
-        alert: Alert,
         status: AlertStatus,
         outcomes: list[OrderOutcome],
         reason: str | None,
@@ -128,147 +148,127 @@ class Executor:
         contract_id: str | None,
         http_status: int = 200,
     ) -> Settlement:
-        assert alert.alert_id is not None
-        await self._runner.run(
-            self._journal.set_alert_status,
-            alert.alert_id,
+        new_ids = await self.runner.run(
+            self.journal.settle_alert,
+            self.alert_id,
             status,
             reason=reason,
             ticker=ticker,
             contract_id=contract_id,
-            settled=True,
+            updates=self.updates,
+            new_orders=[row for _, row in self.new_rows],
         )
-        return Settlement(alert.alert_id, status, outcomes, reason, http_status)
+        for (outcome, _), row_id in zip(self.new_rows, new_ids, strict=True):
+            outcome.order_record_id = row_id
+        self.updates, self.new_rows = [], []
+        return Settlement(self.alert_id, status, outcomes, reason, http_status)
+
+    async def _flush(self) -> None:
+        """Commit the answers owed so far (before anything that must see them in the journal)."""
+        if self.updates:
+            await self.runner.run(self.journal.update_orders, self.updates)
+            self.updates = []
 
     async def _dispatch(
-        self, alert: Alert, n: int, intent: OrderIntent, account: Account, contract: Contract
+        self, n: int, intent: OrderIntent, account: Account, contract: Contract
     ) -> tuple[list[OrderOutcome], str | None]:
+        where = f"in {contract.contract_id} on {account.name}"
         if not account.can_trade:
-            note = f"account {account.name} cannot trade now (the gateway says canTrade false); nothing sent"
-            return [], note
+            return [], f"account {account.name} cannot trade now (the gateway says canTrade false); nothing sent"
         if intent.action in (Action.BUY, Action.SELL):
             side = Side.BUY if intent.action == Action.BUY else Side.SELL
-            return await self._place_entry(alert, n, intent, account, side), None
+            return await self._place_entry(n, intent, account, side), None
         if intent.action == Action.CANCEL:
-            got = await self._cancel_working(alert, account, contract)
-            return (
-                got,
-                None if got else f"no working order in {contract.contract_id} on {account.name}",
-            )
+            got = await self._cancel_working(account, contract)
+            return got, None if got else f"no working order {where}"
         position = await self._position(account, contract)
         if intent.action == Action.EXIT:
-            got = await self._flatten(alert, account, contract, position)
-            note = (
-                None
-                if got
-                else f"no open position or working order in {contract.contract_id} on {account.name}"
-            )
-            return got, note
+            got = await self._flatten(account, contract, position)
+            return got, None if got else f"no open position or working order {where}"
         # reverse: close what is open, then enter the other way with the intent's size
         if position is None:
-            return (
-                [],
-                f"reverse: no open position in {contract.contract_id} on {account.name}; nothing to reverse",
-            )
-        got = await self._flatten(alert, account, contract, position)
-        closed = any(o.leg == Leg.CLOSE and o.state == OrderState.DONE for o in got)
-        if not closed:
+            return [], f"reverse: no open position {where}; nothing to reverse"
+        got = await self._flatten(account, contract, position)
+        if not any(o.leg == Leg.CLOSE and o.state == OrderState.DONE for o in got):
             return got, "reverse stopped: the position was not closed, so no new entry was sent"
-        return got + await self._place_entry(
-            alert, n, intent, account, position.side.opposite
-        ), None
+        return got + await self._place_entry(n, intent, account, position.side.opposite), None
 
     async def _position(self, account: Account, contract: Contract) -> Position | None:
-        positions = await self._gateway.open_positions(account.account_id)
+        positions = await self.gateway.open_positions(account.account_id)
         return next((p for p in positions if p.contract_id == contract.contract_id), None)
 
-    async def _place_entry(
-        self, alert: Alert, n: int, intent: OrderIntent, account: Account, side: Side
-    ) -> list[OrderOutcome]:
-        assert alert.alert_id is not None
-        tag = ids.client_order_id(self._instance, alert.alert_id, n)
+    async def _place_entry(self, n: int, intent: OrderIntent, account: Account, side: Side) -> list[OrderOutcome]:
         request = OrderRequest(
             account_id=account.account_id,
             contract_id=intent.contract_id,
             side=side,
             order_type=intent.order_type,
             size=intent.quantity,
-            client_order_id=tag,
+            client_order_id=ids.client_order_id(self.instance, self.alert_id, n),
             limit_price=intent.limit_price,
             stop_price=intent.stop_price,
             bracket=intent.bracket,
         )
         bracket = intent.bracket
         entry = await self._submit(
-            alert,
             account,
             Leg.ENTRY,
             intent.action,
             request,
-            lambda: self._gateway.place_order(request),
-            extra={
-                "stop_loss_ticks": bracket.stop_loss_ticks if bracket else None,
-                "take_profit_ticks": bracket.take_profit_ticks if bracket else None,
-                "request": self._gateway.place_order_body(request),
-            },
+            stop_loss_ticks=bracket.stop_loss_ticks if bracket else None,
+            take_profit_ticks=bracket.take_profit_ticks if bracket else None,
         )
-        outcomes = [entry]
         if bracket and entry.state == OrderState.ACCEPTED:
-            outcomes += await self._record_bracket_legs(alert, account, request, entry)
-        elif bracket and entry.state == OrderState.REJECTED and entry.broker_order_id:
-            outcomes += await self._contain_unprotected(alert, account, request, entry)
-        return outcomes
+            return [entry, *self._bracket_legs(account, request, entry)]
+        if bracket and entry.state == OrderState.REJECTED and entry.broker_order_id:
+            return [entry, *await self._contain_unprotected(account, request, entry)]
+        return [entry]
 
-    async def _record_bracket_legs(
-        self, alert: Alert, account: Account, request: OrderRequest, entry: OrderOutcome
-    ) -> list[OrderOutcome]:
-        """Journal the native stop loss / take profit the gateway created with the entry (§6.4)."""
+    def _bracket_legs(self, account: Account, request: OrderRequest, entry: OrderOutcome) -> list[OrderOutcome]:
+        """The native stop loss / take profit the gateway created with the entry (§6.4), to be
+        journaled with the alert's settlement (they were not sent by us: no write-ahead)."""
         assert request.bracket is not None
         legs = []
         if request.bracket.stop_loss_ticks:
-            legs.append((Leg.STOP_LOSS, ids.stop_loss_tag(request.client_order_id), OrderType.STOP))
+            tag = ids.stop_loss_tag(request.client_order_id)
+            legs.append((Leg.STOP_LOSS, tag, OrderType.STOP, {"stop_loss_ticks": request.bracket.stop_loss_ticks}))
         if request.bracket.take_profit_ticks:
-            legs.append(
-                (Leg.TAKE_PROFIT, ids.take_profit_tag(request.client_order_id), OrderType.LIMIT)
-            )
+            tag = ids.take_profit_tag(request.client_order_id)
+            ticks = {"take_profit_ticks": request.bracket.take_profit_ticks}
+            legs.append((Leg.TAKE_PROFIT, tag, OrderType.LIMIT, ticks))
         outcomes = []
-        for leg, tag, order_type in legs:
-            row_id = await self._runner.run(
-                self._journal.add_order,
-                alert_id=alert.alert_id,
-                account_id=account.account_id,
-                account_name=account.name,
-                contract_id=request.contract_id,
-                leg=leg,
-                action=Action(request.side.value),
-                side=request.side.opposite,
-                order_type=order_type,
-                size=request.size,
-                stop_loss_ticks=request.bracket.stop_loss_ticks if leg == Leg.STOP_LOSS else None,
-                take_profit_ticks=request.bracket.take_profit_ticks
-                if leg == Leg.TAKE_PROFIT
-                else None,
+        for leg, tag, order_type, ticks in legs:
+            outcome = OrderOutcome(
+                0,  # the row id comes with the settlement
+                account.account_id,
+                request.contract_id,
+                leg,
+                OrderState.ACCEPTED,
                 client_order_id=tag,
-                parent_id=entry.order_record_id,
-                state=OrderState.ACCEPTED,
-                message="created by the gateway with the entry (native bracket)",
+                side=request.side.opposite,
+                size=request.size,
             )
-            outcomes.append(
-                OrderOutcome(
-                    row_id,
-                    account.account_id,
-                    request.contract_id,
-                    leg,
-                    OrderState.ACCEPTED,
-                    client_order_id=tag,
-                    side=request.side.opposite,
-                    size=request.size,
-                )
-            )
+            row = {
+                "account_id": account.account_id,
+                "account_name": account.name,
+                "contract_id": request.contract_id,
+                "leg": leg,
+                "action": Action(request.side.value),
+                "side": request.side.opposite,
+                "order_type": order_type,
+                "size": request.size,
+                "client_order_id": tag,
+                "parent_id": entry.order_record_id,
+                "state": OrderState.ACCEPTED,
+                "message": "created by the gateway with the entry (native bracket)",
+                **ticks,
+            }
+            self.new_rows.append((outcome, row))
+            outcomes.append(outcome)
         return outcomes
 
     async def _contain_unprotected(
-        self, alert: Alert, account: Account, request: OrderRequest, entry: OrderOutcome
+        self, account: Account, request: OrderRequest, entry: OrderOutcome
     ) -> list[OrderOutcome]:
         """The gateway refused the bracket but created the entry (§4.6, §6.4): take it back.
 
@@ -276,26 +276,18 @@ class Executor:
         order of exactly the filled size (not the whole position, which may hold other trades).
         """
         assert entry.broker_order_id is not None
+        await self._flush()
         since = datetime.now(UTC) - timedelta(minutes=5)
-        found = [
-            o
-            for o in await self._gateway.search_orders(account.account_id, since)
-            if o.broker_order_id == entry.broker_order_id
-        ]
+
+        async def look_up() -> Any:
+            orders = await self.gateway.search_orders(account.account_id, since)
+            return next((o for o in orders if o.broker_order_id == entry.broker_order_id), None)
+
         outcomes: list[OrderOutcome] = []
-        broker = found[0] if found else None
+        broker = await look_up()
         if broker is None or broker.state in (OrderState.WORKING, OrderState.PENDING):
-            outcomes += await self._cancel(
-                alert, account, request.contract_id, entry.broker_order_id
-            )
-            broker = next(
-                (
-                    o
-                    for o in await self._gateway.search_orders(account.account_id, since)
-                    if o.broker_order_id == entry.broker_order_id
-                ),
-                broker,
-            )
+            outcomes += await self._cancel(account, request.contract_id, entry.broker_order_id)
+            broker = await look_up() or broker
         filled = broker.fill_volume if broker else 0
         if filled:
             flat = OrderRequest(
@@ -306,123 +298,59 @@ class Executor:
                 size=filled,
                 client_order_id=ids.flatten_tag(request.client_order_id),
             )
-            outcomes.append(
-                await self._submit(
-                    alert,
-                    account,
-                    Leg.CLOSE,
-                    Action.EXIT,
-                    flat,
-                    lambda: self._gateway.place_order(flat),
-                    extra={"request": self._gateway.place_order_body(flat)},
-                )
-            )
+            outcomes.append(await self._submit(account, Leg.CLOSE, Action.EXIT, flat))
         message = (
             f"the gateway created entry {entry.broker_order_id} on {account.name} without its "
             f"bracket; {filled} contract(s) had filled and were closed, the rest cancelled"
         )
-        await self._runner.run(
-            self._journal.add_event,
+        await self.runner.run(
+            self.journal.add_event,
             "bracket.unprotected_entry",
             message,
             level="critical",
-            alert_id=alert.alert_id,
+            alert_id=self.alert_id,
             order_record_id=entry.order_record_id,
         )
         return outcomes
 
-    async def _flatten(
-        self, alert: Alert, account: Account, contract: Contract, position: Position | None
-    ) -> list[OrderOutcome]:
+    async def _flatten(self, account: Account, contract: Contract, position: Position | None) -> list[OrderOutcome]:
         """Close the position first, then cancel the working orders of that contract.
 
         Closing first means a failed close leaves the stop loss working.
         """
         outcomes = []
         if position is not None:
-            outcomes.append(
-                await self._record_and_call(
-                    alert,
-                    account,
-                    Leg.CLOSE,
-                    Action.EXIT,
-                    contract.contract_id,
-                    lambda: self._gateway.close_position(account.account_id, contract.contract_id),
-                    side=position.side.opposite,
-                    size=position.size,
-                )
+            pending = await self._write_ahead(
+                account,
+                Leg.CLOSE,
+                Action.EXIT,
+                contract.contract_id,
+                side=position.side.opposite,
+                size=position.size,
             )
-        return outcomes + await self._cancel_working(alert, account, contract)
+            close = lambda: self.gateway.close_position(account.account_id, contract.contract_id)  # noqa: E731
+            outcomes.append(await self._call(pending, account, close, ok_state=OrderState.DONE))
+        return outcomes + await self._cancel_working(account, contract)
 
-    async def _cancel_working(
-        self, alert: Alert, account: Account, contract: Contract
-    ) -> list[OrderOutcome]:
-        working = await self._gateway.open_orders(account.account_id)
+    async def _cancel_working(self, account: Account, contract: Contract) -> list[OrderOutcome]:
         outcomes = []
-        for order in working:
+        for order in await self.gateway.open_orders(account.account_id):
             if order.contract_id == contract.contract_id:
-                outcomes += await self._cancel(
-                    alert, account, contract.contract_id, order.broker_order_id
-                )
+                outcomes += await self._cancel(account, contract.contract_id, order.broker_order_id)
         return outcomes
 
-    async def _cancel(
-        self, alert: Alert, account: Account, contract_id: str, broker_order_id: int
-    ) -> list[OrderOutcome]:
-        return [
-            await self._record_and_call(
-                alert,
-                account,
-                Leg.CANCEL,
-                Action.CANCEL,
-                contract_id,
-                lambda: self._gateway.cancel_order(account.account_id, broker_order_id),
-                broker_order_id=broker_order_id,
-            )
-        ]
-
-    async def _record_and_call(
-        self,
-        alert: Alert,
-        account: Account,
-        leg: Leg,
-        action: Action,
-        contract_id: str,
-        call: Callable[[], Awaitable[Any]],
-        *,
-        side: Side | None = None,
-        size: int | None = None,
-        broker_order_id: int | None = None,
-    ) -> OrderOutcome:
-        """A close or cancel: a row written before the call, DONE when the gateway confirms."""
+    async def _cancel(self, account: Account, contract_id: str, broker_order_id: int) -> list[OrderOutcome]:
         pending = await self._write_ahead(
-            alert,
-            account,
-            leg,
-            action,
-            contract_id,
-            side=side,
-            size=size,
-            broker_order_id=broker_order_id,
+            account, Leg.CANCEL, Action.CANCEL, contract_id, broker_order_id=broker_order_id
         )
-        return await self._call(
-            pending, account, call, ok_state=OrderState.DONE, side=side, size=size
-        )
+        cancel = lambda: self.gateway.cancel_order(account.account_id, broker_order_id)  # noqa: E731
+        return [await self._call(pending, account, cancel, ok_state=OrderState.DONE)]
 
     async def _submit(
-        self,
-        alert: Alert,
-        account: Account,
-        leg: Leg,
-        action: Action,
-        request: OrderRequest,
-        call: Callable[[], Awaitable[Any]],
-        *,
-        extra: dict[str, Any],
+        self, account: Account, leg: Leg, action: Action, request: OrderRequest, **row: Any
     ) -> OrderOutcome:
-        """An Order/place: a SUBMITTING row with its customTag, then the one and only send."""
+        """An Order/place: a SUBMITTING row with its customTag and exact body, then one send."""
         pending = await self._write_ahead(
-            alert,
             account,
             leg,
             action,
@@ -433,23 +361,18 @@ class Executor:
             limit_price=request.limit_price,
             stop_price=request.stop_price,
             client_order_id=request.client_order_id,
-            **extra,
+            request=self.gateway.place_order_body(request),
+            **row,
         )
-        return await self._call(
-            pending,
-            account,
-            call,
-            ok_state=OrderState.ACCEPTED,
-            side=request.side,
-            size=request.size,
-        )
+        place = lambda: self.gateway.place_order(request)  # noqa: E731
+        return await self._call(pending, account, place, ok_state=OrderState.ACCEPTED)
 
     async def _write_ahead(
-        self, alert: Alert, account: Account, leg: Leg, action: Action, contract_id: str, **row: Any
+        self, account: Account, leg: Leg, action: Action, contract_id: str, **row: Any
     ) -> PendingOrder:
-        row_id = await self._runner.run(
-            self._journal.add_order,
-            alert_id=alert.alert_id,
+        row_id = await self.runner.run(
+            self.journal.add_order,
+            alert_id=self.alert_id,
             account_id=account.account_id,
             account_name=account.name,
             contract_id=contract_id,
@@ -458,16 +381,17 @@ class Executor:
             state=OrderState.SUBMITTING,
             **row,
         )
-        assert alert.alert_id is not None
         return PendingOrder(
             id=row_id,
-            alert_id=alert.alert_id,
+            alert_id=self.alert_id,
             account_id=account.account_id,
             contract_id=contract_id,
             leg=leg,
             client_order_id=row.get("client_order_id"),
             broker_order_id=row.get("broker_order_id"),
             created_at=datetime.now(UTC),
+            side=row.get("side"),
+            size=row.get("size"),
         )
 
     async def _call(
@@ -477,9 +401,8 @@ class Executor:
         call: Callable[[], Awaitable[Any]],
         *,
         ok_state: OrderState,
-        side: Side | None,
-        size: int | None,
     ) -> OrderOutcome:
+        """Send once; record the answer; reconcile by customTag when there is none."""
         broker_order_id = pending.broker_order_id
         message: str | None = None
         try:
@@ -495,31 +418,19 @@ class Executor:
         except GatewayUnavailable as exc:
             state, message = OrderState.NOT_PLACED, f"nothing was sent: {exc}"
         except OutcomeUnknown as exc:
-            state, message = (
-                OrderState.UNKNOWN,
-                f"no answer from the gateway ({exc}); checking, not resending",
-            )
-        except (
-            GatewayError
-        ) as exc:  # anything else after the call started: assume it may have arrived
-            state, message = (
-                OrderState.UNKNOWN,
-                f"unexpected gateway answer ({exc}); checking, not resending",
-            )
-        await self._runner.run(
-            self._journal.update_order,
-            pending.id,
-            state,
-            broker_order_id=broker_order_id,
-            message=message,
-        )
+            state, message = OrderState.UNKNOWN, f"no answer from the gateway ({exc}); checking, not resending"
+        except GatewayError as exc:  # anything else after the call started: it may have arrived
+            state, message = OrderState.UNKNOWN, f"unexpected gateway answer ({exc}); checking, not resending"
+        update = OrderUpdate(pending.id, state, broker_order_id=broker_order_id, message=message)
         if state == OrderState.UNKNOWN:
-            settled = await self._reconciler.settle(pending)
-            state, broker_order_id, message = (
-                settled.state,
-                settled.broker_order_id or broker_order_id,
-                settled.message,
-            )
+            # Journaled at once: while the outcome is open, the journal must say so.
+            self.updates.append(update)
+            await self._flush()
+            settled = await self.reconciler.settle(pending)
+            state, message = settled.state, settled.message
+            broker_order_id = settled.broker_order_id or broker_order_id
+        else:
+            self.updates.append(update)
         log.info(
             "order row %s %s %s on %s: %s%s",
             pending.id,
@@ -538,8 +449,8 @@ class Executor:
             client_order_id=pending.client_order_id,
             broker_order_id=broker_order_id,
             message=message,
-            side=side,
-            size=size,
+            side=pending.side,
+            size=pending.size,
         )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.domain.enums import Leg, OrderState
+from app.domain.enums import Leg, OrderState, Side
 from app.engine.ports import Gateway
 from app.engine.runner import JournalRunner
 from app.errors import GatewayError
@@ -37,6 +37,8 @@ class PendingOrder:
     client_order_id: str | None
     broker_order_id: int | None
     created_at: datetime
+    side: Side | None = None
+    size: int | None = None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from sqlalchemy import Connection, bindparam, insert, update
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
@@ -34,6 +36,31 @@ from app.journal.tables import (
 
 R = TypeVar("R", AlertRecord, OrderRecord)
 
+_ALERT = AlertRecord.__table__  # type: ignore[attr-defined]
+_ORDER = OrderRecord.__table__  # type: ignore[attr-defined]
+_STATUS = OrderStatusRecord.__table__  # type: ignore[attr-defined]
+
+# The hot path's statements, built once: building a statement costs SQLAlchemy far more than
+# SQLite takes to run it (cache keys, coercions), and the webhook's round trip pays for each.
+_INSERT_ALERT = insert(_ALERT)
+_INSERT_ORDER = insert(_ORDER)
+_INSERT_STATUS = insert(_STATUS)
+_UPDATE_ALERT = update(_ALERT).where(_ALERT.c.id == bindparam("row_id"))
+_UPDATE_ORDER = update(_ORDER).where(_ORDER.c.id == bindparam("row_id"))
+_ORDER_STATE = core_select(_ORDER.c.state).where(_ORDER.c.id == bindparam("row_id"))
+_ORIGINAL_ALERT = (
+    core_select(_ALERT.c.id, _ALERT.c.duplicate_of)
+    .where(
+        _ALERT.c.strategy == bindparam("strategy"),
+        _ALERT.c.dedupe_key == bindparam("dedupe_key"),
+        _ALERT.c.received_at >= bindparam("since"),
+        _ALERT.c.received_at <= bindparam("until"),
+        _ALERT.c.status.not_in(bindparam("not_accepted", expanding=True)),
+    )
+    .order_by(_ALERT.c.id)
+    .limit(1)
+)
+
 INSTANCE_KEY = "instance"
 INSTANCE_ALPHABET = string.ascii_lowercase + string.digits
 INSTANCE_LENGTH = 6
@@ -46,6 +73,18 @@ NOT_ACCEPTED = (
     AlertStatus.TOO_LARGE,
     AlertStatus.DUPLICATE,
 )
+
+
+@dataclass(frozen=True)
+class OrderUpdate:
+    """One change to an order row for update_orders; None leaves a column as it is."""
+
+    order_record_id: int
+    state: OrderState
+    broker_order_id: int | None = None
+    message: str | None = None
+    filled_price: Decimal | None = None
+    fill_volume: int | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +104,12 @@ class Journal:
     def __init__(self, url: str) -> None:
         self._engine = make_engine(url)
         self._instance: str | None = None
+
+    @property
+    def local(self) -> bool:
+        """True when the database is a file on this machine (SQLite): a call then takes a
+        fraction of a millisecond and may run on the caller's thread."""
+        return self._engine.dialect.name == "sqlite"
 
     # -- schema --------------------------------------------------------------------------
 
@@ -130,11 +175,11 @@ class Journal:
         NOT_ACCEPTED). Its row gets status DUPLICATE and ``duplicate_of`` = the original's id.
         No key, or a window ≤ 0, disables the check. ``received_at`` is tz-aware UTC.
         """
-        with self._transaction(f"record an alert for strategy '{strategy}'") as session:
+        with self._write(f"record an alert for strategy '{strategy}'") as conn:
             original = None
             if dedupe_key is not None and dedupe_window_s > 0:
                 original = _original_alert(
-                    session, strategy, dedupe_key, received_at, timedelta(seconds=dedupe_window_s)
+                    conn, strategy, dedupe_key, received_at, timedelta(seconds=dedupe_window_s)
                 )
             if original is not None:
                 status = AlertStatus.DUPLICATE
@@ -142,19 +187,22 @@ class Journal:
                     f"Same alert key '{dedupe_key}' as alert {original} within "
                     f"{dedupe_window_s:g} s; not executed again"
                 )
-            alert = AlertRecord(
-                strategy=strategy,
-                received_at=received_at,
-                alert_time=alert_time,
-                source_ip=source_ip,
-                content_type=content_type,
-                raw_body=raw_body,
-                dedupe_key=dedupe_key,
-                status=AlertStatus(status),
-                reason=reason,
-                duplicate_of=original,
+            result = conn.execute(
+                _INSERT_ALERT,
+                {
+                    "strategy": strategy,
+                    "received_at": received_at,
+                    "alert_time": alert_time,
+                    "source_ip": source_ip,
+                    "content_type": content_type,
+                    "raw_body": raw_body,
+                    "dedupe_key": dedupe_key,
+                    "status": AlertStatus(status),
+                    "reason": reason,
+                    "duplicate_of": original,
+                },
             )
-            return AlertEntry(alert_id=_insert(session, alert), duplicate_of=original)
+            return AlertEntry(alert_id=result.inserted_primary_key[0], duplicate_of=original)
 
     def set_alert_status(
         self,
@@ -167,12 +215,46 @@ class Journal:
         settled: bool = False,
     ) -> None:
         """Set an alert's status; None leaves a column as it is, ``settled`` stamps settled_at."""
-        with self._transaction(f"set the status of alert {alert_id}") as session:
-            alert = _get(session, AlertRecord, alert_id)
-            alert.status = AlertStatus(status)
-            _set_given(alert, reason=reason, ticker=ticker, contract_id=contract_id)
-            if settled:
-                alert.settled_at = _now()
+        values = _given(reason=reason, ticker=ticker, contract_id=contract_id)
+        if settled:
+            values["settled_at"] = _now()
+        with self._write(f"set the status of alert {alert_id}") as conn:
+            result = conn.execute(
+                _UPDATE_ALERT, {"row_id": alert_id, "status": AlertStatus(status), **values}
+            )
+            if result.rowcount == 0:
+                raise JournalError(f"alert {alert_id} is not in the journal")
+
+    def settle_alert(
+        self,
+        alert_id: int,
+        status: AlertStatus,
+        *,
+        reason: str | None = None,
+        ticker: str | None = None,
+        contract_id: str | None = None,
+        updates: Iterable[OrderUpdate] = (),
+        new_orders: Iterable[dict[str, Any]] = (),
+    ) -> list[int]:
+        """In one transaction: apply order ``updates``, add ``new_orders`` (add_order's keyword
+        arguments, alert_id implied) and set the alert's final status; return the new rows' ids.
+
+        The webhook's hot path ends here, so an alert costs three commits: the alert, its
+        write-ahead order row(s), and this one.
+        """
+        now = _now()
+        values = _given(reason=reason, ticker=ticker, contract_id=contract_id)
+        with self._write(f"settle alert {alert_id}") as conn:
+            for u in updates:
+                _update_order(conn, u.order_record_id, OrderState(u.state), now, _update_values(u))
+            ids = [_insert_order(conn, alert_id=alert_id, now=now, **row) for row in new_orders]
+            result = conn.execute(
+                _UPDATE_ALERT,
+                {"row_id": alert_id, "status": AlertStatus(status), "settled_at": now, **values},
+            )
+            if result.rowcount == 0:
+                raise JournalError(f"alert {alert_id} is not in the journal")
+            return ids
 
     def get_alert(self, alert_id: int) -> AlertRecord | None:
         """The alert row, or None."""
@@ -221,16 +303,18 @@ class Journal:
         """
         what = f"add order {client_order_id or leg} of alert {alert_id} on account {account_id}"
         now = _now()
-        with self._transaction(what) as session:
-            order = OrderRecord(
+        with self._write(what) as conn:
+            return _insert_order(
+                conn,
+                now=now,
                 alert_id=alert_id,
                 account_id=account_id,
                 account_name=account_name,
                 contract_id=contract_id,
-                leg=Leg(leg),
-                action=Action(action),
-                side=None if side is None else Side(side),
-                order_type=None if order_type is None else OrderType(order_type),
+                leg=leg,
+                action=action,
+                side=side,
+                order_type=order_type,
                 size=size,
                 limit_price=limit_price,
                 stop_price=stop_price,
@@ -239,17 +323,10 @@ class Journal:
                 client_order_id=client_order_id,
                 broker_order_id=broker_order_id,
                 parent_id=parent_id,
-                state=OrderState(state),
+                state=state,
                 message=message,
-                request_json=_json(request),
-                created_at=now,
-                updated_at=now,
+                request=request,
             )
-            order_record_id = _insert(session, order)
-            session.add(
-                OrderStatusRecord(order_record_id=order_record_id, state=order.state, at=now, message=message)
-            )
-            return order_record_id
 
     def update_order(
         self,
@@ -265,23 +342,31 @@ class Journal:
 
         None leaves a column as it is. ``filled_price`` in points, ``fill_volume`` contracts.
         """
-        state = OrderState(state)
+        self.update_orders(
+            [OrderUpdate(order_record_id, state, broker_order_id, message, filled_price, fill_volume)]
+        )
+
+    def update_orders(self, updates: Iterable[OrderUpdate]) -> None:
+        """Apply several order updates in one transaction (as update_order does one by one)."""
         now = _now()
-        with self._transaction(f"update order record {order_record_id}") as session:
-            order = _get(session, OrderRecord, order_record_id)
-            if order.state != state:
-                order.state = state
-                session.add(
-                    OrderStatusRecord(order_record_id=order_record_id, state=state, at=now, message=message)
-                )
-            _set_given(
-                order,
-                broker_order_id=broker_order_id,
-                message=message,
-                filled_price=filled_price,
-                fill_volume=fill_volume,
-            )
-            order.updated_at = now
+        updates = list(updates)
+        what = "update order records " + ", ".join(str(u.order_record_id) for u in updates[:5])
+        with self._write(what) as conn:
+            for u in updates:
+                _update_order(conn, u.order_record_id, OrderState(u.state), now, _update_values(u))
+
+    def orders_of_alerts(self, alert_ids: Iterable[int]) -> list[OrderRecord]:
+        """The orders of several alerts in one query, by alert then in the order they were added."""
+        wanted = list(alert_ids)
+        if not wanted:
+            return []
+        query = (
+            select(OrderRecord)
+            .where(col(OrderRecord.alert_id).in_(wanted))
+            .order_by(col(OrderRecord.alert_id), col(OrderRecord.id))
+        )
+        with self._transaction("list the orders of alerts") as session:
+            return list(session.exec(query).all())
 
     def alert_orders(self, alert_id: int) -> list[OrderRecord]:
         """The orders of one alert, in the order they were added."""
@@ -368,6 +453,17 @@ class Journal:
     # -- plumbing ------------------------------------------------------------------------
 
     @contextmanager
+    def _write(self, what: str) -> Iterator[Connection]:
+        """One connection in one transaction (SQLAlchemy Core, no ORM unit of work), committed
+        at the end; errors become JournalError. The webhook's hot path writes through here:
+        the ORM's identity map and flush cost about three times as much per call."""
+        try:
+            with self._engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise journal_error(self._engine.url, what, exc) from exc
+
+    @contextmanager
     def _transaction(self, what: str) -> Iterator[Session]:
         """One session in one transaction, committed at the end; errors become JournalError."""
         try:
@@ -377,23 +473,101 @@ class Journal:
             raise journal_error(self._engine.url, what, exc) from exc
 
 
+def _insert_order(
+    conn: Connection,
+    *,
+    now: datetime,
+    alert_id: int,
+    account_id: int,
+    account_name: str,
+    contract_id: str,
+    leg: Leg,
+    action: Action,
+    side: Side | None = None,
+    order_type: OrderType | None = None,
+    size: int | None = None,
+    limit_price: Decimal | None = None,
+    stop_price: Decimal | None = None,
+    stop_loss_ticks: int | None = None,
+    take_profit_ticks: int | None = None,
+    client_order_id: str | None = None,
+    broker_order_id: int | None = None,
+    parent_id: int | None = None,
+    state: OrderState = OrderState.SUBMITTING,
+    message: str | None = None,
+    request: dict[str, Any] | None = None,
+) -> int:
+    state = OrderState(state)
+    result = conn.execute(
+        _INSERT_ORDER,
+        {
+            "alert_id": alert_id,
+            "account_id": account_id,
+            "account_name": account_name,
+            "contract_id": contract_id,
+            "leg": Leg(leg),
+            "action": Action(action),
+            "side": None if side is None else Side(side),
+            "order_type": None if order_type is None else OrderType(order_type),
+            "size": size,
+            "limit_price": limit_price,
+            "stop_price": stop_price,
+            "stop_loss_ticks": stop_loss_ticks,
+            "take_profit_ticks": take_profit_ticks,
+            "client_order_id": client_order_id,
+            "broker_order_id": broker_order_id,
+            "parent_id": parent_id,
+            "state": state,
+            "message": message,
+            "request_json": _json(request),
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    order_record_id: int = result.inserted_primary_key[0]
+    conn.execute(
+        _INSERT_STATUS, {"order_record_id": order_record_id, "state": state, "at": now, "message": message}
+    )
+    return order_record_id
+
+
+def _update_values(u: OrderUpdate) -> dict[str, Any]:
+    return _given(
+        broker_order_id=u.broker_order_id,
+        message=u.message,
+        filled_price=u.filled_price,
+        fill_volume=u.fill_volume,
+    )
+
+
+def _update_order(
+    conn: Connection, order_record_id: int, state: OrderState, now: datetime, values: dict[str, Any]
+) -> None:
+    stored = conn.execute(_ORDER_STATE, {"row_id": order_record_id}).scalar_one_or_none()
+    if stored is None:
+        raise JournalError(f"order_record {order_record_id} is not in the journal")
+    conn.execute(_UPDATE_ORDER, {"row_id": order_record_id, "state": state, "updated_at": now, **values})
+    if stored != state:
+        conn.execute(
+            _INSERT_STATUS,
+            {"order_record_id": order_record_id, "state": state, "at": now, "message": values.get("message")},
+        )
+
+
 def _original_alert(
-    session: Session, strategy: str, dedupe_key: str, received_at: datetime, window: timedelta
+    conn: Connection, strategy: str, dedupe_key: str, received_at: datetime, window: timedelta
 ) -> int | None:
     """The id of the first accepted alert with this strategy and key within ``window``."""
-    query = (
-        select(AlertRecord.id, AlertRecord.duplicate_of)
-        .where(
-            AlertRecord.strategy == strategy,
-            AlertRecord.dedupe_key == dedupe_key,
-            col(AlertRecord.received_at) >= received_at - window,
-            col(AlertRecord.received_at) <= received_at + window,
-            col(AlertRecord.status).not_in(NOT_ACCEPTED),
-        )
-        .order_by(col(AlertRecord.id))
-        .limit(1)
-    )
-    row = session.exec(query).first()
+    row = conn.execute(
+        _ORIGINAL_ALERT,
+        {
+            "strategy": strategy,
+            "dedupe_key": dedupe_key,
+            "since": received_at - window,
+            "until": received_at + window,
+            "not_accepted": list(NOT_ACCEPTED),
+        },
+    ).first()
     if row is None:
         return None
     # A non-duplicate row only carries duplicate_of if its status was changed later; it
@@ -417,11 +591,9 @@ def _insert(session: Session, row: AlertRecord | OrderRecord | EventRecord) -> i
     return row.id
 
 
-def _set_given(row: AlertRecord | OrderRecord, **values: Any) -> None:
-    """Set the columns whose new value is not None; None means "leave it as it is"."""
-    for name, value in values.items():
-        if value is not None:
-            setattr(row, name, value)
+def _given(**values: Any) -> dict[str, Any]:
+    """The columns whose new value is not None; None means "leave it as it is"."""
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def _json(value: dict[str, Any] | None) -> str | None:

@@ -116,9 +116,14 @@ class SimServer:
         await self.stop()
 
 
-async def _serve_forever(host: str, port: int, seed: int, walk_interval_s: float | None) -> None:
+async def _serve_forever(
+    host: str, port: int, seed: int, walk_interval_s: float | None, rate_limit: int, access_log: bool
+) -> None:
     state = SimState(seed=seed)
-    server = uvicorn.Server(uvicorn.Config(create_sim_app(state), host=host, port=port))
+    state.rate_limit.limit = rate_limit
+    server = uvicorn.Server(
+        uvicorn.Config(create_sim_app(state), host=host, port=port, access_log=access_log)
+    )
     walk = asyncio.create_task(state.run_price_walk(walk_interval_s)) if walk_interval_s is not None else None
     try:
         await server.serve()
@@ -129,10 +134,19 @@ async def _serve_forever(host: str, port: int, seed: int, walk_interval_s: float
                 await walk
 
 
-def run_sim(host: str, port: int, seed: int, walk_interval_s: float | None = 1.0) -> None:
+def run_sim(
+    host: str,
+    port: int,
+    seed: int,
+    walk_interval_s: float | None = 1.0,
+    *,
+    rate_limit: int = 200,
+    access_log: bool = True,
+) -> None:
     """Serve the simulator until Ctrl-C (``tvbridge sim --port N``); blocks.
 
     ``seed`` fixes the price walk; ``walk_interval_s`` is the time between steps (None: prices
-    move only when a test sets them).
+    move only when a test sets them); ``rate_limit`` is requests per 60 s per token (the live
+    gateway's is 200, projectx-api.md §3; benchmarks raise it).
     """
-    asyncio.run(_serve_forever(host, port, seed, walk_interval_s))
+    asyncio.run(_serve_forever(host, port, seed, walk_interval_s, rate_limit, access_log))
