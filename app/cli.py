@@ -221,7 +221,7 @@ def _journal(args: argparse.Namespace) -> int:
     try:
         journal.upgrade()
         alerts = journal.recent_alerts(limit=args.limit, strategy=args.strategy)
-        orders = {a.id: journal.alert_orders(a.id) for a in alerts}
+        orders = {a.id: journal.alert_orders(a.id) for a in alerts if a.id is not None}
     finally:
         journal.close()
     if args.json:

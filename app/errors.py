@@ -46,7 +46,7 @@ class RiskRefusal(BridgeError):
 
 
 class GatewayError(BridgeError):
-    """A gateway call failed. Carries the endpoint, the errorCode name and the message.
+    """A gateway call failed. Carries the endpoint, the error code's name and the message.
 
     Credentials never appear in ``str(error)``.
     """
@@ -88,7 +88,7 @@ class GatewayUnavailable(GatewayError):
 class OutcomeUnknown(GatewayError):
     """The call was sent but no answer came (timeout, 5xx, 429, dropped connection).
 
-    The order may or may not exist: mark it UNKNOWN, reconcile by customTag, never resend.
+    The order may or may not exist: mark it UNKNOWN, reconcile by tag, never resend.
     """
 
 

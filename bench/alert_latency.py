@@ -39,7 +39,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(args: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start(
+    args: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         args, cwd=cwd, env={**os.environ, **(env or {})}, stdout=log.open("wb"), stderr=subprocess.STDOUT
     )
@@ -76,7 +78,9 @@ async def send_at_rate(url: str, count: int, rate: float, first: int) -> tuple[l
         async def one(n: int) -> None:
             started = time.perf_counter()
             try:
-                response = await client.post(url, content=alert_body(n), headers={"Content-Type": "application/json"})
+                response = await client.post(
+                    url, content=alert_body(n), headers={"Content-Type": "application/json"}
+                )
             except httpx.HTTPError as exc:
                 errors.append(type(exc).__name__)
                 return
@@ -102,7 +106,9 @@ def pct(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--alerts", type=int, default=500, help="alerts per target (default 500)")
     parser.add_argument("--rate", type=float, default=50.0, help="alerts per second (default 50)")
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds (default 4)")
@@ -127,7 +133,17 @@ def main() -> None:
     processes = []
     try:
         sim = start(
-            [python, "-m", "app.cli", "sim", "--port", str(sim_port), "--rate-limit", "100000000", "--no-access-log"],
+            [
+                python,
+                "-m",
+                "app.cli",
+                "sim",
+                "--port",
+                str(sim_port),
+                "--rate-limit",
+                "100000000",
+                "--no-access-log",
+            ],
             work,
             work / "sim.log",
         )
@@ -135,7 +151,14 @@ def main() -> None:
         wait_ready(f"{sim_url}/api/Status/ping", sim, work / "sim.log")
         bridge = start([python, "-m", "app.cli", "serve"], work, work / "bridge.log")
         forwarder = start(
-            [python, str(REPO / "bench" / "forwarder.py"), "--sim-url", sim_url, "--port", str(forwarder_port)],
+            [
+                python,
+                str(REPO / "bench" / "forwarder.py"),
+                "--sim-url",
+                sim_url,
+                "--port",
+                str(forwarder_port),
+            ],
             work,
             work / "forwarder.log",
         )
@@ -153,7 +176,7 @@ def main() -> None:
         results: dict[str, list[float]] = {name: [] for name in targets}
         failures: dict[str, list[str]] = {name: [] for name in targets}
         sent = 0
-        for name, url in targets.items():  # warm-up: connections, caches, login, contracts
+        for url in targets.values():  # warm-up: connections, caches, login, contracts
             asyncio.run(send_at_rate(url, args.warmup, args.rate, sent))
             sent += args.warmup
         per_round = max(1, args.alerts // args.rounds)

@@ -66,7 +66,13 @@ def main() -> None:
     parser.add_argument("--sim-url", required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    uvicorn.run(create_forwarder(args.sim_url), host="127.0.0.1", port=args.port, access_log=False, log_level="warning")
+    uvicorn.run(
+        create_forwarder(args.sim_url),
+        host="127.0.0.1",
+        port=args.port,
+        access_log=False,
+        log_level="warning",
+    )
 
 
 if __name__ == "__main__":

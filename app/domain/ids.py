@@ -1,4 +1,4 @@
-"""client_order_id (the gateway customTag): unique per account, derived from the alert.
+"""client_order_id (the order tag the gateway stores): unique per account, derived from the alert.
 
 Shape: ``tvb-<instance>-<alert_id>-<n>`` where ``instance`` is a random tag made once per
 journal database (so a new journal can never reuse the tags of an old one on the same account),
@@ -16,22 +16,22 @@ _TAG = re.compile(r"^tvb-(?P<instance>[a-z0-9]+)-(?P<alert_id>\d+)-(?P<n>\d+)(?P
 
 
 def client_order_id(instance: str, alert_id: int, n: int) -> str:
-    """Return the customTag of intent ``n`` (0-based) of alert ``alert_id``."""
+    """Return the tag of intent ``n`` (0-based) of alert ``alert_id``."""
     return f"tvb-{instance}-{alert_id}-{n}"
 
 
 def stop_loss_tag(entry_tag: str) -> str:
-    """The customTag the gateway gives a native stop loss child of ``entry_tag``."""
+    """The tag the gateway gives a native stop loss child of ``entry_tag``."""
     return f"{entry_tag}-SL"
 
 
 def take_profit_tag(entry_tag: str) -> str:
-    """The customTag the gateway gives a native take profit child of ``entry_tag``."""
+    """The tag the gateway gives a native take profit child of ``entry_tag``."""
     return f"{entry_tag}-TP"
 
 
 def flatten_tag(entry_tag: str) -> str:
-    """The customTag of the market order that takes back an entry the gateway left unprotected."""
+    """The tag of the market order that takes back an entry the gateway left unprotected."""
     return f"{entry_tag}-FL"
 
 

@@ -95,7 +95,7 @@ class OrderIntent:
 class OrderRequest:
     """One order to place on the gateway (``Order/place``), in the bridge's words.
 
-    ``client_order_id`` is sent as the customTag and must be unique on the account.
+    ``client_order_id`` is sent as the order's tag and must be unique on the account.
     """
 
     account_id: int

@@ -112,9 +112,7 @@ class Bridge:
             received = await self.intake.receive(delivery)
         except JournalError as exc:
             log.error("journal failed, alert refused with 503: %s", exc)
-            return Reply(
-                503, {"status": "error", "error": f"journal unavailable, nothing was done: {exc}"}
-            )
+            return Reply(503, {"status": "error", "error": f"journal unavailable, nothing was done: {exc}"})
         if isinstance(received, Refusal):
             return Reply(received.http_status, received.body)
         alert, template = received
@@ -143,7 +141,9 @@ class Bridge:
                 settlement = await self._executor.execute(alert, template)
         except Exception as exc:  # noqa: BLE001 — the alert is journaled: answer, never 5xx
             log.exception("alert %s failed unexpectedly", alert.alert_id)
-            reason = f"internal error while executing ({type(exc).__name__}: {exc}); rows left open are reconciled"
+            reason = (
+                f"internal error while executing ({type(exc).__name__}: {exc}); rows left open are reconciled"
+            )
             await self._journal_failure(alert.alert_id, reason)
             return Settlement(alert.alert_id, AlertStatus.FAILED, [], reason)
         if settlement.orders:
@@ -153,12 +153,8 @@ class Bridge:
     async def _journal_failure(self, alert_id: int, reason: str) -> None:
         journal = self.runner.journal
         try:
-            await self.runner.run(
-                journal.set_alert_status, alert_id, AlertStatus.FAILED, reason=reason
-            )
-            await self.runner.run(
-                journal.add_event, "alert.failed", reason, level="error", alert_id=alert_id
-            )
+            await self.runner.run(journal.set_alert_status, alert_id, AlertStatus.FAILED, reason=reason)
+            await self.runner.run(journal.add_event, "alert.failed", reason, level="error", alert_id=alert_id)
         except JournalError:
             log.exception("could not journal the failure of alert %s", alert_id)
 

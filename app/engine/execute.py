@@ -1,10 +1,10 @@
 """Turn one authenticated, journaled alert into gateway orders, write-ahead and never resent.
 
-For every order the journal row is committed as SUBMITTING (with its customTag) before the
+For every order the journal row is committed as SUBMITTING (with its tag) before the
 gateway call. The answer (ACCEPTED with the broker id, REJECTED with the gateway's message, DONE)
 and the native bracket legs are committed with the alert's final status in one transaction at
-the end: a crash in between leaves the row SUBMITTING, which reconciliation settles by customTag.
-An UNKNOWN answer is journaled at once and reconciled by customTag before anything else is done
+the end: a crash in between leaves the row SUBMITTING, which reconciliation settles by its tag.
+An UNKNOWN answer is journaled at once and reconciled by its tag before anything else is done
 for the alert (DESIGN.md, projectx-api.md §3, §8).
 """
 
@@ -108,7 +108,8 @@ class _Execution:
         self.new_rows: list[tuple[OrderOutcome, dict[str, Any]]] = []  # bracket legs to journal
 
     async def run(self, template: Any) -> Settlement:
-        ticker = contract_id = None
+        ticker: str | None = None
+        contract_id: str | None = None
         try:
             ticker = template.ticker(self.alert)
             contract = await self.gateway.contract(ticker)
@@ -120,8 +121,8 @@ class _Execution:
         except (TemplateError, AlertInvalidError) as exc:
             return await self._settle(AlertStatus.INVALID, [], str(exc), ticker, contract_id, 422)
         except GatewayError as exc:
-            reason = f"gateway not reachable, nothing was sent: {exc}"
-            return await self._settle(AlertStatus.FAILED, [], reason, ticker, contract_id)
+            unreachable = f"gateway not reachable, nothing was sent: {exc}"
+            return await self._settle(AlertStatus.FAILED, [], unreachable, ticker, contract_id)
 
         outcomes: list[OrderOutcome] = []
         notes: list[str] = []
@@ -174,7 +175,10 @@ class _Execution:
     ) -> tuple[list[OrderOutcome], str | None]:
         where = f"in {contract.contract_id} on {account.name}"
         if not account.can_trade:
-            return [], f"account {account.name} cannot trade now (the gateway says canTrade false); nothing sent"
+            return (
+                [],
+                f"account {account.name} cannot trade now (the gateway says canTrade false); nothing sent",
+            )
         if intent.action in (Action.BUY, Action.SELL):
             side = Side.BUY if intent.action == Action.BUY else Side.SELL
             return await self._place_entry(n, intent, account, side), None
@@ -197,7 +201,9 @@ class _Execution:
         positions = await self.gateway.open_positions(account.account_id)
         return next((p for p in positions if p.contract_id == contract.contract_id), None)
 
-    async def _place_entry(self, n: int, intent: OrderIntent, account: Account, side: Side) -> list[OrderOutcome]:
+    async def _place_entry(
+        self, n: int, intent: OrderIntent, account: Account, side: Side
+    ) -> list[OrderOutcome]:
         request = OrderRequest(
             account_id=account.account_id,
             contract_id=intent.contract_id,
@@ -224,14 +230,18 @@ class _Execution:
             return [entry, *await self._contain_unprotected(account, request, entry)]
         return [entry]
 
-    def _bracket_legs(self, account: Account, request: OrderRequest, entry: OrderOutcome) -> list[OrderOutcome]:
+    def _bracket_legs(
+        self, account: Account, request: OrderRequest, entry: OrderOutcome
+    ) -> list[OrderOutcome]:
         """The native stop loss / take profit the gateway created with the entry (§6.4), to be
         journaled with the alert's settlement (they were not sent by us: no write-ahead)."""
         assert request.bracket is not None
         legs = []
         if request.bracket.stop_loss_ticks:
             tag = ids.stop_loss_tag(request.client_order_id)
-            legs.append((Leg.STOP_LOSS, tag, OrderType.STOP, {"stop_loss_ticks": request.bracket.stop_loss_ticks}))
+            legs.append(
+                (Leg.STOP_LOSS, tag, OrderType.STOP, {"stop_loss_ticks": request.bracket.stop_loss_ticks})
+            )
         if request.bracket.take_profit_ticks:
             tag = ids.take_profit_tag(request.client_order_id)
             ticks = {"take_profit_ticks": request.bracket.take_profit_ticks}
@@ -313,7 +323,9 @@ class _Execution:
         )
         return outcomes
 
-    async def _flatten(self, account: Account, contract: Contract, position: Position | None) -> list[OrderOutcome]:
+    async def _flatten(
+        self, account: Account, contract: Contract, position: Position | None
+    ) -> list[OrderOutcome]:
         """Close the position first, then cancel the working orders of that contract.
 
         Closing first means a failed close leaves the stop loss working.
@@ -349,7 +361,7 @@ class _Execution:
     async def _submit(
         self, account: Account, leg: Leg, action: Action, request: OrderRequest, **row: Any
     ) -> OrderOutcome:
-        """An Order/place: a SUBMITTING row with its customTag and exact body, then one send."""
+        """An Order/place: a SUBMITTING row with its tag and exact body, then one send."""
         pending = await self._write_ahead(
             account,
             leg,
@@ -402,7 +414,7 @@ class _Execution:
         *,
         ok_state: OrderState,
     ) -> OrderOutcome:
-        """Send once; record the answer; reconcile by customTag when there is none."""
+        """Send once; record the answer; reconcile by tag when there is none."""
         broker_order_id = pending.broker_order_id
         message: str | None = None
         try:
@@ -418,7 +430,10 @@ class _Execution:
         except GatewayUnavailable as exc:
             state, message = OrderState.NOT_PLACED, f"nothing was sent: {exc}"
         except OutcomeUnknown as exc:
-            state, message = OrderState.UNKNOWN, f"no answer from the gateway ({exc}); checking, not resending"
+            state, message = (
+                OrderState.UNKNOWN,
+                f"no answer from the gateway ({exc}); checking, not resending",
+            )
         except GatewayError as exc:  # anything else after the call started: it may have arrived
             state, message = OrderState.UNKNOWN, f"unexpected gateway answer ({exc}); checking, not resending"
         update = OrderUpdate(pending.id, state, broker_order_id=broker_order_id, message=message)

@@ -78,9 +78,7 @@ class Intake:
                 f"unknown strategy '{delivery.strategy}': there is no templates/"
                 f"{delivery.strategy}.toml; check the webhook URL in the TradingView alert"
             )
-            return await self._refuse(
-                delivery, received_at, AlertStatus.UNKNOWN_STRATEGY, 404, reason
-            )
+            return await self._refuse(delivery, received_at, AlertStatus.UNKNOWN_STRATEGY, 404, reason)
         secret = self._secrets().get(delivery.strategy)
         try:
             authenticate(
@@ -92,9 +90,7 @@ class Intake:
                 url_token=delivery.url_token,
             )
         except AlertAuthError as exc:
-            return await self._refuse(
-                delivery, received_at, AlertStatus.UNAUTHORIZED, 401, str(exc)
-            )
+            return await self._refuse(delivery, received_at, AlertStatus.UNAUTHORIZED, 401, str(exc))
 
         try:
             fields = parse_body(delivery.raw, fmt=template.alert_format, pattern=template.pattern)

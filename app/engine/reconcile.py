@@ -2,7 +2,7 @@
 
 An order row is SUBMITTING (written before Order/place, left so by a crash) or UNKNOWN (sent, no
 answer: timeout, 5xx, 429, dropped connection). DESIGN.md: reconciliation searches the orders
-for the row's customTag (Order/search) before anything else is done for that alert. A close is
+for the row's tag (Order/search) before anything else is done for that alert. A close is
 settled by looking at the position, a cancel by looking at the working orders.
 """
 
@@ -53,9 +53,7 @@ class Settled:
 class Reconciler:
     """Find out what happened to SUBMITTING and UNKNOWN order rows."""
 
-    def __init__(
-        self, gateway: Gateway, runner: JournalRunner, *, attempts: int, delay_s: float
-    ) -> None:
+    def __init__(self, gateway: Gateway, runner: JournalRunner, *, attempts: int, delay_s: float) -> None:
         self._gateway = gateway
         self._runner = runner
         self._attempts = attempts
@@ -112,9 +110,7 @@ class Reconciler:
         the gateway's books by now or never will be.
         """
         journal = self._runner.journal
-        rows = await self._runner.run(
-            journal.orders_in_states, [OrderState.SUBMITTING, OrderState.UNKNOWN]
-        )
+        rows = await self._runner.run(journal.orders_in_states, [OrderState.SUBMITTING, OrderState.UNKNOWN])
         now = datetime.now(UTC)
         for row in rows:
             old = now - row.created_at > timedelta(minutes=1)
@@ -130,9 +126,7 @@ class Reconciler:
         if order.leg == Leg.CLOSE and not order.client_order_id:  # Position/closeContract
             positions = await self._gateway.open_positions(order.account_id)
             if all(p.contract_id != order.contract_id for p in positions):
-                return Settled(
-                    OrderState.DONE, None, "position found closed after an unknown outcome"
-                )
+                return Settled(OrderState.DONE, None, "position found closed after an unknown outcome")
             return None
         since = order.created_at - SEARCH_SLACK
         for broker in await self._gateway.search_orders(order.account_id, since):
@@ -140,7 +134,7 @@ class Reconciler:
                 return Settled(
                     OrderState.DONE if order.leg == Leg.CLOSE else OrderState.ACCEPTED,
                     broker.broker_order_id,
-                    f"found on the gateway by customTag {order.client_order_id} "
+                    f"found on the gateway by its tag {order.client_order_id} "
                     "after an unknown outcome; not resent",
                 )
         return None
@@ -152,6 +146,6 @@ def _absent_message(order: Any, tries: int) -> str:
     if order.leg == Leg.CANCEL:
         return f"order {order.broker_order_id} still working after {tries} check(s): not cancelled"
     return (
-        f"not on the gateway after {tries} search(es) for customTag {order.client_order_id}: "
+        f"not on the gateway after {tries} search(es) for tag {order.client_order_id}: "
         "it was not placed, and it is not resent; send the alert again if you still want it"
     )

@@ -21,10 +21,13 @@ from app.journal.journal import OrderUpdate
 
 log = logging.getLogger("tvbridge.engine")
 
-# The batch's own time span, widened for clock skew between this machine and the gateway. Kept
-# narrow: Order/search returns every order in the window, and this runs after every burst.
-# (Reconciliation, which protects against duplicates, searches a much wider window.)
+# The batch's own time span, widened a little for clock skew between this machine and the
+# gateway. Kept narrow: Order/search returns every order in the window, and this runs after every
+# burst. When the narrow window holds none of the batch's orders (a clock further off), the search
+# is made once more over the wide window. (Reconciliation, which guards against duplicates,
+# always searches the wide window.)
 _SLACK = timedelta(seconds=2)
+_WIDE = timedelta(minutes=5)
 _FOLLOWED = {Leg.ENTRY, Leg.STOP_LOSS, Leg.TAKE_PROFIT, Leg.CLOSE}
 
 
@@ -76,7 +79,9 @@ def _update_for(row: Any, broker: BrokerOrder | None, entries: dict[int, Any]) -
         parent = entries.get(row.parent_id)
         waiting = parent is not None and parent.state != OrderState.FILLED
         if row.leg in (Leg.STOP_LOSS, Leg.TAKE_PROFIT) and waiting and row.state != OrderState.SUSPENDED:
-            return OrderUpdate(row.id, OrderState.SUSPENDED, message="held by the gateway until the entry fills")
+            return OrderUpdate(
+                row.id, OrderState.SUSPENDED, message="held by the gateway until the entry fills"
+            )
         return None
     state = broker.state
     if row.leg == Leg.CLOSE and state == OrderState.FILLED:

@@ -76,7 +76,9 @@ class ProjectXGateway:
     async def cancel_order(self, account_id: int, broker_order_id: int) -> None:
         """Send Order/cancel once (§4.7). Raises OrderRejected (e.g. OrderNotFound),
         OutcomeUnknown, GatewayUnavailable."""
-        await self.rest.call("Order/cancel", wire.cancel_order_body(account_id, broker_order_id), mutating=True)
+        await self.rest.call(
+            "Order/cancel", wire.cancel_order_body(account_id, broker_order_id), mutating=True
+        )
 
     async def close_position(self, account_id: int, contract_id: str) -> None:
         """Send Position/closeContract once: close at market (§4.9). Raises OrderRejected

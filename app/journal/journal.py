@@ -202,7 +202,7 @@ class Journal:
                     "duplicate_of": original,
                 },
             )
-            return AlertEntry(alert_id=result.inserted_primary_key[0], duplicate_of=original)
+            return AlertEntry(alert_id=_new_id(result), duplicate_of=original)
 
     def set_alert_status(
         self,
@@ -271,62 +271,20 @@ class Journal:
 
     # -- orders --------------------------------------------------------------------------
 
-    def add_order(
-        self,
-        *,
-        alert_id: int,
-        account_id: int,
-        account_name: str,
-        contract_id: str,
-        leg: Leg,
-        action: Action,
-        side: Side | None = None,
-        order_type: OrderType | None = None,
-        size: int | None = None,
-        limit_price: Decimal | None = None,
-        stop_price: Decimal | None = None,
-        stop_loss_ticks: int | None = None,
-        take_profit_ticks: int | None = None,
-        client_order_id: str | None = None,
-        broker_order_id: int | None = None,
-        parent_id: int | None = None,
-        state: OrderState = OrderState.SUBMITTING,
-        message: str | None = None,
-        request: dict[str, Any] | None = None,
-    ) -> int:
+    def add_order(self, *, alert_id: int, **row: Any) -> int:
         """Commit one order row and its first status row; return the order_record id.
 
-        ``size`` in contracts, prices in points (Decimal), ticks positive whole ticks,
-        ``request`` the exact gateway body sent, ``broker_order_id`` the gateway's id when the
-        row acts on an existing order (a cancel). Raises JournalError when ``client_order_id``
-        is already used on ``account_id``.
+        ``row`` holds the columns by name (see _insert_order for the full list): account_id,
+        account_name, contract_id, leg, action, and optionally side, order_type, size (contracts),
+        limit_price/stop_price (points, Decimal), stop_loss_ticks/take_profit_ticks (positive
+        whole ticks), client_order_id, broker_order_id (the gateway's id when the row acts on an
+        existing order, a cancel), parent_id, state (default SUBMITTING), message, request (the
+        exact gateway body sent). Raises JournalError when ``client_order_id`` is already used on
+        the account.
         """
-        what = f"add order {client_order_id or leg} of alert {alert_id} on account {account_id}"
-        now = _now()
+        what = f"add order {row.get('client_order_id') or row.get('leg')} of alert {alert_id}"
         with self._write(what) as conn:
-            return _insert_order(
-                conn,
-                now=now,
-                alert_id=alert_id,
-                account_id=account_id,
-                account_name=account_name,
-                contract_id=contract_id,
-                leg=leg,
-                action=action,
-                side=side,
-                order_type=order_type,
-                size=size,
-                limit_price=limit_price,
-                stop_price=stop_price,
-                stop_loss_ticks=stop_loss_ticks,
-                take_profit_ticks=take_profit_ticks,
-                client_order_id=client_order_id,
-                broker_order_id=broker_order_id,
-                parent_id=parent_id,
-                state=state,
-                message=message,
-                request=request,
-            )
+            return _insert_order(conn, now=_now(), alert_id=alert_id, **row)
 
     def update_order(
         self,
@@ -384,7 +342,7 @@ class Journal:
             return list(session.exec(query).all())
 
     def order_by_client_id(self, account_id: int, client_order_id: str) -> OrderRecord | None:
-        """The order with this client_order_id (customTag) on this account, or None."""
+        """The order with this client_order_id (the order tag) on this account, or None."""
         query = select(OrderRecord).where(
             OrderRecord.account_id == account_id, OrderRecord.client_order_id == client_order_id
         )
@@ -524,11 +482,18 @@ def _insert_order(
             "updated_at": now,
         },
     )
-    order_record_id: int = result.inserted_primary_key[0]
+    order_record_id = _new_id(result)
     conn.execute(
         _INSERT_STATUS, {"order_record_id": order_record_id, "state": state, "at": now, "message": message}
     )
     return order_record_id
+
+
+def _new_id(result: Any) -> int:
+    """The primary key the database gave the row an INSERT just added."""
+    key = result.inserted_primary_key
+    assert key is not None and key[0] is not None
+    return int(key[0])
 
 
 def _update_values(u: OrderUpdate) -> dict[str, Any]:

@@ -78,7 +78,7 @@ class OrderRecord(SQLModel, table=True):
     stop_price: Decimal | None = Field(default=None, sa_type=DecimalString)
     stop_loss_ticks: int | None = None
     take_profit_ticks: int | None = None
-    client_order_id: str | None = Field(default=None, sa_type=String)  # our customTag
+    client_order_id: str | None = Field(default=None, sa_type=String)  # our order tag
     broker_order_id: int | None = Field(default=None, sa_type=BigInteger, index=True)
     parent_id: int | None = Field(default=None, foreign_key="order_record.id")
     state: OrderState = Field(sa_type=StrEnumString(OrderState), index=True)

@@ -135,4 +135,3 @@ def create_app(settings: Settings) -> Starlette:
         Route("/webhook/{strategy}/{token}", receive_webhook, methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
-

@@ -62,7 +62,9 @@ def alerts_table(alerts: Sequence[Any], orders: Mapping[int, Sequence[Any]]) -> 
     lines = []
     for a in alerts:
         target = f"  {a.ticker} → {a.contract_id}" if a.ticker else ""
-        lines.append(f"#{a.id:<5} {_local(a.received_at)}  {a.strategy:<16} {str(a.status).upper():<16}{target}")
+        lines.append(
+            f"#{a.id:<5} {_local(a.received_at)}  {a.strategy:<16} {str(a.status).upper():<16}{target}"
+        )
         if a.reason:
             lines.append(f"       {a.reason}")
         for o in orders.get(a.id, []):

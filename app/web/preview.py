@@ -43,9 +43,7 @@ async def preview_alert(
         try:
             journal.upgrade()
             received_at = datetime.now(UTC)
-            entry = journal.record_alert(
-                strategy=template.name, raw_body="", received_at=received_at
-            )
+            entry = journal.record_alert(strategy=template.name, raw_body="", received_at=received_at)
             alert = Alert(template.name, "", fields, received_at, alert_id=entry.alert_id)
             executor = Executor(
                 gateway,

@@ -114,7 +114,11 @@ def test_send_without_a_running_bridge_says_so(workdir: Path) -> None:
     port = str(_free_port())
 
     sent = tvbridge(
-        "send", str(BRACKET_EXAMPLE), "--strategy", "mnq-bracket", cwd=workdir,
+        "send",
+        str(BRACKET_EXAMPLE),
+        "--strategy",
+        "mnq-bracket",
+        cwd=workdir,
         env={"TVBRIDGE_SERVER__PORT": port},
     )
 

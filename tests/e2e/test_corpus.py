@@ -83,9 +83,7 @@ async def test_corpus_message_through_the_webhook(corpus_env: Env, name: str) ->
             assert corpus_env.place_requests() == []
         return
     bodies = corpus_env.place_requests()
-    got = [
-        (b["side"], b["size"], b["contractId"].split(".")[3], b["type"]) for b in bodies
-    ]
+    got = [(b["side"], b["size"], b["contractId"].split(".")[3], b["type"]) for b in bodies]
     assert got == expected
     for b in bodies:
         assert b["isAutomated"] is True and b["customTag"].startswith("tvb-")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from app.domain.enums import Action, AlertStatus, Leg, OrderState, Side
+from app.domain.enums import Action, AlertStatus, Leg, OrderState, OrderType, Side
+from app.domain.models import OrderRequest
 from tests.e2e.conftest import Env, make_settings, running
 from tests.helpers import eventually
 
@@ -22,7 +23,7 @@ async def test_timeout_after_send_is_reconciled_without_a_second_order(env: Env)
     assert response.status_code == 200, response.text
     [order] = reply["orders"]
     assert order["state"] == "ACCEPTED" and order["broker_order_id"]
-    assert "found on the gateway by customTag" in order["message"]
+    assert "found on the gateway by its tag" in order["message"]
     assert len(env.place_requests()) == 1  # never resent
     history = [h.state for h in env.journal.order_history(order["order_record_id"])]
     assert history[:3] == [OrderState.SUBMITTING, OrderState.UNKNOWN, OrderState.ACCEPTED]
@@ -72,6 +73,21 @@ async def test_slow_gateway_answers_202_then_settles(tmp_path) -> None:
         assert len(env.place_requests()) == 1
 
 
+def _entry_row(journal, alert_id: int, contract_id: str, n: int) -> int:
+    """An entry row as the executor writes it before Order/place (SUBMITTING, with its tag)."""
+    return journal.add_order(
+        alert_id=alert_id,
+        account_id=70000001,
+        account_name="SIM-AUTO-OCO",
+        contract_id=contract_id,
+        leg=Leg.ENTRY,
+        action=Action.BUY,
+        side=Side.BUY,
+        size=1,
+        client_order_id=f"tvb-{journal.instance}-{alert_id}-{n}",
+    )
+
+
 async def test_restart_settles_rows_left_submitting(tmp_path) -> None:
     settings = make_settings(tmp_path)
     async with running(settings, tmp_path) as env:
@@ -79,41 +95,14 @@ async def test_restart_settles_rows_left_submitting(tmp_path) -> None:
         assert sent.json()["status"] == "executed"
         contract_id = env.place_requests()[0]["contractId"]
         journal = env.journal
-        alert = journal.record_alert(
-            strategy="mnq-market", raw_body=BODY, received_at=datetime.now(UTC)
-        )
-        instance = journal.instance
+        alert = journal.record_alert(strategy="mnq-market", raw_body=BODY, received_at=datetime.now(UTC))
         # A crash between Order/place and the journal's update: the gateway has the order...
-        reached_id = journal.add_order(
-            alert_id=alert.alert_id,
-            account_id=70000001,
-            account_name="SIM-AUTO-OCO",
-            contract_id=contract_id,
-            leg=Leg.ENTRY,
-            action=Action.BUY,
-            side=Side.BUY,
-            size=1,
-            client_order_id=f"tvb-{instance}-{alert.alert_id}-0",
-        )
-        gateway = env.runtime.bridge.gateway
-        from app.domain.enums import OrderType
-        from app.domain.models import OrderRequest
-
-        broker_id = await gateway.place_order(
-            OrderRequest(70000001, contract_id, Side.BUY, OrderType.MARKET, 1, f"tvb-{instance}-{alert.alert_id}-0")
-        )
+        reached_id = _entry_row(journal, alert.alert_id, contract_id, 0)
+        tag = f"tvb-{journal.instance}-{alert.alert_id}-0"
+        request = OrderRequest(70000001, contract_id, Side.BUY, OrderType.MARKET, 1, tag)
+        broker_id = await env.runtime.bridge.gateway.place_order(request)
         # ...and a crash before Order/place: the gateway never saw this one.
-        lost_id = journal.add_order(
-            alert_id=alert.alert_id,
-            account_id=70000001,
-            account_name="SIM-AUTO-OCO",
-            contract_id=contract_id,
-            leg=Leg.ENTRY,
-            action=Action.BUY,
-            side=Side.BUY,
-            size=1,
-            client_order_id=f"tvb-{instance}-{alert.alert_id}-1",
-        )
+        lost_id = _entry_row(journal, alert.alert_id, contract_id, 1)
         places_before = len(env.place_requests())
 
         await env.runtime.bridge.reconciler.settle_all_pending()  # what a start does first
@@ -130,17 +119,7 @@ async def test_start_reconciles_before_taking_alerts(tmp_path) -> None:
     async with running(settings, tmp_path) as env:
         journal = env.journal
         alert = journal.record_alert(strategy="mnq-market", raw_body=BODY, received_at=datetime.now(UTC))
-        row = journal.add_order(
-            alert_id=alert.alert_id,
-            account_id=70000001,
-            account_name="SIM-AUTO-OCO",
-            contract_id="CON.F.US.MNQ.Z26",
-            leg=Leg.ENTRY,
-            action=Action.BUY,
-            side=Side.BUY,
-            size=1,
-            client_order_id=f"tvb-{journal.instance}-{alert.alert_id}-0",
-        )
+        row = _entry_row(journal, alert.alert_id, "CON.F.US.MNQ.Z26", 0)
     # a new process on the same journal (the simulator is new too: the order is not there)
     async with running(settings, tmp_path) as env:
         [order] = [o for o in env.journal.alert_orders(alert.alert_id) if o.id == row]

@@ -1,0 +1,83 @@
+"""Settings: tvbridge.toml, TVBRIDGE_* environment, and one clear line for a bad setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.config import load_settings
+from app.errors import ConfigError
+
+
+def test_defaults_run_on_the_simulator(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./tvbridge.toml here
+    settings = load_settings()
+    assert settings.gateway.kind == "sim"
+    assert settings.journal.url == "sqlite:///tvbridge.db"
+    assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8000)
+
+
+def test_file_then_environment_with_nesting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "tvbridge.toml"
+    config.write_text(
+        '[gateway]\nkind = "topstepx"\nusername = "trader1"\napi_key = "from-file"\n[server]\nport = 9000\n'
+    )
+    monkeypatch.setenv("TVBRIDGE_GATEWAY__API_KEY", "from-env")
+
+    settings = load_settings(config)
+
+    assert settings.gateway.resolved_api_url == "https://api.topstepx.com"
+    assert settings.gateway.resolved_user_hub_url == "https://rtc.topstepx.com/hubs/user"
+    assert settings.gateway.api_key.get_secret_value() == "from-env"  # environment wins
+    assert settings.server.port == 9000
+    assert "from-env" not in repr(settings) and "from-env" not in str(settings.gateway)
+
+
+def test_custom_firm_needs_both_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TVBRIDGE_GATEWAY__KIND", "custom")
+    monkeypatch.setenv("TVBRIDGE_GATEWAY__USERNAME", "me")
+    monkeypatch.setenv("TVBRIDGE_GATEWAY__API_KEY", "k")
+    monkeypatch.setenv("TVBRIDGE_GATEWAY__API_URL", "https://api.alphaticks.projectx.com")
+    with pytest.raises(ConfigError, match="user_hub_url"):
+        load_settings(None)
+
+
+def test_a_bad_value_names_the_key_and_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TVBRIDGE_SERVER__PORT", "eighty")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None)
+    message = str(caught.value)
+    assert "server.port" in message and "eighty" in message and "\n" not in message
+
+
+def test_an_api_key_is_never_echoed_in_the_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "tvbridge.toml"
+    config.write_text('[gateway]\napi_key = ["not", "a", "string", "s3cr3t-value"]\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert "s3cr3t-value" not in str(caught.value)
+
+
+def test_broken_toml_and_missing_file_are_one_line_errors(tmp_path: Path) -> None:
+    config = tmp_path / "tvbridge.toml"
+    config.write_text("[gateway\nkind = 'sim'\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(config)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml")
+
+
+def test_rate_limit_above_the_gateways_is_refused_except_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    live = {"kind": "topstepx", "username": "me", "api_key": "k", "rate_limit_per_minute": 500}
+    with pytest.raises(ConfigError, match="200 requests / 60 s"):
+        load_settings(None, gateway=live)
+    bench = {
+        "kind": "custom",
+        "api_url": "http://127.0.0.1:8100",
+        "user_hub_url": "ws://127.0.0.1:8100/hubs/user",
+        "username": "bench",
+        "api_key": "bench",
+        "rate_limit_per_minute": 100_000,
+    }
+    assert load_settings(None, gateway=bench).gateway.rate_limit_per_minute == 100_000
