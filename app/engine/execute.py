@@ -436,7 +436,13 @@ class _Execution:
             )
         except GatewayError as exc:  # anything else after the call started: it may have arrived
             state, message = OrderState.UNKNOWN, f"unexpected gateway answer ({exc}); checking, not resending"
-        update = OrderUpdate(pending.id, state, broker_order_id=broker_order_id, message=message)
+        update = OrderUpdate(
+            pending.id,
+            state,
+            broker_order_id=broker_order_id,
+            message=message,
+            previous=OrderState.SUBMITTING,
+        )
         if state == OrderState.UNKNOWN:
             # Journaled at once: while the outcome is open, the journal must say so.
             self.updates.append(update)

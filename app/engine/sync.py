@@ -7,6 +7,7 @@ stay invisible to Order/search until their entry fills (projectx-api.md ยง4.8, ย
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from datetime import timedelta
@@ -26,7 +27,10 @@ log = logging.getLogger("tvbridge.engine")
 # burst. When the narrow window holds none of the batch's orders (a clock further off), the search
 # is made once more over the wide window. (Reconciliation, which guards against duplicates,
 # always searches the wide window.)
-_SLACK = timedelta(seconds=2)
+_SLACK = timedelta(seconds=1)
+# Updates are written in chunks with a yield between, so a webhook arriving meanwhile waits for
+# one chunk, not the whole batch (a local journal runs on the event loop).
+_CHUNK = 10
 _WIDE = timedelta(minutes=5)
 _FOLLOWED = {Leg.ENTRY, Leg.STOP_LOSS, Leg.TAKE_PROFIT, Leg.CLOSE}
 
@@ -67,8 +71,9 @@ class OrderSync:
                 if update is not None:
                     updates.append(update)
                     row.state = update.state
-        if updates:
-            await self._runner.run(self._journal.update_orders, updates)
+        for start in range(0, len(updates), _CHUNK):
+            await self._runner.run(self._journal.update_orders, updates[start : start + _CHUNK])
+            await asyncio.sleep(0)
         return len(updates)
 
 

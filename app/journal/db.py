@@ -66,7 +66,9 @@ def _sqlite_engine(url: URL) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # Straight to the driver: through exec_driver_sql this costs as much as a real
+        # statement, on every transaction of the webhook's hot path.
+        connection.connection.driver_connection.execute("BEGIN")
 
     return engine
 

@@ -85,6 +85,7 @@ class OrderUpdate:
     message: str | None = None
     filled_price: Decimal | None = None
     fill_volume: int | None = None
+    previous: OrderState | None = None  # the stored state when the caller knows it (saves a read)
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,9 @@ class Journal:
         values = _given(reason=reason, ticker=ticker, contract_id=contract_id)
         with self._write(f"settle alert {alert_id}") as conn:
             for u in updates:
-                _update_order(conn, u.order_record_id, OrderState(u.state), now, _update_values(u))
+                _update_order(
+                    conn, u.order_record_id, OrderState(u.state), now, _update_values(u), u.previous
+                )
             ids = [_insert_order(conn, alert_id=alert_id, now=now, **row) for row in new_orders]
             result = conn.execute(
                 _UPDATE_ALERT,
@@ -311,7 +314,9 @@ class Journal:
         what = "update order records " + ", ".join(str(u.order_record_id) for u in updates[:5])
         with self._write(what) as conn:
             for u in updates:
-                _update_order(conn, u.order_record_id, OrderState(u.state), now, _update_values(u))
+                _update_order(
+                    conn, u.order_record_id, OrderState(u.state), now, _update_values(u), u.previous
+                )
 
     def orders_of_alerts(self, alert_ids: Iterable[int]) -> list[OrderRecord]:
         """The orders of several alerts in one query, by alert then in the order they were added."""
@@ -506,12 +511,23 @@ def _update_values(u: OrderUpdate) -> dict[str, Any]:
 
 
 def _update_order(
-    conn: Connection, order_record_id: int, state: OrderState, now: datetime, values: dict[str, Any]
+    conn: Connection,
+    order_record_id: int,
+    state: OrderState,
+    now: datetime,
+    values: dict[str, Any],
+    previous: OrderState | None = None,
 ) -> None:
-    stored = conn.execute(_ORDER_STATE, {"row_id": order_record_id}).scalar_one_or_none()
+    stored = previous
     if stored is None:
+        stored = conn.execute(_ORDER_STATE, {"row_id": order_record_id}).scalar_one_or_none()
+        if stored is None:
+            raise JournalError(f"order_record {order_record_id} is not in the journal")
+    result = conn.execute(
+        _UPDATE_ORDER, {"row_id": order_record_id, "state": state, "updated_at": now, **values}
+    )
+    if result.rowcount == 0:
         raise JournalError(f"order_record {order_record_id} is not in the journal")
-    conn.execute(_UPDATE_ORDER, {"row_id": order_record_id, "state": state, "updated_at": now, **values})
     if stored != state:
         conn.execute(
             _INSERT_STATUS,

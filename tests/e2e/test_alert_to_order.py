@@ -166,3 +166,37 @@ async def test_position_brackets_account_gets_advice_and_no_unprotected_position
     assert await env.runtime.bridge.gateway.open_orders(70000002) == []
     events = env.journal.events(alert_id=reply["alert_id"])
     assert any(e.level == "critical" and e.kind == "bracket.unprotected_entry" for e in events)
+
+
+async def test_journal_failure_is_503_and_nothing_is_sent(env: Env, monkeypatch) -> None:
+    from app.errors import JournalError
+
+    def broken(**kwargs: object) -> None:
+        raise JournalError("journal write failed: disk I/O error")
+
+    monkeypatch.setattr(env.journal, "record_alert", broken)
+
+    response = await env.send("mnq-market", _alert())
+
+    assert response.status_code == 503  # TradingView re-sends a 5xx: welcome, nothing was done
+    assert "nothing was done" in response.json()["error"]
+    assert env.place_requests() == []
+
+
+async def test_an_internal_error_after_journaling_is_never_a_5xx(env: Env, monkeypatch) -> None:
+    template = env.runtime.bridge.templates["mnq-market"]
+
+    def exploding(alert: object, contract: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(type(template), "render", lambda self, alert, contract: exploding(alert, contract))
+
+    response = await env.send("mnq-market", _alert())
+
+    assert response.status_code == 200  # a 5xx would make TradingView send the alert again
+    reply = response.json()
+    assert reply["status"] == "failed" and "RuntimeError" in reply["reason"]
+    row = env.journal.get_alert(reply["alert_id"])
+    assert row.status == AlertStatus.FAILED
+    assert any(e.kind == "alert.failed" for e in env.journal.events(alert_id=reply["alert_id"]))
+    assert env.place_requests() == []
