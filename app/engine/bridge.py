@@ -153,7 +153,7 @@ class Bridge:
     async def _journal_failure(self, alert_id: int, reason: str) -> None:
         journal = self.runner.journal
         try:
-            await self.runner.run(journal.set_alert_status, alert_id, AlertStatus.FAILED, reason=reason)
+            await self.runner.run(journal.settle_alert, alert_id, AlertStatus.FAILED, reason=reason)
             await self.runner.run(journal.add_event, "alert.failed", reason, level="error", alert_id=alert_id)
         except JournalError:
             log.exception("could not journal the failure of alert %s", alert_id)

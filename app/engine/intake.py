@@ -109,13 +109,10 @@ class Intake:
             source_ip=delivery.source_ip,
             content_type=delivery.content_type,
         )
-        entry = await self._runner.run(
-            self._journal.record_alert,
-            strategy=delivery.strategy,
+        entry = await self._record(
+            delivery,
+            received_at,
             raw_body=body,
-            received_at=received_at,
-            source_ip=delivery.source_ip,
-            content_type=delivery.content_type,
             dedupe_key=_dedupe_key(template, fields, delivery.raw),
             dedupe_window_s=template.dedupe_window_s,
             alert_time=template.alert_time(alert),
@@ -145,19 +142,21 @@ class Intake:
         body: str = "",
     ) -> Refusal:
         # Bodies of unauthenticated requests are not stored: they are not the trader's.
-        entry = await self._runner.run(
-            self._journal.record_alert,
-            strategy=delivery.strategy,
-            raw_body=body,
-            received_at=received_at,
-            source_ip=delivery.source_ip,
-            content_type=delivery.content_type,
-            status=status,
-            reason=reason,
-        )
+        entry = await self._record(delivery, received_at, raw_body=body, status=status, reason=reason)
         return Refusal(
             http_status,
             {"alert_id": entry.alert_id, "status": str(status), "error": reason, "orders": []},
+        )
+
+    async def _record(self, delivery: Delivery, received_at: datetime, **row: Any) -> Any:
+        """Journal the delivery (where it came from, when, how it was sent) with ``row``."""
+        return await self._runner.run(
+            self._journal.record_alert,
+            strategy=delivery.strategy,
+            received_at=received_at,
+            source_ip=delivery.source_ip,
+            content_type=delivery.content_type,
+            **row,
         )
 
 

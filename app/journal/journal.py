@@ -217,14 +217,8 @@ class Journal:
     ) -> None:
         """Set an alert's status; None leaves a column as it is, ``settled`` stamps settled_at."""
         values = _given(reason=reason, ticker=ticker, contract_id=contract_id)
-        if settled:
-            values["settled_at"] = _now()
         with self._write(f"set the status of alert {alert_id}") as conn:
-            result = conn.execute(
-                _UPDATE_ALERT, {"row_id": alert_id, "status": AlertStatus(status), **values}
-            )
-            if result.rowcount == 0:
-                raise JournalError(f"alert {alert_id} is not in the journal")
+            _set_alert(conn, alert_id, status, values, settled_at=_now() if settled else None)
 
     def settle_alert(
         self,
@@ -251,12 +245,7 @@ class Journal:
                     conn, u.order_record_id, OrderState(u.state), now, _update_values(u), u.previous
                 )
             ids = [_insert_order(conn, alert_id=alert_id, now=now, **row) for row in new_orders]
-            result = conn.execute(
-                _UPDATE_ALERT,
-                {"row_id": alert_id, "status": AlertStatus(status), "settled_at": now, **values},
-            )
-            if result.rowcount == 0:
-                raise JournalError(f"alert {alert_id} is not in the journal")
+            _set_alert(conn, alert_id, status, values, settled_at=now)
             return ids
 
     def get_alert(self, alert_id: int) -> AlertRecord | None:
@@ -492,6 +481,21 @@ def _insert_order(
         _INSERT_STATUS, {"order_record_id": order_record_id, "state": state, "at": now, "message": message}
     )
     return order_record_id
+
+
+def _set_alert(
+    conn: Connection,
+    alert_id: int,
+    status: AlertStatus,
+    values: dict[str, Any],
+    *,
+    settled_at: datetime | None,
+) -> None:
+    if settled_at is not None:
+        values = {**values, "settled_at": settled_at}
+    result = conn.execute(_UPDATE_ALERT, {"row_id": alert_id, "status": AlertStatus(status), **values})
+    if result.rowcount == 0:
+        raise JournalError(f"alert {alert_id} is not in the journal")
 
 
 def _new_id(result: Any) -> int:
