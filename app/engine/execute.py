@@ -126,16 +126,23 @@ class _Execution:
 
         outcomes: list[OrderOutcome] = []
         notes: list[str] = []
+        unreached = False
         try:
             for n, (intent, account) in enumerate(zip(intents, accounts, strict=True)):
-                got, note = await self._dispatch(n, intent, account, contract)
+                try:
+                    got, note = await self._dispatch(n, intent, account, contract)
+                except GatewayError as exc:
+                    # Only reads get here (order-changing calls are settled in _call): nothing
+                    # more was sent for this account.
+                    unreached = True
+                    got, note = [], f"{account.name}: gateway not reachable, nothing more sent: {exc}"
                 outcomes += got
                 if note:
                     notes.append(note)
         except BaseException:
             await self._flush()  # keep what is known; rows left SUBMITTING are reconciled
             raise
-        status = alert_status(outcomes)
+        status = AlertStatus.FAILED if unreached and not outcomes else alert_status(outcomes)
         failures = [o.message for o in outcomes if o.message and not _ok(o)]
         reason = "; ".join(notes + failures) or None
         return await self._settle(status, outcomes, reason, ticker, contract_id)

@@ -200,3 +200,16 @@ async def test_an_internal_error_after_journaling_is_never_a_5xx(env: Env, monke
     assert row.status == AlertStatus.FAILED
     assert any(e.kind == "alert.failed" for e in env.journal.events(alert_id=reply["alert_id"]))
     assert env.place_requests() == []
+
+
+async def test_exit_while_the_gateway_cannot_be_read_fails_cleanly(env: Env) -> None:
+    env.sim.faults.fail_next(3, path="Position/searchOpen")  # every read attempt fails
+
+    response = await env.send("mnq-exit", _alert(action="exit"))
+
+    reply = response.json()
+    assert response.status_code == 200
+    assert reply["status"] == "failed"
+    assert "gateway not reachable, nothing more sent" in reply["reason"]
+    assert "internal error" not in reply["reason"]
+    assert env.sim.requests_to("Position/closeContract") == []
