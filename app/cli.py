@@ -101,13 +101,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from app.strategies import load_templates
-    from app.web.app import create_app
-
     settings = _settings(args)
-    load_templates(settings.server.templates_dir)  # fail here, in one line, not inside uvicorn
     host = args.host or settings.server.host
     port = args.port or settings.server.port
     if settings.gateway.kind != "sim":
@@ -115,10 +109,25 @@ def _serve(args: argparse.Namespace) -> int:
             f"tvbridge: LIVE gateway {settings.gateway.firm_name}: orders are real and final",
             file=sys.stderr,
         )
-    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="info")
-    server = uvicorn.Server(config)
-    server.run()
-    return 0 if server.started else 1
+    return asyncio.run(_serve_until_stopped(settings, host, port))
+
+
+async def _serve_until_stopped(settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from app.web.app import create_app, start_runtime, stop_runtime
+
+    # Started here, not in uvicorn's lifespan: a refused login or a broken template is then one
+    # line from main(), not a traceback from the server.
+    runtime = await start_runtime(settings)
+    try:
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(settings, runtime), host=host, port=port, log_level="info")
+        )
+        await server.serve()
+        return 0 if server.started else 1
+    finally:
+        await stop_runtime(runtime)
 
 
 def _sim(args: argparse.Namespace) -> int:

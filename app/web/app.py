@@ -74,6 +74,15 @@ async def start_runtime(settings: Settings) -> Runtime:
             await sim.stop()
         journal.close()
         raise
+    for note in notes:
+        log.warning(note)
+    log.warning(
+        "tvbridge %s ready: gateway %s, %d strategies, journal %s",
+        __version__,
+        settings.gateway.firm_name,
+        len(templates),
+        redact(settings.journal.url),
+    )
     return Runtime(bridge=bridge, journal=journal, sim=sim, notes=notes)
 
 
@@ -105,28 +114,24 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def create_app(settings: Settings) -> Starlette:
-    """The ASGI app for ``tvbridge serve``."""
+def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
+    """The ASGI app. With ``runtime`` (already started by the caller, as ``tvbridge serve`` does so
+    that a start-up failure is one clear line), the app serves it; otherwise its lifespan builds
+    and stops one."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         logsafe.install()
-        runtime = await start_runtime(settings)
-        for note in runtime.notes:
-            log.warning(note)
-        app.state.runtime = runtime
-        app.state.bridge = runtime.bridge
-        log.warning(
-            "tvbridge %s ready: gateway %s, %d strategies, journal %s",
-            __version__,
-            settings.gateway.firm_name,
-            len(runtime.bridge.templates),
-            redact(settings.journal.url),
-        )
+        if runtime is not None:
+            app.state.runtime, app.state.bridge = runtime, runtime.bridge
+            yield
+            return
+        built = await start_runtime(settings)
+        app.state.runtime, app.state.bridge = built, built.bridge
         try:
             yield
         finally:
-            await stop_runtime(runtime)
+            await stop_runtime(built)
 
     routes = [
         Route("/", index, methods=["GET"]),

@@ -199,3 +199,41 @@ def test_url_prints_the_signed_webhook_url(workdir: Path) -> None:
     url = result.stdout.strip()
     assert url.startswith("https://abc.trycloudflare.com/webhook/mnq-bracket/")
     assert "a-secret-for-this-test-only" not in url
+
+
+def test_a_refused_api_key_stops_serve_with_one_line(workdir: Path) -> None:
+    port = _free_port()
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "sim", "--port", str(port), "--no-access-log"],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/Status/ping", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "tvbridge sim did not start"
+                time.sleep(0.1)
+        env = {
+            "TVBRIDGE_GATEWAY__KIND": "custom",
+            "TVBRIDGE_GATEWAY__API_URL": f"http://127.0.0.1:{port}",
+            "TVBRIDGE_GATEWAY__USER_HUB_URL": f"ws://127.0.0.1:{port}/hubs/user",
+            "TVBRIDGE_GATEWAY__USERNAME": "trader1",
+            "TVBRIDGE_GATEWAY__API_KEY": "bad-key",  # the simulator refuses this one (code 3)
+            "TVBRIDGE_SERVER__PORT": str(_free_port()),
+        }
+
+        result = tvbridge("serve", cwd=workdir, env=env)
+
+        assert result.returncode == 1
+        assert "Traceback" not in result.stderr
+        [line] = [x for x in result.stderr.splitlines() if x.startswith("tvbridge: ") and "LIVE" not in x]
+        assert "InvalidCredentials" in line and "api_key" in line
+        assert "bad-key" not in result.stderr
+    finally:
+        sim.terminate()
+        sim.wait(timeout=10)
