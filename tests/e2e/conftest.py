@@ -14,7 +14,7 @@ import pytest
 from app.config import Settings, load_settings
 from app.ingest.auth import load_secrets, webhook_path
 from app.web.app import Runtime, create_app, start_runtime, stop_runtime
-from tests.helpers import SHIPPED_TEMPLATES
+from tests.helpers import SHIPPED_TEMPLATES, journal_url
 
 
 @dataclass
@@ -57,7 +57,7 @@ def make_settings(root: Path, **gateway: Any) -> Settings:
         shutil.copytree(SHIPPED_TEMPLATES, templates)
     return load_settings(
         None,
-        journal={"url": f"sqlite:///{root / 'journal.db'}"},
+        journal={"url": journal_url(root)},
         server={"secrets_file": root / "webhook_secrets.toml", "templates_dir": templates},
         engine={"reconcile_delay_s": 0.05, "reconcile_attempts": 3},
         gateway={"kind": "sim", "timeout_s": 0.5, **gateway},

@@ -13,6 +13,7 @@ from app.domain.models import BrokerOrder
 from app.engine.runner import JournalRunner
 from app.engine.sync import OrderSync
 from app.journal.journal import Journal
+from tests.helpers import journal_url
 
 
 class SkewedGateway:
@@ -54,7 +55,7 @@ class SkewedGateway:
 
 @pytest.fixture
 def journal(tmp_path: Path) -> Journal:
-    journal = Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+    journal = Journal(journal_url(tmp_path))
     journal.upgrade()
     return journal
 

@@ -1,7 +1,8 @@
-"""Each test gets its own migrated SQLite journal in tmp_path."""
+"""Each test gets its own migrated journal: SQLite in tmp_path, or PostgreSQL (tests/helpers.py)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.journal import Journal
+from tests.helpers import journal_url
 
 T0 = datetime(2025, 3, 14, 14, 30, 0, 250000, tzinfo=UTC)
 
@@ -19,12 +21,16 @@ def sqlite_url(path: Path) -> str:
 
 @pytest.fixture
 def journal_path(tmp_path: Path) -> Path:
+    """The SQLite file of the ``journal`` fixture, for tests of SQLite itself (WAL, read-only
+    files); they run in the SQLite pass and are skipped in the PostgreSQL one."""
+    if os.environ.get("TVBRIDGE_TEST_POSTGRES"):
+        pytest.skip("checks the SQLite file itself")
     return tmp_path / "journal.db"
 
 
 @pytest.fixture
-def journal(journal_path: Path) -> Iterator[Journal]:
-    journal = Journal(sqlite_url(journal_path))
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    journal = Journal(journal_url(tmp_path))
     journal.upgrade()
     yield journal
     journal.close()

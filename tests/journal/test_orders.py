@@ -109,7 +109,7 @@ def test_status_history_has_one_row_per_state_change(journal: Journal, alert_id:
 def test_client_order_id_is_unique_per_account(journal: Journal, alert_id: int) -> None:
     add(journal, alert_id)
 
-    with pytest.raises(JournalError, match="UNIQUE"):
+    with pytest.raises(JournalError, match="(?i)unique"):  # SQLite and PostgreSQL word it apart
         add(journal, alert_id)
     add(journal, alert_id, account_id=ACCOUNT + 1)  # the same tag on another account is fine
     assert len(journal.alert_orders(alert_id)) == 2
@@ -183,5 +183,5 @@ def test_events_newest_first_and_by_alert(journal: Journal, alert_id: int) -> No
 
 def test_order_of_a_missing_alert_is_refused(journal: Journal) -> None:
     # Foreign keys stay on after the migration, which runs with them off on SQLite.
-    with pytest.raises(JournalError, match="FOREIGN KEY"):
+    with pytest.raises(JournalError, match="(?i)foreign key"):
         add(journal, 999)

@@ -35,8 +35,8 @@ def test_upgrade_is_idempotent_and_turns_wal_on(journal: Journal, journal_path: 
     engine.dispose()
 
 
-def test_migrated_tables_match_the_models(journal: Journal, journal_path: Path) -> None:
-    engine = make_engine(sqlite_url(journal_path))
+def test_migrated_tables_match_the_models(journal: Journal) -> None:
+    engine = make_engine(str(journal._engine.url.render_as_string(hide_password=False)))
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         diffs = compare_metadata(context, SQLModel.metadata)
