@@ -27,6 +27,7 @@ from app.journal.db import redact
 from app.journal.journal import Journal
 from app.strategies import load_templates
 from app.web import logsafe
+from app.web.health import healthz, readyz
 from app.web.webhook import receive_webhook
 
 log = logging.getLogger("tvbridge")
@@ -109,11 +110,6 @@ async def index(request: Request) -> JSONResponse:
     )
 
 
-async def healthz(request: Request) -> JSONResponse:
-    """The process is up and serving."""
-    return JSONResponse({"status": "ok"})
-
-
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     """The ASGI app. With ``runtime`` (already started by the caller, as ``tvbridge serve`` does so
     that a start-up failure is one clear line), the app serves it; otherwise its lifespan builds
@@ -136,6 +132,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     routes = [
         Route("/", index, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
         Route("/webhook/{strategy}", receive_webhook, methods=["POST"]),
         Route("/webhook/{strategy}/{token}", receive_webhook, methods=["POST"]),
     ]

@@ -1,0 +1,78 @@
+"""``GET /healthz`` (the process answers) and ``GET /readyz`` (it can execute alerts now).
+
+Ready means: the gateway session token is valid, the User Hub is connected (when the bridge
+follows one), and the journal accepts a write. 200 when ready, 503 with the reasons otherwise.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from app import __version__
+from app.errors import JournalError
+
+STARTED_AT = datetime.now(UTC)
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """The process is up and serving."""
+    now = datetime.now(UTC)
+    return JSONResponse(
+        {
+            "status": "ok",
+            "version": __version__,
+            "started_at": STARTED_AT.isoformat(),
+            "uptime_s": round((now - STARTED_AT).total_seconds(), 1),
+        }
+    )
+
+
+async def readyz(request: Request) -> JSONResponse:
+    """Whether alerts can be executed now, with the details of each check."""
+    runtime = request.app.state.runtime
+    checks = {
+        "gateway": _gateway(runtime.bridge.gateway),
+        "journal": await _journal(runtime),
+    }
+    hub = getattr(runtime, "hub", None)
+    if hub is not None:
+        checks["hub"] = _hub(hub.state)
+    ready = all(check["ok"] for check in checks.values())
+    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+
+def _gateway(gateway: Any) -> dict[str, Any]:
+    expires = getattr(gateway, "token_expires_at", None)
+    ok = expires is not None and expires > datetime.now(UTC)
+    return {
+        "ok": ok,
+        "token_expires_at": expires.isoformat() if expires else None,
+        **({} if ok else {"error": "no valid session token: the bridge is not logged in"}),
+    }
+
+
+def _hub(state: Any) -> dict[str, Any]:
+    return {
+        "ok": bool(state.connected),
+        "connected": bool(state.connected),
+        "since": _iso(state.since),
+        "last_event_at": _iso(state.last_event_at),
+        "reconnects": state.reconnects,
+        "last_error": state.last_error,
+    }
+
+
+async def _journal(runtime: Any) -> dict[str, Any]:
+    try:
+        await runtime.bridge.runner.run(runtime.journal.check_writable)
+    except JournalError as exc:
+        return {"ok": False, "error": str(exc)}
+    return {"ok": True}
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
