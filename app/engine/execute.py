@@ -188,7 +188,7 @@ class _Execution:
             )
         if intent.action in (Action.BUY, Action.SELL):
             side = Side.BUY if intent.action == Action.BUY else Side.SELL
-            return await self._place_entry(n, intent, account, side), None
+            return await self._place_entry(n, intent, account, side, contract), None
         if intent.action == Action.CANCEL:
             got = await self._cancel_working(account, contract)
             return got, None if got else f"no working order {where}"
@@ -202,14 +202,14 @@ class _Execution:
         got = await self._flatten(account, contract, position)
         if not any(o.leg == Leg.CLOSE and o.state == OrderState.DONE for o in got):
             return got, "reverse stopped: the position was not closed, so no new entry was sent"
-        return got + await self._place_entry(n, intent, account, position.side.opposite), None
+        return got + await self._place_entry(n, intent, account, position.side.opposite, contract), None
 
     async def _position(self, account: Account, contract: Contract) -> Position | None:
         positions = await self.gateway.open_positions(account.account_id)
         return next((p for p in positions if p.contract_id == contract.contract_id), None)
 
     async def _place_entry(
-        self, n: int, intent: OrderIntent, account: Account, side: Side
+        self, n: int, intent: OrderIntent, account: Account, side: Side, contract: Contract
     ) -> list[OrderOutcome]:
         request = OrderRequest(
             account_id=account.account_id,
@@ -230,6 +230,10 @@ class _Execution:
             request,
             stop_loss_ticks=bracket.stop_loss_ticks if bracket else None,
             take_profit_ticks=bracket.take_profit_ticks if bracket else None,
+            # for the slippage of the fill against the price the template rendered
+            reference_price=intent.reference_price,
+            tick_size=contract.tick_size,
+            tick_value=contract.tick_value,
         )
         if bracket and entry.state == OrderState.ACCEPTED:
             return [entry, *self._bracket_legs(account, request, entry)]
@@ -398,6 +402,7 @@ class _Execution:
             leg=leg,
             action=action,
             state=OrderState.SUBMITTING,
+            sent_at=datetime.now(UTC),  # committed just before the gateway call
             **row,
         )
         return PendingOrder(
@@ -424,12 +429,15 @@ class _Execution:
         """Send once; record the answer; reconcile by tag when there is none."""
         broker_order_id = pending.broker_order_id
         message: str | None = None
+        acknowledged_at: datetime | None = None
         try:
             result = await call()
+            acknowledged_at = datetime.now(UTC)
             state = ok_state
             if isinstance(result, int):
                 broker_order_id = result
         except OrderRejected as exc:
+            acknowledged_at = datetime.now(UTC)  # a definite answer, too
             state, message = OrderState.REJECTED, explain_rejection(exc, account.name)
             broker_order_id = exc.broker_order_id or broker_order_id
             if pending.leg == Leg.CLOSE and exc.error_name == "PositionNotFound":
@@ -449,6 +457,7 @@ class _Execution:
             broker_order_id=broker_order_id,
             message=message,
             previous=OrderState.SUBMITTING,
+            acknowledged_at=acknowledged_at,
         )
         if state == OrderState.UNKNOWN:
             # Journaled at once: while the outcome is open, the journal must say so.

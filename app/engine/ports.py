@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+from app.domain.events import Fill
 from app.domain.models import Account, BrokerOrder, Contract, OrderRequest, Position
 
 
@@ -50,6 +51,12 @@ class Gateway(Protocol):
     ) -> list[BrokerOrder]:
         """Order/search between ``since`` and ``until`` (UTC). Suspended bracket children are
         not listed by the gateway (§4.8)."""
+
+    async def search_trades(
+        self, account_id: int, since: datetime, until: datetime | None = None
+    ) -> list[Fill]:
+        """Trade/search between ``since`` and ``until`` (UTC): one Fill per fill, oldest first
+        (§4.10)."""
 
     async def open_orders(self, account_id: int) -> list[BrokerOrder]:
         """Order/searchOpen: working (status Open) orders only."""

@@ -4,6 +4,10 @@ An order row is SUBMITTING (written before Order/place, left so by a crash) or U
 answer: timeout, 5xx, 429, dropped connection). DESIGN.md: reconciliation searches the orders
 for the row's tag (Order/search) before anything else is done for that alert. A close is
 settled by looking at the position, a cancel by looking at the working orders.
+
+``reconcile_account`` catches the journal up with one account after events may have been missed
+(a reconnect: nothing is replayed, projectx-api.md §7.3, §8 item 9): Order/search, Trade/search
+and Position/searchOpen, each result fed through the same EventApplier as the hub's events.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.domain.enums import Leg, OrderState, Side
+from app.domain.events import OrderEvent, PositionEvent
+from app.engine.events import EventApplier
 from app.engine.ports import Gateway
 from app.engine.runner import JournalRunner
 from app.errors import GatewayError
@@ -23,6 +29,11 @@ log = logging.getLogger("tvbridge.engine")
 
 # Order/search window around the row's creation: the gateway's clock may differ from ours.
 SEARCH_SLACK = timedelta(minutes=5)
+# How far back reconcile_account looks when no event was seen for the account yet.
+CATCH_UP = timedelta(hours=24)
+# Order/search lists orders by creation time: orders still open in the journal are searched from
+# their creation, but never further back than this (the search has no paging, §8 item 14).
+OPEN_ORDERS_LOOKBACK = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -53,11 +64,63 @@ class Settled:
 class Reconciler:
     """Find out what happened to SUBMITTING and UNKNOWN order rows."""
 
-    def __init__(self, gateway: Gateway, runner: JournalRunner, *, attempts: int, delay_s: float) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        runner: JournalRunner,
+        *,
+        attempts: int,
+        delay_s: float,
+        applier: EventApplier | None = None,
+    ) -> None:
         self._gateway = gateway
         self._runner = runner
         self._attempts = attempts
         self._delay_s = delay_s
+        self.applier = applier or EventApplier(runner)
+
+    async def reconcile_account(self, account_id: int, since: datetime | None = None) -> None:
+        """Catch the journal up with the gateway for one account (UTC ``since``).
+
+        ``since`` defaults to the newest gateway time seen (events or journal), else 24 h ago.
+        Order/search runs from ``since`` or from the creation of the oldest order the journal
+        still holds open, whichever is earlier (at most 7 days back); Trade/search from
+        ``since``; Position/searchOpen, with journaled positions it no longer lists set flat.
+        Everything goes through the EventApplier, so events already applied change nothing.
+        Raises GatewayError when a search fails (nothing of that pass is applied: all three
+        are read first), JournalError when the journal cannot be read.
+        """
+        journal = self._runner.journal
+        now = datetime.now(UTC)
+        if since is None:
+            since = self.applier.last_event_at.get(account_id) or await self._runner.run(
+                journal.last_gateway_time, account_id
+            )
+            since = since or now - CATCH_UP
+        oldest_open = await self._runner.run(journal.oldest_open_order_at, account_id)
+        orders_since = since
+        if oldest_open is not None:
+            orders_since = max(min(since, oldest_open - SEARCH_SLACK), now - OPEN_ORDERS_LOOKBACK)
+        orders = await self._gateway.search_orders(account_id, orders_since)
+        fills = await self._gateway.search_trades(account_id, since)
+        positions = await self._gateway.open_positions(account_id)
+        # Parents before children (ids are allocated together, §6.4), so a leg sees its entry.
+        for order in sorted(orders, key=lambda o: o.broker_order_id):
+            await self.applier.apply(OrderEvent(order))
+        await self.applier.retry_parked()
+        fills.sort(key=lambda fill: (fill.filled_at, fill.trade_id))
+        await self.applier.apply_all(fills)
+        listed = {p.contract_id for p in positions}
+        held = await self._runner.run(journal.positions, account_id)
+        flat = [
+            PositionEvent(account_id, p.contract_id, None, 0)
+            for p in held
+            if p.side is not None and p.contract_id not in listed
+        ]
+        await self.applier.apply_all(
+            [PositionEvent(p.account_id, p.contract_id, p.side, p.size, p.average_price) for p in positions]
+            + flat
+        )
 
     async def settle(self, order: Any, *, attempts: int | None = None) -> Settled:
         """Ask the gateway until the row's outcome is known or ``attempts`` searches are spent.

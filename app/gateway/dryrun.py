@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from app.domain.events import Fill
 from app.domain.models import Account, BrokerOrder, Contract, OrderRequest, Position
 from app.gateway import wire
 from app.gateway.projectx import ProjectXGateway
@@ -42,6 +43,11 @@ class DryRunGateway:
         self, account_id: int, since: datetime, until: datetime | None = None
     ) -> list[BrokerOrder]:
         return await self.inner.search_orders(account_id, since, until)
+
+    async def search_trades(
+        self, account_id: int, since: datetime, until: datetime | None = None
+    ) -> list[Fill]:
+        return await self.inner.search_trades(account_id, since, until)
 
     async def open_orders(self, account_id: int) -> list[BrokerOrder]:
         return await self.inner.open_orders(account_id)

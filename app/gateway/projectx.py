@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from app.config import GatewaySettings
+from app.domain.events import Fill
 from app.domain.models import Account, BrokerOrder, Contract, OrderRequest, Position
 from app.errors import ConfigError, OrderRejected, OutcomeUnknown
 from app.gateway import wire
@@ -94,13 +95,18 @@ class ProjectXGateway:
 
         Suspended bracket children are not listed by the gateway.
         """
-        body: dict[str, Any] = {
-            "accountId": account_id,
-            "startTimestamp": wire.format_timestamp(since),
-        }
-        if until is not None:
-            body["endTimestamp"] = wire.format_timestamp(until)
-        return await self._orders("Order/search", body)
+        return await self._orders("Order/search", _window(account_id, since, until))
+
+    async def search_trades(
+        self, account_id: int, since: datetime, until: datetime | None = None
+    ) -> list[Fill]:
+        """Fills between ``since`` and ``until`` (UTC) by Trade/search (§4.10), oldest first.
+
+        The live gateway lists them newest first; one order may have several fills.
+        """
+        envelope = await self.rest.call("Trade/search", _window(account_id, since, until), mutating=False)
+        fills = [wire.to_fill(row) for row in envelope.get("trades") or []]
+        return sorted(fills, key=lambda fill: (fill.filled_at, fill.trade_id))
 
     async def open_orders(self, account_id: int) -> list[BrokerOrder]:
         """Working (status Open) orders by Order/searchOpen (§4.8)."""
@@ -119,6 +125,14 @@ class ProjectXGateway:
     async def _orders(self, endpoint: str, body: dict[str, Any]) -> list[BrokerOrder]:
         envelope = await self.rest.call(endpoint, body, mutating=False)
         return [wire.to_broker_order(row) for row in envelope.get("orders") or []]
+
+
+def _window(account_id: int, since: datetime, until: datetime | None) -> dict[str, Any]:
+    """The body of a search by time (Order/search, Trade/search): startTimestamp is always sent."""
+    body: dict[str, Any] = {"accountId": account_id, "startTimestamp": wire.format_timestamp(since)}
+    if until is not None:
+        body["endTimestamp"] = wire.format_timestamp(until)
+    return body
 
 
 def build_gateway(

@@ -6,16 +6,20 @@ The only module that knows camelCase names and the gateway's integers
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import IntEnum
 from typing import Any
 
 from app.domain.enums import OrderState, Side
 from app.domain.enums import OrderType as DomainOrderType
+from app.domain.events import AccountEvent, Fill, GatewayEvent, LogoutEvent, OrderEvent, PositionEvent
 from app.domain.models import Account, Bracket, BrokerOrder, Contract, OrderRequest, Position
 from app.domain.ticks import to_decimal
 from app.errors import GatewayError
+
+log = logging.getLogger("tvbridge.gateway")
 
 
 class OrderType(IntEnum):
@@ -414,3 +418,111 @@ def to_position(data: dict[str, Any]) -> Position:
         size=int(data.get("size") or 0),
         average_price=_decimal(data.get("averagePrice")) or Decimal(0),
     )
+
+
+def to_fill(data: dict[str, Any]) -> Fill:
+    """Parse a ``HalfTradeModel`` (Trade/search row, §4.10) or a GatewayUserTrade (§7.3).
+
+    ``size`` in contracts, ``price`` in points; ``fees``, ``commissions`` (newer swagger, live
+    hub) and ``profitAndLoss`` in USD, None when missing (P&L is null on an opening fill).
+    Raises GatewayError when an id, the side or the time is missing.
+    """
+    what = "a trade"
+    return Fill(
+        trade_id=int(_required(data, "id", what)),
+        account_id=int(_required(data, "accountId", what)),
+        contract_id=str(_required(data, "contractId", what)),
+        broker_order_id=int(_required(data, "orderId", what)),
+        side=_side(data.get("side"), what),
+        size=int(data.get("size") or 0),
+        price=_number(_required(data, "price", what)),
+        filled_at=_timestamp(_required(data, "creationTimestamp", what)),
+        fees=_decimal(data.get("fees")),
+        commissions=_decimal(data.get("commissions")),
+        profit_and_loss=_decimal(data.get("profitAndLoss")),
+        voided=bool(data.get("voided")),
+    )
+
+
+_POSITION_SIDE: dict[Any, Side] = {PositionType.LONG: Side.BUY, PositionType.SHORT: Side.SELL}
+
+
+def to_position_event(data: dict[str, Any]) -> PositionEvent:
+    """Parse a ``PositionModel`` or GatewayUserPosition (§4.9, §7.3) into a PositionEvent.
+
+    ``type`` 0 or ``size`` 0 is a closed position (the hub's ``action: 2``, §8.7): side None,
+    size 0. ``at`` is the position's creationTimestamp (the gateway sends no update time).
+    """
+    what = "a position"
+    kind, size = data.get("type"), int(data.get("size") or 0)
+    side = _POSITION_SIDE.get(kind) if size else None
+    if size and side is None:
+        raise GatewayError(f"The gateway sent {what} with type {kind!r} (expected 1 or 2)")
+    return PositionEvent(
+        account_id=int(_required(data, "accountId", what)),
+        contract_id=str(_required(data, "contractId", what)),
+        side=side,
+        size=size if side else 0,
+        average_price=_decimal(data.get("averagePrice")) if side else None,
+        at=parse_timestamp(data.get("creationTimestamp")),
+    )
+
+
+def _timestamp(value: Any) -> datetime:
+    moment = parse_timestamp(str(value))
+    assert moment is not None  # _required refused an empty value
+    return moment
+
+
+_USER_EVENTS: dict[str, Any] = {
+    "GatewayUserOrder": lambda data: OrderEvent(to_broker_order(data)),
+    "GatewayUserTrade": to_fill,
+    "GatewayUserPosition": to_position_event,
+    "GatewayUserAccount": lambda data: AccountEvent(to_account(data)),
+}
+
+
+def parse_user_event(target: str, arguments: list[Any]) -> GatewayEvent | list[GatewayEvent] | None:
+    """Read one User Hub invocation (§7.3) as the bridge's event(s).
+
+    ``target`` is the hub event name (GatewayUserOrder, GatewayUserTrade, GatewayUserPosition,
+    GatewayUserAccount, GatewayLogout); ``arguments`` its argument list (one argument). The
+    argument may be wrapped ``{action, data}`` (live) or bare (DOC-RT), §11 #1; missing keys
+    read as null (§11 #2). A list argument (seen for trades) gives a list of events, the ones
+    that parse. An unknown target or a payload that does not parse gives None (logged); never
+    raises.
+    """
+    if target == "GatewayLogout":  # payload undocumented (§7.3): keep whatever text it has
+        return LogoutEvent(reason=" ".join(str(a) for a in arguments if a is not None))
+    parse = _USER_EVENTS.get(target)
+    if parse is None:
+        log.debug("hub event %s ignored (not a user event the bridge follows)", target)
+        return None
+    if not arguments:
+        log.warning("hub event %s came without a payload; ignored", target)
+        return None
+    payload = arguments[0]
+    if isinstance(payload, list):
+        parsed = (_parse_one(target, parse, item) for item in payload)
+        return [event for event in parsed if event is not None]
+    return _parse_one(target, parse, payload)
+
+
+def _parse_one(target: str, parse: Any, payload: Any) -> GatewayEvent | None:
+    data = _unwrap(payload)
+    if not isinstance(data, dict):
+        log.warning("hub event %s with payload %.200r ignored: not an object", target, payload)
+        return None
+    try:
+        event: GatewayEvent = parse(data)
+    except (GatewayError, ValueError, TypeError, InvalidOperation) as exc:
+        log.warning("hub event %s with payload %.200r ignored: %s", target, payload, exc)
+        return None
+    return event
+
+
+def _unwrap(payload: Any) -> Any:
+    """The object inside a ``{action, data}`` envelope, or the payload itself when bare."""
+    if isinstance(payload, dict) and "data" in payload and "id" not in payload:
+        return payload["data"]
+    return payload

@@ -11,27 +11,32 @@ import secrets
 import string
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, bindparam, insert, update
+from sqlalchemy import Connection, bindparam, func, insert, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from app.domain.enums import Action, AlertStatus, Leg, OrderState, OrderType, Side
+from app.domain.events import Fill, PositionEvent
+from app.domain.models import Account, BrokerOrder
 from app.errors import JournalError
 from app.journal import migrate
 from app.journal.db import journal_error, make_engine, redact
 from app.journal.tables import (
     EVENT_LEVELS,
+    AccountStateRecord,
     AlertRecord,
     EventRecord,
+    FillRecord,
     MetaRecord,
     OrderRecord,
     OrderStatusRecord,
+    PositionRecord,
 )
 
 R = TypeVar("R", AlertRecord, OrderRecord)
@@ -39,6 +44,9 @@ R = TypeVar("R", AlertRecord, OrderRecord)
 _ALERT = AlertRecord.__table__  # type: ignore[attr-defined]
 _ORDER = OrderRecord.__table__  # type: ignore[attr-defined]
 _STATUS = OrderStatusRecord.__table__  # type: ignore[attr-defined]
+_FILL = FillRecord.__table__  # type: ignore[attr-defined]
+_POSITION = PositionRecord.__table__  # type: ignore[attr-defined]
+_ACCOUNT = AccountStateRecord.__table__  # type: ignore[attr-defined]
 
 # The hot path's statements, built once: building a statement costs SQLAlchemy far more than
 # SQLite takes to run it (cache keys, coercions), and the webhook's round trip pays for each.
@@ -48,6 +56,40 @@ _INSERT_STATUS = insert(_STATUS)
 _UPDATE_ALERT = update(_ALERT).where(_ALERT.c.id == bindparam("row_id"))
 _UPDATE_ORDER = update(_ORDER).where(_ORDER.c.id == bindparam("row_id"))
 _ORDER_STATE = core_select(_ORDER.c.state).where(_ORDER.c.id == bindparam("row_id"))
+# Per gateway event (hub or reconciliation): fills, order states, positions, accounts.
+_INSERT_FILL = insert(_FILL)
+_UPDATE_FILL = update(_FILL).where(_FILL.c.id == bindparam("row_id"))
+_FILL_BY_TRADE = core_select(_FILL.c.id, _FILL.c.voided, _FILL.c.order_record_id).where(
+    _FILL.c.account_id == bindparam("account"), _FILL.c.trade_id == bindparam("trade")
+)
+_FILLS_OF_ORDER = core_select(_FILL.c.size, _FILL.c.price, _FILL.c.filled_at).where(
+    _FILL.c.order_record_id == bindparam("row_id"), _FILL.c.voided.is_(False)
+)
+_ATTACH_FILLS = (
+    update(_FILL)
+    .where(
+        _FILL.c.account_id == bindparam("account"),
+        _FILL.c.broker_order_id == bindparam("broker"),
+        _FILL.c.order_record_id.is_(None),
+    )
+    .values(order_record_id=bindparam("row"))
+)
+_ORDER_AS_HELD = core_select(
+    _ORDER.c.account_id,
+    _ORDER.c.state,
+    _ORDER.c.broker_order_id,
+    _ORDER.c.broker_updated_at,
+    _ORDER.c.fill_volume,
+    _ORDER.c.filled_price,
+    _ORDER.c.limit_price,
+    _ORDER.c.stop_price,
+).where(_ORDER.c.id == bindparam("row_id"))
+_UPDATE_POSITION = update(_POSITION).where(
+    _POSITION.c.account_id == bindparam("account"), _POSITION.c.contract_id == bindparam("contract")
+)
+_INSERT_POSITION = insert(_POSITION)
+_UPDATE_ACCOUNT = update(_ACCOUNT).where(_ACCOUNT.c.account_id == bindparam("account"))
+_INSERT_ACCOUNT = insert(_ACCOUNT)
 _ORIGINAL_ALERT = (
     core_select(_ALERT.c.id, _ALERT.c.duplicate_of)
     .where(
@@ -86,6 +128,50 @@ class OrderUpdate:
     filled_price: Decimal | None = None
     fill_volume: int | None = None
     previous: OrderState | None = None  # the stored state when the caller knows it (saves a read)
+    acknowledged_at: datetime | None = None  # when the gateway's answer to Order/place came
+
+
+@dataclass(frozen=True)
+class Slippage:
+    """How far one entry filled from the price the template rendered.
+
+    ``ticks`` is positive when the fill was worse for the trader (a buy above, a sell below the
+    reference) and may be fractional for an average of several fills; ``usd`` is ticks × tick
+    value × contracts filled (None without a tick value).
+    """
+
+    order_record_id: int
+    side: Side
+    reference_price: Decimal
+    fill_price: Decimal
+    size: int
+    ticks: Decimal
+    usd: Decimal | None
+
+
+@dataclass(frozen=True)
+class LatencyChain:
+    """When each step of one alert happened (UTC; None when unknown), and its entries' slippage.
+
+    alert_time (the alert's own time) → received_at → sent_at (first Order/place) →
+    acknowledged_at (first answer) → first_fill_at → last_fill_at (fills of the orders the alert
+    sent; bracket legs filled later are not part of it).
+    """
+
+    alert_id: int
+    alert_time: datetime | None
+    received_at: datetime
+    sent_at: datetime | None
+    acknowledged_at: datetime | None
+    first_fill_at: datetime | None
+    last_fill_at: datetime | None
+    slippage: list[Slippage] = field(default_factory=list)
+
+    def steps(self) -> list[tuple[str, str, float]]:
+        """The known steps in order as ``(from, to, seconds)`` between consecutive known times."""
+        names = ("alert_time", "received_at", "sent_at", "acknowledged_at", "first_fill_at", "last_fill_at")
+        known = [(name, getattr(self, name)) for name in names if getattr(self, name) is not None]
+        return [(a, b, (tb - ta).total_seconds()) for (a, ta), (b, tb) in zip(known, known[1:], strict=False)]
 
 
 @dataclass(frozen=True)
@@ -402,6 +488,180 @@ class Journal:
         with self._transaction("list events") as session:
             return list(session.exec(query).all())
 
+    # -- gateway events ------------------------------------------------------------------
+
+    def apply_order_event(
+        self, order_record_id: int, order: BrokerOrder, *, state: OrderState | None = None
+    ) -> bool:
+        """Bring one order row to the gateway's report ``order``, if it is the newest; return
+        whether the row changed.
+
+        ``state`` overrides ``order.state`` (a close that FILLED is DONE). The row keeps the
+        newest state by the gateway's updateTimestamp: an older event changes nothing, an event
+        without one changes nothing once a timestamped state is held, and at equal times a final
+        state wins. A row still SUBMITTING or UNKNOWN belongs to the submission step: only its
+        broker id is filled in. A status row is added only when the state really changes. Fills
+        journaled before the row had a broker id are attached to it.
+        """
+        return self.apply_order_events([(order_record_id, order, state)]) == 1
+
+    def apply_order_events(self, events: Iterable[tuple[int, BrokerOrder, OrderState | None]]) -> int:
+        """apply_order_event for several ``(order_record_id, order, state)`` in one transaction;
+        return how many rows changed."""
+        events = list(events)
+        now = _now()
+        with self._write(f"apply {len(events)} order event(s)") as conn:
+            return sum(_apply_order(conn, now, row_id, order, state) for row_id, order, state in events)
+
+    def record_fill(self, fill: Fill, order_record_id: int | None = None) -> bool:
+        """Journal one fill once by its trade id; return False when it was already journaled.
+
+        A re-sent fill changes only ``voided`` (and links ``order_record_id`` when the first copy
+        had none). ``order_record_id`` is our order row when the filled order is ours: its first
+        and last fill times follow its fills, and its fill volume and average price rise to
+        theirs when the order's own event has not reported them yet.
+        """
+        what = f"record fill {fill.trade_id} on account {fill.account_id}"
+        with self._write(what) as conn:
+            held = conn.execute(_FILL_BY_TRADE, {"account": fill.account_id, "trade": fill.trade_id}).first()
+            if held is None:
+                conn.execute(_INSERT_FILL, _fill_row(fill, order_record_id))
+            else:
+                changes = _given(
+                    voided=fill.voided if held.voided != fill.voided else None,
+                    order_record_id=order_record_id if held.order_record_id is None else None,
+                )
+                if not changes:
+                    return False
+                conn.execute(_UPDATE_FILL, {"row_id": held.id, **changes})
+                order_record_id = order_record_id or held.order_record_id
+            if order_record_id is not None:
+                _refresh_fills(conn, order_record_id)
+            return held is None
+
+    def set_position(self, event: PositionEvent) -> None:
+        """Keep the latest position of ``event``'s account in its contract (side None = flat)."""
+        flat = event.side is None or event.size == 0
+        values = {
+            "side": None if flat else event.side,
+            "size": 0 if flat else event.size,
+            "average_price": None if flat else event.average_price,
+            "updated_at": _now(),
+        }
+        key = {"account": event.account_id, "contract": event.contract_id}
+        with self._write(f"set the position of account {event.account_id} in {event.contract_id}") as conn:
+            if conn.execute(_UPDATE_POSITION, {**key, **values}).rowcount == 0:
+                conn.execute(
+                    _INSERT_POSITION,
+                    {"account_id": event.account_id, "contract_id": event.contract_id, **values},
+                )
+
+    def set_account(self, account: Account) -> None:
+        """Keep the latest state of ``account``: name, balance (USD), can-trade flag."""
+        values = {
+            "name": account.name,
+            "balance": account.balance,
+            "can_trade": account.can_trade,
+            "updated_at": _now(),
+        }
+        with self._write(f"set the state of account {account.account_id}") as conn:
+            if conn.execute(_UPDATE_ACCOUNT, {"account": account.account_id, **values}).rowcount == 0:
+                conn.execute(_INSERT_ACCOUNT, {"account_id": account.account_id, **values})
+
+    def order_for_event(
+        self, account_id: int, broker_order_id: int | None, client_order_id: str | None
+    ) -> OrderRecord | None:
+        """Our order row that a gateway event is about: by broker id, else by tag, else None.
+
+        Cancel rows carry the broker id of the order they cancel, so they never match.
+        """
+        by_broker = select(OrderRecord).where(
+            OrderRecord.account_id == account_id,
+            OrderRecord.broker_order_id == broker_order_id,
+            OrderRecord.leg != Leg.CANCEL,
+        )
+        with self._transaction(f"find the order of broker order {broker_order_id}") as session:
+            row = None
+            if broker_order_id is not None:
+                row = session.exec(by_broker.order_by(col(OrderRecord.id)).limit(1)).first()
+            if row is None and client_order_id:
+                by_tag = select(OrderRecord).where(
+                    OrderRecord.account_id == account_id, OrderRecord.client_order_id == client_order_id
+                )
+                row = session.exec(by_tag).first()
+            return row
+
+    def alert_fills(self, alert_id: int) -> list[FillRecord]:
+        """The fills of one alert's orders (bracket legs included), oldest first."""
+        query = (
+            select(FillRecord)
+            .join(OrderRecord, col(FillRecord.order_record_id) == col(OrderRecord.id))
+            .where(OrderRecord.alert_id == alert_id)
+            .order_by(col(FillRecord.filled_at), col(FillRecord.trade_id))
+        )
+        with self._transaction(f"list the fills of alert {alert_id}") as session:
+            return list(session.exec(query).all())
+
+    def positions(self, account_id: int | None = None) -> list[PositionRecord]:
+        """The latest positions (flat ones included), of one account when given."""
+        query = select(PositionRecord).order_by(
+            col(PositionRecord.account_id), col(PositionRecord.contract_id)
+        )
+        if account_id is not None:
+            query = query.where(PositionRecord.account_id == account_id)
+        with self._transaction("list positions") as session:
+            return list(session.exec(query).all())
+
+    def account_states(self) -> list[AccountStateRecord]:
+        """The latest state of every account the gateway reported, by account id."""
+        query = select(AccountStateRecord).order_by(col(AccountStateRecord.account_id))
+        with self._transaction("list account states") as session:
+            return list(session.exec(query).all())
+
+    def last_gateway_time(self, account_id: int) -> datetime | None:
+        """The newest gateway time journaled for the account (fill time or order updateTimestamp)."""
+        fills = core_select(func.max(_FILL.c.filled_at)).where(_FILL.c.account_id == account_id)
+        orders = core_select(func.max(_ORDER.c.broker_updated_at)).where(_ORDER.c.account_id == account_id)
+        with self._transaction(f"read the last gateway time of account {account_id}") as session:
+            times = [session.execute(fills).scalar(), session.execute(orders).scalar()]
+        known = [_as_utc(t) for t in times if t is not None]
+        return max(known) if known else None
+
+    def oldest_open_order_at(self, account_id: int) -> datetime | None:
+        """When the oldest of the account's tagged orders that are not final was written, or None."""
+        finals = [state for state in OrderState if state.is_final]
+        query = core_select(func.min(_ORDER.c.created_at)).where(
+            _ORDER.c.account_id == account_id,
+            _ORDER.c.client_order_id.is_not(None),
+            _ORDER.c.state.not_in(finals),
+        )
+        with self._transaction(f"find the oldest open order of account {account_id}") as session:
+            oldest = session.execute(query).scalar()
+        return None if oldest is None else _as_utc(oldest)
+
+    def alert_latency(self, alert_id: int) -> LatencyChain | None:
+        """The latency chain and entry slippage of one alert (see LatencyChain), or None."""
+        alert = self.get_alert(alert_id)
+        if alert is None:
+            return None
+        sent = [o for o in self.alert_orders(alert_id) if o.sent_at is not None]
+
+        def first(name: str) -> datetime | None:
+            times = [getattr(o, name) for o in sent if getattr(o, name) is not None]
+            return min(times) if times else None
+
+        last_fills = [o.last_fill_at for o in sent if o.last_fill_at is not None]
+        return LatencyChain(
+            alert_id=alert_id,
+            alert_time=alert.alert_time,
+            received_at=alert.received_at,
+            sent_at=first("sent_at"),
+            acknowledged_at=first("acknowledged_at"),
+            first_fill_at=first("first_fill_at"),
+            last_fill_at=max(last_fills) if last_fills else None,
+            slippage=[s for s in map(_slippage, sent) if s is not None],
+        )
+
     # -- plumbing ------------------------------------------------------------------------
 
     @contextmanager
@@ -448,6 +708,10 @@ def _insert_order(
     state: OrderState = OrderState.SUBMITTING,
     message: str | None = None,
     request: dict[str, Any] | None = None,
+    sent_at: datetime | None = None,
+    reference_price: Decimal | None = None,
+    tick_size: Decimal | None = None,
+    tick_value: Decimal | None = None,
 ) -> int:
     state = OrderState(state)
     result = conn.execute(
@@ -474,6 +738,10 @@ def _insert_order(
             "request_json": _json(request),
             "created_at": now,
             "updated_at": now,
+            "sent_at": sent_at,
+            "reference_price": reference_price,
+            "tick_size": tick_size,
+            "tick_value": tick_value,
         },
     )
     order_record_id = _new_id(result)
@@ -511,6 +779,7 @@ def _update_values(u: OrderUpdate) -> dict[str, Any]:
         message=u.message,
         filled_price=u.filled_price,
         fill_volume=u.fill_volume,
+        acknowledged_at=u.acknowledged_at,
     )
 
 
@@ -537,6 +806,115 @@ def _update_order(
             _INSERT_STATUS,
             {"order_record_id": order_record_id, "state": state, "at": now, "message": values.get("message")},
         )
+
+
+def _apply_order(
+    conn: Connection, now: datetime, row_id: int, order: BrokerOrder, state: OrderState | None
+) -> bool:
+    """apply_order_event's work for one row, inside the caller's transaction."""
+    held = conn.execute(_ORDER_AS_HELD, {"row_id": row_id}).first()
+    if held is None:
+        raise JournalError(f"order_record {row_id} is not in the journal")
+    stored = OrderState(held.state)
+    new_state = OrderState(state or order.state)
+    values: dict[str, Any] = {}
+    if held.broker_order_id is None:
+        values["broker_order_id"] = order.broker_order_id  # a bracket leg found by its tag
+    if not stored.is_open and _is_newer(order, new_state, held):
+        values.update(
+            _given(
+                filled_price=order.filled_price,
+                limit_price=order.limit_price,  # bracket legs get theirs when the entry fills
+                stop_price=order.stop_price,
+                broker_updated_at=order.updated_at,
+            ),
+            fill_volume=order.fill_volume,
+        )
+        values = {name: value for name, value in values.items() if getattr(held, name) != value}
+        if values or new_state != stored:
+            _update_order(conn, row_id, new_state, now, values, previous=stored)
+        else:
+            return False
+    elif values:
+        conn.execute(_UPDATE_ORDER, {"row_id": row_id, "updated_at": now, **values})
+    else:
+        return False
+    if order.fill_volume:
+        attached = conn.execute(
+            _ATTACH_FILLS, {"account": held.account_id, "broker": order.broker_order_id, "row": row_id}
+        )
+        if attached.rowcount:
+            _refresh_fills(conn, row_id)
+    return True
+
+
+def _is_newer(order: BrokerOrder, state: OrderState, held: Any) -> bool:
+    """True when ``order`` (with ``state``) is newer than the state held in the row."""
+    if held.broker_updated_at is None:
+        return True
+    if order.updated_at is None:
+        return False
+    held_at = _as_utc(held.broker_updated_at)
+    if order.updated_at != held_at:
+        return order.updated_at > held_at
+    # Same time: a final state or more filled contracts is the later snapshot.
+    return (state.is_final, order.fill_volume) > (OrderState(held.state).is_final, held.fill_volume)
+
+
+def _fill_row(fill: Fill, order_record_id: int | None) -> dict[str, Any]:
+    return {
+        "trade_id": fill.trade_id,
+        "account_id": fill.account_id,
+        "contract_id": fill.contract_id,
+        "broker_order_id": fill.broker_order_id,
+        "order_record_id": order_record_id,
+        "side": Side(fill.side),
+        "size": fill.size,
+        "price": fill.price,
+        "fees": fill.fees,
+        "commissions": fill.commissions,
+        "profit_and_loss": fill.profit_and_loss,
+        "voided": fill.voided,
+        "filled_at": fill.filled_at,
+        "recorded_at": _now(),
+    }
+
+
+def _refresh_fills(conn: Connection, order_record_id: int) -> None:
+    """Set an order row's first and last fill times from its fills (voided ones left out), and
+    raise its fill volume and average price to theirs when its own event reported less."""
+    fills = conn.execute(_FILLS_OF_ORDER, {"row_id": order_record_id}).all()
+    held = conn.execute(_ORDER_AS_HELD, {"row_id": order_record_id}).first()
+    assert held is not None
+    times = [_as_utc(f.filled_at) for f in fills]
+    values: dict[str, Any] = {
+        "first_fill_at": min(times) if times else None,
+        "last_fill_at": max(times) if times else None,
+    }
+    volume = sum(f.size for f in fills)
+    if volume > held.fill_volume:
+        values["fill_volume"] = volume
+        values["filled_price"] = sum(f.price * f.size for f in fills) / volume
+    conn.execute(_UPDATE_ORDER, {"row_id": order_record_id, **values})
+
+
+def _slippage(order: OrderRecord) -> Slippage | None:
+    """The slippage of an entry row with a reference price, a tick size and a fill, else None."""
+    if order.leg != Leg.ENTRY or order.side is None or not order.fill_volume:
+        return None
+    if order.reference_price is None or order.filled_price is None or not order.tick_size:
+        return None
+    sign = 1 if order.side == Side.BUY else -1
+    ticks = sign * (order.filled_price - order.reference_price) / order.tick_size
+    usd = None if order.tick_value is None else ticks * order.tick_value * order.fill_volume
+    return Slippage(
+        order.id or 0, order.side, order.reference_price, order.filled_price, order.fill_volume, ticks, usd
+    )
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """A time read through Core aggregates comes back naive from SQLite; it is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.utcoffset() is None else moment.astimezone(UTC)
 
 
 def _original_alert(

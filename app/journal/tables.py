@@ -88,11 +88,80 @@ class OrderRecord(SQLModel, table=True):
     request_json: str | None = Field(default=None, sa_type=Text)  # the exact gateway body
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+    # The latency chain (UTC): Order/place sent, its answer received, the first and last fill.
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    first_fill_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_fill_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The gateway's updateTimestamp of the state held here: an older event changes nothing.
+    broker_updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Slippage of an entry: the price the template rendered (points) and the contract's tick
+    # size (points) and tick value (USD per tick per contract) when the order was written.
+    reference_price: Decimal | None = Field(default=None, sa_type=DecimalString)
+    tick_size: Decimal | None = Field(default=None, sa_type=DecimalString)
+    tick_value: Decimal | None = Field(default=None, sa_type=DecimalString)
 
     @property
     def request(self) -> dict[str, Any] | None:
         """The gateway body that was sent, parsed from ``request_json``."""
         return None if self.request_json is None else json.loads(self.request_json)
+
+
+class FillRecord(SQLModel, table=True):
+    """One fill (table ``fill``), journaled once by the gateway's trade id.
+
+    ``order_record_id`` is our order row when the filled order is ours. ``size`` contracts,
+    ``price`` points, ``fees``/``commissions``/``profit_and_loss`` USD (P&L None when opening).
+    """
+
+    __tablename__ = "fill"
+    __table_args__ = (UniqueConstraint("trade_id", "account_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    trade_id: int = Field(sa_type=BigInteger)
+    account_id: int = Field(sa_type=BigInteger)
+    contract_id: str = Field(sa_type=String)
+    broker_order_id: int = Field(sa_type=BigInteger, index=True)
+    order_record_id: int | None = Field(default=None, foreign_key="order_record.id", index=True)
+    side: Side = Field(sa_type=StrEnumString(Side))
+    size: int
+    price: Decimal = Field(sa_type=DecimalString)
+    fees: Decimal | None = Field(default=None, sa_type=DecimalString)
+    commissions: Decimal | None = Field(default=None, sa_type=DecimalString)
+    profit_and_loss: Decimal | None = Field(default=None, sa_type=DecimalString)
+    voided: bool = False
+    filled_at: datetime = Field(sa_type=UTCDateTime)
+    recorded_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class PositionRecord(SQLModel, table=True):
+    """The latest position in one contract on one account (table ``position``).
+
+    ``side`` BUY = long, SELL = short, None = flat (then ``size`` 0). ``average_price`` points.
+    """
+
+    __tablename__ = "position"
+    __table_args__ = (UniqueConstraint("account_id", "contract_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(sa_type=BigInteger)
+    contract_id: str = Field(sa_type=String)
+    side: Side | None = Field(default=None, sa_type=StrEnumString(Side))
+    size: int = 0
+    average_price: Decimal | None = Field(default=None, sa_type=DecimalString)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class AccountStateRecord(SQLModel, table=True):
+    """The latest state of one trading account (table ``account_state``); balance in USD."""
+
+    __tablename__ = "account_state"
+
+    account_id: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
+    name: str = Field(sa_type=String)
+    balance: Decimal = Field(sa_type=DecimalString)
+    can_trade: bool
+    updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class OrderStatusRecord(SQLModel, table=True):

@@ -18,7 +18,17 @@ from app.journal import Journal, migrate
 from app.journal.db import make_engine
 from tests.journal.conftest import T0, sqlite_url
 
-TABLES = {"alembic_version", "alert", "order_record", "order_status", "event", "journal_meta"}
+TABLES = {
+    "alembic_version",
+    "alert",
+    "order_record",
+    "order_status",
+    "event",
+    "journal_meta",
+    "fill",
+    "position",
+    "account_state",
+}
 
 
 def test_upgrade_is_idempotent_and_turns_wal_on(journal: Journal, journal_path: Path) -> None:

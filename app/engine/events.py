@@ -1,0 +1,166 @@
+"""Apply what the gateway reports (User Hub events, or REST reconciliation) to the journal.
+
+Every event is a latest-state snapshot that may come twice, late or out of order
+(projectx-api.md §7.3, §8 items 9–10): orders keep the newest state by updateTimestamp, fills
+are journaled once by trade id, positions and accounts are upserted. Applying the same event
+again changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from app.domain import ids
+from app.domain.enums import Leg, OrderState
+from app.domain.events import AccountEvent, Fill, GatewayEvent, LogoutEvent, OrderEvent, PositionEvent
+from app.engine.runner import JournalRunner
+
+log = logging.getLogger("tvbridge.engine")
+
+# An event for one of our tags whose row is not journaled yet (a bracket leg reported before the
+# alert's settlement wrote it) is kept this long, and retried with every later order event.
+PARKED_FOR_S = 600.0
+PARKED_LIMIT = 1000
+
+
+class EventApplier:
+    """Apply gateway events to the journal; remember the newest gateway time per account."""
+
+    def __init__(self, runner: JournalRunner) -> None:
+        self._runner = runner
+        self._journal = runner.journal
+        self._instance: str | None = None
+        # (account id, tag) → (event, monotonic time parked)
+        self._parked: dict[tuple[int, str], tuple[OrderEvent, float]] = {}
+        self.last_event_at: dict[int, datetime] = {}
+
+    async def apply(self, event: GatewayEvent) -> None:
+        """Apply one event; never raises (a failure is logged and the next event goes on)."""
+        try:
+            await self._apply(event)
+        except Exception:  # noqa: BLE001 — one bad event must not stop the stream
+            log.exception("gateway event %r could not be applied", event)
+
+    async def apply_all(self, events: Iterable[GatewayEvent]) -> None:
+        """Apply several events in order; never raises."""
+        for event in events:
+            await self.apply(event)
+
+    async def apply_order(self, event: OrderEvent) -> bool:
+        """Apply one order event; return whether a row changed. Raises JournalError."""
+        order = event.order
+        self._seen(order.account_id, order.updated_at)
+        row = await self._runner.run(
+            self._journal.order_for_event, order.account_id, order.broker_order_id, order.client_order_id
+        )
+        if row is None:
+            await self._park(event)
+            return False
+        changed = await self.apply_to_row(row, event)
+        if self._parked:
+            await self._retry_parked()
+        return changed
+
+    async def apply_to_row(self, row: Any, event: OrderEvent) -> bool:
+        """Apply an order event to ``row``, our order row it is about; return whether it changed.
+
+        Raises JournalError.
+        """
+        return await self.apply_to_rows([(row, event)]) == 1
+
+    async def apply_to_rows(self, pairs: list[tuple[Any, OrderEvent]]) -> int:
+        """Apply order events to the rows they are about, in one journal transaction; return how
+        many rows changed. A close order that FILLED is DONE. Raises JournalError."""
+        for _, event in pairs:
+            self._seen(event.order.account_id, event.order.updated_at)
+        batch = [(row.id, event.order, state_for(row, event.order.state)) for row, event in pairs]
+        return await self._runner.run(self._journal.apply_order_events, batch)
+
+    async def _apply(self, event: GatewayEvent) -> None:
+        if isinstance(event, OrderEvent):
+            await self.apply_order(event)
+        elif isinstance(event, Fill):
+            await self._apply_fill(event)
+        elif isinstance(event, PositionEvent):
+            await self._runner.run(self._journal.set_position, event)
+        elif isinstance(event, AccountEvent):
+            await self._runner.run(self._journal.set_account, event.account)
+        elif isinstance(event, LogoutEvent):
+            message = f"the gateway ended the session ({event.reason or 'no reason given'})"
+            log.warning("%s; the hub logs in again and reconciles", message)
+            await self._runner.run(self._journal.add_event, "gateway.logout", message, level="warning")
+
+    async def _apply_fill(self, fill: Fill) -> None:
+        self._seen(fill.account_id, fill.filled_at)
+        row = await self._runner.run(
+            self._journal.order_for_event, fill.account_id, fill.broker_order_id, None
+        )
+        new = await self._runner.run(self._journal.record_fill, fill, None if row is None else row.id)
+        if new:
+            log.info(
+                "fill %s: %s %s %s @ %s (broker order %s)",
+                fill.trade_id,
+                fill.side,
+                fill.size,
+                fill.contract_id,
+                fill.price,
+                fill.broker_order_id,
+            )
+
+    def _seen(self, account_id: int, at: datetime | None) -> None:
+        if at is None:
+            return
+        newest = self.last_event_at.get(account_id)
+        if newest is None or at > newest:
+            self.last_event_at[account_id] = at
+
+    async def _park(self, event: OrderEvent) -> None:
+        """Keep an event for one of our tags until its row exists; ignore foreign orders."""
+        order = event.order
+        tag = order.client_order_id
+        if self._instance is None:
+            self._instance = await self._runner.run(lambda: self._journal.instance)
+        if tag is None or not ids.is_ours(tag, self._instance or ""):
+            return  # an order placed outside the bridge: its fills are journaled, not the order
+        key = (order.account_id, tag)
+        held = self._parked.get(key)
+        if held is None or _later(order.updated_at, held[0].order.updated_at):
+            self._parked[key] = (event, time.monotonic())
+        if len(self._parked) > PARKED_LIMIT:
+            oldest = min(self._parked, key=lambda k: self._parked[k][1])
+            log.warning("order event for tag %s dropped: no journal row appeared for it", oldest[1])
+            del self._parked[oldest]
+
+    async def _retry_parked(self) -> None:
+        now = time.monotonic()
+        for key, (event, parked_at) in list(self._parked.items()):
+            order = event.order
+            row = await self._runner.run(
+                self._journal.order_for_event, order.account_id, order.broker_order_id, order.client_order_id
+            )
+            if row is not None:
+                del self._parked[key]
+                await self.apply_to_row(row, event)
+            elif now - parked_at > PARKED_FOR_S:
+                del self._parked[key]
+                log.warning(
+                    "order event for tag %s dropped: no journal row after %.0f s", key[1], PARKED_FOR_S
+                )
+
+    async def retry_parked(self) -> None:
+        """Apply parked events whose rows exist by now (reconciliation calls it). Raises JournalError."""
+        if self._parked:
+            await self._retry_parked()
+
+
+def state_for(row: Any, state: OrderState) -> OrderState:
+    """The state ``row`` takes for the gateway's ``state``: a close order that filled is DONE."""
+    return OrderState.DONE if row.leg == Leg.CLOSE and state == OrderState.FILLED else state
+
+
+def _later(a: datetime | None, b: datetime | None) -> bool:
+    return b is None or (a is not None and a >= b)
