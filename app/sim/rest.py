@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from app.sim.body import BadRequest, Body
 from app.sim.faults import FaultKind
+from app.sim.hub import hub_faults, hub_routes
 from app.sim.models import BracketSpec, OrderTicket, Rejected
 from app.sim.state import SimState
 from app.sim.wire import dump_json, load_json, normalize_path
@@ -350,7 +351,11 @@ async def _dispatch(request: Request) -> Response:
 
 
 def create_sim_app(state: SimState | None = None) -> Starlette:
-    """Build the simulator's ASGI app; ``app.state.sim`` is the SimState it serves."""
-    app = Starlette(routes=[Route("/{path:path}", _dispatch, methods=["GET", "POST"])])
+    """Build the simulator's ASGI app; ``app.state.sim`` is the SimState it serves.
+
+    The User Hub (app/sim/hub.py) is mounted at ``/hubs/user``, ahead of the REST catch-all.
+    """
+    app = Starlette(routes=[*hub_routes(), Route("/{path:path}", _dispatch, methods=["GET", "POST"])])
     app.state.sim = state if state is not None else SimState()
+    hub_faults(app.state.sim)  # the hub listens to the state from the start
     return app

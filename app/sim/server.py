@@ -10,6 +10,7 @@ from types import TracebackType
 
 import uvicorn
 
+from app.sim.hub import redact_uvicorn_logs
 from app.sim.rest import create_sim_app
 from app.sim.state import SimState
 
@@ -76,7 +77,12 @@ class SimServer:
             log_config=None,
             log_level=None,
             timeout_graceful_shutdown=1,
+            # The live hub keeps alive with SignalR Pings only (reference/signalr.md §1.5);
+            # signalrcore never answers WebSocket-level pings, so uvicorn's would drop it.
+            ws_ping_interval=None,
+            ws_ping_timeout=None,
         )
+        redact_uvicorn_logs()
         config.access_log = False  # after configure_logging ran: quiet for this server only
         self._server = _EmbeddedServer(config)
         self._serve_task = asyncio.create_task(self._server.serve(sockets=[listener]))
@@ -121,8 +127,16 @@ async def _serve_forever(
 ) -> None:
     state = SimState(seed=seed)
     state.rate_limit.limit = rate_limit
+    redact_uvicorn_logs()
     server = uvicorn.Server(
-        uvicorn.Config(create_sim_app(state), host=host, port=port, access_log=access_log)
+        uvicorn.Config(
+            create_sim_app(state),
+            host=host,
+            port=port,
+            access_log=access_log,
+            ws_ping_interval=None,  # SignalR Pings only, as in SimServer.start
+            ws_ping_timeout=None,
+        )
     )
     walk = asyncio.create_task(state.run_price_walk(walk_interval_s)) if walk_interval_s is not None else None
     try:

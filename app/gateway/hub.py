@@ -1,0 +1,553 @@
+"""The ProjectX User Hub client: signalrcore, kept dependable by a supervisor of our own.
+
+signalrcore (reference/signalr.md §2) runs one connection on its own threads. Its faults
+(§2.4) decide the design: its reconnect sticks after one failed attempt, it pings only when its
+reconnect is configured, it notices a dead peer only when a send fails, a raising handler drops
+the connection, it logs the token at DEBUG and never refreshes it. So signalrcore's reconnect is
+never configured; instead one asyncio task owns the connection and STOPS and REBUILDS it, with
+backoff and jitter, when the socket closes, signalrcore leaves the connected state, nothing at
+all (ping included) arrived for ``silence_timeout_s``, the token changed, or the hub sent
+``GatewayLogout``. It pings the hub itself, and after every (re)connect subscribes again and
+calls ``on_connected`` (nothing is replayed after a reconnect: the engine reconciles over REST,
+projectx-api.md §7.3, §8 items 6–10).
+
+Events cross from signalrcore's thread to the event loop with ``call_soon_threadsafe``, are
+parsed by ``wire.parse_user_event`` and handed to ``on_event`` one at a time, in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from signalrcore.hub.base_hub_connection import BaseHubConnection
+from signalrcore.hub_connection_builder import HubConnectionBuilder
+from signalrcore.messages.ping_message import PingMessage
+from signalrcore.types import HttpTransportType
+
+from app.domain.events import GatewayEvent
+from app.gateway import wire
+
+log = logging.getLogger("tvbridge.gateway.hub")
+
+SIGNALRCORE_LOGGER = "SignalRCoreClient"  # the one logger signalrcore writes to
+LOGOUT = "GatewayLogout"
+USER_EVENTS = ("GatewayUserAccount", "GatewayUserOrder", "GatewayUserPosition", "GatewayUserTrade")
+PER_ACCOUNT = ("SubscribeOrders", "SubscribePositions", "SubscribeTrades")  # §7.2
+STOP_TIMEOUT_S = 5.0  # longest wait for signalrcore's stop() on its thread
+
+T = TypeVar("T")
+TokenSource = Callable[[], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class HubState:
+    """The User Hub connection as the status page shows it (datetimes UTC).
+
+    ``since``: when the current connection was subscribed (None while disconnected);
+    ``last_event_at``: when the last GatewayUser* event arrived; ``reconnects``: successful
+    connections after the first; ``last_error``: why the last connection ended or failed;
+    ``handler_errors``: events that could not be parsed or whose handler raised.
+    """
+
+    connected: bool
+    since: datetime | None
+    last_event_at: datetime | None
+    reconnects: int
+    last_error: str | None
+    handler_errors: int = 0
+
+
+class _RedactTokens(logging.Filter):
+    """Blank access tokens (``access_token=…``, JWTs, bearer values) in a record's text."""
+
+    _patterns = (
+        re.compile(r"(access_token=)[^&\s\"']+"),
+        re.compile(r"(Bearer\s+)[^\s\"']+", re.IGNORECASE),
+        re.compile(r"()eyJ[\w-]*\.[\w-]+\.[\w-]*"),
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = redact(record.getMessage())
+        record.msg, record.args = message, None
+        if record.exc_info:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def redact(text: str) -> str:
+    """``text`` with every access token replaced by ``***``."""
+    for pattern in _RedactTokens._patterns:
+        text = pattern.sub(r"\1***", text)
+    return text
+
+
+def guard_signalrcore_logging() -> None:
+    """Keep signalrcore's logger above DEBUG and filter tokens out of what it writes."""
+    signalrcore_log = logging.getLogger(SIGNALRCORE_LOGGER)
+    if signalrcore_log.level < logging.INFO:  # NOTSET or DEBUG: DEBUG lines carry the token
+        signalrcore_log.setLevel(logging.INFO)
+    if not any(isinstance(f, _RedactTokens) for f in signalrcore_log.filters):
+        signalrcore_log.addFilter(_RedactTokens())
+
+
+def hub_url(url: str, token: str) -> str:
+    """``<url>?access_token=<token>`` with ws/wss for http/https (§7.1: the token rides in the URL)."""
+    parts = urlsplit(url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "access_token"] + [("access_token", token)]
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), ""))
+
+
+class HubConnectError(ConnectionError):
+    """A User Hub connection could not be made or lost its footing."""
+
+
+class _Link:
+    """One signalrcore connection and what its threads reported about it."""
+
+    def __init__(self, connection: BaseHubConnection, token: str) -> None:
+        self.connection = connection
+        self.token = token
+        self.opened = asyncio.Event()
+        self.closed = asyncio.Event()
+        self.logout = False
+        self.last_message = time.monotonic()  # written by signalrcore's thread: any message
+        self.invocations: dict[str, asyncio.Future[str | None]] = {}
+
+    def touch(self) -> None:
+        self.last_message = time.monotonic()
+
+    def is_connected(self) -> bool:
+        transport = self.connection.transport
+        return transport is not None and transport.is_connected()
+
+    def abort_socket(self) -> None:
+        """Shut the socket down: wakes signalrcore's reader, which close() alone does not."""
+        client = getattr(self.connection.transport, "_client", None)
+        sock = getattr(client, "sock", None)
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close_socket(self) -> None:
+        client = getattr(self.connection.transport, "_client", None)
+        sock = getattr(client, "sock", None)
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+_CONNECTED = object()  # queue marker: run on_connected here, in order with the events
+
+
+class UserHub:
+    """The User Hub for the engine: events in, ``on_connected`` after every (re)connect.
+
+    ``token`` returns the current session token (asked at every connect and every
+    ``token_check_s``); ``on_event`` gets each GatewayEvent in arrival order; ``on_connected``
+    runs after every (re)connect once subscriptions are made. Neither may stop the hub: what
+    they raise is logged and counted. Waits are in seconds: ``silence_timeout_s`` without any
+    message rebuilds the connection, ``backoff_s`` (low, high) bounds the wait between
+    attempts, ``connect_timeout_s`` bounds a connect and its subscriptions, and
+    ``keep_alive_s`` is the interval of the bridge's own Pings (the live server drops a client
+    silent for 30 s, signalr.md §1.5).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: TokenSource,
+        on_event: Callable[[GatewayEvent], Awaitable[None]],
+        on_connected: Callable[[], Awaitable[None]],
+        *,
+        silence_timeout_s: float = 45.0,
+        backoff_s: tuple[float, float] = (0.5, 30.0),
+        token_check_s: float = 60.0,
+        connect_timeout_s: float = 10.0,
+        keep_alive_s: float = 10.0,
+    ) -> None:
+        low, high = backoff_s
+        if not 0 < low <= high:
+            raise ValueError(f"backoff_s must be (low, high) with 0 < low <= high, got {backoff_s}")
+        self.url = url
+        self._token = token
+        self._on_event = on_event
+        self._on_connected = on_connected
+        self.silence_timeout_s = silence_timeout_s
+        self.backoff_s = (low, high)
+        self.token_check_s = token_check_s
+        self.connect_timeout_s = connect_timeout_s
+        self.keep_alive_s = keep_alive_s
+        self._accounts: set[int] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._consumer: asyncio.Task[None] | None = None
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._link: _Link | None = None
+        self._since: datetime | None = None
+        self._last_event_at: datetime | None = None
+        self._connections = 0
+        self._last_error: str | None = None
+        self._handler_errors = 0
+
+    @property
+    def state(self) -> HubState:
+        """A snapshot of the connection (see HubState)."""
+        link = self._link
+        return HubState(
+            connected=link is not None and self._since is not None and link.is_connected(),
+            since=self._since,
+            last_event_at=self._last_event_at,
+            reconnects=max(self._connections - 1, 0),
+            last_error=self._last_error,
+            handler_errors=self._handler_errors,
+        )
+
+    async def start(self, account_ids: Iterable[int]) -> None:
+        """Follow ``account_ids``; connect in the background and return at once.
+
+        Raises RuntimeError when already started.
+        """
+        if self._supervisor is not None:
+            raise RuntimeError("UserHub.start() was called twice; use set_accounts() to add accounts")
+        guard_signalrcore_logging()
+        self._loop = asyncio.get_running_loop()
+        self._accounts = set(account_ids)
+        self._stopping = False
+        self._consumer = asyncio.create_task(self._consume(), name="tvbridge user hub events")
+        self._supervisor = asyncio.create_task(self._supervise(), name="tvbridge user hub")
+
+    async def stop(self) -> None:
+        """Close the connection and stop; events not yet handled are dropped."""
+        self._stopping = True
+        self._wake.set()
+        if self._supervisor is not None:
+            # A connect stuck in signalrcore's thread gets its own timeout, then is cancelled.
+            await asyncio.wait({self._supervisor}, timeout=self.connect_timeout_s + STOP_TIMEOUT_S)
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        if self._consumer is not None:
+            self._consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._consumer
+        self._supervisor = self._consumer = None
+
+    async def set_accounts(self, account_ids: Iterable[int]) -> None:
+        """Also follow ``account_ids`` (it adds; it never unsubscribes), now and after reconnects."""
+        added = set(account_ids) - self._accounts
+        self._accounts |= added
+        link = self._link
+        if added and link is not None and self._since is not None:
+            try:
+                await self._subscribe(link, [(method, [a]) for a in sorted(added) for method in PER_ACCOUNT])
+            except (HubConnectError, TimeoutError) as exc:
+                # The supervisor notices a dead link on its own; the next connect subscribes.
+                log.warning("User Hub: subscribing accounts %s failed (%s)", sorted(added), exc)
+
+    # -- the supervisor -----------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        failures = 0
+        while not self._stopping:
+            healthy, planned = False, False
+            try:
+                token = await self._token()
+                link = await self._connect(token)
+            except Exception as exc:
+                self._failed(f"User Hub connect to {self.url} failed: {_describe(exc)}")
+            else:
+                try:
+                    healthy, planned = await self._serve(link)
+                except Exception as exc:
+                    self._failed(f"User Hub connection to {self.url} failed: {_describe(exc)}")
+                finally:
+                    self._link, self._since = None, None
+                    await self._teardown(link)
+            if self._stopping:
+                break
+            failures = 0 if healthy else failures + 1
+            if not planned:
+                await self._pause(self._backoff(failures))
+
+    async def _serve(self, link: _Link) -> tuple[bool, bool]:
+        """Subscribe, announce, and watch ``link``; return (was healthy, rebuild was planned)."""
+        self._link = link
+        calls: list[tuple[str, list[Any]]] = [("SubscribeAccounts", [])]
+        calls += [(method, [a]) for a in sorted(self._accounts) for method in PER_ACCOUNT]
+        await self._subscribe(link, calls)
+        started = time.monotonic()
+        self._since = datetime.now(UTC)
+        self._connections += 1
+        log.info("User Hub connected; following accounts %s", sorted(self._accounts))
+        self._queue.put_nowait(_CONNECTED)
+        reason, planned = await self._watch(link)
+        if not self._stopping:
+            log.warning("User Hub: %s; reconnecting", reason)
+            self._last_error = reason
+        return time.monotonic() - started >= self.backoff_s[1] or planned, planned
+
+    def _failed(self, reason: str) -> None:
+        reason = redact(reason)
+        self._last_error = reason
+        log.warning("%s; retrying", reason)
+
+    def _backoff(self, failures: int) -> float:
+        """Seconds before the next attempt: exponential in ``failures``, jittered, within backoff_s."""
+        low, high = self.backoff_s
+        return random.uniform(low, min(high, low * 2 ** min(failures, 30)))
+
+    async def _pause(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _watch(self, link: _Link) -> tuple[str, bool]:
+        """Ping and watch ``link`` until it must be rebuilt; return (why, planned)."""
+        now = time.monotonic()
+        next_ping, next_token_check = now + self.keep_alive_s, now + self.token_check_s
+        tick = max(0.01, min(0.5, self.silence_timeout_s / 10, self.keep_alive_s / 2))
+        while not self._stopping:
+            if link.closed.is_set() or not link.is_connected():
+                return "the hub closed the connection", False
+            if link.logout:
+                return "the hub sent GatewayLogout; connecting with a fresh token", False
+            now = time.monotonic()
+            silent_for = now - link.last_message
+            if silent_for > self.silence_timeout_s:
+                return f"no message from the hub for {silent_for:.1f} s (silence_timeout_s)", False
+            if now >= next_ping:
+                next_ping = now + self.keep_alive_s
+                await self._in_thread(lambda: link.connection.transport.send(PingMessage()), "ping")
+            if now >= next_token_check:
+                next_token_check = now + self.token_check_s
+                if await self._token_changed(link):
+                    return "the session token changed; connecting with the new one", True
+            await self._pause(tick)
+        return "stopped", True
+
+    async def _token_changed(self, link: _Link) -> bool:
+        try:
+            return await self._token() != link.token
+        except Exception as exc:  # the current token may well still be good: keep going
+            log.warning("User Hub: asking for the session token failed (%s)", redact(str(exc)))
+            return False
+
+    # -- one connection -----------------------------------------------------------------------
+
+    async def _connect(self, token: str) -> _Link:
+        """Open a connection and wait for the handshake. Raises HubConnectError, TimeoutError."""
+        guard_signalrcore_logging()
+        connection = (
+            HubConnectionBuilder()
+            .with_url(
+                hub_url(self.url, token),
+                options={"skip_negotiation": True, "transport": HttpTransportType.web_sockets},
+            )
+            .build()
+        )
+        link = _Link(connection, token)
+        self._wire(link)
+        try:
+            await self._in_thread(connection.start, "connect")
+            deadline = time.monotonic() + self.connect_timeout_s
+            while not link.opened.is_set():
+                if connection.transport is None or connection.transport.is_disconnected():
+                    raise HubConnectError("the hub refused the handshake")
+                if time.monotonic() > deadline:
+                    raise HubConnectError(f"no handshake answer within {self.connect_timeout_s} s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(link.opened.wait(), 0.05)
+        except BaseException:
+            await self._teardown(link)
+            raise
+        return link
+
+    def _wire(self, link: _Link) -> None:
+        """Attach callbacks; each runs on signalrcore's thread and only posts to the loop."""
+        connection = link.connection
+        handle_messages = connection.on_message
+
+        def on_message(messages: list[Any]) -> None:
+            link.touch()
+            try:
+                handle_messages(messages)
+            except Exception:  # a raising handler would end signalrcore's reader (§2.4)
+                log.exception("User Hub: signalrcore failed on a message; continuing")
+
+        connection.on_message = on_message  # type: ignore[method-assign]  # start() reads it
+
+        def on_open() -> None:
+            link.touch()
+            self._post(link.opened.set)
+
+        connection.on_open(on_open)
+        connection.on_close(lambda: self._post(self._closed, link))
+        connection.on_error(lambda message: self._post(self._completed, link, message))
+        for target in (*USER_EVENTS, LOGOUT):
+            connection.on(target, _Handler(self, link, target))
+
+    def _post(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Run ``callback(*args)`` on the event loop, from any thread."""
+        if self._loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the hub is gone
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    def _closed(self, link: _Link) -> None:
+        link.closed.set()
+        self._wake.set()
+
+    def _completed(self, link: _Link, message: Any) -> None:
+        """A Completion arrived (``error`` None on success)."""
+        future = link.invocations.pop(str(getattr(message, "invocation_id", "")), None)
+        if future is not None and not future.done():
+            future.set_result(getattr(message, "error", None) or None)
+
+    def _on_hub_event(self, link: _Link, target: str, arguments: list[Any]) -> None:
+        """On the loop: parse an event and queue it for ``on_event``."""
+        if target == LOGOUT and link is self._link:
+            link.logout = True
+            self._wake.set()
+        if target in USER_EVENTS:
+            self._last_event_at = datetime.now(UTC)
+        try:
+            parsed = wire.parse_user_event(target, arguments)
+        except Exception:
+            self._handler_errors += 1
+            log.exception("User Hub: %s could not be read; reconciliation will catch up", target)
+            return
+        events = parsed if isinstance(parsed, list) else [] if parsed is None else [parsed]
+        for event in events:
+            self._queue.put_nowait(event)
+
+    async def _consume(self) -> None:
+        """Hand queued events to ``on_event`` one at a time; a failure never stops the queue."""
+        while True:
+            item = await self._queue.get()
+            try:
+                if item is _CONNECTED:
+                    await self._on_connected()
+                else:
+                    await self._on_event(item)
+            except Exception:
+                self._handler_errors += 1
+                what = "on_connected" if item is _CONNECTED else f"on_event({type(item).__name__})"
+                log.exception("User Hub: %s failed; the hub carries on", what)
+
+    async def _subscribe(self, link: _Link, calls: list[tuple[str, list[Any]]]) -> None:
+        """Invoke the calls and wait for their Completions (``connect_timeout_s`` in all).
+
+        An error Completion is logged (the connection stays); no answer raises TimeoutError.
+        """
+        assert self._loop is not None
+        pending: dict[str, asyncio.Future[str | None]] = {}
+        for _ in calls:
+            invocation_id = str(uuid.uuid4())
+            pending[invocation_id] = link.invocations[invocation_id] = self._loop.create_future()
+
+        def send_all() -> None:
+            for invocation_id, (method, arguments) in zip(pending, calls, strict=True):
+                on_done = _Completion(self, link, invocation_id)
+                link.connection.invoke(method, arguments, on_invocation=on_done, invocation_id=invocation_id)
+
+        await self._in_thread(send_all, "subscribe")
+        errors = await asyncio.wait_for(asyncio.gather(*pending.values()), self.connect_timeout_s)
+        for (method, arguments), error in zip(calls, errors, strict=True):
+            if error:
+                self._last_error = f"User Hub {method}({', '.join(map(str, arguments))}) failed: {error}"
+                log.error("%s; events for it will be missing until it is fixed", self._last_error)
+
+    async def _teardown(self, link: _Link) -> None:
+        """Stop signalrcore's connection without ever blocking the loop."""
+        link.abort_socket()
+        with contextlib.suppress(Exception):
+            await self._in_thread(link.connection.stop, "stop", timeout_s=STOP_TIMEOUT_S)
+        link.close_socket()
+        for future in link.invocations.values():
+            future.cancel()
+
+    async def _in_thread(self, call: Callable[[], T], what: str, *, timeout_s: float | None = None) -> T:
+        """Run a blocking signalrcore call on a daemon thread; raise TimeoutError after the wait.
+
+        Daemon threads, not the default executor: a call stuck on a dead socket must never hold
+        up the loop's shutdown.
+        """
+        assert self._loop is not None
+        future: asyncio.Future[T] = self._loop.create_future()
+
+        def settle(result: Any, error: BaseException | None) -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+        def run() -> None:
+            try:
+                result = call()
+            except BaseException as exc:
+                self._post(settle, None, exc)
+            else:
+                self._post(settle, result, None)
+
+        threading.Thread(target=run, name=f"tvbridge user hub {what}", daemon=True).start()
+        return await asyncio.wait_for(future, timeout_s or self.connect_timeout_s)
+
+
+class _Handler:
+    """signalrcore's handler for one event target: posts to the loop and never raises."""
+
+    def __init__(self, hub: UserHub, link: _Link, target: str) -> None:
+        self.hub, self.link, self.target = hub, link, target
+
+    def __call__(self, arguments: Any) -> None:
+        try:
+            listed = arguments if isinstance(arguments, list) else [arguments]
+            self.hub._post(self.hub._on_hub_event, self.link, self.target, listed)
+        except Exception:
+            log.exception("User Hub: %s could not be handed over", self.target)
+
+
+class _Completion:
+    """signalrcore's ``on_invocation`` for one call: a void Completion means success."""
+
+    def __init__(self, hub: UserHub, link: _Link, invocation_id: str) -> None:
+        self.hub, self.link, self.invocation_id = hub, link, invocation_id
+
+    def __call__(self, message: Any) -> None:
+        done = _Done(self.invocation_id)
+        self.hub._post(self.hub._completed, self.link, done)
+
+
+@dataclass(frozen=True)
+class _Done:
+    invocation_id: str
+    error: str | None = None
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line, token-free account of why a connect failed."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    if first_line.startswith("Handshake failed:"):  # signalrcore quotes the HTTP status line
+        first_line = "the hub answered " + first_line.removeprefix("Handshake failed:").strip()
+    return redact(f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__)
