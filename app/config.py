@@ -39,6 +39,7 @@ class GatewaySettings(BaseModel):
     rate_limit_per_minute: int = Field(180, gt=0)  # the gateway allows 200 / 60 s (§3)
     token_refresh_margin_s: int = Field(1800, ge=60)  # refresh this long before the JWT expires
     contract_refresh_s: int = Field(3600, ge=60)  # how long resolved contracts are trusted
+    hub_silence_timeout_s: float = Field(45.0, ge=1)  # rebuild the User Hub after this much silence
     symbols: dict[str, str] = Field(default_factory=dict)  # root → ProjectX symbol, e.g. NQ = "F.US.ENQ"
 
     @model_validator(mode="after")

@@ -17,15 +17,17 @@ from typing import Any
 
 from app.config import Settings
 from app.domain.enums import AlertStatus
+from app.domain.events import GatewayEvent, LogoutEvent
 from app.domain.models import Alert
 from app.engine.accounts import AccountDirectory
+from app.engine.events import EventApplier
 from app.engine.execute import Executor, Settlement
 from app.engine.intake import Delivery, Intake, Refusal
 from app.engine.ports import Gateway
 from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
 from app.engine.sync import OrderSync
-from app.errors import JournalError
+from app.errors import GatewayError, JournalError, TemplateError
 
 log = logging.getLogger("tvbridge.engine")
 
@@ -59,13 +61,17 @@ class Bridge:
         self.secrets = dict(secrets)
         self.runner = JournalRunner(journal)
         self.accounts = AccountDirectory(gateway)
+        # One applier for the hub's events, reconciliation and the after-burst sync, so what one
+        # of them applied, the others see (newest state per order, each fill once).
+        self.events = EventApplier(self.runner)
         self.reconciler = Reconciler(
             gateway,
             self.runner,
             attempts=settings.engine.reconcile_attempts,
             delay_s=settings.engine.reconcile_delay_s,
+            applier=self.events,
         )
-        self.sync = OrderSync(gateway, self.runner)
+        self.sync = OrderSync(gateway, self.runner, self.events)
         self.intake = Intake(
             self.runner,
             lambda: self.templates,
@@ -157,6 +163,36 @@ class Bridge:
             await self.runner.run(journal.add_event, "alert.failed", reason, level="error", alert_id=alert_id)
         except JournalError:
             log.exception("could not journal the failure of alert %s", alert_id)
+
+    async def on_gateway_event(self, event: GatewayEvent) -> None:
+        """A User Hub event: into the journal. GatewayLogout: log in again, so the hub can
+        reconnect with the new token (it rebuilds when the token changes). Never raises."""
+        if isinstance(event, LogoutEvent):
+            try:
+                await self.gateway.start()
+            except GatewayError as exc:
+                log.error("logging in again after GatewayLogout failed: %s", exc)
+        await self.events.apply(event)
+
+    async def on_hub_connected(self) -> None:
+        """After every (re)connect: nothing is replayed (projectx-api.md §7.3), so catch the journal
+        up over REST for each followed account. Never raises."""
+        for account_id in await self.followed_account_ids():
+            try:
+                await self.reconciler.reconcile_account(account_id)
+            except (GatewayError, JournalError) as exc:
+                log.warning("catching up account %s after the hub connected: %s", account_id, exc)
+
+    async def followed_account_ids(self) -> list[int]:
+        """The ids of the accounts the templates trade on (those that exist on the gateway)."""
+        found: set[int] = set()
+        for template in self.templates.values():
+            for spec in template.accounts:
+                try:
+                    found.add((await self.accounts.resolve(spec.account, template=template.name)).account_id)
+                except (TemplateError, GatewayError) as exc:
+                    log.warning("not following an account: %s", exc)
+        return sorted(found)
 
     def _sync_soon(self, alert_id: int) -> None:
         """Ask the gateway for this alert's orders shortly; alerts settled meanwhile share the

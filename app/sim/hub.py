@@ -139,7 +139,7 @@ class _Connection:
     subscriptions: dict[str, set[int]] = field(
         default_factory=lambda: {"orders": set(), "positions": set(), "trades": set()}
     )
-    outbox: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    outbox: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)  # None: end
     held: list[str] = field(default_factory=list)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     close_message: dict[str, Any] | None = None
@@ -185,9 +185,14 @@ class _Connection:
             self.outbox.put_nowait(record)
 
     def close(self, close_message: dict[str, Any] | None) -> None:
-        """Ask the connection's tasks to end; send ``close_message`` first when given."""
+        """Ask the connection's tasks to end; send ``close_message`` first when given.
+
+        The writer is ended by a sentinel in its queue, never cancelled: a send cancelled half
+        way leaves the WebSocket unable to close, and the client would never see the drop.
+        """
         self.close_message = close_message
         self.closing.set()
+        self.outbox.put_nowait(None)
 
     async def write_loop(self) -> None:
         """Send queued records; a Ping after ``ping_interval_s`` of sending nothing."""
@@ -196,6 +201,8 @@ class _Connection:
                 record = await asyncio.wait_for(self.outbox.get(), timeout=self.faults.ping_interval_s)
             except TimeoutError:
                 record = _record({"type": 6})
+            if record is None:  # close() asked the writer to end
+                return
             if not self.faults.silent:
                 await self.websocket.send_text(record)
 
@@ -323,7 +330,6 @@ class _UserHubServer:
         tasks = [
             asyncio.create_task(self._read_loop(connection, buffer)),
             asyncio.create_task(connection.write_loop()),
-            asyncio.create_task(connection.closing.wait()),
         ]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

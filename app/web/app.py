@@ -21,6 +21,7 @@ from starlette.routing import Route
 from app import __version__
 from app.config import Settings
 from app.engine.bridge import Bridge
+from app.gateway.hub import UserHub
 from app.gateway.projectx import build_gateway
 from app.ingest.auth import ensure_secrets, load_secrets
 from app.journal.db import redact
@@ -40,6 +41,7 @@ class Runtime:
     bridge: Bridge
     journal: Journal
     sim: Any = None  # app.sim.server.SimServer when the built-in simulator runs in-process
+    hub: UserHub | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -67,9 +69,18 @@ async def start_runtime(settings: Settings) -> Runtime:
         base_url = sim.url
     gateway = build_gateway(settings.gateway, base_url=base_url)
     bridge = Bridge(settings, gateway, journal, templates, secrets)
+    hub = UserHub(
+        f"{sim.url}/hubs/user" if sim is not None else settings.gateway.resolved_user_hub_url,
+        gateway.rest.access_token,
+        bridge.on_gateway_event,
+        bridge.on_hub_connected,
+        silence_timeout_s=settings.gateway.hub_silence_timeout_s,
+    )
     try:
         await bridge.start()
+        await hub.start(await bridge.followed_account_ids())
     except BaseException:
+        await hub.stop()
         await gateway.close()
         if sim is not None:
             await sim.stop()
@@ -84,11 +95,14 @@ async def start_runtime(settings: Settings) -> Runtime:
         len(templates),
         redact(settings.journal.url),
     )
-    return Runtime(bridge=bridge, journal=journal, sim=sim, notes=notes)
+    return Runtime(bridge=bridge, journal=journal, sim=sim, hub=hub, notes=notes)
 
 
 async def stop_runtime(runtime: Runtime) -> None:
-    """Finish alerts in flight, then close the gateway, the simulator and the journal."""
+    """Stop following the hub, finish alerts in flight, then close the gateway, the simulator
+    and the journal."""
+    if runtime.hub is not None:
+        await runtime.hub.stop()
     await runtime.bridge.stop()
     if runtime.sim is not None:
         await runtime.sim.stop()

@@ -14,7 +14,7 @@ import pytest
 from app.config import Settings, load_settings
 from app.ingest.auth import load_secrets, webhook_path
 from app.web.app import Runtime, create_app, start_runtime, stop_runtime
-from tests.helpers import SHIPPED_TEMPLATES, journal_url
+from tests.helpers import SHIPPED_TEMPLATES, eventually, journal_url
 
 
 @dataclass
@@ -80,12 +80,26 @@ class running:
 
     async def __aenter__(self) -> Env:
         self.runtime = await start_runtime(self.settings)
+        await self._settled()
         app = create_app(self.settings)
         app.state.runtime = self.runtime
         app.state.bridge = self.runtime.bridge
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
         self.client = httpx.AsyncClient(transport=transport, base_url="http://tvbridge.test")
         return Env(self.runtime, self.client, self.settings, self.root)
+
+    async def _settled(self) -> None:
+        """Wait until the User Hub is connected and its first catch-up (one Position/searchOpen
+        per followed account) is done, so tests start from a quiet bridge."""
+        followed = len(await self.runtime.bridge.followed_account_ids())
+        sim = self.runtime.sim.state
+
+        async def quiet() -> bool:
+            return (
+                self.runtime.hub.state.connected and len(sim.requests_to("Position/searchOpen")) >= followed
+            )
+
+        await eventually(quiet, timeout_s=10)
 
     async def __aexit__(self, *exc: object) -> None:
         await self.client.aclose()
