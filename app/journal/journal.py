@@ -103,6 +103,21 @@ _ORIGINAL_ALERT = (
     .limit(1)
 )
 
+_ORDER_BY_BROKER = (
+    core_select(_ORDER)
+    .where(
+        _ORDER.c.account_id == bindparam("account_id"),
+        _ORDER.c.broker_order_id == bindparam("broker_order_id"),
+        _ORDER.c.leg != Leg.CANCEL,
+    )
+    .order_by(_ORDER.c.id)
+    .limit(1)
+)
+_ORDER_BY_TAG = core_select(_ORDER).where(
+    _ORDER.c.account_id == bindparam("account_id"),
+    _ORDER.c.client_order_id == bindparam("client_order_id"),
+)
+
 INSTANCE_KEY = "instance"
 INSTANCE_ALPHABET = string.ascii_lowercase + string.digits
 INSTANCE_LENGTH = 6
@@ -570,25 +585,23 @@ class Journal:
 
     def order_for_event(
         self, account_id: int, broker_order_id: int | None, client_order_id: str | None
-    ) -> OrderRecord | None:
+    ) -> Any:
         """Our order row that a gateway event is about: by broker id, else by tag, else None.
 
-        Cancel rows carry the broker id of the order they cancel, so they never match.
+        Cancel rows carry the broker id of the order they cancel, so they never match. Called
+        for every hub event, so it runs prebuilt Core statements and returns a read-only row with
+        the order_record columns as attributes (not an ORM object).
         """
-        by_broker = select(OrderRecord).where(
-            OrderRecord.account_id == account_id,
-            OrderRecord.broker_order_id == broker_order_id,
-            OrderRecord.leg != Leg.CANCEL,
-        )
-        with self._transaction(f"find the order of broker order {broker_order_id}") as session:
+        with self._write(f"find the order of broker order {broker_order_id}") as conn:
             row = None
             if broker_order_id is not None:
-                row = session.exec(by_broker.order_by(col(OrderRecord.id)).limit(1)).first()
+                row = conn.execute(
+                    _ORDER_BY_BROKER, {"account_id": account_id, "broker_order_id": broker_order_id}
+                ).first()
             if row is None and client_order_id:
-                by_tag = select(OrderRecord).where(
-                    OrderRecord.account_id == account_id, OrderRecord.client_order_id == client_order_id
-                )
-                row = session.exec(by_tag).first()
+                row = conn.execute(
+                    _ORDER_BY_TAG, {"account_id": account_id, "client_order_id": client_order_id}
+                ).first()
             return row
 
     def alert_fills(self, alert_id: int) -> list[FillRecord]:
