@@ -223,20 +223,26 @@ def _send(args: argparse.Namespace) -> int:
 
 def _journal(args: argparse.Namespace) -> int:
     from app.journal.journal import Journal
-    from app.web.journal_view import alerts_json, alerts_table
+    from app.web.journal_view import AlertDetail, alerts_json, alerts_table
 
     settings = _settings(args)
     journal = Journal(settings.journal.url)
     try:
         journal.upgrade()
         alerts = journal.recent_alerts(limit=args.limit, strategy=args.strategy)
-        orders = {a.id: journal.alert_orders(a.id) for a in alerts if a.id is not None}
+        details = {
+            a.id: AlertDetail(
+                journal.alert_orders(a.id), journal.alert_fills(a.id), journal.alert_latency(a.id)
+            )
+            for a in alerts
+            if a.id is not None
+        }
     finally:
         journal.close()
     if args.json:
-        print(json.dumps(alerts_json(alerts, orders), indent=2))
+        print(json.dumps(alerts_json(alerts, details), indent=2))
     else:
-        print(alerts_table(alerts, orders))
+        print(alerts_table(alerts, details))
     return 0
 
 

@@ -6,13 +6,23 @@ Times are stored in UTC and shown in the machine's local time zone.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 
-def alerts_json(alerts: Sequence[Any], orders: Mapping[int, Sequence[Any]]) -> list[dict[str, Any]]:
-    """Alerts, newest first, each with its order rows."""
+@dataclass(frozen=True)
+class AlertDetail:
+    """What the journal holds about one alert besides the alert row."""
+
+    orders: Sequence[Any] = ()
+    fills: Sequence[Any] = ()
+    latency: Any = None  # app.journal.journal.LatencyChain
+
+
+def alerts_json(alerts: Sequence[Any], details: Mapping[int, AlertDetail]) -> list[dict[str, Any]]:
+    """Alerts, newest first, each with its order rows, fills, latency chain and slippage."""
     return [
         {
             "alert_id": a.id,
@@ -25,9 +35,47 @@ def alerts_json(alerts: Sequence[Any], orders: Mapping[int, Sequence[Any]]) -> l
             "contract_id": a.contract_id,
             "source_ip": a.source_ip,
             "duplicate_of": a.duplicate_of,
-            "orders": [_order_json(o) for o in orders.get(a.id, [])],
+            "orders": [_order_json(o) for o in details[a.id].orders],
+            "fills": [_fill_json(f) for f in details[a.id].fills],
+            "latency_s": _latency_json(details[a.id].latency),
+            "slippage": _slippage_json(details[a.id].latency),
         }
         for a in alerts
+    ]
+
+
+def _fill_json(f: Any) -> dict[str, Any]:
+    return {
+        "trade_id": f.trade_id,
+        "broker_order_id": f.broker_order_id,
+        "order_record_id": f.order_record_id,
+        "side": str(f.side),
+        "size": f.size,
+        "price": _num(f.price),
+        "fees": _num(f.fees),
+        "commissions": _num(f.commissions),
+        "profit_and_loss": _num(f.profit_and_loss),
+        "filled_at": f.filled_at.isoformat(),
+        "voided": f.voided,
+    }
+
+
+def _latency_json(chain: Any) -> dict[str, float]:
+    return {f"{a}→{b}": round(seconds, 3) for a, b, seconds in chain.steps()} if chain else {}
+
+
+def _slippage_json(chain: Any) -> list[dict[str, Any]]:
+    if chain is None:
+        return []
+    return [
+        {
+            "order_record_id": s.order_record_id,
+            "reference_price": _num(s.reference_price),
+            "fill_price": _num(s.fill_price),
+            "ticks": _num(s.ticks),
+            "usd": _num(s.usd),
+        }
+        for s in chain.slippage
     ]
 
 
@@ -55,8 +103,8 @@ def _order_json(o: Any) -> dict[str, Any]:
     }
 
 
-def alerts_table(alerts: Sequence[Any], orders: Mapping[int, Sequence[Any]]) -> str:
-    """A plain-text table: one line per alert, then one indented line per order row."""
+def alerts_table(alerts: Sequence[Any], details: Mapping[int, AlertDetail]) -> str:
+    """A plain-text table: one line per alert, then its order rows, fills, latency and slippage."""
     if not alerts:
         return "The journal is empty: no alert received yet."
     lines = []
@@ -67,7 +115,8 @@ def alerts_table(alerts: Sequence[Any], orders: Mapping[int, Sequence[Any]]) -> 
         )
         if a.reason:
             lines.append(f"       {a.reason}")
-        for o in orders.get(a.id, []):
+        detail = details[a.id]
+        for o in detail.orders:
             price = o.filled_price or o.limit_price or o.stop_price
             lines.append(
                 "       "
@@ -86,6 +135,20 @@ def alerts_table(alerts: Sequence[Any], orders: Mapping[int, Sequence[Any]]) -> 
             )
             if o.message and str(o.state) in ("REJECTED", "NOT_PLACED", "UNKNOWN"):
                 lines.append(f"{'':<20}{o.message}")
+        for f in detail.fills:
+            pnl = f"  P&L {f.profit_and_loss} USD" if f.profit_and_loss is not None else ""
+            lines.append(
+                f"       fill {f.trade_id}  {f.side} {f.size} @ {f.price}  fees {f.fees or 0}"
+                f"{pnl}  {_local(f.filled_at)}{'  VOIDED' if f.voided else ''}"
+            )
+        if detail.latency is not None and detail.latency.steps():
+            steps = ", ".join(f"{b} +{seconds * 1000:.0f} ms" for _, b, seconds in detail.latency.steps())
+            lines.append(f"       latency: {steps}")
+            for s in detail.latency.slippage:
+                usd = f" = {s.usd} USD" if s.usd is not None else ""
+                lines.append(
+                    f"       slippage: filled {s.fill_price} vs {s.reference_price}: {s.ticks} ticks{usd}"
+                )
     return "\n".join(lines)
 
 

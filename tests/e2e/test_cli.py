@@ -98,12 +98,21 @@ def test_serve_send_journal_on_the_simulator(served: tuple[Path, dict[str, str]]
         time.sleep(0.2)
     assert states == ["FILLED", "WORKING", "WORKING"]
     assert all(o["broker_order_id"] for o in alert["orders"])
+    [fill] = alert["fills"]  # the entry's fill, from the User Hub
+    assert fill["size"] == 1 and fill["side"] == "buy" and fill["trade_id"]
+    assert (
+        "received_at→sent_at" in alert["latency_s"] and "acknowledged_at→first_fill_at" in alert["latency_s"]
+    )
+    [slippage] = alert["slippage"]
+    assert slippage["reference_price"] == "21500.25" and slippage["fill_price"] == fill["price"]
 
     table = tvbridge("journal", cwd=workdir, env=env)
     assert table.returncode == 0
     assert "mnq-bracket" in table.stdout and "EXECUTED" in table.stdout
     for leg in ("entry", "stop_loss", "take_profit"):
         assert leg in table.stdout
+    assert f"fill {fill['trade_id']}" in table.stdout
+    assert "latency: " in table.stdout and "slippage: filled" in table.stdout
 
     again = tvbridge("send", str(BRACKET_EXAMPLE), "--strategy", "mnq-bracket", cwd=workdir, env=env)
     assert '"status": "duplicate"' in again.stdout
