@@ -34,6 +34,8 @@ log = logging.getLogger("tvbridge.engine")
 # How long after settling an alert the journal asks the gateway for its orders' states.
 SYNC_DELAY_S = 0.3
 RECONCILE_INTERVAL_S = 30.0
+# Hub events arriving this soon after the first one of a burst are journaled with it.
+EVENT_BATCH_S = 0.005
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class Bridge:
         self._executions: set[asyncio.Task[Any]] = set()
         self._reconcile_loop: asyncio.Task[None] | None = None
         self._to_sync: set[int] = set()
+        self._events: asyncio.Queue[GatewayEvent] = asyncio.Queue()
 
     async def start(self) -> None:
         """Log in, reconcile orders left SUBMITTING or UNKNOWN, start the reconcile loop.
@@ -99,6 +102,7 @@ class Bridge:
         if pending:
             log.warning("reconciled %d order(s) left SUBMITTING or UNKNOWN", pending)
         self._reconcile_loop = asyncio.create_task(self._reconcile_forever())
+        self._spawn(self._apply_events_forever())
 
     async def stop(self, *, grace_s: float = 10.0) -> None:
         """Let alerts in flight finish (up to ``grace_s``), then close the gateway and journal."""
@@ -165,14 +169,29 @@ class Bridge:
             log.exception("could not journal the failure of alert %s", alert_id)
 
     async def on_gateway_event(self, event: GatewayEvent) -> None:
-        """A User Hub event: into the journal. GatewayLogout: log in again, so the hub can
-        reconnect with the new token (it rebuilds when the token changes). Never raises."""
+        """A User Hub event: queued for the journal, which applies queued events in batches.
+        GatewayLogout: log in again, so the hub can reconnect with the new token (it rebuilds
+        when the token changes). Never raises."""
         if isinstance(event, LogoutEvent):
             try:
                 await self.gateway.start()
             except GatewayError as exc:
                 log.error("logging in again after GatewayLogout failed: %s", exc)
-        await self.events.apply(event)
+        self._events.put_nowait(event)
+
+    async def _apply_events_forever(self) -> None:
+        """Journal hub events in batches: what arrives within EVENT_BATCH_S of the first event of a
+        burst goes in one transaction (an order brings several events at once)."""
+        while True:
+            batch = [await self._events.get()]
+            await asyncio.sleep(EVENT_BATCH_S)
+            while not self._events.empty():
+                batch.append(self._events.get_nowait())
+            await self.events.apply_many(batch)
+            await self._after_events(batch)
+
+    async def _after_events(self, batch: list[GatewayEvent]) -> None:
+        """What reacts to events once they are journaled (each event, in arrival order)."""
 
     async def on_hub_connected(self) -> None:
         """After every (re)connect: nothing is replayed (projectx-api.md §7.3), so catch the journal

@@ -50,6 +50,56 @@ class EventApplier:
         for event in events:
             await self.apply(event)
 
+    async def apply_many(self, events: list[GatewayEvent]) -> None:
+        """Apply a batch of events (in arrival order) in one journal transaction; never raises.
+
+        The hub sends several events per order (its states, the fill, the position, the
+        balance); one commit for all of them keeps the event loop free for the next alert. Only
+        the newest position per contract and the newest state per account are written.
+        """
+        try:
+            orders: list[tuple[Any, OrderEvent]] = []
+            fills: list[tuple[Fill, int | None]] = []
+            positions: dict[tuple[int, str], PositionEvent] = {}
+            accounts: dict[int, AccountEvent] = {}
+            for event in events:
+                if isinstance(event, OrderEvent):
+                    row = await self._row_for(
+                        event.order.account_id, event.order.broker_order_id, event.order.client_order_id
+                    )
+                    self._seen(event.order.account_id, event.order.updated_at)
+                    if row is None:
+                        await self._park(event)
+                    else:
+                        orders.append((row, event))
+                elif isinstance(event, Fill):
+                    self._seen(event.account_id, event.filled_at)
+                    row = await self._row_for(event.account_id, event.broker_order_id, None)
+                    fills.append((event, None if row is None else row.id))
+                elif isinstance(event, PositionEvent):
+                    positions[(event.account_id, event.contract_id)] = event
+                elif isinstance(event, AccountEvent):
+                    accounts[event.account.account_id] = event
+                else:
+                    await self.apply(event)  # a logout: rare, journaled on its own
+            new = await self._runner.run(
+                self._journal.apply_events,
+                orders=[(row.id, e.order, state_for(row, e.order.state)) for row, e in orders],
+                fills=fills,
+                positions=list(positions.values()),
+                accounts=[e.account for e in accounts.values()],
+            )
+            for (fill, _), fresh in zip(fills, new, strict=True):
+                if fresh:
+                    self._log_fill(fill)
+            if self._parked and orders:
+                await self._retry_parked()
+        except Exception:  # noqa: BLE001 — one bad batch must not stop the stream
+            log.exception("a batch of %d gateway event(s) could not be applied", len(events))
+
+    async def _row_for(self, account_id: int, broker_order_id: int | None, tag: str | None) -> Any:
+        return await self._runner.run(self._journal.order_for_event, account_id, broker_order_id, tag)
+
     async def apply_order(self, event: OrderEvent) -> bool:
         """Apply one order event; return whether a row changed. Raises JournalError."""
         order = event.order
@@ -101,15 +151,19 @@ class EventApplier:
         )
         new = await self._runner.run(self._journal.record_fill, fill, None if row is None else row.id)
         if new:
-            log.info(
-                "fill %s: %s %s %s @ %s (broker order %s)",
-                fill.trade_id,
-                fill.side,
-                fill.size,
-                fill.contract_id,
-                fill.price,
-                fill.broker_order_id,
-            )
+            self._log_fill(fill)
+
+    @staticmethod
+    def _log_fill(fill: Fill) -> None:
+        log.info(
+            "fill %s: %s %s %s @ %s (broker order %s)",
+            fill.trade_id,
+            fill.side,
+            fill.size,
+            fill.contract_id,
+            fill.price,
+            fill.broker_order_id,
+        )
 
     def _seen(self, account_id: int, at: datetime | None) -> None:
         if at is None:

@@ -538,50 +538,39 @@ class Journal:
         """
         what = f"record fill {fill.trade_id} on account {fill.account_id}"
         with self._write(what) as conn:
-            held = conn.execute(_FILL_BY_TRADE, {"account": fill.account_id, "trade": fill.trade_id}).first()
-            if held is None:
-                conn.execute(_INSERT_FILL, _fill_row(fill, order_record_id))
-            else:
-                changes = _given(
-                    voided=fill.voided if held.voided != fill.voided else None,
-                    order_record_id=order_record_id if held.order_record_id is None else None,
-                )
-                if not changes:
-                    return False
-                conn.execute(_UPDATE_FILL, {"row_id": held.id, **changes})
-                order_record_id = order_record_id or held.order_record_id
-            if order_record_id is not None:
-                _refresh_fills(conn, order_record_id)
-            return held is None
+            return _record_fill(conn, fill, order_record_id)
 
     def set_position(self, event: PositionEvent) -> None:
         """Keep the latest position of ``event``'s account in its contract (side None = flat)."""
-        flat = event.side is None or event.size == 0
-        values = {
-            "side": None if flat else event.side,
-            "size": 0 if flat else event.size,
-            "average_price": None if flat else event.average_price,
-            "updated_at": _now(),
-        }
-        key = {"account": event.account_id, "contract": event.contract_id}
         with self._write(f"set the position of account {event.account_id} in {event.contract_id}") as conn:
-            if conn.execute(_UPDATE_POSITION, {**key, **values}).rowcount == 0:
-                conn.execute(
-                    _INSERT_POSITION,
-                    {"account_id": event.account_id, "contract_id": event.contract_id, **values},
-                )
+            _set_position(conn, event)
 
     def set_account(self, account: Account) -> None:
         """Keep the latest state of ``account``: name, balance (USD), can-trade flag."""
-        values = {
-            "name": account.name,
-            "balance": account.balance,
-            "can_trade": account.can_trade,
-            "updated_at": _now(),
-        }
         with self._write(f"set the state of account {account.account_id}") as conn:
-            if conn.execute(_UPDATE_ACCOUNT, {"account": account.account_id, **values}).rowcount == 0:
-                conn.execute(_INSERT_ACCOUNT, {"account_id": account.account_id, **values})
+            _set_account(conn, account)
+
+    def apply_events(
+        self,
+        *,
+        orders: Iterable[tuple[int, BrokerOrder, OrderState | None]] = (),
+        fills: Iterable[tuple[Fill, int | None]] = (),
+        positions: Iterable[PositionEvent] = (),
+        accounts: Iterable[Account] = (),
+    ) -> list[bool]:
+        """What apply_order_events, record_fill, set_position and set_account do, for a batch of
+        hub events in ONE transaction (the hub sends several per order); return, per fill,
+        whether it was new."""
+        now = _now()
+        with self._write("apply gateway events") as conn:
+            for row_id, order, state in orders:
+                _apply_order(conn, now, row_id, order, state)
+            new = [_record_fill(conn, fill, row_id) for fill, row_id in fills]
+            for position in positions:
+                _set_position(conn, position)
+            for account in accounts:
+                _set_account(conn, account)
+            return new
 
     def order_for_event(
         self, account_id: int, broker_order_id: int | None, client_order_id: str | None
@@ -794,6 +783,50 @@ def _update_values(u: OrderUpdate) -> dict[str, Any]:
         fill_volume=u.fill_volume,
         acknowledged_at=u.acknowledged_at,
     )
+
+
+def _record_fill(conn: Connection, fill: Fill, order_record_id: int | None) -> bool:
+    held = conn.execute(_FILL_BY_TRADE, {"account": fill.account_id, "trade": fill.trade_id}).first()
+    if held is None:
+        conn.execute(_INSERT_FILL, _fill_row(fill, order_record_id))
+    else:
+        changes = _given(
+            voided=fill.voided if held.voided != fill.voided else None,
+            order_record_id=order_record_id if held.order_record_id is None else None,
+        )
+        if not changes:
+            return False
+        conn.execute(_UPDATE_FILL, {"row_id": held.id, **changes})
+        order_record_id = order_record_id or held.order_record_id
+    if order_record_id is not None:
+        _refresh_fills(conn, order_record_id)
+    return held is None
+
+
+def _set_position(conn: Connection, event: PositionEvent) -> None:
+    flat = event.side is None or event.size == 0
+    values = {
+        "side": None if flat else event.side,
+        "size": 0 if flat else event.size,
+        "average_price": None if flat else event.average_price,
+        "updated_at": _now(),
+    }
+    key = {"account": event.account_id, "contract": event.contract_id}
+    if conn.execute(_UPDATE_POSITION, {**key, **values}).rowcount == 0:
+        conn.execute(
+            _INSERT_POSITION, {"account_id": event.account_id, "contract_id": event.contract_id, **values}
+        )
+
+
+def _set_account(conn: Connection, account: Account) -> None:
+    values = {
+        "name": account.name,
+        "balance": account.balance,
+        "can_trade": account.can_trade,
+        "updated_at": _now(),
+    }
+    if conn.execute(_UPDATE_ACCOUNT, {"account": account.account_id, **values}).rowcount == 0:
+        conn.execute(_INSERT_ACCOUNT, {"account_id": account.account_id, **values})
 
 
 def _update_order(
