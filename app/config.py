@@ -40,6 +40,7 @@ class GatewaySettings(BaseModel):
     token_refresh_margin_s: int = Field(1800, ge=60)  # refresh this long before the JWT expires
     contract_refresh_s: int = Field(3600, ge=60)  # how long resolved contracts are trusted
     hub_silence_timeout_s: float = Field(45.0, ge=1)  # rebuild the User Hub after this much silence
+    hub_token_check_s: float = Field(60.0, gt=0)  # how often the hub looks for a refreshed token
     symbols: dict[str, str] = Field(default_factory=dict)  # root → ProjectX symbol, e.g. NQ = "F.US.ENQ"
 
     @model_validator(mode="after")
@@ -105,6 +106,9 @@ class EngineSettings(BaseModel):
 
     reconcile_delay_s: float = Field(2.0, ge=0)  # wait before asking again for an UNKNOWN order
     reconcile_attempts: int = Field(3, ge=1, le=20)  # searches before an UNKNOWN is NOT_PLACED
+    # Protection the bridge places (managed brackets) or expects (native children) must be seen
+    # working this many seconds after the entry fills, else the template's on_failure applies.
+    verify_s: float = Field(5.0, gt=0, le=60)
 
 
 class SimSettings(BaseModel):

@@ -5,14 +5,18 @@ journal database (so a new journal can never reuse the tags of an old one on the
 ``alert_id`` the journal's alert row and ``n`` the intent's position in the alert. A re-sent
 alert is matched to its first copy by the journal (dedupe), so it maps to the same tags and can
 never make a second order. The gateway appends ``-SL``/``-TP`` for native bracket children
-(reference/projectx-api.md §6.3); the base stays well under 60 characters.
+(reference/projectx-api.md §6.3); the base stays well under 60 characters. The bridge's own
+protective orders add ``-MSL``/``-MTP`` (managed stop loss / take profit) and ``-FL`` (a market
+order that takes back contracts: an unprotected entry, an OCO over-fill).
 """
 
 from __future__ import annotations
 
 import re
 
-_TAG = re.compile(r"^tvb-(?P<instance>[a-z0-9]+)-(?P<alert_id>\d+)-(?P<n>\d+)(?P<suffix>-SL|-TP|-FL)?$")
+_TAG = re.compile(
+    r"^tvb-(?P<instance>[a-z0-9]+)-(?P<alert_id>\d+)-(?P<n>\d+)(?P<suffix>(?:-M?SL|-M?TP)?(?:-FL)?)$"
+)
 
 
 def client_order_id(instance: str, alert_id: int, n: int) -> str:
@@ -31,8 +35,19 @@ def take_profit_tag(entry_tag: str) -> str:
 
 
 def flatten_tag(entry_tag: str) -> str:
-    """The tag of the market order that takes back an entry the gateway left unprotected."""
+    """The tag of the market order that takes back contracts of ``entry_tag``: an entry the
+    gateway left unprotected, or the excess when both legs of an OCO pair filled."""
     return f"{entry_tag}-FL"
+
+
+def managed_stop_loss_tag(entry_tag: str) -> str:
+    """The tag of the stop loss the bridge places itself after ``entry_tag`` filled (managed)."""
+    return f"{entry_tag}-MSL"
+
+
+def managed_take_profit_tag(entry_tag: str) -> str:
+    """The tag of the take profit the bridge places itself after ``entry_tag`` filled (managed)."""
+    return f"{entry_tag}-MTP"
 
 
 def is_ours(tag: str | None, instance: str) -> bool:

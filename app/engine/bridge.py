@@ -24,6 +24,7 @@ from app.engine.events import EventApplier
 from app.engine.execute import Executor, Settlement
 from app.engine.intake import Delivery, Intake, Refusal
 from app.engine.ports import Gateway
+from app.engine.protection import Protection
 from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
 from app.engine.sync import OrderSync
@@ -74,6 +75,16 @@ class Bridge:
             applier=self.events,
         )
         self.sync = OrderSync(gateway, self.runner, self.events)
+        # OCO pairs and managed brackets; its background checks run in self._tasks (stopped with us).
+        self.protection = Protection(
+            gateway,
+            self.runner,
+            self.accounts,
+            self.reconciler,
+            self.events,
+            verify_s=settings.engine.verify_s,
+            spawn=self._spawn,
+        )
         self.intake = Intake(
             self.runner,
             lambda: self.templates,
@@ -101,6 +112,7 @@ class Bridge:
         pending = await self.reconciler.settle_all_pending()
         if pending:
             log.warning("reconciled %d order(s) left SUBMITTING or UNKNOWN", pending)
+        await self.protection.resume()  # OCO pairs and managed brackets left working
         self._reconcile_loop = asyncio.create_task(self._reconcile_forever())
         self._spawn(self._apply_events_forever())
 
@@ -192,15 +204,19 @@ class Bridge:
 
     async def _after_events(self, batch: list[GatewayEvent]) -> None:
         """What reacts to events once they are journaled (each event, in arrival order)."""
+        for event in batch:
+            await self.protection.on_event(event)  # never raises
 
     async def on_hub_connected(self) -> None:
         """After every (re)connect: nothing is replayed (projectx-api.md §7.3), so catch the journal
-        up over REST for each followed account. Never raises."""
+        up over REST for each followed account, then let OCO pairs and managed brackets act on
+        what happened while the hub was away (a leg that filled meanwhile). Never raises."""
         for account_id in await self.followed_account_ids():
             try:
                 await self.reconciler.reconcile_account(account_id)
             except (GatewayError, JournalError) as exc:
                 log.warning("catching up account %s after the hub connected: %s", account_id, exc)
+        await self.protection.resume()
 
     async def followed_account_ids(self) -> list[int]:
         """The ids of the accounts the templates trade on (those that exist on the gateway)."""

@@ -37,5 +37,9 @@ def explain_rejection(exc: OrderRejected, account_name: str) -> str:
     """The gateway's reason (with its "What to do"), naming the account when the fix is there."""
     text = str(exc)
     if "Position Brackets" in text:
-        return f"{text} (account {account_name} is in Position Brackets mode)"
+        return (
+            f"{text} (account {account_name} is in Position Brackets mode: enable Auto OCO "
+            f'Brackets on {account_name}, or set mode = "managed" under [bracket] in the template '
+            "so the bridge places the stop loss and take profit itself)"
+        )
     return text

@@ -6,6 +6,7 @@ app/gateway/projectx.py implements it; tests may hand-write fakes against it.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from app.domain.events import Fill
@@ -15,7 +16,7 @@ from app.domain.models import Account, BrokerOrder, Contract, OrderRequest, Posi
 class Gateway(Protocol):
     """What the engine may ask of the gateway. Every call may raise a GatewayError subclass.
 
-    Order-changing calls (place, cancel, close) are sent once and never retried: after sending,
+    Order-changing calls (place, cancel, modify, close) are sent once and never retried: after sending,
     a timeout, 5xx, 429 or dropped connection raises OutcomeUnknown (reference/projectx-api.md
     §3, §8). Reads may be retried by the implementation.
     """
@@ -42,6 +43,18 @@ class Gateway(Protocol):
 
     async def cancel_order(self, account_id: int, broker_order_id: int) -> None:
         """Order/cancel. Raises OrderRejected (e.g. OrderNotFound), OutcomeUnknown."""
+
+    async def modify_order(
+        self,
+        account_id: int,
+        broker_order_id: int,
+        *,
+        size: int | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> None:
+        """Order/modify: change only the given fields (size in contracts, prices in points).
+        Never retried. Raises OrderRejected (OrderNotFound, no longer working), OutcomeUnknown."""
 
     async def close_position(self, account_id: int, contract_id: str) -> None:
         """Position/closeContract at market. Raises OrderRejected (PositionNotFound, …)."""

@@ -7,16 +7,17 @@ path an alert takes, and shows the exact request bodies, without a single order 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from app.domain.events import Fill
 from app.domain.models import Account, BrokerOrder, Contract, OrderRequest, Position
 from app.gateway import wire
-from app.gateway.projectx import ProjectXGateway
+from app.gateway.projectx import ProjectXGateway, modify_order_body
 
 
 class DryRunGateway:
-    """Wrap a ProjectXGateway: reads pass through, Order/place, cancel and close are recorded.
+    """Wrap a ProjectXGateway: reads pass through, Order/place, cancel, modify and close are recorded.
 
     ``calls`` holds ``{"endpoint": "Order/place", "body": {…}}`` in the order they would be sent.
     A recorded place answers with a negative broker order id, so it can never be mistaken for a
@@ -64,6 +65,20 @@ class DryRunGateway:
 
     async def cancel_order(self, account_id: int, broker_order_id: int) -> None:
         self._record("Order/cancel", wire.cancel_order_body(account_id, broker_order_id))
+
+    async def modify_order(
+        self,
+        account_id: int,
+        broker_order_id: int,
+        *,
+        size: int | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> None:
+        body = modify_order_body(
+            account_id, broker_order_id, size=size, limit_price=limit_price, stop_price=stop_price
+        )
+        self._record("Order/modify", body)
 
     async def close_position(self, account_id: int, contract_id: str) -> None:
         self._record("Position/closeContract", wire.close_position_body(account_id, contract_id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -81,6 +82,25 @@ class ProjectXGateway:
             "Order/cancel", wire.cancel_order_body(account_id, broker_order_id), mutating=True
         )
 
+    async def modify_order(
+        self,
+        account_id: int,
+        broker_order_id: int,
+        *,
+        size: int | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> None:
+        """Send Order/modify once (§4.7): only the given fields (contracts, absolute points).
+
+        Raises OrderRejected (OrderNotFound, Rejected: the order is no longer working, …),
+        OutcomeUnknown after sending, GatewayUnavailable before sending.
+        """
+        body = modify_order_body(
+            account_id, broker_order_id, size=size, limit_price=limit_price, stop_price=stop_price
+        )
+        await self.rest.call("Order/modify", body, mutating=True)
+
     async def close_position(self, account_id: int, contract_id: str) -> None:
         """Send Position/closeContract once: close at market (§4.9). Raises OrderRejected
         (PositionNotFound, …), OutcomeUnknown, GatewayUnavailable."""
@@ -125,6 +145,26 @@ class ProjectXGateway:
     async def _orders(self, endpoint: str, body: dict[str, Any]) -> list[BrokerOrder]:
         envelope = await self.rest.call(endpoint, body, mutating=False)
         return [wire.to_broker_order(row) for row in envelope.get("orders") or []]
+
+
+def modify_order_body(
+    account_id: int,
+    broker_order_id: int,
+    *,
+    size: int | None = None,
+    limit_price: Decimal | None = None,
+    stop_price: Decimal | None = None,
+) -> dict[str, Any]:
+    """The Order/modify body (§4.7). Only the fields being changed are sent: whether a null means
+    "unchanged" is undocumented, and live use sends only the changed field."""
+    body: dict[str, Any] = {"accountId": account_id, "orderId": broker_order_id}
+    if size is not None:
+        body["size"] = size
+    if limit_price is not None:
+        body["limitPrice"] = float(str(limit_price))
+    if stop_price is not None:
+        body["stopPrice"] = float(str(stop_price))
+    return body
 
 
 def _window(account_id: int, since: datetime, until: datetime | None) -> dict[str, Any]:

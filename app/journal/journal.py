@@ -29,11 +29,14 @@ from app.journal import migrate
 from app.journal.db import journal_error, make_engine, redact
 from app.journal.tables import (
     EVENT_LEVELS,
+    OCO_KINDS,
+    OCO_STATES,
     AccountStateRecord,
     AlertRecord,
     EventRecord,
     FillRecord,
     MetaRecord,
+    OcoGroupRecord,
     OrderRecord,
     OrderStatusRecord,
     PositionRecord,
@@ -117,6 +120,16 @@ _ORDER_BY_TAG = core_select(_ORDER).where(
     _ORDER.c.account_id == bindparam("account_id"),
     _ORDER.c.client_order_id == bindparam("client_order_id"),
 )
+
+# OCO groups: read and written for every hub event about one of their orders.
+_GROUP = OcoGroupRecord.__table__  # type: ignore[attr-defined]
+_INSERT_GROUP = insert(_GROUP)
+_UPDATE_GROUP = update(_GROUP).where(_GROUP.c.id == bindparam("row_id"))
+_GROUP_BY_ID = core_select(_GROUP).where(_GROUP.c.id == bindparam("row_id"))
+_ORDERS_OF_GROUP = (
+    core_select(_ORDER).where(_ORDER.c.oco_group_id == bindparam("group_id")).order_by(_ORDER.c.id)
+)
+_SET_ORDER_GROUP = update(_ORDER).where(_ORDER.c.id == bindparam("row_id"))
 
 INSTANCE_KEY = "instance"
 INSTANCE_ALPHABET = string.ascii_lowercase + string.digits
@@ -372,8 +385,8 @@ class Journal:
         limit_price/stop_price (points, Decimal), stop_loss_ticks/take_profit_ticks (positive
         whole ticks), client_order_id, broker_order_id (the gateway's id when the row acts on an
         existing order, a cancel), parent_id, state (default SUBMITTING), message, request (the
-        exact gateway body sent). Raises JournalError when ``client_order_id`` is already used on
-        the account.
+        exact gateway body sent), oco_group_id (its OCO group). Raises JournalError when
+        ``client_order_id`` is already used on the account.
         """
         what = f"add order {row.get('client_order_id') or row.get('leg')} of alert {alert_id}"
         with self._write(what) as conn:
@@ -664,6 +677,73 @@ class Journal:
             slippage=[s for s in map(_slippage, sent) if s is not None],
         )
 
+    # -- OCO groups ----------------------------------------------------------------------
+
+    def add_oco_group(
+        self,
+        *,
+        alert_id: int,
+        account_id: int,
+        contract_id: str,
+        kind: str,
+        policy: str,
+        state: str = "working",
+        note: str | None = None,
+    ) -> int:
+        """Commit one OCO group (``kind`` in OCO_KINDS, ``state`` in OCO_STATES); return its id."""
+        _check_group(kind, state)
+        now = _now()
+        with self._write(f"add an {kind} group for alert {alert_id}") as conn:
+            result = conn.execute(
+                _INSERT_GROUP,
+                {
+                    "alert_id": alert_id,
+                    "account_id": account_id,
+                    "contract_id": contract_id,
+                    "kind": kind,
+                    "state": state,
+                    "policy": policy,
+                    "note": note,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            return _new_id(result)
+
+    def set_oco_group(self, oco_group_id: int, state: str, *, note: str | None = None) -> None:
+        """Set a group's state (one of OCO_STATES); None leaves the note as it is."""
+        _check_group("oco", state)
+        values = _given(note=note)
+        with self._write(f"set the state of oco group {oco_group_id}") as conn:
+            result = conn.execute(
+                _UPDATE_GROUP, {"row_id": oco_group_id, "state": state, "updated_at": _now(), **values}
+            )
+            if result.rowcount == 0:
+                raise JournalError(f"oco_group {oco_group_id} is not in the journal")
+
+    def oco_group(self, oco_group_id: int) -> Any:
+        """The group row (read-only, the oco_group columns as attributes), or None."""
+        with self._write(f"read oco group {oco_group_id}") as conn:
+            return conn.execute(_GROUP_BY_ID, {"row_id": oco_group_id}).first()
+
+    def oco_group_orders(self, oco_group_id: int) -> list[Any]:
+        """The order rows of one group (read-only, order_record columns), in the order added."""
+        with self._write(f"list the orders of oco group {oco_group_id}") as conn:
+            return list(conn.execute(_ORDERS_OF_GROUP, {"group_id": oco_group_id}).all())
+
+    def oco_groups(self, state: str = "working") -> list[OcoGroupRecord]:
+        """The groups in ``state``, oldest first."""
+        query = select(OcoGroupRecord).where(OcoGroupRecord.state == state).order_by(col(OcoGroupRecord.id))
+        with self._transaction(f"list the {state} oco groups") as session:
+            return list(session.exec(query).all())
+
+    def set_order_group(self, order_record_id: int, oco_group_id: int) -> None:
+        """Put an existing order row into a group (a native entry handed to managed protection)."""
+        with self._write(f"put order record {order_record_id} in oco group {oco_group_id}") as conn:
+            result = conn.execute(_SET_ORDER_GROUP, {"row_id": order_record_id, "oco_group_id": oco_group_id})
+            if result.rowcount == 0:
+                raise JournalError(f"order_record {order_record_id} is not in the journal")
+
     # -- plumbing ------------------------------------------------------------------------
 
     @contextmanager
@@ -714,6 +794,7 @@ def _insert_order(
     reference_price: Decimal | None = None,
     tick_size: Decimal | None = None,
     tick_value: Decimal | None = None,
+    oco_group_id: int | None = None,
 ) -> int:
     state = OrderState(state)
     result = conn.execute(
@@ -744,6 +825,7 @@ def _insert_order(
             "reference_price": reference_price,
             "tick_size": tick_size,
             "tick_value": tick_value,
+            "oco_group_id": oco_group_id,
         },
     )
     order_record_id = _new_id(result)
@@ -751,6 +833,13 @@ def _insert_order(
         _INSERT_STATUS, {"order_record_id": order_record_id, "state": state, "at": now, "message": message}
     )
     return order_record_id
+
+
+def _check_group(kind: str, state: str) -> None:
+    if kind not in OCO_KINDS:
+        raise ValueError(f"OCO group kind {kind!r} is not one of {', '.join(OCO_KINDS)}")
+    if state not in OCO_STATES:
+        raise ValueError(f"OCO group state {state!r} is not one of {', '.join(OCO_STATES)}")
 
 
 def _set_alert(

@@ -29,6 +29,10 @@ SQLModel.metadata.naming_convention = {
 }
 
 EVENT_LEVELS = ("info", "warning", "error", "critical")
+OCO_KINDS = ("oco", "managed_bracket")
+# working: the bridge watches the pair; done: one leg filled and the other is gone (or nothing
+# was left to protect); raced: both legs filled; failed: the pair could not be made to work.
+OCO_STATES = ("working", "done", "raced", "failed")
 
 
 class AlertRecord(SQLModel, table=True):
@@ -100,11 +104,36 @@ class OrderRecord(SQLModel, table=True):
     reference_price: Decimal | None = Field(default=None, sa_type=DecimalString)
     tick_size: Decimal | None = Field(default=None, sa_type=DecimalString)
     tick_value: Decimal | None = Field(default=None, sa_type=DecimalString)
+    # The OCO pair (or managed bracket) this order belongs to: its entry and its legs.
+    oco_group_id: int | None = Field(default=None, foreign_key="oco_group.id", index=True)
 
     @property
     def request(self) -> dict[str, Any] | None:
         """The gateway body that was sent, parsed from ``request_json``."""
         return None if self.request_json is None else json.loads(self.request_json)
+
+
+class OcoGroupRecord(SQLModel, table=True):
+    """One pair of orders the bridge manages (table ``oco_group``): an OCO template's two orders,
+    or a managed bracket (its entry, then the stop loss and take profit placed after the fill).
+
+    ``kind`` is one of OCO_KINDS, ``state`` one of OCO_STATES; ``policy`` is what happens when
+    both legs fill ("flatten" | "keep") or when a managed bracket is not working in time
+    ("close" | "keep"). ``note`` says in words what happened last.
+    """
+
+    __tablename__ = "oco_group"
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alert.id")
+    account_id: int = Field(sa_type=BigInteger)
+    contract_id: str = Field(sa_type=String)
+    kind: str = Field(sa_type=String(32))
+    state: str = Field(sa_type=String(32), index=True)
+    policy: str = Field(sa_type=String(32))
+    note: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class FillRecord(SQLModel, table=True):

@@ -23,9 +23,24 @@ The strategy's name is the file stem (``^[a-z0-9][a-z0-9_-]{0,63}$``). The forma
     price = "{{ alert.close }}"        # optional reference price: slippage, and bracket prices
                                        # on a market entry
 
-    [bracket]                          # optional native bracket (needs an Auto OCO account)
+    [bracket]                          # optional stop loss / take profit around the entry
+    mode = "native"                    # "native" (default, needs an Auto OCO account) or
+                                       # "managed": placed by the bridge after each fill
+    on_failure = "close"               # managed: pair not working within 5 s → "close" | "keep"
     stop_loss = { ticks = 40 }         # or { points = "10" } or { price = "{{ alert.stopLoss }}" }
     take_profit = { ticks = 80 }
+
+An OCO template says ``kind = "oco"`` at the top; its ``[order]`` holds only accounts and
+ticker, and ``[oco]`` the pair (no ``[bracket]``)::
+
+    kind = "oco"
+    [oco]
+    first = { action = "buy", type = "stop", stop_price = "{{ alert.high }}", quantity = 1 }
+    second = { action = "sell", type = "stop", stop_price = "{{ alert.low }}", quantity = 1 }
+    on_both_filled = "flatten"         # both filled in a race: take back the later one's
+                                       # contracts ("flatten", default) or only journal ("keep")
+
+When one leg fills the other is cancelled; a partial fill shrinks the other by the filled size.
 
 Every value is a literal or a Jinja2 expression over ``alert`` (the body's fields) and
 ``strategy`` (the name), run in a sandbox with strict undefined values: a field the alert lacks
@@ -37,7 +52,8 @@ list several only when all are expressions, and then exactly one must render.
 
 Loading (``load_templates``) lists every problem of every file as ``file:line: message`` and
 stops the start with ConfigError; ``check_templates`` returns them for ``tvbridge check``.
-Rendering (``StrategyTemplate.render``) is pure: Alert + Contract → one OrderIntent per account.
+Rendering (``StrategyTemplate.render``) is pure: Alert + Contract → one OrderIntent per account
+(two for ``kind = "oco"``: first, then second, per account).
 """
 
 from app.strategies.loader import check_templates, load_templates

@@ -23,12 +23,22 @@ from app.strategies.expressions import Value, compile_value, is_expression
 from app.strategies.lines import Path
 
 AlertFormat = Literal["json", "text"]
+TemplateKind = Literal["order", "oco"]
+BracketMode = Literal["native", "managed"]
 Report = Callable[..., None]  # report(path, message, expression_line=None)
 
-TOP_KEYS = ("alert", "bracket", "description", "order")
+TOP_KEYS = ("alert", "bracket", "description", "kind", "oco", "order")
+KINDS = ("order", "oco")
 ALERT_KEYS = ("dedupe_window_s", "format", "id_field", "pattern", "secret_field", "time_field")
 ORDER_KEYS = ("accounts", "action", "limit_price", "price", "quantity", "stop_price", "ticker", "type")
-BRACKET_KEYS = ("stop_loss", "take_profit")
+BRACKET_LEGS = ("stop_loss", "take_profit")
+BRACKET_KEYS = ("mode", "on_failure", *BRACKET_LEGS)
+BRACKET_MODES = ("native", "managed")
+ON_FAILURE = ("close", "keep")
+OCO_KEYS = ("first", "on_both_filled", "second")
+OCO_LEGS = ("first", "second")
+OCO_LEG_KEYS = ("action", "limit_price", "quantity", "stop_price", "type")
+ON_BOTH_FILLED = ("flatten", "keep")
 LEG_KEYS = ("points", "price", "ticks")
 ACCOUNT_KEYS = ("account", "multiplier")
 PRICE_KEYS = ("limit_price", "stop_price", "price")
@@ -74,6 +84,11 @@ class Spec:
     accounts: list[AccountSpec] = field(default_factory=list)
     order_values: dict[str, Value] = field(default_factory=dict)
     bracket_values: dict[str, dict[str, Value]] = field(default_factory=dict)
+    kind: TemplateKind = "order"
+    bracket_mode: BracketMode = "native"
+    bracket_on_failure: Literal["close", "keep"] = "close"
+    oco_values: dict[str, dict[str, Value]] = field(default_factory=dict)
+    oco_on_both_filled: Literal["flatten", "keep"] = "flatten"
 
 
 def validate(data: dict[str, Any], report: Report) -> Spec:
@@ -90,15 +105,130 @@ def validate(data: dict[str, Any], report: Report) -> Spec:
         order = {}
     bracket = _table(data, "bracket", report) or {}
     accounts = _accounts(order, report)
-    values = _order_values(order, accounts, report)
+    kind: TemplateKind = _choice(data, "kind", KINDS, (), report) or "order"
+    if kind == "oco":
+        values = _oco_order_values(order, report)
+        oco = _oco(data, accounts, report)
+        if "bracket" in data:
+            report(
+                ("bracket",), 'a kind = "oco" template cannot have [bracket]; the pair is its own protection'
+            )
+    else:
+        values = _order_values(order, accounts, report)
+        oco = {}
+        if "oco" in data:
+            report(
+                ("oco",),
+                '[oco] is only used with kind = "oco" at the top of the file; add it or remove [oco]',
+            )
     legs = _bracket(bracket, values, report)
     return Spec(
         description=description,
         accounts=accounts,
         order_values=values,
         bracket_values=legs,
+        kind=kind,
+        bracket_mode=_choice(bracket, "mode", BRACKET_MODES, ("bracket",), report) or "native",
+        bracket_on_failure=_choice(bracket, "on_failure", ON_FAILURE, ("bracket",), report) or "close",
+        oco_values=oco,
+        oco_on_both_filled=_choice(oco_table(data), "on_both_filled", ON_BOTH_FILLED, ("oco",), report)
+        or "flatten",
         **_alert(alert, report),
     )
+
+
+def oco_table(data: dict[str, Any]) -> dict[str, Any]:
+    """The ``[oco]`` table when it is one, else empty."""
+    table = data.get("oco")
+    return table if isinstance(table, dict) else {}
+
+
+def _choice(table: dict[str, Any], key: str, allowed: tuple[str, ...], path: Path, report: Report) -> Any:
+    """A setting that is one of a few words; None (and a problem) when it is something else."""
+    if key not in table:
+        return None
+    value = table[key]
+    if value not in allowed:
+        where = _dotted((*path, key))
+        listed = " or ".join(f'"{word}"' for word in allowed)
+        report((*path, key), f"{where} is {value!r}, expected {listed}")
+        return None
+    return value
+
+
+def _oco_order_values(order: dict[str, Any], report: Report) -> dict[str, Value]:
+    """[order] of an OCO template: accounts and ticker; each leg says the rest."""
+    _unknown_keys(order, ("accounts", "ticker"), ("order",), '[order] of a kind = "oco" template', report)
+    values: dict[str, Value] = {}
+    if "ticker" not in order:
+        report(("order",), 'order.ticker is missing; e.g. ticker = "{{ alert.ticker }}"')
+    else:
+        value = _value("ticker", order["ticker"], ("order", "ticker"), report, textual=True)
+        if value is not None:
+            values["ticker"] = value
+            _check_literal(value, conv.to_ticker, report)
+    return values
+
+
+def _oco(data: dict[str, Any], accounts: list[AccountSpec], report: Report) -> dict[str, dict[str, Value]]:
+    """[oco]: two order tables, ``first`` and ``second`` (buy/sell, limit/stop, price, quantity)."""
+    table = _table(data, "oco", report)
+    if table is None:
+        if "oco" not in data:
+            report((), 'kind = "oco" needs an [oco] table with first and second orders')
+        return {}
+    _unknown_keys(table, OCO_KEYS, ("oco",), "[oco]", report)
+    legs: dict[str, dict[str, Value]] = {}
+    for name in OCO_LEGS:
+        path = ("oco", name)
+        leg = table.get(name)
+        if not isinstance(leg, dict):
+            report(
+                path if name in table else ("oco",),
+                f"oco.{name} must be a table, e.g. {name} = "
+                '{ action = "buy", type = "stop", stop_price = "{{ alert.high }}", quantity = 1 }',
+            )
+            continue
+        legs[name] = _oco_leg(name, leg, accounts, report)
+    return legs
+
+
+def _oco_leg(name: str, leg: dict[str, Any], accounts: list[AccountSpec], report: Report) -> dict[str, Value]:
+    path = ("oco", name)
+    _unknown_keys(leg, OCO_LEG_KEYS, path, f"oco.{name}", report)
+    values: dict[str, Value] = {}
+    for key in OCO_LEG_KEYS:
+        if key not in leg:
+            if key in ("action", "quantity", "type"):
+                report(path, f"oco.{name}.{key} is missing")
+            continue
+        value = _value(f"oco.{name}.{key}", leg[key], (*path, key), report, textual=key in ("action", "type"))
+        if value is not None:
+            values[key] = value
+    action = _check_literal(values.get("action"), conv.to_action, report)
+    if action is not None and action not in (Action.BUY, Action.SELL):
+        report((*path, "action"), f"oco.{name}.action is '{action}', expected buy or sell")
+    order_type = _check_literal(values.get("type"), conv.to_order_type, report)
+    if order_type is OrderType.MARKET:
+        report(
+            (*path, "type"),
+            f'oco.{name}.type is "market", expected limit or stop (a market order fills at once)',
+        )
+    quantity = _check_literal(values.get("quantity"), conv.to_quantity, report)
+    for key in ("limit_price", "stop_price"):
+        _check_literal(values.get(key), conv.to_price, report)
+    needs = {OrderType.LIMIT: "limit_price", OrderType.STOP: "stop_price"}.get(order_type)
+    if needs is not None and needs not in leg:
+        report((*path, "type"), f'oco.{name}.type = "{order_type}" needs oco.{name}.{needs}')
+    if isinstance(quantity, Decimal):
+        for spec in accounts:
+            _check(
+                partial(conv.times_multiplier, quantity, spec.multiplier),
+                (*path, "quantity"),
+                f"oco.{name}.quantity {quantity} on account {spec.account!r}",
+                report,
+            )
+    return values
 
 
 def _alert(alert: dict[str, Any], report: Report) -> dict[str, Any]:
@@ -243,7 +373,7 @@ def _order_values(order: dict[str, Any], accounts: list[AccountSpec], report: Re
 def _bracket(bracket: dict[str, Any], order: dict[str, Value], report: Report) -> dict[str, dict[str, Value]]:
     _unknown_keys(bracket, BRACKET_KEYS, ("bracket",), "[bracket]", report)
     legs: dict[str, dict[str, Value]] = {}
-    for leg in BRACKET_KEYS:
+    for leg in BRACKET_LEGS:
         if leg not in bracket:
             continue
         path = ("bracket", leg)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from app.domain.enums import Action, OrderType, Side
 from app.domain.models import Alert, Bracket, Contract, OrderIntent
@@ -16,7 +16,7 @@ from app.domain.ticks import distance_to_ticks, round_to_tick
 from app.errors import TemplateError
 from app.strategies import values as conv
 from app.strategies.expressions import AlertView, MissingField, Value
-from app.strategies.schema import AccountSpec, AlertFormat
+from app.strategies.schema import AccountSpec, AlertFormat, BracketMode, TemplateKind
 
 T = TypeVar("T")
 _SIDES = {Action.BUY: Side.BUY, Action.SELL: Side.SELL}
@@ -42,6 +42,11 @@ class StrategyTemplate:
     source: str
     order_values: dict[str, Value] = field(default_factory=dict, repr=False, compare=False)
     bracket_values: dict[str, dict[str, Value]] = field(default_factory=dict, repr=False, compare=False)
+    kind: TemplateKind = "order"
+    bracket_mode: BracketMode = "native"  # "managed": the bridge places the bracket after the fill
+    bracket_on_failure: Literal["close", "keep"] = "close"  # managed bracket not working in time
+    oco_values: dict[str, dict[str, Value]] = field(default_factory=dict, repr=False, compare=False)
+    oco_on_both_filled: Literal["flatten", "keep"] = "flatten"
 
     def ticker(self, alert: Alert) -> str:
         """Return the rendered ticker, stripped (e.g. ``NQ1!``). Raises TemplateError when empty."""
@@ -62,6 +67,8 @@ class StrategyTemplate:
         picks it from the position). Raises TemplateError naming the template, the field, the
         value, what was expected and the alert id.
         """
+        if self.kind == "oco":
+            return self._render_oco(alert, contract)
         run = _Rendering(self, alert)
         action = run.get("action", conv.to_action)
         if action in (Action.EXIT, Action.CANCEL):
@@ -94,6 +101,36 @@ class StrategyTemplate:
             for spec in self.accounts
         ]
 
+    def _render_oco(self, alert: Alert, contract: Contract) -> list[OrderIntent]:
+        """Two intents per account, ``first`` then ``second`` (a kind = "oco" template)."""
+        legs = []
+        for name in ("first", "second"):
+            run = _Rendering(self, alert, self.oco_values.get(name, {}), prefix=f"oco.{name}.")
+            action = run.get("action", conv.to_action)
+            if action not in _SIDES:
+                raise run.error(run.prefix + "action", action, "expected buy or sell")
+            order_type = run.get("type", conv.to_order_type)
+            if order_type is OrderType.MARKET:
+                raise run.error(run.prefix + "type", order_type, "expected limit or stop")
+            price_key = "limit_price" if order_type is OrderType.LIMIT else "stop_price"
+            price = run.price(price_key, contract.tick_size)
+            legs.append((run, action, order_type, price_key, price, run.get("quantity", conv.to_quantity)))
+        return [
+            OrderIntent(
+                account=spec.account,
+                contract_id=contract.contract_id,
+                action=action,
+                side=_SIDES[action],
+                order_type=order_type,
+                quantity=run.contracts(quantity, spec),
+                limit_price=price if price_key == "limit_price" else None,
+                stop_price=price if price_key == "stop_price" else None,
+                reference_price=price,
+            )
+            for spec in self.accounts
+            for run, action, order_type, price_key, price, quantity in legs
+        ]
+
     def _bracket(
         self, run: _Rendering, side: Side | None, reference: Decimal | None, tick: Decimal
     ) -> Bracket | None:
@@ -117,9 +154,18 @@ class StrategyTemplate:
 class _Rendering:
     """One render of one alert: renders values lazily and words every TemplateError."""
 
-    def __init__(self, template: StrategyTemplate, alert: Alert) -> None:
+    def __init__(
+        self,
+        template: StrategyTemplate,
+        alert: Alert,
+        values: dict[str, Value] | None = None,
+        *,
+        prefix: str = "",
+    ) -> None:
         self.template = template
         self.alert = alert
+        self.values = template.order_values if values is None else values
+        self.prefix = prefix  # the values' place in the file, e.g. "oco.first."
         self.suffix = f" (alert {alert.alert_id})" if alert.alert_id is not None else ""
 
     def text(self, value: Value) -> object | None:
@@ -156,7 +202,7 @@ class _Rendering:
         try:
             return convert(raw)
         except ValueError as exc:
-            raise self.error(field, raw, str(exc)) from None
+            raise self.error(self.prefix + field, raw, str(exc)) from None
 
     def contracts(self, quantity: Decimal, spec: AccountSpec) -> int:
         """quantity × the account's multiplier, in whole contracts (≥ 1)."""
@@ -164,7 +210,7 @@ class _Rendering:
             return conv.times_multiplier(quantity, spec.multiplier)
         except ValueError as exc:
             where = f" on account {spec.account!r}" if spec.multiplier != 1 else ""
-            raise self.error("quantity", quantity, f"{exc}{where}") from None
+            raise self.error(self.prefix + "quantity", quantity, f"{exc}{where}") from None
 
     def leg_ticks(
         self,
@@ -206,7 +252,7 @@ class _Rendering:
         return int(abs(reference - price) / tick)
 
     def _raw(self, key: str) -> object | None:
-        value = self.template.order_values.get(key)
+        value = self.values.get(key)
         return None if value is None else self.text(value)
 
     def error(self, field: str, value: object, expectation: str) -> TemplateError:

@@ -75,6 +75,7 @@ async def start_runtime(settings: Settings) -> Runtime:
         bridge.on_gateway_event,
         bridge.on_hub_connected,
         silence_timeout_s=settings.gateway.hub_silence_timeout_s,
+        token_check_s=settings.gateway.hub_token_check_s,
     )
     try:
         await bridge.start()

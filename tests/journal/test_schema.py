@@ -28,6 +28,7 @@ TABLES = {
     "fill",
     "position",
     "account_state",
+    "oco_group",
 }
 
 

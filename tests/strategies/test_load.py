@@ -164,7 +164,7 @@ def test_toml_syntax_error_carries_tomllib_line(tmp_path: Path) -> None:
         (
             ('description = "test"', 'descripton = "x"'),
             "1: unknown key 'descripton' in the top level (did you mean 'description'?); allowed: "
-            "alert, bracket, description, order",
+            "alert, bracket, description, kind, oco, order",
         ),
         (
             ("[order]", '[alert]\nformt = "json"\n[order]'),
@@ -173,7 +173,8 @@ def test_toml_syntax_error_carries_tomllib_line(tmp_path: Path) -> None:
         ),
         (
             ("[order]", "[bracket]\nstop = { ticks = 4 }\n[order]"),
-            "3: unknown key 'stop' in [bracket] (did you mean 'stop_loss'?); allowed: stop_loss, take_profit",
+            "3: unknown key 'stop' in [bracket] (did you mean 'stop_loss'?); allowed: mode, on_failure, "
+            "stop_loss, take_profit",
         ),
         (
             ("[order]", "[bracket]\nstop_loss = { tick = 4 }\n[order]"),

@@ -20,7 +20,7 @@ from tests.corpus import VALUES, render_corpus
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
 ALERTS = ROOT / "alerts"
-SHIPPED = ["mnq-bracket", "mnq-exit", "mnq-market", "nq-text", "traderspost"]
+SHIPPED = ["mnq-bracket", "mnq-exit", "mnq-market", "mnq-oco", "nq-text", "traderspost"]
 MNQ = Contract(
     "CON.F.US.MNQ.H26", "MNQH6", "Micro E-mini Nasdaq-100", Decimal("0.25"), Decimal("0.50"), "F.US.MNQ"
 )
@@ -72,7 +72,8 @@ def test_every_example_renders_to_orders(templates: dict[str, StrategyTemplate],
 
     intents = render(template, example(strategy), contract)
 
-    assert [i.account for i in intents] == ["SIM-AUTO-OCO"]
+    pair = 2 if template.kind == "oco" else 1  # an OCO template makes two orders per account
+    assert [i.account for i in intents] == ["SIM-AUTO-OCO"] * pair
     assert all(i.contract_id == contract.contract_id for i in intents)
 
 

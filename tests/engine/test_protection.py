@@ -1,0 +1,369 @@
+"""OCO pairs and managed brackets against a hand-written gateway: fills, partial fills, races,
+verification; every decision in the journal."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.domain import ids
+from app.domain.enums import Leg, OrderState, OrderType, Side
+from app.domain.events import OrderEvent
+from app.domain.models import Account, Alert, BrokerOrder, Contract, OrderRequest, Position
+from app.engine.accounts import AccountDirectory
+from app.engine.events import EventApplier
+from app.engine.execute import Executor
+from app.engine.protection import Protection
+from app.engine.reconcile import Reconciler
+from app.engine.runner import JournalRunner
+from app.gateway import wire
+from app.journal.journal import Journal
+from app.strategies import load_templates
+from tests.helpers import eventually, journal_url
+
+MNQ = Contract("CON.F.US.MNQ.H26", "MNQH6", "MNQ", Decimal("0.25"), Decimal("0.50"), "F.US.MNQ")
+T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+OCO = """\
+description = "breakout"
+kind = "oco"
+[order]
+accounts = ["SIM-AUTO-OCO"]
+ticker = "MNQ1!"
+[oco]
+first = { action = "buy", type = "stop", stop_price = "21510", quantity = QTY }
+second = { action = "sell", type = "stop", stop_price = "21490", quantity = QTY }
+on_both_filled = "POLICY"
+"""
+MANAGED = """\
+description = "managed"
+[order]
+accounts = ["SIM-POSITION-BRACKETS"]
+ticker = "MNQ1!"
+action = "buy"
+quantity = 2
+type = "limit"
+limit_price = "21500"
+[bracket]
+mode = "managed"
+stop_loss = { ticks = 40 }
+take_profit = { ticks = 80 }
+"""
+
+
+class FakeGateway:
+    """Orders stay as the test leaves them; ``placed_state`` is what a new order starts as."""
+
+    def __init__(self) -> None:
+        self.orders: dict[int, BrokerOrder] = {}
+        self.requests: list[OrderRequest] = []
+        self.cancels: list[int] = []
+        self.modifies: list[tuple[int, int]] = []
+        self.placed_state = OrderState.WORKING
+        self._ids = itertools.count(3_350_000_001)
+        self._clock = itertools.count(1)
+
+    def now(self) -> datetime:
+        return T0 + timedelta(milliseconds=next(self._clock))
+
+    async def accounts(self) -> list[Account]:
+        return [
+            Account(70000001, "SIM-AUTO-OCO", Decimal(50000), True),
+            Account(70000002, "SIM-POSITION-BRACKETS", Decimal(50000), True),
+        ]
+
+    async def contract(self, ticker: str) -> Contract:
+        return MNQ
+
+    def place_order_body(self, request: OrderRequest) -> dict[str, Any]:
+        return wire.place_order_body(request)
+
+    async def place_order(self, request: OrderRequest) -> int:
+        self.requests.append(request)
+        broker_order_id = next(self._ids)
+        market = request.order_type is OrderType.MARKET
+        self.orders[broker_order_id] = BrokerOrder(
+            broker_order_id,
+            request.account_id,
+            request.contract_id,
+            OrderState.FILLED if market else self.placed_state,
+            str(request.order_type),
+            request.side,
+            request.size,
+            fill_volume=request.size if market else 0,
+            limit_price=request.limit_price,
+            stop_price=request.stop_price,
+            client_order_id=request.client_order_id,
+            created_at=datetime.now(UTC),
+            updated_at=self.now(),
+        )
+        return broker_order_id
+
+    async def cancel_order(self, account_id: int, broker_order_id: int) -> None:
+        self.cancels.append(broker_order_id)
+        self.update(broker_order_id, state=OrderState.CANCELLED)
+
+    async def modify_order(
+        self, account_id: int, broker_order_id: int, *, size: int | None = None, **_: Any
+    ) -> None:
+        assert size is not None
+        self.modifies.append((broker_order_id, size))
+        self.update(broker_order_id, size=size)
+
+    async def search_orders(
+        self, account_id: int, since: datetime, until: datetime | None = None
+    ) -> list[BrokerOrder]:
+        return [o for o in self.orders.values() if o.account_id == account_id]
+
+    async def open_orders(self, account_id: int) -> list[BrokerOrder]:
+        return [
+            o for o in self.orders.values() if o.account_id == account_id and o.state == OrderState.WORKING
+        ]
+
+    async def open_positions(self, account_id: int) -> list[Position]:
+        return []
+
+    def by_tag(self, tag: str) -> BrokerOrder:
+        return next(o for o in self.orders.values() if o.client_order_id == tag)
+
+    def update(self, broker_order_id: int, **changes: Any) -> OrderEvent:
+        order = replace(self.orders[broker_order_id], updated_at=self.now(), **changes)
+        self.orders[broker_order_id] = order
+        return OrderEvent(order)
+
+    def fill(self, tag: str, volume: int, price: str) -> OrderEvent:
+        order = self.by_tag(tag)
+        state = OrderState.FILLED if volume == order.size else OrderState.WORKING
+        return self.update(
+            order.broker_order_id, state=state, fill_volume=volume, filled_price=Decimal(price)
+        )
+
+
+@dataclass
+class Bench:
+    journal: Journal
+    gateway: FakeGateway
+    executor: Executor
+    protection: Protection
+    applier: EventApplier
+    root: Path
+    alerts: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    async def run(self, text: str) -> int:
+        """Execute one alert through a template; return the alert id."""
+        (self.root / "t.toml").write_text(text)
+        template = load_templates(self.root)["t"]
+        alert_id = self.journal.record_alert(
+            strategy="t", raw_body="{}", received_at=datetime.now(UTC)
+        ).alert_id
+        alert = Alert("t", "{}", {}, datetime.now(UTC), alert_id=alert_id)
+        settlement = await self.executor.execute(alert, template)
+        assert settlement.status.value == "executed", settlement.reason
+        return alert_id
+
+    async def deliver(self, event: OrderEvent) -> None:
+        """What the bridge does with a hub event: journal it, then let protection act."""
+        await self.applier.apply(event)
+        await self.protection.on_event(event)
+
+    def group(self, alert_id: int) -> Any:
+        [group] = [
+            g
+            for s in ("working", "done", "raced", "failed")
+            for g in self.journal.oco_groups(s)
+            if g.alert_id == alert_id
+        ]
+        return group
+
+    def events(self, alert_id: int) -> list[Any]:
+        return list(reversed(self.journal.events(alert_id=alert_id)))
+
+    def tag(self, alert_id: int, suffix: str) -> str:
+        return f"tvb-{self.journal.instance}-{alert_id}-{suffix}"
+
+
+@pytest.fixture
+async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
+    journal = Journal(journal_url(tmp_path))
+    journal.upgrade()
+    runner = JournalRunner(journal)
+    gateway = FakeGateway()
+    accounts = AccountDirectory(gateway)  # type: ignore[arg-type]
+    applier = EventApplier(runner)
+    reconciler = Reconciler(gateway, runner, attempts=1, delay_s=0, applier=applier)  # type: ignore[arg-type]
+    executor = Executor(gateway, runner, accounts, reconciler, instance=journal.instance)  # type: ignore[arg-type]
+    protection = Protection(gateway, runner, accounts, reconciler, applier, verify_s=0.3)  # type: ignore[arg-type]
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    yield Bench(journal, gateway, executor, protection, applier, templates)
+    journal.close()
+
+
+def oco(quantity: int = 1, policy: str = "flatten") -> str:
+    return OCO.replace("QTY", str(quantity)).replace("POLICY", policy)
+
+
+async def test_a_full_fill_cancels_the_other_leg(bench: Bench) -> None:
+    alert_id = await bench.run(oco())
+    first, second = bench.tag(alert_id, "0"), bench.tag(alert_id, "1")
+    assert bench.group(alert_id).state == "working"
+
+    await bench.deliver(bench.gateway.fill(first, 1, "21510.25"))
+
+    sell_stop = bench.gateway.by_tag(second).broker_order_id
+    assert bench.gateway.cancels == [sell_stop]
+    group = bench.group(alert_id)
+    assert (group.state, group.note) == ("done", f"buy stop filled 1 → cancelled sell stop {sell_stop}")
+    rows = {o.client_order_id: o for o in bench.journal.oco_group_orders(group.id)}
+    assert (rows[first].state, rows[second].state) == (OrderState.FILLED, OrderState.CANCELLED)
+    kinds = [e.kind for e in bench.events(alert_id)]
+    assert kinds == ["oco.placed", "oco.cancel", "oco.done"]
+    done = bench.events(alert_id)[-1]
+    assert done.data["oco_group_id"] == group.id and {
+        leg["client_order_id"] for leg in done.data["legs"]
+    } == {
+        first,
+        second,
+    }
+    await bench.deliver(bench.gateway.fill(first, 1, "21510.25"))  # the same report again
+    assert bench.gateway.cancels == [sell_stop]  # nothing sent twice
+
+
+async def test_a_partial_fill_shrinks_the_other_leg_by_the_filled_size(bench: Bench) -> None:
+    alert_id = await bench.run(oco(quantity=3))
+    first, second = bench.tag(alert_id, "0"), bench.tag(alert_id, "1")
+    sell_stop = bench.gateway.by_tag(second).broker_order_id
+
+    await bench.deliver(bench.gateway.fill(first, 1, "21510.25"))
+
+    assert bench.gateway.modifies == [(sell_stop, 2)] and bench.gateway.cancels == []
+    assert bench.group(alert_id).state == "working"
+    await bench.deliver(bench.gateway.fill(first, 3, "21510.25"))
+
+    assert bench.gateway.modifies == [(sell_stop, 2)] and bench.gateway.cancels == [sell_stop]
+    assert bench.group(alert_id).state == "done"
+    assert "resized 3 → 2" in [e for e in bench.events(alert_id) if e.kind == "oco.modify"][0].message
+
+
+@pytest.mark.parametrize("policy", ["flatten", "keep"])
+async def test_both_legs_filled_in_a_race_follow_the_policy(bench: Bench, policy: str) -> None:
+    alert_id = await bench.run(oco(policy=policy))
+    first, second = bench.tag(alert_id, "0"), bench.tag(alert_id, "1")
+    buy = bench.gateway.fill(first, 1, "21510.25")
+    sell = bench.gateway.fill(second, 1, "21489.75")  # filled before the cancel could land
+
+    await bench.deliver(buy)
+    await bench.deliver(sell)
+
+    group = bench.group(alert_id)
+    assert group.state == "raced"
+    flattens = [r for r in bench.gateway.requests if r.client_order_id.endswith("-FL")]
+    [raced] = [e for e in bench.events(alert_id) if e.kind == "oco.raced"]
+    assert raced.level == "critical"
+    if policy == "flatten":
+        # the later leg (the sell) is taken back: buy 1 at market
+        assert [(r.client_order_id, r.side, r.order_type, r.size) for r in flattens] == [
+            (f"{second}-FL", Side.BUY, OrderType.MARKET, 1)
+        ]
+        assert "took back 1 of the later sell stop" in group.note
+    else:
+        assert flattens == [] and "kept (on_both_filled = keep)" in group.note
+
+
+async def test_a_managed_bracket_is_placed_on_the_fill_and_sized_to_it(bench: Bench) -> None:
+    alert_id = await bench.run(MANAGED)
+    entry = bench.tag(alert_id, "0")
+    assert bench.gateway.requests[0].bracket is None  # no native bracket on the wire
+
+    await bench.deliver(bench.gateway.fill(entry, 1, "21500.00"))  # a partial fill: legs for 1
+
+    stop_loss, take_profit = bench.gateway.by_tag(f"{entry}-MSL"), bench.gateway.by_tag(f"{entry}-MTP")
+    assert (stop_loss.side, stop_loss.order_type, stop_loss.size, stop_loss.stop_price) == (
+        Side.SELL,
+        "stop",
+        1,
+        Decimal("21490.00"),
+    )
+    assert (take_profit.order_type, take_profit.size, take_profit.limit_price) == (
+        "limit",
+        1,
+        Decimal("21520.00"),
+    )
+    await bench.deliver(bench.gateway.fill(entry, 2, "21500.00"))  # the rest: both legs grow to 2
+
+    assert sorted(bench.gateway.modifies) == sorted(
+        [(stop_loss.broker_order_id, 2), (take_profit.broker_order_id, 2)]
+    )
+
+    async def verified() -> bool:
+        return any(e.kind == "bracket.verified" for e in bench.events(alert_id))
+
+    await eventually(verified, timeout_s=2)
+    await bench.deliver(bench.gateway.fill(f"{entry}-MTP", 2, "21520.00"))
+
+    assert bench.gateway.cancels == [stop_loss.broker_order_id]
+    group = bench.group(alert_id)
+    assert (group.kind, group.state) == ("managed_bracket", "done")
+    assert group.note == f"take_profit filled 2 → cancelled stop_loss {stop_loss.broker_order_id}"
+    legs = {o.leg: o for o in bench.journal.oco_group_orders(group.id)}
+    assert legs[Leg.STOP_LOSS].parent_id == legs[Leg.ENTRY].id
+
+
+async def test_a_managed_bracket_not_working_in_time_closes_the_fill(bench: Bench) -> None:
+    alert_id = await bench.run(MANAGED)
+    entry = bench.tag(alert_id, "0")
+    bench.gateway.placed_state = OrderState.PENDING  # the legs never start working
+
+    await bench.deliver(bench.gateway.fill(entry, 2, "21500.00"))
+
+    async def failed() -> Any:
+        return bench.group(alert_id).state == "failed"
+
+    await eventually(failed, timeout_s=3)
+    legs = [bench.gateway.by_tag(f"{entry}-MSL"), bench.gateway.by_tag(f"{entry}-MTP")]
+    assert sorted(bench.gateway.cancels) == sorted(o.broker_order_id for o in legs)
+    close = bench.gateway.requests[-1]
+    assert (close.client_order_id, close.side, close.order_type, close.size) == (
+        f"{entry}-FL",
+        Side.SELL,
+        OrderType.MARKET,
+        2,
+    )
+    [critical] = [e for e in bench.events(alert_id) if e.level == "critical"]
+    assert critical.kind == "oco.failed" and "not working within 0.3 s" in critical.message
+    assert f"closed 2 contract(s) with {entry}-FL" in critical.message
+
+
+async def test_resume_acts_on_a_fill_that_happened_while_the_bridge_was_down(bench: Bench) -> None:
+    alert_id = await bench.run(oco())
+    first, second = bench.tag(alert_id, "0"), bench.tag(alert_id, "1")
+    bench.gateway.fill(first, 1, "21510.25")  # nobody listening
+    restarted = Protection(
+        bench.gateway,  # type: ignore[arg-type]
+        bench.protection.runner,
+        bench.protection.accounts,
+        bench.protection.reconciler,
+        EventApplier(bench.protection.runner),
+        verify_s=0.3,
+    )
+
+    await restarted.resume()
+
+    assert bench.gateway.cancels == [bench.gateway.by_tag(second).broker_order_id]
+    assert bench.group(alert_id).state == "done"
+    assert bench.journal.order_by_client_id(70000001, first).state == OrderState.FILLED
+
+
+def test_managed_and_flatten_tags_are_ours() -> None:
+    entry = ids.client_order_id("abc123", 41, 0)
+    tags = [ids.managed_stop_loss_tag(entry), ids.managed_take_profit_tag(entry), ids.flatten_tag(entry)]
+
+    assert tags == ["tvb-abc123-41-0-MSL", "tvb-abc123-41-0-MTP", "tvb-abc123-41-0-FL"]
+    assert all(ids.is_ours(tag, "abc123") for tag in [*tags, ids.flatten_tag(ids.stop_loss_tag(entry))])
+    assert not ids.is_ours("tvb-abc123-41-0-XX", "abc123") and not ids.is_ours(tags[0], "zzz999")
