@@ -340,6 +340,35 @@ async def test_a_managed_bracket_not_working_in_time_closes_the_fill(bench: Benc
     assert f"closed 2 contract(s) with {entry}-FL" in critical.message
 
 
+async def test_a_native_bracket_not_seen_after_the_fill_falls_back_to_managed_protection(
+    bench: Bench,
+) -> None:
+    native = MANAGED.replace('mode = "managed"', 'mode = "native"').replace(
+        "SIM-POSITION-BRACKETS", "SIM-AUTO-OCO"
+    )
+    alert_id = await bench.run(native)
+    entry = bench.tag(alert_id, "0")
+    assert bench.gateway.requests[0].bracket is not None  # sent as a native bracket
+    # This gateway never shows the -SL/-TP children: the entry is unprotected once it fills.
+
+    await bench.deliver(bench.gateway.fill(entry, 2, "21500.00"))
+
+    async def protected() -> bool:
+        events = bench.events(alert_id)
+        return any(e.kind == "bracket.native_missing" and e.level == "critical" for e in events)
+
+    await eventually(protected, timeout_s=3)
+    stop_loss, take_profit = bench.gateway.by_tag(f"{entry}-MSL"), bench.gateway.by_tag(f"{entry}-MTP")
+    assert (stop_loss.side, stop_loss.size, stop_loss.stop_price) == (Side.SELL, 2, Decimal("21490.00"))
+    assert (take_profit.side, take_profit.size, take_profit.limit_price) == (
+        Side.SELL,
+        2,
+        Decimal("21520.00"),
+    )
+    group = bench.group(alert_id)
+    assert group.kind == "managed_bracket" and "native bracket not seen" in (group.note or "")
+
+
 async def test_resume_acts_on_a_fill_that_happened_while_the_bridge_was_down(bench: Bench) -> None:
     alert_id = await bench.run(oco())
     first, second = bench.tag(alert_id, "0"), bench.tag(alert_id, "1")
