@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,21 +15,11 @@ from app.engine.events import EventApplier
 from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
 from app.journal.journal import Journal
-from tests.helpers import journal_url
 
 T0 = datetime(2026, 8, 19, 14, 16, 1, tzinfo=UTC)
 ACCOUNT = 26282486
 MNQ = "CON.F.US.MNQ.U26"
 ENTRY_ID, STOP_ID, TARGET_ID = 3423462488, 3423462487, 3423462489
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
-    """A migrated journal per test (as tests/journal/conftest.py, which engine tests cannot see)."""
-    journal = Journal(journal_url(tmp_path))
-    journal.upgrade()
-    yield journal
-    journal.close()
 
 
 @pytest.fixture

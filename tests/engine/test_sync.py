@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
-
-import pytest
 
 from app.domain.enums import Action, Leg, OrderState, Side
 from app.domain.models import BrokerOrder
 from app.engine.runner import JournalRunner
 from app.engine.sync import OrderSync
 from app.journal.journal import Journal
-from tests.helpers import journal_url
 
 
 class SkewedGateway:
@@ -51,13 +47,6 @@ class SkewedGateway:
                 **fields,  # type: ignore[arg-type]
             )
         )
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    journal = Journal(journal_url(tmp_path))
-    journal.upgrade()
-    return journal
 
 
 def _bracket(journal: Journal) -> tuple[int, int, int, int]:

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
-from app.journal import Journal
-from tests.helpers import journal_url
 
 T0 = datetime(2025, 3, 14, 14, 30, 0, 250000, tzinfo=UTC)
 
@@ -26,11 +22,3 @@ def journal_path(tmp_path: Path) -> Path:
     if os.environ.get("TVBRIDGE_TEST_POSTGRES"):
         pytest.skip("checks the SQLite file itself")
     return tmp_path / "journal.db"
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
-    journal = Journal(journal_url(tmp_path))
-    journal.upgrade()
-    yield journal
-    journal.close()
