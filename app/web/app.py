@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -42,7 +42,6 @@ class Runtime:
     journal: Journal
     sim: Any = None  # app.sim.server.SimServer when the built-in simulator runs in-process
     hub: UserHub | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 async def start_runtime(settings: Settings) -> Runtime:
@@ -96,7 +95,7 @@ async def start_runtime(settings: Settings) -> Runtime:
         len(templates),
         redact(settings.journal.url),
     )
-    return Runtime(bridge=bridge, journal=journal, sim=sim, hub=hub, notes=notes)
+    return Runtime(bridge=bridge, journal=journal, sim=sim, hub=hub)
 
 
 async def stop_runtime(runtime: Runtime) -> None:
