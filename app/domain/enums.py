@@ -96,6 +96,7 @@ class AlertStatus(StrEnum):
     UNKNOWN = "unknown"  # at least one order's outcome is not known yet
     NOOP = "noop"  # nothing to do (exit with no position, cancel with no working order)
     DUPLICATE = "duplicate"
+    PAUSED = "paused"  # journaled while the kill switch was on; never executed, not even later
     INVALID = "invalid"  # 422: body or template could not make orders
     UNAUTHORIZED = "unauthorized"  # 401
     UNKNOWN_STRATEGY = "unknown_strategy"  # 404

@@ -22,6 +22,7 @@ from app.domain.models import Alert
 from app.engine.accounts import AccountDirectory
 from app.engine.events import EventApplier
 from app.engine.execute import Executor, Settlement
+from app.engine.flatten import Flattener, FlattenPlan, FlattenReport
 from app.engine.intake import Delivery, Intake, Refusal
 from app.engine.ports import Gateway
 from app.engine.protection import Protection
@@ -29,6 +30,7 @@ from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
 from app.engine.sync import OrderSync
 from app.errors import GatewayError, JournalError, TemplateError
+from app.journal.journal import PauseState
 
 log = logging.getLogger("tvbridge.engine")
 
@@ -85,11 +87,15 @@ class Bridge:
             verify_s=settings.engine.verify_s,
             spawn=self._spawn,
         )
+        self.flattener = Flattener(gateway, self.runner, self.accounts, reconciler=self.reconciler)
+        self._paused: PauseState | None = None  # the kill switch, as the journal held it at start
+        self._flattening = asyncio.Lock()  # a second click waits, then finds nothing left to do
         self.intake = Intake(
             self.runner,
             lambda: self.templates,
             lambda: self.secrets,
             max_body_bytes=settings.server.max_body_bytes,
+            paused=lambda: self._paused,
         )
         self._executor: Executor | None = None
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -104,6 +110,13 @@ class Bridge:
 
         Raises GatewayAuthError when the credentials are refused.
         """
+        self._paused = await self.runner.run(self.runner.journal.pause_state)
+        if self._paused is not None:
+            log.warning(
+                "paused since %s by %s: alerts are journaled, not executed; `tvbridge resume` resumes",
+                self._paused.since.isoformat(timespec="seconds"),
+                self._paused.by,
+            )
         await self.gateway.start()
         instance = await self.runner.run(lambda: self.runner.journal.instance)
         self._executor = Executor(
@@ -154,6 +167,44 @@ class Bridge:
                 "orders": [],
             },
         )
+
+    # -- kill switch ---------------------------------------------------------------------------
+
+    @property
+    def paused(self) -> PauseState | None:
+        """Since when (UTC) and by whom alerts are held, or None while they are executed."""
+        return self._paused
+
+    async def pause(self, by: str) -> PauseState:
+        """Hold every new alert (journaled PAUSED, never executed); idempotent: a second pause
+        keeps the first one's time. The journal first, so a restart stays paused. Raises
+        JournalError (then nothing changed)."""
+        state = await self.runner.run(self.runner.journal.set_paused, True, by=by)
+        assert state is not None
+        self._paused = state
+        return state
+
+    async def resume(self, by: str) -> None:
+        """Execute new alerts again (those received while paused are not). Raises JournalError
+        (then the bridge stays paused)."""
+        await self.runner.run(self.runner.journal.set_paused, False, by=by)
+        self._paused = None
+
+    async def flatten_plan(self) -> FlattenPlan:
+        """What flatten would cancel and close on the followed accounts (reads only)."""
+        return await self.flattener.plan(await self.followed_account_ids())
+
+    async def flatten(self, *, by: str, pause: bool = True) -> FlattenReport:
+        """Pause first (unless ``pause`` is False), so no alert re-opens a position meanwhile,
+        then cancel every working order and close every position on the followed accounts.
+
+        Runs at once, not behind the strategies' locks: a stuck alert must not delay it (only
+        behind a flatten already running). Gateway errors are in the report; raises JournalError.
+        """
+        if pause:
+            await self.pause(by)
+        async with self._flattening:
+            return await self.flattener.flatten(await self.followed_account_ids(), by=by)
 
     async def _execute(self, alert: Alert, template: Any) -> Settlement:
         assert self._executor is not None and alert.alert_id is not None

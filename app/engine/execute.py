@@ -99,8 +99,8 @@ class OrderSession:
     """Orders sent on behalf of one alert: write-ahead rows, one send each, answers journaled.
 
     Answers are held in ``updates`` until flushed (the alert's settlement commits them with its
-    status); ``place`` and ``cancel`` flush at once, for callers outside an alert's run (the
-    protection of OCO pairs and managed brackets).
+    status); ``place``, ``cancel`` and ``close`` flush at once, for callers outside an alert's
+    run (the protection of OCO pairs and managed brackets, the kill switch).
     """
 
     def __init__(self, executor: Executor, alert_id: int) -> None:
@@ -128,11 +128,30 @@ class OrderSession:
         await self._flush()
         return outcome
 
+    async def close(self, account: Account, position: Position) -> OrderOutcome:
+        """Position/closeContract once with a write-ahead CLOSE row; committed before this
+        returns. No position left (PositionNotFound) is DONE: already flat."""
+        outcome = await self._close(account, position)
+        await self._flush()
+        return outcome
+
     async def _flush(self) -> None:
         """Commit the answers owed so far (before anything that must see them in the journal)."""
         if self.updates:
             await self.runner.run(self.journal.update_orders, self.updates)
             self.updates = []
+
+    async def _close(self, account: Account, position: Position) -> OrderOutcome:
+        pending = await self._write_ahead(
+            account,
+            Leg.CLOSE,
+            Action.EXIT,
+            position.contract_id,
+            side=position.side.opposite,
+            size=position.size,
+        )
+        close = lambda: self.gateway.close_position(account.account_id, position.contract_id)  # noqa: E731
+        return await self._call(pending, account, close, ok_state=OrderState.DONE)
 
     async def _cancel(self, account: Account, contract_id: str, broker_order_id: int) -> list[OrderOutcome]:
         pending = await self._write_ahead(
@@ -214,6 +233,8 @@ class OrderSession:
             broker_order_id = exc.broker_order_id or broker_order_id
             if pending.leg == Leg.CLOSE and exc.error_name == "PositionNotFound":
                 state, message = OrderState.DONE, "already flat (the gateway found no position)"
+            if pending.leg == Leg.CANCEL and exc.error_name == "OrderNotFound":
+                state, message = OrderState.DONE, "already gone (the gateway found no such order)"
         except GatewayUnavailable as exc:
             state, message = OrderState.NOT_PLACED, f"nothing was sent: {exc}"
         except OutcomeUnknown as exc:
@@ -595,18 +616,7 @@ class _Execution(OrderSession):
 
         Closing first means a failed close leaves the stop loss working.
         """
-        outcomes = []
-        if position is not None:
-            pending = await self._write_ahead(
-                account,
-                Leg.CLOSE,
-                Action.EXIT,
-                contract.contract_id,
-                side=position.side.opposite,
-                size=position.size,
-            )
-            close = lambda: self.gateway.close_position(account.account_id, contract.contract_id)  # noqa: E731
-            outcomes.append(await self._call(pending, account, close, ok_state=OrderState.DONE))
+        outcomes = [] if position is None else [await self._close(account, position)]
         return outcomes + await self._cancel_working(account, contract)
 
     async def _cancel_working(self, account: Account, contract: Contract) -> list[OrderOutcome]:

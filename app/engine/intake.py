@@ -1,7 +1,9 @@
-"""From raw webhook bytes to a journaled Alert: strategy, authentication, parsing, dedupe.
+"""From raw webhook bytes to a journaled Alert: strategy, authentication, parsing, dedupe, pause.
 
 Every refusal is journaled with its reason and the source address, never with a secret. The
-alert row is committed before anything is sent to the gateway (write-ahead, DESIGN.md).
+alert row is committed before anything is sent to the gateway (write-ahead, DESIGN.md). While
+the kill switch is on, an alert that would have been executed is journaled PAUSED instead, in
+the same insert as its dedupe check, and never executed, not even after the resume.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from app.engine.runner import JournalRunner
 from app.errors import AlertAuthError, AlertInvalidError
 from app.ingest.auth import authenticate
 from app.ingest.parse import find_body_secret, parse_body, stored_body
+from app.journal.journal import PauseState
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class Intake:
         *,
         max_body_bytes: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        paused: Callable[[], PauseState | None] = lambda: None,
     ) -> None:
         self._runner = runner
         self._journal = runner.journal
@@ -59,10 +63,13 @@ class Intake:
         self._secrets = secrets
         self._max_body_bytes = max_body_bytes
         self._clock = clock
+        self._paused = paused  # held in memory by the bridge: the hot path never reads it
 
     async def receive(self, delivery: Delivery) -> tuple[Alert, Any] | Refusal:
         """Return the journaled Alert and its template, or the Refusal to answer with.
 
+        While paused, an alert that authenticated, parsed and is not a duplicate is journaled
+        PAUSED and answered 200 ``{"alert_id", "status": "paused", "reason", "orders": []}``.
         Raises JournalError when the journal cannot be written (the caller answers 503).
         """
         received_at = self._clock()
@@ -109,6 +116,8 @@ class Intake:
             source_ip=delivery.source_ip,
             content_type=delivery.content_type,
         )
+        paused = self._paused()
+        held = {} if paused is None else {"status": AlertStatus.PAUSED, "reason": paused_reason(paused)}
         entry = await self._record(
             delivery,
             received_at,
@@ -116,6 +125,7 @@ class Intake:
             dedupe_key=_dedupe_key(template, fields, delivery.raw),
             dedupe_window_s=template.dedupe_window_s,
             alert_time=template.alert_time(alert),
+            **held,
         )
         if entry.duplicate_of is not None:
             return Refusal(
@@ -126,6 +136,16 @@ class Intake:
                     "duplicate_of": entry.duplicate_of,
                     "reason": f"same alert as {entry.duplicate_of} within "
                     f"{template.dedupe_window_s:g} s; no order sent",
+                    "orders": [],
+                },
+            )
+        if held:
+            return Refusal(
+                200,
+                {
+                    "alert_id": entry.alert_id,
+                    "status": str(AlertStatus.PAUSED),
+                    "reason": held["reason"],
                     "orders": [],
                 },
             )
@@ -158,6 +178,20 @@ class Intake:
             content_type=delivery.content_type,
             **row,
         )
+
+
+def paused_reason(state: PauseState) -> str:
+    """Why an alert was not executed while the bridge is paused, in the trader's words."""
+    since = state.since.astimezone(UTC)
+    shown = (
+        f"{since:%H:%M:%S} UTC"
+        if since.date() == datetime.now(UTC).date()
+        else f"{since:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    return (
+        f"the bridge is paused since {shown} (by {state.by}): not executed, and it will not be "
+        "executed later; resume on the page or with `tvbridge resume`"
+    )
 
 
 def _dedupe_key(template: Any, fields: Mapping[str, Any], raw: bytes) -> str:

@@ -7,18 +7,20 @@ and returns rows detached and fully loaded. Every database failure raises Journa
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import string
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, bindparam, func, insert, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.elements import BindParameter
 from sqlmodel import Session, col, select
 
 from app.domain.enums import Action, AlertStatus, Leg, OrderState, OrderType, Side
@@ -42,6 +44,8 @@ from app.journal.tables import (
     PositionRecord,
 )
 
+log = logging.getLogger("tvbridge.journal")
+
 R = TypeVar("R", AlertRecord, OrderRecord)
 
 _ALERT = AlertRecord.__table__  # type: ignore[attr-defined]
@@ -50,6 +54,8 @@ _STATUS = OrderStatusRecord.__table__  # type: ignore[attr-defined]
 _FILL = FillRecord.__table__  # type: ignore[attr-defined]
 _POSITION = PositionRecord.__table__  # type: ignore[attr-defined]
 _ACCOUNT = AccountStateRecord.__table__  # type: ignore[attr-defined]
+_EVENT = EventRecord.__table__  # type: ignore[attr-defined]
+_META = MetaRecord.__table__  # type: ignore[attr-defined]
 
 # The hot path's statements, built once: building a statement costs SQLAlchemy far more than
 # SQLite takes to run it (cache keys, coercions), and the webhook's round trip pays for each.
@@ -93,6 +99,7 @@ _UPDATE_POSITION = update(_POSITION).where(
 _INSERT_POSITION = insert(_POSITION)
 _UPDATE_ACCOUNT = update(_ACCOUNT).where(_ACCOUNT.c.account_id == bindparam("account"))
 _INSERT_ACCOUNT = insert(_ACCOUNT)
+_INSERT_EVENT = insert(_EVENT)
 _ORIGINAL_ALERT = (
     core_select(_ALERT.c.id, _ALERT.c.duplicate_of)
     .where(
@@ -131,7 +138,53 @@ _ORDERS_OF_GROUP = (
 )
 _SET_ORDER_GROUP = update(_ORDER).where(_ORDER.c.id == bindparam("row_id"))
 
+# The live feed's look for changes (changes_since): maxima and id ranges on indexed columns.
+CHANGES_LIMIT = 200  # alert ids changes_since returns at most
+_MAX_ALERT = core_select(func.max(_ALERT.c.id))
+_MAX_STATUS = core_select(func.max(_STATUS.c.id))
+_MAX_FILL = core_select(func.max(_FILL.c.id))
+_MAX_EVENT = core_select(func.max(_EVENT.c.id))
+_MAX_SETTLED = core_select(func.max(_ALERT.c.settled_at))
+_LOW: BindParameter[Any] = bindparam("low")
+_HIGH: BindParameter[Any] = bindparam("high")
+_NEW_ALERTS = (
+    core_select(_ALERT.c.id)
+    .where(_ALERT.c.id > _LOW, _ALERT.c.id <= _HIGH)
+    .order_by(_ALERT.c.id.desc())
+    .limit(CHANGES_LIMIT)
+)
+_SETTLED_ALERTS = (
+    core_select(_ALERT.c.id)
+    .where(_ALERT.c.settled_at > _LOW, _ALERT.c.settled_at <= _HIGH)
+    .order_by(_ALERT.c.id.desc())
+    .limit(CHANGES_LIMIT)
+)
+
+
+def _alerts_touched(table: Any) -> Any:
+    """The ids of the alerts whose orders have rows of ``table`` (order_status, fill) in an id range."""
+    return (
+        core_select(_ORDER.c.alert_id)
+        .join(table, table.c.order_record_id == _ORDER.c.id)
+        .where(table.c.id > _LOW, table.c.id <= _HIGH)
+        .distinct()
+        .order_by(_ORDER.c.alert_id.desc())
+        .limit(CHANGES_LIMIT)
+    )
+
+
+_STATUS_ALERTS = _alerts_touched(_STATUS)
+_FILL_ALERTS = _alerts_touched(_FILL)
+_EVENT_ALERTS = (
+    core_select(_EVENT.c.alert_id)
+    .where(_EVENT.c.id > _LOW, _EVENT.c.id <= _HIGH, _EVENT.c.alert_id.is_not(None))
+    .distinct()
+    .order_by(_EVENT.c.alert_id.desc())
+    .limit(CHANGES_LIMIT)
+)
+
 INSTANCE_KEY = "instance"
+PAUSE_KEY = "paused"  # present while the kill switch holds alerts: {"since": ISO UTC, "by": text}
 INSTANCE_ALPHABET = string.ascii_lowercase + string.digits
 INSTANCE_LENGTH = 6
 
@@ -142,6 +195,7 @@ NOT_ACCEPTED = (
     AlertStatus.UNKNOWN_STRATEGY,
     AlertStatus.TOO_LARGE,
     AlertStatus.DUPLICATE,
+    AlertStatus.PAUSED,
 )
 
 
@@ -195,6 +249,27 @@ class LatencyChain:
     last_fill_at: datetime | None
     slippage: list[Slippage] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, alert: AlertRecord, orders: Iterable[OrderRecord]) -> LatencyChain:
+        """The chain of ``alert`` from its order rows (already read), without another query."""
+        sent = [o for o in orders if o.sent_at is not None]
+
+        def first(name: str) -> datetime | None:
+            times = [getattr(o, name) for o in sent if getattr(o, name) is not None]
+            return min(times) if times else None
+
+        last_fills = [o.last_fill_at for o in sent if o.last_fill_at is not None]
+        return cls(
+            alert_id=alert.id or 0,
+            alert_time=alert.alert_time,
+            received_at=alert.received_at,
+            sent_at=first("sent_at"),
+            acknowledged_at=first("acknowledged_at"),
+            first_fill_at=first("first_fill_at"),
+            last_fill_at=max(last_fills) if last_fills else None,
+            slippage=[s for s in map(_slippage, sent) if s is not None],
+        )
+
     def steps(self) -> list[tuple[str, str, float]]:
         """The known steps in order as ``(from, to, seconds)`` between consecutive known times."""
         names = ("alert_time", "received_at", "sent_at", "acknowledged_at", "first_fill_at", "last_fill_at")
@@ -210,11 +285,39 @@ class AlertEntry:
     duplicate_of: int | None = None
 
 
+@dataclass(frozen=True)
+class PauseState:
+    """The kill switch is on: alerts are journaled PAUSED, never executed.
+
+    ``since`` is tz-aware UTC; ``by`` says who paused, e.g. "web page 127.0.0.1" or "cli".
+    """
+
+    since: datetime
+    by: str
+
+
+@dataclass(frozen=True)
+class JournalCursor:
+    """Where the journal stood at one look: the newest row id of each table that tells an
+    alert changed, and the newest ``settled_at`` (UTC; None while no alert is settled)."""
+
+    alert_id: int = 0
+    order_status_id: int = 0
+    fill_id: int = 0
+    event_id: int = 0
+    settled_at: datetime | None = None
+
+
 class Journal:
     """The journal database at ``url`` (any SQLAlchemy URL; SQLite in WAL mode by default).
 
-    Raises JournalError when the URL cannot be read or its driver is missing.
+    ``on_commit``, when set, is called with no arguments after every write transaction commits,
+    on the thread that ran it; its exceptions are logged and swallowed (the web page's live
+    feed wakes up on it). Raises JournalError when the URL cannot be read or its driver is
+    missing.
     """
+
+    on_commit: Callable[[], None] | None = None
 
     def __init__(self, url: str) -> None:
         self._engine = make_engine(url)
@@ -287,8 +390,9 @@ class Journal:
         A duplicate is an alert of the same ``strategy`` with the same ``dedupe_key`` received
         within ``dedupe_window_s`` seconds (either side of ``received_at``, since alerts may be
         journaled slightly out of order) that was accepted for processing (status not in
-        NOT_ACCEPTED). Its row gets status DUPLICATE and ``duplicate_of`` = the original's id.
-        No key, or a window ≤ 0, disables the check. ``received_at`` is tz-aware UTC.
+        NOT_ACCEPTED). Its row gets status DUPLICATE and ``duplicate_of`` = the original's id
+        (whatever ``status`` and ``reason`` were given, e.g. PAUSED). No key, or a window ≤ 0,
+        disables the check. ``received_at`` is tz-aware UTC.
         """
         with self._write(f"record an alert for strategy '{strategy}'") as conn:
             original = None
@@ -296,9 +400,9 @@ class Journal:
                 original = _original_alert(
                     conn, strategy, dedupe_key, received_at, timedelta(seconds=dedupe_window_s)
                 )
-            if original is not None:
+            if original is not None:  # a duplicate stays DUPLICATE, even while paused
                 status = AlertStatus.DUPLICATE
-                reason = reason or (
+                reason = (
                     f"Same alert key '{dedupe_key}' as alert {original} within "
                     f"{dedupe_window_s:g} s; not executed again"
                 )
@@ -494,19 +598,9 @@ class Journal:
         data: dict[str, Any] | None = None,
     ) -> int:
         """Commit one event; return its id. ``level``: info, warning, error or critical."""
-        if level not in EVENT_LEVELS:
-            raise ValueError(f"Event level {level!r} is not one of {', '.join(EVENT_LEVELS)}")
-        with self._transaction(f"add event '{kind}'") as session:
-            event = EventRecord(
-                at=_now(),
-                level=level,
-                kind=kind,
-                message=message,
-                alert_id=alert_id,
-                order_record_id=order_record_id,
-                data_json=_json(data),
-            )
-            return _insert(session, event)
+        _check_level(level)
+        with self._write(f"add event '{kind}'") as conn:
+            return _insert_event(conn, kind, message, level, alert_id, order_record_id, data)
 
     def events(self, *, alert_id: int | None = None, limit: int = 100) -> list[EventRecord]:
         """The newest ``limit`` events (of one alert when given), newest first."""
@@ -594,7 +688,7 @@ class Journal:
         for every hub event, so it runs prebuilt Core statements and returns a read-only row with
         the order_record columns as attributes (not an ORM object).
         """
-        with self._write(f"find the order of broker order {broker_order_id}") as conn:
+        with self._read(f"find the order of broker order {broker_order_id}") as conn:
             row = None
             if broker_order_id is not None:
                 row = conn.execute(
@@ -605,6 +699,30 @@ class Journal:
                     _ORDER_BY_TAG, {"account_id": account_id, "client_order_id": client_order_id}
                 ).first()
             return row
+
+    def fills_of_alerts(self, alert_ids: Iterable[int]) -> list[FillRecord]:
+        """The fills of several alerts' orders in one query, oldest first."""
+        wanted = list(alert_ids)
+        if not wanted:
+            return []
+        query = (
+            select(FillRecord)
+            .join(OrderRecord, col(FillRecord.order_record_id) == col(OrderRecord.id))
+            .where(col(OrderRecord.alert_id).in_(wanted))
+            .order_by(col(FillRecord.filled_at), col(FillRecord.trade_id))
+        )
+        with self._transaction("list the fills of alerts") as session:
+            return list(session.exec(query).all())
+
+    def tick_sizes(self) -> dict[str, Decimal]:
+        """contract id → tick size (points), from the order rows that recorded one."""
+        query = (
+            core_select(_ORDER.c.contract_id, func.max(_ORDER.c.tick_size))
+            .where(_ORDER.c.tick_size.is_not(None))
+            .group_by(_ORDER.c.contract_id)
+        )
+        with self._transaction("list tick sizes") as session:
+            return {contract: Decimal(str(size)) for contract, size in session.execute(query)}
 
     def alert_fills(self, alert_id: int) -> list[FillRecord]:
         """The fills of one alert's orders (bracket legs included), oldest first."""
@@ -657,25 +775,7 @@ class Journal:
     def alert_latency(self, alert_id: int) -> LatencyChain | None:
         """The latency chain and entry slippage of one alert (see LatencyChain), or None."""
         alert = self.get_alert(alert_id)
-        if alert is None:
-            return None
-        sent = [o for o in self.alert_orders(alert_id) if o.sent_at is not None]
-
-        def first(name: str) -> datetime | None:
-            times = [getattr(o, name) for o in sent if getattr(o, name) is not None]
-            return min(times) if times else None
-
-        last_fills = [o.last_fill_at for o in sent if o.last_fill_at is not None]
-        return LatencyChain(
-            alert_id=alert_id,
-            alert_time=alert.alert_time,
-            received_at=alert.received_at,
-            sent_at=first("sent_at"),
-            acknowledged_at=first("acknowledged_at"),
-            first_fill_at=first("first_fill_at"),
-            last_fill_at=max(last_fills) if last_fills else None,
-            slippage=[s for s in map(_slippage, sent) if s is not None],
-        )
+        return None if alert is None else LatencyChain.of(alert, self.alert_orders(alert_id))
 
     # -- OCO groups ----------------------------------------------------------------------
 
@@ -723,12 +823,12 @@ class Journal:
 
     def oco_group(self, oco_group_id: int) -> Any:
         """The group row (read-only, the oco_group columns as attributes), or None."""
-        with self._write(f"read oco group {oco_group_id}") as conn:
+        with self._read(f"read oco group {oco_group_id}") as conn:
             return conn.execute(_GROUP_BY_ID, {"row_id": oco_group_id}).first()
 
     def oco_group_orders(self, oco_group_id: int) -> list[Any]:
         """The order rows of one group (read-only, order_record columns), in the order added."""
-        with self._write(f"list the orders of oco group {oco_group_id}") as conn:
+        with self._read(f"list the orders of oco group {oco_group_id}") as conn:
             return list(conn.execute(_ORDERS_OF_GROUP, {"group_id": oco_group_id}).all())
 
     def oco_groups(self, state: str = "working") -> list[OcoGroupRecord]:
@@ -744,18 +844,179 @@ class Journal:
             if result.rowcount == 0:
                 raise JournalError(f"order_record {order_record_id} is not in the journal")
 
+    # -- kill switch ---------------------------------------------------------------------
+
+    def pause_state(self) -> PauseState | None:
+        """Whether the kill switch holds alerts: since when (UTC) and by whom, or None."""
+        with self._read("read the pause state") as conn:
+            return _pause_in(conn)
+
+    def set_paused(self, paused: bool, *, by: str) -> PauseState | None:
+        """Pause (alerts journaled PAUSED, never executed) or resume; return the state now.
+
+        One transaction writes or deletes the ``paused`` row of journal_meta and adds a
+        warning event, "kill.pause" or "kill.resume", saying who and when. Idempotent: pausing
+        while paused keeps the first ``since`` and adds no event; resuming while not paused
+        does nothing.
+        """
+        with self._write(f"{'pause' if paused else 'resume'} (by {by})") as conn:
+            held = _pause_in(conn)
+            if paused == (held is not None):
+                return held
+            now = _now()
+            if paused:
+                state = PauseState(now, by)
+                value = json.dumps({"since": now.isoformat(), "by": by})
+                conn.execute(insert(_META), {"key": PAUSE_KEY, "value": value})
+                message = (
+                    f"Paused by {by} at {_utc_text(now)}: new alerts are journaled as paused and "
+                    "never executed; resume on the page or with `tvbridge resume`"
+                )
+                _insert_event(conn, "kill.pause", message, "warning", data={"by": by})
+                return state
+            assert held is not None
+            conn.execute(delete(_META).where(_META.c.key == PAUSE_KEY))
+            message = (
+                f"Resumed by {by} at {_utc_text(now)} (paused since {_utc_text(held.since)} by "
+                f"{held.by}): new alerts are executed again; alerts received while paused are not"
+            )
+            data = {"by": by, "paused_since": held.since.isoformat(), "paused_by": held.by}
+            _insert_event(conn, "kill.resume", message, "warning", data=data)
+            return None
+
+    # -- queries for the pages -----------------------------------------------------------
+
+    def find_alerts(
+        self,
+        *,
+        strategy: str | None = None,
+        account_id: int | None = None,
+        statuses: Iterable[AlertStatus] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AlertRecord]:
+        """Alerts matching every filter given, newest first, at most ``limit``.
+
+        ``account_id``: alerts with an order row on that account. ``since``/``until``: tz-aware
+        UTC bounds on received_at (since inclusive, until exclusive). ``before_id``: only alerts
+        older than that one (the next page).
+        """
+        query = select(AlertRecord).order_by(col(AlertRecord.id).desc()).limit(limit)
+        if strategy is not None:
+            query = query.where(AlertRecord.strategy == strategy)
+        if account_id is not None:
+            on_account = core_select(_ORDER.c.alert_id).where(_ORDER.c.account_id == account_id)
+            query = query.where(col(AlertRecord.id).in_(on_account))
+        if statuses is not None:
+            query = query.where(col(AlertRecord.status).in_([AlertStatus(s) for s in statuses]))
+        if since is not None:
+            query = query.where(col(AlertRecord.received_at) >= since)
+        if until is not None:
+            query = query.where(col(AlertRecord.received_at) < until)
+        if before_id is not None:
+            query = query.where(col(AlertRecord.id) < before_id)
+        with self._transaction("find alerts") as session:
+            return list(session.exec(query).all())
+
+    def find_orders(
+        self,
+        *,
+        account_id: int | None = None,
+        states: Iterable[OrderState] | None = None,
+        since: datetime | None = None,
+        limit: int = 200,
+    ) -> list[OrderRecord]:
+        """Order rows matching every filter given (``since``: tz-aware UTC on created_at),
+        newest first, at most ``limit``."""
+        query = select(OrderRecord).order_by(col(OrderRecord.id).desc()).limit(limit)
+        if account_id is not None:
+            query = query.where(OrderRecord.account_id == account_id)
+        if states is not None:
+            query = query.where(col(OrderRecord.state).in_([OrderState(s) for s in states]))
+        if since is not None:
+            query = query.where(col(OrderRecord.created_at) >= since)
+        with self._transaction("find orders") as session:
+            return list(session.exec(query).all())
+
+    def find_fills(
+        self, *, account_id: int | None = None, since: datetime | None = None, limit: int = 200
+    ) -> list[FillRecord]:
+        """Fills matching every filter given (``since``: tz-aware UTC on filled_at), newest fill
+        first, at most ``limit``."""
+        query = (
+            select(FillRecord)
+            .order_by(col(FillRecord.filled_at).desc(), col(FillRecord.id).desc())
+            .limit(limit)
+        )
+        if account_id is not None:
+            query = query.where(FillRecord.account_id == account_id)
+        if since is not None:
+            query = query.where(col(FillRecord.filled_at) >= since)
+        with self._transaction("find fills") as session:
+            return list(session.exec(query).all())
+
+    def changes_since(self, cursor: JournalCursor | None) -> tuple[JournalCursor, list[int]]:
+        """The journal's cursor now, and the ids of the alerts that changed since ``cursor``:
+        new alerts, alerts settled, and alerts whose orders changed state, got fills or events.
+
+        Ids newest first, at most CHANGES_LIMIT (200). ``cursor`` None: the cursor now and no
+        ids. Every query is a max or a range on an indexed column.
+        """
+        with self._read("look for changes") as conn:
+            now = JournalCursor(
+                alert_id=conn.execute(_MAX_ALERT).scalar() or 0,
+                order_status_id=conn.execute(_MAX_STATUS).scalar() or 0,
+                fill_id=conn.execute(_MAX_FILL).scalar() or 0,
+                event_id=conn.execute(_MAX_EVENT).scalar() or 0,
+                settled_at=_maybe_utc(conn.execute(_MAX_SETTLED).scalar()),
+            )
+            if cursor is None:
+                return now, []
+            # Ranges end at ``now`` so nothing committed meanwhile is lost: the next look sees it.
+            changed: set[int] = set()
+            for query, low, high in (
+                (_NEW_ALERTS, cursor.alert_id, now.alert_id),
+                (_STATUS_ALERTS, cursor.order_status_id, now.order_status_id),
+                (_FILL_ALERTS, cursor.fill_id, now.fill_id),
+                (_EVENT_ALERTS, cursor.event_id, now.event_id),
+            ):
+                if high > low:
+                    changed.update(conn.execute(query, {"low": low, "high": high}).scalars())
+            if now.settled_at is not None and now.settled_at != cursor.settled_at:
+                since = cursor.settled_at or datetime.min.replace(tzinfo=UTC)
+                settled = conn.execute(_SETTLED_ALERTS, {"low": since, "high": now.settled_at})
+                changed.update(settled.scalars())
+        return now, sorted(changed, reverse=True)[:CHANGES_LIMIT]
+
     # -- plumbing ------------------------------------------------------------------------
 
     @contextmanager
     def _write(self, what: str) -> Iterator[Connection]:
         """One connection in one transaction (SQLAlchemy Core, no ORM unit of work), committed
-        at the end; errors become JournalError. The webhook's hot path writes through here:
-        the ORM's identity map and flush cost about three times as much per call."""
+        at the end, then ``on_commit``; errors become JournalError. The webhook's hot path
+        writes through here: the ORM's identity map and flush cost about three times as much
+        per call."""
+        with self._read(what) as conn:
+            yield conn
+        if self.on_commit is not None:
+            self._committed()
+
+    @contextmanager
+    def _read(self, what: str) -> Iterator[Connection]:
+        """As _write, without ``on_commit``: for reads on the hot path (prebuilt Core statements)."""
         try:
             with self._engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
             raise journal_error(self._engine.url, what, exc) from exc
+
+    def _committed(self) -> None:
+        try:
+            self.on_commit()  # type: ignore[misc]
+        except Exception:  # noqa: BLE001 — a listener must never undo or fail a committed write
+            log.exception("the journal's on_commit listener failed")
 
     @contextmanager
     def _transaction(self, what: str) -> Iterator[Session]:
@@ -833,6 +1094,35 @@ def _insert_order(
         _INSERT_STATUS, {"order_record_id": order_record_id, "state": state, "at": now, "message": message}
     )
     return order_record_id
+
+
+def _check_level(level: str) -> None:
+    if level not in EVENT_LEVELS:
+        raise ValueError(f"Event level {level!r} is not one of {', '.join(EVENT_LEVELS)}")
+
+
+def _insert_event(
+    conn: Connection,
+    kind: str,
+    message: str,
+    level: str,
+    alert_id: int | None = None,
+    order_record_id: int | None = None,
+    data: dict[str, Any] | None = None,
+) -> int:
+    result = conn.execute(
+        _INSERT_EVENT,
+        {
+            "at": _now(),
+            "level": level,
+            "kind": kind,
+            "message": message,
+            "alert_id": alert_id,
+            "order_record_id": order_record_id,
+            "data_json": _json(data),
+        },
+    )
+    return _new_id(result)
 
 
 def _check_group(kind: str, state: str) -> None:
@@ -1047,6 +1337,22 @@ def _slippage(order: OrderRecord) -> Slippage | None:
     )
 
 
+def _pause_in(conn: Connection) -> PauseState | None:
+    value = conn.execute(core_select(_META.c.value).where(_META.c.key == PAUSE_KEY)).scalar()
+    if value is None:
+        return None
+    held = json.loads(value)
+    return PauseState(_as_utc(datetime.fromisoformat(held["since"])), str(held["by"]))
+
+
+def _utc_text(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _maybe_utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else _as_utc(moment)
+
+
 def _as_utc(moment: datetime) -> datetime:
     """A time read through Core aggregates comes back naive from SQLite; it is UTC."""
     return moment.replace(tzinfo=UTC) if moment.utcoffset() is None else moment.astimezone(UTC)
@@ -1079,14 +1385,6 @@ def _get(session: Session, table: type[R], row_id: int) -> R:
     if row is None:
         raise JournalError(f"{table.__tablename__} {row_id} is not in the journal")
     return row
-
-
-def _insert(session: Session, row: AlertRecord | OrderRecord | EventRecord) -> int:
-    """Add ``row`` and return the id the database gave it (the commit comes later)."""
-    session.add(row)
-    session.flush()
-    assert row.id is not None
-    return row.id
 
 
 def _given(**values: Any) -> dict[str, Any]:

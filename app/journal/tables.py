@@ -55,7 +55,8 @@ class AlertRecord(SQLModel, table=True):
     duplicate_of: int | None = Field(default=None, foreign_key="alert.id")
     ticker: str | None = Field(default=None, sa_type=String)  # as TradingView sent it
     contract_id: str | None = Field(default=None, sa_type=String)  # as ProjectX knows it
-    settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Indexed: the web page's live feed asks for alerts settled since the last look.
+    settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
 
 
 class OrderRecord(SQLModel, table=True):
@@ -226,7 +227,7 @@ class EventRecord(SQLModel, table=True):
 
 
 class MetaRecord(SQLModel, table=True):
-    """One setting of this database (table ``journal_meta``), e.g. ``instance``."""
+    """One setting of this database (table ``journal_meta``), e.g. ``instance`` or ``paused``."""
 
     __tablename__ = "journal_meta"
 
