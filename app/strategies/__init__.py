@@ -52,12 +52,34 @@ list several only when all are expressions, and then exactly one must render.
 
 Loading (``load_templates``) lists every problem of every file as ``file:line: message`` and
 stops the start with ConfigError; ``check_templates`` returns them for ``tvbridge check``.
+Editing (``store``): ``check_template_text`` checks one text the same way; ``save_template``
+writes it atomically, keeping the replaced version under ``.previous/``.
 Rendering (``StrategyTemplate.render``) is pure: Alert + Contract → one OrderIntent per account
 (two for ``kind = "oco"``: first, then second, per account).
 """
 
 from app.strategies.loader import check_templates, load_templates
 from app.strategies.schema import AccountSpec, Problem
+from app.strategies.store import (
+    Saved,
+    TemplateInvalid,
+    check_template_text,
+    new_template_text,
+    previous_versions,
+    save_template,
+)
 from app.strategies.template import StrategyTemplate
 
-__all__ = ["AccountSpec", "Problem", "StrategyTemplate", "check_templates", "load_templates"]
+__all__ = [
+    "AccountSpec",
+    "Problem",
+    "Saved",
+    "StrategyTemplate",
+    "TemplateInvalid",
+    "check_template_text",
+    "check_templates",
+    "load_templates",
+    "new_template_text",
+    "previous_versions",
+    "save_template",
+]

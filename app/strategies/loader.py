@@ -57,22 +57,26 @@ def _load_all(directory: Path) -> tuple[dict[str, StrategyTemplate], list[Proble
 
 
 def _load_file(path: Path) -> tuple[StrategyTemplate | None, list[Problem]]:
-    file = str(path)
-    problems: list[Problem] = []
-    if not STRATEGY_NAME.match(path.stem):
-        problems.append(
-            Problem(
-                file,
-                0,
-                f"'{path.stem}' is not a valid strategy name: use up to 64 lower-case letters, "
-                "digits, - and _, starting with a letter or digit (e.g. mnq-bracket.toml)",
-            )
-        )
     try:
         text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text, parse_float=Decimal)
     except (OSError, UnicodeDecodeError) as exc:
-        return None, [*problems, Problem(file, 0, f"cannot be read as UTF-8 text: {exc}")]
+        problems = _name_problems(str(path), path.stem)
+        return None, [*problems, Problem(str(path), 0, f"cannot be read as UTF-8 text: {exc}")]
+    return check_text(path.stem, text, path=path, file=str(path))
+
+
+def check_text(
+    name: str, text: str, *, path: Path, file: str
+) -> tuple[StrategyTemplate | None, list[Problem]]:
+    """Check one template's TOML ``text`` as strategy ``name``: the template, or its problems.
+
+    ``path`` is where the template lives (its errors name it); ``file`` labels the problems
+    (``file:LINE: message``), sorted by line. Every check load_templates makes: the name, TOML
+    syntax, the schema and the Jinja expressions.
+    """
+    problems = _name_problems(file, name)
+    try:
+        data = tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         return None, [*problems, _syntax_problem(file, text, exc)]
     lines = key_lines(text)
@@ -87,8 +91,22 @@ def _load_file(path: Path) -> tuple[StrategyTemplate | None, list[Problem]]:
     if problems:
         return None, sorted(problems, key=lambda problem: problem.line)
     settings = {item.name: getattr(spec, item.name) for item in fields(spec)}
-    template = StrategyTemplate(name=path.stem, path=path, source=text, **settings)
+    template = StrategyTemplate(name=name, path=path, source=text, **settings)
     return template, []
+
+
+def _name_problems(file: str, name: str) -> list[Problem]:
+    if STRATEGY_NAME.match(name):
+        return []
+    return [Problem(file, 0, name_rule(name))]
+
+
+def name_rule(name: str) -> str:
+    """Say why ``name`` is not a valid strategy name, and what the rule is."""
+    return (
+        f"'{name}' is not a valid strategy name: use up to 64 lower-case letters, "
+        "digits, - and _, starting with a letter or digit (e.g. mnq-bracket.toml)"
+    )
 
 
 def _syntax_problem(file: str, text: str, exc: tomllib.TOMLDecodeError) -> Problem:
