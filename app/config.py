@@ -97,8 +97,14 @@ class ServerSettings(BaseModel):
     port: int = Field(8000, ge=1, le=65535)
     secrets_file: Path = Path("webhook_secrets.toml")
     templates_dir: Path = Path("templates")
+    alerts_dir: Path = Path("alerts")  # example alert messages, offered by the page's "try it"
     settle_timeout_s: float = Field(2.0, gt=0, le=2.8)  # TradingView cancels after 3 s
     max_body_bytes: int = Field(65536, ge=1024, le=1 << 20)
+    # The web page's password hash and signing keys (made at the first start; git-ignored).
+    auth_file: Path = Path("tvbridge_auth.toml")
+    session_max_age_s: int = Field(43200, ge=300, le=30 * 86400)  # a login lasts 12 h
+    # The address TradingView reaches the bridge at (a tunnel); the webhooks page shows URLs on it.
+    public_url: str | None = None
 
 
 class EngineSettings(BaseModel):

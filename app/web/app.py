@@ -7,6 +7,7 @@ reconciles what a previous run left open. Any failure stops the start with one c
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -14,9 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from app import __version__
 from app.config import Settings
@@ -28,8 +28,18 @@ from app.journal.db import redact
 from app.journal.journal import Journal
 from app.strategies import load_templates
 from app.web import logsafe
+from app.web.access import AuthFile
+from app.web.api import api_alerts, api_fills, api_orders, api_positions, api_status
+from app.web.control import ControlPages
+from app.web.feed import JournalFeed
 from app.web.health import healthz, readyz
+from app.web.journal_page import journal_csv, journal_page, journal_rows, journal_stream
+from app.web.login import LoginPages, login_middleware
+from app.web.render import STATIC_DIR
+from app.web.status import status_page
+from app.web.templates_page import routes as templates_routes
 from app.web.webhook import receive_webhook
+from app.web.webhooks_page import send_test_alert, webhooks_page
 
 log = logging.getLogger("tvbridge")
 
@@ -42,6 +52,7 @@ class Runtime:
     journal: Journal
     sim: Any = None  # app.sim.server.SimServer when the built-in simulator runs in-process
     hub: UserHub | None = None
+    feed: JournalFeed | None = None  # wakes the journal page's live updates
 
 
 async def start_runtime(settings: Settings) -> Runtime:
@@ -95,7 +106,8 @@ async def start_runtime(settings: Settings) -> Runtime:
         len(templates),
         redact(settings.journal.url),
     )
-    return Runtime(bridge=bridge, journal=journal, sim=sim, hub=hub)
+    feed = JournalFeed(journal, asyncio.get_running_loop())
+    return Runtime(bridge=bridge, journal=journal, sim=sim, hub=hub, feed=feed)
 
 
 async def stop_runtime(runtime: Runtime) -> None:
@@ -106,22 +118,9 @@ async def stop_runtime(runtime: Runtime) -> None:
     await runtime.bridge.stop()
     if runtime.sim is not None:
         await runtime.sim.stop()
+    if runtime.feed is not None:
+        runtime.feed.close()
     runtime.journal.close()
-
-
-async def index(request: Request) -> JSONResponse:
-    """What is running: version, gateway, strategies, journal (the pages come later)."""
-    bridge: Bridge = request.app.state.bridge
-    settings = bridge.settings
-    return JSONResponse(
-        {
-            "name": "tvbridge",
-            "version": __version__,
-            "gateway": {"kind": settings.gateway.kind, "firm": settings.gateway.firm_name},
-            "strategies": sorted(bridge.templates),
-            "journal": redact(settings.journal.url),
-        }
-    )
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
@@ -143,11 +142,27 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         finally:
             await stop_runtime(built)
 
+    auth = AuthFile(settings.server.auth_file, create=True)  # the keys are made at the first start
     routes = [
-        Route("/", index, methods=["GET"]),
+        Route("/", journal_page, methods=["GET"]),
+        Route("/journal/rows", journal_rows, methods=["GET"]),
+        Route("/journal/stream", journal_stream, methods=["GET"]),
+        Route("/journal.csv", journal_csv, methods=["GET"]),
+        Route("/status", status_page, methods=["GET"]),
+        Route("/webhooks", webhooks_page, methods=["GET"]),
+        Route("/webhooks/{strategy}/test", send_test_alert, methods=["POST"]),
+        Route("/api/alerts", api_alerts, methods=["GET"]),
+        Route("/api/orders", api_orders, methods=["GET"]),
+        Route("/api/fills", api_fills, methods=["GET"]),
+        Route("/api/positions", api_positions, methods=["GET"]),
+        Route("/api/status", api_status, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/webhook/{strategy}", receive_webhook, methods=["POST"]),
         Route("/webhook/{strategy}/{token}", receive_webhook, methods=["POST"]),
+        *LoginPages(auth).routes(),
+        *ControlPages(auth).routes(),
+        *templates_routes(),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, middleware=login_middleware(settings, auth), lifespan=lifespan)

@@ -40,7 +40,7 @@ async def readyz(request: Request) -> JSONResponse:
     }
     hub = getattr(runtime, "hub", None)
     if hub is not None:
-        checks["hub"] = _hub(hub.state)
+        checks["hub"] = hub_json(hub.state)
     ready = all(check["ok"] for check in checks.values())
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
@@ -55,7 +55,8 @@ def _gateway(gateway: Any) -> dict[str, Any]:
     }
 
 
-def _hub(state: Any) -> dict[str, Any]:
+def hub_json(state: Any) -> dict[str, Any]:
+    """The User Hub connection (UserHub.state) as JSON: times ISO 8601 UTC."""
     return {
         "ok": bool(state.connected),
         "connected": bool(state.connected),

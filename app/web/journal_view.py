@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+from app.domain.enums import Side
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,8 @@ def alerts_json(alerts: Sequence[Any], details: Mapping[int, AlertDetail]) -> li
             "contract_id": a.contract_id,
             "source_ip": a.source_ip,
             "duplicate_of": a.duplicate_of,
-            "orders": [_order_json(o) for o in details[a.id].orders],
-            "fills": [_fill_json(f) for f in details[a.id].fills],
+            "orders": [order_json(o) for o in details[a.id].orders],
+            "fills": [fill_json(f) for f in details[a.id].fills],
             "latency_s": _latency_json(details[a.id].latency),
             "slippage": _slippage_json(details[a.id].latency),
         }
@@ -44,9 +46,24 @@ def alerts_json(alerts: Sequence[Any], details: Mapping[int, AlertDetail]) -> li
     ]
 
 
-def _fill_json(f: Any) -> dict[str, Any]:
+def position_json(p: Any) -> dict[str, Any]:
+    """One position row as JSON: side long/short (None when flat), size contracts, price points."""
+    return {
+        "account_id": p.account_id,
+        "contract_id": p.contract_id,
+        "side": None if not p.size else ("long" if p.side == Side.BUY else "short"),
+        "size": p.size,
+        "average_price": _num(p.average_price),
+        "updated_at": p.updated_at.astimezone(UTC).isoformat(),
+    }
+
+
+def fill_json(f: Any) -> dict[str, Any]:
+    """One fill row as JSON: size contracts, price points, fees and P&L USD (strings, exact)."""
     return {
         "trade_id": f.trade_id,
+        "account_id": f.account_id,
+        "contract_id": f.contract_id,
         "broker_order_id": f.broker_order_id,
         "order_record_id": f.order_record_id,
         "side": str(f.side),
@@ -79,7 +96,8 @@ def _slippage_json(chain: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _order_json(o: Any) -> dict[str, Any]:
+def order_json(o: Any) -> dict[str, Any]:
+    """One order row as JSON: size contracts, prices points (exact strings), ticks whole."""
     return {
         "order_record_id": o.id,
         "leg": str(o.leg),
@@ -97,6 +115,7 @@ def _order_json(o: Any) -> dict[str, Any]:
         "state": str(o.state),
         "client_order_id": o.client_order_id,
         "broker_order_id": o.broker_order_id,
+        "alert_id": o.alert_id,
         "fill_volume": o.fill_volume,
         "filled_price": _num(o.filled_price),
         "message": o.message,

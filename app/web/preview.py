@@ -20,7 +20,7 @@ from app.engine.accounts import AccountDirectory
 from app.engine.execute import Executor
 from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
-from app.errors import ConfigError, TemplateError
+from app.errors import AlertInvalidError, ConfigError, TemplateError
 from app.gateway.dryrun import DryRunGateway
 from app.gateway.projectx import build_gateway
 from app.ingest.parse import parse_body
@@ -91,3 +91,18 @@ async def render_alert(settings: Settings, strategy: str, raw: bytes) -> list[di
     if not calls:
         calls = [{"endpoint": None, "body": None, "note": reason or "nothing to send"}]
     return calls
+
+
+async def dry_run(
+    bridge: Any, template: Any, raw: bytes
+) -> tuple[AlertStatus, str | None, list[dict[str, Any]]]:
+    """Preview ``raw`` on the running bridge's gateway (reads real, order-changing calls recorded).
+
+    Never starts or closes the wrapper: closing it would close the bridge's live gateway. An
+    unparsable body comes back as status INVALID with the webhook's exact 422 message.
+    """
+    instance = await bridge.runner.run(lambda: bridge.runner.journal.instance)
+    try:
+        return await preview_alert(template, raw, DryRunGateway(bridge.gateway), instance=instance)
+    except AlertInvalidError as exc:
+        return AlertStatus.INVALID, str(exc), []

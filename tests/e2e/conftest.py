@@ -58,7 +58,11 @@ def make_settings(root: Path, **gateway: Any) -> Settings:
     return load_settings(
         None,
         journal={"url": journal_url(root)},
-        server={"secrets_file": root / "webhook_secrets.toml", "templates_dir": templates},
+        server={
+            "secrets_file": root / "webhook_secrets.toml",
+            "templates_dir": templates,
+            "auth_file": root / "tvbridge_auth.toml",
+        },
         engine={"reconcile_delay_s": 0.05, "reconcile_attempts": 3},
         gateway={"kind": "sim", "timeout_s": 0.5, **gateway},
     )

@@ -1,0 +1,177 @@
+"""What the journal page, its CSV export and the JSON API ask the journal: one set of queries.
+
+Filters come from the query string (``?strategy=&account=&status=&since=&until=``); dates are the
+trader's local calendar days (the machine's time zone), turned into UTC bounds here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from app.domain.enums import AlertStatus
+from app.journal.journal import LatencyChain
+from app.web.journal_view import AlertDetail
+
+PAGE_SIZE = 100
+MAX_LIMIT = 1000
+
+
+class FilterError(ValueError):
+    """A query-string value the journal cannot filter by (answered with 400 and the value)."""
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """The journal page's filters. ``since``/``until`` are local calendar days (inclusive)."""
+
+    strategy: str | None = None
+    account_id: int | None = None
+    statuses: tuple[AlertStatus, ...] = ()
+    since: date | None = None
+    until: date | None = None
+    before_id: int | None = None
+    limit: int = PAGE_SIZE
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> AlertFilter:
+        """Read the filters from a query string (``status`` may list several, comma-separated).
+        Raises FilterError naming the bad value."""
+        statuses = []
+        for value in query.get("status", "").split(","):
+            if not value:
+                continue
+            try:
+                statuses.append(AlertStatus(value))
+            except ValueError:
+                known = ", ".join(s.value for s in AlertStatus)
+                raise FilterError(f"status '{value}' is not an alert status; use one of {known}") from None
+        return cls(
+            strategy=query.get("strategy") or None,
+            account_id=query_int(query, "account"),
+            statuses=tuple(statuses),
+            since=_date(query, "since"),
+            until=_date(query, "until"),
+            before_id=query_int(query, "before"),
+            limit=min(query_int(query, "limit") or PAGE_SIZE, MAX_LIMIT),
+        )
+
+    def journal_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``Journal.find_alerts``."""
+        return {
+            "strategy": self.strategy,
+            "account_id": self.account_id,
+            "statuses": list(self.statuses) or None,
+            "since": _local_midnight_utc(self.since) if self.since else None,
+            "until": _local_midnight_utc(self.until + timedelta(days=1)) if self.until else None,
+            "before_id": self.before_id,
+            "limit": self.limit,
+        }
+
+    def query_string(self, **changes: Any) -> str:
+        """The filters as a query string (paging dropped unless given in ``changes``)."""
+        values = {
+            "strategy": self.strategy,
+            "account": self.account_id,
+            "status": ",".join(s.value for s in self.statuses),
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+        }
+        values.update(changes)
+        return urlencode({k: v for k, v in values.items() if v not in (None, "")})
+
+    @property
+    def active(self) -> bool:
+        return any((self.strategy, self.account_id, self.statuses, self.since, self.until))
+
+    def matches(self, alert: Any, account_ids: set[int]) -> bool:
+        """Whether an alert row (with the accounts of its orders) passes the filters."""
+        if self.strategy and alert.strategy != self.strategy:
+            return False
+        if self.account_id is not None and self.account_id not in account_ids:
+            return False
+        if self.statuses and alert.status not in self.statuses:
+            return False
+        kwargs = self.journal_kwargs()
+        if kwargs["since"] and alert.received_at < kwargs["since"]:
+            return False
+        return not (kwargs["until"] and alert.received_at >= kwargs["until"])
+
+
+@dataclass
+class AlertPage:
+    """Alerts newest first with their details, and the id to continue from (older alerts)."""
+
+    alerts: list[Any]
+    details: dict[int, AlertDetail]
+    older_than: int | None = None
+    tick_sizes: dict[str, Any] = field(default_factory=dict)
+
+
+def alert_details(journal: Any, alerts: Sequence[Any]) -> dict[int, AlertDetail]:
+    """Orders, fills and latency chain of each alert, in two queries whatever the count."""
+    ids = [a.id for a in alerts]
+    orders: dict[int, list[Any]] = {i: [] for i in ids}
+    for order in journal.orders_of_alerts(ids):
+        orders[order.alert_id].append(order)
+    fills: dict[int, list[Any]] = {i: [] for i in ids}
+    alert_of_order = {o.id: o.alert_id for rows in orders.values() for o in rows}
+    for fill in journal.fills_of_alerts(ids):
+        fills[alert_of_order[fill.order_record_id]].append(fill)
+    return {a.id: AlertDetail(orders[a.id], fills[a.id], LatencyChain.of(a, orders[a.id])) for a in alerts}
+
+
+def find_alert_page(journal: Any, flt: AlertFilter) -> AlertPage:
+    """One page of alerts matching ``flt`` with their details (runs in the journal runner)."""
+    alerts = journal.find_alerts(**flt.journal_kwargs())
+    details = alert_details(journal, alerts)
+    tick_sizes = {
+        o.contract_id: o.tick_size for d in details.values() for o in d.orders if o.tick_size is not None
+    }
+    older = alerts[-1].id if len(alerts) == flt.limit else None
+    return AlertPage(alerts, details, older, tick_sizes)
+
+
+def alerts_by_id(journal: Any, ids: Sequence[int], flt: AlertFilter) -> AlertPage:
+    """The alerts among ``ids`` that pass ``flt`` (for the live feed), newest first."""
+    rows = [a for a in (journal.get_alert(i) for i in sorted(set(ids), reverse=True)) if a is not None]
+    details = alert_details(journal, rows)
+    kept = [a for a in rows if flt.matches(a, {o.account_id for o in details[a.id].orders})]
+    tick_sizes = {
+        o.contract_id: o.tick_size for a in kept for o in details[a.id].orders if o.tick_size is not None
+    }
+    return AlertPage(kept, {a.id: details[a.id] for a in kept}, None, tick_sizes)
+
+
+def query_int(query: Mapping[str, str], name: str) -> int | None:
+    """A whole number from the query string, None when absent. Raises FilterError."""
+    value = query.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise FilterError(f"{name} '{value}' is not a whole number")
+    return int(value)
+
+
+def _date(query: Mapping[str, str], name: str) -> date | None:
+    value = query.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise FilterError(f"{name} '{value}' is not a date; use YYYY-MM-DD") from None
+
+
+def query_day_start(query: Mapping[str, str], name: str) -> datetime | None:
+    """The start (UTC) of the local calendar day a query value names. Raises FilterError."""
+    day = _date(query, name)
+    return _local_midnight_utc(day) if day else None
+
+
+def _local_midnight_utc(day: date) -> datetime:
+    """The start of a local calendar day, in UTC."""
+    return datetime.combine(day, time()).astimezone().astimezone(UTC)

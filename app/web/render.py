@@ -1,0 +1,99 @@
+"""HTML rendering: the Jinja2 environment, its filters and what every page's header shows.
+
+Templates live in ``app/web/templates`` and autoescape. Times are stored in UTC: pages show them in
+the machine's local time zone (the trader's laptop) with the UTC time on hover. Prices are shown on
+the contract's tick grid, quantities right-aligned by the stylesheet (``td.num``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup, escape
+from starlette.requests import Request
+from starlette.templating import Jinja2Templates
+
+from app import __version__
+from app.web.csrf import csrf_token
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def local_time(at: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> Markup:
+    """``<time>`` in local time, UTC (ISO 8601) in its title and datetime attribute."""
+    if not at:
+        return Markup("")
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at)
+    utc = at.astimezone(UTC)
+    local = utc.astimezone()
+    iso = utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return Markup('<time datetime="{0}" title="{1} UTC">{2}</time>').format(
+        iso, utc.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], local.strftime(fmt)
+    )
+
+
+def price(value: Decimal | str | None, tick_size: Decimal | str | None = None) -> str:
+    """A price in points with as many decimals as the contract's tick size (0.25 → 2)."""
+    if value is None or value == "":
+        return ""
+    number = Decimal(str(value))
+    if tick_size:
+        places = max(0, -Decimal(str(tick_size)).normalize().as_tuple().exponent)  # type: ignore[operator]
+        exact = number.quantize(Decimal(1).scaleb(-places))
+        if exact == number:
+            return f"{exact:.{places}f}"
+    return f"{number.normalize():f}"
+
+
+def duration(seconds: float) -> str:
+    """A step of the latency chain: ms below 10 s, then s, min, h or days (the alert's own time
+    can be long before it was received: a delayed or replayed alert)."""
+    sign = "−" if seconds < 0 else "+"
+    size = abs(seconds)
+    if size < 10:
+        return f"{sign}{size * 1000:.0f} ms"
+    for unit, length in (("days", 86400), ("h", 3600), ("min", 60)):
+        if size >= length * 2:
+            return f"{sign}{size / length:.1f} {unit}"
+    return f"{sign}{size:.1f} s"
+
+
+def usd(value: Decimal | str | None) -> str:
+    """An amount in USD with cents and a sign for losses."""
+    if value is None or value == "":
+        return ""
+    return f"{Decimal(str(value)):,.2f}"
+
+
+def flash(request: Request, text: str, kind: str = "info") -> None:
+    """Show ``text`` once on the next page (kind: info, ok, warn, error)."""
+    request.session.setdefault("flashes", []).append({"kind": kind, "text": text})
+
+
+def page_context(request: Request) -> dict[str, Any]:
+    """What base.html needs on every page: the SIM/LIVE badge, pause state, CSRF token, user."""
+    runtime = getattr(request.app.state, "runtime", None)
+    bridge = getattr(runtime, "bridge", None)
+    settings = bridge.settings if bridge is not None else None
+    session = request.scope.get("session")
+    logged_in = bool(session and session.get("user"))
+    return {
+        "version": __version__,
+        "live": settings is not None and settings.gateway.kind != "sim",
+        "firm": settings.gateway.firm_name if settings is not None else "",
+        "paused": getattr(bridge, "paused", None),
+        "logged_in": logged_in,
+        "csrf_token": csrf_token(request) if session is not None else "",
+        "flashes": session.pop("flashes", []) if session else [],
+        "path": request.url.path,
+    }
+
+
+templates = Jinja2Templates(directory=TEMPLATES_DIR, context_processors=[page_context])
+templates.env.filters.update(local_time=local_time, price=price, usd=usd, duration=duration)
+templates.env.globals.update(escape=escape)

@@ -1,0 +1,132 @@
+"""What the bridge is connected to and holding: one snapshot for the status page and /api/status.
+
+Accounts, positions and working orders come from the journal, which the User Hub and the
+reconciler keep in line with the gateway, so opening the page costs no gateway request (the
+gateway's 200-per-minute budget is for orders). Only accounts not yet reported by the hub are read
+from the bridge's account directory (cached Account/search).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app import __version__
+from app.domain.enums import OrderState
+from app.errors import GatewayError
+from app.journal.db import redact
+from app.web.health import hub_json
+from app.web.journal_view import position_json
+from app.web.render import templates
+
+log = logging.getLogger("tvbridge.web")
+
+# Orders still able to fill: what "working orders" means on the status page.
+WORKING_STATES = [s for s in OrderState if not s.is_final]
+
+
+async def status_snapshot(runtime: Any) -> dict[str, Any]:
+    """The status as plain JSON-ready values (times ISO 8601 UTC, balances USD strings)."""
+    bridge, journal = runtime.bridge, runtime.journal
+    settings = bridge.settings
+    gateway = bridge.gateway
+    now = datetime.now(UTC)
+    expires = getattr(gateway, "token_expires_at", None)
+    followed = set(await bridge.followed_account_ids())
+    accounts = await account_list(bridge, journal, followed)
+    positions = await bridge.runner.run(journal.positions)
+    working = await bridge.runner.run(journal.orders_in_states, WORKING_STATES)
+    by_account: dict[int, dict[str, list[Any]]] = defaultdict(lambda: {"positions": [], "orders": []})
+    for p in positions:
+        if p.size:
+            by_account[p.account_id]["positions"].append(position_json(p))
+    for o in working:
+        by_account[o.account_id]["orders"].append(
+            {
+                "order_record_id": o.id,
+                "alert_id": o.alert_id,
+                "leg": str(o.leg),
+                "contract_id": o.contract_id,
+                "side": str(o.side) if o.side else None,
+                "type": str(o.order_type) if o.order_type else None,
+                "size": o.size,
+                "limit_price": _s(o.limit_price),
+                "stop_price": _s(o.stop_price),
+                "state": str(o.state),
+                "broker_order_id": o.broker_order_id,
+                "client_order_id": o.client_order_id,
+                "tick_size": _s(o.tick_size),
+            }
+        )
+    for account in accounts:
+        account.update(by_account.pop(account["account_id"], {"positions": [], "orders": []}))
+    hub = getattr(runtime, "hub", None)
+    paused = bridge.paused
+    sim = settings.gateway.kind == "sim"
+    return {
+        "version": __version__,
+        "mode": "sim" if sim else "live",
+        "firm": settings.gateway.firm_name,
+        "api_url": "built-in simulator"
+        if settings.gateway.kind == "sim"
+        else settings.gateway.resolved_api_url,
+        "username": settings.gateway.username or None,
+        "paused": {"since": _iso(paused.since), "by": paused.by} if paused else None,
+        "login": {
+            "logged_in": expires is not None and expires > now,
+            "token_expires_at": _iso(expires),
+        },
+        "hub": hub_json(hub.state) if hub is not None else None,
+        "accounts": accounts,
+        "journal": {"url": redact(settings.journal.url)},
+        "strategies": sorted(bridge.templates),
+    }
+
+
+async def account_list(bridge: Any, journal: Any, followed: set[int]) -> list[dict[str, Any]]:
+    """Every account the journal knows (hub reports) plus those the directory has, followed first."""
+    known: dict[int, dict[str, Any]] = {}
+    try:
+        for a in await bridge.accounts.all():
+            known[a.account_id] = _account(a.account_id, a.name, a.balance, a.can_trade, None, followed)
+    except GatewayError as exc:  # the page still shows what the journal has
+        log.warning("status page: could not list the accounts: %s", exc)
+    for state in await bridge.runner.run(journal.account_states):
+        known[state.account_id] = _account(
+            state.account_id, state.name, state.balance, state.can_trade, state.updated_at, followed
+        )
+    return sorted(known.values(), key=lambda a: (not a["followed"], a["name"]))
+
+
+def _account(
+    account_id: int, name: str, balance: Any, can_trade: bool, at: datetime | None, followed: set[int]
+) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "name": name,
+        "balance": _s(balance),
+        "can_trade": can_trade,
+        "updated_at": _iso(at),
+        "followed": account_id in followed,
+    }
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.astimezone(UTC).isoformat() if at else None
+
+
+def _s(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+async def status_page(request: Request) -> Response:
+    """GET /status: the snapshot as a page."""
+    runtime = request.app.state.runtime
+    snapshot = await status_snapshot(runtime)
+    ticks = await runtime.bridge.runner.run(runtime.journal.tick_sizes)
+    return templates.TemplateResponse(request, "status.html", {"s": snapshot, "ticks": ticks})

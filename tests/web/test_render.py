@@ -1,0 +1,37 @@
+"""How the pages write prices, times and durations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from app.web.render import duration, local_time, price, usd
+
+
+def test_prices_are_shown_on_the_contracts_tick_grid() -> None:
+    assert price(Decimal("21500"), Decimal("0.25")) == "21500.00"
+    assert price(Decimal("21500.5"), Decimal("0.25")) == "21500.50"
+    assert price(Decimal("1.2345"), Decimal("0.0001")) == "1.2345"  # 4 decimals: a currency future
+    assert price(Decimal("4400"), Decimal("1")) == "4400"
+    # An average price between ticks is shown exactly, never rounded onto the grid.
+    assert price(Decimal("21500.125"), Decimal("0.25")) == "21500.125"
+    assert price(None) == "" and price(Decimal("21500.50")) == "21500.5"
+
+
+def test_money_and_durations() -> None:
+    assert usd(Decimal("-2.5")) == "-2.50" and usd(Decimal("49999.26")) == "49,999.26"
+    assert duration(0.0114) == "+11 ms"
+    assert duration(-0.002) == "−2 ms"
+    assert duration(42.0) == "+42.0 s"
+    assert duration(600.0) == "+10.0 min"
+    assert duration(263 * 86400.0) == "+263.0 days"
+
+
+def test_times_are_local_with_utc_on_hover() -> None:
+    at = datetime(2026, 11, 21, 14, 3, 7, 123000, tzinfo=UTC)
+
+    html = str(local_time(at))
+
+    local = at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    assert html == f'<time datetime="2026-11-21T14:03:07.123Z" title="2026-11-21 14:03:07.123 UTC">{local}</time>'
+    assert str(local_time(at.isoformat())) == html
