@@ -1,14 +1,20 @@
-"""Shared test helpers: a polling wait, and paths to the repository's shipped files."""
+"""Shared test helpers: a polling wait, paths to the repository's shipped files, and running the
+``tvbridge`` command (one-off commands and a served bridge)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_TEMPLATES = REPO / "templates"
@@ -78,3 +84,50 @@ def drop_created_databases() -> None:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
     CREATED_DATABASES.clear()
+
+
+def tvbridge(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a ``tvbridge`` command in ``cwd``, as a trader does from a terminal."""
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_serve(workdir: Path, env: dict[str, str], output: Any) -> subprocess.Popen[Any]:
+    """Start ``tvbridge serve`` in ``workdir`` (port in ``env``) and wait until it is ready;
+    its output goes to ``output`` (a file or subprocess.PIPE)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve"],
+        cwd=workdir,
+        env={**os.environ, **env},
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{env['TVBRIDGE_SERVER__PORT']}/readyz"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            shown = process.stdout.read() if process.stdout else "(see its log file)"
+            raise AssertionError(f"tvbridge serve did not start:\n{shown}")
+        time.sleep(0.1)

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
-import tempfile
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 from itsdangerous import Signer
 
 from app.errors import AlertAuthError, ConfigError
+from app.files import write_atomically
 
 _SALT = "tvbridge.webhook"
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -75,7 +74,7 @@ def ensure_secrets(path: Path, strategies: Iterable[str]) -> list[str]:
     if text and not text.endswith("\n"):
         text += "\n"
     lines = [f'{_toml_key(name)} = "{secrets.token_urlsafe(24)}"\n' for name in added]
-    _write_private(path, text + "".join(lines))
+    write_atomically(path, (text + "".join(lines)).encode("utf-8"), mode=0o600)
     return added
 
 
@@ -141,19 +140,3 @@ def _toml_key(name: str) -> str:
         return name
     escaped = name.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically, readable by the owner only (0600)."""
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        os.chmod(temp, 0o600)  # mkstemp makes it 0600 already; say so where it matters
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

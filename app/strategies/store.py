@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from app.errors import TemplateError
+from app.files import write_atomically
 from app.strategies.lines import key_lines
 from app.strategies.loader import STRATEGY_NAME, check_text, name_rule
 from app.strategies.schema import Problem
@@ -78,7 +78,7 @@ def save_template(directory: Path, name: str, text: str) -> Saved:
     if current == data:
         return Saved(template, None)
     previous = _keep_previous(directory, name, current) if current is not None else None
-    _write_atomically(path, data)
+    write_atomically(path, data)
     return Saved(template, previous)
 
 
@@ -146,40 +146,6 @@ def _keep_previous(directory: Path, name: str, content: bytes) -> Path:
                 at += timedelta(microseconds=1)
             continue
         return path
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder, fsync, then rename.
-
-    The temp file ends in ``.tmp``, never ``.toml``, so a crash mid-write leaves nothing the
-    loader would read.
-    """
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(temp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _adapt_description(text: str, from_name: str) -> str:

@@ -27,7 +27,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 
 from app.errors import ConfigError
-from app.ingest.auth import _write_private
+from app.files import write_atomically
 
 log = logging.getLogger("tvbridge.web")
 
@@ -273,4 +273,4 @@ def _write(path: Path, data: dict[str, str]) -> None:
     # Every value is a token or an argon2 PHC string (ASCII, no control characters), so a JSON
     # string literal is a valid TOML basic string.
     lines = [f"{key} = {json.dumps(value)}\n" for key, value in data.items() if value]
-    _write_private(path, _HEADER + "".join(lines))
+    write_atomically(path, (_HEADER + "".join(lines)).encode("utf-8"), mode=0o600)

@@ -11,6 +11,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from functools import wraps
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -33,7 +34,7 @@ def csrf_token(request: Request) -> str:
 async def check_csrf(request: Request) -> None:
     """Raise HTTPException(403) unless the request carries the session's token (form or header)."""
     expected = request.session.get(FIELD)
-    given = request.headers.get(HEADER)
+    given: Any = request.headers.get(HEADER)
     if given is None and request.method == "POST":
         given = (await request.form()).get(FIELD)  # cached by Starlette for the handler
     if not expected or not isinstance(given, str) or not hmac.compare_digest(given, expected):

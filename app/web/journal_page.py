@@ -69,8 +69,8 @@ async def journal_rows(request: Request) -> Response:
     except (FilterError, ValueError) as exc:
         return HTMLResponse(f"bad request: {exc}", status_code=400)
     page: AlertPage = await runtime.bridge.runner.run(alerts_by_id, runtime.journal, ids, flt)
-    macro = templates.get_template("_alert.html").make_module({"bad_statuses": BAD_STATUSES})
-    html = "".join(str(macro.alert_row(a, page.details[a.id], page.tick_sizes)) for a in page.alerts)
+    module: Any = templates.get_template("_alert.html").make_module({"bad_statuses": BAD_STATUSES})
+    html = "".join(str(module.alert_row(a, page.details[a.id], page.tick_sizes)) for a in page.alerts)
     return HTMLResponse(html)
 
 

@@ -110,6 +110,7 @@ def order_json(o: Any) -> dict[str, Any]:
         "size": o.size,
         "limit_price": _num(o.limit_price),
         "stop_price": _num(o.stop_price),
+        "tick_size": _num(o.tick_size),
         "stop_loss_ticks": o.stop_loss_ticks,
         "take_profit_ticks": o.take_profit_ticks,
         "state": str(o.state),

@@ -21,7 +21,7 @@ from app.domain.enums import OrderState
 from app.errors import GatewayError
 from app.journal.db import redact
 from app.web.health import hub_json
-from app.web.journal_view import position_json
+from app.web.journal_view import order_json, position_json
 from app.web.render import templates
 
 log = logging.getLogger("tvbridge.web")
@@ -46,23 +46,7 @@ async def status_snapshot(runtime: Any) -> dict[str, Any]:
         if p.size:
             by_account[p.account_id]["positions"].append(position_json(p))
     for o in working:
-        by_account[o.account_id]["orders"].append(
-            {
-                "order_record_id": o.id,
-                "alert_id": o.alert_id,
-                "leg": str(o.leg),
-                "contract_id": o.contract_id,
-                "side": str(o.side) if o.side else None,
-                "type": str(o.order_type) if o.order_type else None,
-                "size": o.size,
-                "limit_price": _s(o.limit_price),
-                "stop_price": _s(o.stop_price),
-                "state": str(o.state),
-                "broker_order_id": o.broker_order_id,
-                "client_order_id": o.client_order_id,
-                "tick_size": _s(o.tick_size),
-            }
-        )
+        by_account[o.account_id]["orders"].append(order_json(o))
     for account in accounts:
         account.update(by_account.pop(account["account_id"], {"positions": [], "orders": []}))
     hub = getattr(runtime, "hub", None)

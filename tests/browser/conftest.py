@@ -12,19 +12,15 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from tests.helpers import SHIPPED_ALERTS, SHIPPED_TEMPLATES
+from tests.helpers import SHIPPED_ALERTS, SHIPPED_TEMPLATES, free_port, start_serve, tvbridge
 
 PASSWORD = "browser test password"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -52,21 +48,7 @@ class Served:
 
     def tvbridge(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run a ``tvbridge`` command in the bridge's directory, as the trader would."""
-        return subprocess.run(
-            [sys.executable, "-m", "app.cli", *args],
-            cwd=self.workdir,
-            env={**os.environ, **self.env},
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        return tvbridge(*args, cwd=self.workdir, env=self.env, stdin=stdin)
 
 
 @pytest.fixture(scope="module")
@@ -74,30 +56,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     workdir = tmp_path_factory.mktemp("bridge")
     shutil.copytree(SHIPPED_TEMPLATES, workdir / "templates")
     shutil.copytree(SHIPPED_ALERTS, workdir / "alerts")
-    port = _free_port()
+    port = free_port()
     env = {"TVBRIDGE_SERVER__PORT": str(port)}
     served = Served(f"http://127.0.0.1:{port}", workdir, env)
     done = served.tvbridge("set-password", "--stdin", stdin=PASSWORD + "\n")
     assert done.returncode == 0, done.stderr
     log = (workdir / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve"],
-        cwd=workdir,
-        env={**os.environ, **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{served.url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError(f"tvbridge serve did not start:\n{(workdir / 'serve.log').read_text()}")
-        time.sleep(0.1)
+    try:
+        process = start_serve(workdir, env, log)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{(workdir / 'serve.log').read_text()}") from None
     yield served
     process.send_signal(signal.SIGINT)
     process.wait(timeout=30)

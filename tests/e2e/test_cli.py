@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,20 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import SHIPPED_ALERTS, SHIPPED_TEMPLATES
+from tests.helpers import SHIPPED_ALERTS, SHIPPED_TEMPLATES, free_port, start_serve, tvbridge
 
 BRACKET_EXAMPLE = SHIPPED_ALERTS / "mnq-bracket.example.json"
-
-
-def tvbridge(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.fixture
@@ -38,35 +25,10 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served(workdir: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    env = {"TVBRIDGE_SERVER__PORT": str(_free_port())}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve"],
-        cwd=workdir,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{env['TVBRIDGE_SERVER__PORT']}/healthz"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError(f"tvbridge serve did not start:\n{process.stdout.read()}")
-        time.sleep(0.1)
+    env = {"TVBRIDGE_SERVER__PORT": str(free_port())}
+    process = start_serve(workdir, env, subprocess.PIPE)
     yield workdir, env
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=30)
@@ -120,7 +82,7 @@ def test_serve_send_journal_on_the_simulator(served: tuple[Path, dict[str, str]]
 
 def test_send_without_a_running_bridge_says_so(workdir: Path) -> None:
     (workdir / "webhook_secrets.toml").write_text('mnq-bracket = "a-secret-for-this-test-only"\n')
-    port = str(_free_port())
+    port = str(free_port())
 
     sent = tvbridge(
         "send",
@@ -211,7 +173,7 @@ def test_url_prints_the_signed_webhook_url(workdir: Path) -> None:
 
 
 def test_a_refused_api_key_stops_serve_with_one_line(workdir: Path) -> None:
-    port = _free_port()
+    port = free_port()
     sim = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "sim", "--port", str(port), "--no-access-log"],
         cwd=workdir,
@@ -233,7 +195,7 @@ def test_a_refused_api_key_stops_serve_with_one_line(workdir: Path) -> None:
             "TVBRIDGE_GATEWAY__USER_HUB_URL": f"ws://127.0.0.1:{port}/hubs/user",
             "TVBRIDGE_GATEWAY__USERNAME": "trader1",
             "TVBRIDGE_GATEWAY__API_KEY": "bad-key",  # the simulator refuses this one (code 3)
-            "TVBRIDGE_SERVER__PORT": str(_free_port()),
+            "TVBRIDGE_SERVER__PORT": str(free_port()),
         }
 
         result = tvbridge("serve", cwd=workdir, env=env)

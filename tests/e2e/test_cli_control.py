@@ -4,28 +4,13 @@ running ``tvbridge serve``, and with no bridge running."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from app.journal.journal import Journal
 from app.web.access import load_auth, verify_password
 from tests.e2e import test_cli
 from tests.e2e.test_cli import BRACKET_EXAMPLE
-
-
-def tvbridge(*args: str, cwd: Path, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        cwd=cwd,
-        env={**os.environ, **env},
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
+from tests.helpers import free_port, tvbridge
 
 # `tvbridge serve` on the built-in simulator in a copy of the shipped templates, as test_cli runs it.
 workdir = test_cli.workdir
@@ -33,7 +18,7 @@ served = test_cli.served
 
 
 def no_bridge() -> dict[str, str]:
-    return {"TVBRIDGE_SERVER__PORT": str(test_cli._free_port())}  # nothing listens there
+    return {"TVBRIDGE_SERVER__PORT": str(free_port())}  # nothing listens there
 
 
 def send_alert(root: Path, env: dict[str, str], alert_id: str = "") -> str:

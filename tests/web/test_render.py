@@ -33,5 +33,6 @@ def test_times_are_local_with_utc_on_hover() -> None:
     html = str(local_time(at))
 
     local = at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    assert html == f'<time datetime="2026-11-21T14:03:07.123Z" title="2026-11-21 14:03:07.123 UTC">{local}</time>'
+    expected = '<time datetime="2026-11-21T14:03:07.123Z" title="2026-11-21 14:03:07.123 UTC">'
+    assert html == f"{expected}{local}</time>"
     assert str(local_time(at.isoformat())) == html
