@@ -42,7 +42,7 @@ def login_middleware(settings: Settings, auth: AuthFile) -> list[Middleware]:
     """The session cookie, then the login check (outermost first), for ``Starlette(middleware=…)``."""
     return [
         Middleware(
-            SessionMiddleware,
+            PageSessions,
             secret_key=auth.keys().session_secret,
             session_cookie=SESSION_COOKIE,
             max_age=settings.server.session_max_age_s,
@@ -51,6 +51,17 @@ def login_middleware(settings: Settings, auth: AuthFile) -> list[Middleware]:
         ),
         Middleware(LoginRequired, auth=auth),
     ]
+
+
+class PageSessions(SessionMiddleware):
+    """Starlette's signed-cookie sessions, for everything but webhook deliveries: those prove
+    themselves with the strategy's secret, never carry the trader's cookie, and are the hot path."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/webhook/"):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def logged_in(session: dict[str, object] | None, keys: AuthKeys) -> bool:

@@ -278,3 +278,13 @@ def test_the_server_sees_a_new_password_without_a_restart(tmp_path: Path) -> Non
     assert first and auth.keys().password_fingerprint not in ("", first)
     path.write_text("not = [valid toml")
     assert auth.keys().password_fingerprint  # a broken file keeps the keys read last
+
+
+async def test_a_webhook_delivery_never_gets_or_reads_a_session(web: Web) -> None:
+    assert (await web.login()).status_code == 303  # the client now holds the trader's cookie
+    body = (SHIPPED_ALERTS / "mnq-market.example.json").read_text()
+
+    response = await web.client.post(web.env.url("mnq-market"), content=body)
+
+    assert response.status_code == 200 and response.json()["status"] == "executed"
+    assert "set-cookie" not in response.headers  # the login session is neither read nor renewed
