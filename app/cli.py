@@ -219,16 +219,15 @@ def _webhook_url(settings: Settings, strategy: str, base_url: str | None) -> str
 def _send(args: argparse.Namespace) -> int:
     import httpx
 
+    from app.ingest.parse import tradingview_content_type
+
     settings = _settings(args)
     raw = _read_file(args.alert_file)
     url = _webhook_url(settings, args.strategy, args.base_url)
     try:
-        json.loads(raw)
-        content_type = "application/json"  # what TradingView sends for valid JSON
-    except ValueError:
-        content_type = "text/plain; charset=utf-8"
-    try:
-        response = httpx.post(url, content=raw, headers={"Content-Type": content_type}, timeout=10.0)
+        response = httpx.post(
+            url, content=raw, headers={"Content-Type": tradingview_content_type(raw)}, timeout=10.0
+        )
     except httpx.HTTPError as exc:
         raise BridgeError(
             f"could not reach the bridge at {url.split('/webhook/')[0]} ({type(exc).__name__}); "

@@ -73,6 +73,16 @@ def parse_body(
     return _parse_text(text, pattern)
 
 
+def tradingview_content_type(raw: bytes) -> str:
+    """The Content-Type TradingView sends with a message: application/json when the message is
+    valid JSON, else text/plain (tradingview.md §1). Used to send test alerts as it would."""
+    try:
+        json.loads(raw)
+    except ValueError:
+        return "text/plain; charset=utf-8"
+    return "application/json"
+
+
 def find_body_secret(raw: bytes, secret_field: str) -> str | None:
     """Return the webhook secret written in the body, or None.
 

@@ -895,13 +895,14 @@ class Journal:
         since: datetime | None = None,
         until: datetime | None = None,
         before_id: int | None = None,
+        alert_ids: Iterable[int] | None = None,
         limit: int = 100,
     ) -> list[AlertRecord]:
         """Alerts matching every filter given, newest first, at most ``limit``.
 
         ``account_id``: alerts with an order row on that account. ``since``/``until``: tz-aware
         UTC bounds on received_at (since inclusive, until exclusive). ``before_id``: only alerts
-        older than that one (the next page).
+        older than that one (the next page). ``alert_ids``: only these (the page's live feed).
         """
         query = select(AlertRecord).order_by(col(AlertRecord.id).desc()).limit(limit)
         if strategy is not None:
@@ -917,6 +918,8 @@ class Journal:
             query = query.where(col(AlertRecord.received_at) < until)
         if before_id is not None:
             query = query.where(col(AlertRecord.id) < before_id)
+        if alert_ids is not None:
+            query = query.where(col(AlertRecord.id).in_(list(alert_ids)))
         with self._transaction("find alerts") as session:
             return list(session.exec(query).all())
 

@@ -4,6 +4,7 @@ updates over server-sent events, and a CSV export of what the filters show."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Iterator
 from typing import Any
@@ -96,7 +97,7 @@ async def journal_csv(request: Request) -> Response:
         flt = AlertFilter.from_query(request.query_params)
     except FilterError as exc:
         return HTMLResponse(f"bad filter: {exc}", status_code=400)
-    flt = AlertFilter(**{**flt.__dict__, "limit": CSV_MAX_ALERTS, "before_id": None})
+    flt = dataclasses.replace(flt, limit=CSV_MAX_ALERTS, before_id=None)
     page = await runtime.bridge.runner.run(find_alert_page, runtime.journal, flt)
     return Response(
         "".join(_csv_lines(page)),

@@ -20,7 +20,7 @@ from app.engine.accounts import AccountDirectory
 from app.engine.execute import Executor
 from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
-from app.errors import AlertInvalidError, ConfigError, TemplateError
+from app.errors import ConfigError, TemplateError
 from app.gateway.dryrun import DryRunGateway
 from app.gateway.projectx import build_gateway
 from app.ingest.parse import parse_body
@@ -98,11 +98,8 @@ async def dry_run(
 ) -> tuple[AlertStatus, str | None, list[dict[str, Any]]]:
     """Preview ``raw`` on the running bridge's gateway (reads real, order-changing calls recorded).
 
-    Never starts or closes the wrapper: closing it would close the bridge's live gateway. An
-    unparsable body comes back as status INVALID with the webhook's exact 422 message.
+    Never starts or closes the wrapper: closing it would close the bridge's live gateway.
+    Raises AlertInvalidError (the webhook's exact 422 message) when the body cannot be parsed.
     """
     instance = await bridge.runner.run(lambda: bridge.runner.journal.instance)
-    try:
-        return await preview_alert(template, raw, DryRunGateway(bridge.gateway), instance=instance)
-    except AlertInvalidError as exc:
-        return AlertStatus.INVALID, str(exc), []
+    return await preview_alert(template, raw, DryRunGateway(bridge.gateway), instance=instance)

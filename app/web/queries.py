@@ -87,19 +87,6 @@ class AlertFilter:
     def active(self) -> bool:
         return any((self.strategy, self.account_id, self.statuses, self.since, self.until))
 
-    def matches(self, alert: Any, account_ids: set[int]) -> bool:
-        """Whether an alert row (with the accounts of its orders) passes the filters."""
-        if self.strategy and alert.strategy != self.strategy:
-            return False
-        if self.account_id is not None and self.account_id not in account_ids:
-            return False
-        if self.statuses and alert.status not in self.statuses:
-            return False
-        kwargs = self.journal_kwargs()
-        if kwargs["since"] and alert.received_at < kwargs["since"]:
-            return False
-        return not (kwargs["until"] and alert.received_at >= kwargs["until"])
-
 
 @dataclass
 class AlertPage:
@@ -128,22 +115,21 @@ def find_alert_page(journal: Any, flt: AlertFilter) -> AlertPage:
     """One page of alerts matching ``flt`` with their details (runs in the journal runner)."""
     alerts = journal.find_alerts(**flt.journal_kwargs())
     details = alert_details(journal, alerts)
-    tick_sizes = {
-        o.contract_id: o.tick_size for d in details.values() for o in d.orders if o.tick_size is not None
-    }
     older = alerts[-1].id if len(alerts) == flt.limit else None
-    return AlertPage(alerts, details, older, tick_sizes)
+    return AlertPage(alerts, details, older, _tick_sizes(details))
+
+
+def _tick_sizes(details: Mapping[int, AlertDetail]) -> dict[str, Any]:
+    """contract id → tick size, from the order rows shown (prices on the page use it)."""
+    return {o.contract_id: o.tick_size for d in details.values() for o in d.orders if o.tick_size is not None}
 
 
 def alerts_by_id(journal: Any, ids: Sequence[int], flt: AlertFilter) -> AlertPage:
     """The alerts among ``ids`` that pass ``flt`` (for the live feed), newest first."""
-    rows = [a for a in (journal.get_alert(i) for i in sorted(set(ids), reverse=True)) if a is not None]
-    details = alert_details(journal, rows)
-    kept = [a for a in rows if flt.matches(a, {o.account_id for o in details[a.id].orders})]
-    tick_sizes = {
-        o.contract_id: o.tick_size for a in kept for o in details[a.id].orders if o.tick_size is not None
-    }
-    return AlertPage(kept, {a.id: details[a.id] for a in kept}, None, tick_sizes)
+    kwargs = {**flt.journal_kwargs(), "before_id": None, "alert_ids": set(ids), "limit": len(ids)}
+    alerts = journal.find_alerts(**kwargs)
+    details = alert_details(journal, alerts)
+    return AlertPage(alerts, details, None, _tick_sizes(details))
 
 
 def query_int(query: Mapping[str, str], name: str) -> int | None:

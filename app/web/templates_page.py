@@ -21,7 +21,6 @@ from starlette.routing import Route
 
 from app.domain.enums import AlertStatus
 from app.errors import BridgeError
-from app.gateway.dryrun import DryRunGateway
 from app.ingest.auth import ensure_secrets, load_secrets
 from app.strategies import (
     Problem,
@@ -34,7 +33,7 @@ from app.strategies import (
 )
 from app.strategies.loader import STRATEGY_NAME, name_rule
 from app.web.csrf import csrf_protected
-from app.web.preview import preview_alert
+from app.web.preview import dry_run
 from app.web.render import flash, templates
 
 ALERT_FILE = "alerts/"  # body_from=alerts/<file in server.alerts_dir>
@@ -182,8 +181,7 @@ async def try_template(request: Request) -> Response:
 
 
 async def _preview(request: Request, template: StrategyTemplate, body: str) -> TryResult:
-    runtime = request.app.state.runtime
-    bridge = runtime.bridge
+    bridge = request.app.state.runtime.bridge
     raw = body.encode("utf-8")
     limit = bridge.settings.server.max_body_bytes
     if len(raw) > limit:
@@ -191,10 +189,8 @@ async def _preview(request: Request, template: StrategyTemplate, body: str) -> T
             error=f"the body is {len(raw)} bytes, over the {limit}-byte limit: the webhook "
             "answers 413 and does nothing"
         )
-    # Never start() or close() it: closing would close the live gateway it wraps.
-    gateway = DryRunGateway(bridge.gateway)
     try:
-        status, reason, calls = await preview_alert(template, raw, gateway, instance=runtime.journal.instance)
+        status, reason, calls = await dry_run(bridge, template, raw)
     except BridgeError as exc:  # AlertInvalidError: the same 422 message the webhook gives
         return TryResult(error=str(exc))
     shown = [

@@ -16,7 +16,10 @@ import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.domain.enums import AlertStatus
+from app.errors import AlertInvalidError
 from app.ingest.auth import webhook_path
+from app.ingest.parse import tradingview_content_type
 from app.web.csrf import csrf_protected
 from app.web.preview import dry_run
 from app.web.render import templates
@@ -41,7 +44,10 @@ async def send_test_alert(request: Request) -> Response:
     if bridge.settings.gateway.kind == "sim":
         result = await _post_webhook(request, name, body.encode("utf-8"))
     else:
-        status, reason, calls = await dry_run(bridge, template, body.encode("utf-8"))
+        try:
+            status, reason, calls = await dry_run(bridge, template, body.encode("utf-8"))
+        except AlertInvalidError as exc:  # the webhook's 422
+            status, reason, calls = AlertStatus.INVALID, str(exc), []
         result = {"dry_run": True, "status": str(status), "reason": reason, "calls": calls}
     return _render(request, tested=name, result=result, bodies={name: body})
 
@@ -53,7 +59,7 @@ async def _post_webhook(request: Request, name: str, raw: bytes) -> dict[str, An
     transport = httpx.ASGITransport(app=request.app, client=("127.0.0.1", 0))
     async with httpx.AsyncClient(transport=transport, base_url="http://tvbridge.local") as client:
         response = await client.post(
-            path, content=raw, headers={"Content-Type": _content_type(raw)}, timeout=TEST_TIMEOUT_S
+            path, content=raw, headers={"Content-Type": tradingview_content_type(raw)}, timeout=TEST_TIMEOUT_S
         )
     try:
         reply = response.json()
@@ -103,12 +109,3 @@ def _read(path: Path | None) -> str:
     if path is None or not path.is_file():
         return ""
     return path.read_text(encoding="utf-8")
-
-
-def _content_type(raw: bytes) -> str:
-    """What TradingView sends: application/json for a valid JSON message, else text/plain."""
-    try:
-        json.loads(raw)
-    except ValueError:
-        return "text/plain; charset=utf-8"
-    return "application/json"
