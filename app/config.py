@@ -104,7 +104,27 @@ class ServerSettings(BaseModel):
     auth_file: Path = Path("tvbridge_auth.toml")
     session_max_age_s: int = Field(43200, ge=300, le=30 * 86400)  # a login lasts 12 h
     # The address TradingView reaches the bridge at (a tunnel); the webhooks page shows URLs on it.
+    # A quick tunnel's URL, read from the tunnel client, takes its place while the tunnel runs.
     public_url: str | None = None
+    # The webhook listener: the only port a tunnel points at; it answers POST /webhook/... only.
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = Field(8001, ge=1, le=65535)
+    # Accept webhooks on the webhook listener only from TradingView's four addresses
+    # (tradingview.md §1); off by default, since a changed address list would silently drop alerts.
+    tradingview_only: bool = False
+    # Refused requests (bad secret, unknown strategy, empty or huge body, not allowed) per client
+    # address within 60 s before that address is locked out for auth_lockout_s (answered 429).
+    auth_failures_per_minute: int = Field(10, ge=1, le=10000)
+    auth_lockout_s: float = Field(300.0, ge=1, le=86400)
+
+    @model_validator(mode="after")
+    def _ports(self) -> ServerSettings:
+        if self.webhook_port == self.port and self.webhook_host == self.host:
+            raise ValueError(
+                f"server.webhook_port {self.webhook_port} is the pages' port too; the webhook needs "
+                "its own port (default 8001) so that a tunnel exposes nothing else"
+            )
+        return self
 
 
 class EngineSettings(BaseModel):
@@ -115,6 +135,42 @@ class EngineSettings(BaseModel):
     # Protection the bridge places (managed brackets) or expects (native children) must be seen
     # working this many seconds after the entry fills, else the template's on_failure applies.
     verify_s: float = Field(5.0, gt=0, le=60)
+    # On Ctrl-C / SIGTERM with open positions or working orders: "warn" leaves them at the broker
+    # (logged and shown on the page at the next start); "flatten" closes them before stopping.
+    on_shutdown: Literal["warn", "flatten"] = "warn"
+    shutdown_flatten_timeout_s: float = Field(30.0, gt=0, le=300)
+    # Positions open while the User Hub or the gateway has been unreachable this long: alarm.
+    unreachable_alarm_s: float = Field(60.0, ge=5, le=3600)
+
+
+class TunnelSettings(BaseModel):
+    """``[tunnel]``: the tunnel client ``tvbridge tunnel`` / ``serve --tunnel`` starts.
+
+    ``cloudflared``: a quick tunnel (no account; a new URL at every start). ``cloudflared-named``:
+    a named tunnel (stable URL): ``name`` (or ``token``) and ``server.public_url`` = its hostname.
+    ``ngrok``: ngrok's agent (``server.public_url`` = a reserved domain for a stable URL).
+    The kind also says which header carries the client address: ``CF-Connecting-IP`` for
+    cloudflared, the last ``X-Forwarded-For`` hop for ngrok (trusted only from 127.0.0.1).
+    """
+
+    kind: Literal["cloudflared", "cloudflared-named", "ngrok"] = "cloudflared"
+    name: str = ""  # cloudflared-named: the tunnel's name or UUID (cloudflared tunnel create NAME)
+    token: SecretStr = SecretStr("")  # cloudflared-named: a dashboard tunnel's token instead of name
+    command: str = ""  # the client executable; default: cloudflared / ngrok found on PATH
+    start_timeout_s: float = Field(30.0, gt=0, le=600)  # wait this long for the public URL
+    restart_delay_s: float = Field(2.0, gt=0, le=600)  # first wait before restarting a dead client
+    restart_max_delay_s: float = Field(60.0, gt=0, le=3600)  # the wait doubles up to this
+    check: bool = True  # after each new public URL, check a signed test request arrives through it
+    check_timeout_s: float = Field(60.0, gt=0, le=600)  # quick tunnels take a while to be reachable
+
+    @model_validator(mode="after")
+    def _named(self) -> TunnelSettings:
+        if self.kind == "cloudflared-named" and not (self.name or self.token.get_secret_value()):
+            raise ValueError(
+                "kind 'cloudflared-named' needs tunnel.name (from `cloudflared tunnel create NAME`) "
+                "or tunnel.token (from the Cloudflare dashboard), and server.public_url = its hostname"
+            )
+        return self
 
 
 class SimSettings(BaseModel):
@@ -137,6 +193,7 @@ class Settings(BaseSettings):
     journal: JournalSettings = Field(default_factory=JournalSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
+    tunnel: TunnelSettings = Field(default_factory=TunnelSettings)
     sim: SimSettings = Field(default_factory=SimSettings)
 
     @classmethod
@@ -180,7 +237,8 @@ def _one_line(exc: ValidationError, path: Path | None) -> str:
     key = ".".join(str(p) for p in err["loc"]) or "settings"
     where = f" ({path} or TVBRIDGE_* environment)" if path else " (TVBRIDGE_* environment)"
     given = err.get("input")
-    shown = "" if isinstance(given, dict) or "api_key" in key else f" = {given!r}"
+    secret = "api_key" in key or "token" in key
+    shown = "" if isinstance(given, dict) or secret else f" = {given!r}"
     msg = err["msg"].removeprefix("Value error, ")
     more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     return f"Setting '{key}'{shown}: {msg}{where}{more}"

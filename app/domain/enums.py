@@ -102,4 +102,7 @@ class AlertStatus(StrEnum):
     UNKNOWN_STRATEGY = "unknown_strategy"  # 404
     TOO_LARGE = "too_large"  # 413
     REFUSED = "refused"  # a risk limit said no
+    STALE = "stale"  # an entry older than the template's max_age_s: refused (exits still run)
+    FORBIDDEN = "forbidden"  # 403: not from an allowed address (server.tradingview_only)
+    TEST = "test"  # a reachability check through the tunnel (tvbridge tunnel --check); no order
     FAILED = "failed"  # the gateway could not be reached before sending
