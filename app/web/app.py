@@ -53,6 +53,7 @@ class Runtime:
     sim: Any = None  # app.sim.server.SimServer when the built-in simulator runs in-process
     hub: UserHub | None = None
     feed: JournalFeed | None = None  # wakes the journal page's live updates
+    tunnel: Any = None  # app.tunnel.supervisor.TunnelSupervisor while `serve --tunnel` runs one
 
 
 async def start_runtime(settings: Settings) -> Runtime:

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import logging
-import re
 
-_WEBHOOK_TOKEN = re.compile(r"(/webhook/[^/\s?]+)/[^\s?\"]+")
+from app.redact import mask_webhook_tokens
 
-
-def mask_webhook_tokens(text: str) -> str:
-    """``/webhook/mnq/AbC.xyz`` → ``/webhook/mnq/***``."""
-    return _WEBHOOK_TOKEN.sub(r"\1/***", text)
+__all__ = ["MaskWebhookTokens", "install", "mask_webhook_tokens"]
 
 
 class MaskWebhookTokens(logging.Filter):
