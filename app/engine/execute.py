@@ -75,18 +75,31 @@ class Executor:
         reconciler: Reconciler,
         *,
         instance: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.gateway = gateway
         self.runner = runner
         self.accounts = accounts
         self.reconciler = reconciler
         self.instance = instance
+        self.clock = clock  # UTC; an alert's age is measured on it (stale entries)
 
     async def execute(self, alert: Alert, template: Any) -> Settlement:
         """Render ``alert`` through ``template`` and send its orders; journal the outcome.
 
         Template and ticker problems end as 422 (INVALID); a gateway that cannot be reached
         before anything is sent ends as FAILED; once an order was sent the answer is 200.
+
+        Stale alerts: when the template has a ``time_field`` and the alert's time is more than
+        ``max_age_s`` seconds before ``clock()`` as the alert starts executing (so the wait
+        behind the strategy's earlier alerts counts), a buy/sell entry or an OCO pair sends
+        nothing and ends STALE (200, the reason names the alert time, its age and max_age_s).
+        Exit and cancel run whatever their age: a late exit still gets the trader out. A
+        reverse closes the position but sends no new entry; its status is what the close's
+        outcomes say (EXECUTED when the close was done: something was executed, and a STALE
+        status would hide that), and the reason says the entry was not sent. A time ahead of
+        the clock is never stale; more than max_age_s ahead logs a WARNING (this computer's
+        clock looks behind). ``max_age_s = 0`` turns the check off.
         """
         return await _Execution(self, alert).run(template)
 
@@ -293,6 +306,8 @@ class _Execution(OrderSession):
         self.alert = alert
         self.template: Any = None
         self.new_rows: list[tuple[OrderOutcome, dict[str, Any]]] = []  # bracket legs to journal
+        self.stale: str | None = None  # how old the alert is when too old for a new entry
+        self.started_at = executor.clock()  # the alert's age is measured from here
 
     async def run(self, template: Any) -> Settlement:
         ticker: str | None = None
@@ -302,6 +317,12 @@ class _Execution(OrderSession):
             contract = await self.gateway.contract(ticker)
             contract_id = contract.contract_id
             intents = template.render(self.alert, contract)
+            self.stale = stale_age(template, self.alert, self.started_at)
+            if self.stale and all(i.action in (Action.BUY, Action.SELL) for i in intents):
+                what = "OCO pair" if getattr(template, "kind", "order") == "oco" else "entry"
+                refusal = f"{self.stale}: {what} not sent (exits are still executed); {STALE_ADVICE}"
+                log.warning("alert %s not executed: %s", self.alert_id, refusal)
+                return await self._settle(AlertStatus.STALE, [], refusal, ticker, contract_id)
             # Every account is resolved before the first order, so a typo in the second
             # account cannot leave the first one with an order the trader did not mean alone.
             accounts = [await self.accounts.resolve(i.account, template=template.name) for i in intents]
@@ -389,6 +410,11 @@ class _Execution(OrderSession):
         got = await self._flatten(account, contract, position)
         if not any(o.leg == Leg.CLOSE and o.state == OrderState.DONE for o in got):
             return got, "reverse stopped: the position was not closed, so no new entry was sent"
+        if self.stale:
+            return got, (
+                f"reverse on {account.name}: the position was closed but the new entry was not "
+                f"sent: {self.stale}; {STALE_ADVICE}"
+            )
         return got + await self._place_entry(n, intent, account, position.side.opposite, contract), None
 
     async def _position(self, account: Account, contract: Contract) -> Position | None:
@@ -625,6 +651,56 @@ class _Execution(OrderSession):
             if order.contract_id == contract.contract_id:
                 outcomes += await self._cancel(account, contract.contract_id, order.broker_order_id)
         return outcomes
+
+
+STALE_ADVICE = "check the tunnel's delay and this computer's clock, or raise [alert] max_age_s"
+
+
+def stale_age(template: Any, alert: Alert, now: datetime) -> str | None:
+    """Say how old ``alert`` is when it is older than the template's ``max_age_s`` at ``now``
+    (UTC), e.g. "alert fired at 14:30:00 UTC, 47 s before it could be executed, older than
+    max_age_s 30 of template 'mnq-market'"; None when it is not.
+
+    Never stale when the template has no ``time_field``, ``max_age_s`` is 0 or the alert's time
+    cannot be read (reference/tradingview.md §2.1, §4 pitfalls 4 and 7). A time more than
+    max_age_s ahead of ``now`` is not stale and logs a WARNING: this computer's clock is behind.
+    """
+    max_age_s = getattr(template, "max_age_s", 0.0)
+    alert_time = template.alert_time(alert) if getattr(template, "time_field", None) else None
+    if not max_age_s or alert_time is None:
+        return None
+    age_s = (now - alert_time).total_seconds()
+    shown = f"{alert_time:%H:%M:%S}" if alert_time.date() == now.date() else f"{alert_time:%Y-%m-%d %H:%M:%S}"
+    if -age_s > max_age_s:
+        log.warning(
+            "alert %s of strategy '%s' is dated %s UTC, %s s ahead: this computer's clock looks "
+            "behind by %s s; set it right (automatic time), or stale alerts go unnoticed",
+            alert.alert_id,
+            alert.strategy,
+            shown,
+            _seconds(-age_s),
+            _seconds(-age_s),
+        )
+    if age_s <= max_age_s:
+        return None
+    return (
+        f"alert fired at {shown} UTC, {_seconds(age_s, above=max_age_s)} s{_long(age_s)} before it "
+        f"could be executed, older than max_age_s {max_age_s:g} of template '{alert.strategy}'"
+    )
+
+
+def _long(age_s: float) -> str:
+    """A long age in words too, e.g. " (3 h)", so 10800 s is read at a glance."""
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if age_s >= 2 * size:
+            return f" ({age_s / size:.0f} {unit})"
+    return ""
+
+
+def _seconds(value: float, *, above: float = 0.0) -> str:
+    """Whole seconds; tenths when whole seconds would not show it is above ``above``."""
+    whole = f"{value:.0f}"
+    return whole if float(whole) > above else f"{value:.1f}"
 
 
 def _ok(outcome: OrderOutcome) -> bool:

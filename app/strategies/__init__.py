@@ -10,7 +10,12 @@ The strategy's name is the file stem (``^[a-z0-9][a-z0-9_-]{0,63}$``). The forma
     id_field = "id"              # alert field that identifies an alert (dedupe key); else body hash
     dedupe_window_s = 60         # seconds (default 60)
     secret_field = "secret"      # body field with the webhook secret (default "secret")
-    time_field = "time"          # alert field with its fire time: ISO-8601 Z or epoch ms
+    time_field = "time"          # alert field with its fire time ({{timenow}}, not {{time}},
+                                 # the bar's open): ISO-8601 Z or epoch ms
+    max_age_s = 30               # seconds (default 30; 0 = never stale): with time_field, an
+                                 # entry (buy, sell, OCO pair, reverse's new entry) whose alert
+                                 # is older when it starts executing is refused as stale and
+                                 # journaled; exit and cancel run whatever their age
 
     [order]
     accounts = ["SIM-AUTO-OCO", { account = "SIM-POSITION-BRACKETS", multiplier = 2 }]
@@ -56,9 +61,12 @@ Editing (``store``): ``check_template_text`` checks one text the same way; ``sav
 writes it atomically, keeping the replaced version under ``.previous/``.
 Rendering (``StrategyTemplate.render``) is pure: Alert + Contract → one OrderIntent per account
 (two for ``kind = "oco"``: first, then second, per account).
+Test alerts (``refresh_alert_time``): ``tvbridge send`` and the webhooks page set a JSON body's
+``time_field`` to the moment they send it, as TradingView fills ``{{timenow}}`` when it fires.
 """
 
-from app.strategies.loader import check_templates, load_templates
+from app.strategies.alert_time import refresh_alert_time
+from app.strategies.loader import check_templates, load_template, load_templates
 from app.strategies.schema import AccountSpec, Problem
 from app.strategies.store import (
     Saved,
@@ -78,8 +86,10 @@ __all__ = [
     "TemplateInvalid",
     "check_template_text",
     "check_templates",
+    "load_template",
     "load_templates",
     "new_template_text",
     "previous_versions",
+    "refresh_alert_time",
     "save_template",
 ]

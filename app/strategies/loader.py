@@ -39,6 +39,15 @@ def check_templates(directory: Path) -> list[Problem]:
     return _load_all(directory)[1]
 
 
+def load_template(directory: Path, strategy: str) -> StrategyTemplate | None:
+    """Load ``directory/<strategy>.toml`` alone; None when it is missing or has problems
+    (``tvbridge check`` lists them)."""
+    path = directory / f"{strategy}.toml"
+    if not path.is_file():
+        return None
+    return _load_file(path)[0]
+
+
 def _load_all(directory: Path) -> tuple[dict[str, StrategyTemplate], list[Problem]]:
     if not directory.is_dir():
         message = (

@@ -29,7 +29,15 @@ Report = Callable[..., None]  # report(path, message, expression_line=None)
 
 TOP_KEYS = ("alert", "bracket", "description", "kind", "oco", "order")
 KINDS = ("order", "oco")
-ALERT_KEYS = ("dedupe_window_s", "format", "id_field", "pattern", "secret_field", "time_field")
+ALERT_KEYS = (
+    "dedupe_window_s",
+    "format",
+    "id_field",
+    "max_age_s",
+    "pattern",
+    "secret_field",
+    "time_field",
+)
 ORDER_KEYS = ("accounts", "action", "limit_price", "price", "quantity", "stop_price", "ticker", "type")
 BRACKET_LEGS = ("stop_loss", "take_profit")
 BRACKET_KEYS = ("mode", "on_failure", *BRACKET_LEGS)
@@ -81,6 +89,7 @@ class Spec:
     dedupe_window_s: float = 60.0
     secret_field: str = "secret"  # noqa: S105 - the name of a body field, not a secret
     time_field: str | None = None
+    max_age_s: float = 30.0
     accounts: list[AccountSpec] = field(default_factory=list)
     order_values: dict[str, Value] = field(default_factory=dict)
     bracket_values: dict[str, dict[str, Value]] = field(default_factory=dict)
@@ -246,18 +255,13 @@ def _alert(alert: dict[str, Any], report: Report) -> dict[str, Any]:
                 settings[key] = value.strip()
             else:
                 report(("alert", key), f"alert.{key} is {value!r}, expected the name of an alert field")
-    window = alert.get("dedupe_window_s", 60)
-    if (
-        isinstance(window, bool)
-        or not isinstance(window, int | Decimal)
-        or (isinstance(window, Decimal) and not window.is_finite())
-        or window < 0
+    for key, default, zero in (
+        ("dedupe_window_s", 60, "0 or more"),
+        ("max_age_s", 30, "0 or more (0: never stale)"),
     ):
-        report(
-            ("alert", "dedupe_window_s"), f"alert.dedupe_window_s is {window!r}, expected seconds, 0 or more"
-        )
-    else:
-        settings["dedupe_window_s"] = float(window)
+        seconds = _seconds(alert, key, default, zero, report)
+        if seconds is not None:
+            settings[key] = seconds
     pattern = alert.get("pattern")
     if pattern is not None and fmt == "json":
         report(
@@ -272,6 +276,20 @@ def _alert(alert: dict[str, Any], report: Report) -> dict[str, Any]:
     elif pattern is not None:
         settings["pattern"] = _pattern(pattern, report)
     return settings
+
+
+def _seconds(alert: dict[str, Any], key: str, default: int, zero: str, report: Report) -> float | None:
+    """An [alert] duration in seconds (a TOML number, 0 or more); None (and a problem) otherwise."""
+    value = alert.get(key, default)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | Decimal)
+        or (isinstance(value, Decimal) and not value.is_finite())
+        or value < 0
+    ):
+        report(("alert", key), f"alert.{key} is {value!r}, expected seconds, {zero}")
+        return None
+    return float(value)
 
 
 def _pattern(pattern: object, report: Report) -> re.Pattern[str] | None:

@@ -26,7 +26,7 @@ _SIDES = {Action.BUY: Side.BUY, Action.SELL: Side.SELL}
 class StrategyTemplate:
     """A strategy's template (``templates/<name>.toml``), checked and compiled at load.
 
-    ``dedupe_window_s`` in seconds; ``source`` is the TOML text as loaded.
+    ``dedupe_window_s`` and ``max_age_s`` in seconds; ``source`` is the TOML text as loaded.
     """
 
     name: str
@@ -47,6 +47,7 @@ class StrategyTemplate:
     bracket_on_failure: Literal["close", "keep"] = "close"  # managed bracket not working in time
     oco_values: dict[str, dict[str, Value]] = field(default_factory=dict, repr=False, compare=False)
     oco_on_both_filled: Literal["flatten", "keep"] = "flatten"
+    max_age_s: float = 30.0  # an entry whose alert time is older is refused as stale; 0: never
 
     def ticker(self, alert: Alert) -> str:
         """Return the rendered ticker, stripped (e.g. ``NQ1!``). Raises TemplateError when empty."""

@@ -35,7 +35,7 @@ EXPECT_POINTS = "expected a distance in points above 0"
 EXPECT_MULTIPLIER = "expected a number above 0"
 
 # Epoch numbers at or above this are milliseconds (Pine's str.tostring(time)); below, seconds.
-_EPOCH_MS_FROM = 100_000_000_000
+EPOCH_MS_FROM = 100_000_000_000
 
 
 def to_ticker(value: object) -> str:
@@ -114,7 +114,7 @@ def to_alert_time(value: object) -> datetime | None:
     try:
         if text.replace(".", "", 1).isdigit():
             number = Decimal(text)
-            seconds = number / 1000 if number >= _EPOCH_MS_FROM else number
+            seconds = number / 1000 if number >= EPOCH_MS_FROM else number
             return datetime.fromtimestamp(float(seconds), tz=UTC)
         moment = datetime.fromisoformat(text)
     except (ValueError, OverflowError, OSError):

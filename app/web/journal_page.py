@@ -26,6 +26,7 @@ BAD_STATUSES = {
     AlertStatus.UNKNOWN_STRATEGY,
     AlertStatus.TOO_LARGE,
     AlertStatus.REFUSED,
+    AlertStatus.STALE,  # an entry not sent: the tunnel or this computer's clock needs a look
     AlertStatus.FAILED,
     AlertStatus.PARTIAL,
     AlertStatus.UNKNOWN,

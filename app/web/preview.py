@@ -25,7 +25,7 @@ from app.gateway.dryrun import DryRunGateway
 from app.gateway.projectx import build_gateway
 from app.ingest.parse import parse_body
 from app.journal.journal import Journal
-from app.strategies import load_templates
+from app.strategies import load_templates, refresh_alert_time
 
 
 async def preview_alert(
@@ -33,8 +33,11 @@ async def preview_alert(
 ) -> tuple[AlertStatus, str | None, list[dict[str, Any]]]:
     """Run ``raw`` through ``template`` on a dry-run gateway; return status, reason and calls.
 
+    Previewed as if it fired now (its time field set to now, as TradingView's {{timenow}}), so
+    a saved example shows its orders instead of a stale refusal.
     Raises AlertInvalidError when the body cannot be parsed (the same 422 the webhook gives).
     """
+    raw = refresh_alert_time(raw, template)
     fields = parse_body(raw, fmt=template.alert_format, pattern=template.pattern)
     fields.pop(template.secret_field, None)
     with tempfile.TemporaryDirectory(prefix="tvbridge-preview-") as scratch:

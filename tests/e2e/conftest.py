@@ -13,6 +13,7 @@ import pytest
 
 from app.config import Settings, load_settings
 from app.ingest.auth import load_secrets, webhook_path
+from app.strategies import refresh_alert_time
 from app.web.app import Runtime, create_app, start_runtime, stop_runtime
 from tests.helpers import SHIPPED_TEMPLATES, eventually, journal_url
 
@@ -38,8 +39,14 @@ class Env:
         secret = load_secrets(self.settings.server.secrets_file)[strategy]
         return webhook_path(strategy, secret)
 
-    async def send(self, strategy: str, body: bytes | str, *, signed: bool = True) -> httpx.Response:
+    async def send(
+        self, strategy: str, body: bytes | str, *, signed: bool = True, fresh_time: bool = True
+    ) -> httpx.Response:
+        """POST ``body`` as TradingView would fire it now: the template's time field (its
+        ``{{timenow}}``) is set to this moment unless ``fresh_time`` is False."""
         raw = body.encode() if isinstance(body, str) else body
+        if fresh_time:
+            raw = refresh_alert_time(raw, self.runtime.bridge.templates.get(strategy))
         path = self.url(strategy) if signed else f"/webhook/{strategy}"
         return await self.client.post(path, content=raw, headers={"Content-Type": "text/plain"})
 

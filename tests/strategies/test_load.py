@@ -41,7 +41,7 @@ def test_a_good_template_loads_with_defaults(tmp_path: Path) -> None:
     assert template.path == tmp_path / "mnq-trend.toml"
     assert template.alert_format == "json" and template.pattern is None
     assert template.id_field is None and template.time_field is None
-    assert template.dedupe_window_s == 60.0
+    assert template.dedupe_window_s == 60.0 and template.max_age_s == 30.0
     assert template.secret_field == "secret"
     assert template.accounts == [AccountSpec("SIM-AUTO-OCO", Decimal(1))]
     assert template.source == GOOD
@@ -51,16 +51,28 @@ def test_alert_settings_are_read(tmp_path: Path) -> None:
     text = GOOD.replace(
         "[order]",
         '[alert]\nformat = "text"\npattern = \'(?P<action>buy|sell)\'\nid_field = "id"\n'
-        'dedupe_window_s = 30\nsecret_field = "key"\ntime_field = "time"\n[order]',
+        'dedupe_window_s = 30\nsecret_field = "key"\ntime_field = "time"\nmax_age_s = 7.5\n[order]',
     )
     write(tmp_path, "t", text)
 
     template = load_templates(tmp_path)["t"]
+    assert template.max_age_s == 7.5
 
     assert template.alert_format == "text"
     assert template.pattern is not None and template.pattern.pattern == "(?P<action>buy|sell)"
     assert (template.id_field, template.secret_field, template.time_field) == ("id", "key", "time")
     assert template.dedupe_window_s == 30.0
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("max_age_s = 0", 0.0), ("max_age_s = 120", 120.0)])
+def test_max_age_s_may_be_0_or_whole_seconds(tmp_path: Path, setting: str, expected: float) -> None:
+    write(
+        tmp_path,
+        "t",
+        f'[alert]\ntime_field = "time"\n{setting}\n' + GOOD.replace('description = "test"\n', ""),
+    )
+
+    assert load_templates(tmp_path)["t"].max_age_s == expected
 
 
 def test_accounts_with_ids_and_multipliers(tmp_path: Path) -> None:
@@ -169,7 +181,7 @@ def test_toml_syntax_error_carries_tomllib_line(tmp_path: Path) -> None:
         (
             ("[order]", '[alert]\nformt = "json"\n[order]'),
             "3: unknown key 'formt' in [alert] (did you mean 'format'?); allowed: dedupe_window_s, "
-            "format, id_field, pattern, secret_field, time_field",
+            "format, id_field, max_age_s, pattern, secret_field, time_field",
         ),
         (
             ("[order]", "[bracket]\nstop = { ticks = 4 }\n[order]"),
@@ -200,6 +212,12 @@ def test_unknown_keys_name_the_allowed_ones(tmp_path: Path, edit: tuple[str, str
         ("dedupe_window_s = -1", "2: alert.dedupe_window_s is -1, expected seconds, 0 or more"),
         ("dedupe_window_s = nan", "2: alert.dedupe_window_s is Decimal('NaN'), expected seconds"),
         ('id_field = ""', "2: alert.id_field is '', expected the name of an alert field"),
+        ("max_age_s = -5", "2: alert.max_age_s is -5, expected seconds, 0 or more (0: never stale)"),
+        ('max_age_s = "30"', "2: alert.max_age_s is '30', expected seconds, 0 or more"),
+        ("max_age_s = true", "2: alert.max_age_s is True, expected seconds"),
+        ("max_age_s = inf", "2: alert.max_age_s is Decimal('Infinity'), expected seconds"),
+        ('time_field = "time"\nmax_age_s = -1', "3: alert.max_age_s is -1, expected seconds"),
+        ("max_age = 30", "2: unknown key 'max_age' in [alert] (did you mean 'max_age_s'?)"),
     ],
 )
 def test_alert_table_problems(tmp_path: Path, alert: str, expected: str) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.errors import ConfigError
+from app.strategies import refresh_alert_time
 from app.web import login as login_module
 from app.web.access import AuthFile, LoginThrottle, load_auth, set_password, verify_password
 from app.web.login import SESSION_COOKIE, safe_next
@@ -282,7 +283,8 @@ def test_the_server_sees_a_new_password_without_a_restart(tmp_path: Path) -> Non
 
 async def test_a_webhook_delivery_never_gets_or_reads_a_session(web: Web) -> None:
     assert (await web.login()).status_code == 303  # the client now holds the trader's cookie
-    body = (SHIPPED_ALERTS / "mnq-market.example.json").read_text()
+    example = (SHIPPED_ALERTS / "mnq-market.example.json").read_bytes()
+    body = refresh_alert_time(example, web.env.runtime.bridge.templates["mnq-market"])  # not stale
 
     response = await web.client.post(web.env.url("mnq-market"), content=body)
 
