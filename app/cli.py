@@ -57,7 +57,10 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("serve", _serve, "run the bridge (on the built-in simulator when no gateway is set)")
     p.add_argument("--host", help="listen address (default from settings: 127.0.0.1)")
-    p.add_argument("--port", type=int, help="listen port (default from settings: 8000)")
+    p.add_argument("--port", type=int, help="the pages' port (default from settings: 8000)")
+    p.add_argument(
+        "--webhook-port", type=int, help="the webhook listener's port, for the tunnel (default 8001)"
+    )
 
     p = command("sim", _sim, "run the ProjectX simulator alone (for tests and benchmarks)")
     p.add_argument("--host", default="127.0.0.1")
@@ -115,40 +118,26 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from app.web.serve import serve
+
     settings = _settings(args)
-    host = args.host or settings.server.host
-    port = args.port or settings.server.port
     if settings.gateway.kind != "sim":
         print(
             f"tvbridge: LIVE gateway {settings.gateway.firm_name}: orders are real and final",
             file=sys.stderr,
         )
-    return asyncio.run(_serve_until_stopped(settings, host, port))
-
-
-async def _serve_until_stopped(settings: Settings, host: str, port: int) -> int:
-    import uvicorn
-
-    from app.web.app import create_app, start_runtime, stop_runtime
-
     # Started here, not in uvicorn's lifespan: a refused login or a broken template is then one
     # line from main(), not a traceback from the server.
-    runtime = await start_runtime(settings)
-    try:
-        server = uvicorn.Server(
-            # An open journal page holds a server-sent-event stream: do not wait on it to stop.
-            uvicorn.Config(
-                create_app(settings, runtime),
-                host=host,
-                port=port,
-                log_level="info",
-                timeout_graceful_shutdown=3,
-            )
+    return asyncio.run(
+        serve(
+            settings,
+            host=args.host or settings.server.host,
+            port=args.port or settings.server.port,
+            webhook_host=settings.server.webhook_host,
+            webhook_port=args.webhook_port or settings.server.webhook_port,
+            tunnel=getattr(args, "tunnel", False),
         )
-        await server.serve()
-        return 0 if server.started else 1
-    finally:
-        await stop_runtime(runtime)
+    )
 
 
 def _sim(args: argparse.Namespace) -> int:

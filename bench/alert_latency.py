@@ -2,7 +2,7 @@
 
 Starts three processes: the simulator (``tvbridge sim``, rate limit raised), the bridge
 (``tvbridge serve`` on the simulator as a "custom" gateway, in a temp directory, with its journal,
-templates and signed URL) and the bare forwarder (bench/forwarder.py: one httpx call per alert, no
+templates and signed URL; alerts go to its webhook listener, as through a tunnel) and the bare forwarder (bench/forwarder.py: one httpx call per alert, no
 auth, no journal). Then it sends N market-order alerts at a fixed rate to each, alternating in
 rounds so both see the same machine, and prints p50/p99 of the round trip and their ratio.
 
@@ -63,8 +63,15 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, *, method:
 def alert_body(n: int) -> bytes:
     # A distinct price per alert: the bridge must not drop any as a duplicate.
     price = 21500 + n * 0.25
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # {{timenow}}: checked for staleness
     return json.dumps(
-        {"ticker": "MNQ1!", "action": "buy" if n % 2 else "sell", "quantity": "1", "price": f"{price:.2f}"}
+        {
+            "ticker": "MNQ1!",
+            "action": "buy" if n % 2 else "sell",
+            "quantity": "1",
+            "price": f"{price:.2f}",
+            "time": now,
+        }
     ).encode()
 
 
@@ -119,6 +126,7 @@ def main() -> None:
     shutil.copytree(REPO / "templates", work / "templates")
     (work / "webhook_secrets.toml").write_text(f'mnq-market = "{SECRET}"\n')
     sim_port, bridge_port, forwarder_port = free_port(), free_port(), free_port()
+    webhook_port = free_port()  # the webhook listener: what TradingView reaches through a tunnel
     sim_url = f"http://127.0.0.1:{sim_port}"
     (work / "tvbridge.toml").write_text(
         "[gateway]\n"
@@ -127,7 +135,7 @@ def main() -> None:
         f'user_hub_url = "ws://127.0.0.1:{sim_port}/hubs/user"\n'
         'username = "bench"\napi_key = "bench"\n'
         "rate_limit_per_minute = 1000000\n"
-        f"[server]\nport = {bridge_port}\n"
+        f"[server]\nport = {bridge_port}\nwebhook_port = {webhook_port}\n"
     )
     python = sys.executable
     processes = []
@@ -170,7 +178,7 @@ def main() -> None:
         from app.ingest.auth import webhook_path
 
         targets = {
-            "bridge": f"http://127.0.0.1:{bridge_port}{webhook_path('mnq-market', SECRET)}",
+            "bridge": f"http://127.0.0.1:{webhook_port}{webhook_path('mnq-market', SECRET)}",
             "forwarder": f"http://127.0.0.1:{forwarder_port}/forward",
         }
         results: dict[str, list[float]] = {name: [] for name in targets}

@@ -109,7 +109,9 @@ def free_port() -> int:
 
 def start_serve(workdir: Path, env: dict[str, str], output: Any) -> subprocess.Popen[Any]:
     """Start ``tvbridge serve`` in ``workdir`` (port in ``env``) and wait until it is ready;
-    its output goes to ``output`` (a file or subprocess.PIPE)."""
+    its output goes to ``output`` (a file or subprocess.PIPE). The webhook listener gets a free
+    port unless ``env`` names one."""
+    env = {"TVBRIDGE_SERVER__WEBHOOK_PORT": str(free_port()), **env}
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve"],
         cwd=workdir,

@@ -30,6 +30,7 @@ from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
 from app.engine.sync import OrderSync
 from app.errors import GatewayError, JournalError, TemplateError
+from app.ingest.sender import RefusalLimiter
 from app.journal.journal import PauseState
 
 log = logging.getLogger("tvbridge.engine")
@@ -96,6 +97,8 @@ class Bridge:
             lambda: self.secrets,
             max_body_bytes=settings.server.max_body_bytes,
             paused=lambda: self._paused,
+            tradingview_only=settings.server.tradingview_only,
+            limiter=RefusalLimiter(settings.server.auth_failures_per_minute, settings.server.auth_lockout_s),
         )
         self._executor: Executor | None = None
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)

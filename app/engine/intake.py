@@ -1,15 +1,22 @@
-"""From raw webhook bytes to a journaled Alert: strategy, authentication, parsing, dedupe, pause.
+"""From raw webhook bytes to a journaled Alert: sender checks, authentication, parsing, dedupe, pause.
 
-Every refusal is journaled with its reason and the source address, never with a secret. The
-alert row is committed before anything is sent to the gateway (write-ahead, DESIGN.md). While
-the kill switch is on, an alert that would have been executed is journaled PAUSED instead, in
-the same insert as its dedupe check, and never executed, not even after the resume.
+Every refusal is journaled with its reason and the source address, never with a secret, until the
+address has been refused ``auth_failures_per_minute`` times in 60 s: then it is locked out and
+its refused requests are answered 429 without a journal row (one event says so), while a request
+that proves the strategy's secret still goes through (app/ingest/sender.py says why). The alert
+row is committed before anything is sent to the gateway (write-ahead, DESIGN.md). While the kill
+switch is on, an alert that would have been executed is journaled PAUSED instead, in the same
+insert as its dedupe check, and never executed, not even after the resume. A reachability check
+(``X-TVBridge-Check``, from ``tvbridge tunnel --check``) that authenticates is journaled TEST and
+never executed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +28,13 @@ from app.engine.runner import JournalRunner
 from app.errors import AlertAuthError, AlertInvalidError
 from app.ingest.auth import authenticate
 from app.ingest.parse import find_body_secret, parse_body, stored_body
+from app.ingest.sender import RefusalLimiter, is_tradingview
 from app.journal.journal import PauseState
+
+log = logging.getLogger("tvbridge.webhook")
+
+CHECK_HEADER = "X-TVBridge-Check"
+_CHECK_NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 @dataclass(frozen=True)
@@ -34,7 +47,12 @@ class Refusal:
 
 @dataclass(frozen=True)
 class Delivery:
-    """One webhook request as received."""
+    """One webhook request as received.
+
+    ``source_ip``: the client address (behind a tunnel, from the tunnel's header: app/web/client.py).
+    ``screened``: it came in on the webhook listener, where ``server.tradingview_only`` applies
+    (the pages' listener only serves this computer). ``check``: the X-TVBridge-Check header.
+    """
 
     strategy: str
     raw: bytes
@@ -42,6 +60,8 @@ class Delivery:
     source_ip: str = ""
     content_type: str = ""
     too_large: bool = False
+    screened: bool = False
+    check: str | None = None
 
 
 class Intake:
@@ -56,6 +76,8 @@ class Intake:
         max_body_bytes: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         paused: Callable[[], PauseState | None] = lambda: None,
+        tradingview_only: bool = False,
+        limiter: RefusalLimiter | None = None,
     ) -> None:
         self._runner = runner
         self._journal = runner.journal
@@ -64,6 +86,8 @@ class Intake:
         self._max_body_bytes = max_body_bytes
         self._clock = clock
         self._paused = paused  # held in memory by the bridge: the hot path never reads it
+        self._tradingview_only = tradingview_only
+        self.limiter = limiter or RefusalLimiter(10, 300.0)
 
     async def receive(self, delivery: Delivery) -> tuple[Alert, Any] | Refusal:
         """Return the journaled Alert and its template, or the Refusal to answer with.
@@ -74,37 +98,48 @@ class Intake:
         """
         received_at = self._clock()
         template = self._templates().get(delivery.strategy)
-        if delivery.too_large or len(delivery.raw) > self._max_body_bytes:
-            reason = (
-                f"body larger than {self._max_body_bytes} bytes; TradingView messages are short, "
-                "check the alert's Message box"
-            )
-            return await self._refuse(delivery, received_at, AlertStatus.TOO_LARGE, 413, reason)
-        if template is None:
-            reason = (
-                f"unknown strategy '{delivery.strategy}': there is no templates/"
-                f"{delivery.strategy}.toml; check the webhook URL in the TradingView alert"
-            )
-            return await self._refuse(delivery, received_at, AlertStatus.UNKNOWN_STRATEGY, 404, reason)
         secret = self._secrets().get(delivery.strategy)
-        try:
-            authenticate(
-                delivery.strategy,
-                secret,
-                body_secret=None
-                if delivery.url_token
-                else find_body_secret(delivery.raw, template.secret_field),
-                url_token=delivery.url_token,
+        refused = self._screen(delivery, template)
+        if refused is None:
+            assert template is not None
+            try:
+                authenticate(
+                    delivery.strategy,
+                    secret,
+                    body_secret=None
+                    if delivery.url_token
+                    else find_body_secret(delivery.raw, template.secret_field),
+                    url_token=delivery.url_token,
+                )
+            except AlertAuthError as exc:
+                refused = (AlertStatus.UNAUTHORIZED, 401, str(exc))
+        if refused is not None:
+            return await self._refuse(delivery, received_at, *refused)
+        if delivery.check is not None:
+            return await self._check(delivery, received_at)
+        assert template is not None  # _screen refused an unknown strategy
+        if not delivery.raw.strip():
+            reason = (
+                "empty body: the alert's Message was empty when TradingView sent it (an empty "
+                "Message box, or a placeholder such as {{strategy.order.alert_message}} with no "
+                f"value); paste the message from alerts/{delivery.strategy}.txt"
             )
-        except AlertAuthError as exc:
-            return await self._refuse(delivery, received_at, AlertStatus.UNAUTHORIZED, 401, str(exc))
+            return await self._refuse(
+                delivery, received_at, AlertStatus.INVALID, 400, reason, authenticated=True
+            )
 
         try:
             fields = parse_body(delivery.raw, fmt=template.alert_format, pattern=template.pattern)
         except AlertInvalidError as exc:
             body = _scrub(delivery.raw.decode("utf-8", "replace"), secret)
             return await self._refuse(
-                delivery, received_at, AlertStatus.INVALID, exc.http_status, str(exc), body=body
+                delivery,
+                received_at,
+                AlertStatus.INVALID,
+                exc.http_status,
+                str(exc),
+                body=body,
+                authenticated=True,
             )
         body = _scrub(stored_body(delivery.raw, fields, template.secret_field), secret)
         fields.pop(template.secret_field, None)
@@ -151,6 +186,29 @@ class Intake:
             )
         return dataclasses.replace(alert, alert_id=entry.alert_id), template
 
+    def _screen(self, delivery: Delivery, template: Any) -> tuple[AlertStatus, int, str] | None:
+        """The refusal due before authentication (status, HTTP status, reason), or None."""
+        if delivery.too_large or len(delivery.raw) > self._max_body_bytes:
+            reason = (
+                f"body larger than {self._max_body_bytes} bytes; TradingView messages are short, "
+                "check the alert's Message box"
+            )
+            return AlertStatus.TOO_LARGE, 413, reason
+        if template is None:
+            reason = (
+                f"unknown strategy '{delivery.strategy}': there is no templates/"
+                f"{delivery.strategy}.toml; check the webhook URL in the TradingView alert"
+            )
+            return AlertStatus.UNKNOWN_STRATEGY, 404, reason
+        if delivery.screened and self._tradingview_only and not is_tradingview(delivery.source_ip):
+            reason = (
+                f"address {delivery.source_ip or '(none)'} is not one of TradingView's webhook "
+                "addresses and server.tradingview_only is on; if TradingView changed its addresses, "
+                "turn tradingview_only off until the bridge is updated"
+            )
+            return AlertStatus.FORBIDDEN, 403, reason
+        return None
+
     async def _refuse(
         self,
         delivery: Delivery,
@@ -160,12 +218,63 @@ class Intake:
         reason: str,
         *,
         body: str = "",
+        authenticated: bool = False,
     ) -> Refusal:
+        """Journal the refusal. One before authentication counts against its address, and is
+        answered 429 unjournaled while the address is locked out."""
+        address = delivery.source_ip
+        locked_for = None if authenticated else self.limiter.locked_for(address)
+        if locked_for is not None:
+            return _locked_out(address, locked_for)
         # Bodies of unauthenticated requests are not stored: they are not the trader's.
         entry = await self._record(delivery, received_at, raw_body=body, status=status, reason=reason)
+        if not authenticated and self.limiter.refuse(address):
+            await self._lock_out(address)
         return Refusal(
             http_status,
             {"alert_id": entry.alert_id, "status": str(status), "error": reason, "orders": []},
+        )
+
+    async def _lock_out(self, address: str) -> None:
+        limiter = self.limiter
+        message = (
+            f"address {address or '(none)'} locked out for {limiter.lockout_s:g} s after "
+            f"{limiter.max_refusals} refused webhook requests within {limiter.window_s:g} s: its "
+            "refused requests now get 429 and are not journaled one by one; a request with the "
+            "right secret still goes through"
+        )
+        log.warning(message)
+        await self._runner.run(
+            self._journal.add_event,
+            "webhook.lockout",
+            message,
+            level="warning",
+            data={"address": address, "lockout_s": limiter.lockout_s},
+        )
+
+    async def _check(self, delivery: Delivery, received_at: datetime) -> Refusal:
+        """Journal an authenticated reachability check as TEST and echo its nonce; no order."""
+        nonce = delivery.check or ""
+        if not _CHECK_NONCE.match(nonce):
+            reason = (
+                f"the {CHECK_HEADER} header must be 16 to 64 letters, digits, '-' or '_'; "
+                "send checks with `tvbridge tunnel --check`"
+            )
+            return await self._refuse(
+                delivery, received_at, AlertStatus.INVALID, 400, reason, authenticated=True
+            )
+        where = delivery.source_ip or "(unknown address)"
+        reason = f"reachability check {nonce} from {where}: arrived; nothing executed"
+        entry = await self._record(delivery, received_at, raw_body="", status=AlertStatus.TEST, reason=reason)
+        return Refusal(
+            200,
+            {
+                "alert_id": entry.alert_id,
+                "status": str(AlertStatus.TEST),
+                "check": nonce,
+                "client_ip": delivery.source_ip,
+                "orders": [],
+            },
         )
 
     async def _record(self, delivery: Delivery, received_at: datetime, **row: Any) -> Any:
@@ -191,6 +300,19 @@ def paused_reason(state: PauseState) -> str:
     return (
         f"the bridge is paused since {shown} (by {state.by}): not executed, and it will not be "
         "executed later; resume on the page or with `tvbridge resume`"
+    )
+
+
+def _locked_out(address: str, locked_for: float) -> Refusal:
+    seconds = max(1, round(locked_for))
+    return Refusal(
+        429,
+        {
+            "status": "locked_out",
+            "error": f"too many refused requests from {address or '(none)'}; try again in {seconds} s",
+            "retry_after_s": seconds,
+            "orders": [],
+        },
     )
 
 

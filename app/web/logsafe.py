@@ -21,8 +21,12 @@ class MaskWebhookTokens(logging.Filter):
 
 
 def install() -> None:
-    """Mask tokens in uvicorn's access and error logs (idempotent)."""
-    for name in ("uvicorn.access", "uvicorn.error", "uvicorn"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, MaskWebhookTokens) for f in logger.filters):
-            logger.addFilter(MaskWebhookTokens())
+    """Mask tokens in uvicorn's access and error logs, httpx's request lines (the CLI's ``send``
+    and the tunnel check post to signed URLs) and whatever reaches the root handlers (idempotent).
+    """
+    names = ("uvicorn.access", "uvicorn.error", "uvicorn", "httpx", "httpcore", "tvbridge")
+    filtered: list[logging.Filterer] = [logging.getLogger(name) for name in names]
+    filtered += logging.getLogger().handlers
+    for target in filtered:
+        if not any(isinstance(f, MaskWebhookTokens) for f in target.filters):
+            target.addFilter(MaskWebhookTokens())

@@ -1,7 +1,8 @@
 """``POST /webhook/{strategy}`` and ``POST /webhook/{strategy}/{token}``.
 
 The raw body is read whatever the Content-Type (TradingView sends text/plain for anything that is
-not valid JSON, tradingview.md §1) and capped at ``server.max_body_bytes`` before any work.
+not valid JSON, tradingview.md §1) and capped at ``server.max_body_bytes`` before any work: a
+declared Content-Length over the cap is refused without reading a byte.
 """
 
 from __future__ import annotations
@@ -9,13 +10,15 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from app.engine.intake import Delivery
+from app.engine.intake import CHECK_HEADER, Delivery
+from app.web.client import client_address
 
 
 async def receive_webhook(request: Request) -> JSONResponse:
     """Hand the delivery to the bridge and answer with its reply."""
     bridge = request.app.state.bridge
-    limit = bridge.settings.server.max_body_bytes
+    settings = bridge.settings
+    limit = settings.server.max_body_bytes
     declared = request.headers.get("content-length", "")
     too_large = declared.isdigit() and int(declared) > limit
     body = bytearray()
@@ -25,13 +28,20 @@ async def receive_webhook(request: Request) -> JSONResponse:
             if len(body) > limit:
                 too_large = True
                 break
+    peer = request.client.host if request.client else ""
+    check = request.headers.get(CHECK_HEADER)
     delivery = Delivery(
         strategy=request.path_params["strategy"][:64],
         raw=b"" if too_large else bytes(body),
         url_token=request.path_params.get("token"),
-        source_ip=request.client.host if request.client else "",
+        source_ip=client_address(peer, request.headers, settings.tunnel.kind)[:64],
         content_type=request.headers.get("content-type", "")[:100],
         too_large=too_large,
+        screened=getattr(request.app.state, "webhook_listener", False),
+        check=None if check is None else check[:100],
     )
     reply = await bridge.handle(delivery)
-    return JSONResponse(reply.body, status_code=reply.http_status)
+    headers = {}
+    if reply.http_status == 429 and "retry_after_s" in reply.body:
+        headers["Retry-After"] = str(reply.body["retry_after_s"])
+    return JSONResponse(reply.body, status_code=reply.http_status, headers=headers)

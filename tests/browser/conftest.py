@@ -57,7 +57,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     shutil.copytree(SHIPPED_TEMPLATES, workdir / "templates")
     shutil.copytree(SHIPPED_ALERTS, workdir / "alerts")
     port = free_port()
-    env = {"TVBRIDGE_SERVER__PORT": str(port)}
+    env = {"TVBRIDGE_SERVER__PORT": str(port), "TVBRIDGE_SERVER__WEBHOOK_PORT": str(free_port())}
     served = Served(f"http://127.0.0.1:{port}", workdir, env)
     done = served.tvbridge("set-password", "--stdin", stdin=PASSWORD + "\n")
     assert done.returncode == 0, done.stderr

@@ -25,7 +25,7 @@ EXPECTED: dict[str, tuple[str, int, str, object]] = {
     "C04": ("c-rsi", 200, "executed", [(0, 1, "MNQ", 2)]),
     "C05": ("c-rsi", 200, "executed", [(1, 1, "MNQ", 2)]),
     "C07": ("nq-text", 200, "executed", [(0, 2, "ENQ", 1)]),
-    "C08": ("mnq-market", 422, "invalid", "empty"),
+    "C08": ("mnq-market", 400, "invalid", "empty body"),
     "C10": ("traderspost", 200, "executed", [(0, 2, "ENQ", 2)]),
     "C11": ("traderspost", 200, "noop", "no open position"),
     "C12": ("traderspost", 422, "invalid", "MNQU2025"),
