@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--webhook-port", type=int, help="the webhook listener's port, for the tunnel (default 8001)"
     )
+    p.add_argument(
+        "--tunnel",
+        action="store_true",
+        help="also run the tunnel client ([tunnel] kind) pointed at the webhook listener",
+    )
 
     p = command("sim", _sim, "run the ProjectX simulator alone (for tests and benchmarks)")
     p.add_argument("--host", default="127.0.0.1")
@@ -80,7 +85,19 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("url", _url, "print the signed webhook URL of a strategy")
     p.add_argument("strategy")
-    p.add_argument("--base-url", help="public base URL (e.g. your tunnel); default the local server")
+    p.add_argument(
+        "--base-url",
+        help="public base URL; default the tunnel's (or server.public_url), else the local webhook listener",
+    )
+
+    p = command(
+        "tunnel", _tunnel, "run the tunnel client ([tunnel] kind) to the webhook listener and print the URLs"
+    )
+    p.add_argument(
+        "--check", action="store_true", help="send one signed test request through the public URL and exit"
+    )
+    p.add_argument("--strategy", help="the strategy whose URL the check uses (default the first)")
+    p.add_argument("--url", help="the public base URL to check (default the running tunnel's)")
 
     p = command("send", _send, "post an alert file to the running bridge, as TradingView would")
     p.add_argument("alert_file", type=Path)
@@ -188,8 +205,71 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _url(args: argparse.Namespace) -> int:
-    print(_webhook_url(_settings(args), args.strategy, args.base_url))
+    from app.web.tunnel_link import local_webhook_url, public_base_url
+
+    settings = _settings(args)
+    base = args.base_url or public_base_url(settings, None) or local_webhook_url(settings)
+    print(_webhook_url(settings, args.strategy, base))
     return 0
+
+
+def _tunnel(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.check:
+        return asyncio.run(_tunnel_check(settings, args.strategy, args.url))
+    return asyncio.run(_tunnel_until_stopped(settings))
+
+
+async def _tunnel_until_stopped(settings: Settings) -> int:
+    """Run the tunnel client until Ctrl-C (or SIGTERM / SIGHUP: the client must not outlive us)."""
+    import signal
+
+    from app.web.tunnel_link import start_tunnel
+
+    supervisor = await start_tunnel(settings, None)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if sys.platform != "win32":  # Windows: Ctrl-C and closing the console reach the client too
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, stop.set)
+    print("the tunnel runs until Ctrl-C; `tvbridge serve` must run too (its webhook listener answers)")
+    try:
+        await stop.wait()
+    finally:
+        await supervisor.stop()
+    return 0
+
+
+async def _tunnel_check(settings: Settings, strategy: str | None, base_url: str | None) -> int:
+    from app.ingest.auth import load_secrets
+    from app.tunnel import check_reachability
+    from app.tunnel.check import ATTEMPT_TIMEOUT_S
+    from app.web.tunnel_link import public_base_url
+
+    base = base_url or public_base_url(settings, None)
+    if not base:
+        raise ConfigError(
+            "no public URL to check: no tunnel is up (start `tvbridge tunnel` or `tvbridge serve "
+            "--tunnel`) and server.public_url is not set; or pass --url https://your.public.address"
+        )
+    if strategy is None:
+        names = sorted(load_secrets(settings.server.secrets_file))
+        if not names:
+            raise ConfigError(
+                f"no webhook secret in {settings.server.secrets_file} to sign the check with: "
+                "run `tvbridge serve` once to make them"
+            )
+        strategy = names[0]
+    url = _webhook_url(settings, strategy, base)
+    print(f"checking {base.rstrip('/')} with strategy '{strategy}'...")
+    timeout_s = min(settings.tunnel.check_timeout_s, ATTEMPT_TIMEOUT_S)
+    result = await check_reachability(url, timeout_s=timeout_s)
+    seen = f"HTTP {result.status_code}" if result.status_code is not None else "no HTTP answer"
+    verdict = "ARRIVED" if result.arrived else "NOT ARRIVED"
+    print(f"{verdict} ({seen}, {result.elapsed_ms} ms): {result.message}")
+    if result.client_ip:
+        print(f"the bridge saw the request come from {result.client_ip}")
+    return 0 if result.arrived else 1
 
 
 def _webhook_url(settings: Settings, strategy: str, base_url: str | None) -> str:
@@ -206,12 +286,26 @@ def _webhook_url(settings: Settings, strategy: str, base_url: str | None) -> str
 
 
 def _send(args: argparse.Namespace) -> int:
+    """Post an alert file as TradingView would: its time field set to now, as {{timenow}} is.
+
+    When the body is JSON with the strategy template's ``time_field``, that value becomes the
+    current UTC time (``2026-03-02T14:30:05Z``, or epoch ms when it was ms), so a saved example
+    is not refused as stale; the rest of the file is sent as it is.
+    """
     import httpx
 
     from app.ingest.parse import tradingview_content_type
+    from app.strategies import load_template, refresh_alert_time
 
     settings = _settings(args)
-    raw = _read_file(args.alert_file)
+    read = _read_file(args.alert_file)
+    template = load_template(settings.server.templates_dir, args.strategy)
+    raw = refresh_alert_time(read, template)
+    if raw != read and template is not None:
+        print(
+            f"tvbridge send: {template.time_field} set to now, as TradingView's {{{{timenow}}}}",
+            file=sys.stderr,
+        )
     url = _webhook_url(settings, args.strategy, args.base_url)
     try:
         response = httpx.post(

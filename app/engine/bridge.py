@@ -28,6 +28,7 @@ from app.engine.ports import Gateway
 from app.engine.protection import Protection
 from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
+from app.engine.shutdown import SHUTDOWN_EVENT, Held, wind_down
 from app.engine.sync import OrderSync
 from app.errors import GatewayError, JournalError, TemplateError
 from app.ingest.sender import RefusalLimiter
@@ -107,6 +108,8 @@ class Bridge:
         self._reconcile_loop: asyncio.Task[None] | None = None
         self._to_sync: set[int] = set()
         self._events: asyncio.Queue[GatewayEvent] = asyncio.Queue()
+        self._followed: set[int] = set()  # as last resolved, for when the gateway cannot say
+        self.last_shutdown: Any = None  # the previous run's "bridge.shutdown" event, read at start
 
     async def start(self) -> None:
         """Log in, reconcile orders left SUBMITTING or UNKNOWN, start the reconcile loop.
@@ -114,6 +117,7 @@ class Bridge:
         Raises GatewayAuthError when the credentials are refused.
         """
         self._paused = await self.runner.run(self.runner.journal.pause_state)
+        self.last_shutdown = await self.runner.run(self.runner.journal.latest_event, SHUTDOWN_EVENT)
         if self._paused is not None:
             log.warning(
                 "paused since %s by %s: alerts are journaled, not executed; `tvbridge resume` resumes",
@@ -136,13 +140,25 @@ class Bridge:
         """Let alerts in flight finish (up to ``grace_s``), then close the gateway and journal."""
         if self._reconcile_loop:
             self._reconcile_loop.cancel()
-        if self._executions:
-            await asyncio.wait(self._executions, timeout=grace_s)
+        await self.finish_alerts(grace_s)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.gateway.close()
         self.runner.shutdown()
+
+    async def finish_alerts(self, grace_s: float) -> None:
+        """Wait (up to ``grace_s``) for the alerts being executed to settle."""
+        if self._executions:
+            await asyncio.wait(self._executions, timeout=grace_s)
+
+    # -- shutdown ------------------------------------------------------------------------------
+
+    async def wind_down(self, *, grace_s: float = 10.0) -> list[Held]:
+        """Before the hub, the gateway and the journal close: let alerts in flight finish (up to
+        ``grace_s``), then report (and with engine.on_shutdown = "flatten", close) what the
+        followed accounts still hold: app/engine/shutdown.py. Never raises."""
+        return await wind_down(self, grace_s=grace_s)
 
     async def handle(self, delivery: Delivery) -> Reply:
         """Run one webhook delivery; never raises."""
@@ -273,15 +289,30 @@ class Bridge:
         await self.protection.resume()
 
     async def followed_account_ids(self) -> list[int]:
-        """The ids of the accounts the templates trade on (those that exist on the gateway)."""
+        """The ids of the accounts the templates trade on (those that exist on the gateway).
+
+        When the gateway cannot list the accounts, those followed before are still followed.
+        """
         found: set[int] = set()
+        unanswered = False
         for template in self.templates.values():
             for spec in template.accounts:
                 try:
                     found.add((await self.accounts.resolve(spec.account, template=template.name)).account_id)
-                except (TemplateError, GatewayError) as exc:
+                except TemplateError as exc:
                     log.warning("not following an account: %s", exc)
+                except GatewayError as exc:
+                    log.warning("could not look up an account, still following those known: %s", exc)
+                    unanswered = True
+        if unanswered:
+            found |= self._followed
+        self._followed = found
         return sorted(found)
+
+    @property
+    def followed(self) -> frozenset[int]:
+        """The followed account ids as last resolved (asks nothing of the gateway)."""
+        return frozenset(self._followed)
 
     def _sync_soon(self, alert_id: int) -> None:
         """Ask the gateway for this alert's orders shortly; alerts settled meanwhile share the

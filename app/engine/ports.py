@@ -19,6 +19,10 @@ class Gateway(Protocol):
     Order-changing calls (place, cancel, modify, close) are sent once and never retried: after sending,
     a timeout, 5xx, 429 or dropped connection raises OutcomeUnknown (reference/projectx-api.md
     §3, §8). Reads may be retried by the implementation.
+
+    Optional (read with ``getattr``; fakes, the simulator and DryRunGateway may lack them):
+    ``token_expires_at: datetime | None`` and ``failing_since: datetime | None``, since when (UTC)
+    the gateway has not answered (transport failure or 5xx; None while it answers).
     """
 
     async def start(self) -> None:

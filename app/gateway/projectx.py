@@ -34,6 +34,12 @@ class ProjectXGateway:
         """When the session token expires (UTC), for the status page; None before start."""
         return self.rest.token_expires_at
 
+    @property
+    def failing_since(self) -> datetime | None:
+        """Since when (UTC) the gateway has not answered (transport failure or 5xx), for the
+        unreachable alarm; None while it answers."""
+        return self.rest.failing_since
+
     async def start(self) -> None:
         """Log in (Auth/loginKey, §2.1). Raises GatewayAuthError with the gateway's reason."""
         await self.rest.login()

@@ -125,6 +125,13 @@ class RestClient:
         self._token_expires_at: datetime | None = None
         self._token_stale = False
         self._token_lock = asyncio.Lock()
+        self._failing_since: datetime | None = None
+
+    @property
+    def failing_since(self) -> datetime | None:
+        """Since when (UTC) the gateway has not answered: set by the first transport failure or
+        5xx of a run of them, cleared by any answer below 500; None while it answers."""
+        return self._failing_since
 
     @property
     def token_expires_at(self) -> datetime | None:
@@ -248,6 +255,7 @@ class RestClient:
         try:
             response = await self._client.post(f"/api/{endpoint}", json=body, headers=headers)
         except httpx.HTTPError as exc:
+            self._answered(False)
             log.warning(
                 "%s failed after %.0f ms: %s",
                 endpoint,
@@ -255,6 +263,7 @@ class RestClient:
                 type(exc).__name__,
             )
             raise
+        self._answered(response.status_code < 500)
         log.info(
             "%s → HTTP %s in %.0f ms",
             endpoint,
@@ -262,6 +271,13 @@ class RestClient:
             (time.perf_counter() - started) * 1000,
         )
         return response
+
+    def _answered(self, ok: bool) -> None:
+        """Keep ``failing_since``: the first failure of a run sets it, an answer clears it."""
+        if ok:
+            self._failing_since = None
+        elif self._failing_since is None:
+            self._failing_since = datetime.now(UTC)
 
     async def _read(self, endpoint: str, body: dict | None, *, auth: bool) -> dict:
         refreshed = False

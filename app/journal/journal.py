@@ -185,6 +185,7 @@ _EVENT_ALERTS = (
 
 INSTANCE_KEY = "instance"
 PAUSE_KEY = "paused"  # present while the kill switch holds alerts: {"since": ISO UTC, "by": text}
+TUNNEL_KEY = "tunnel"  # the tunnel client's last recorded state (app/tunnel TunnelState as JSON)
 INSTANCE_ALPHABET = string.ascii_lowercase + string.digits
 INSTANCE_LENGTH = 6
 
@@ -610,6 +611,12 @@ class Journal:
         with self._transaction("list events") as session:
             return list(session.exec(query).all())
 
+    def latest_event(self, kind: str) -> EventRecord | None:
+        """The newest event of ``kind`` (e.g. "bridge.shutdown"), or None when there is none."""
+        query = select(EventRecord).where(EventRecord.kind == kind).order_by(col(EventRecord.id).desc())
+        with self._transaction(f"read the latest '{kind}' event") as session:
+            return session.exec(query.limit(1)).first()
+
     # -- gateway events ------------------------------------------------------------------
 
     def apply_order_event(
@@ -883,6 +890,24 @@ class Journal:
             data = {"by": by, "paused_since": held.since.isoformat(), "paused_by": held.by}
             _insert_event(conn, "kill.resume", message, "warning", data=data)
             return None
+
+    # -- tunnel --------------------------------------------------------------------------
+
+    def tunnel_state(self) -> dict[str, Any] | None:
+        """The tunnel's last recorded state (JSON object), or None when none is recorded.
+
+        Lets a ``tvbridge tunnel`` running beside ``tvbridge serve`` show up on its pages.
+        """
+        with self._read("read the tunnel state") as conn:
+            value = conn.execute(core_select(_META.c.value).where(_META.c.key == TUNNEL_KEY)).scalar()
+        return None if value is None else json.loads(value)
+
+    def set_tunnel_state(self, state: dict[str, Any] | None) -> None:
+        """Record the tunnel's state (a JSON-ready object), or forget it with None."""
+        with self._write("record the tunnel state") as conn:
+            conn.execute(delete(_META).where(_META.c.key == TUNNEL_KEY))
+            if state is not None:
+                conn.execute(insert(_META), {"key": TUNNEL_KEY, "value": json.dumps(state, default=str)})
 
     # -- queries for the pages -----------------------------------------------------------
 

@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from app import __version__
 from app.config import Settings
 from app.engine.bridge import Bridge
+from app.engine.watchdog import Watchdog
 from app.gateway.hub import UserHub
 from app.gateway.projectx import build_gateway
 from app.ingest.auth import ensure_secrets, load_secrets
@@ -54,6 +55,7 @@ class Runtime:
     hub: UserHub | None = None
     feed: JournalFeed | None = None  # wakes the journal page's live updates
     tunnel: Any = None  # app.tunnel.supervisor.TunnelSupervisor while `serve --tunnel` runs one
+    watchdog: Watchdog | None = None  # the unreachable alarm; what the last shutdown left open
 
 
 async def start_runtime(settings: Settings) -> Runtime:
@@ -108,12 +110,26 @@ async def start_runtime(settings: Settings) -> Runtime:
         redact(settings.journal.url),
     )
     feed = JournalFeed(journal, asyncio.get_running_loop())
-    return Runtime(bridge=bridge, journal=journal, sim=sim, hub=hub, feed=feed)
+    watchdog = Watchdog(
+        bridge.runner,
+        gateway,
+        hub,
+        lambda: bridge.followed,
+        alarm_s=settings.engine.unreachable_alarm_s,
+        last_shutdown=bridge.last_shutdown,
+    )
+    watchdog.start()
+    return Runtime(bridge=bridge, journal=journal, sim=sim, hub=hub, feed=feed, watchdog=watchdog)
 
 
 async def stop_runtime(runtime: Runtime) -> None:
-    """Stop following the hub, finish alerts in flight, then close the gateway, the simulator
-    and the journal."""
+    """Finish alerts in flight, then report (or flatten, engine.on_shutdown) what the followed
+    accounts still hold while the hub and the gateway still answer; then stop following the hub
+    and close the gateway, the simulator and the journal. Call it once the servers stopped
+    taking alerts."""
+    if runtime.watchdog is not None:
+        await runtime.watchdog.stop()
+    await runtime.bridge.wind_down()  # never raises
     if runtime.hub is not None:
         await runtime.hub.stop()
     await runtime.bridge.stop()

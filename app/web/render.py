@@ -76,9 +76,11 @@ def flash(request: Request, text: str, kind: str = "info") -> None:
 
 
 def page_context(request: Request) -> dict[str, Any]:
-    """What base.html needs on every page: the SIM/LIVE badge, pause state, CSRF token, user."""
+    """What base.html needs on every page: the SIM/LIVE badge, pause state, CSRF token, user,
+    and the watchdog's banners: the unreachable alarm, what the last shutdown left open."""
     runtime = getattr(request.app.state, "runtime", None)
     bridge = getattr(runtime, "bridge", None)
+    watchdog = getattr(runtime, "watchdog", None)
     settings = bridge.settings if bridge is not None else None
     session = request.scope.get("session")
     logged_in = bool(session and session.get("user"))
@@ -87,6 +89,8 @@ def page_context(request: Request) -> dict[str, Any]:
         "live": settings is not None and settings.gateway.kind != "sim",
         "firm": settings.gateway.firm_name if settings is not None else "",
         "paused": getattr(bridge, "paused", None),
+        "alarm": getattr(watchdog, "alarm", None),
+        "left_open": getattr(watchdog, "left_open", None),
         "logged_in": logged_in,
         "csrf_token": csrf_token(request) if session is not None else "",
         "flashes": session.pop("flashes", []) if session else [],

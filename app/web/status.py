@@ -17,17 +17,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app import __version__
-from app.domain.enums import OrderState
+from app.engine.shutdown import WORKING_STATES
 from app.errors import GatewayError
 from app.journal.db import redact
 from app.web.health import hub_json
 from app.web.journal_view import order_json, position_json
 from app.web.render import templates
+from app.web.tunnel_link import tunnel_status
 
 log = logging.getLogger("tvbridge.web")
-
-# Orders still able to fill: what "working orders" means on the status page.
-WORKING_STATES = [s for s in OrderState if not s.is_final]
 
 
 async def status_snapshot(runtime: Any) -> dict[str, Any]:
@@ -50,6 +48,8 @@ async def status_snapshot(runtime: Any) -> dict[str, Any]:
     for account in accounts:
         account.update(by_account.pop(account["account_id"], {"positions": [], "orders": []}))
     hub = getattr(runtime, "hub", None)
+    watchdog = getattr(runtime, "watchdog", None)
+    alarm = watchdog.alarm if watchdog is not None else None
     paused = bridge.paused
     sim = settings.gateway.kind == "sim"
     return {
@@ -66,6 +66,9 @@ async def status_snapshot(runtime: Any) -> dict[str, Any]:
             "token_expires_at": _iso(expires),
         },
         "hub": hub_json(hub.state) if hub is not None else None,
+        "tunnel": await bridge.runner.run(tunnel_status, runtime),
+        "alarm": alarm.data() if alarm is not None else None,
+        "last_shutdown": shutdown_json(bridge.last_shutdown, getattr(watchdog, "left_open", None)),
         "accounts": accounts,
         "journal": {"url": redact(settings.journal.url)},
         "strategies": sorted(bridge.templates),
@@ -85,6 +88,26 @@ async def account_list(bridge: Any, journal: Any, followed: set[int]) -> list[di
             state.account_id, state.name, state.balance, state.can_trade, state.updated_at, followed
         )
     return sorted(known.values(), key=lambda a: (not a["followed"], a["name"]))
+
+
+def shutdown_json(event: Any, left_open: Any) -> dict[str, Any] | None:
+    """The previous run's "bridge.shutdown" event (app/engine/bridge.py) as JSON: what it left
+    open, whether it flattened (``flatten``: None when it did not try), and ``still_open``: what
+    of it the journal shows open now (app/engine/watchdog.py)."""
+    if event is None:
+        return None
+    data = event.data or {}
+    return {
+        "at": _iso(event.at),
+        "level": event.level,
+        "message": event.message,
+        "on_shutdown": data.get("on_shutdown"),
+        "positions": data.get("positions", []),
+        "orders": data.get("orders", []),
+        "journal_view": data.get("journal_view", []),
+        "flatten": data.get("flatten"),
+        "still_open": [h.data() for h in left_open.held] if left_open is not None else [],
+    }
 
 
 def _account(

@@ -1,5 +1,9 @@
 """The webhooks page: per strategy, the URL and the message to paste into TradingView, the
-alert settings that matter, and a "send test alert" button.
+alert settings that matter, and a "send test alert" button. The test alert's time field (the
+template's ``time_field``) is set to the moment it is sent, as TradingView fills ``{{timenow}}``.
+
+The URLs use the public base URL (the tunnel's while it is up, else ``server.public_url``), else
+the local webhook listener; the tunnel's state and a changed-URL warning are shown above them.
 
 The test alert runs the whole path — through the webhook route itself, URL token and all — when
 the gateway is the simulator. With a live gateway it is a dry run that stops before the gateway
@@ -20,9 +24,11 @@ from app.domain.enums import AlertStatus
 from app.errors import AlertInvalidError
 from app.ingest.auth import webhook_path
 from app.ingest.parse import tradingview_content_type
+from app.strategies import refresh_alert_time
 from app.web.csrf import csrf_protected
 from app.web.preview import dry_run
 from app.web.render import templates
+from app.web.tunnel_link import base_url_of, local_webhook_url, tunnel_status
 
 TEST_TIMEOUT_S = 10.0
 
@@ -40,12 +46,15 @@ async def send_test_alert(request: Request) -> Response:
     template = bridge.templates.get(name)
     if template is None:
         return _render(request, status_code=404, error=f"there is no strategy '{name}'")
-    body = str((await request.form()).get("body", ""))
+    # Sent as TradingView would send it now: the template's time field is set to this moment,
+    # as {{timenow}} is when an alert fires, so a saved example is not refused as stale.
+    raw = refresh_alert_time(str((await request.form()).get("body", "")).encode("utf-8"), template)
+    body = raw.decode("utf-8")
     if bridge.settings.gateway.kind == "sim":
-        result = await _post_webhook(request, name, body.encode("utf-8"))
+        result = await _post_webhook(request, name, raw)
     else:
         try:
-            status, reason, calls = await dry_run(bridge, template, body.encode("utf-8"))
+            status, reason, calls = await dry_run(bridge, template, raw)
         except AlertInvalidError as exc:  # the webhook's 422
             status, reason, calls = AlertStatus.INVALID, str(exc), []
         result = {"dry_run": True, "status": str(status), "reason": reason, "calls": calls}
@@ -69,10 +78,12 @@ async def _post_webhook(request: Request, name: str, raw: bytes) -> dict[str, An
 
 
 def _render(request: Request, *, status_code: int = 200, **extra: Any) -> Response:
-    bridge = request.app.state.runtime.bridge
+    runtime = request.app.state.runtime
+    bridge = runtime.bridge
     settings = bridge.settings
-    public = (settings.server.public_url or "").rstrip("/")
-    local = str(request.base_url).rstrip("/")
+    tunnel = tunnel_status(runtime)
+    public = base_url_of(settings, tunnel) or ""
+    local = local_webhook_url(settings)
     alerts_dir = settings.server.alerts_dir
     strategies = []
     for name in sorted(bridge.templates):
@@ -91,6 +102,8 @@ def _render(request: Request, *, status_code: int = 200, **extra: Any) -> Respon
     context = {
         "strategies": strategies,
         "public_url": public,
+        "local_url": local,
+        "tunnel": tunnel,
         "live": settings.gateway.kind != "sim",
         "result": extra.get("result"),
         "tested": extra.get("tested"),

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app.ingest.auth import load_secrets, webhook_path
+from app.web.tunnel_link import local_webhook_url
 from tests.helpers import SHIPPED_ALERTS, eventually
 from tests.web.conftest import Web
 
@@ -96,7 +97,9 @@ async def test_webhooks_page_gives_each_strategy_its_url_and_message(page: Web) 
     text = html.unescape((await page.client.get("/webhooks")).text)
 
     for name in page.env.runtime.bridge.templates:
-        assert f'value="http://tvbridge.test{webhook_path(name, secrets[name])}"' in text
+        # No tunnel: the local webhook listener's URL (with a warning that TradingView cannot reach it).
+        local = local_webhook_url(page.env.settings)
+        assert f'value="{local}{webhook_path(name, secrets[name])}"' in text
     message = (SHIPPED_ALERTS / "mnq-market.txt").read_text()
     assert message in text
     assert "Once per bar close" in text and 'id="no-tunnel"' in text

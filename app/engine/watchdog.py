@@ -1,0 +1,267 @@
+"""The unreachable alarm, and what the last shutdown left open: what every page's header shouts.
+
+A laptop sleeps, loses its Wi-Fi, gets closed. While the User Hub is disconnected or the gateway
+does not answer, the bridge sees no fill, places no protection and cannot flatten: the positions
+at the broker are unwatched. When that lasts longer than ``alarm_s`` (engine.unreachable_alarm_s)
+while the journal shows a position open on a followed account, the watchdog raises the alarm:
+ERROR in the log when it starts and every ``repeat_s`` while it lasts, WARNING when it clears, an
+event in the journal at both ends, and ``alarm`` for the status snapshot and the page's header.
+
+It also keeps ``left_open``: what the previous run's shutdown left open at the broker (the
+journal's last "bridge.shutdown" event, app/engine/shutdown.py) for as long as the journal shows it
+still open. A position counts while the journal's position in that contract on that account is not
+flat (the hub, and the reconciliation at every hub connect, keep it current); a working order
+while its order row is not final. What the journal cannot tell about (an order it has no row for, placed
+on the platform; a position on an account no longer followed) counts for the first hour after
+start (UNSURE_S), then no longer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from app.engine.runner import JournalRunner
+from app.engine.shutdown import Held, counted
+
+log = logging.getLogger("tvbridge.engine")
+
+ALARM_EVENT = "alarm.unreachable"
+ALARM_CLEARED_EVENT = "alarm.cleared"
+REPEAT_S = 300.0  # the alarm's ERROR line again every 5 minutes while it lasts
+UNSURE_S = 3600.0  # what the journal cannot tell about counts as open this long after start
+WHAT_TO_DO = (
+    "check the internet connection; the positions are at the broker without the bridge "
+    "watching; manage them on the platform"
+)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def utc_text(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """Positions are open and the bridge cannot watch them: since when (UTC), what does not
+    answer (each with since when), and the open positions."""
+
+    since: datetime
+    unreachable: tuple[tuple[str, datetime], ...]
+    positions: tuple[Held, ...]
+
+    @property
+    def message(self) -> str:
+        """One paragraph for the log, the journal and the page."""
+        down = " and ".join(f"{what} since {utc_text(at)}" for what, at in self.unreachable)
+        held = "; ".join(p.describe() for p in self.positions)
+        return f"UNWATCHED: {down}, with {counted(self.positions)} ({held}): {WHAT_TO_DO}."
+
+    def data(self) -> dict[str, Any]:
+        """JSON-ready (times ISO 8601 UTC), for /api/status and the journal."""
+        return {
+            "since": self.since.isoformat(),
+            "unreachable": [{"what": what, "since": at.isoformat()} for what, at in self.unreachable],
+            "positions": [p.data() for p in self.positions],
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class LeftOpen:
+    """What the last shutdown (at ``stopped_at``, UTC) left open that is still open."""
+
+    stopped_at: datetime
+    held: tuple[Held, ...]
+    flattened: bool  # whether that shutdown tried to flatten (engine.on_shutdown = "flatten")
+
+    @property
+    def message(self) -> str:
+        tried = " after its flatten" if self.flattened else ""
+        return (
+            f"When tvbridge stopped at {utc_text(self.stopped_at)} it left {counted(self.held)} at "
+            f"the broker{tried}, still open: {'; '.join(h.describe() for h in self.held)}. Manage "
+            "them on the platform, or with Flatten all."
+        )
+
+
+class Watchdog:
+    """Watch the User Hub and the gateway while positions are open; raise the alarm.
+
+    ``hub``: has ``.state`` (a HubState: ``connected``) or is None (no hub check). ``gateway``:
+    may have ``failing_since`` (datetime | None). ``followed()``: the followed account ids, without
+    asking the gateway. ``last_shutdown``: the journal's last "bridge.shutdown" event, or None.
+    Times in seconds: ``alarm_s`` unreachable before the alarm, ``interval_s`` between checks,
+    ``repeat_s`` between the alarm's ERROR lines.
+    """
+
+    def __init__(
+        self,
+        runner: JournalRunner,
+        gateway: Any,
+        hub: Any,
+        followed: Callable[[], Collection[int]],
+        *,
+        alarm_s: float,
+        interval_s: float = 5.0,
+        repeat_s: float = REPEAT_S,
+        last_shutdown: Any = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.runner = runner
+        self.journal = runner.journal
+        self.gateway = gateway
+        self.hub = hub
+        self.followed = followed
+        self.alarm_s = alarm_s
+        self.interval_s = interval_s
+        self.repeat_s = repeat_s
+        self.clock = clock
+        self.started_at = clock()
+        self._hub_seen_at = self.started_at  # when the hub was last seen connected
+        self._alarm: Alarm | None = None
+        self._logged_at: datetime | None = None
+        self._last_shutdown = last_shutdown if _left_anything(last_shutdown) else None
+        self._left_open: LeftOpen | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def alarm(self) -> Alarm | None:
+        """The alarm while it lasts, else None."""
+        return self._alarm
+
+    @property
+    def left_open(self) -> LeftOpen | None:
+        """What the last shutdown left open that is still open, else None."""
+        return self._left_open
+
+    def start(self) -> None:
+        """Check at once, then every ``interval_s``, in a task of the running loop."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._watch(), name="tvbridge watchdog")
+
+    async def stop(self) -> None:
+        """Stop checking (an alarm under way is neither cleared nor journaled)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def check(self) -> None:
+        """One check: update ``alarm`` (logging and journaling its start and end) and
+        ``left_open``. Raises JournalError when the journal cannot be read."""
+        now = self.clock()
+        positions = await self._open_positions()
+        await self._check_left_open(now, positions)
+        down = self._unreachable(now)
+        late = [at for _, at in down if (now - at).total_seconds() >= self.alarm_s]
+        # Once raised, the alarm lasts while anything is down: a hub that drops again at once
+        # after a reconnect does not make it blink.
+        if positions and (late or (self._alarm is not None and down)):
+            since = self._alarm.since if self._alarm is not None else min(late)
+            await self._raise(now, Alarm(since, tuple(down), tuple(positions)))
+        elif self._alarm is not None:
+            why = "the User Hub and the gateway answer again" if positions else "no position is open any more"
+            await self._clear(now, why)
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                await self.check()
+            except Exception:  # noqa: BLE001 — the watchdog must outlive a failed check
+                log.exception("the unreachable alarm's check failed; trying again")
+            await asyncio.sleep(self.interval_s)
+
+    def _unreachable(self, now: datetime) -> list[tuple[str, datetime]]:
+        """What does not answer now, each with since when (UTC)."""
+        down = []
+        if self.hub is not None:
+            if self.hub.state.connected:
+                self._hub_seen_at = now
+            else:
+                down.append(("the User Hub disconnected", self._hub_seen_at))
+        failing = getattr(self.gateway, "failing_since", None)
+        if failing is not None:
+            down.append(("the gateway not answering", failing))
+        return down
+
+    async def _open_positions(self) -> list[Held]:
+        """The journal's open positions on the followed accounts, with the accounts' names."""
+        followed = set(self.followed())
+        rows = await self.runner.run(self.journal.positions)
+        rows = [p for p in rows if p.size and p.account_id in followed]
+        if not rows:
+            return []
+        names = {a.account_id: a.name for a in await self.runner.run(self.journal.account_states)}
+        return [Held.position(names.get(p.account_id, f"account {p.account_id}"), p) for p in rows]
+
+    async def _raise(self, now: datetime, alarm: Alarm) -> None:
+        started = self._alarm is None
+        self._alarm = alarm
+        if started or self._logged_at is None or (now - self._logged_at).total_seconds() >= self.repeat_s:
+            log.error("%s", alarm.message)
+            self._logged_at = now
+        if started:
+            await self.runner.run(
+                self.journal.add_event, ALARM_EVENT, alarm.message, level="error", data=alarm.data()
+            )
+
+    async def _clear(self, now: datetime, why: str) -> None:
+        assert self._alarm is not None
+        alarm, self._alarm, self._logged_at = self._alarm, None, None
+        minutes = (now - alarm.since).total_seconds() / 60
+        message = (
+            f"Unreachable alarm cleared: {why} (unwatched since {utc_text(alarm.since)}, {minutes:.1f} min)"
+        )
+        log.warning("%s", message)
+        data = {"since": alarm.since.isoformat(), "why": why}
+        await self.runner.run(
+            self.journal.add_event, ALARM_CLEARED_EVENT, message, level="warning", data=data
+        )
+
+    async def _check_left_open(self, now: datetime, positions: list[Held]) -> None:
+        event = self._last_shutdown
+        if event is None:
+            return
+        data = event.data or {}
+        left = [Held.from_data(item) for item in data.get("positions", []) + data.get("orders", [])]
+        unsure = (now - self.started_at).total_seconds() < UNSURE_S
+        followed = set(self.followed())
+        still = [h for h in left if await self._still_open(h, positions, followed, unsure)]
+        if still:
+            first = self._left_open is None
+            self._left_open = LeftOpen(event.at, tuple(still), bool(data.get("flatten")))
+            if first:
+                log.warning("%s", self._left_open.message)
+            return
+        if self._left_open is not None:
+            log.info("what tvbridge's last shutdown left open is closed now")
+        # Stop looking: a new position in the same contract is not the one left open.
+        self._left_open = self._last_shutdown = None
+
+    async def _still_open(self, held: Held, positions: list[Held], followed: set[int], unsure: bool) -> bool:
+        if held.account_id not in followed:
+            return unsure
+        if held.kind == "position":
+            where = (held.account_id, held.contract_id)
+            return any((p.account_id, p.contract_id) == where for p in positions)
+        if held.broker_order_id is None:
+            return unsure
+        row = await self.runner.run(self.journal.order_by_broker_id, held.account_id, held.broker_order_id)
+        return unsure if row is None else not row.state.is_final
+
+
+def _left_anything(event: Any) -> bool:
+    data = (event.data or {}) if event is not None else {}
+    return bool(data.get("positions") or data.get("orders"))
