@@ -78,6 +78,10 @@ async def serve(
     """Run both listeners (and the tunnel client with ``tunnel``) until a signal; return the exit
     code. Raises ConfigError (port in use, tunnel client missing), GatewayError, JournalError."""
     logsafe.install()
+    if tunnel:  # a missing tunnel client is said before anything starts (no gateway login)
+        from app.web.tunnel_link import preflight
+
+        preflight(settings)
     pages_socket = bind(host, port, "pages", "[server] port or serve --port")
     try:
         webhook_socket = bind(

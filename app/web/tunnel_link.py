@@ -69,12 +69,7 @@ async def start_tunnel(settings: Settings, runtime: Any | None, *, out: Out = sa
     message), ConfigError (a named tunnel without server.public_url), JournalError.
     """
     # The settings' faults first: nothing (not even the journal) is opened when the client is missing.
-    launch(
-        settings.tunnel,
-        find_executable(settings.tunnel),
-        local_webhook_url(settings),
-        settings.server.public_url,
-    )
+    preflight(settings)
     link = _Link(settings, runtime, out)
     try:
         recorded = await link.recorded()
@@ -103,6 +98,17 @@ async def start_tunnel(settings: Settings, runtime: Any | None, *, out: Out = sa
         "listener: the pages are not exposed); waiting for its public URL..."
     )
     return supervisor
+
+
+def preflight(settings: Settings) -> None:
+    """Check the tunnel can start: its client is installed and its settings complete. Raises
+    TunnelMissing (install commands in the message) or ConfigError; starts nothing."""
+    launch(
+        settings.tunnel,
+        find_executable(settings.tunnel),
+        local_webhook_url(settings),
+        settings.server.public_url,
+    )
 
 
 def tunnel_status(runtime: Any) -> dict[str, Any] | None:

@@ -154,14 +154,17 @@ def test_tunnel_beside_serve_records_its_url_for_the_other_commands(
     assert "stopped" in (workdir / "tvbridge.db").read_bytes().decode("latin-1")  # the recorded state
 
 
+@pytest.mark.parametrize("command", [["tunnel"], ["serve", "--tunnel"]])
 def test_tunnel_without_the_client_installed_says_how_to_install_it(
-    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:
     empty = workdir / "bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setenv("TVBRIDGE_SERVER__PORT", str(free_port()))
+    monkeypatch.setenv("TVBRIDGE_SERVER__WEBHOOK_PORT", str(free_port()))
 
-    code = main(["tunnel"])
+    code = main(command)
 
     err = capsys.readouterr().err
     assert code == 2
@@ -172,7 +175,7 @@ def test_tunnel_without_the_client_installed_says_how_to_install_it(
         "apt-get install",
     ):
         assert command in err
-    assert not (workdir / "tvbridge.db").exists()  # nothing was started
+    assert not (workdir / "tvbridge.db").exists()  # nothing was started: no journal, no login
 
 
 def test_tunnel_check_exits_1_when_nothing_arrives(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
