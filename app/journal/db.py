@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -71,6 +72,19 @@ def _sqlite_engine(url: URL) -> Engine:
         connection.connection.driver_connection.execute("BEGIN")
 
     return engine
+
+
+def database_exists(url: str) -> bool:
+    """Whether the journal at ``url`` may exist: False only for a SQLite file that is not there
+    (or a URL that cannot be read), so that a read-only look never creates a database."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False
+    if parsed.get_backend_name() != "sqlite":
+        return True
+    database = parsed.database or ""
+    return database not in ("", ":memory:") and Path(database).exists()
 
 
 def redact(url: URL | str) -> str:

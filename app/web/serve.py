@@ -61,7 +61,6 @@ def bind(host: str, port: int, what: str, setting: str) -> socket.socket:
             f"cannot listen on {host}:{port} for the {what} ({exc.strerror or exc}): another "
             f"tvbridge or program uses it; stop it or set {setting}"
         ) from None
-    sock.set_inheritable(True)
     return sock
 
 

@@ -18,13 +18,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from app.config import Settings
 from app.engine.runner import JournalRunner
 from app.errors import JournalError
 from app.ingest.auth import load_secrets, webhook_path
+from app.journal.db import database_exists
 from app.journal.journal import Journal
 from app.tunnel import TunnelState, TunnelSupervisor, check_until_arrived
 from app.tunnel.clients import find_executable, launch, normalize_public_url
@@ -289,11 +287,7 @@ def _is_current(recorded: dict[str, Any]) -> bool:
 
 
 def _read_recorded(settings: Settings) -> dict[str, Any] | None:
-    try:
-        url = make_url(settings.journal.url)
-    except ArgumentError:
-        return None
-    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).exists()):
+    if not database_exists(settings.journal.url):
         return None  # reading must not create the database
     with contextlib.suppress(JournalError):
         journal = Journal(settings.journal.url)
