@@ -6,10 +6,14 @@ SecretStr and never printed. Only app/cli.py and app/web/app.py load settings.
 
 from __future__ import annotations
 
+import re
 import tomllib
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
@@ -173,6 +177,81 @@ class TunnelSettings(BaseModel):
         return self
 
 
+_CLOCK = r"([01]\d|2[0-3]):[0-5]\d"
+# CME micro contracts, counted as a tenth of their mini for max_contracts_total.
+MICRO_WEIGHTS = {"MNQ": 0.1, "MES": 0.1, "MYM": 0.1, "M2K": 0.1, "MGC": 0.1, "MCL": 0.1, "SIL": 0.2}
+
+
+class RiskLimits(BaseModel):
+    """Limits the risk gate applies to entries (exits and flattening are never refused).
+
+    Every limit is off (None / empty) unless set. Sizes in contracts; ``max_contracts_total`` in
+    weighted contracts (``[risk] contract_weights``: by default a micro counts 0.1 of its mini);
+    money in USD, positive numbers (``daily_loss_limit = 500`` stops at a day's P&L of -500);
+    times of day "HH:MM" in ``[risk] timezone`` (the exchange's, US/Central for CME).
+    """
+
+    model_config = {"extra": "forbid"}
+
+    max_contracts_per_contract: int | None = Field(None, ge=1)  # open, in one contract
+    max_contracts_total: float | None = Field(None, gt=0)  # open, all contracts, weighted
+    max_order_size: int | None = Field(None, ge=1)  # one entry order
+    trading_windows: list[str] = Field(default_factory=list)  # e.g. ["08:30-15:00"]; empty: any time
+    holidays: list[date] = Field(default_factory=list)  # trading days with no entries
+    daily_loss_limit: Decimal | None = Field(None, gt=0)  # realised + open P&L of the trading day
+    daily_profit_target: Decimal | None = Field(None, gt=0)  # reached: no more entries that day
+    max_trailing_drawdown: Decimal | None = Field(None, gt=0)  # below the balance's high-water mark
+    max_entries_per_day: int | None = Field(None, ge=1)
+    cooldown_after_losses: int | None = Field(None, ge=1)  # losing trades in a row
+    cooldown_minutes: float = Field(30.0, gt=0, le=24 * 60)
+    require_stop_loss: bool = False  # refuse an entry without a stop loss
+    lockout_until: str = "next_day"  # "next_day" or "HH:MM" (the next such time)
+    flatten_on_lockout: bool = True  # on lockout, cancel working orders and close positions
+    close_at_session_end: bool = False  # cancel and close at session_close; no entries until next day
+    session_close: str = "15:10"  # Topstep's: positions must be flat by 15:10 Central
+
+    @model_validator(mode="after")
+    def _times(self) -> RiskLimits:
+        for window in self.trading_windows:
+            if not re.fullmatch(f"{_CLOCK}-{_CLOCK}", window):
+                raise ValueError(f"trading window '{window}' must be HH:MM-HH:MM, e.g. 08:30-15:00")
+        if self.lockout_until != "next_day" and not re.fullmatch(_CLOCK, self.lockout_until):
+            raise ValueError(f"lockout_until '{self.lockout_until}' must be next_day or HH:MM")
+        if not re.fullmatch(_CLOCK, self.session_close):
+            raise ValueError(f"session_close '{self.session_close}' must be HH:MM, e.g. 15:10")
+        return self
+
+
+class RiskSettings(RiskLimits):
+    """``[risk]``: limits for every followed account; ``[risk.accounts."NAME"]`` overrides them
+    key by key for one account (by name or id)."""
+
+    timezone: str = "America/Chicago"  # the exchange's: CME trades on US/Central time
+    day_start: str = "17:00"  # a trading day starts at 17:00 Central the evening before
+    contract_weights: dict[str, float] = Field(default_factory=lambda: dict(MICRO_WEIGHTS))
+    accounts: dict[str, RiskLimits] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _zone(self) -> RiskSettings:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"timezone '{self.timezone}' is not a known time zone (e.g. America/Chicago)"
+            ) from None
+        if not re.fullmatch(_CLOCK, self.day_start):
+            raise ValueError(f"day_start '{self.day_start}' must be HH:MM, e.g. 17:00")
+        return self
+
+    def for_account(self, name: str, account_id: int) -> RiskLimits:
+        """The limits of one account: ``accounts`` entry (by name, else id) over the defaults."""
+        override = self.accounts.get(name) or self.accounts.get(str(account_id))
+        base = {k: getattr(self, k) for k in RiskLimits.model_fields}
+        if override is not None:
+            base.update({k: getattr(override, k) for k in override.model_fields_set})
+        return RiskLimits(**base)
+
+
 class SimSettings(BaseModel):
     """``[sim]``: the built-in ProjectX simulator."""
 
@@ -194,6 +273,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     tunnel: TunnelSettings = Field(default_factory=TunnelSettings)
+    risk: RiskSettings = Field(default_factory=RiskSettings)
     sim: SimSettings = Field(default_factory=SimSettings)
 
     @classmethod
