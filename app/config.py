@@ -178,8 +178,18 @@ class TunnelSettings(BaseModel):
 
 
 _CLOCK = r"([01]\d|2[0-3]):[0-5]\d"
-# CME micro contracts, counted as a tenth of their mini for max_contracts_total.
-MICRO_WEIGHTS = {"MNQ": 0.1, "MES": 0.1, "MYM": 0.1, "M2K": 0.1, "MGC": 0.1, "MCL": 0.1, "SIL": 0.2}
+# CME micro contracts, counted as a tenth of their mini for max_contracts_total, by TradingView
+# root and by ProjectX symbol where it differs (MGC trades as GMET, MCL as MCLE: §8.11).
+MICRO_WEIGHTS = {
+    "MNQ": 0.1,
+    "MES": 0.1,
+    "MYM": 0.1,
+    "M2K": 0.1,
+    "MGC": 0.1,
+    "GMET": 0.1,
+    "MCL": 0.1,
+    "MCLE": 0.1,
+}
 
 
 class RiskLimits(BaseModel):

@@ -18,7 +18,7 @@ from typing import Any
 from app.config import Settings
 from app.domain.enums import AlertStatus
 from app.domain.events import GatewayEvent, LogoutEvent
-from app.domain.models import Alert
+from app.domain.models import Account, Alert
 from app.engine.accounts import AccountDirectory
 from app.engine.events import EventApplier
 from app.engine.execute import Executor, Settlement
@@ -27,6 +27,7 @@ from app.engine.intake import Delivery, Intake, Refusal
 from app.engine.ports import Gateway
 from app.engine.protection import Protection
 from app.engine.reconcile import Reconciler
+from app.engine.risk_gate import RiskGate, RiskMonitor
 from app.engine.runner import JournalRunner
 from app.engine.shutdown import SHUTDOWN_EVENT, Held, wind_down
 from app.engine.sync import OrderSync
@@ -90,6 +91,9 @@ class Bridge:
             spawn=self._spawn,
         )
         self.flattener = Flattener(gateway, self.runner, self.accounts, reconciler=self.reconciler)
+        # The risk gate checks every entry; the monitor locks accounts and closes the session.
+        self.gate = RiskGate(settings.risk, self.runner)
+        self.risk_monitor = RiskMonitor(self.gate, self.followed_accounts, self.flatten_accounts)
         self._paused: PauseState | None = None  # the kill switch, as the journal held it at start
         self._flattening = asyncio.Lock()  # a second click waits, then finds nothing left to do
         self.intake = Intake(
@@ -127,17 +131,19 @@ class Bridge:
         await self.gateway.start()
         instance = await self.runner.run(lambda: self.runner.journal.instance)
         self._executor = Executor(
-            self.gateway, self.runner, self.accounts, self.reconciler, instance=instance
+            self.gateway, self.runner, self.accounts, self.reconciler, instance=instance, gate=self.gate
         )
         pending = await self.reconciler.settle_all_pending()
         if pending:
             log.warning("reconciled %d order(s) left SUBMITTING or UNKNOWN", pending)
         await self.protection.resume()  # OCO pairs and managed brackets left working
         self._reconcile_loop = asyncio.create_task(self._reconcile_forever())
+        self.risk_monitor.start()
         self._spawn(self._apply_events_forever())
 
     async def stop(self, *, grace_s: float = 10.0) -> None:
         """Let alerts in flight finish (up to ``grace_s``), then close the gateway and journal."""
+        await self.risk_monitor.stop()
         if self._reconcile_loop:
             self._reconcile_loop.cancel()
         await self.finish_alerts(grace_s)
@@ -276,6 +282,7 @@ class Bridge:
         """What reacts to events once they are journaled (each event, in arrival order)."""
         for event in batch:
             await self.protection.on_event(event)  # never raises
+        self.risk_monitor.poke()  # fills move the day's P&L: check the limits now
 
     async def on_hub_connected(self) -> None:
         """After every (re)connect: nothing is replayed (projectx-api.md §7.3), so catch the journal
@@ -308,6 +315,23 @@ class Bridge:
             found |= self._followed
         self._followed = found
         return sorted(found)
+
+    async def followed_accounts(self) -> list[Account]:
+        """The followed accounts, resolved (the directory's cache: no request most of the time)."""
+        ids = set(await self.followed_account_ids())
+        return [a for a in await self.accounts.all() if a.account_id in ids]
+
+    async def flatten_accounts(self, account_ids: list[int], by: str) -> FlattenReport | None:
+        """Cancel the working orders and close the positions of these accounts, without pausing
+        the bridge (a lockout or the session close: the other accounts keep trading); None when
+        they hold nothing (nothing is journaled then). Behind a flatten already running."""
+        async with self._flattening:
+            plan = await self.flattener.plan(account_ids)
+            if plan.empty:
+                return None
+            report = await self.flattener.flatten(account_ids, by=by)
+        log.warning("%s: %s", by, report.summary())
+        return report
 
     @property
     def followed(self) -> frozenset[int]:

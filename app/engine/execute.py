@@ -11,6 +11,7 @@ for the alert (DESIGN.md, projectx-api.md §3, §8).
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,20 +28,24 @@ from app.domain.models import (
     OrderRequest,
     Position,
 )
+from app.domain.risk import Entry, root_from_contract_id
 from app.engine.accounts import AccountDirectory
 from app.engine.outcomes import alert_status, explain_rejection
 from app.engine.ports import Gateway
 from app.engine.reconcile import PendingOrder, Reconciler
+from app.engine.risk_gate import RiskGate
 from app.engine.runner import JournalRunner
 from app.errors import (
     AlertInvalidError,
     GatewayError,
     GatewayUnavailable,
+    JournalError,
     OrderRejected,
     OutcomeUnknown,
     TemplateError,
 )
 from app.journal.journal import OrderUpdate
+from app.strategies import SyncIntent
 
 log = logging.getLogger("tvbridge.engine")
 
@@ -76,6 +81,7 @@ class Executor:
         *,
         instance: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        gate: RiskGate | None = None,
     ) -> None:
         self.gateway = gateway
         self.runner = runner
@@ -83,6 +89,7 @@ class Executor:
         self.reconciler = reconciler
         self.instance = instance
         self.clock = clock  # UTC; an alert's age is measured on it (stale entries)
+        self.gate = gate  # the risk gate every entry passes (app/engine/risk_gate.py)
 
     async def execute(self, alert: Alert, template: Any) -> Settlement:
         """Render ``alert`` through ``template`` and send its orders; journal the outcome.
@@ -307,6 +314,9 @@ class _Execution(OrderSession):
         self.template: Any = None
         self.new_rows: list[tuple[OrderOutcome, dict[str, Any]]] = []  # bracket legs to journal
         self.stale: str | None = None  # how old the alert is when too old for a new entry
+        self.withheld = False  # a position sync's entry part was not sent: the alert is stale
+        self.refusals: list[str] = []  # entries the risk gate refused, with its reasons
+        self.gate = executor.gate
         self.started_at = executor.clock()  # the alert's age is measured from here
 
     async def run(self, template: Any) -> Settlement:
@@ -318,7 +328,9 @@ class _Execution(OrderSession):
             contract_id = contract.contract_id
             intents = template.render(self.alert, contract)
             self.stale = stale_age(template, self.alert, self.started_at)
-            if self.stale and all(i.action in (Action.BUY, Action.SELL) for i in intents):
+            # A position sync is an entry or an exit only once the position is read (_sync).
+            entries = (i.action in (Action.BUY, Action.SELL) for i in intents)
+            if self.stale and all(entries) and not any(isinstance(i, SyncIntent) for i in intents):
                 what = "OCO pair" if getattr(template, "kind", "order") == "oco" else "entry"
                 refusal = f"{self.stale}: {what} not sent (exits are still executed); {STALE_ADVICE}"
                 log.warning("alert %s not executed: %s", self.alert_id, refusal)
@@ -357,8 +369,14 @@ class _Execution(OrderSession):
             await self._flush()  # keep what is known; rows left SUBMITTING are reconciled
             raise
         status = AlertStatus.FAILED if unreached and not outcomes else alert_status(outcomes)
+        if self.withheld and not outcomes:
+            status = AlertStatus.STALE
+        if self.refusals:
+            # The gate said no before anything was sent for these entries.
+            status = AlertStatus.PARTIAL if any(_ok(o) for o in outcomes) else AlertStatus.REFUSED
+            log.warning("alert %s: refused by the risk gate: %s", self.alert_id, "; ".join(self.refusals))
         failures = [o.message for o in outcomes if o.message and not _ok(o)]
-        reason = "; ".join(notes + failures) or None
+        reason = "; ".join(self.refusals + notes + failures) or None
         return await self._settle(status, outcomes, reason, ticker, contract_id)
 
     async def _settle(
@@ -394,6 +412,8 @@ class _Execution(OrderSession):
                 [],
                 f"account {account.name} cannot trade now (the gateway says canTrade false); nothing sent",
             )
+        if isinstance(intent, SyncIntent):
+            return await self._sync(n, intent, account, contract)
         if intent.action in (Action.BUY, Action.SELL):
             side = Side.BUY if intent.action == Action.BUY else Side.SELL
             return await self._place_entry(n, intent, account, side, contract), None
@@ -417,6 +437,173 @@ class _Execution(OrderSession):
             )
         return got + await self._place_entry(n, intent, account, position.side.opposite, contract), None
 
+    async def _sync(
+        self, n: int, intent: SyncIntent, account: Account, contract: Contract
+    ) -> tuple[list[OrderOutcome], str | None]:
+        """Bring the account's position in ``contract`` to the alert's target (sync = "target").
+
+        delta = target − the real position (signed contracts, Position/searchOpen). 0 sends
+        nothing (NOOP). A flat target closes the position and cancels the contract's working
+        orders (as exit). Growing on the same side, or from flat, is one entry of |delta| with
+        the template's bracket. Shrinking is a market order of |delta| the other way (leg close,
+        action exit, never a bracket: the gateway adapter has no Position/partialCloseContract),
+        unless the working orders on the closing side would then add up, per order type, to more
+        than the contracts left: a partial exit does not resize brackets (projectx-api.md §6.4),
+        so then, as when crossing zero, the position is closed and the target entered anew, and
+        only if the close was DONE (as reverse). Closing and shrinking run whatever the alert's
+        age; the entry part of a stale alert is not sent. The entry part is a plain buy/sell
+        OrderIntent through _place_entry (an entry, for the risk gate); nothing else is. After
+        sending, a move the alert's own order does not explain is journaled ("sync.mismatch").
+        """
+        position = await self._position(account, contract)
+        current, target = _signed(position), intent.target
+        too_large = None
+        if position is not None and current * target > 0 and abs(target) < abs(current):
+            closing = position.side.opposite
+            too_large = await self._closing_orders_beyond(account, contract, closing, abs(target))
+        got, note = await self._sync_orders(n, intent, account, contract, position, too_large)
+        await self._sync_mismatch(intent, account, contract, current, too_large is not None)
+        if too_large is not None:
+            entered = any(o.leg == Leg.ENTRY for o in got)
+            await self._sync_event(
+                "sync.reopen",
+                f"{account.name} {contract.name}: the working orders {too_large} would close more "
+                f"than the {abs(target)} contract(s) left after shrinking {_words(current)} to "
+                f"{_words(target)} (a partial exit does not resize a bracket), so the position is "
+                f"closed, then {_words(target)} entered anew"
+                + ("" if entered else "; the entry was not sent (see the alert's reason)"),
+                "warning",
+                account,
+                contract,
+            )
+        return got, note
+
+    async def _sync_orders(
+        self,
+        n: int,
+        intent: SyncIntent,
+        account: Account,
+        contract: Contract,
+        position: Position | None,
+        too_large: str | None,
+    ) -> tuple[list[OrderOutcome], str | None]:
+        """Send what takes ``position`` to the intent's target (see _sync)."""
+        current, target = _signed(position), intent.target
+        delta = target - current
+        where = f"in {contract.contract_id} on {account.name}"
+        if delta == 0:
+            return [], f"already at the target position {_words(target)} {where}"
+        if target == 0:
+            return await self._flatten(account, contract, position), None
+        grow = current == 0 or (current * target > 0 and abs(target) > abs(current))
+        if position is not None and current * target > 0 and not grow and too_large is None:
+            return [await self._reduce(n, account, contract, position.side.opposite, abs(delta))], None
+        got: list[OrderOutcome] = []
+        if not grow:  # crossing zero, or shrinking under protection larger than what is left
+            got = await self._flatten(account, contract, position)
+            if not any(o.leg == Leg.CLOSE and o.state == OrderState.DONE for o in got):
+                return got, f"sync stopped {where}: the position was not closed, so no new entry was sent"
+        size = abs(delta) if grow else abs(target)
+        side = Side.BUY if target > 0 else Side.SELL
+        if self.stale:
+            self.withheld = True
+            return got, (
+                f"sync {where}: the entry {side} {size} was not sent: {self.stale} (exits are "
+                f"still executed); {STALE_ADVICE}"
+            )
+        entry = OrderIntent(
+            account=intent.account,
+            contract_id=intent.contract_id,
+            action=Action(side.value),
+            side=side,
+            quantity=size,
+            bracket=intent.bracket,
+            reference_price=intent.reference_price,
+        )
+        return got + await self._place_entry(n, entry, account, side, contract), None
+
+    async def _reduce(
+        self, n: int, account: Account, contract: Contract, side: Side, size: int
+    ) -> OrderOutcome:
+        """Shrink the position: a market order of ``size`` contracts on ``side`` (journaled as a
+        close leg with action exit, so it is never an entry), without a bracket."""
+        request = OrderRequest(
+            account_id=account.account_id,
+            contract_id=contract.contract_id,
+            side=side,
+            order_type=OrderType.MARKET,
+            size=size,
+            client_order_id=ids.client_order_id(self.instance, self.alert_id, n),
+        )
+        return await self._submit(
+            account,
+            Leg.CLOSE,
+            Action.EXIT,
+            request,
+            tick_size=contract.tick_size,
+            tick_value=contract.tick_value,
+        )
+
+    async def _closing_orders_beyond(
+        self, account: Account, contract: Contract, closing: Side, remaining: int
+    ) -> str | None:
+        """The working ``closing``-side orders in ``contract`` (e.g. "sell 2 limit, sell 2 stop")
+        when those of one order type add up to more than ``remaining`` contracts; else None."""
+        totals: dict[str, int] = defaultdict(int)
+        for order in await self.gateway.open_orders(account.account_id):
+            if order.contract_id == contract.contract_id and order.side == closing:
+                totals[order.order_type] += order.size - order.fill_volume
+        if max(totals.values(), default=0) <= remaining:
+            return None
+        return ", ".join(f"{closing} {size} {kind}" for kind, size in sorted(totals.items()))
+
+    async def _sync_mismatch(
+        self, intent: SyncIntent, account: Account, contract: Contract, current: int, reopen: bool
+    ) -> None:
+        """Journal "sync.mismatch" (warning) when the account's move is not the alert's own order.
+
+        With the alert's quantity (and action): whenever |delta| differs from it (or its side
+        from the action), including delta 0. Without: whenever the account is not flat and the
+        target differs from it; an entry from flat is taken as the alert's own order.
+        """
+        target = intent.target
+        delta = target - current
+        side_ok = intent.alert_side is None or delta == 0 or _side(delta) == intent.alert_side
+        if intent.alert_quantity is not None:
+            explained = side_ok and abs(delta) == intent.alert_quantity
+        else:
+            explained = side_ok and (delta == 0 or current == 0)
+        if explained:
+            return
+        order = ""
+        if intent.alert_quantity is not None:
+            words = " ".join(str(w) for w in (intent.alert_side, intent.alert_quantity) if w is not None)
+            order = f" (its order: {words})"
+        message = (
+            f"{account.name} {contract.name}: the account holds {_words(current)}, the strategy "
+            f"expects {_words(target)} after this alert{order}: sending "
+            f"{_sync_plan(current, target, reopen=reopen)}"
+        )
+        log.warning("alert %s: position sync mismatch: %s", self.alert_id, message)
+        side = None if intent.alert_side is None else str(intent.alert_side)
+        extra: dict[str, Any] = {"current": current, "target": target, "delta": delta}
+        extra |= {"alert_quantity": intent.alert_quantity, "alert_side": side}
+        await self._sync_event("sync.mismatch", message, "warning", account, contract, extra)
+
+    async def _sync_event(
+        self,
+        kind: str,
+        message: str,
+        level: str,
+        account: Account,
+        contract: Contract,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        data = {"account_id": account.account_id, "contract_id": contract.contract_id, **(extra or {})}
+        await self.runner.run(
+            self.journal.add_event, kind, message, level=level, alert_id=self.alert_id, data=data
+        )
+
     async def _position(self, account: Account, contract: Contract) -> Position | None:
         positions = await self.gateway.open_positions(account.account_id)
         return next((p for p in positions if p.contract_id == contract.contract_id), None)
@@ -433,11 +620,18 @@ class _Execution(OrderSession):
                 [],
                 f"account {account.name} cannot trade now (the gateway says canTrade false); nothing sent",
             )
+        # One check for the pair, sized to its larger leg: only one of them is meant to fill.
+        larger = max((first, second), key=lambda i: i.quantity or 0)
+        assert larger.side is not None
+        if not await self._passes_gate(larger, account, larger.side, contract):
+            return [], None
         group = await self._new_group(account, contract, "oco", "oco_on_both_filled", "flatten")
         outcomes = []
         for k, intent in ((n, first), (n + 1, second)):
             assert intent.side is not None
-            outcomes += await self._place_entry(k, intent, account, intent.side, contract, oco_group_id=group)
+            outcomes += await self._place_entry(
+                k, intent, account, intent.side, contract, oco_group_id=group, gated=True
+            )
         if all(o.state == OrderState.ACCEPTED for o in outcomes):
             legs = " and ".join(f"{o.side} {o.size} ({o.client_order_id})" for o in outcomes)
             await self._group_event(group, "oco.placed", f"OCO pair {group} working: {legs}", "info")
@@ -486,7 +680,13 @@ class _Execution(OrderSession):
         side: Side,
         contract: Contract,
         oco_group_id: int | None = None,
+        *,
+        gated: bool = False,
     ) -> list[OrderOutcome]:
+        """Send one entry (its bracket with it, or managed). Every entry passes the risk gate
+        first (``gated``: it already did, as an OCO pair); a refused one sends nothing."""
+        if not gated and not await self._passes_gate(intent, account, side, contract):
+            return []
         bracket = intent.bracket
         managed = bracket is not None and getattr(self.template, "bracket_mode", "native") == "managed"
         if managed:
@@ -526,6 +726,34 @@ class _Execution(OrderSession):
         if bracket and entry.state == OrderState.REJECTED and entry.broker_order_id:
             return [entry, *await self._contain_unprotected(account, request, entry)]
         return [entry]
+
+    async def _passes_gate(
+        self, intent: OrderIntent, account: Account, side: Side, contract: Contract
+    ) -> bool:
+        """Ask the risk gate about this entry; a refusal is kept for the alert's reason. A journal
+        that cannot give the numbers refuses too: no number, no entry."""
+        if self.gate is None:
+            return True
+        entry = Entry(
+            strategy=self.alert.strategy,
+            contract_id=contract.contract_id,
+            symbol_root=root_from_contract_id(contract.contract_id),
+            side=side,
+            size=intent.quantity or 0,
+            stop_loss_ticks=intent.bracket.stop_loss_ticks if intent.bracket else None,
+            tick_size=contract.tick_size,
+            tick_value=contract.tick_value,
+        )
+        try:
+            refusal = await self.gate.check(
+                account, entry, getattr(self.template, "risk", None), price=intent.reference_price
+            )
+        except JournalError as exc:
+            refusal = f"the risk gate could not read the journal ({exc}); entry not sent"
+        if refusal is not None:
+            self.refusals.append(f"{account.name}: {refusal}")
+            return False
+        return True
 
     async def _managed_entry(self, group: int, entry: OrderOutcome) -> None:
         """Journal what happens to a managed bracket's entry; a refused entry ends its group."""
@@ -654,6 +882,36 @@ class _Execution(OrderSession):
 
 
 STALE_ADVICE = "check the tunnel's delay and this computer's clock, or raise [alert] max_age_s"
+
+
+def _signed(position: Position | None) -> int:
+    """A position in signed contracts: > 0 long, < 0 short, 0 flat (None)."""
+    if position is None:
+        return 0
+    return position.size if position.side == Side.BUY else -position.size
+
+
+def _side(delta: int) -> Side:
+    return Side.BUY if delta > 0 else Side.SELL
+
+
+def _words(signed: int) -> str:
+    """A signed position as a trader says it: "long 2", "short 1", "flat"."""
+    if signed == 0:
+        return "flat"
+    return f"{'long' if signed > 0 else 'short'} {abs(signed)}"
+
+
+def _sync_plan(current: int, target: int, *, reopen: bool) -> str:
+    """What a position sync from ``current`` to ``target`` sends, in words ("buy 3")."""
+    delta = target - current
+    if delta == 0:
+        return "nothing"
+    if target == 0:
+        return f"a close of {_words(current)}"
+    if current == 0 or (current * target > 0 and not reopen):
+        return f"{_side(delta)} {abs(delta)}"
+    return f"a close of {_words(current)}, then {_side(target)} {abs(target)}"
 
 
 def stale_age(template: Any, alert: Alert, now: datetime) -> str | None:

@@ -15,9 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import groupby
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, update
+from sqlalchemy import Connection, bindparam, case, delete, func, insert, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import BindParameter
@@ -37,6 +38,7 @@ from app.journal.tables import (
     AlertRecord,
     EventRecord,
     FillRecord,
+    LockoutRecord,
     MetaRecord,
     OcoGroupRecord,
     OrderRecord,
@@ -183,6 +185,94 @@ _EVENT_ALERTS = (
     .limit(CHANGES_LIMIT)
 )
 
+# The risk gate's numbers (risk_numbers), read before every entry: one account's fills by time
+# (ix_fill_account_id_filled_at) and its entries of the alerts received since an instant.
+_LOCKOUT = LockoutRecord.__table__  # type: ignore[attr-defined]
+_ACCOUNT_HIGH_WATER = core_select(_ACCOUNT.c.high_water).where(_ACCOUNT.c.account_id == bindparam("account"))
+_ACCOUNT_FILLS = (_FILL.c.account_id == bindparam("account"), _FILL.c.voided.is_(False))
+_FILL_MONEY = core_select(_FILL.c.profit_and_loss, _FILL.c.fees, _FILL.c.commissions).where(
+    *_ACCOUNT_FILLS, _FILL.c.filled_at >= bindparam("since")
+)
+# Newest first, read a page at a time: the streak usually ends within a few trades.
+_CLOSING_FILLS = (
+    core_select(
+        _FILL.c.broker_order_id,
+        _FILL.c.profit_and_loss,
+        _FILL.c.fees,
+        _FILL.c.commissions,
+        _FILL.c.filled_at,
+    )
+    .where(*_ACCOUNT_FILLS, _FILL.c.profit_and_loss.is_not(None))
+    .order_by(_FILL.c.filled_at.desc(), _FILL.c.id.desc())
+    .execution_options(yield_per=50)
+)
+# An OCO pair (two entry rows in one group) is one entry: count groups, else rows.
+_ENTRY_KEY = func.coalesce(_ORDER.c.oco_group_id, -_ORDER.c.id)
+_NOT_SENT = (OrderState.REJECTED, OrderState.NOT_PLACED)
+_ENTRIES = (
+    core_select(
+        func.count(func.distinct(_ENTRY_KEY)),
+        func.count(func.distinct(case((_ALERT.c.strategy == bindparam("strategy"), _ENTRY_KEY)))),
+    )
+    .select_from(_ORDER.join(_ALERT, _ORDER.c.alert_id == _ALERT.c.id))
+    .where(
+        _ORDER.c.account_id == bindparam("account"),
+        _ORDER.c.leg == Leg.ENTRY,
+        _ORDER.c.state.not_in(_NOT_SENT),
+        _ALERT.c.received_at >= bindparam("since"),
+    )
+)
+
+
+def _newest_fills(*, of_account: bool) -> Any:
+    """Per contract (of one account, or of all), its newest live fill: contract_id, price,
+    filled_at. A skip scan: each step is one index look-up, however many fills there are."""
+
+    def mine(fill: Any) -> list[Any]:
+        return [fill.c.account_id == bindparam("account")] if of_account else []
+
+    first = core_select(func.min(_FILL.c.contract_id).label("contract_id")).where(*mine(_FILL))
+    contracts = first.cte("contracts", recursive=True)
+    following = core_select(func.min(_FILL.c.contract_id)).where(
+        *mine(_FILL), _FILL.c.contract_id > contracts.c.contract_id
+    )
+    walk = contracts.union_all(
+        core_select(following.scalar_subquery()).where(contracts.c.contract_id.is_not(None))
+    )
+    newer = _FILL.alias("newer")
+    newest = (
+        core_select(newer.c.id)
+        .where(*mine(newer), newer.c.contract_id == walk.c.contract_id, newer.c.voided.is_(False))
+        .order_by(newer.c.filled_at.desc(), newer.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return core_select(_FILL.c.contract_id, _FILL.c.price, _FILL.c.filled_at).join_from(
+        walk, _FILL, _FILL.c.id == newest
+    )
+
+
+_ACCOUNT_FILL_PRICES = _newest_fills(of_account=True)
+_FILL_PRICES = _newest_fills(of_account=False)
+_REFERENCE_PRICES = core_select(_ORDER.c.contract_id, _ORDER.c.reference_price, _ORDER.c.created_at).where(
+    _ORDER.c.id.in_(
+        core_select(func.max(_ORDER.c.id))
+        .where(_ORDER.c.reference_price.is_not(None))
+        .group_by(_ORDER.c.contract_id)
+    )
+)
+_NEWEST_TICKED = (
+    core_select(func.max(_ORDER.c.id))
+    .where(_ORDER.c.tick_size.is_not(None), _ORDER.c.tick_value.is_not(None))
+    .group_by(_ORDER.c.contract_id)
+)
+_CONTRACT_TICKS = core_select(_ORDER.c.contract_id, _ORDER.c.tick_size, _ORDER.c.tick_value).where(
+    _ORDER.c.id.in_(_NEWEST_TICKED)
+)
+_LOCKOUT_OF = core_select(_LOCKOUT).where(_LOCKOUT.c.account_id == bindparam("account"))
+_DELETE_LOCKOUT = delete(_LOCKOUT).where(_LOCKOUT.c.account_id == bindparam("account"))
+_INSERT_LOCKOUT = insert(_LOCKOUT)
+
 INSTANCE_KEY = "instance"
 PAUSE_KEY = "paused"  # present while the kill switch holds alerts: {"since": ISO UTC, "by": text}
 TUNNEL_KEY = "tunnel"  # the tunnel client's last recorded state (app/tunnel TunnelState as JSON)
@@ -307,6 +397,28 @@ class JournalCursor:
     fill_id: int = 0
     event_id: int = 0
     settled_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RiskNumbers:
+    """What the journal knows of one account's trading for the risk gate (risk_numbers).
+
+    ``realised_pnl`` USD since the instant asked for: every live fill's P&L (None, an opening
+    fill, counts 0) less its fees and commissions. ``entries``: entry orders sent on the account
+    for alerts received since then (rejected and never-placed ones left out, an OCO pair counted
+    once); ``strategy_entries`` the same for one strategy's alerts. ``losing_streak``: losing
+    trades in a row up to the newest, at any time (a trade is the closing fills of one order in a
+    row, losing when its P&L less fees and commissions is below 0); ``last_loss_at`` the newest
+    fill of that streak (UTC), None without one. ``last_fill_prices``: contract id → price
+    (points) of the account's newest fill in it, at any time.
+    """
+
+    realised_pnl: Decimal
+    entries: int
+    strategy_entries: int
+    losing_streak: int
+    last_loss_at: datetime | None
+    last_fill_prices: dict[str, Decimal] = field(default_factory=dict)
 
 
 class Journal:
@@ -1018,6 +1130,126 @@ class Journal:
                 changed.update(settled.scalars())
         return now, sorted(changed, reverse=True)[:CHANGES_LIMIT]
 
+    # -- risk gate -----------------------------------------------------------------------
+
+    def risk_numbers(self, account_id: int, since: datetime, *, strategy: str | None = None) -> RiskNumbers:
+        """The account's numbers for the risk gate (see RiskNumbers), in one transaction.
+
+        ``since`` (tz-aware UTC, inclusive) bounds realised P&L (by fill time) and the entry
+        counts (by the alert's received_at), e.g. the trading day's start; the losing streak and
+        the last fill prices are not bounded by it (a streak may cross the day's start).
+        ``strategy`` None: ``strategy_entries`` is 0. Voided fills count for nothing.
+        """
+        params = {"account": account_id, "since": since, "strategy": strategy}
+        with self._read(f"read the risk numbers of account {account_id}") as conn:
+            money = conn.execute(_FILL_MONEY, params).all()
+            entries, strategy_entries = conn.execute(_ENTRIES, params).one()
+            with conn.execute(_CLOSING_FILLS, params) as closing_fills:
+                streak, last_loss_at = _losing_streak(closing_fills)
+            prices = {row.contract_id: row.price for row in conn.execute(_ACCOUNT_FILL_PRICES, params)}
+        return RiskNumbers(
+            realised_pnl=sum((_net(*row) for row in money), Decimal(0)),
+            entries=entries,
+            strategy_entries=strategy_entries if strategy is not None else 0,
+            losing_streak=streak,
+            last_loss_at=last_loss_at,
+            last_fill_prices=prices,
+        )
+
+    def latest_prices(self) -> dict[str, Decimal]:
+        """contract id → the latest price the journal has seen in it (points): the newest of its
+        live fills' prices and of the reference prices templates rendered (order rows).
+
+        Not a live quote: it may be minutes or days old. Every account's rows count.
+        """
+        with self._read("read the latest prices") as conn:
+            fills = conn.execute(_FILL_PRICES).all()
+            references = conn.execute(_REFERENCE_PRICES).all()
+        # A fill wins a tie: it is a trade, the reference only what the chart said.
+        seen = [(_as_utc(at), 1, contract, price) for contract, price, at in fills]
+        seen += [(_as_utc(at), 0, contract, price) for contract, price, at in references]
+        return {contract: price for _, _, contract, price in sorted(seen, key=lambda s: s[:2])}
+
+    def contract_ticks(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """contract id → (tick size in points, tick value in USD per tick per contract), from
+        the newest order row that recorded both (the contract as it was when last traded)."""
+        with self._read("read the contracts' tick sizes and values") as conn:
+            return {contract: (size, value) for contract, size, value in conn.execute(_CONTRACT_TICKS)}
+
+    def lock_account(
+        self,
+        account_id: int,
+        account_name: str,
+        *,
+        reason: str,
+        until: datetime,
+        by: str,
+        now: datetime | None = None,
+    ) -> LockoutRecord:
+        """Lock the account: entries are refused until ``until`` (tz-aware UTC); return the lock.
+
+        Idempotent while locked: the first lockout is kept and returned, nothing is written. Else
+        one transaction writes the ``lockout`` row (replacing an expired one) and an error event
+        "risk.lockout" with the reason and the time. ``now`` (UTC, default the clock) is the
+        lock's ``since``; ``by`` says who locked, e.g. "risk: daily loss limit".
+        """
+        now = _aware(now or _now(), "now")
+        until = _aware(until, "until")
+        with self._write(f"lock account {account_name} ({account_id})") as conn:
+            held = _lockout_in(conn, account_id)
+            if held is not None and held.until > now:
+                return held
+            if held is not None:
+                conn.execute(_DELETE_LOCKOUT, {"account": account_id})
+            lock = LockoutRecord(
+                account_id=account_id, account_name=account_name, reason=reason, since=now, until=until, by=by
+            )
+            conn.execute(_INSERT_LOCKOUT, lock.model_dump())
+            message = (
+                f"Account {account_name} ({account_id}) locked until {_utc_text(until)} by {by}: "
+                f"{reason}. Every entry is refused until then (exits still run); lift it early "
+                f"with `tvbridge unlock {account_name}`"
+            )
+            _insert_event(conn, "risk.lockout", message, "error", data=_lockout_data(lock))
+            return lock
+
+    def active_lockouts(self, now: datetime) -> list[LockoutRecord]:
+        """The lockouts still in force at ``now`` (tz-aware UTC: ``until`` later), by account id."""
+        query = (
+            select(LockoutRecord)
+            .where(col(LockoutRecord.until) > now)
+            .order_by(col(LockoutRecord.account_id))
+        )
+        with self._transaction("list the active lockouts") as session:
+            return list(session.exec(query).all())
+
+    def unlock_account(
+        self, account_id: int, *, by: str, now: datetime | None = None
+    ) -> LockoutRecord | None:
+        """Lift the account's lockout early; return the lockout lifted, None when not locked.
+
+        One transaction deletes the row and adds a warning event "risk.unlock" naming ``by``
+        (e.g. "cli"). An expired lockout (``until`` not after ``now``, default the clock) is
+        removed without an event: the account was not locked.
+        """
+        now = _aware(now or _now(), "now")
+        with self._write(f"unlock account {account_id} (by {by})") as conn:
+            held = _lockout_in(conn, account_id)
+            if held is None:
+                return None
+            conn.execute(_DELETE_LOCKOUT, {"account": account_id})
+            if held.until <= now:
+                return None
+            message = (
+                f"Account {held.account_name} ({account_id}) unlocked by {by} at {_utc_text(now)} "
+                f"(locked since {_utc_text(held.since)} until {_utc_text(held.until)}: "
+                f"{held.reason}): entries are allowed again"
+            )
+            _insert_event(
+                conn, "risk.unlock", message, "warning", data={**_lockout_data(held), "unlocked_by": by}
+            )
+            return held
+
     # -- plumbing ------------------------------------------------------------------------
 
     @contextmanager
@@ -1226,14 +1458,68 @@ def _set_position(conn: Connection, event: PositionEvent) -> None:
 
 
 def _set_account(conn: Connection, account: Account) -> None:
+    held = conn.execute(_ACCOUNT_HIGH_WATER, {"account": account.account_id}).first()
+    # Compared here, not in SQL: balances are decimal strings, and "9" > "10" as text.
+    high_water = account.balance
+    if held is not None and held.high_water is not None:
+        high_water = max(held.high_water, account.balance)
     values = {
         "name": account.name,
         "balance": account.balance,
         "can_trade": account.can_trade,
         "updated_at": _now(),
+        "high_water": high_water,
     }
-    if conn.execute(_UPDATE_ACCOUNT, {"account": account.account_id, **values}).rowcount == 0:
+    if held is None:
         conn.execute(_INSERT_ACCOUNT, {"account_id": account.account_id, **values})
+    else:
+        conn.execute(_UPDATE_ACCOUNT, {"account": account.account_id, **values})
+
+
+def _net(pnl: Decimal | None, fees: Decimal | None, commissions: Decimal | None) -> Decimal:
+    """A fill's realised P&L less its costs (USD); None counts 0 (an opening fill has no P&L)."""
+    return (pnl or Decimal(0)) - (fees or Decimal(0)) - (commissions or Decimal(0))
+
+
+def _losing_streak(closing_fills: Iterable[Any]) -> tuple[int, datetime | None]:
+    """How many trades in a row, newest first, lost money, and the newest fill among them.
+
+    ``closing_fills`` newest first; consecutive fills of one order are one trade. A trade that
+    nets exactly 0 ends the streak like a win.
+    """
+    streak, last_loss_at = 0, None
+    for _, fills in groupby(closing_fills, key=lambda f: f.broker_order_id):
+        trade = list(fills)
+        if sum((_net(f.profit_and_loss, f.fees, f.commissions) for f in trade), Decimal(0)) >= 0:
+            break
+        streak += 1
+        last_loss_at = last_loss_at or _as_utc(trade[0].filled_at)
+    return streak, last_loss_at
+
+
+def _aware(moment: datetime, name: str) -> datetime:
+    """``moment`` in UTC; a naive time is refused (ValueError): local time or UTC, nobody knows."""
+    if moment.utcoffset() is None:
+        raise ValueError(
+            f"Lockout time {name}={moment.isoformat()} has no time zone; pass a tz-aware UTC time"
+        )
+    return moment.astimezone(UTC)
+
+
+def _lockout_in(conn: Connection, account_id: int) -> LockoutRecord | None:
+    row = conn.execute(_LOCKOUT_OF, {"account": account_id}).first()
+    return None if row is None else LockoutRecord(**row._mapping)
+
+
+def _lockout_data(lock: LockoutRecord) -> dict[str, Any]:
+    return {
+        "account_id": lock.account_id,
+        "account_name": lock.account_name,
+        "reason": lock.reason,
+        "since": lock.since.isoformat(),
+        "until": lock.until.isoformat(),
+        "by": lock.by,
+    }
 
 
 def _update_order(

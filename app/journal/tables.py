@@ -44,7 +44,8 @@ class AlertRecord(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     strategy: str = Field(sa_type=String)
-    received_at: datetime = Field(sa_type=UTCDateTime)
+    # Indexed: the risk gate counts the entries of alerts received since the trading day began.
+    received_at: datetime = Field(sa_type=UTCDateTime, index=True)
     alert_time: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the alert's own
     source_ip: str = Field(default="", sa_type=String)
     content_type: str = Field(default="", sa_type=String)
@@ -145,7 +146,14 @@ class FillRecord(SQLModel, table=True):
     """
 
     __tablename__ = "fill"
-    __table_args__ = (UniqueConstraint("trade_id", "account_id"),)
+    # The indexes serve the risk gate: one account's fills since an instant or newest first,
+    # and the newest fill in each contract (of one account, or of all).
+    __table_args__ = (
+        UniqueConstraint("trade_id", "account_id"),
+        Index("ix_fill_account_id_filled_at", "account_id", "filled_at"),
+        Index("ix_fill_account_id_contract_id_filled_at", "account_id", "contract_id", "filled_at"),
+        Index("ix_fill_contract_id_filled_at", "contract_id", "filled_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     trade_id: int = Field(sa_type=BigInteger)
@@ -183,7 +191,11 @@ class PositionRecord(SQLModel, table=True):
 
 
 class AccountStateRecord(SQLModel, table=True):
-    """The latest state of one trading account (table ``account_state``); balance in USD."""
+    """The latest state of one trading account (table ``account_state``); balance in USD.
+
+    ``high_water`` is the highest balance the journal has written for the account (USD), the
+    mark a trailing drawdown is measured from; None only before the first balance.
+    """
 
     __tablename__ = "account_state"
 
@@ -192,6 +204,24 @@ class AccountStateRecord(SQLModel, table=True):
     balance: Decimal = Field(sa_type=DecimalString)
     can_trade: bool
     updated_at: datetime = Field(sa_type=UTCDateTime)
+    high_water: Decimal | None = Field(default=None, sa_type=DecimalString)
+
+
+class LockoutRecord(SQLModel, table=True):
+    """A risk lockout of one account (table ``lockout``): entries are refused until ``until``.
+
+    One row per account at most; a row whose ``until`` has passed is simply not active. ``since``
+    and ``until`` tz-aware UTC; ``by`` says who locked, e.g. "risk: daily loss" or "cli".
+    """
+
+    __tablename__ = "lockout"
+
+    account_id: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
+    account_name: str = Field(sa_type=String)
+    reason: str = Field(sa_type=Text)
+    since: datetime = Field(sa_type=UTCDateTime)
+    until: datetime = Field(sa_type=UTCDateTime)
+    by: str = Field(sa_type=String)
 
 
 class OrderStatusRecord(SQLModel, table=True):

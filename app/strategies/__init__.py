@@ -35,6 +35,25 @@ The strategy's name is the file stem (``^[a-z0-9][a-z0-9_-]{0,63}$``). The forma
     stop_loss = { ticks = 40 }         # or { points = "10" } or { price = "{{ alert.stopLoss }}" }
     take_profit = { ticks = 80 }
 
+Position sync: with ``sync = "target"`` in ``[order]`` the alert states the position the
+strategy holds after it, and the bridge sends only the difference from the account's real
+position in the contract (so a reversal alert carrying twice the size, a missed alert or a
+manual trade cannot leave the wrong position)::
+
+    [order]
+    sync = "target"
+    target_position = "{{ alert.market_position }}"     # long | flat | short
+    target_size = "{{ alert.market_position_size }}"    # absolute contracts (0 when flat)
+    # or: target_signed = "{{ alert.position_size }}"   # signed: > 0 long, < 0 short, 0 flat
+    action = "{{ alert.action }}"      # optional: the strategy's own order (buy/sell) ...
+    quantity = "{{ alert.quantity }}"  # ... and its contracts; a move they do not explain is
+                                       # journaled as "sync.mismatch" with both sides
+
+Exactly one target form; the target is × each account's multiplier (whole contracts). Orders
+are market orders (no type other than market, no limit_price / stop_price); a [bracket]
+protects the entry part only (growing, or entering after a close); reducing is a plain market
+order, closing and crossing zero close the position first (app/engine/execute.py).
+
 An OCO template says ``kind = "oco"`` at the top; its ``[order]`` holds only accounts and
 ticker, and ``[oco]`` the pair (no ``[bracket]``)::
 
@@ -60,7 +79,7 @@ stops the start with ConfigError; ``check_templates`` returns them for ``tvbridg
 Editing (``store``): ``check_template_text`` checks one text the same way; ``save_template``
 writes it atomically, keeping the replaced version under ``.previous/``.
 Rendering (``StrategyTemplate.render``) is pure: Alert + Contract → one OrderIntent per account
-(two for ``kind = "oco"``: first, then second, per account).
+(two for ``kind = "oco"``: first, then second, per account; a SyncIntent with ``sync``).
 Test alerts (``refresh_alert_time``): ``tvbridge send`` and the webhooks page set a JSON body's
 ``time_field`` to the moment they send it, as TradingView fills ``{{timenow}}`` when it fires.
 """
@@ -76,13 +95,14 @@ from app.strategies.store import (
     previous_versions,
     save_template,
 )
-from app.strategies.template import StrategyTemplate
+from app.strategies.template import StrategyTemplate, SyncIntent
 
 __all__ = [
     "AccountSpec",
     "Problem",
     "Saved",
     "StrategyTemplate",
+    "SyncIntent",
     "TemplateInvalid",
     "check_template_text",
     "check_templates",

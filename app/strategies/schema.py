@@ -16,7 +16,9 @@ from functools import partial
 from typing import Any, Literal
 
 from jinja2 import TemplateSyntaxError
+from pydantic import ValidationError
 
+from app.config import RiskLimits
 from app.domain.enums import Action, OrderType
 from app.strategies import values as conv
 from app.strategies.expressions import Value, compile_value, is_expression
@@ -25,9 +27,19 @@ from app.strategies.lines import Path
 AlertFormat = Literal["json", "text"]
 TemplateKind = Literal["order", "oco"]
 BracketMode = Literal["native", "managed"]
+SyncMode = Literal["target"]
 Report = Callable[..., None]  # report(path, message, expression_line=None)
 
-TOP_KEYS = ("alert", "bracket", "description", "kind", "oco", "order")
+TOP_KEYS = ("alert", "bracket", "description", "kind", "oco", "order", "risk")
+# A strategy's own limits, on top of its accounts' ([risk] in tvbridge.toml): the stricter wins.
+RISK_KEYS = (
+    "max_contracts_per_contract",
+    "max_contracts_total",
+    "max_entries_per_day",
+    "max_order_size",
+    "require_stop_loss",
+    "trading_windows",
+)
 KINDS = ("order", "oco")
 ALERT_KEYS = (
     "dedupe_window_s",
@@ -38,7 +50,27 @@ ALERT_KEYS = (
     "secret_field",
     "time_field",
 )
-ORDER_KEYS = ("accounts", "action", "limit_price", "price", "quantity", "stop_price", "ticker", "type")
+ORDER_KEYS = (
+    "accounts",
+    "action",
+    "limit_price",
+    "price",
+    "quantity",
+    "stop_price",
+    "sync",
+    "target_position",
+    "target_signed",
+    "target_size",
+    "ticker",
+    "type",
+)
+SYNC_MODES = ("target",)
+TARGET_KEYS = ("target_position", "target_size", "target_signed")
+_TARGET_CHECKS = {
+    "target_position": conv.to_market_position,
+    "target_size": conv.to_position_size,
+    "target_signed": conv.to_signed_size,
+}
 BRACKET_LEGS = ("stop_loss", "take_profit")
 BRACKET_KEYS = ("mode", "on_failure", *BRACKET_LEGS)
 BRACKET_MODES = ("native", "managed")
@@ -98,6 +130,8 @@ class Spec:
     bracket_on_failure: Literal["close", "keep"] = "close"
     oco_values: dict[str, dict[str, Value]] = field(default_factory=dict)
     oco_on_both_filled: Literal["flatten", "keep"] = "flatten"
+    sync: SyncMode | None = None
+    risk: RiskLimits | None = None
 
 
 def validate(data: dict[str, Any], report: Report) -> Spec:
@@ -131,6 +165,9 @@ def validate(data: dict[str, Any], report: Report) -> Spec:
                 '[oco] is only used with kind = "oco" at the top of the file; add it or remove [oco]',
             )
     legs = _bracket(bracket, values, report)
+    sync: SyncMode | None = None
+    if kind == "order" and "sync" in order:
+        sync = _choice(order, "sync", SYNC_MODES, ("order",), report) or "target"
     return Spec(
         description=description,
         accounts=accounts,
@@ -142,8 +179,27 @@ def validate(data: dict[str, Any], report: Report) -> Spec:
         oco_values=oco,
         oco_on_both_filled=_choice(oco_table(data), "on_both_filled", ON_BOTH_FILLED, ("oco",), report)
         or "flatten",
+        sync=sync,
+        risk=_risk(data, report),
         **_alert(alert, report),
     )
+
+
+def _risk(data: dict[str, Any], report: Report) -> RiskLimits | None:
+    """[risk]: the strategy's own limits (RISK_KEYS), checked like tvbridge.toml's."""
+    table = _table(data, "risk", report)
+    if table is None:
+        return None
+    _unknown_keys(table, RISK_KEYS, ("risk",), "[risk] (a strategy's limits)", report)
+    known = {key: value for key, value in table.items() if key in RISK_KEYS}
+    try:
+        return RiskLimits(**known)
+    except ValidationError as exc:
+        for error in exc.errors():
+            key = str(error["loc"][0]) if error["loc"] else ""
+            message = error["msg"].removeprefix("Value error, ")
+            report(("risk", key) if key else ("risk",), f"risk.{key} is {error.get('input')!r}: {message}")
+        return None
 
 
 def oco_table(data: dict[str, Any]) -> dict[str, Any]:
@@ -353,15 +409,15 @@ def _account(item: object, path: Path, report: Report) -> AccountSpec | None:
 
 def _order_values(order: dict[str, Any], accounts: list[AccountSpec], report: Report) -> dict[str, Value]:
     _unknown_keys(order, ORDER_KEYS, ("order",), "[order]", report)
+    sync = "sync" in order
     values: dict[str, Value] = {}
-    for key in ("ticker", "action", "quantity", "type", *PRICE_KEYS):
+    for key in ("ticker", "action", "quantity", "type", *PRICE_KEYS, *TARGET_KEYS):
         if key in order:
-            value = _value(
-                key, order[key], ("order", key), report, textual=key in ("ticker", "action", "type")
-            )
+            textual = key in ("ticker", "action", "type", "target_position")
+            value = _value(key, order[key], ("order", key), report, textual=textual)
             if value is not None:
                 values[key] = value
-    for key in ("ticker", "action"):
+    for key in ("ticker",) if sync else ("ticker", "action"):
         if key not in order:
             report(("order",), f'order.{key} is missing; e.g. {key} = "{{{{ alert.{key} }}}}"')
     _check_literal(values.get("ticker"), conv.to_ticker, report)
@@ -370,7 +426,17 @@ def _order_values(order: dict[str, Any], accounts: list[AccountSpec], report: Re
     quantity = _check_literal(values.get("quantity"), conv.to_quantity, report)
     for key in PRICE_KEYS:
         _check_literal(values.get(key), conv.to_price, report)
-    if "quantity" not in order and action not in (Action.EXIT, Action.CANCEL):
+    if sync:
+        _sync_values(order, values, accounts, action, order_type, report)
+    else:
+        for key in TARGET_KEYS:
+            if key in order:
+                report(
+                    ("order", key),
+                    f'order.{key} is only used with sync = "target" (position sync); add that '
+                    "to [order] or remove it",
+                )
+    if "quantity" not in order and not sync and action not in (Action.EXIT, Action.CANCEL):
         report(
             ("order",), 'order.quantity is missing; e.g. quantity = 1 or quantity = "{{ alert.quantity }}"'
         )
@@ -386,6 +452,64 @@ def _order_values(order: dict[str, Any], accounts: list[AccountSpec], report: Re
     if needs is not None and needs not in order:
         report(("order", "type"), f'order.type = "{order_type}" needs order.{needs}')
     return values
+
+
+def _sync_values(
+    order: dict[str, Any],
+    values: dict[str, Value],
+    accounts: list[AccountSpec],
+    action: Action | None,
+    order_type: OrderType | None,
+    report: Report,
+) -> None:
+    """[order] with ``sync = "target"``: exactly one target form; market orders; the optional
+    action and quantity are the alert's own order (to tell a missed alert from a normal one)."""
+    pair = [key for key in ("target_position", "target_size") if key in order]
+    if pair and "target_signed" in order:
+        report(
+            ("order", "target_signed"),
+            'sync = "target" takes one target: target_position with target_size, or '
+            "target_signed; remove one of them",
+        )
+    elif not pair and "target_signed" not in order:
+        report(
+            ("order", "sync"),
+            'sync = "target" needs the target position: target_position = '
+            '"{{ alert.market_position }}" with target_size = "{{ alert.market_position_size }}", '
+            'or target_signed = "{{ alert.position_size }}"',
+        )
+    elif len(pair) == 1:
+        have, need = pair[0], "target_size" if pair[0] == "target_position" else "target_position"
+        example = {
+            "target_size": '"{{ alert.market_position_size }}" (contracts, 0 or more)',
+            "target_position": '"{{ alert.market_position }}" (long, flat or short)',
+        }[need]
+        report(("order", have), f"order.{have} needs order.{need} too, e.g. {need} = {example}")
+    if action is not None and action not in (Action.BUY, Action.SELL):
+        report(
+            ("order", "action"),
+            f"order.action is '{action}', expected buy or sell with sync = \"target\" (the "
+            "strategy's own order, {{strategy.order.action}}), or no action at all",
+        )
+    if order_type is not None and order_type is not OrderType.MARKET:
+        report(
+            ("order", "type"),
+            f'order.type is "{order_type}", but sync = "target" sends market orders; remove it',
+        )
+    for key in ("limit_price", "stop_price"):
+        if key in order:
+            report(("order", key), f'order.{key} is not used with sync = "target" (market orders); remove it')
+    for key, convert in _TARGET_CHECKS.items():
+        literal = _check_literal(values.get(key), convert, report)
+        if key == "target_position" or not isinstance(literal, Decimal):
+            continue
+        for spec in accounts:
+            _check(
+                partial(conv.target_contracts, literal, spec.multiplier),
+                ("order", key),
+                f"order.{key} {literal} on account {spec.account!r}",
+                report,
+            )
 
 
 def _bracket(bracket: dict[str, Any], order: dict[str, Value], report: Report) -> dict[str, dict[str, Value]]:

@@ -10,16 +10,36 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from app.config import RiskLimits
 from app.domain.enums import Action, OrderType, Side
 from app.domain.models import Alert, Bracket, Contract, OrderIntent
 from app.domain.ticks import distance_to_ticks, round_to_tick
 from app.errors import TemplateError
 from app.strategies import values as conv
 from app.strategies.expressions import AlertView, MissingField, Value
-from app.strategies.schema import AccountSpec, AlertFormat, BracketMode, TemplateKind
+from app.strategies.schema import AccountSpec, AlertFormat, BracketMode, SyncMode, TemplateKind
 
 T = TypeVar("T")
 _SIDES = {Action.BUY: Side.BUY, Action.SELL: Side.SELL}
+_TARGET_ACTIONS = {Side.BUY: Action.BUY, Side.SELL: Action.SELL, None: Action.EXIT}
+_DIRECTIONS = {1: "long", 0: "flat", -1: "short"}
+
+
+@dataclass(frozen=True)
+class SyncIntent(OrderIntent):
+    """Position sync (``sync = "target"``): bring the account's position to ``target``.
+
+    ``target`` is the signed position in contracts the strategy holds after the alert, × the
+    account's multiplier: > 0 long, < 0 short, 0 flat. ``action``, ``side`` and ``quantity`` say
+    the same in words (buy / sell / exit, |target|); it is not an order: the engine reads the
+    account's real position and sends only the difference. ``bracket`` protects the entry part.
+    ``alert_quantity`` and ``alert_side`` are the alert's own order (contracts × multiplier; the
+    template's quantity and action), None when the template does not render them.
+    """
+
+    target: int = 0
+    alert_quantity: int | None = None
+    alert_side: Side | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +68,8 @@ class StrategyTemplate:
     oco_values: dict[str, dict[str, Value]] = field(default_factory=dict, repr=False, compare=False)
     oco_on_both_filled: Literal["flatten", "keep"] = "flatten"
     max_age_s: float = 30.0  # an entry whose alert time is older is refused as stale; 0: never
+    sync: SyncMode | None = None  # "target": the alert states a position; only the difference is sent
+    risk: RiskLimits | None = None  # the strategy's own limits ([risk]), on top of its accounts'
 
     def ticker(self, alert: Alert) -> str:
         """Return the rendered ticker, stripped (e.g. ``NQ1!``). Raises TemplateError when empty."""
@@ -65,11 +87,14 @@ class StrategyTemplate:
         Quantities in whole contracts (× the account's multiplier), prices on the contract's
         tick grid, bracket distances in positive whole ticks. ``exit``/``cancel`` carry no
         side or quantity; ``reverse`` carries quantity and bracket, side None (the engine
-        picks it from the position). Raises TemplateError naming the template, the field, the
-        value, what was expected and the alert id.
+        picks it from the position). With ``sync = "target"`` each is a SyncIntent carrying the
+        target position. Raises TemplateError naming the template, the field, the value, what
+        was expected and the alert id.
         """
         if self.kind == "oco":
             return self._render_oco(alert, contract)
+        if self.sync is not None:
+            return self._render_sync(alert, contract)
         run = _Rendering(self, alert)
         action = run.get("action", conv.to_action)
         if action in (Action.EXIT, Action.CANCEL):
@@ -131,6 +156,52 @@ class StrategyTemplate:
             for spec in self.accounts
             for run, action, order_type, price_key, price, quantity in legs
         ]
+
+    def _render_sync(self, alert: Alert, contract: Contract) -> list[OrderIntent]:
+        """One SyncIntent per account: the target position (signed contracts × multiplier)."""
+        run = _Rendering(self, alert)
+        action = run.optional("action", conv.to_action)
+        if action is not None and action not in _SIDES:
+            raise run.error("action", action, 'expected buy or sell with sync = "target"')
+        order_type = run.optional("type", conv.to_order_type)
+        if order_type not in (None, OrderType.MARKET):
+            raise run.error("type", order_type, 'expected market with sync = "target"')
+        quantity = run.optional("quantity", conv.to_quantity)
+        key, target = self._target(run)
+        side = Side.BUY if target > 0 else Side.SELL if target < 0 else None
+        price = run.price("price", contract.tick_size, required=False)
+        bracket = None if side is None else self._bracket(run, side, price, contract.tick_size)
+        intents: list[OrderIntent] = []
+        for spec in self.accounts:
+            contracts = run.contracts(target, spec, field=key, convert=conv.target_contracts)
+            intents.append(
+                SyncIntent(
+                    account=spec.account,
+                    contract_id=contract.contract_id,
+                    action=_TARGET_ACTIONS[side],
+                    side=side,
+                    quantity=abs(contracts),
+                    bracket=bracket,
+                    reference_price=price,
+                    target=contracts,
+                    alert_quantity=None if quantity is None else run.contracts(quantity, spec),
+                    alert_side=_SIDES.get(action) if action is not None else None,
+                )
+            )
+        return intents
+
+    def _target(self, run: _Rendering) -> tuple[str, Decimal]:
+        """The signed target position and the field it came from (before multipliers)."""
+        if "target_signed" in self.order_values:
+            return "target_signed", run.get("target_signed", conv.to_signed_size)
+        direction = run.get("target_position", conv.to_market_position)
+        size = run.get("target_size", conv.to_position_size)
+        if direction == 0 and size != 0:
+            raise run.error("target_size", size, "expected 0 when target_position is flat")
+        if direction != 0 and size == 0:
+            words = _DIRECTIONS[direction]
+            raise run.error("target_size", size, f"expected 1 or more when target_position is {words}")
+        return "target_size", direction * size
 
     def _bracket(
         self, run: _Rendering, side: Side | None, reference: Decimal | None, tick: Decimal
@@ -205,13 +276,20 @@ class _Rendering:
         except ValueError as exc:
             raise self.error(self.prefix + field, raw, str(exc)) from None
 
-    def contracts(self, quantity: Decimal, spec: AccountSpec) -> int:
-        """quantity × the account's multiplier, in whole contracts (≥ 1)."""
+    def contracts(
+        self,
+        quantity: Decimal,
+        spec: AccountSpec,
+        *,
+        field: str = "quantity",
+        convert: Callable[[Decimal, Decimal], int] = conv.times_multiplier,
+    ) -> int:
+        """quantity × the account's multiplier, in whole contracts (≥ 1 unless ``convert`` allows 0)."""
         try:
-            return conv.times_multiplier(quantity, spec.multiplier)
+            return convert(quantity, spec.multiplier)
         except ValueError as exc:
             where = f" on account {spec.account!r}" if spec.multiplier != 1 else ""
-            raise self.error(self.prefix + "quantity", quantity, f"{exc}{where}") from None
+            raise self.error(self.prefix + field, quantity, f"{exc}{where}") from None
 
     def leg_ticks(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TypeVar
 
 from app.domain.enums import Action, OrderType
 from app.domain.ticks import to_decimal
@@ -33,6 +34,14 @@ EXPECT_PRICE = "expected a price above 0"
 EXPECT_TICKS = "expected a whole number of ticks, 1 or more"
 EXPECT_POINTS = "expected a distance in points above 0"
 EXPECT_MULTIPLIER = "expected a number above 0"
+EXPECT_MARKET_POSITION = "expected long, flat or short ({{strategy.market_position}})"
+EXPECT_POSITION_SIZE = "expected a number of contracts, 0 or more ({{strategy.market_position_size}})"
+EXPECT_SIGNED_SIZE = (
+    "expected a signed number of contracts, > 0 long, < 0 short, 0 flat ({{strategy.position_size}})"
+)
+MARKET_POSITIONS = {"long": 1, "flat": 0, "short": -1}
+
+T = TypeVar("T")
 
 # Epoch numbers at or above this are milliseconds (Pine's str.tostring(time)); below, seconds.
 EPOCH_MS_FROM = 100_000_000_000
@@ -48,10 +57,7 @@ def to_ticker(value: object) -> str:
 
 def to_action(value: object) -> Action:
     """Read an action, case-insensitive, with synonyms (long → buy, close/flat → exit, …)."""
-    action = ACTION_SYNONYMS.get(str(value).strip().lower())
-    if action is None:
-        raise ValueError(EXPECT_ACTION)
-    return action
+    return _word(ACTION_SYNONYMS, value, EXPECT_ACTION)
 
 
 def to_order_type(value: object) -> OrderType:
@@ -69,12 +75,33 @@ def to_quantity(value: object) -> Decimal:
 
 def times_multiplier(quantity: Decimal, multiplier: Decimal) -> int:
     """Return quantity × multiplier in contracts; raises ValueError unless whole and ≥ 1."""
-    product = quantity * multiplier
-    if product < 1 or product != product.to_integral_value():
-        if multiplier == 1:
-            raise ValueError(EXPECT_QUANTITY)
-        raise ValueError(f"{EXPECT_QUANTITY} (× {multiplier} gives {product.normalize()})")
-    return int(product)
+    return _whole_contracts(quantity, multiplier, minimum=1)
+
+
+def to_market_position(value: object) -> int:
+    """Read ``{{strategy.market_position}}``: long → 1, flat → 0, short → -1 (case-insensitive)."""
+    return _word(MARKET_POSITIONS, value, EXPECT_MARKET_POSITION)
+
+
+def to_position_size(value: object) -> Decimal:
+    """Read an absolute position size in contracts (≥ 0), e.g. ``{{strategy.market_position_size}}``."""
+    number = _number(value, EXPECT_POSITION_SIZE)
+    if number < 0:
+        raise ValueError(EXPECT_POSITION_SIZE)
+    return number
+
+
+def to_signed_size(value: object) -> Decimal:
+    """Read a signed position in contracts (> 0 long, < 0 short), e.g. ``{{strategy.position_size}}``."""
+    return _number(value, EXPECT_SIGNED_SIZE)
+
+
+def target_contracts(target: Decimal, multiplier: Decimal) -> int:
+    """Return a signed target position × multiplier in contracts; raises ValueError unless whole.
+
+    Zero (flat) is allowed, unlike an order's quantity.
+    """
+    return _whole_contracts(target, multiplier, minimum=None)
 
 
 def to_price(value: object) -> Decimal:
@@ -124,11 +151,32 @@ def to_alert_time(value: object) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-def _positive(value: object, expectation: str) -> Decimal:
+def _whole_contracts(number: Decimal, multiplier: Decimal, *, minimum: int | None) -> int:
+    product = number * multiplier
+    if (minimum is not None and product < minimum) or product != product.to_integral_value():
+        if multiplier == 1:
+            raise ValueError(EXPECT_QUANTITY)
+        raise ValueError(f"{EXPECT_QUANTITY} (× {multiplier} gives {product.normalize()})")
+    return int(product)
+
+
+def _word(table: dict[str, T], value: object, expectation: str) -> T:
+    """Look up a word, case-insensitive and stripped; ValueError(expectation) when unknown."""
+    found = table.get(str(value).strip().lower())
+    if found is None:
+        raise ValueError(expectation)
+    return found
+
+
+def _number(value: object, expectation: str) -> Decimal:
     try:
-        number = to_decimal(value)
+        return to_decimal(value)
     except ValueError:
         raise ValueError(expectation) from None
+
+
+def _positive(value: object, expectation: str) -> Decimal:
+    number = _number(value, expectation)
     if number <= 0:
         raise ValueError(expectation)
     return number

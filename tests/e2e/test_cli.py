@@ -104,7 +104,7 @@ def test_check_passes_on_the_shipped_templates(workdir: Path) -> None:
     )
     result = tvbridge("check", cwd=workdir)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "6 template(s) OK" in result.stdout
+    assert "7 template(s) OK" in result.stdout
 
 
 def test_check_lists_every_problem_with_file_and_line(workdir: Path) -> None:

@@ -29,6 +29,7 @@ TABLES = {
     "position",
     "account_state",
     "oco_group",
+    "lockout",
 }
 
 

@@ -14,13 +14,13 @@ from app.domain.enums import Action, OrderType, Side
 from app.domain.models import Alert, Bracket, Contract, OrderIntent
 from app.errors import TemplateError
 from app.ingest import parse_body
-from app.strategies import StrategyTemplate, check_templates, load_templates
+from app.strategies import StrategyTemplate, SyncIntent, check_templates, load_templates
 from tests.corpus import VALUES, render_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
 ALERTS = ROOT / "alerts"
-SHIPPED = ["mnq-bracket", "mnq-exit", "mnq-market", "mnq-oco", "nq-text", "traderspost"]
+SHIPPED = ["mnq-bracket", "mnq-exit", "mnq-market", "mnq-oco", "mnq-sync", "nq-text", "traderspost"]
 MNQ = Contract(
     "CON.F.US.MNQ.H26", "MNQH6", "Micro E-mini Nasdaq-100", Decimal("0.25"), Decimal("0.50"), "F.US.MNQ"
 )
@@ -55,7 +55,7 @@ def test_every_shipped_template_loads_without_problems(templates: dict[str, Stra
 def test_every_template_has_its_message_and_example(strategy: str) -> None:
     message = (ALERTS / f"{strategy}.txt").read_text()
     values = {**VALUES, "ticker": "NQ1!" if strategy.startswith("nq") else "MNQ1!"}
-    if not strategy.startswith("nq"):
+    if not strategy.startswith("nq") and strategy != "mnq-sync":  # mnq-sync: buy 2, now long 2
         values.update({"strategy.order.contracts": "1", "strategy.position_size": "1"})
 
     rendered = re.sub(r"\{\{(.+?)\}\}", lambda m: values[m.group(1)], message)
@@ -114,6 +114,17 @@ def test_mnq_market_sells_what_the_strategy_sold(templates: dict[str, StrategyTe
         3,
         None,
     )
+
+
+def test_mnq_sync_example_targets_long_2_with_the_strategys_own_order(
+    templates: dict[str, StrategyTemplate],
+) -> None:
+    [intent] = render(templates["mnq-sync"], example("mnq-sync"))
+
+    assert isinstance(intent, SyncIntent)
+    assert (intent.target, intent.alert_side, intent.alert_quantity) == (2, Side.BUY, 2)
+    assert intent.bracket == Bracket(stop_loss_ticks=40, take_profit_ticks=80)
+    assert intent.reference_price == Decimal("21500.25")
 
 
 def test_mnq_exit_closes(templates: dict[str, StrategyTemplate]) -> None:

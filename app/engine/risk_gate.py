@@ -1,0 +1,264 @@
+"""The risk gate: no entry may break the account's or the strategy's limits (settings ``[risk]``).
+
+Before any entry order, :meth:`RiskGate.check` reads the account's day from the journal (realised
+P&L since the trading day started at 17:00 Central, open P&L at the latest prices the journal has
+seen, balance and its high-water mark, open contracts, entries, losing streak) and asks the pure
+rules (app/domain/risk.py). A lockout in the journal refuses every entry until it ends or
+``tvbridge unlock`` lifts it. Exits, cancels and flattening never come here: they are never
+refused.
+
+:class:`RiskMonitor` watches the followed accounts (every few seconds and after each burst of
+fills): when the daily loss limit, the trailing drawdown or the cool-down is reached it locks the
+account (journaled, so it survives a restart) and, with ``flatten_on_lockout``, cancels its working
+orders and closes its positions; at ``session_close`` it flattens the accounts with
+``close_at_session_end``, once per trading day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from app.config import RiskLimits, RiskSettings
+from app.domain.calendar import TradingCalendar
+from app.domain.enums import Side
+from app.domain.models import Account
+from app.domain.risk import AccountDay, Entry, Lockout, check_entry, lockout_due
+from app.engine.runner import JournalRunner
+
+log = logging.getLogger("tvbridge.engine")
+
+Clock = Callable[[], datetime]
+LOCKOUT_BY = "risk gate"
+SESSION_CLOSE_BY = "session close"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class AccountRisk:
+    """One account's limits, its day's numbers and its lockout, for the gate and the pages."""
+
+    account_id: int
+    account_name: str
+    limits: RiskLimits
+    day: AccountDay
+    lockout: Any  # the journal's LockoutRecord, or None
+    session_close_at: datetime | None  # the next session close (UTC) when close_at_session_end
+
+
+class RiskGate:
+    """Check entries against the limits; build each account's day from the journal."""
+
+    def __init__(self, settings: RiskSettings, runner: JournalRunner, *, clock: Clock = utc_now) -> None:
+        self.settings = settings
+        self.runner = runner
+        self.journal = runner.journal
+        self.clock = clock
+
+    def calendar(self, limits: RiskLimits) -> TradingCalendar:
+        """The exchange's calendar with the account's holidays."""
+        return TradingCalendar(self.settings.timezone, self.settings.day_start, limits.holidays)
+
+    def limits(self, account: Account) -> RiskLimits:
+        return self.settings.for_account(account.name, account.account_id)
+
+    async def check(
+        self,
+        account: Account,
+        entry: Entry,
+        strategy_limits: RiskLimits | None = None,
+        *,
+        price: Decimal | None = None,
+    ) -> str | None:
+        """The reason ``entry`` is refused on ``account``, or None when it may be sent.
+
+        ``price``: the alert's own price for the entry's contract (points), newer than any the
+        journal has. Raises JournalError (the caller refuses: no number, no entry).
+        """
+        now = self.clock()
+        limits = self.limits(account)
+        calendar = self.calendar(limits)
+        lockout = await self._lockout(account.account_id, now)
+        if lockout is not None:
+            return (
+                f"account {account.name} is locked until {calendar.describe(lockout.until)}: "
+                f"{lockout.reason}; exits still run; `tvbridge unlock {account.name}` lifts it early"
+            )
+        prices = {entry.contract_id: price} if price is not None else {}
+        day = await self.account_day(account, calendar, now, strategy=entry.strategy, prices=prices)
+        return check_entry(
+            limits,
+            strategy_limits,
+            day,
+            entry,
+            calendar,
+            now=now,
+            weights=self.settings.contract_weights,
+        )
+
+    async def account_day(
+        self,
+        account: Account,
+        calendar: TradingCalendar,
+        now: datetime,
+        *,
+        strategy: str | None = None,
+        prices: dict[str, Decimal] | None = None,
+    ) -> AccountDay:
+        """The account's trading day so far, from the journal (see AccountDay)."""
+        journal, run = self.journal, self.runner.run
+        trading_day = calendar.trading_day(now)
+        since = calendar.day_start_at(trading_day)
+        numbers = await run(journal.risk_numbers, account.account_id, since, strategy=strategy)
+        state = next(
+            (s for s in await run(journal.account_states) if s.account_id == account.account_id), None
+        )
+        positions = [p for p in await run(journal.positions, account.account_id) if p.size]
+        latest = {**await run(journal.latest_prices), **(prices or {})}
+        ticks = await run(journal.contract_ticks)
+        open_pnl = Decimal(0)
+        for p in positions:
+            price, tick = latest.get(p.contract_id), ticks.get(p.contract_id)
+            if price is None or tick is None or p.average_price is None:
+                continue  # never priced: counted 0 (the journal has seen no price for it)
+            tick_size, tick_value = tick
+            sign = 1 if p.side == Side.BUY else -1
+            open_pnl += (price - p.average_price) * sign * p.size / tick_size * tick_value
+        return AccountDay(
+            account_id=account.account_id,
+            account_name=account.name,
+            trading_day=trading_day,
+            realised_pnl=numbers.realised_pnl,
+            open_pnl=open_pnl.quantize(Decimal("0.01")),
+            balance=state.balance if state else account.balance,
+            high_water=getattr(state, "high_water", None) if state else None,
+            open_contracts={p.contract_id: p.size if p.side == Side.BUY else -p.size for p in positions},
+            entries_today=numbers.entries,
+            strategy_entries_today=numbers.strategy_entries,
+            losing_streak=numbers.losing_streak,
+            last_loss_at=numbers.last_loss_at,
+        )
+
+    async def status(self, accounts: Iterable[Account]) -> list[AccountRisk]:
+        """Every account's limits, numbers and lockout now (for the status page)."""
+        now = self.clock()
+        result = []
+        for account in accounts:
+            limits = self.limits(account)
+            calendar = self.calendar(limits)
+            day = await self.account_day(account, calendar, now)
+            close_at = calendar.next_time(now, limits.session_close) if limits.close_at_session_end else None
+            lockout = await self._lockout(account.account_id, now)
+            result.append(AccountRisk(account.account_id, account.name, limits, day, lockout, close_at))
+        return result
+
+    async def _lockout(self, account_id: int, now: datetime) -> Any:
+        active = await self.runner.run(self.journal.active_lockouts, now)
+        return next((lock for lock in active if lock.account_id == account_id), None)
+
+
+class RiskMonitor:
+    """Lock accounts that reached a limit, and close the session, on the followed accounts."""
+
+    def __init__(
+        self,
+        gate: RiskGate,
+        accounts: Callable[[], Awaitable[list[Account]]],
+        flatten: Callable[[list[int], str], Awaitable[Any]],
+        *,
+        interval_s: float = 5.0,
+    ) -> None:
+        self.gate = gate
+        self.accounts = accounts  # the followed accounts, resolved
+        self.flatten = flatten  # flatten(account_ids, by): cancel working orders, close positions
+        self.interval_s = interval_s
+        self._closed: dict[int, date] = {}  # account → the trading day whose session was closed
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="risk-monitor")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def poke(self) -> None:
+        """Check soon (fills arrived: the day's P&L moved)."""
+        self._wake.set()
+
+    async def check(self) -> None:
+        """Lock the accounts that reached a limit; close the session where it is time. Never
+        raises for one account: the others are still checked."""
+        async with self._lock:
+            now = self.gate.clock()
+            for account in await self.accounts():
+                try:
+                    await self._check_one(account, now)
+                except Exception:  # noqa: BLE001 — one account's failure must not stop the rest
+                    log.exception("risk check of account %s failed", account.name)
+
+    async def _check_one(self, account: Account, now: datetime) -> None:
+        gate = self.gate
+        limits = gate.limits(account)
+        calendar = gate.calendar(limits)
+        if limits.close_at_session_end:
+            await self._session_close(account, limits, calendar, now)
+        if await gate._lockout(account.account_id, now) is not None:
+            return
+        day = await gate.account_day(account, calendar, now)
+        due: Lockout | None = lockout_due(limits, day, calendar, now=now)
+        if due is None:
+            return
+        await gate.runner.run(
+            gate.journal.lock_account,
+            account.account_id,
+            account.name,
+            reason=due.reason,
+            until=due.until,
+            by=LOCKOUT_BY,
+            now=now,
+        )
+        log.error("account %s locked until %s: %s", account.name, calendar.describe(due.until), due.reason)
+        if limits.flatten_on_lockout:
+            await self.flatten([account.account_id], f"{LOCKOUT_BY}: {due.reason}")
+
+    async def _session_close(
+        self, account: Account, limits: RiskLimits, calendar: TradingCalendar, now: datetime
+    ) -> None:
+        day = calendar.trading_day(now)
+        if self._closed.get(account.account_id) == day:
+            return
+        close_at = calendar.next_time(calendar.day_start_at(day), limits.session_close)
+        if not close_at <= now < calendar.next_day_start(now):
+            return
+        self._closed[account.account_id] = day
+        log.warning(
+            "session close at %s on %s: cancelling working orders and closing positions",
+            calendar.describe(close_at),
+            account.name,
+        )
+        await self.flatten([account.account_id], SESSION_CLOSE_BY)
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval_s):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.check()
+            except Exception:  # noqa: BLE001 — the accounts could not be listed: try again later
+                log.exception("risk check failed; trying again in %g s", self.interval_s)
