@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from app.config import Settings, load_settings
 from app.errors import BridgeError, ConfigError
 
 EXIT_CONFIG = 2
+UNLOCK_BY = "tvbridge unlock (cli)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,6 +124,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--url", help="the bridge's base URL (default from settings)")
     p.add_argument("--yes", action="store_true", help="do not ask before flattening")
     p.add_argument("--no-pause", action="store_true", help="do not pause the bridge first")
+
+    p = command(
+        "unlock",
+        _unlock,
+        "lift a risk lockout early (journaled): entries on ACCOUNT are allowed again; a running "
+        "bridge reads lockouts from the journal at every entry, so it needs no restart or signal",
+    )
+    p.add_argument("account", metavar="ACCOUNT", help="the account's name (any case) or id")
 
     p = command("db", None, "journal database commands")  # type: ignore[arg-type]
     db = p.add_subparsers(title="db commands")
@@ -413,6 +423,53 @@ def _switch(args: argparse.Namespace, *, pause: bool) -> int:
         f"{redact(settings.journal.url)}; the bridge will start {'paused' if pause else 'not paused'}"
     )
     return 0
+
+
+def _unlock(args: argparse.Namespace) -> int:
+    from app.domain.calendar import TradingCalendar
+    from app.journal.journal import Journal
+
+    settings = _settings(args)
+    calendar = TradingCalendar(settings.risk.timezone, settings.risk.day_start)
+    journal = Journal(settings.journal.url)
+    try:
+        journal.upgrade()
+        account_id, name = _journaled_account(journal, args.account)
+        lifted = journal.unlock_account(account_id, by=UNLOCK_BY)
+    finally:
+        journal.close()
+    if lifted is None:
+        print(f"account {name} ({account_id}) is not locked: nothing to lift", file=sys.stderr)
+        return 1
+    print(
+        f"unlocked account {name} ({account_id}): lifted its lockout until "
+        f"{calendar.describe(lifted.until)}, set by {lifted.by}: {lifted.reason}. Entries are "
+        "allowed again at the next alert, unless a limit still refuses them: while the account is "
+        "past its daily loss, trailing drawdown or cool-down limit, the bridge locks it again"
+    )
+    return 0
+
+
+def _journaled_account(journal: Any, account: str) -> tuple[int, str]:
+    """The id and name of the account named ``account`` (a name, any case, or an id) in the
+    journal's account states and active lockouts. Raises BridgeError (not locked) naming the
+    accounts it knows: every locked account has its lockout row, with its name."""
+    known = {s.account_id: s.name for s in journal.account_states()}
+    for lock in journal.active_lockouts(datetime.now(UTC)):
+        known.setdefault(lock.account_id, lock.account_name)
+    for match in (
+        lambda i, n: n == account,
+        lambda i, n: n.casefold() == account.casefold(),
+        lambda i, n: str(i) == account.strip(),
+    ):
+        found = [(i, n) for i, n in known.items() if match(i, n)]
+        if len(found) == 1:
+            return found[0]
+    names = ", ".join(f"{n} ({i})" for i, n in sorted(known.items())) or "none yet"
+    raise BridgeError(
+        f"account '{account}' is not locked: no lockout names it (accounts the journal knows: "
+        f"{names}); give the name or id the lockout shows on the status page"
+    )
 
 
 def _flatten(args: argparse.Namespace) -> int:

@@ -137,6 +137,7 @@ class Bridge:
         if pending:
             log.warning("reconciled %d order(s) left SUBMITTING or UNKNOWN", pending)
         await self.protection.resume()  # OCO pairs and managed brackets left working
+        await self._record_balances()
         self._reconcile_loop = asyncio.create_task(self._reconcile_forever())
         self.risk_monitor.start()
         self._spawn(self._apply_events_forever())
@@ -315,6 +316,17 @@ class Bridge:
             found |= self._followed
         self._followed = found
         return sorted(found)
+
+    async def _record_balances(self) -> None:
+        """Journal the followed accounts' balances as the gateway has them at start, so that the
+        trailing drawdown's high-water mark starts from the balance before the first fill."""
+        try:
+            accounts = await self.followed_accounts()
+        except GatewayError as exc:
+            log.warning("could not read the accounts' balances at start: %s", exc)
+            return
+        for account in accounts:
+            await self.runner.run(self.runner.journal.set_account, account)
 
     async def followed_accounts(self) -> list[Account]:
         """The followed accounts, resolved (the directory's cache: no request most of the time)."""

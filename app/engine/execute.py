@@ -330,7 +330,14 @@ class _Execution(OrderSession):
             self.stale = stale_age(template, self.alert, self.started_at)
             # A position sync is an entry or an exit only once the position is read (_sync).
             entries = (i.action in (Action.BUY, Action.SELL) for i in intents)
-            if self.stale and all(entries) and not any(isinstance(i, SyncIntent) for i in intents):
+            # A plain buy or sell (no bracket) may close a position: _dispatch looks at it first.
+            plain = (i.bracket is None and getattr(template, "kind", "order") != "oco" for i in intents)
+            if (
+                self.stale
+                and all(entries)
+                and not any(plain)
+                and not any(isinstance(i, SyncIntent) for i in intents)
+            ):
                 what = "OCO pair" if getattr(template, "kind", "order") == "oco" else "entry"
                 refusal = f"{self.stale}: {what} not sent (exits are still executed); {STALE_ADVICE}"
                 log.warning("alert %s not executed: %s", self.alert_id, refusal)
@@ -416,6 +423,13 @@ class _Execution(OrderSession):
             return await self._sync(n, intent, account, contract)
         if intent.action in (Action.BUY, Action.SELL):
             side = Side.BUY if intent.action == Action.BUY else Side.SELL
+            if self.stale and not await self._only_reduces(intent, account, side, contract):
+                self.withheld = True
+                return (
+                    [],
+                    f"{account.name}: {self.stale}: entry not sent (exits are still executed); "
+                    f"{STALE_ADVICE}",
+                )
             return await self._place_entry(n, intent, account, side, contract), None
         if intent.action == Action.CANCEL:
             got = await self._cancel_working(account, contract)
@@ -604,6 +618,16 @@ class _Execution(OrderSession):
             self.journal.add_event, kind, message, level=level, alert_id=self.alert_id, data=data
         )
 
+    async def _only_reduces(
+        self, intent: OrderIntent, account: Account, side: Side, contract: Contract
+    ) -> bool:
+        """A plain order (no bracket) of at most the contracts held the other way: an exit in
+        substance (e.g. TradingView's "sell" that closes a long), executed even when stale."""
+        if intent.bracket is not None:
+            return False
+        position = await self._position(account, contract)
+        return position is not None and position.side != side and (intent.quantity or 0) <= position.size
+
     async def _position(self, account: Account, contract: Contract) -> Position | None:
         positions = await self.gateway.open_positions(account.account_id)
         return next((p for p in positions if p.contract_id == contract.contract_id), None)
@@ -731,7 +755,8 @@ class _Execution(OrderSession):
         self, intent: OrderIntent, account: Account, side: Side, contract: Contract
     ) -> bool:
         """Ask the risk gate about this entry; a refusal is kept for the alert's reason. A journal
-        that cannot give the numbers refuses too: no number, no entry."""
+        that cannot give the numbers refuses too: no number, no entry. An order without a bracket,
+        not an OCO leg, that only reduces the position is an exit to the gate (never refused)."""
         if self.gate is None:
             return True
         entry = Entry(
@@ -746,7 +771,11 @@ class _Execution(OrderSession):
         )
         try:
             refusal = await self.gate.check(
-                account, entry, getattr(self.template, "risk", None), price=intent.reference_price
+                account,
+                entry,
+                getattr(self.template, "risk", None),
+                price=intent.reference_price,
+                exit_if_reducing=intent.bracket is None and getattr(self.template, "kind", "order") != "oco",
             )
         except JournalError as exc:
             refusal = f"the risk gate could not read the journal ({exc}); entry not sent"

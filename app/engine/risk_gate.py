@@ -5,7 +5,7 @@ P&L since the trading day started at 17:00 Central, open P&L at the latest price
 seen, balance and its high-water mark, open contracts, entries, losing streak) and asks the pure
 rules (app/domain/risk.py). A lockout in the journal refuses every entry until it ends or
 ``tvbridge unlock`` lifts it. Exits, cancels and flattening never come here: they are never
-refused.
+refused; nor is a plain buy or sell that only reduces the position (an exit in substance).
 
 :class:`RiskMonitor` watches the followed accounts (every few seconds and after each burst of
 fills): when the daily loss limit, the trailing drawdown or the cool-down is reached it locks the
@@ -55,6 +55,13 @@ class AccountRisk:
     session_close_at: datetime | None  # the next session close (UTC) when close_at_session_end
 
 
+def _only_reduces(held: int, entry: Entry) -> bool:
+    """Say whether ``entry`` only reduces the signed position ``held`` (contracts, + long): the
+    other side, and no more contracts than are held."""
+    signed = entry.size if entry.side == Side.BUY else -entry.size
+    return held * signed < 0 and abs(signed) <= abs(held)
+
+
 class RiskGate:
     """Check entries against the limits; build each account's day from the journal."""
 
@@ -78,23 +85,38 @@ class RiskGate:
         strategy_limits: RiskLimits | None = None,
         *,
         price: Decimal | None = None,
+        exit_if_reducing: bool = False,
     ) -> str | None:
         """The reason ``entry`` is refused on ``account``, or None when it may be sent.
 
         ``price``: the alert's own price for the entry's contract (points), newer than any the
-        journal has. Raises JournalError (the caller refuses: no number, no entry).
+        journal has. ``exit_if_reducing``: the order opens nothing by itself (no bracket, not an
+        OCO leg), so when it only reduces the position the journal holds in its contract (a sell
+        of at most the contracts held long, a buy of at most those held short) it is an exit in
+        substance, e.g. TradingView's ``{{strategy.order.action}}`` "sell" that closes a long:
+        never refused, not even on a locked account. A reversal is an entry for its whole size.
+        Raises JournalError (the caller refuses: no number, no entry).
         """
         now = self.clock()
         limits = self.limits(account)
         calendar = self.calendar(limits)
+        prices = {entry.contract_id: price} if price is not None else {}
+        day = await self.account_day(account, calendar, now, strategy=entry.strategy, prices=prices)
+        if exit_if_reducing and _only_reduces(day.open_contracts.get(entry.contract_id, 0), entry):
+            log.info(
+                "%s %d in %s on %s only reduces the position: an exit, not checked",
+                entry.side.value,
+                entry.size,
+                entry.contract_id,
+                account.name,
+            )
+            return None
         lockout = await self._lockout(account.account_id, now)
         if lockout is not None:
             return (
-                f"account {account.name} is locked until {calendar.describe(lockout.until)}: "
+                f"account {account.name} is locked until {calendar.describe(lockout.until, now=now)}: "
                 f"{lockout.reason}; exits still run; `tvbridge unlock {account.name}` lifts it early"
             )
-        prices = {entry.contract_id: price} if price is not None else {}
-        day = await self.account_day(account, calendar, now, strategy=entry.strategy, prices=prices)
         return check_entry(
             limits,
             strategy_limits,

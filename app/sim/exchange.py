@@ -21,7 +21,7 @@ from typing import Any
 
 from app.sim import rules
 from app.sim.contracts import Catalogue, SimContract
-from app.sim.ledger import apply_fill
+from app.sim.ledger import CENT, apply_fill
 from app.sim.models import (
     WORKING,
     BracketMode,
@@ -199,6 +199,16 @@ class Exchange:
         """Non-flat positions of the account (§4.9)."""
         self.account(account_id)
         return [p for p in self.positions.values() if p.account_id == account_id]
+
+    def open_pnl(self, account_id: int) -> Decimal:
+        """The account's open P&L now (USD, to the cent): Σ over its positions of (current price −
+        average price) / tick size × tick value × signed size. Raises Rejected(AccountNotFound)."""
+        total = Decimal(0)
+        for position in self.open_positions(account_id):
+            contract = self._contract(position.contract_id)
+            ticks = (self.prices[position.contract_id] - position.average_price) / contract.tick_size
+            total += ticks * contract.tick_value * position.net
+        return total.quantize(CENT)
 
     def search_trades(
         self, account_id: int, start: datetime | None = None, end: datetime | None = None

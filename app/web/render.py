@@ -1,12 +1,14 @@
 """HTML rendering: the Jinja2 environment, its filters and what every page's header shows.
 
 Templates live in ``app/web/templates`` and autoescape. Times are stored in UTC: pages show them in
-the machine's local time zone (the trader's laptop) with the UTC time on hover. Prices are shown on
-the contract's tick grid, quantities right-aligned by the stylesheet (``td.num``).
+the machine's local time zone (the trader's laptop) with the UTC time on hover; risk times also in
+the exchange's zone ("15:10 Central"). Prices are shown on the contract's tick grid, quantities
+right-aligned by the stylesheet (``td.num``).
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +19,11 @@ from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
 from app import __version__
+from app.domain.calendar import TradingCalendar
+from app.errors import JournalError
 from app.web.csrf import csrf_token
+
+log = logging.getLogger("tvbridge.web")
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -35,6 +41,24 @@ def local_time(at: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> Mar
     return Markup('<time datetime="{0}" title="{1} UTC">{2}</time>').format(
         iso, utc.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], local.strftime(fmt)
     )
+
+
+def exchange_time(at: datetime | str | None, timezone: str = "America/Chicago") -> Markup:
+    """``<time>`` in the exchange's zone ("15:10 Central", dated when not today there), then the
+    local time in brackets; UTC (ISO 8601) in its title and datetime attribute."""
+    if not at:
+        return Markup("")
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at)
+    utc = at.astimezone(UTC)
+    now = datetime.now(UTC)
+    shown = TradingCalendar(timezone).describe(utc, now=now)
+    local = utc.astimezone()
+    fmt = "%H:%M" if local.date() == now.astimezone().date() else "%Y-%m-%d %H:%M"
+    iso = utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return Markup(
+        '<time datetime="{0}" title="{1} UTC">{2}</time> <span class="local">({3} local)</span>'
+    ).format(iso, utc.strftime("%Y-%m-%d %H:%M:%S"), shown, local.strftime(fmt))
 
 
 def price(value: Decimal | str | None, tick_size: Decimal | str | None = None) -> str:
@@ -77,7 +101,8 @@ def flash(request: Request, text: str, kind: str = "info") -> None:
 
 def page_context(request: Request) -> dict[str, Any]:
     """What base.html needs on every page: the SIM/LIVE badge, pause state, CSRF token, user,
-    and the watchdog's banners: the unreachable alarm, what the last shutdown left open."""
+    the watchdog's banners (the unreachable alarm, what the last shutdown left open) and, once
+    logged in, the followed accounts' risk lockouts."""
     runtime = getattr(request.app.state, "runtime", None)
     bridge = getattr(runtime, "bridge", None)
     watchdog = getattr(runtime, "watchdog", None)
@@ -91,6 +116,7 @@ def page_context(request: Request) -> dict[str, Any]:
         "paused": getattr(bridge, "paused", None),
         "alarm": getattr(watchdog, "alarm", None),
         "left_open": getattr(watchdog, "left_open", None),
+        "lockouts": lockout_banners(runtime) if logged_in else [],
         "logged_in": logged_in,
         "csrf_token": csrf_token(request) if session is not None else "",
         "flashes": session.pop("flashes", []) if session else [],
@@ -98,6 +124,40 @@ def page_context(request: Request) -> dict[str, Any]:
     }
 
 
+def lockout_banners(runtime: Any) -> list[dict[str, Any]]:
+    """The followed accounts locked now, for the header's red banner: account_name, until (UTC),
+    reason (without its trailing "on NAME") and the exchange's timezone.
+
+    One indexed journal read (``active_lockouts``), called inline: a context processor cannot
+    await, and a local SQLite journal answers in well under a millisecond (app/engine/runner.py).
+    A journal that cannot answer shows no banner (the page itself still renders). Before the
+    followed accounts are first resolved (``bridge.followed`` empty), every lockout is shown.
+    """
+    bridge = getattr(runtime, "bridge", None)
+    journal = getattr(runtime, "journal", None)
+    gate = getattr(bridge, "gate", None)
+    if gate is None or journal is None:
+        return []
+    try:
+        locks = journal.active_lockouts(gate.clock())
+    except JournalError as exc:
+        log.warning("could not read the lockouts for the page's header: %s", exc)
+        return []
+    followed: frozenset[int] = getattr(bridge, "followed", frozenset())
+    return [
+        {
+            "account_name": lock.account_name,
+            "until": lock.until,
+            "reason": lock.reason.removesuffix(f" on {lock.account_name}"),
+            "timezone": gate.settings.timezone,
+        }
+        for lock in locks
+        if not followed or lock.account_id in followed
+    ]
+
+
 templates = Jinja2Templates(directory=TEMPLATES_DIR, context_processors=[page_context])
-templates.env.filters.update(local_time=local_time, price=price, usd=usd, duration=duration)
+templates.env.filters.update(
+    local_time=local_time, exchange_time=exchange_time, price=price, usd=usd, duration=duration
+)
 templates.env.globals.update(escape=escape)

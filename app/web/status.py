@@ -3,29 +3,36 @@
 Accounts, positions and working orders come from the journal, which the User Hub and the
 reconciler keep in line with the gateway, so opening the page costs no gateway request (the
 gateway's 200-per-minute budget is for orders). Only accounts not yet reported by the hub are read
-from the bridge's account directory (cached Account/search).
+from the bridge's account directory (cached Account/search). The risk part is one
+``RiskGate.status`` call over the followed accounts: journal reads only.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app import __version__
+from app.domain.models import Account
 from app.engine.shutdown import WORKING_STATES
 from app.errors import GatewayError
 from app.journal.db import redact
 from app.web.health import hub_json
 from app.web.journal_view import order_json, position_json
 from app.web.render import templates
+from app.web.risk_view import risk_snapshot
 from app.web.tunnel_link import tunnel_status
 
 log = logging.getLogger("tvbridge.web")
+
+_CENT = Decimal("0.01")
 
 
 async def status_snapshot(runtime: Any) -> dict[str, Any]:
@@ -36,7 +43,8 @@ async def status_snapshot(runtime: Any) -> dict[str, Any]:
     now = datetime.now(UTC)
     expires = getattr(gateway, "token_expires_at", None)
     followed = set(await bridge.followed_account_ids())
-    accounts = await account_list(bridge, journal, followed)
+    known = await known_accounts(bridge, journal)
+    accounts = account_rows(known, followed)
     positions = await bridge.runner.run(journal.positions)
     working = await bridge.runner.run(journal.orders_in_states, WORKING_STATES)
     by_account: dict[int, dict[str, list[Any]]] = defaultdict(lambda: {"positions": [], "orders": []})
@@ -52,6 +60,7 @@ async def status_snapshot(runtime: Any) -> dict[str, Any]:
     alarm = watchdog.alarm if watchdog is not None else None
     paused = bridge.paused
     sim = settings.gateway.kind == "sim"
+    traded = sorted((a for a, _ in known.values() if a.account_id in followed), key=lambda a: a.name)
     return {
         "version": __version__,
         "mode": "sim" if sim else "live",
@@ -70,24 +79,38 @@ async def status_snapshot(runtime: Any) -> dict[str, Any]:
         "alarm": alarm.data() if alarm is not None else None,
         "last_shutdown": shutdown_json(bridge.last_shutdown, getattr(watchdog, "left_open", None)),
         "accounts": accounts,
+        "risk": await risk_snapshot(bridge.gate, traded),
         "journal": {"url": redact(settings.journal.url)},
         "strategies": sorted(bridge.templates),
     }
 
 
-async def account_list(bridge: Any, journal: Any, followed: set[int]) -> list[dict[str, Any]]:
-    """Every account the journal knows (hub reports) plus those the directory has, followed first."""
-    known: dict[int, dict[str, Any]] = {}
+async def known_accounts(bridge: Any, journal: Any) -> dict[int, tuple[Account, datetime | None]]:
+    """account id → (the account, when the hub last reported it): every account the directory
+    has (cached Account/search) overlaid by the journal's latest hub report of it."""
+    known: dict[int, tuple[Account, datetime | None]] = {}
     try:
         for a in await bridge.accounts.all():
-            known[a.account_id] = _account(a.account_id, a.name, a.balance, a.can_trade, None, followed)
+            known[a.account_id] = (a, None)
     except GatewayError as exc:  # the page still shows what the journal has
         log.warning("status page: could not list the accounts: %s", exc)
     for state in await bridge.runner.run(journal.account_states):
-        known[state.account_id] = _account(
-            state.account_id, state.name, state.balance, state.can_trade, state.updated_at, followed
-        )
-    return sorted(known.values(), key=lambda a: (not a["followed"], a["name"]))
+        account = Account(state.account_id, state.name, state.balance, state.can_trade)
+        known[state.account_id] = (account, state.updated_at)
+    return known
+
+
+def account_rows(
+    known: Mapping[int, tuple[Account, datetime | None]], followed: set[int]
+) -> list[dict[str, Any]]:
+    """The accounts as JSON rows (balance USD string), followed first, then by name."""
+    rows = [_account(a, at, followed) for a, at in known.values()]
+    return sorted(rows, key=lambda a: (not a["followed"], a["name"]))
+
+
+async def account_list(bridge: Any, journal: Any, followed: set[int]) -> list[dict[str, Any]]:
+    """Every account the journal knows (hub reports) plus those the directory has, followed first."""
+    return account_rows(await known_accounts(bridge, journal), followed)
 
 
 def shutdown_json(event: Any, left_open: Any) -> dict[str, Any] | None:
@@ -110,16 +133,14 @@ def shutdown_json(event: Any, left_open: Any) -> dict[str, Any] | None:
     }
 
 
-def _account(
-    account_id: int, name: str, balance: Any, can_trade: bool, at: datetime | None, followed: set[int]
-) -> dict[str, Any]:
+def _account(account: Account, at: datetime | None, followed: set[int]) -> dict[str, Any]:
     return {
-        "account_id": account_id,
-        "name": name,
-        "balance": _s(balance),
-        "can_trade": can_trade,
+        "account_id": account.account_id,
+        "name": account.name,
+        "balance": _s(account.balance),
+        "can_trade": account.can_trade,
         "updated_at": _iso(at),
-        "followed": account_id in followed,
+        "followed": account.account_id in followed,
     }
 
 

@@ -58,7 +58,8 @@ class Env:
         return self.journal.alert_orders(alert_id)
 
 
-def make_settings(root: Path, **gateway: Any) -> Settings:
+def make_settings(root: Path, *, risk: dict[str, Any] | None = None, **gateway: Any) -> Settings:
+    """Settings for a bridge in ``root`` on the simulator; ``risk``: the ``[risk]`` table."""
     templates = root / "templates"
     if not templates.exists():
         shutil.copytree(SHIPPED_TEMPLATES, templates)
@@ -72,6 +73,7 @@ def make_settings(root: Path, **gateway: Any) -> Settings:
         },
         engine={"reconcile_delay_s": 0.05, "reconcile_attempts": 3},
         gateway={"kind": "sim", "timeout_s": 0.5, **gateway},
+        risk=risk or {},
     )
 
 

@@ -9,11 +9,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
 
+from app.domain.models import Account
+from app.journal.journal import Journal
 from tests.helpers import SHIPPED_ALERTS, SHIPPED_TEMPLATES, free_port, start_serve, tvbridge
 
 BRACKET_EXAMPLE = SHIPPED_ALERTS / "mnq-bracket.example.json"
@@ -208,3 +212,36 @@ def test_a_refused_api_key_stops_serve_with_one_line(workdir: Path) -> None:
     finally:
         sim.terminate()
         sim.wait(timeout=10)
+
+
+def test_unlock_lifts_a_lockout_by_account_name_or_id_and_says_when_there_is_none(workdir: Path) -> None:
+    journal = Journal(f"sqlite:///{workdir / 'tvbridge.db'}")  # the default [journal] url
+    try:
+        journal.upgrade()
+        journal.set_account(Account(70000001, "SIM-AUTO-OCO", Decimal("49500"), True))
+        until = datetime.now(UTC) + timedelta(hours=3)
+        reason = "daily loss -512.40 USD reached the limit -500.00 USD on SIM-AUTO-OCO"
+        journal.lock_account(70000001, "SIM-AUTO-OCO", reason=reason, until=until, by="risk gate")
+
+        unlocked = tvbridge("unlock", "sim-auto-oco", cwd=workdir)  # a name in any case
+
+        assert unlocked.returncode == 0, unlocked.stderr
+        assert "unlocked account SIM-AUTO-OCO (70000001): lifted its lockout until " in unlocked.stdout
+        assert f"Central, set by risk gate: {reason}. Entries are allowed again" in unlocked.stdout
+        assert journal.active_lockouts(datetime.now(UTC)) == []
+        [event] = [e for e in journal.events() if e.kind == "risk.unlock"]
+        assert "unlocked by tvbridge unlock (cli)" in event.message and reason in event.message
+
+        again = tvbridge("unlock", "70000001", cwd=workdir)  # by id; nothing left to lift
+        assert again.returncode == 1
+        assert "account SIM-AUTO-OCO (70000001) is not locked: nothing to lift" in again.stderr
+
+        unknown = tvbridge("unlock", "SIM-NOPE", cwd=workdir)
+        assert unknown.returncode == 1
+        assert "account 'SIM-NOPE' is not locked: no lockout names it (accounts the journal knows: " in (
+            unknown.stderr
+        )
+        assert "SIM-AUTO-OCO (70000001))" in unknown.stderr
+        assert "Traceback" not in unknown.stderr
+    finally:
+        journal.close()

@@ -65,7 +65,8 @@ async def test_stale_entry_is_refused_journaled_and_nothing_is_sent(env: Env) ->
 
     assert reply["status"] == "stale" and reply["orders"] == []
     reason = reply["reason"]
-    assert reason.startswith(f"alert fired at {fired_at[11:19]} UTC, 12")  # 120 or 121 s old
+    # Per account (a plain buy or sell that only closes a position would still be sent).
+    assert reason.startswith(f"SIM-AUTO-OCO: alert fired at {fired_at[11:19]} UTC, 12")  # 120 or 121 s
     assert " before it could be executed, older than max_age_s 30 of template 'mnq-market': " in reason
     assert "entry not sent (exits are still executed)" in reason
     assert "tunnel" in reason and "clock" in reason and "raise [alert] max_age_s" in reason
@@ -101,6 +102,20 @@ async def test_stale_exit_is_still_executed(env: Env) -> None:
     assert reply["status"] == "executed", reply
     assert [(o["leg"], o["state"]) for o in reply["orders"]] == [("close", "DONE")]
     assert await _position(env) is None
+
+
+async def test_a_stale_plain_sell_that_closes_a_long_is_an_exit_and_runs(env: Env) -> None:
+    # TradingView strategies exit with {{strategy.order.action}} "sell": mnq-market sends it as is.
+    assert (await _send(env, "mnq-market", _iso(1), quantity="2"))["status"] == "executed"
+
+    closing = await _send(env, "mnq-market", _iso(600), action="sell", quantity="1")
+    assert closing["status"] == "executed", closing
+    assert await _position(env) == ("buy", 1)
+
+    # More than is held would open a short: an entry, withheld.
+    flipping = await _send(env, "mnq-market", _iso(600), action="sell", quantity="3")
+    assert flipping["status"] == "stale", flipping
+    assert await _position(env) == ("buy", 1)
 
 
 async def test_stale_reverse_closes_the_position_and_sends_no_new_entry(env: Env) -> None:
