@@ -36,6 +36,7 @@ log = logging.getLogger("tvbridge.engine")
 
 Clock = Callable[[], datetime]
 LOCKOUT_BY = "risk gate"
+MIN_GAP_S = 1.0  # the monitor checks at most this often, however often fills poke it
 SESSION_CLOSE_BY = "session close"
 
 
@@ -60,6 +61,42 @@ def _only_reduces(held: int, entry: Entry) -> bool:
     other side, and no more contracts than are held."""
     signed = entry.size if entry.side == Side.BUY else -entry.size
     return held * signed < 0 and abs(signed) <= abs(held)
+
+
+# The limits that need the account's day (journal numbers); the others are read from the entry,
+# the clock and the settings alone.
+_DAY_LIMITS = (
+    "max_contracts_per_contract",
+    "max_contracts_total",
+    "daily_loss_limit",
+    "daily_profit_target",
+    "max_trailing_drawdown",
+    "max_entries_per_day",
+    "cooldown_after_losses",
+)
+_LOCKOUT_LIMITS = ("daily_loss_limit", "max_trailing_drawdown", "cooldown_after_losses")
+
+
+def _needs_day(limits: RiskLimits) -> bool:
+    return any(getattr(limits, key) is not None for key in _DAY_LIMITS)
+
+
+def _empty_day(account: Account, trading_day: date) -> AccountDay:
+    """A day with nothing in it: what the rules see when none of them needs the numbers."""
+    return AccountDay(
+        account_id=account.account_id,
+        account_name=account.name,
+        trading_day=trading_day,
+        realised_pnl=Decimal(0),
+        open_pnl=Decimal(0),
+        balance=account.balance,
+        high_water=None,
+        open_contracts={},
+        entries_today=0,
+        strategy_entries_today=0,
+        losing_streak=0,
+        last_loss_at=None,
+    )
 
 
 class RiskGate:
@@ -100,32 +137,58 @@ class RiskGate:
         now = self.clock()
         limits = self.limits(account)
         calendar = self.calendar(limits)
+        lockout = await self._lockout(account.account_id, now)
+        # With no limit that needs the day's numbers (the default: every limit off), the gate
+        # costs one read of the lockout table: a webhook's latency must not pay for nothing.
+        needs_day = _needs_day(limits) or (strategy_limits is not None and _needs_day(strategy_limits))
         prices = {entry.contract_id: price} if price is not None else {}
-        day = await self.account_day(account, calendar, now, strategy=entry.strategy, prices=prices)
-        if exit_if_reducing and _only_reduces(day.open_contracts.get(entry.contract_id, 0), entry):
+        day = (
+            await self.account_day(account, calendar, now, strategy=entry.strategy, prices=prices)
+            if needs_day
+            else _empty_day(account, calendar.trading_day(now))
+        )
+        if lockout is not None:
+            refusal: str | None = (
+                f"account {account.name} is locked until {calendar.describe(lockout.until, now=now)}: "
+                f"{lockout.reason}; exits still run; `tvbridge unlock {account.name}` lifts it early"
+            )
+        else:
+            refusal = check_entry(
+                limits,
+                strategy_limits,
+                day,
+                entry,
+                calendar,
+                now=now,
+                weights=self.settings.contract_weights,
+            )
+        if refusal is not None and exit_if_reducing and await self._reduces(account, entry, day, needs_day):
             log.info(
-                "%s %d in %s on %s only reduces the position: an exit, not checked",
+                "%s %d in %s on %s only reduces the position: an exit, not refused",
                 entry.side.value,
                 entry.size,
                 entry.contract_id,
                 account.name,
             )
             return None
-        lockout = await self._lockout(account.account_id, now)
-        if lockout is not None:
-            return (
-                f"account {account.name} is locked until {calendar.describe(lockout.until, now=now)}: "
-                f"{lockout.reason}; exits still run; `tvbridge unlock {account.name}` lifts it early"
+        return refusal
+
+    async def _reduces(self, account: Account, entry: Entry, day: AccountDay, read: bool) -> bool:
+        """Whether ``entry`` only reduces the position the journal holds (``read``: ``day`` has
+        the open contracts already)."""
+        if read:
+            held = day.open_contracts.get(entry.contract_id, 0)
+        else:
+            positions = await self.runner.run(self.journal.positions, account.account_id)
+            held = next(
+                (
+                    p.size if p.side == Side.BUY else -p.size
+                    for p in positions
+                    if p.contract_id == entry.contract_id
+                ),
+                0,
             )
-        return check_entry(
-            limits,
-            strategy_limits,
-            day,
-            entry,
-            calendar,
-            now=now,
-            weights=self.settings.contract_weights,
-        )
+        return _only_reduces(held, entry)
 
     async def account_day(
         self,
@@ -238,6 +301,8 @@ class RiskMonitor:
         calendar = gate.calendar(limits)
         if limits.close_at_session_end:
             await self._session_close(account, limits, calendar, now)
+        if not any(getattr(limits, key) is not None for key in _LOCKOUT_LIMITS):
+            return  # nothing here can lock the account: no journal read
         if await gate._lockout(account.account_id, now) is not None:
             return
         day = await gate.account_day(account, calendar, now)
@@ -279,6 +344,9 @@ class RiskMonitor:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.interval_s):
                     await self._wake.wait()
+            # At most one check per MIN_GAP_S however many bursts of fills poke it: the journal's
+            # one thread also serves the webhooks.
+            await asyncio.sleep(MIN_GAP_S)
             self._wake.clear()
             try:
                 await self.check()
