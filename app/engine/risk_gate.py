@@ -107,6 +107,10 @@ class RiskGate:
         self.runner = runner
         self.journal = runner.journal
         self.clock = clock
+        # The accounts the journal held locked when last read. Only this process's monitor locks
+        # an account (and notes it here), so an entry on an account not in this set needs no read;
+        # one in it is read again, so that `tvbridge unlock` (another process) takes effect at once.
+        self._locked: set[int] | None = None
 
     def calendar(self, limits: RiskLimits) -> TradingCalendar:
         """The exchange's calendar with the account's holidays."""
@@ -137,7 +141,7 @@ class RiskGate:
         now = self.clock()
         limits = self.limits(account)
         calendar = self.calendar(limits)
-        lockout = await self._lockout(account.account_id, now)
+        lockout = await self._entry_lockout(account.account_id, now)
         # With no limit that needs the day's numbers (the default: every limit off), the gate
         # costs one read of the lockout table: a webhook's latency must not pay for nothing.
         needs_day = _needs_day(limits) or (strategy_limits is not None and _needs_day(strategy_limits))
@@ -246,6 +250,28 @@ class RiskGate:
             result.append(AccountRisk(account.account_id, account.name, limits, day, lockout, close_at))
         return result
 
+    async def refresh_lockouts(self) -> None:
+        """Read which accounts the journal holds locked (at the first entry and every monitor
+        check). Raises JournalError."""
+        active = await self.runner.run(self.journal.active_lockouts, self.clock())
+        self._locked = {lock.account_id for lock in active}
+
+    def note_locked(self, account_id: int) -> None:
+        """The monitor locked ``account_id``: the next entry on it reads the lockout."""
+        if self._locked is not None:
+            self._locked.add(account_id)
+
+    async def _entry_lockout(self, account_id: int, now: datetime) -> Any:
+        if self._locked is None:
+            await self.refresh_lockouts()
+        assert self._locked is not None
+        if account_id not in self._locked:
+            return None
+        lockout = await self._lockout(account_id, now)
+        if lockout is None:  # unlocked, or ended
+            self._locked.discard(account_id)
+        return lockout
+
     async def _lockout(self, account_id: int, now: datetime) -> Any:
         active = await self.runner.run(self.journal.active_lockouts, now)
         return next((lock for lock in active if lock.account_id == account_id), None)
@@ -289,6 +315,7 @@ class RiskMonitor:
         raises for one account: the others are still checked."""
         async with self._lock:
             now = self.gate.clock()
+            await self.gate.refresh_lockouts()
             for account in await self.accounts():
                 try:
                     await self._check_one(account, now)
@@ -318,6 +345,7 @@ class RiskMonitor:
             by=LOCKOUT_BY,
             now=now,
         )
+        gate.note_locked(account.account_id)
         log.error("account %s locked until %s: %s", account.name, calendar.describe(due.until), due.reason)
         if limits.flatten_on_lockout:
             await self.flatten([account.account_id], f"{LOCKOUT_BY}: {due.reason}")
