@@ -93,7 +93,12 @@ class Bridge:
         self.flattener = Flattener(gateway, self.runner, self.accounts, reconciler=self.reconciler)
         # The risk gate checks every entry; the monitor locks accounts and closes the session.
         self.gate = RiskGate(settings.risk, self.runner)
-        self.risk_monitor = RiskMonitor(self.gate, self.followed_accounts, self.flatten_accounts)
+        self.risk_monitor = RiskMonitor(
+            self.gate,
+            self.followed_accounts,
+            self.flatten_accounts,
+            last_price=getattr(gateway, "last_price", None),
+        )
         self._paused: PauseState | None = None  # the kill switch, as the journal held it at start
         self._flattening = asyncio.Lock()  # a second click waits, then finds nothing left to do
         self.intake = Intake(

@@ -31,12 +31,17 @@ from app.domain.enums import Side
 from app.domain.models import Account
 from app.domain.risk import AccountDay, Entry, Lockout, check_entry, lockout_due
 from app.engine.runner import JournalRunner
+from app.errors import GatewayError
 
 log = logging.getLogger("tvbridge.engine")
 
 Clock = Callable[[], datetime]
 LOCKOUT_BY = "risk gate"
 MIN_GAP_S = 1.0  # the monitor checks at most this often, however often fills poke it
+QUOTE_INTERVAL_S = 15.0  # how often the monitor reads an open position's price from the gateway
+QUOTE_FRESH_S = 60.0  # a price read longer ago than this no longer counts
+# Limits whose numbers move with the open positions' prices.
+_PRICED_LIMITS = ("daily_loss_limit", "daily_profit_target", "max_trailing_drawdown")
 SESSION_CLOSE_BY = "session close"
 
 
@@ -111,6 +116,8 @@ class RiskGate:
         # an account (and notes it here), so an entry on an account not in this set needs no read;
         # one in it is read again, so that `tvbridge unlock` (another process) takes effect at once.
         self._locked: set[int] | None = None
+        # Latest traded prices the monitor read from the gateway: contract → (price, read at UTC).
+        self.quotes: dict[str, tuple[Decimal, datetime]] = {}
 
     def calendar(self, limits: RiskLimits) -> TradingCalendar:
         """The exchange's calendar with the account's holidays."""
@@ -212,7 +219,14 @@ class RiskGate:
             (s for s in await run(journal.account_states) if s.account_id == account.account_id), None
         )
         positions = [p for p in await run(journal.positions, account.account_id) if p.size]
-        latest = {**await run(journal.latest_prices), **(prices or {})}
+        # The journal's last fill or alert price, then a quote read since (QUOTE_FRESH_S), then
+        # the alert's own price: the newest that is known wins.
+        fresh = {
+            contract: price
+            for contract, (price, at) in self.quotes.items()
+            if (now - at).total_seconds() <= QUOTE_FRESH_S
+        }
+        latest = {**await run(journal.latest_prices), **fresh, **(prices or {})}
         ticks = await run(journal.contract_ticks)
         open_pnl = Decimal(0)
         for p in positions:
@@ -286,11 +300,15 @@ class RiskMonitor:
         accounts: Callable[[], Awaitable[list[Account]]],
         flatten: Callable[[list[int], str], Awaitable[Any]],
         *,
+        last_price: Callable[[str], Awaitable[Decimal | None]] | None = None,
         interval_s: float = 5.0,
     ) -> None:
         self.gate = gate
         self.accounts = accounts  # the followed accounts, resolved
         self.flatten = flatten  # flatten(account_ids, by): cancel working orders, close positions
+        # last_price(contract_id): the gateway's latest traded price (History/retrieveBars), so
+        # that an open position's loss counts between alerts; None: prices come from the journal.
+        self.last_price = last_price
         self.interval_s = interval_s
         self._closed: dict[int, date] = {}  # account → the trading day whose session was closed
         self._task: asyncio.Task[None] | None = None
@@ -328,6 +346,8 @@ class RiskMonitor:
         calendar = gate.calendar(limits)
         if limits.close_at_session_end:
             await self._session_close(account, limits, calendar, now)
+        if any(getattr(limits, key) is not None for key in _PRICED_LIMITS):
+            await self._read_prices(account, now)
         if not any(getattr(limits, key) is not None for key in _LOCKOUT_LIMITS):
             return  # nothing here can lock the account: no journal read
         if await gate._lockout(account.account_id, now) is not None:
@@ -349,6 +369,26 @@ class RiskMonitor:
         log.error("account %s locked until %s: %s", account.name, calendar.describe(due.until), due.reason)
         if limits.flatten_on_lockout:
             await self.flatten([account.account_id], f"{LOCKOUT_BY}: {due.reason}")
+
+    async def _read_prices(self, account: Account, now: datetime) -> None:
+        """Read the latest price of each contract the account holds, at most every
+        QUOTE_INTERVAL_S per contract (the gateway's History budget is 50 requests / 30 s). A
+        failed read is logged; the journal's prices are used meanwhile."""
+        if self.last_price is None:
+            return
+        gate = self.gate
+        positions = await gate.runner.run(gate.journal.positions, account.account_id)
+        for contract_id in sorted({p.contract_id for p in positions if p.size}):
+            known = gate.quotes.get(contract_id)
+            if known is not None and (now - known[1]).total_seconds() < QUOTE_INTERVAL_S:
+                continue
+            try:
+                price = await self.last_price(contract_id)
+            except GatewayError as exc:
+                log.warning("could not read the price of %s for the risk limits: %s", contract_id, exc)
+                continue
+            if price is not None:
+                gate.quotes[contract_id] = (price, now)
 
     async def _session_close(
         self, account: Account, limits: RiskLimits, calendar: TradingCalendar, now: datetime

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -143,6 +143,28 @@ class ProjectXGateway:
         envelope = await self.rest.call("Position/searchOpen", {"accountId": account_id}, mutating=False)
         rows = envelope.get("positions") or []
         return [wire.to_position(row) for row in rows if row.get("size")]
+
+    async def last_price(self, contract_id: str) -> Decimal | None:
+        """The contract's latest traded price (points): the close of its newest one-minute bar,
+        the partial one included, by History/retrieveBars (§4.5; 50 requests / 30 s, §3).
+        None when the gateway has no bar in the last 15 minutes (market closed)."""
+        now = datetime.now(UTC)
+        body = {
+            "contractId": contract_id,
+            "live": False,
+            "startTime": wire.format_timestamp(now - timedelta(minutes=15)),
+            "endTime": wire.format_timestamp(now),
+            "unit": 2,  # AggregateBarUnit Minute
+            "unitNumber": 1,
+            "limit": 1,
+            "includePartialBar": True,
+        }
+        envelope = await self.rest.call("History/retrieveBars", body, mutating=False)
+        bars = [bar for bar in envelope.get("bars") or [] if bar.get("c") is not None]
+        if not bars:
+            return None
+        newest = max(bars, key=lambda bar: str(bar.get("t") or ""))  # ISO 8601 UTC: sorts as text
+        return Decimal(str(newest["c"]))
 
     def place_order_body(self, request: OrderRequest) -> dict[str, Any]:
         """The exact JSON body Order/place would send for ``request`` (for ``tvbridge render``)."""

@@ -66,6 +66,7 @@ VALIDATE_CODES = _codes("Success InvalidSession SessionNotFound ExpiredToken Unk
 LOGOUT_CODES = _codes("Success InvalidSession UnknownError")
 SUCCESS_ONLY = _codes("Success")
 CONTRACT_BY_ID_CODES = _codes("Success ContractNotFound")
+BARS_CODES = _codes("Success ContractNotFound UnitInvalid UnitNumberInvalid LimitInvalid")
 PLACE_CODES = _codes(
     "Success AccountNotFound OrderRejected InsufficientFunds AccountViolation "
     "OutsideTradingHours OrderPending UnknownError ContractNotFound ContractNotActive "
@@ -213,6 +214,25 @@ def _trade_search(state: SimState, call: Call) -> list[dict[str, Any]]:
     return [trade.to_wire() for trade in trades]
 
 
+def _retrieve_bars(state: SimState, call: Call) -> list[dict[str, Any]]:
+    """§4.5. The simulator keeps no price history: it answers one bar, the current one, at the
+    contract's current price (what a client asking for the latest partial bar needs)."""
+    body = call.body
+    contract_id = body.need_text("contractId")
+    if state.contracts.get(contract_id) is None:
+        raise Rejected("ContractNotFound", f"Contract {contract_id} was not found.")
+    unit = body.need_integer("unit")
+    if unit not in range(1, 7):  # AggregateBarUnit: 1 Second … 6 Month
+        raise Rejected("UnitInvalid", f"Invalid unit {unit}.")
+    if body.need_integer("unitNumber") < 1:
+        raise Rejected("UnitNumberInvalid", "Invalid unit number.")
+    if body.need_integer("limit") < 1:
+        raise Rejected("LimitInvalid", "Invalid limit.")
+    price = state.price(contract_id)
+    now = state.clock().isoformat()
+    return [{"t": now, "o": price, "h": price, "l": price, "c": price, "v": 0}]
+
+
 def _ping(state: SimState, call: Call) -> str:
     return "pong"
 
@@ -259,6 +279,7 @@ ENDPOINTS: dict[str, Endpoint] = {
             ("accountId", "contractId", "size"),
         ),
         "Trade/search": Endpoint(_trade_search, "trades", SEARCH_CODES, ("accountId",)),
+        "History/retrieveBars": Endpoint(_retrieve_bars, "bars", BARS_CODES, ("contractId", "unit")),
         "Status/ping": Endpoint(_ping, None, SUCCESS_ONLY, method="GET", public=True, envelope=False),
     }.items()
 }

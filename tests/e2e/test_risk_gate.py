@@ -304,6 +304,23 @@ async def test_daily_loss_reached_locks_cancels_closes_and_refuses_entries_but_n
         assert len([e for e in env.journal.events() if e.kind == "risk.lockout"]) == 1
 
 
+async def test_an_open_loss_between_alerts_locks_from_the_gateways_price(tmp_path: Path) -> None:
+    # No alert and no fill brings the new price: the monitor reads it (History/retrieveBars).
+    async with bridge(tmp_path, monitor=False, daily_loss_limit=300) as env:
+        monitor = env.runtime.bridge.risk_monitor
+        await executed(env, "any", await order(env, quantity=2))  # long 2 at 21500.00
+        fees = -env.journal.risk_numbers(AUTO_OCO, datetime.now(UTC) - timedelta(days=1)).realised_pnl
+        env.sim.set_price(await contract_id(env), Decimal("21420.00"))  # nothing fills
+        assert env.sim.open_pnl(AUTO_OCO) == Decimal("-320.00")  # -80 points × 2 × 2.00 USD
+
+        await monitor.check()
+
+        assert env.sim.requests_to("History/retrieveBars"), "the monitor did not read the price"
+        [lock] = await lockouts(env)
+        assert lock.reason == f"daily loss -{320 + fees:.2f} USD reached the limit -300.00 USD on {NAME}"
+        await eventually(lambda: flat(env))
+
+
 async def test_a_lockout_survives_a_restart_and_tvbridge_unlock_lifts_it(tmp_path: Path) -> None:
     async with bridge(tmp_path, daily_loss_limit=150, flatten_on_lockout=False) as env:
         await executed(env, "mnq-market", await order(env, quantity=3))  # long 3 at 21500.00

@@ -220,3 +220,50 @@ async def test_build_gateway_uses_the_settings_url() -> None:
     assert gateway.rest.base_url == "https://api.topstepx.com"
     assert gateway.rest.rate_limiter.limit == 50
     await gateway.close()
+
+
+async def test_last_price_is_the_close_of_the_newest_minute_bar(
+    gateway: ProjectXGateway, router: respx.Router
+) -> None:
+    # §4.5: newest first in the DOC example; the newest is taken whatever the order.
+    bars = router.post("/api/History/retrieveBars").mock(
+        return_value=ok(
+            bars=[
+                {
+                    "t": "2026-03-02T14:29:00+00:00",
+                    "o": 21500.0,
+                    "h": 21502.5,
+                    "l": 21499.75,
+                    "c": 21501.25,
+                    "v": 9,
+                },
+                {
+                    "t": "2026-03-02T14:30:00+00:00",
+                    "o": 21501.25,
+                    "h": 21503.0,
+                    "l": 21498.5,
+                    "c": 21498.75,
+                    "v": 4,
+                },
+            ]
+        )
+    )
+    assert await gateway.last_price("CON.F.US.MNQ.H26") == Decimal("21498.75")
+    body = json.loads(bars.calls.last.request.content)
+    assert {
+        k: body[k] for k in ("contractId", "live", "unit", "unitNumber", "limit", "includePartialBar")
+    } == {
+        "contractId": "CON.F.US.MNQ.H26",
+        "live": False,
+        "unit": 2,
+        "unitNumber": 1,
+        "limit": 1,
+        "includePartialBar": True,
+    }
+    start, end = (datetime.fromisoformat(body[k].replace("Z", "+00:00")) for k in ("startTime", "endTime"))
+    assert end - start == timedelta(minutes=15)
+
+
+async def test_last_price_is_none_without_a_bar(gateway: ProjectXGateway, router: respx.Router) -> None:
+    router.post("/api/History/retrieveBars").mock(return_value=ok(bars=[]))
+    assert await gateway.last_price("CON.F.US.MNQ.H26") is None
