@@ -13,6 +13,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from app.config import Settings
@@ -97,7 +98,7 @@ class Bridge:
             self.gate,
             self.followed_accounts,
             self.flatten_accounts,
-            last_price=getattr(gateway, "last_price", None),
+            last_price=self._last_price,
         )
         self._paused: PauseState | None = None  # the kill switch, as the journal held it at start
         self._flattening = asyncio.Lock()  # a second click waits, then finds nothing left to do
@@ -321,6 +322,12 @@ class Bridge:
             found |= self._followed
         self._followed = found
         return sorted(found)
+
+    async def _last_price(self, contract_id: str) -> Decimal | None:
+        """The gateway's latest traded price of a contract (points), for the risk monitor; None
+        from a gateway that cannot say (the simulator and ProjectX can: History/retrieveBars)."""
+        read = getattr(self.gateway, "last_price", None)
+        return None if read is None else await read(contract_id)
 
     async def _record_balances(self) -> None:
         """Journal the followed accounts' balances as the gateway has them at start, so that the
