@@ -97,6 +97,17 @@ class TradingCalendar:
                     return instant
         raise AssertionError(f"no {clock} within {_SEARCH_DAYS} days of {at.isoformat()}")
 
+    def session_close_at(self, at: datetime, clock: str) -> datetime:
+        """Return the UTC instant the session of ``at``'s trading day closes: the first time
+        exchange time reads ``clock`` ("HH:MM") at or after that day's start."""
+        start = self.day_start_at(self.trading_day(at))
+        return self.next_time(start - timedelta(microseconds=1), clock)
+
+    def next_window_open(self, at: datetime, windows: Iterable[str]) -> datetime | None:
+        """Return the first UTC instant after ``at`` when one of the "HH:MM-HH:MM" windows
+        opens; None without windows."""
+        return min((self.next_time(at, window.split("-")[0]) for window in windows), default=None)
+
     def in_windows(self, at: datetime, windows: Iterable[str]) -> bool:
         """Say whether exchange time at ``at`` is inside any "HH:MM-HH:MM" window (end exclusive).
 

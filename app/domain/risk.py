@@ -196,13 +196,13 @@ def lockout_due(
                 f"trailing drawdown floor {_usd(floor)} USD ({named})"
             )
             return _lock(day, reason, now, _lock_end(limits, calendar, now))
-    cooldown_end = _cooldown_end(limits, day)
-    if cooldown_end is not None and day.last_loss_at is not None and now < cooldown_end:
+    cooldown = cooldown_end(limits, day.losing_streak, day.last_loss_at)
+    if cooldown is not None and day.last_loss_at is not None and now < cooldown:
         reason = (
             f"{day.losing_streak} losing trades in a row (cooldown_after_losses "
             f"{limits.cooldown_after_losses}): cool-down of {_number(limits.cooldown_minutes)} minutes"
         )
-        return _lock(day, reason, day.last_loss_at, cooldown_end)
+        return _lock(day, reason, day.last_loss_at, cooldown)
     return None
 
 
@@ -292,7 +292,8 @@ def _windows(gate: _Gate) -> str | None:
         )
     for windows, owner in owners:
         if not calendar.in_windows(now, windows):
-            opens_at = min(calendar.next_time(now, window.split("-")[0]) for window in windows)
+            opens_at = calendar.next_window_open(now, windows)
+            assert opens_at is not None  # not in_windows: there are windows
             return (
                 f"outside trading_windows {', '.join(windows)} {calendar.zone_name} {owner}: it is "
                 f"{calendar.describe(now, now=now)}; the next window opens at "
@@ -305,10 +306,7 @@ def _session_close(gate: _Gate) -> str | None:
     limits, calendar, now = gate.limits, gate.calendar, gate.now
     if not limits.close_at_session_end:
         return None
-    # The session of a trading day closes at the first session_close after the day starts.
-    day_start = calendar.day_start_at(calendar.trading_day(now))
-    closed_at = calendar.next_time(day_start - timedelta(microseconds=1), limits.session_close)
-    if now < closed_at:
+    if now < calendar.session_close_at(now, limits.session_close):
         return None
     resume_at = calendar.next_day_start(now)
     return (
@@ -391,7 +389,7 @@ def _entries(gate: _Gate) -> str | None:
 
 
 def _cooldown(gate: _Gate) -> str | None:
-    end = _cooldown_end(gate.limits, gate.day)
+    end = cooldown_end(gate.limits, gate.day.losing_streak, gate.day.last_loss_at)
     if end is None or gate.now >= end:
         return None
     return (
@@ -400,19 +398,25 @@ def _cooldown(gate: _Gate) -> str | None:
     )
 
 
-def _cooldown_end(limits: RiskLimits, day: AccountDay) -> datetime | None:
+def cooldown_end(limits: RiskLimits, losing_streak: int, last_loss_at: datetime | None) -> datetime | None:
     """When the cool-down of a losing streak ends (UTC), or None when the streak is short."""
     needed = limits.cooldown_after_losses
-    if needed is None or day.last_loss_at is None or day.losing_streak < needed:
+    if needed is None or last_loss_at is None or losing_streak < needed:
         return None
-    return day.last_loss_at + timedelta(minutes=limits.cooldown_minutes)
+    return last_loss_at + timedelta(minutes=limits.cooldown_minutes)
+
+
+def drawdown_floor(limit: Decimal, high_water: Decimal | None, balance: Decimal) -> Decimal:
+    """The lowest equity allowed (USD): high-water − max_trailing_drawdown (no high-water yet:
+    the balance)."""
+    return (high_water if high_water is not None else balance) - limit
 
 
 def _drawdown_floor(limit: Decimal, day: AccountDay, balance: Decimal) -> tuple[Decimal, str]:
     """The lowest equity allowed (USD): high-water − max drawdown (no high-water: the balance)."""
     high_water = day.high_water if day.high_water is not None else balance
     named = f"high-water {_usd(high_water)} USD − max_trailing_drawdown {_usd(limit)} USD"
-    return high_water - limit, named
+    return drawdown_floor(limit, day.high_water, balance), named
 
 
 def _lock_end(limits: RiskLimits, calendar: TradingCalendar, now: datetime) -> datetime:

@@ -396,8 +396,8 @@ class RiskMonitor:
         day = calendar.trading_day(now)
         if self._closed.get(account.account_id) == day:
             return
-        close_at = calendar.next_time(calendar.day_start_at(day), limits.session_close)
-        if not close_at <= now < calendar.next_day_start(now):
+        close_at = calendar.session_close_at(now, limits.session_close)
+        if now < close_at:
             return
         self._closed[account.account_id] = day
         log.warning(

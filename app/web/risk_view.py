@@ -5,14 +5,14 @@ lockout, session close, trading windows), from one RiskGate.status call: journal
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from app.config import RiskLimits
 from app.domain.calendar import TradingCalendar
 from app.domain.models import Account
-from app.domain.risk import root_from_contract_id, weighted
+from app.domain.risk import cooldown_end, drawdown_floor, root_from_contract_id, weighted
 from app.engine.risk_gate import AccountRisk
 
 _CENT = Decimal("0.01")
@@ -125,7 +125,7 @@ def _drawdown(
         return None
     if balance is None:
         return {"floor": None, "equity": None, "room": None, "reached": False}
-    floor = (high_water if high_water is not None else balance) - limit
+    floor = drawdown_floor(limit, high_water, balance)
     equity = balance + open_pnl
     return {
         "floor": _money(floor),
@@ -139,19 +139,14 @@ def _cooldown_until(
     limits: RiskLimits, streak: int, last_loss_at: datetime | None, now: datetime
 ) -> datetime | None:
     """When the running cool-down ends (UTC), None when none runs now."""
-    needed = limits.cooldown_after_losses
-    if needed is None or last_loss_at is None or streak < needed:
-        return None
-    end = last_loss_at + timedelta(minutes=limits.cooldown_minutes)
-    return end if now < end else None
+    end = cooldown_end(limits, streak, last_loss_at)
+    return end if end is not None and now < end else None
 
 
 def _session_close(limits: RiskLimits, calendar: TradingCalendar, now: datetime) -> dict[str, Any]:
     """The session close time, its next instant, and whether entries are refused now because
     today's session has closed (only with close_at_session_end)."""
-    day_start = calendar.day_start_at(calendar.trading_day(now))
-    # The session of a trading day closes at the first session_close after the day starts.
-    closed_at = calendar.next_time(day_start - timedelta(microseconds=1), limits.session_close)
+    closed_at = calendar.session_close_at(now, limits.session_close)
     return {
         "time": limits.session_close,
         "close_at_session_end": limits.close_at_session_end,
@@ -165,11 +160,10 @@ def _windows(limits: RiskLimits, calendar: TradingCalendar, now: datetime) -> di
     whether today's trading day is a holiday."""
     windows = limits.trading_windows
     inside = calendar.in_windows(now, windows)
-    opens = [calendar.next_time(now, w.split("-")[0]) for w in windows] if not inside else []
     return {
         "windows": list(windows),
         "inside_now": inside,
-        "next_open_at": _iso(min(opens)) if opens else None,
+        "next_open_at": None if inside else _iso(calendar.next_window_open(now, windows)),
         "holiday_today": calendar.is_holiday(now, limits.holidays),
     }
 
