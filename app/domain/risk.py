@@ -76,6 +76,19 @@ class Lockout:
     until: datetime
 
 
+def signed(side: Side | None, size: int) -> int:
+    """``size`` contracts as a signed position: + long (buy), − short (sell)."""
+    return size if side == Side.BUY else -size
+
+
+def only_reduces(held: int, side: Side, size: int) -> bool:
+    """Say whether an order of ``size`` contracts on ``side`` only reduces the signed position
+    ``held`` (contracts, + long): the other side, and no more contracts than are held. Such an
+    order without a bracket is an exit in substance (TradingView's "sell" that closes a long)."""
+    order = signed(side, size)
+    return held * order < 0 and abs(order) <= abs(held)
+
+
 def stop_risk(entry: Entry) -> Decimal | None:
     """Return what the entry loses at its stop loss (USD): ticks × tick value × size.
 
@@ -234,8 +247,9 @@ class _Gate:
     @property
     def open_after(self) -> int:
         """The signed position in the entry's contract after the entry (contracts, + long)."""
-        signed = self.entry.size if self.entry.side is Side.BUY else -self.entry.size
-        return self.day.open_contracts.get(self.entry.contract_id, 0) + signed
+        return self.day.open_contracts.get(self.entry.contract_id, 0) + signed(
+            self.entry.side, self.entry.size
+        )
 
     @property
     def stop_risk(self) -> Decimal:

@@ -28,7 +28,7 @@ from app.domain.models import (
     OrderRequest,
     Position,
 )
-from app.domain.risk import Entry, root_from_contract_id
+from app.domain.risk import Entry, only_reduces, root_from_contract_id, signed
 from app.engine.accounts import AccountDirectory
 from app.engine.outcomes import alert_status, explain_rejection
 from app.engine.ports import Gateway
@@ -626,7 +626,7 @@ class _Execution(OrderSession):
         if intent.bracket is not None:
             return False
         position = await self._position(account, contract)
-        return position is not None and position.side != side and (intent.quantity or 0) <= position.size
+        return only_reduces(_signed(position), side, intent.quantity or 0)
 
     async def _position(self, account: Account, contract: Contract) -> Position | None:
         positions = await self.gateway.open_positions(account.account_id)
@@ -915,9 +915,7 @@ STALE_ADVICE = "check the tunnel's delay and this computer's clock, or raise [al
 
 def _signed(position: Position | None) -> int:
     """A position in signed contracts: > 0 long, < 0 short, 0 flat (None)."""
-    if position is None:
-        return 0
-    return position.size if position.side == Side.BUY else -position.size
+    return 0 if position is None else signed(position.side, position.size)
 
 
 def _side(delta: int) -> Side:

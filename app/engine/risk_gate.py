@@ -27,9 +27,8 @@ from typing import Any
 
 from app.config import RiskLimits, RiskSettings
 from app.domain.calendar import TradingCalendar
-from app.domain.enums import Side
 from app.domain.models import Account
-from app.domain.risk import AccountDay, Entry, Lockout, check_entry, lockout_due
+from app.domain.risk import AccountDay, Entry, Lockout, check_entry, lockout_due, only_reduces, signed
 from app.engine.runner import JournalRunner
 from app.errors import GatewayError
 
@@ -59,13 +58,6 @@ class AccountRisk:
     day: AccountDay
     lockout: Any  # the journal's LockoutRecord, or None
     session_close_at: datetime | None  # the next session close (UTC) when close_at_session_end
-
-
-def _only_reduces(held: int, entry: Entry) -> bool:
-    """Say whether ``entry`` only reduces the signed position ``held`` (contracts, + long): the
-    other side, and no more contracts than are held."""
-    signed = entry.size if entry.side == Side.BUY else -entry.size
-    return held * signed < 0 and abs(signed) <= abs(held)
 
 
 # The limits that need the account's day (journal numbers); the others are read from the entry,
@@ -191,15 +183,8 @@ class RiskGate:
             held = day.open_contracts.get(entry.contract_id, 0)
         else:
             positions = await self.runner.run(self.journal.positions, account.account_id)
-            held = next(
-                (
-                    p.size if p.side == Side.BUY else -p.size
-                    for p in positions
-                    if p.contract_id == entry.contract_id
-                ),
-                0,
-            )
-        return _only_reduces(held, entry)
+            held = sum(signed(p.side, p.size) for p in positions if p.contract_id == entry.contract_id)
+        return only_reduces(held, entry.side, entry.size)
 
     async def account_day(
         self,
@@ -234,8 +219,7 @@ class RiskGate:
             if price is None or tick is None or p.average_price is None:
                 continue  # never priced: counted 0 (the journal has seen no price for it)
             tick_size, tick_value = tick
-            sign = 1 if p.side == Side.BUY else -1
-            open_pnl += (price - p.average_price) * sign * p.size / tick_size * tick_value
+            open_pnl += (price - p.average_price) * signed(p.side, p.size) / tick_size * tick_value
         return AccountDay(
             account_id=account.account_id,
             account_name=account.name,
@@ -244,7 +228,7 @@ class RiskGate:
             open_pnl=open_pnl.quantize(Decimal("0.01")),
             balance=state.balance if state else account.balance,
             high_water=getattr(state, "high_water", None) if state else None,
-            open_contracts={p.contract_id: p.size if p.side == Side.BUY else -p.size for p in positions},
+            open_contracts={p.contract_id: signed(p.side, p.size) for p in positions},
             entries_today=numbers.entries,
             strategy_entries_today=numbers.strategy_entries,
             losing_streak=numbers.losing_streak,
