@@ -238,13 +238,14 @@ class RiskGate:
     async def status(self, accounts: Iterable[Account]) -> list[AccountRisk]:
         """Every account's limits, numbers and lockout now (for the status page)."""
         now = self.clock()
+        active = {lock.account_id: lock for lock in await self.runner.run(self.journal.active_lockouts, now)}
         result = []
         for account in accounts:
             limits = self.limits(account)
             calendar = self.calendar(limits)
             day = await self.account_day(account, calendar, now)
             close_at = calendar.next_time(now, limits.session_close) if limits.close_at_session_end else None
-            lockout = await self._lockout(account.account_id, now)
+            lockout = active.get(account.account_id)
             result.append(AccountRisk(account.account_id, account.name, limits, day, lockout, close_at))
         return result
 
@@ -253,6 +254,10 @@ class RiskGate:
         check). Raises JournalError."""
         active = await self.runner.run(self.journal.active_lockouts, self.clock())
         self._locked = {lock.account_id for lock in active}
+
+    def is_locked(self, account_id: int) -> bool:
+        """Whether the journal held ``account_id`` locked at the last refresh_lockouts."""
+        return self._locked is not None and account_id in self._locked
 
     def note_locked(self, account_id: int) -> None:
         """The monitor locked ``account_id``: the next entry on it reads the lockout."""
@@ -334,7 +339,7 @@ class RiskMonitor:
             await self._read_prices(account, now)
         if not any(getattr(limits, key) is not None for key in _LOCKOUT_LIMITS):
             return  # nothing here can lock the account: no journal read
-        if await gate._lockout(account.account_id, now) is not None:
+        if gate.is_locked(account.account_id):  # as read at the start of this check
             return
         day = await gate.account_day(account, calendar, now)
         due: Lockout | None = lockout_due(limits, day, calendar, now=now)
