@@ -23,6 +23,11 @@ class AlertDetail:
     latency: Any = None  # app.journal.journal.LatencyChain
 
 
+def utc_iso(at: datetime | None) -> str | None:
+    """An instant as ISO 8601 in UTC, for JSON; None stays None."""
+    return at.astimezone(UTC).isoformat() if at else None
+
+
 def alerts_json(alerts: Sequence[Any], details: Mapping[int, AlertDetail]) -> list[dict[str, Any]]:
     """Alerts, newest first, each with its order rows, fills, latency chain and slippage."""
     return [

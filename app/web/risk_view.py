@@ -5,7 +5,7 @@ lockout, session close, trading windows), from one RiskGate.status call: journal
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -14,6 +14,7 @@ from app.domain.calendar import TradingCalendar
 from app.domain.models import Account
 from app.domain.risk import cooldown_end, drawdown_floor, root_from_contract_id, weighted
 from app.engine.risk_gate import AccountRisk
+from app.web.journal_view import utc_iso
 
 _CENT = Decimal("0.01")
 
@@ -35,9 +36,9 @@ async def risk_snapshot(gate: Any, accounts: list[Account]) -> dict[str, Any]:
             "zone_name": calendar.zone_name,
             "day_start": settings.day_start,
             "trading_day": calendar.trading_day(now).isoformat(),
-            "day_started_at": _iso(calendar.day_start_at(calendar.trading_day(now))),
-            "next_day_start_at": _iso(calendar.next_day_start(now)),
-            "now": _iso(now),
+            "day_started_at": utc_iso(calendar.day_start_at(calendar.trading_day(now))),
+            "next_day_start_at": utc_iso(calendar.next_day_start(now)),
+            "now": utc_iso(now),
         },
         "accounts": [
             account_risk_json(r, gate.calendar(r.limits), settings.contract_weights, now) for r in statuses
@@ -78,8 +79,8 @@ def account_risk_json(
         "entries_today": day.entries_today,
         "entries_left": _room(limits.max_entries_per_day, day.entries_today),
         "losing_streak": day.losing_streak,
-        "last_loss_at": _iso(day.last_loss_at),
-        "cooldown_until": _iso(_cooldown_until(limits, day.losing_streak, day.last_loss_at, now)),
+        "last_loss_at": utc_iso(day.last_loss_at),
+        "cooldown_until": utc_iso(_cooldown_until(limits, day.losing_streak, day.last_loss_at, now)),
         "lockout": _lockout(risk.lockout),
         "session_close": _session_close(limits, calendar, now),
         "trading_windows": _windows(limits, calendar, now),
@@ -150,7 +151,7 @@ def _session_close(limits: RiskLimits, calendar: TradingCalendar, now: datetime)
     return {
         "time": limits.session_close,
         "close_at_session_end": limits.close_at_session_end,
-        "next_at": _iso(calendar.next_time(now, limits.session_close)),
+        "next_at": utc_iso(calendar.next_time(now, limits.session_close)),
         "closed_now": limits.close_at_session_end and now >= closed_at,
     }
 
@@ -163,7 +164,7 @@ def _windows(limits: RiskLimits, calendar: TradingCalendar, now: datetime) -> di
     return {
         "windows": list(windows),
         "inside_now": inside,
-        "next_open_at": None if inside else _iso(calendar.next_window_open(now, windows)),
+        "next_open_at": None if inside else utc_iso(calendar.next_window_open(now, windows)),
         "holiday_today": calendar.is_holiday(now, limits.holidays),
     }
 
@@ -171,7 +172,7 @@ def _windows(limits: RiskLimits, calendar: TradingCalendar, now: datetime) -> di
 def _lockout(lock: Any) -> dict[str, Any] | None:
     if lock is None:
         return None
-    return {"reason": lock.reason, "since": _iso(lock.since), "until": _iso(lock.until), "by": lock.by}
+    return {"reason": lock.reason, "since": utc_iso(lock.since), "until": utc_iso(lock.until), "by": lock.by}
 
 
 def _room(limit: int | None, used: int) -> int | None:
@@ -195,7 +196,3 @@ def _money(amount: Decimal | None) -> str | None:
 def _number(value: Decimal) -> str:
     """A weighted count without noise: "2", "0.1" (never "1E+1")."""
     return f"{value.normalize():f}"
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.astimezone(UTC).isoformat() if at else None

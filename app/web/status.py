@@ -25,7 +25,7 @@ from app.engine.shutdown import WORKING_STATES
 from app.errors import GatewayError
 from app.journal.db import redact
 from app.web.health import hub_json
-from app.web.journal_view import order_json, position_json
+from app.web.journal_view import order_json, position_json, utc_iso
 from app.web.render import templates
 from app.web.risk_view import risk_snapshot
 from app.web.tunnel_link import tunnel_status
@@ -69,10 +69,10 @@ async def status_snapshot(runtime: Any) -> dict[str, Any]:
         if settings.gateway.kind == "sim"
         else settings.gateway.resolved_api_url,
         "username": settings.gateway.username or None,
-        "paused": {"since": _iso(paused.since), "by": paused.by} if paused else None,
+        "paused": {"since": utc_iso(paused.since), "by": paused.by} if paused else None,
         "login": {
             "logged_in": expires is not None and expires > now,
-            "token_expires_at": _iso(expires),
+            "token_expires_at": utc_iso(expires),
         },
         "hub": hub_json(hub.state) if hub is not None else None,
         "tunnel": await bridge.runner.run(tunnel_status, runtime),
@@ -121,7 +121,7 @@ def shutdown_json(event: Any, left_open: Any) -> dict[str, Any] | None:
         return None
     data = event.data or {}
     return {
-        "at": _iso(event.at),
+        "at": utc_iso(event.at),
         "level": event.level,
         "message": event.message,
         "on_shutdown": data.get("on_shutdown"),
@@ -139,13 +139,9 @@ def _account(account: Account, at: datetime | None, followed: set[int]) -> dict[
         "name": account.name,
         "balance": _s(account.balance),
         "can_trade": account.can_trade,
-        "updated_at": _iso(at),
+        "updated_at": utc_iso(at),
         "followed": account.account_id in followed,
     }
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.astimezone(UTC).isoformat() if at else None
 
 
 def _s(value: Any) -> str | None:
