@@ -331,7 +331,7 @@ class _Execution(OrderSession):
             # A position sync is an entry or an exit only once the position is read (_sync).
             entries = (i.action in (Action.BUY, Action.SELL) for i in intents)
             # A plain buy or sell (no bracket) may close a position: _dispatch looks at it first.
-            plain = (i.bracket is None and getattr(template, "kind", "order") != "oco" for i in intents)
+            plain = (_plain(i, template) for i in intents)
             if (
                 self.stale
                 and all(entries)
@@ -623,7 +623,7 @@ class _Execution(OrderSession):
     ) -> bool:
         """A plain order (no bracket) of at most the contracts held the other way: an exit in
         substance (e.g. TradingView's "sell" that closes a long), executed even when stale."""
-        if intent.bracket is not None:
+        if not _plain(intent, self.template):
             return False
         position = await self._position(account, contract)
         return only_reduces(_signed(position), side, intent.quantity or 0)
@@ -775,7 +775,7 @@ class _Execution(OrderSession):
                 entry,
                 getattr(self.template, "risk", None),
                 price=intent.reference_price,
-                exit_if_reducing=intent.bracket is None and getattr(self.template, "kind", "order") != "oco",
+                exit_if_reducing=_plain(intent, self.template),
             )
         except JournalError as exc:
             refusal = f"the risk gate could not read the journal ({exc}); entry not sent"
@@ -911,6 +911,12 @@ class _Execution(OrderSession):
 
 
 STALE_ADVICE = "check the tunnel's delay and this computer's clock, or raise [alert] max_age_s"
+
+
+def _plain(intent: OrderIntent, template: Any) -> bool:
+    """A buy or sell that opens nothing by itself (no bracket, not an OCO leg): when it only
+    reduces the position it is an exit in substance, for the risk gate and for stale alerts."""
+    return intent.bracket is None and getattr(template, "kind", "order") != "oco"
 
 
 def _signed(position: Position | None) -> int:
