@@ -57,7 +57,6 @@ class AccountRisk:
     limits: RiskLimits
     day: AccountDay
     lockout: Any  # the journal's LockoutRecord, or None
-    session_close_at: datetime | None  # the next session close (UTC) when close_at_session_end
 
 
 # The limits that need the account's day (journal numbers); the others are read from the entry,
@@ -244,9 +243,8 @@ class RiskGate:
             limits = self.limits(account)
             calendar = self.calendar(limits)
             day = await self.account_day(account, calendar, now)
-            close_at = calendar.next_time(now, limits.session_close) if limits.close_at_session_end else None
             lockout = active.get(account.account_id)
-            result.append(AccountRisk(account.account_id, account.name, limits, day, lockout, close_at))
+            result.append(AccountRisk(account.account_id, account.name, limits, day, lockout))
         return result
 
     async def refresh_lockouts(self) -> None:
