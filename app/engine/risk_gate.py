@@ -193,8 +193,10 @@ class RiskGate:
         *,
         strategy: str | None = None,
         prices: dict[str, Decimal] | None = None,
+        positions: list[Any] | None = None,
     ) -> AccountDay:
-        """The account's trading day so far, from the journal (see AccountDay)."""
+        """The account's trading day so far, from the journal (see AccountDay). ``positions``:
+        the account's journal positions when the caller has just read them."""
         journal, run = self.journal, self.runner.run
         trading_day = calendar.trading_day(now)
         since = calendar.day_start_at(trading_day)
@@ -202,7 +204,8 @@ class RiskGate:
         state = next(
             (s for s in await run(journal.account_states) if s.account_id == account.account_id), None
         )
-        positions = [p for p in await run(journal.positions, account.account_id) if p.size]
+        held = positions if positions is not None else await run(journal.positions, account.account_id)
+        positions = [p for p in held if p.size]
         # The journal's last fill or alert price, then a quote read since (QUOTE_FRESH_S), then
         # the alert's own price: the newest that is known wins.
         fresh = {
@@ -333,13 +336,16 @@ class RiskMonitor:
         calendar = gate.calendar(limits)
         if limits.close_at_session_end:
             await self._session_close(account, limits, calendar, now)
-        if any(getattr(limits, key) is not None for key in _PRICED_LIMITS):
-            await self._read_prices(account, now)
-        if not any(getattr(limits, key) is not None for key in _LOCKOUT_LIMITS):
-            return  # nothing here can lock the account: no journal read
-        if gate.is_locked(account.account_id):  # as read at the start of this check
+        priced = any(getattr(limits, key) is not None for key in _PRICED_LIMITS)
+        locking = any(getattr(limits, key) is not None for key in _LOCKOUT_LIMITS)
+        if not (priced or locking):
+            return  # nothing here needs the account's numbers: no journal read
+        positions = await gate.runner.run(gate.journal.positions, account.account_id)
+        if priced:
+            await self._read_prices(positions, now)
+        if not locking or gate.is_locked(account.account_id):  # as read at the start of this check
             return
-        day = await gate.account_day(account, calendar, now)
+        day = await gate.account_day(account, calendar, now, positions=positions)
         due: Lockout | None = lockout_due(limits, day, calendar, now=now)
         if due is None:
             return
@@ -357,14 +363,13 @@ class RiskMonitor:
         if limits.flatten_on_lockout:
             await self.flatten([account.account_id], f"{LOCKOUT_BY}: {due.reason}")
 
-    async def _read_prices(self, account: Account, now: datetime) -> None:
-        """Read the latest price of each contract the account holds, at most every
-        QUOTE_INTERVAL_S per contract (the gateway's History budget is 50 requests / 30 s). A
-        failed read is logged; the journal's prices are used meanwhile."""
+    async def _read_prices(self, positions: list[Any], now: datetime) -> None:
+        """Read the latest price of each contract held in ``positions`` (the journal's), at most
+        every QUOTE_INTERVAL_S per contract (the gateway's History budget is 50 requests / 30 s).
+        A failed read is logged; the journal's prices are used meanwhile."""
         if self.last_price is None:
             return
         gate = self.gate
-        positions = await gate.runner.run(gate.journal.positions, account.account_id)
         for contract_id in sorted({p.contract_id for p in positions if p.size}):
             known = gate.quotes.get(contract_id)
             if known is not None and (now - known[1]).total_seconds() < QUOTE_INTERVAL_S:
