@@ -83,7 +83,7 @@ class JournalRunner:
                 "nothing was written. Close the other program (a database browser, a second "
                 "tvbridge) or wait."
             )
-        with lock_wait(left):
+        with lock_wait(left, write=True):
             return call()
 
     async def writable(self) -> str | None:

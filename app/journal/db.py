@@ -94,7 +94,13 @@ def _sqlite_engine(url: URL) -> Engine:
         if pooled.info.get("lock_wait_ms") != wait_ms:  # only when this thread wants another wait
             driver.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
             pooled.info["lock_wait_ms"] = wait_ms
-        driver.execute("BEGIN")
+        # A writer that waits takes the write lock at BEGIN: SQLite does not wait for it when a
+        # transaction that has read already asks to write (it answers "locked" at once).
+        begin = "BEGIN IMMEDIATE" if getattr(_thread, "write", False) else "BEGIN"
+        try:
+            driver.execute(begin)
+        except sqlite3.Error as exc:  # raised in an event, SQLAlchemy would not wrap it
+            raise OperationalError(begin, None, exc) from exc
 
     return engine
 
@@ -107,14 +113,18 @@ def set_lock_wait(seconds: float) -> None:
 
 
 @contextmanager
-def lock_wait(seconds: float) -> Iterator[None]:
-    """``set_lock_wait(seconds)`` for the ``with`` block, then this thread's wait before it."""
-    before = getattr(_thread, "lock_wait_ms", DEFAULT_LOCK_WAIT_MS)
+def lock_wait(seconds: float, *, write: bool = False) -> Iterator[None]:
+    """``set_lock_wait(seconds)`` for the ``with`` block, then this thread's wait before it.
+
+    ``write``: the block's transactions mean to write, so they take the write lock when they
+    begin (BEGIN IMMEDIATE), waiting for it up to ``seconds``."""
+    before = getattr(_thread, "lock_wait_ms", DEFAULT_LOCK_WAIT_MS), getattr(_thread, "write", False)
     set_lock_wait(seconds)
+    _thread.write = write
     try:
         yield
     finally:
-        _thread.lock_wait_ms = before
+        _thread.lock_wait_ms, _thread.write = before
 
 
 def is_fault(exc: BaseException) -> bool:

@@ -30,7 +30,7 @@ from app.domain.events import Fill, PositionEvent
 from app.domain.models import Account, BrokerOrder
 from app.errors import JournalError
 from app.journal import migrate
-from app.journal.db import is_fault, journal_error, make_engine, redact
+from app.journal.db import is_fault, is_locked, journal_error, make_engine, redact
 from app.journal.tables import (
     EVENT_LEVELS,
     OCO_KINDS,
@@ -454,6 +454,11 @@ class Journal:
         fraction of a millisecond and may run on the caller's thread."""
         return self._engine.dialect.name == "sqlite"
 
+    @property
+    def local_file(self) -> bool:
+        """True for a SQLite file (not an in-memory database, which closing would lose)."""
+        return self.local and self._engine.url.database not in (None, "", ":memory:")
+
     # -- schema --------------------------------------------------------------------------
 
     def upgrade(self) -> None:
@@ -493,6 +498,10 @@ class Journal:
                 conn.execute(delete(_META).where(_META.c.key == WRITE_CHECK_KEY))
         except SQLAlchemyError as exc:
             self._note_fault(exc)
+            if is_fault(exc) and not is_locked(exc) and self.local_file:
+                # Connections opened while the file was read-only stay read-only: reopen them,
+                # so the journal is writable again as soon as the file or disk is.
+                self._engine.dispose()
             raise journal_error(self._engine.url, "write (write check)", exc) from exc
         self.fault = None
 
