@@ -274,7 +274,9 @@ class Bridge:
 
     async def _failed(self, alert_id: int, exc: Exception) -> Settlement:
         log.error("alert %s failed unexpectedly", alert_id, exc_info=exc)
-        reason = f"internal error while executing ({type(exc).__name__}: {exc}); rows left open are reconciled"
+        reason = (
+            f"internal error while executing ({type(exc).__name__}: {exc}); rows left open are reconciled"
+        )
         await self._journal_failure(alert_id, reason)
         return Settlement(alert_id, AlertStatus.FAILED, [], reason)
 

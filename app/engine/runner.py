@@ -47,7 +47,6 @@ class JournalRunner:
         self.lock_wait_s = lock_wait_s
         self._pool = None if self.inline else ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
         self._waiter: ThreadPoolExecutor | None = None  # made on the first lock met
-        self._loop_set = False
         self._checked_at = -WRITE_CHECK_TTL_S
         self._check_error: str | None = None
 
@@ -57,15 +56,15 @@ class JournalRunner:
         if self._pool is not None:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
-        if not self._loop_set:
-            set_lock_wait(0.0)  # this thread runs the event loop: never wait for a lock on it
-            self._loop_set = True
         commits = getattr(self.journal, "commits", None)
+        before = set_lock_wait(0.0)  # on the event loop: never wait for a lock
         try:
             return fn(*args, **kwargs)
         except JournalLocked:
             if commits is None or getattr(self.journal, "commits", None) != commits:
                 raise  # part of the call committed: running it again could do that part twice
+        finally:
+            set_lock_wait(before)
         return await self._wait_for_lock(lambda: fn(*args, **kwargs))
 
     async def _wait_for_lock(self, call: Callable[[], T]) -> T:
@@ -111,10 +110,11 @@ class JournalRunner:
         if self._pool is not None:
             await self.run(self.journal.check_writable)
             return
-        if not self._loop_set:
-            set_lock_wait(0.0)
-            self._loop_set = True
-        self.journal.check_writable()  # never waits for the lock: no second try on a thread
+        before = set_lock_wait(0.0)  # never waits for the lock: no second try on a thread
+        try:
+            self.journal.check_writable()
+        finally:
+            set_lock_wait(before)
 
     def shutdown(self) -> None:
         for pool in (self._pool, self._waiter):

@@ -105,11 +105,14 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
-def set_lock_wait(seconds: float) -> None:
-    """How long this thread's SQLite transactions wait for another writer's lock (0: not at all,
-    SQLITE_BUSY at once). Applies from this thread's next transaction on; other threads keep
-    theirs. No effect on other databases."""
-    _thread.lock_wait_ms = max(0, round(seconds * 1000))
+def set_lock_wait(seconds: float | None) -> float | None:
+    """Set how long this thread's SQLite transactions wait for another writer's lock (0: not at
+    all, SQLITE_BUSY at once; None: DEFAULT_LOCK_WAIT_MS) and return the setting it replaces.
+    Applies from this thread's next transaction on; other threads keep theirs."""
+    before: float | None = getattr(_thread, "lock_wait_s", None)
+    _thread.lock_wait_s = seconds
+    _thread.lock_wait_ms = DEFAULT_LOCK_WAIT_MS if seconds is None else max(0, round(seconds * 1000))
+    return before
 
 
 @contextmanager
@@ -118,13 +121,13 @@ def lock_wait(seconds: float, *, write: bool = False) -> Iterator[None]:
 
     ``write``: the block's transactions mean to write, so they take the write lock when they
     begin (BEGIN IMMEDIATE), waiting for it up to ``seconds``."""
-    before = getattr(_thread, "lock_wait_ms", DEFAULT_LOCK_WAIT_MS), getattr(_thread, "write", False)
-    set_lock_wait(seconds)
+    before, was_write = set_lock_wait(seconds), getattr(_thread, "write", False)
     _thread.write = write
     try:
         yield
     finally:
-        _thread.lock_wait_ms, _thread.write = before
+        set_lock_wait(before)
+        _thread.write = was_write
 
 
 def is_fault(exc: BaseException) -> bool:

@@ -2,7 +2,8 @@
 
 Ready means: the gateway session token is valid, the User Hub is connected (when the bridge
 follows one), and the journal accepts a write (not full, not read-only, not locked by another
-program: checked at most once a second, and any write that failed since says so at once). 200 when ready, 503 with the reasons otherwise.
+program: checked at most once a second, and any write that failed since says so at once).
+200 when ready, 503 with the reasons otherwise.
 """
 
 from __future__ import annotations
