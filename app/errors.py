@@ -94,3 +94,7 @@ class OutcomeUnknown(GatewayError):
 
 class JournalError(BridgeError):
     """The journal could not be written → 503; nothing was done, a re-send is welcome."""
+
+
+class JournalLocked(JournalError):
+    """Another connection held the journal's write lock (SQLite busy): nothing was written."""

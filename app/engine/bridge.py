@@ -1,9 +1,11 @@
 """The bridge: one object that receives webhook deliveries and runs them to the gateway.
 
 It answers within TradingView's 3 s: 200 with the orders when they settle within
-``settle_timeout_s`` (2 s), else 202 with the alert id while the work goes on. Once an alert is
-journaled the answer is never a 5xx (TradingView re-sends on 5xx, projectx-api.md aside,
-tradingview.md §1); 503 only when the journal itself failed and nothing was done.
+``settle_timeout_s`` (2 s after the delivery came in), else 202 with the alert id while the work
+goes on. Once anything was sent to the gateway the answer is never a 5xx (TradingView re-sends on
+5xx, tradingview.md §1); 503 only when the journal failed and nothing was sent: the alert could
+not be journaled, or its first order row could not (every send is written ahead, so no order
+row means no order).
 """
 
 from __future__ import annotations
@@ -175,6 +177,7 @@ class Bridge:
 
     async def handle(self, delivery: Delivery) -> Reply:
         """Run one webhook delivery; never raises."""
+        started = asyncio.get_running_loop().time()
         try:
             received = await self.intake.receive(delivery)
         except JournalError as exc:
@@ -186,7 +189,10 @@ class Bridge:
         task = asyncio.create_task(self._execute(alert, template))
         self._executions.add(task)
         task.add_done_callback(self._executions.discard)
-        done, _ = await asyncio.wait({task}, timeout=self.settings.server.settle_timeout_s)
+        # The answer is due settle_timeout_s after the delivery came in, however long the
+        # journal took to take the alert (up to runner.LOCK_WAIT_S when another program locks it).
+        left = self.settings.server.settle_timeout_s - (asyncio.get_running_loop().time() - started)
+        done, _ = await asyncio.wait({task}, timeout=max(left, 0.0))
         if task in done:
             settlement = task.result()
             return Reply(settlement.http_status, settlement.body())
@@ -244,16 +250,35 @@ class Bridge:
             # Alerts of one strategy run in arrival order: an exit never overtakes its entry.
             async with self._locks[alert.strategy]:
                 settlement = await self._executor.execute(alert, template)
-        except Exception as exc:  # noqa: BLE001 — the alert is journaled: answer, never 5xx
-            log.exception("alert %s failed unexpectedly", alert.alert_id)
-            reason = (
-                f"internal error while executing ({type(exc).__name__}: {exc}); rows left open are reconciled"
-            )
+        except JournalError as exc:
+            if not await self._nothing_sent(alert.alert_id):
+                return await self._failed(alert.alert_id, exc)
+            # No order row, so nothing reached the gateway (every send is written ahead):
+            # 503, and TradingView's re-send runs it once the journal can write again.
+            reason = f"journal unavailable, nothing was done: {exc}"
+            log.error("alert %s: %s", alert.alert_id, reason)
             await self._journal_failure(alert.alert_id, reason)
-            return Settlement(alert.alert_id, AlertStatus.FAILED, [], reason)
+            return Settlement(alert.alert_id, AlertStatus.FAILED, [], reason, http_status=503)
+        except Exception as exc:  # noqa: BLE001 — the alert is journaled: answer, never 5xx
+            return await self._failed(alert.alert_id, exc)
         if settlement.orders:
             self._sync_soon(alert.alert_id)
         return settlement
+
+    async def _nothing_sent(self, alert_id: int) -> bool:
+        """Whether alert ``alert_id`` has no order row (a read: it works while writes fail)."""
+        try:
+            return not await self.runner.run(self.runner.journal.alert_orders, alert_id)
+        except JournalError:
+            return False  # cannot tell: answer as for any failure once journaled
+
+    async def _failed(self, alert_id: int, exc: Exception) -> Settlement:
+        log.error("alert %s failed unexpectedly", alert_id, exc_info=exc)
+        reason = (
+            f"internal error while executing ({type(exc).__name__}: {exc}); rows left open are reconciled"
+        )
+        await self._journal_failure(alert_id, reason)
+        return Settlement(alert_id, AlertStatus.FAILED, [], reason)
 
     async def _journal_failure(self, alert_id: int, reason: str) -> None:
         journal = self.runner.journal

@@ -10,6 +10,7 @@ import json
 import logging
 import secrets
 import string
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from app.domain.events import Fill, PositionEvent
 from app.domain.models import Account, BrokerOrder
 from app.errors import JournalError
 from app.journal import migrate
-from app.journal.db import journal_error, make_engine, redact
+from app.journal.db import is_fault, is_locked, journal_error, make_engine, redact
 from app.journal.tables import (
     EVENT_LEVELS,
     OCO_KINDS,
@@ -58,6 +59,10 @@ _POSITION = PositionRecord.__table__  # type: ignore[attr-defined]
 _ACCOUNT = AccountStateRecord.__table__  # type: ignore[attr-defined]
 _EVENT = EventRecord.__table__  # type: ignore[attr-defined]
 _META = MetaRecord.__table__  # type: ignore[attr-defined]
+# check_writable's row: four or five 4 KiB pages, about what a burst of alerts adds.
+WRITE_CHECK_KEY = "write-check"
+WRITE_CHECK_BYTES = 16 * 1024
+WRITE_CHECK_VALUE = "x" * WRITE_CHECK_BYTES
 
 # The hot path's statements, built once: building a statement costs SQLAlchemy far more than
 # SQLite takes to run it (cache keys, coercions), and the webhook's round trip pays for each.
@@ -435,12 +440,24 @@ class Journal:
     def __init__(self, url: str) -> None:
         self._engine = make_engine(url)
         self._instance: str | None = None
+        # Write transactions committed so far (and session transactions, which may only read):
+        # a caller that sees it unchanged across a failed call knows the call changed nothing.
+        self.commits = 0
+        # The last time (time.monotonic()) a transaction failed because the database could not
+        # work (locked, full, read-only, I/O), with the reason; check_writable clears it.
+        self.fault: str | None = None
+        self.fault_at = 0.0
 
     @property
     def local(self) -> bool:
         """True when the database is a file on this machine (SQLite): a call then takes a
         fraction of a millisecond and may run on the caller's thread."""
         return self._engine.dialect.name == "sqlite"
+
+    @property
+    def local_file(self) -> bool:
+        """True for a SQLite file (not an in-memory database, which closing would lose)."""
+        return self.local and self._engine.url.database not in (None, "", ":memory:")
 
     # -- schema --------------------------------------------------------------------------
 
@@ -469,14 +486,24 @@ class Journal:
         return self._instance
 
     def check_writable(self) -> None:
-        """Write one row and roll it back. Raises JournalError when the database refuses."""
+        """Commit a write as large as a burst of alerts (a row of WRITE_CHECK_BYTES, deleted in
+        the same transaction) and clear ``fault``. Raises JournalError (JournalLocked when
+        another connection holds the write lock) when the database refuses.
+
+        The row spans several pages, so a database that cannot grow (disk full, page limit)
+        refuses it like it refuses an alert; a small row could fit in a page already there."""
         try:
-            with Session(self._engine) as session:
-                session.add(MetaRecord(key="write-check", value="x"))
-                session.flush()
-                session.rollback()
+            with self._engine.begin() as conn:
+                conn.execute(insert(_META).values(key=WRITE_CHECK_KEY, value=WRITE_CHECK_VALUE))
+                conn.execute(delete(_META).where(_META.c.key == WRITE_CHECK_KEY))
         except SQLAlchemyError as exc:
+            self._note_fault(exc)
+            if is_fault(exc) and not is_locked(exc) and self.local_file:
+                # Connections opened while the file was read-only stay read-only: reopen them,
+                # so the journal is writable again as soon as the file or disk is.
+                self._engine.dispose()
             raise journal_error(self._engine.url, "write (write check)", exc) from exc
+        self.fault = None
 
     def close(self) -> None:
         """Close every connection to the database."""
@@ -1260,6 +1287,7 @@ class Journal:
         per call."""
         with self._read(what) as conn:
             yield conn
+        self.commits += 1
         if self.on_commit is not None:
             self._committed()
 
@@ -1270,7 +1298,12 @@ class Journal:
             with self._engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
+            self._note_fault(exc)
             raise journal_error(self._engine.url, what, exc) from exc
+
+    def _note_fault(self, exc: SQLAlchemyError) -> None:
+        if is_fault(exc):
+            self.fault, self.fault_at = str(journal_error(self._engine.url, "write", exc)), time.monotonic()
 
     def _committed(self) -> None:
         try:
@@ -1285,7 +1318,9 @@ class Journal:
             with Session(self._engine, expire_on_commit=False) as session, session.begin():
                 yield session
         except SQLAlchemyError as exc:
+            self._note_fault(exc)
             raise journal_error(self._engine.url, what, exc) from exc
+        self.commits += 1
 
 
 def _insert_order(

@@ -41,21 +41,27 @@ async def test_api_alerts_orders_fills_positions(page: Web) -> None:
     alert_id = await bracket_filled(page)
     await page.env.send("mnq-market", MARKET, signed=False)
 
-    alerts = (await page.client.get("/api/alerts?strategy=mnq-bracket")).json()["alerts"]
-    orders = (await page.client.get("/api/orders?state=working")).json()["orders"]
-    fills = (await page.client.get("/api/fills")).json()["fills"]
-    positions = (await page.client.get("/api/positions")).json()["positions"]
+    # The legs turn working and the position settles on hub events that may come after the
+    # fill: wait for the API to show them (a loaded machine delays them), do not assume it does.
+    async def api_shows_them() -> bool:
+        alerts = (await page.client.get("/api/alerts?strategy=mnq-bracket")).json()["alerts"]
+        orders = (await page.client.get("/api/orders?state=working")).json()["orders"]
+        fills = (await page.client.get("/api/fills")).json()["fills"]
+        positions = (await page.client.get("/api/positions")).json()["positions"]
 
-    [alert] = alerts
-    assert alert["alert_id"] == alert_id and alert["status"] == "executed"
-    assert [o["leg"] for o in alert["orders"]] == ["entry", "stop_loss", "take_profit"]
-    assert {o["leg"] for o in orders} == {"stop_loss", "take_profit"}
-    assert all(o["alert_id"] == alert_id for o in orders)
-    [fill] = fills
-    assert fill["size"] == 1 and fill["side"] == "buy" and fill["contract_id"].startswith("CON.F.US.MNQ")
-    [position] = positions
-    assert position["side"] == "long" and position["size"] == 1
-    assert position["average_price"] == fill["price"]
+        [alert] = alerts
+        assert alert["alert_id"] == alert_id and alert["status"] == "executed", alert
+        assert [o["leg"] for o in alert["orders"]] == ["entry", "stop_loss", "take_profit"]
+        assert {o["leg"] for o in orders} == {"stop_loss", "take_profit"}, orders
+        assert all(o["alert_id"] == alert_id for o in orders)
+        [fill] = fills
+        assert fill["size"] == 1 and fill["side"] == "buy" and fill["contract_id"].startswith("CON.F.US.MNQ")
+        [position] = positions
+        assert position["side"] == "long" and position["size"] == 1, position
+        assert position["average_price"] == fill["price"], (position, fill)
+        return True
+
+    await eventually(api_shows_them, timeout_s=10)
 
 
 async def test_api_bad_filters_are_400_naming_the_value(page: Web) -> None:
