@@ -22,6 +22,7 @@ from app import __version__
 from app.config import Settings
 from app.engine.bridge import Bridge
 from app.engine.watchdog import Watchdog
+from app.errors import ConfigError
 from app.gateway.hub import UserHub
 from app.gateway.projectx import build_gateway
 from app.ingest.auth import ensure_secrets, load_secrets
@@ -76,8 +77,13 @@ async def start_runtime(settings: Settings) -> Runtime:
     if settings.gateway.kind == "sim":
         # The product imports the simulator only here, when the trader asked for it.
         from app.sim.server import SimServer
+        from app.sim.store import StateFileError
 
-        sim = SimServer(seed=settings.sim.seed, walk_interval_s=1.0)
+        try:
+            sim = SimServer(seed=settings.sim.seed, walk_interval_s=1.0, state_path=settings.sim_state_path())
+        except StateFileError as exc:
+            journal.close()
+            raise ConfigError(f"{exc}; or set [sim] state_file") from None
         await sim.start(host="127.0.0.1", port=0)
         base_url = sim.url
     gateway = build_gateway(settings.gateway, base_url=base_url)
