@@ -82,6 +82,14 @@ class GatewaySettings(BaseModel):
         return TOPSTEPX_USER_HUB_URL if self.kind == "topstepx" else self.user_hub_url
 
     @property
+    def identity(self) -> str:
+        """Which gateway this is, for the journal's rows: ``topstepx``, ``custom:<api url>`` or
+        ``sim`` (the bridge adds the in-process simulator's own tag: ``sim:<tag>``)."""
+        if self.kind == "custom":
+            return f"custom:{self.resolved_api_url}"
+        return self.kind
+
+    @property
     def firm_name(self) -> str:
         if self.firm:
             return self.firm

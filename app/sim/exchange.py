@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import secrets
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -106,6 +107,10 @@ class Exchange:
         self._next_order_id = _FIRST_ORDER_ID
         self._next_trade_id = _FIRST_TRADE_ID
         self._next_position_id = _FIRST_POSITION_ID
+        # This simulator's tag: kept in its state file, new for a new file or an in-memory sim.
+        # The bridge journals under "sim:<tag>", so a new simulator's restarted ids never meet
+        # an old one's rows.
+        self.instance = secrets.token_hex(4)
         self._store: SimStore | None = None
         self._changes = Changes()
 
@@ -145,6 +150,7 @@ class Exchange:
         if self._store is None:
             return
         self._changes.meta.update(
+            instance=self.instance,
             next_order_id=self._next_order_id,
             next_trade_id=self._next_trade_id,
             next_position_id=self._next_position_id,
@@ -160,6 +166,7 @@ class Exchange:
         self.trades = sorted(snapshot.trades, key=lambda trade: trade.id)
         self.positions = {(p.account_id, p.contract_id): p for p in snapshot.positions}
         meta = snapshot.meta
+        self.instance = str(meta.get("instance") or self.instance)
         self._next_order_id = int(meta["next_order_id"])
         self._next_trade_id = int(meta["next_trade_id"])
         self._next_position_id = int(meta["next_position_id"])
