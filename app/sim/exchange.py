@@ -124,7 +124,7 @@ class Exchange:
         snapshot = store.load()
         if snapshot is None:
             self._changes.accounts.update(self.accounts)
-            self._changed_meta()
+            self._changed_meta(prices=True)
             self.persist()
         else:
             self._restore(snapshot)
@@ -146,16 +146,16 @@ class Exchange:
         changes, self._changes = self._changes, Changes()
         self._store.save(changes)
 
-    def _changed_meta(self) -> None:
+    def _changed_meta(self, *, prices: bool = False) -> None:
         if self._store is None:
             return
-        self._changes.meta.update(
-            instance=self.instance,
-            next_order_id=self._next_order_id,
-            next_trade_id=self._next_trade_id,
-            next_position_id=self._next_position_id,
-            prices={contract_id: str(price) for contract_id, price in self.prices.items()},
-        )
+        meta = self._changes.meta
+        meta["instance"] = self.instance
+        meta["next_order_id"] = self._next_order_id
+        meta["next_trade_id"] = self._next_trade_id
+        meta["next_position_id"] = self._next_position_id
+        if prices:
+            meta["prices"] = {contract_id: str(price) for contract_id, price in self.prices.items()}
 
     def _restore(self, snapshot: Snapshot) -> None:
         self.accounts = {account.id: account for account in snapshot.accounts} or self.accounts
@@ -200,7 +200,7 @@ class Exchange:
             raise ValueError(f"price {price} of {contract_id} is not on its {contract.tick_size} grid")
         self.prices[contract_id] = price
         self._match(contract_id)
-        self._changed_meta()
+        self._changed_meta(prices=True)
         self.persist()
 
     def step(self) -> None:
@@ -211,7 +211,7 @@ class Exchange:
             self.prices[contract_id] = max(self.prices[contract_id] + move, tick_size)
         for contract_id in sorted(self.prices):
             self._match(contract_id)
-        self._changed_meta()
+        self._changed_meta(prices=True)
         self.persist()
 
     async def run_price_walk(self, interval_s: float) -> None:

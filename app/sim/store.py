@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -117,9 +116,9 @@ class SimStore:
         db = self._db
         db.execute("BEGIN")
         try:
-            _upsert(db, "sim_account", ((a.id, _dump(a)) for a in changes.accounts.values()))
-            _upsert(db, "sim_order", ((o.id, _dump(o)) for o in changes.orders.values()))
-            _upsert(db, "sim_trade", ((t.id, _dump(t)) for t in changes.trades))
+            _upsert(db, "sim_account", [(a.id, _dump(a)) for a in changes.accounts.values()])
+            _upsert(db, "sim_order", [(o.id, _dump(o)) for o in changes.orders.values()])
+            _upsert(db, "sim_trade", [(t.id, _dump(t)) for t in changes.trades])
             for (account_id, contract_id), position in changes.positions.items():
                 if position is None:
                     db.execute(
@@ -131,10 +130,11 @@ class SimStore:
                         "INSERT OR REPLACE INTO sim_position VALUES (?, ?, ?)",
                         (account_id, contract_id, _dump(position)),
                     )
-            db.executemany(
-                "INSERT OR REPLACE INTO sim_meta VALUES (?, ?)",
-                [(key, json.dumps(value, default=str)) for key, value in changes.meta.items()],
-            )
+            if changes.meta:
+                db.executemany(
+                    "INSERT OR REPLACE INTO sim_meta VALUES (?, ?)",
+                    [(key, json.dumps(value, default=str)) for key, value in changes.meta.items()],
+                )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -151,24 +151,22 @@ def remove_state_file(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def _upsert(db: sqlite3.Connection, table: str, rows: Iterable[tuple[int, str]]) -> None:
-    db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", list(rows))  # noqa: S608 (ours)
+def _upsert(db: sqlite3.Connection, table: str, rows: list[tuple[int, str]]) -> None:
+    if rows:
+        db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", list(rows))  # noqa: S608 (ours)
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
+    """JSON for what json does not know; IntEnum and StrEnum are already int and str."""
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, OrderStatus | OrderType | Side):
-        return int(value)
-    if isinstance(value, BracketMode):
-        return str(value)
-    return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot store {value!r}")
 
 
 def _dump(record: SimAccount | SimOrder | SimTrade | SimPosition) -> str:
-    return json.dumps({name: _plain(value) for name, value in vars(record).items()})
+    return json.dumps(vars(record), default=_plain)
 
 
 def _decimal(value: str | None) -> Decimal | None:
