@@ -531,7 +531,7 @@ async def _flatten_without_bridge(settings: Settings, args: argparse.Namespace) 
     from app.web.access import COMMAND_LINE
     from app.web.control import plan_json
 
-    journal = Journal(settings.journal.url)
+    journal = Journal(settings.journal.url, gateway=settings.gateway.identity)  # a live gateway here
     journal.upgrade()
     gateway = build_gateway(settings.gateway)
     bridge = Bridge(settings, gateway, journal, load_templates(settings.server.templates_dir), {})
