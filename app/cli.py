@@ -78,6 +78,18 @@ def _parser() -> argparse.ArgumentParser:
         "--rate-limit", type=int, default=200, help="requests per 60 s per token (the gateway's: 200)"
     )
     p.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    p.add_argument(
+        "--state",
+        default="tvbridge-sim.db",
+        help="file keeping orders, positions, balances and ids across restarts "
+        "(default ./tvbridge-sim.db; ':memory:' keeps nothing)",
+    )
+    p.add_argument("--fresh", action="store_true", help="delete the state file first: start a new simulator")
+    p.add_argument(
+        "--faults",
+        action="store_true",
+        help="serve the fault control endpoint at /_faults (loopback hosts only; see README)",
+    )
 
     command("check", _check, "validate settings, templates and webhook secrets; list every problem")
 
@@ -168,16 +180,28 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _sim(args: argparse.Namespace) -> int:
-    from app.sim.server import run_sim
+    from app.sim.server import is_loopback, run_sim
+    from app.sim.store import MEMORY, StateFileError
 
-    run_sim(
-        args.host,
-        args.port,
-        seed=args.seed,
-        walk_interval_s=args.walk_interval or None,
-        rate_limit=args.rate_limit,
-        access_log=not args.no_access_log,
-    )
+    if args.faults and not is_loopback(args.host):
+        raise ConfigError(
+            f"--faults is refused on --host {args.host}: the fault endpoint lets anyone who reaches "
+            "it break the simulator; use a loopback address (127.0.0.1)"
+        )
+    try:
+        run_sim(
+            args.host,
+            args.port,
+            seed=args.seed,
+            walk_interval_s=args.walk_interval or None,
+            rate_limit=args.rate_limit,
+            access_log=not args.no_access_log,
+            state_path=None if args.state == MEMORY else Path(args.state),
+            fresh=args.fresh,
+            fault_control=args.faults,
+        )
+    except StateFileError as exc:
+        raise ConfigError(str(exc)) from None
     return 0
 
 
@@ -507,7 +531,7 @@ async def _flatten_without_bridge(settings: Settings, args: argparse.Namespace) 
     from app.web.access import COMMAND_LINE
     from app.web.control import plan_json
 
-    journal = Journal(settings.journal.url)
+    journal = Journal(settings.journal.url, gateway=settings.gateway.identity)  # a live gateway here
     journal.upgrade()
     gateway = build_gateway(settings.gateway)
     bridge = Bridge(settings, gateway, journal, load_templates(settings.server.templates_dir), {})

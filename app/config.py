@@ -82,6 +82,14 @@ class GatewaySettings(BaseModel):
         return TOPSTEPX_USER_HUB_URL if self.kind == "topstepx" else self.user_hub_url
 
     @property
+    def identity(self) -> str:
+        """Which gateway this is, for the journal's rows: ``topstepx``, ``custom:<api url>`` or
+        ``sim`` (the bridge adds the in-process simulator's own tag: ``sim:<tag>``)."""
+        if self.kind == "custom":
+            return f"custom:{self.resolved_api_url}"
+        return self.kind
+
+    @property
     def firm_name(self) -> str:
         if self.firm:
             return self.firm
@@ -262,10 +270,19 @@ class RiskSettings(RiskLimits):
         return RiskLimits(**base)
 
 
+SIM_STATE_IN_MEMORY = ":memory:"
+
+
 class SimSettings(BaseModel):
     """``[sim]``: the built-in ProjectX simulator."""
 
     seed: int = 7
+    # Where the in-process simulator keeps its orders, positions, balances and ids across restarts.
+    # Empty: next to a SQLite journal (tvbridge.db → tvbridge.sim.db), else ./tvbridge.sim.db;
+    # ":memory:" keeps nothing (every start is a new simulator).
+    state_file: str = Field(
+        "", description="the in-process simulator's state file; empty = beside the journal"
+    )
 
 
 class Settings(BaseSettings):
@@ -285,6 +302,22 @@ class Settings(BaseSettings):
     tunnel: TunnelSettings = Field(default_factory=TunnelSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
     sim: SimSettings = Field(default_factory=SimSettings)
+
+    def sim_state_path(self) -> Path | None:
+        """The in-process simulator's state file (``[sim] state_file``), or None to keep nothing."""
+        chosen = self.sim.state_file.strip()
+        if chosen == SIM_STATE_IN_MEMORY:
+            return None
+        if chosen:
+            return Path(chosen)
+        url = self.journal.url
+        if url.startswith("sqlite:///"):
+            database = url.removeprefix("sqlite:///").split("?", 1)[0]
+            if database and database != SIM_STATE_IN_MEMORY:
+                journal = Path(database)
+                return journal.with_name(f"{journal.stem}.sim.db")
+            return None  # an in-memory journal: an in-memory simulator beside it
+        return Path("tvbridge.sim.db")
 
     @classmethod
     def settings_customise_sources(

@@ -133,3 +133,30 @@ def start_serve(workdir: Path, env: dict[str, str], output: Any) -> subprocess.P
             shown = process.stdout.read() if process.stdout else "(see its log file)"
             raise AssertionError(f"tvbridge serve did not start:\n{shown}")
         time.sleep(0.1)
+
+
+def start_sim(workdir: Path, *args: str, port: int | None = None) -> tuple[subprocess.Popen[Any], str]:
+    """Start a standalone ``tvbridge sim`` in ``workdir`` (its state file there unless ``args``
+    name another with ``--state``; ``--faults`` to control it) and wait until it answers; return
+    the process and its base URL. Stop it with ``process.terminate()`` (or ``kill()``)."""
+    port = port or free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "sim", "--port", str(port), "--no-access-log", *args],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/api/Status/ping", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            shown = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"tvbridge sim did not start:\n{shown}")
+        time.sleep(0.05)

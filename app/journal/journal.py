@@ -76,7 +76,9 @@ _ORDER_STATE = core_select(_ORDER.c.state).where(_ORDER.c.id == bindparam("row_i
 _INSERT_FILL = insert(_FILL)
 _UPDATE_FILL = update(_FILL).where(_FILL.c.id == bindparam("row_id"))
 _FILL_BY_TRADE = core_select(_FILL.c.id, _FILL.c.voided, _FILL.c.order_record_id).where(
-    _FILL.c.account_id == bindparam("account"), _FILL.c.trade_id == bindparam("trade")
+    _FILL.c.gateway == bindparam("of_gateway"),
+    _FILL.c.account_id == bindparam("account"),
+    _FILL.c.trade_id == bindparam("trade"),
 )
 _FILLS_OF_ORDER = core_select(_FILL.c.size, _FILL.c.price, _FILL.c.filled_at).where(
     _FILL.c.order_record_id == bindparam("row_id"), _FILL.c.voided.is_(False)
@@ -87,6 +89,9 @@ _ATTACH_FILLS = (
         _FILL.c.account_id == bindparam("account"),
         _FILL.c.broker_order_id == bindparam("broker"),
         _FILL.c.order_record_id.is_(None),
+        # The order row's own gateway: ids restart per gateway (migration 0006).
+        _FILL.c.gateway
+        == core_select(_ORDER.c.gateway).where(_ORDER.c.id == bindparam("row")).scalar_subquery(),
     )
     .values(order_record_id=bindparam("row"))
 )
@@ -101,10 +106,14 @@ _ORDER_AS_HELD = core_select(
     _ORDER.c.stop_price,
 ).where(_ORDER.c.id == bindparam("row_id"))
 _UPDATE_POSITION = update(_POSITION).where(
-    _POSITION.c.account_id == bindparam("account"), _POSITION.c.contract_id == bindparam("contract")
+    _POSITION.c.gateway == bindparam("of_gateway"),
+    _POSITION.c.account_id == bindparam("account"),
+    _POSITION.c.contract_id == bindparam("contract"),
 )
 _INSERT_POSITION = insert(_POSITION)
-_UPDATE_ACCOUNT = update(_ACCOUNT).where(_ACCOUNT.c.account_id == bindparam("account"))
+_UPDATE_ACCOUNT = update(_ACCOUNT).where(
+    _ACCOUNT.c.gateway == bindparam("of_gateway"), _ACCOUNT.c.account_id == bindparam("account")
+)
 _INSERT_ACCOUNT = insert(_ACCOUNT)
 _INSERT_EVENT = insert(_EVENT)
 _ORIGINAL_ALERT = (
@@ -123,6 +132,7 @@ _ORIGINAL_ALERT = (
 _ORDER_BY_BROKER = (
     core_select(_ORDER)
     .where(
+        _ORDER.c.gateway == bindparam("of_gateway"),
         _ORDER.c.account_id == bindparam("account_id"),
         _ORDER.c.broker_order_id == bindparam("broker_order_id"),
         _ORDER.c.leg != Leg.CANCEL,
@@ -131,6 +141,7 @@ _ORDER_BY_BROKER = (
     .limit(1)
 )
 _ORDER_BY_TAG = core_select(_ORDER).where(
+    _ORDER.c.gateway == bindparam("of_gateway"),
     _ORDER.c.account_id == bindparam("account_id"),
     _ORDER.c.client_order_id == bindparam("client_order_id"),
 )
@@ -193,8 +204,14 @@ _EVENT_ALERTS = (
 # The risk gate's numbers (risk_numbers), read before every entry: one account's fills by time
 # (ix_fill_account_id_filled_at) and its entries of the alerts received since an instant.
 _LOCKOUT = LockoutRecord.__table__  # type: ignore[attr-defined]
-_ACCOUNT_HIGH_WATER = core_select(_ACCOUNT.c.high_water).where(_ACCOUNT.c.account_id == bindparam("account"))
-_ACCOUNT_FILLS = (_FILL.c.account_id == bindparam("account"), _FILL.c.voided.is_(False))
+_ACCOUNT_HIGH_WATER = core_select(_ACCOUNT.c.high_water).where(
+    _ACCOUNT.c.gateway == bindparam("of_gateway"), _ACCOUNT.c.account_id == bindparam("account")
+)
+_ACCOUNT_FILLS = (
+    _FILL.c.gateway == bindparam("of_gateway"),
+    _FILL.c.account_id == bindparam("account"),
+    _FILL.c.voided.is_(False),
+)
 _FILL_MONEY = core_select(_FILL.c.profit_and_loss, _FILL.c.fees, _FILL.c.commissions).where(
     *_ACCOUNT_FILLS, _FILL.c.filled_at >= bindparam("since")
 )
@@ -221,6 +238,7 @@ _ENTRIES = (
     )
     .select_from(_ORDER.join(_ALERT, _ORDER.c.alert_id == _ALERT.c.id))
     .where(
+        _ORDER.c.gateway == bindparam("of_gateway"),
         _ORDER.c.account_id == bindparam("account"),
         _ORDER.c.leg == Leg.ENTRY,
         _ORDER.c.state.not_in(_NOT_SENT),
@@ -234,7 +252,8 @@ def _newest_fills(*, of_account: bool) -> Any:
     filled_at. A skip scan: each step is one index look-up, however many fills there are."""
 
     def mine(fill: Any) -> list[Any]:
-        return [fill.c.account_id == bindparam("account")] if of_account else []
+        gateway = fill.c.gateway == bindparam("of_gateway")
+        return [gateway, fill.c.account_id == bindparam("account")] if of_account else [gateway]
 
     first = core_select(func.min(_FILL.c.contract_id).label("contract_id")).where(*mine(_FILL))
     contracts = first.cte("contracts", recursive=True)
@@ -262,7 +281,7 @@ _FILL_PRICES = _newest_fills(of_account=False)
 _REFERENCE_PRICES = core_select(_ORDER.c.contract_id, _ORDER.c.reference_price, _ORDER.c.created_at).where(
     _ORDER.c.id.in_(
         core_select(func.max(_ORDER.c.id))
-        .where(_ORDER.c.reference_price.is_not(None))
+        .where(_ORDER.c.gateway == bindparam("of_gateway"), _ORDER.c.reference_price.is_not(None))
         .group_by(_ORDER.c.contract_id)
     )
 )
@@ -279,6 +298,7 @@ _DELETE_LOCKOUT = delete(_LOCKOUT).where(_LOCKOUT.c.account_id == bindparam("acc
 _INSERT_LOCKOUT = insert(_LOCKOUT)
 
 INSTANCE_KEY = "instance"
+ADOPTED_KEY = "gateway_adopted"  # which gateway took the rows written before migration 0006
 PAUSE_KEY = "paused"  # present while the kill switch holds alerts: {"since": ISO UTC, "by": text}
 TUNNEL_KEY = "tunnel"  # the tunnel client's last recorded state (app/tunnel TunnelState as JSON)
 INSTANCE_ALPHABET = string.ascii_lowercase + string.digits
@@ -433,13 +453,21 @@ class Journal:
     on the thread that ran it; its exceptions are logged and swallowed (the web page's live
     feed wakes up on it). Raises JournalError when the URL cannot be read or its driver is
     missing.
+
+    ``gateway`` is the identity of the gateway the bridge runs on (``sim:<tag>``, ``topstepx``,
+    ``custom:<api url>``; GatewaySettings.identity): accounts, orders, fills, positions and
+    events are written with it, and what a gateway's ids key (fills by trade id, orders by broker
+    id or tag, positions, account states, the risk numbers, the latest shutdown) is read only
+    from its own rows, so a journal used with the simulator and then a live account never mixes
+    them (migration 0006).
     """
 
     on_commit: Callable[[], None] | None = None
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, gateway: str = "") -> None:
         self._engine = make_engine(url)
         self._instance: str | None = None
+        self.gateway = gateway
         # Write transactions committed so far (and session transactions, which may only read):
         # a caller that sees it unchanged across a failed call knows the call changed nothing.
         self.commits = 0
@@ -471,6 +499,19 @@ class Journal:
                 meta = MetaRecord(key=INSTANCE_KEY, value=tag)
                 session.add(meta)
         self._instance = meta.value
+        self._adopt_rows_without_gateway()
+
+    def _adopt_rows_without_gateway(self) -> None:
+        """Once: rows written before migration 0006 have no gateway; the first gateway to open
+        the journal after it takes them (the one the trader used so far, in all likelihood)."""
+        if not self.gateway:
+            return
+        with self._write("adopt rows without a gateway") as conn:
+            if conn.execute(core_select(_META.c.key).where(_META.c.key == ADOPTED_KEY)).first():
+                return
+            for table in (_ACCOUNT, _ORDER, _FILL, _POSITION, _EVENT):
+                conn.execute(update(table).where(table.c.gateway == "").values(gateway=self.gateway))
+            conn.execute(insert(_META).values(key=ADOPTED_KEY, value=self.gateway))
 
     @property
     def instance(self) -> str:
@@ -602,7 +643,10 @@ class Journal:
                 _update_order(
                     conn, u.order_record_id, OrderState(u.state), now, _update_values(u), u.previous
                 )
-            ids = [_insert_order(conn, alert_id=alert_id, now=now, **row) for row in new_orders]
+            ids = [
+                _insert_order(conn, alert_id=alert_id, now=now, gateway=self.gateway, **row)
+                for row in new_orders
+            ]
             _set_alert(conn, alert_id, status, values, settled_at=now)
             return ids
 
@@ -634,7 +678,7 @@ class Journal:
         """
         what = f"add order {row.get('client_order_id') or row.get('leg')} of alert {alert_id}"
         with self._write(what) as conn:
-            return _insert_order(conn, now=_now(), alert_id=alert_id, **row)
+            return _insert_order(conn, now=_now(), alert_id=alert_id, gateway=self.gateway, **row)
 
     def update_order(
         self,
@@ -689,14 +733,20 @@ class Journal:
         wanted = [OrderState(state) for state in states]
         if not wanted:
             return []
-        query = select(OrderRecord).where(col(OrderRecord.state).in_(wanted)).order_by(col(OrderRecord.id))
+        query = (
+            select(OrderRecord)
+            .where(col(OrderRecord.state).in_(wanted), OrderRecord.gateway == self.gateway)
+            .order_by(col(OrderRecord.id))
+        )
         with self._transaction("list orders by state") as session:
             return list(session.exec(query).all())
 
     def order_by_client_id(self, account_id: int, client_order_id: str) -> OrderRecord | None:
         """The order with this client_order_id (the order tag) on this account, or None."""
         query = select(OrderRecord).where(
-            OrderRecord.account_id == account_id, OrderRecord.client_order_id == client_order_id
+            OrderRecord.gateway == self.gateway,
+            OrderRecord.account_id == account_id,
+            OrderRecord.client_order_id == client_order_id,
         )
         with self._transaction(f"find order {client_order_id} on account {account_id}") as session:
             return session.exec(query).first()
@@ -706,6 +756,7 @@ class Journal:
         query = (
             select(OrderRecord)
             .where(
+                OrderRecord.gateway == self.gateway,
                 OrderRecord.account_id == account_id,
                 OrderRecord.broker_order_id == broker_order_id,
             )
@@ -740,7 +791,7 @@ class Journal:
         """Commit one event; return its id. ``level``: info, warning, error or critical."""
         _check_level(level)
         with self._write(f"add event '{kind}'") as conn:
-            return _insert_event(conn, kind, message, level, alert_id, order_record_id, data)
+            return _insert_event(conn, kind, message, level, alert_id, order_record_id, data, self.gateway)
 
     def events(self, *, alert_id: int | None = None, limit: int = 100) -> list[EventRecord]:
         """The newest ``limit`` events (of one alert when given), newest first."""
@@ -752,7 +803,11 @@ class Journal:
 
     def latest_event(self, kind: str) -> EventRecord | None:
         """The newest event of ``kind`` (e.g. "bridge.shutdown"), or None when there is none."""
-        query = select(EventRecord).where(EventRecord.kind == kind).order_by(col(EventRecord.id).desc())
+        query = (
+            select(EventRecord)
+            .where(EventRecord.kind == kind, col(EventRecord.gateway).in_((self.gateway, "")))
+            .order_by(col(EventRecord.id).desc())
+        )
         with self._transaction(f"read the latest '{kind}' event") as session:
             return session.exec(query.limit(1)).first()
 
@@ -791,17 +846,17 @@ class Journal:
         """
         what = f"record fill {fill.trade_id} on account {fill.account_id}"
         with self._write(what) as conn:
-            return _record_fill(conn, fill, order_record_id)
+            return _record_fill(conn, fill, order_record_id, self.gateway)
 
     def set_position(self, event: PositionEvent) -> None:
         """Keep the latest position of ``event``'s account in its contract (side None = flat)."""
         with self._write(f"set the position of account {event.account_id} in {event.contract_id}") as conn:
-            _set_position(conn, event)
+            _set_position(conn, event, self.gateway)
 
     def set_account(self, account: Account) -> None:
         """Keep the latest state of ``account``: name, balance (USD), can-trade flag."""
         with self._write(f"set the state of account {account.account_id}") as conn:
-            _set_account(conn, account)
+            _set_account(conn, account, self.gateway)
 
     def apply_events(
         self,
@@ -818,11 +873,11 @@ class Journal:
         with self._write("apply gateway events") as conn:
             for row_id, order, state in orders:
                 _apply_order(conn, now, row_id, order, state)
-            new = [_record_fill(conn, fill, row_id) for fill, row_id in fills]
+            new = [_record_fill(conn, fill, row_id, self.gateway) for fill, row_id in fills]
             for position in positions:
-                _set_position(conn, position)
+                _set_position(conn, position, self.gateway)
             for account in accounts:
-                _set_account(conn, account)
+                _set_account(conn, account, self.gateway)
             return new
 
     def order_for_event(
@@ -838,11 +893,21 @@ class Journal:
             row = None
             if broker_order_id is not None:
                 row = conn.execute(
-                    _ORDER_BY_BROKER, {"account_id": account_id, "broker_order_id": broker_order_id}
+                    _ORDER_BY_BROKER,
+                    {
+                        "of_gateway": self.gateway,
+                        "account_id": account_id,
+                        "broker_order_id": broker_order_id,
+                    },
                 ).first()
             if row is None and client_order_id:
                 row = conn.execute(
-                    _ORDER_BY_TAG, {"account_id": account_id, "client_order_id": client_order_id}
+                    _ORDER_BY_TAG,
+                    {
+                        "of_gateway": self.gateway,
+                        "account_id": account_id,
+                        "client_order_id": client_order_id,
+                    },
                 ).first()
             return row
 
@@ -883,8 +948,10 @@ class Journal:
 
     def positions(self, account_id: int | None = None) -> list[PositionRecord]:
         """The latest positions (flat ones included), of one account when given."""
-        query = select(PositionRecord).order_by(
-            col(PositionRecord.account_id), col(PositionRecord.contract_id)
+        query = (
+            select(PositionRecord)
+            .where(PositionRecord.gateway == self.gateway)
+            .order_by(col(PositionRecord.account_id), col(PositionRecord.contract_id))
         )
         if account_id is not None:
             query = query.where(PositionRecord.account_id == account_id)
@@ -893,14 +960,22 @@ class Journal:
 
     def account_states(self) -> list[AccountStateRecord]:
         """The latest state of every account the gateway reported, by account id."""
-        query = select(AccountStateRecord).order_by(col(AccountStateRecord.account_id))
+        query = (
+            select(AccountStateRecord)
+            .where(AccountStateRecord.gateway == self.gateway)
+            .order_by(col(AccountStateRecord.account_id))
+        )
         with self._transaction("list account states") as session:
             return list(session.exec(query).all())
 
     def last_gateway_time(self, account_id: int) -> datetime | None:
         """The newest gateway time journaled for the account (fill time or order updateTimestamp)."""
-        fills = core_select(func.max(_FILL.c.filled_at)).where(_FILL.c.account_id == account_id)
-        orders = core_select(func.max(_ORDER.c.broker_updated_at)).where(_ORDER.c.account_id == account_id)
+        fills = core_select(func.max(_FILL.c.filled_at)).where(
+            _FILL.c.gateway == self.gateway, _FILL.c.account_id == account_id
+        )
+        orders = core_select(func.max(_ORDER.c.broker_updated_at)).where(
+            _ORDER.c.gateway == self.gateway, _ORDER.c.account_id == account_id
+        )
         with self._transaction(f"read the last gateway time of account {account_id}") as session:
             times = [session.execute(fills).scalar(), session.execute(orders).scalar()]
         known = [_as_utc(t) for t in times if t is not None]
@@ -910,6 +985,7 @@ class Journal:
         """When the oldest of the account's tagged orders that are not final was written, or None."""
         finals = [state for state in OrderState if state.is_final]
         query = core_select(func.min(_ORDER.c.created_at)).where(
+            _ORDER.c.gateway == self.gateway,
             _ORDER.c.account_id == account_id,
             _ORDER.c.client_order_id.is_not(None),
             _ORDER.c.state.not_in(finals),
@@ -1167,7 +1243,7 @@ class Journal:
         the last fill prices are not bounded by it (a streak may cross the day's start).
         ``strategy`` None: ``strategy_entries`` is 0. Voided fills count for nothing.
         """
-        params = {"account": account_id, "since": since, "strategy": strategy}
+        params = {"account": account_id, "since": since, "strategy": strategy, "of_gateway": self.gateway}
         with self._read(f"read the risk numbers of account {account_id}") as conn:
             money = conn.execute(_FILL_MONEY, params).all()
             entries, strategy_entries = conn.execute(_ENTRIES, params).one()
@@ -1190,8 +1266,8 @@ class Journal:
         Not a live quote: it may be minutes or days old. Every account's rows count.
         """
         with self._read("read the latest prices") as conn:
-            fills = conn.execute(_FILL_PRICES).all()
-            references = conn.execute(_REFERENCE_PRICES).all()
+            fills = conn.execute(_FILL_PRICES, {"of_gateway": self.gateway}).all()
+            references = conn.execute(_REFERENCE_PRICES, {"of_gateway": self.gateway}).all()
         # A fill wins a tie: it is a trade, the reference only what the chart said.
         seen = [(_as_utc(at), 1, contract, price) for contract, price, at in fills]
         seen += [(_as_utc(at), 0, contract, price) for contract, price, at in references]
@@ -1351,11 +1427,13 @@ def _insert_order(
     tick_size: Decimal | None = None,
     tick_value: Decimal | None = None,
     oco_group_id: int | None = None,
+    gateway: str = "",
 ) -> int:
     state = OrderState(state)
     result = conn.execute(
         _INSERT_ORDER,
         {
+            "gateway": gateway,
             "alert_id": alert_id,
             "account_id": account_id,
             "account_name": account_name,
@@ -1404,6 +1482,7 @@ def _insert_event(
     alert_id: int | None = None,
     order_record_id: int | None = None,
     data: dict[str, Any] | None = None,
+    gateway: str = "",
 ) -> int:
     result = conn.execute(
         _INSERT_EVENT,
@@ -1415,6 +1494,7 @@ def _insert_event(
             "alert_id": alert_id,
             "order_record_id": order_record_id,
             "data_json": _json(data),
+            "gateway": gateway,
         },
     )
     return _new_id(result)
@@ -1459,10 +1539,11 @@ def _update_values(u: OrderUpdate) -> dict[str, Any]:
     )
 
 
-def _record_fill(conn: Connection, fill: Fill, order_record_id: int | None) -> bool:
-    held = conn.execute(_FILL_BY_TRADE, {"account": fill.account_id, "trade": fill.trade_id}).first()
+def _record_fill(conn: Connection, fill: Fill, order_record_id: int | None, gateway: str) -> bool:
+    key = {"of_gateway": gateway, "account": fill.account_id, "trade": fill.trade_id}
+    held = conn.execute(_FILL_BY_TRADE, key).first()
     if held is None:
-        conn.execute(_INSERT_FILL, _fill_row(fill, order_record_id))
+        conn.execute(_INSERT_FILL, {**_fill_row(fill, order_record_id), "gateway": gateway})
     else:
         changes = _given(
             voided=fill.voided if held.voided != fill.voided else None,
@@ -1477,7 +1558,7 @@ def _record_fill(conn: Connection, fill: Fill, order_record_id: int | None) -> b
     return held is None
 
 
-def _set_position(conn: Connection, event: PositionEvent) -> None:
+def _set_position(conn: Connection, event: PositionEvent, gateway: str) -> None:
     flat = event.side is None or event.size == 0
     values = {
         "side": None if flat else event.side,
@@ -1485,15 +1566,15 @@ def _set_position(conn: Connection, event: PositionEvent) -> None:
         "average_price": None if flat else event.average_price,
         "updated_at": _now(),
     }
-    key = {"account": event.account_id, "contract": event.contract_id}
+    key = {"of_gateway": gateway, "account": event.account_id, "contract": event.contract_id}
     if conn.execute(_UPDATE_POSITION, {**key, **values}).rowcount == 0:
-        conn.execute(
-            _INSERT_POSITION, {"account_id": event.account_id, "contract_id": event.contract_id, **values}
-        )
+        row = {"gateway": gateway, "account_id": event.account_id, "contract_id": event.contract_id}
+        conn.execute(_INSERT_POSITION, {**row, **values})
 
 
-def _set_account(conn: Connection, account: Account) -> None:
-    held = conn.execute(_ACCOUNT_HIGH_WATER, {"account": account.account_id}).first()
+def _set_account(conn: Connection, account: Account, gateway: str) -> None:
+    key = {"of_gateway": gateway, "account": account.account_id}
+    held = conn.execute(_ACCOUNT_HIGH_WATER, key).first()
     # Compared here, not in SQL: balances are decimal strings, and "9" > "10" as text.
     high_water = account.balance
     if held is not None and held.high_water is not None:
@@ -1506,9 +1587,9 @@ def _set_account(conn: Connection, account: Account) -> None:
         "high_water": high_water,
     }
     if held is None:
-        conn.execute(_INSERT_ACCOUNT, {"account_id": account.account_id, **values})
+        conn.execute(_INSERT_ACCOUNT, {"gateway": gateway, "account_id": account.account_id, **values})
     else:
-        conn.execute(_UPDATE_ACCOUNT, {"account": account.account_id, **values})
+        conn.execute(_UPDATE_ACCOUNT, {**key, **values})
 
 
 def _net(pnl: Decimal | None, fees: Decimal | None, commissions: Decimal | None) -> Decimal:

@@ -35,6 +35,11 @@ OCO_KINDS = ("oco", "managed_bracket")
 OCO_STATES = ("working", "done", "raced", "failed")
 
 
+def gateway_column() -> Any:
+    """The gateway a row came from (``sim:<tag>``, ``topstepx``, ``custom:<url>``; Journal.gateway)."""
+    return Field(default="", sa_type=String, sa_column_kwargs={"server_default": text("''")})
+
+
 class AlertRecord(SQLModel, table=True):
     """One received webhook (table ``alert``). ``raw_body`` never holds the webhook secret."""
 
@@ -71,6 +76,7 @@ class OrderRecord(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("account_id", "client_order_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    gateway: str = gateway_column()
     alert_id: int = Field(foreign_key="alert.id", index=True)
     account_id: int = Field(sa_type=BigInteger)
     account_name: str = Field(sa_type=String)
@@ -149,13 +155,14 @@ class FillRecord(SQLModel, table=True):
     # The indexes serve the risk gate: one account's fills since an instant or newest first,
     # and the newest fill in each contract (of one account, or of all).
     __table_args__ = (
-        UniqueConstraint("trade_id", "account_id"),
+        UniqueConstraint("gateway", "trade_id", "account_id"),
         Index("ix_fill_account_id_filled_at", "account_id", "filled_at"),
         Index("ix_fill_account_id_contract_id_filled_at", "account_id", "contract_id", "filled_at"),
         Index("ix_fill_contract_id_filled_at", "contract_id", "filled_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    gateway: str = gateway_column()
     trade_id: int = Field(sa_type=BigInteger)
     account_id: int = Field(sa_type=BigInteger)
     contract_id: str = Field(sa_type=String)
@@ -179,9 +186,10 @@ class PositionRecord(SQLModel, table=True):
     """
 
     __tablename__ = "position"
-    __table_args__ = (UniqueConstraint("account_id", "contract_id"),)
+    __table_args__ = (UniqueConstraint("gateway", "account_id", "contract_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    gateway: str = gateway_column()
     account_id: int = Field(sa_type=BigInteger)
     contract_id: str = Field(sa_type=String)
     side: Side | None = Field(default=None, sa_type=StrEnumString(Side))
@@ -199,6 +207,7 @@ class AccountStateRecord(SQLModel, table=True):
 
     __tablename__ = "account_state"
 
+    gateway: str = Field(default="", primary_key=True, sa_type=String)
     account_id: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
     name: str = Field(sa_type=String)
     balance: Decimal = Field(sa_type=DecimalString)
@@ -242,6 +251,7 @@ class EventRecord(SQLModel, table=True):
     __tablename__ = "event"
 
     id: int | None = Field(default=None, primary_key=True)
+    gateway: str = gateway_column()
     at: datetime = Field(sa_type=UTCDateTime)
     level: str = Field(sa_type=String(16))
     kind: str = Field(sa_type=String)  # a short slug, e.g. "order_rejected"

@@ -10,9 +10,9 @@ closed), trades 0, accounts 1.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import random
+import secrets
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -36,6 +36,7 @@ from app.sim.models import (
     SimPosition,
     SimTrade,
 )
+from app.sim.store import Changes, SimStore, Snapshot
 from app.sim.wire import without_nulls
 
 logger = logging.getLogger("tvbridge.sim")
@@ -103,9 +104,83 @@ class Exchange:
         self._tags: set[tuple[int, str]] = set()  # (account id, customTag) in use
         self._rng = random.Random(seed)
         self._listeners: list[Listener] = []
-        self._order_ids = itertools.count(_FIRST_ORDER_ID)
-        self._trade_ids = itertools.count(_FIRST_TRADE_ID)
-        self._position_ids = itertools.count(_FIRST_POSITION_ID)
+        self._next_order_id = _FIRST_ORDER_ID
+        self._next_trade_id = _FIRST_TRADE_ID
+        self._next_position_id = _FIRST_POSITION_ID
+        # This simulator's tag: kept in its state file, new for a new file or an in-memory sim.
+        # The bridge journals under "sim:<tag>", so a new simulator's restarted ids never meet
+        # an old one's rows.
+        self.instance = secrets.token_hex(4)
+        self._store: SimStore | None = None
+        self._changes = Changes()
+
+    # -- the state file ----------------------------------------------------------------------
+
+    def attach_store(self, store: SimStore) -> None:
+        """Keep this exchange in ``store``: load what it holds (orders, trades, positions,
+        accounts, prices, id counters), or write the fresh state into a new file. From then on
+        every change is written by ``persist()``."""
+        self._store = store
+        snapshot = store.load()
+        if snapshot is None:
+            self._changes.accounts.update(self.accounts)
+            self._changed_meta(prices=True)
+            self.persist()
+        else:
+            self._restore(snapshot)
+
+    def detach_store(self) -> None:
+        """Write what is pending, then close the state file."""
+        if self._store is not None:
+            self.persist()
+            self._store.close()
+            self._store = None
+
+    def persist(self) -> None:
+        """Write every change since the last call in one transaction (no-op without a store).
+
+        Called before an answer leaves the simulator, so an acknowledged order survives a crash.
+        """
+        if self._store is None or not self._changes:
+            return
+        changes, self._changes = self._changes, Changes()
+        self._store.save(changes)
+
+    def _changed_meta(self, *, prices: bool = False) -> None:
+        if self._store is None:
+            return
+        meta = self._changes.meta
+        meta["instance"] = self.instance
+        meta["next_order_id"] = self._next_order_id
+        meta["next_trade_id"] = self._next_trade_id
+        meta["next_position_id"] = self._next_position_id
+        if prices:
+            meta["prices"] = {contract_id: str(price) for contract_id, price in self.prices.items()}
+
+    def _restore(self, snapshot: Snapshot) -> None:
+        self.accounts = {account.id: account for account in snapshot.accounts} or self.accounts
+        for order in snapshot.orders:
+            self._store_order(order)
+            if order.parent_order_id is not None:
+                self._children.setdefault(order.parent_order_id, []).append(order)
+        self.trades = sorted(snapshot.trades, key=lambda trade: trade.id)
+        self.positions = {(p.account_id, p.contract_id): p for p in snapshot.positions}
+        meta = snapshot.meta
+        self.instance = str(meta.get("instance") or self.instance)
+        self._next_order_id = int(meta["next_order_id"])
+        self._next_trade_id = int(meta["next_trade_id"])
+        self._next_position_id = int(meta["next_position_id"])
+        for contract_id, price in dict(meta.get("prices") or {}).items():
+            if contract_id in self.prices:  # a contract that rolled off keeps no price
+                self.prices[contract_id] = Decimal(price)
+
+    def _take_id(self, kind: str) -> int:
+        """The next order, trade or position id; the counter is saved with the change."""
+        name = f"_next_{kind}_id"
+        value: int = getattr(self, name)
+        setattr(self, name, value + 1)
+        self._changed_meta()
+        return value
 
     # -- market ----------------------------------------------------------------------------
 
@@ -125,6 +200,8 @@ class Exchange:
             raise ValueError(f"price {price} of {contract_id} is not on its {contract.tick_size} grid")
         self.prices[contract_id] = price
         self._match(contract_id)
+        self._changed_meta(prices=True)
+        self.persist()
 
     def step(self) -> None:
         """Advance every contract one walk step (up to ``walk_ticks`` ticks) and fill what crosses."""
@@ -134,6 +211,8 @@ class Exchange:
             self.prices[contract_id] = max(self.prices[contract_id] + move, tick_size)
         for contract_id in sorted(self.prices):
             self._match(contract_id)
+        self._changed_meta(prices=True)
+        self.persist()
 
     async def run_price_walk(self, interval_s: float) -> None:
         """Step the prices every ``interval_s`` seconds until cancelled (serve mode)."""
@@ -162,6 +241,8 @@ class Exchange:
                 logger.exception("sim listener %r failed on %s", listener, event)
 
     def _emit_order(self, order: SimOrder) -> None:
+        if self._store is not None:  # every order change is emitted: keep it for persist()
+            self._changes.orders[order.id] = order
         self._emit(ORDER_EVENT, 1, order.to_wire())
 
     def _emit_position(self, position: SimPosition) -> None:
@@ -385,7 +466,7 @@ class Exchange:
             raise Rejected("OrderNotFound", f"Order {order_id} was not found on account {account_id}.")
         return order
 
-    def _store(self, order: SimOrder) -> SimOrder:
+    def _store_order(self, order: SimOrder) -> SimOrder:
         self.orders[order.id] = order
         if order.custom_tag is not None:
             self._tags.add((order.account_id, order.custom_tag))
@@ -397,9 +478,9 @@ class Exchange:
         self, ticket: OrderTicket, contract: SimContract, now: datetime, status: OrderStatus
     ) -> SimOrder:
         order_type = OrderType(ticket.type)
-        return self._store(
+        return self._store_order(
             SimOrder(
-                id=next(self._order_ids),
+                id=self._take_id("order"),
                 account_id=ticket.account_id,
                 contract_id=contract.id,
                 symbol_id=contract.symbol_id,
@@ -428,10 +509,10 @@ class Exchange:
         """
         if bracket is None:
             return None
-        child = self._store(
+        child = self._store_order(
             replace(
                 entry,
-                id=next(self._order_ids),
+                id=self._take_id("order"),
                 status=OrderStatus.SUSPENDED,
                 type=OrderType(bracket.type),
                 side=Side.ASK if entry.side == Side.BID else Side.BID,
@@ -514,7 +595,7 @@ class Exchange:
         position = self.positions.get(key)
         if position is None:
             position = SimPosition(
-                id=next(self._position_ids),
+                id=self._take_id("position"),
                 account_id=order.account_id,
                 contract_id=order.contract_id,
                 contract_name=contract.name,
@@ -528,7 +609,7 @@ class Exchange:
         )
         fees = contract.product.fee * order.size
         trade = SimTrade(
-            id=next(self._trade_ids),
+            id=self._take_id("trade"),
             account_id=order.account_id,
             contract_id=order.contract_id,
             created_at=now,
@@ -543,6 +624,10 @@ class Exchange:
         account.balance += (realised or Decimal(0)) - fees
         if position.net == 0:
             del self.positions[key]
+        if self._store is not None:
+            self._changes.trades.append(trade)
+            self._changes.accounts[account.id] = account
+            self._changes.positions[key] = position if position.net != 0 else None
         self._emit(TRADE_EVENT, 0, trade.to_wire())
         self._emit_position(position)
         self._emit(ACCOUNT_EVENT, 1, account.to_wire())

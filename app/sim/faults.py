@@ -7,6 +7,10 @@ route (``"Order/place"``, any case) it is restricted to:
 - ``timeout_next``: PERFORM the call (an order is placed), then hold the answer for
   ``faults.timeout_s`` seconds (default 30), so a client that times out leaves a real order
   behind: the UNKNOWN-outcome case (DESIGN.md, projectx-api.md §3).
+- ``fail_after_next``: PERFORM the call, then answer HTTP 500 with an empty body at once: the
+  order exists although the caller was told the call failed.
+- ``hold_next``: hold the answer ``faults.timeout_s`` seconds, then answer HTTP 500; the call is
+  NOT performed (a request lost on the way: the caller times out and nothing happened).
 - ``throttle_next``: answer HTTP 429 with an empty body; not performed.
 - ``unauthorize_next``: answer HTTP 401 with an empty body; not performed.
 
@@ -28,6 +32,8 @@ class FaultKind(StrEnum):
 
     ERROR = "error"  # HTTP 500, not performed
     TIMEOUT = "timeout"  # performed, answered after faults.timeout_s
+    ERROR_AFTER = "error_after"  # performed, then HTTP 500
+    HOLD = "hold"  # held faults.timeout_s, then HTTP 500, not performed
     THROTTLE = "throttle"  # HTTP 429, not performed
     UNAUTHORIZED = "unauthorized"  # HTTP 401, not performed
 
@@ -53,6 +59,22 @@ class Faults:
     def timeout_next(self, calls: int = 1, path: str | None = None) -> None:
         """Perform the next ``calls`` calls, then hold each answer ``timeout_s`` seconds."""
         self._arm(FaultKind.TIMEOUT, calls, path)
+
+    def fail_after_next(self, calls: int = 1, path: str | None = None) -> None:
+        """Perform the next ``calls`` calls, then answer each with HTTP 500."""
+        self._arm(FaultKind.ERROR_AFTER, calls, path)
+
+    def hold_next(self, calls: int = 1, path: str | None = None) -> None:
+        """Hold the next ``calls`` calls ``timeout_s`` seconds, then answer HTTP 500; not performed."""
+        self._arm(FaultKind.HOLD, calls, path)
+
+    def arm(self, kind: FaultKind, calls: int = 1, path: str | None = None) -> None:
+        """Arm a fault by its kind (what the control endpoint calls). Raises ValueError."""
+        self._arm(FaultKind(kind), calls, path)
+
+    def armed(self) -> list[dict[str, object]]:
+        """The armed faults, first to hit first: ``[{"kind", "calls", "path"}]``."""
+        return [{"kind": str(a.kind), "calls": a.remaining, "path": a.route} for a in self._armed]
 
     def throttle_next(self, calls: int = 1, path: str | None = None) -> None:
         """Answer the next ``calls`` calls with HTTP 429."""

@@ -355,6 +355,9 @@ async def _dispatch(request: Request) -> Response:
         return Response(status_code=405, headers={"Allow": endpoint.method})
 
     fault = state.faults.take(path)
+    if fault is FaultKind.HOLD:
+        await asyncio.sleep(state.faults.timeout_s)  # the caller gave up; nothing was done
+        return Response(status_code=500)
     if fault is not None and fault in _FAULT_STATUS:
         return Response(status_code=_FAULT_STATUS[fault])
     token = _bearer(request)
@@ -365,18 +368,27 @@ async def _dispatch(request: Request) -> Response:
         return Response(status_code=429)
 
     response = _perform(state, endpoint, parsed, malformed, token)
+    state.persist()  # before the answer leaves: an acknowledged order survives a crash
     if fault is FaultKind.TIMEOUT:
         # Performed already: the caller cannot know whether it happened (UNKNOWN outcome).
         await asyncio.sleep(state.faults.timeout_s)
+    if fault is FaultKind.ERROR_AFTER:
+        return Response(status_code=500)  # performed, yet answered as a failure
     return response
 
 
-def create_sim_app(state: SimState | None = None) -> Starlette:
+def create_sim_app(state: SimState | None = None, *, fault_control: bool = False) -> Starlette:
     """Build the simulator's ASGI app; ``app.state.sim`` is the SimState it serves.
 
-    The User Hub (app/sim/hub.py) is mounted at ``/hubs/user``, ahead of the REST catch-all.
+    The User Hub (app/sim/hub.py) is mounted at ``/hubs/user``, ahead of the REST catch-all;
+    with ``fault_control`` the fault endpoint (app/sim/control.py) at ``/_faults`` too (without
+    it, ``/_faults`` is 404 like any unknown path).
     """
-    app = Starlette(routes=[*hub_routes(), Route("/{path:path}", _dispatch, methods=["GET", "POST"])])
+    from app.sim.control import faults_routes  # control imports this module's neighbours only
+
+    control = faults_routes() if fault_control else []
+    catch_all = Route("/{path:path}", _dispatch, methods=["GET", "POST"])
+    app = Starlette(routes=[*control, *hub_routes(), catch_all])
     app.state.sim = state if state is not None else SimState()
     hub_faults(app.state.sim)  # the hub listens to the state from the start
     return app

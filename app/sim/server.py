@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import socket
 from collections.abc import Generator
+from pathlib import Path
 from types import TracebackType
 
 import uvicorn
@@ -13,6 +15,7 @@ import uvicorn
 from app.sim.hub import redact_uvicorn_logs
 from app.sim.rest import create_sim_app
 from app.sim.state import SimState
+from app.sim.store import remove_state_file
 
 STARTUP_TIMEOUT_S = 10.0
 
@@ -37,9 +40,12 @@ class SimServer:
         *,
         seed: int = 7,
         walk_interval_s: float | None = None,
+        state_path: Path | None = None,
     ) -> None:
-        """Serve ``state``, or a fresh SimState seeded with ``seed`` (ignored with a state)."""
-        self.state = state if state is not None else SimState(seed=seed)
+        """Serve ``state``, or a new SimState seeded with ``seed`` and kept in ``state_path``
+        (None: in memory; both ignored with a state). Raises StateFileError when another
+        simulator holds ``state_path``."""
+        self.state = state if state is not None else SimState(seed=seed, state_path=state_path)
         self.walk_interval_s = walk_interval_s  # seconds between price steps; None = still
         self.port: int | None = None
         self._host = "127.0.0.1"
@@ -108,6 +114,7 @@ class SimServer:
                 await self._serve_task
         self._server = None
         self._serve_task = None
+        self.state.close()
 
     async def __aenter__(self) -> SimServer:
         await self.start()
@@ -122,15 +129,32 @@ class SimServer:
         await self.stop()
 
 
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``: addresses only this machine reaches."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 async def _serve_forever(
-    host: str, port: int, seed: int, walk_interval_s: float | None, rate_limit: int, access_log: bool
+    host: str,
+    port: int,
+    seed: int,
+    walk_interval_s: float | None,
+    rate_limit: int,
+    access_log: bool,
+    state_path: Path | None,
+    fault_control: bool,
 ) -> None:
-    state = SimState(seed=seed)
+    state = SimState(seed=seed, state_path=state_path)
     state.rate_limit.limit = rate_limit
     redact_uvicorn_logs()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_sim_app(state),
+            create_sim_app(state, fault_control=fault_control),
             host=host,
             port=port,
             access_log=access_log,
@@ -146,6 +170,7 @@ async def _serve_forever(
             walk.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await walk
+        state.close()
 
 
 def run_sim(
@@ -156,11 +181,26 @@ def run_sim(
     *,
     rate_limit: int = 200,
     access_log: bool = True,
+    state_path: Path | None = None,
+    fresh: bool = False,
+    fault_control: bool = False,
 ) -> None:
     """Serve the simulator until Ctrl-C (``tvbridge sim --port N``); blocks.
 
     ``seed`` fixes the price walk; ``walk_interval_s`` is the time between steps (None: prices
     move only when a test sets them); ``rate_limit`` is requests per 60 s per token (the live
-    gateway's is 200, projectx-api.md §3; benchmarks raise it).
+    gateway's is 200, projectx-api.md §3; benchmarks raise it). ``state_path`` keeps orders,
+    positions, balances and ids across restarts (None: in memory); ``fresh`` deletes it first.
+    ``fault_control`` serves the fault endpoint (control.py); it raises ValueError unless
+    ``host`` is a loopback address. Raises StateFileError when another simulator holds the file.
     """
-    asyncio.run(_serve_forever(host, port, seed, walk_interval_s, rate_limit, access_log))
+    if fault_control and not is_loopback(host):
+        raise ValueError(
+            f"--faults serves a fault control endpoint; it is refused on {host}, which is not a "
+            "loopback address (use 127.0.0.1)"
+        )
+    if fresh and state_path is not None:
+        remove_state_file(state_path)
+    asyncio.run(
+        _serve_forever(host, port, seed, walk_interval_s, rate_limit, access_log, state_path, fault_control)
+    )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from app.sim.exchange import Clock, Exchange
 from app.sim.faults import Faults, RateLimit
 from app.sim.models import Rejected
+from app.sim.store import MEMORY, SimStore
 from app.sim.tokens import TokenBook
 from app.sim.wire import normalize_path
 
@@ -40,6 +42,11 @@ class SimState(Exchange):
 
     Settable from tests: ``bad_api_key``, ``token_lifetime_s``, ``faults``, ``rate_limit``,
     ``accounts[id].bracket_mode``, ``clock`` (a callable returning an aware UTC datetime).
+
+    With ``state_path`` (a file; None or ":memory:" keeps nothing) orders, trades, positions,
+    balances, prices and id counters are kept in that file and reloaded by the next SimState on
+    it (store.py); sessions, faults and the request log are not. Raises StateFileError when
+    another simulator holds the file. ``close()`` releases it.
     """
 
     def __init__(
@@ -50,6 +57,7 @@ class SimState(Exchange):
         token_lifetime_s: float = TOKEN_LIFETIME_S,
         bad_api_key: str = "bad-key",
         walk_ticks: int = 2,
+        state_path: Path | str | None = None,
     ) -> None:
         super().__init__(seed=seed, clock=clock or _utc_now, walk_ticks=walk_ticks)
         self.token_lifetime_s = token_lifetime_s
@@ -58,6 +66,13 @@ class SimState(Exchange):
         self.rate_limit = RateLimit()
         self.tokens = TokenBook()
         self.requests: list[RecordedRequest] = []
+        self.state_path = None if state_path in (None, MEMORY) else Path(str(state_path))
+        if self.state_path is not None:
+            self.attach_store(SimStore(self.state_path))
+
+    def close(self) -> None:
+        """Write what is pending and release the state file (no-op without one)."""
+        self.detach_store()
 
     # -- sessions (§2) -----------------------------------------------------------------------
 

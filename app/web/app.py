@@ -22,6 +22,7 @@ from app import __version__
 from app.config import Settings
 from app.engine.bridge import Bridge
 from app.engine.watchdog import Watchdog
+from app.errors import ConfigError
 from app.gateway.hub import UserHub
 from app.gateway.projectx import build_gateway
 from app.ingest.auth import ensure_secrets, load_secrets
@@ -60,8 +61,42 @@ class Runtime:
 
 async def start_runtime(settings: Settings) -> Runtime:
     """Build and start everything the bridge needs. Raises ConfigError, GatewayError, JournalError."""
-    journal = Journal(settings.journal.url)
-    journal.upgrade()
+    sim = _open_sim(settings)
+    try:
+        # The journal keeps each gateway's rows apart: ids restart per gateway (Journal.gateway).
+        gateway_identity = f"sim:{sim.state.instance}" if sim is not None else settings.gateway.identity
+        journal = Journal(settings.journal.url, gateway=gateway_identity)
+        journal.upgrade()
+    except BaseException:
+        if sim is not None:
+            sim.state.close()
+        raise
+    try:
+        return await _start(settings, journal, sim)
+    except BaseException:
+        if sim is not None:
+            sim.state.close()  # idempotent: stop() may have closed it already
+        journal.close()
+        raise
+
+
+def _open_sim(settings: Settings) -> Any:
+    """The in-process simulator (not yet serving) on its state file, or None for a live gateway.
+
+    Raises ConfigError when another simulator holds the state file."""
+    if settings.gateway.kind != "sim":
+        return None
+    # The product imports the simulator only here, when the trader asked for it.
+    from app.sim.server import SimServer
+    from app.sim.store import StateFileError
+
+    try:
+        return SimServer(seed=settings.sim.seed, walk_interval_s=1.0, state_path=settings.sim_state_path())
+    except StateFileError as exc:
+        raise ConfigError(f"{exc}; or set [sim] state_file") from None
+
+
+async def _start(settings: Settings, journal: Journal, sim: Any) -> Runtime:
     templates = load_templates(settings.server.templates_dir)
     notes = []
     added = ensure_secrets(settings.server.secrets_file, templates)
@@ -71,13 +106,8 @@ async def start_runtime(settings: Settings) -> Runtime:
             "`tvbridge url STRATEGY` prints the URL to paste into TradingView"
         )
     secrets = load_secrets(settings.server.secrets_file)
-    sim = None
     base_url = None
-    if settings.gateway.kind == "sim":
-        # The product imports the simulator only here, when the trader asked for it.
-        from app.sim.server import SimServer
-
-        sim = SimServer(seed=settings.sim.seed, walk_interval_s=1.0)
+    if sim is not None:
         await sim.start(host="127.0.0.1", port=0)
         base_url = sim.url
     gateway = build_gateway(settings.gateway, base_url=base_url)
@@ -98,7 +128,6 @@ async def start_runtime(settings: Settings) -> Runtime:
         await gateway.close()
         if sim is not None:
             await sim.stop()
-        journal.close()
         raise
     for note in notes:
         log.warning(note)

@@ -74,6 +74,8 @@ def make_settings(root: Path, *, risk: dict[str, Any] | None = None, **gateway: 
         engine={"reconcile_delay_s": 0.05, "reconcile_attempts": 3},
         gateway={"kind": "sim", "timeout_s": 0.5, **gateway},
         risk=risk or {},
+        # Its own state file per test (the default beside the journal is not in tmp with PostgreSQL).
+        sim={"state_file": str(root / "sim-state.db")},
     )
 
 

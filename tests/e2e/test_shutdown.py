@@ -30,9 +30,10 @@ PASSWORD = "correct horse battery"
 
 
 def last_shutdown(settings: Settings) -> Any:
+    """The newest shutdown event of any gateway (latest_event reads only its own gateway's)."""
     journal = Journal(settings.journal.url)
     try:
-        return journal.latest_event(SHUTDOWN_EVENT)
+        return next((e for e in journal.events(limit=1000) if e.kind == SHUTDOWN_EVENT), None)
     finally:
         journal.close()
 
