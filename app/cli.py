@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
         "--rate-limit", type=int, default=200, help="requests per 60 s per token (the gateway's: 200)"
     )
     p.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    p.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="hold every REST answer this long after performing the call (a distant gateway)",
+    )
 
     command("check", _check, "validate settings, templates and webhook secrets; list every problem")
 
@@ -177,6 +183,7 @@ def _sim(args: argparse.Namespace) -> int:
         walk_interval_s=args.walk_interval or None,
         rate_limit=args.rate_limit,
         access_log=not args.no_access_log,
+        latency_s=max(0.0, args.latency_ms) / 1000,
     )
     return 0
 

@@ -368,6 +368,8 @@ async def _dispatch(request: Request) -> Response:
     if fault is FaultKind.TIMEOUT:
         # Performed already: the caller cannot know whether it happened (UNKNOWN outcome).
         await asyncio.sleep(state.faults.timeout_s)
+    elif state.faults.latency_s:
+        await asyncio.sleep(state.faults.latency_s)
     return response
 
 

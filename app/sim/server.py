@@ -123,10 +123,17 @@ class SimServer:
 
 
 async def _serve_forever(
-    host: str, port: int, seed: int, walk_interval_s: float | None, rate_limit: int, access_log: bool
+    host: str,
+    port: int,
+    seed: int,
+    walk_interval_s: float | None,
+    rate_limit: int,
+    access_log: bool,
+    latency_s: float,
 ) -> None:
     state = SimState(seed=seed)
     state.rate_limit.limit = rate_limit
+    state.faults.latency_s = latency_s
     redact_uvicorn_logs()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -156,11 +163,13 @@ def run_sim(
     *,
     rate_limit: int = 200,
     access_log: bool = True,
+    latency_s: float = 0.0,
 ) -> None:
     """Serve the simulator until Ctrl-C (``tvbridge sim --port N``); blocks.
 
     ``seed`` fixes the price walk; ``walk_interval_s`` is the time between steps (None: prices
     move only when a test sets them); ``rate_limit`` is requests per 60 s per token (the live
-    gateway's is 200, projectx-api.md §3; benchmarks raise it).
+    gateway's is 200, projectx-api.md §3; benchmarks raise it); ``latency_s`` holds every REST
+    answer that long after the call was performed (the crash tests' slow gateway).
     """
-    asyncio.run(_serve_forever(host, port, seed, walk_interval_s, rate_limit, access_log))
+    asyncio.run(_serve_forever(host, port, seed, walk_interval_s, rate_limit, access_log, latency_s))
