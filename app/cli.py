@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve the fault control endpoint at /_faults (loopback hosts only; see README)",
     )
+    p.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="hold every REST answer this long after performing the call (a distant gateway)",
+    )
 
     command("check", _check, "validate settings, templates and webhook secrets; list every problem")
 
@@ -199,6 +205,7 @@ def _sim(args: argparse.Namespace) -> int:
             state_path=None if args.state == MEMORY else Path(args.state),
             fresh=args.fresh,
             fault_control=args.faults,
+            latency_s=max(0.0, args.latency_ms) / 1000,
         )
     except StateFileError as exc:
         raise ConfigError(str(exc)) from None

@@ -4,14 +4,16 @@ Mounted only by ``tvbridge sim --faults`` (loopback hosts only: anyone who reach
 the simulator lie), so a test or a trader rehearsing a bad day can drive a running simulator:
 
 - ``GET /_faults``: what is armed: ``{"rest": [{"kind", "calls", "path"}], "timeout_s",
-  "rate_limit", "hub": {"silent", "duplicate", "reorder_batch", "refusing", "ping_interval_s",
+  "latency_s", "rate_limit", "hub": {"silent", "duplicate", "reorder_batch", "refusing", "ping_interval_s",
   "open_connections", "connections_made"}}``.
 - ``POST /_faults/rest`` ``{"kind": K, "calls": 1, "path": "Order/place"}``: arm a one-shot REST
   fault (faults.py) for the next ``calls`` calls (to ``path`` only when given). K is one of
   ``error`` (500, not performed), ``error_after`` (performed, then 500), ``hold`` (held
   ``timeout_s``, then 500, not performed), ``timeout`` (performed, answer held ``timeout_s``),
   ``throttle`` (429), ``unauthorized`` (401). Optional keys ``timeout_s`` (seconds, the hold of
-  ``hold``/``timeout``) and ``rate_limit`` (requests per 60 s per token) set those instead or too.
+  ``hold``/``timeout``), ``latency_s`` (every other answer held that long after the call was
+  performed: a distant gateway; 0 stops) and ``rate_limit`` (requests per 60 s per token) set
+  those instead or too.
 - ``POST /_faults/hub`` ``{"drop": true}`` (close every User Hub socket, no Close message),
   ``{"refuse_s": 30}`` (answer new upgrades 503 that long; 0 stops), ``{"silent": true}``,
   ``{"duplicate": true}``, ``{"reorder_batch": 4}``, ``{"expire_tokens": true}``,
@@ -60,6 +62,7 @@ def overview(state: SimState) -> dict[str, Any]:
     return {
         "rest": state.faults.armed(),
         "timeout_s": state.faults.timeout_s,
+        "latency_s": state.faults.latency_s,
         "rate_limit": state.rate_limit.limit,
         "hub": {
             "silent": hub.silent,
@@ -113,11 +116,13 @@ def _number(body: dict[str, Any], key: str) -> float:
 
 
 def _arm_rest(state: SimState, body: dict[str, Any]) -> None:
-    unknown = set(body) - {"kind", "calls", "path", "timeout_s", "rate_limit"}
+    unknown = set(body) - {"kind", "calls", "path", "timeout_s", "latency_s", "rate_limit"}
     if unknown:
         raise _BadControl(f"unknown key(s) {sorted(unknown)}")
     if "timeout_s" in body:
         state.faults.timeout_s = _number(body, "timeout_s")
+    if "latency_s" in body:
+        state.faults.latency_s = _number(body, "latency_s")
     if "rate_limit" in body:
         state.rate_limit.limit = int(_number(body, "rate_limit"))
     if "kind" in body:

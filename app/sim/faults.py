@@ -48,8 +48,11 @@ class _Armed:
 class Faults:
     """One-shot faults for the next N calls, optionally on one route only."""
 
-    def __init__(self, timeout_s: float = 30.0) -> None:
+    def __init__(self, timeout_s: float = 30.0, latency_s: float = 0.0) -> None:
         self.timeout_s = timeout_s
+        # Every REST answer is held this long after the call was performed: a gateway across the
+        # internet, so that a kill can fall between an order's arrival and its answer.
+        self.latency_s = latency_s
         self._armed: list[_Armed] = []
 
     def fail_next(self, calls: int = 1, path: str | None = None) -> None:

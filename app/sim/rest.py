@@ -374,6 +374,8 @@ async def _dispatch(request: Request) -> Response:
         await asyncio.sleep(state.faults.timeout_s)
     if fault is FaultKind.ERROR_AFTER:
         return Response(status_code=500)  # performed, yet answered as a failure
+    if fault is None and state.faults.latency_s:
+        await asyncio.sleep(state.faults.latency_s)
     return response
 
 

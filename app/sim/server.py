@@ -148,9 +148,11 @@ async def _serve_forever(
     access_log: bool,
     state_path: Path | None,
     fault_control: bool,
+    latency_s: float,
 ) -> None:
     state = SimState(seed=seed, state_path=state_path)
     state.rate_limit.limit = rate_limit
+    state.faults.latency_s = latency_s
     redact_uvicorn_logs()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -184,6 +186,7 @@ def run_sim(
     state_path: Path | None = None,
     fresh: bool = False,
     fault_control: bool = False,
+    latency_s: float = 0.0,
 ) -> None:
     """Serve the simulator until Ctrl-C (``tvbridge sim --port N``); blocks.
 
@@ -191,8 +194,10 @@ def run_sim(
     move only when a test sets them); ``rate_limit`` is requests per 60 s per token (the live
     gateway's is 200, projectx-api.md §3; benchmarks raise it). ``state_path`` keeps orders,
     positions, balances and ids across restarts (None: in memory); ``fresh`` deletes it first.
-    ``fault_control`` serves the fault endpoint (control.py); it raises ValueError unless
-    ``host`` is a loopback address. Raises StateFileError when another simulator holds the file.
+    ``latency_s`` holds every REST answer that long after the call was performed (the crash
+    tests' slow gateway). ``fault_control`` serves the fault endpoint (control.py); it raises
+    ValueError unless ``host`` is a loopback address. Raises StateFileError when another
+    simulator holds the file.
     """
     if fault_control and not is_loopback(host):
         raise ValueError(
@@ -202,5 +207,7 @@ def run_sim(
     if fresh and state_path is not None:
         remove_state_file(state_path)
     asyncio.run(
-        _serve_forever(host, port, seed, walk_interval_s, rate_limit, access_log, state_path, fault_control)
+        _serve_forever(
+            host, port, seed, walk_interval_s, rate_limit, access_log, state_path, fault_control, latency_s
+        )
     )
