@@ -19,7 +19,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ import httpx
 from app.domain.enums import AlertStatus, OrderState
 from app.ingest.auth import load_secrets, webhook_path
 from app.journal import Journal
-from tests.helpers import SHIPPED_TEMPLATES, eventually, free_port, journal_url, start_serve
+from tests.helpers import SHIPPED_TEMPLATES, eventually, free_port, journal_url, start_serve, start_sim
 
 ALERTS = int(os.environ.get("TVBRIDGE_CHAOS_ALERTS", "150"))
 KILLS = int(os.environ.get("TVBRIDGE_CHAOS_KILLS", "2"))
@@ -108,26 +107,6 @@ class Bridge:
                 self.process.wait(timeout=10)
 
 
-def start_sim(workdir: Path, port: int) -> subprocess.Popen[Any]:
-    sim = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "sim", "--port", str(port), "--rate-limit", "1000000"]
-        + ["--latency-ms", LATENCY_MS, "--no-access-log"],
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/api/Status/ping", timeout=1)
-            return sim
-        except httpx.HTTPError:
-            if sim.poll() is not None or time.monotonic() > deadline:
-                sim.kill()
-                raise AssertionError("tvbridge sim did not start") from None
-            time.sleep(0.1)
-
-
 def sim_orders(port: int) -> list[dict[str, Any]]:
     """Every order the simulator holds for trader1's accounts (Order/search, the last day)."""
     api = f"http://127.0.0.1:{port}/api"
@@ -165,7 +144,7 @@ async def test_kill_9_during_a_burst_loses_no_alert_and_doubles_no_order(tmp_pat
         template.replace('time_field = "time"', 'time_field = "time"\nmax_age_s = 0')
     )
     sim_port = free_port()
-    sim = start_sim(tmp_path, sim_port)
+    sim, _ = start_sim(tmp_path, "--rate-limit", "1000000", "--latency-ms", LATENCY_MS, port=sim_port)
     url = journal_url(tmp_path)
     env = {
         "TVBRIDGE_GATEWAY__KIND": "custom",
