@@ -18,7 +18,7 @@ from decimal import Decimal
 from itertools import groupby
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, bindparam, case, delete, func, insert, update
+from sqlalchemy import Connection, bindparam, case, delete, func, insert, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import BindParameter
@@ -664,6 +664,27 @@ class Journal:
             return []
         query = select(OrderRecord).where(col(OrderRecord.state).in_(wanted)).order_by(col(OrderRecord.id))
         with self._transaction("list orders by state") as session:
+            return list(session.exec(query).all())
+
+    def bracket_entries(self, since: datetime) -> list[OrderRecord]:
+        """Entry rows sent with a native bracket (stop loss or take profit ticks, no OCO group),
+        written since ``since`` (tz-aware UTC), that the gateway did not refuse; oldest first.
+        What protection checks at start and after a hub reconnect."""
+        query = (
+            select(OrderRecord)
+            .where(
+                OrderRecord.leg == Leg.ENTRY,
+                col(OrderRecord.oco_group_id).is_(None),
+                col(OrderRecord.created_at) >= since,
+                col(OrderRecord.state).not_in([OrderState.REJECTED, OrderState.NOT_PLACED]),
+                or_(
+                    col(OrderRecord.stop_loss_ticks).is_not(None),
+                    col(OrderRecord.take_profit_ticks).is_not(None),
+                ),
+            )
+            .order_by(col(OrderRecord.id))
+        )
+        with self._transaction("list the entries sent with a native bracket") as session:
             return list(session.exec(query).all())
 
     def order_by_client_id(self, account_id: int, client_order_id: str) -> OrderRecord | None:

@@ -127,7 +127,17 @@ class FakeGateway:
         ]
 
     async def open_positions(self, account_id: int) -> list[Position]:
-        return []
+        """The net of the account's fills per contract (as a gateway's positions are)."""
+        net: dict[str, int] = {}
+        for o in self.orders.values():
+            if o.account_id == account_id and o.fill_volume:
+                signed = o.fill_volume if o.side is Side.BUY else -o.fill_volume
+                net[o.contract_id] = net.get(o.contract_id, 0) + signed
+        return [
+            Position(account_id, contract_id, Side.BUY if size > 0 else Side.SELL, abs(size), Decimal(0))
+            for contract_id, size in net.items()
+            if size
+        ]
 
     def by_tag(self, tag: str) -> BrokerOrder:
         return next(o for o in self.orders.values() if o.client_order_id == tag)
