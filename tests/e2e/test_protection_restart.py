@@ -8,21 +8,29 @@ killed bridge had not journaled is lost, as with ``kill -9``; the simulator outl
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from app.config import Settings
 from app.domain.enums import Leg, OrderState
-from app.failpoints import FailpointCrash, arm
+from app.failpoints import ENV, FailpointCrash, arm
+from app.ingest.auth import load_secrets, webhook_path
+from app.journal.journal import Journal
 from app.sim.models import OrderStatus, OrderType, Side
 from app.sim.server import SimServer
 from tests.e2e.conftest import Env, make_settings
 from tests.e2e.test_protection import BRACKET_ALERT, MANAGED, group_of, on_sim
-from tests.helpers import SHIPPED_TEMPLATES, eventually
+from tests.helpers import SHIPPED_TEMPLATES, eventually, free_port, start_serve
 
 POSITION_BRACKETS = 70000002  # the simulator's account without native brackets
 AUTO_OCO = 70000001  # the simulator's account with native brackets (Auto OCO)
@@ -242,3 +250,85 @@ async def test_a_native_bracket_lost_with_its_legs_gone_is_protected_by_the_brid
         events = env.journal.events(alert_id=alert_id)
         [missing] = [e for e in events if e.kind == "bracket.native_missing"]
         assert missing.level == "critical"
+
+
+# -- a real kill: `tvbridge serve` killed by SIGKILL beside a standalone `tvbridge sim` ---------
+
+
+def _start_sim(workdir: Path) -> tuple[subprocess.Popen[Any], int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "sim", "--port", str(port), "--no-access-log"],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/api/Status/ping", timeout=1)
+            return process, port
+        except httpx.HTTPError:
+            assert process.poll() is None and time.monotonic() < deadline, "tvbridge sim did not start"
+            time.sleep(0.1)
+
+
+def _sim_open_orders(port: int, account_id: int) -> list[dict[str, Any]]:
+    """Order/searchOpen on the standalone simulator, as any ProjectX client asks it."""
+    base = f"http://127.0.0.1:{port}/api"
+    token = httpx.post(f"{base}/Auth/loginKey", json={"userName": "trader1", "apiKey": "key"}).json()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    answer = httpx.post(f"{base}/Order/searchOpen", json={"accountId": account_id}, headers=headers)
+    return list(answer.json()["orders"])
+
+
+async def test_serve_killed_after_the_stop_loss_row_is_protected_within_5_s_of_ready(
+    tmp_path: Path,
+) -> None:
+    shutil.copytree(SHIPPED_TEMPLATES, tmp_path / "templates")
+    (tmp_path / "templates" / "mnq-managed.toml").write_text(MANAGED)
+    sim, port = _start_sim(tmp_path)
+    serve: subprocess.Popen[Any] | None = None
+    log = (tmp_path / "serve.log").open("a")
+    try:
+        env = {
+            "TVBRIDGE_GATEWAY__KIND": "custom",
+            "TVBRIDGE_GATEWAY__API_URL": f"http://127.0.0.1:{port}",
+            "TVBRIDGE_GATEWAY__USER_HUB_URL": f"ws://127.0.0.1:{port}/hubs/user",
+            "TVBRIDGE_GATEWAY__USERNAME": "trader1",
+            "TVBRIDGE_GATEWAY__API_KEY": "key",
+            "TVBRIDGE_SERVER__PORT": str(free_port()),
+            "TVBRIDGE_SERVER__WEBHOOK_PORT": str(free_port()),
+        }
+        serve = start_serve(tmp_path, {**env, ENV: "managed.leg_written"}, log)
+        secret = load_secrets(tmp_path / "webhook_secrets.toml")["mnq-managed"]
+        url = f"http://127.0.0.1:{env['TVBRIDGE_SERVER__WEBHOOK_PORT']}{webhook_path('mnq-managed', secret)}"
+        with contextlib.suppress(httpx.HTTPError):  # killed before it answered, maybe
+            httpx.post(url, content=BRACKET_ALERT.replace(b"Long-", b"Managed-"), timeout=5)
+        assert serve.wait(timeout=20) == -signal.SIGKILL  # killed at the failpoint
+        assert [o["type"] for o in _sim_open_orders(port, POSITION_BRACKETS)] == []  # unprotected
+
+        serve = start_serve(tmp_path, env, log)  # returns once /readyz answers 200
+
+        async def protected() -> bool:
+            orders = _sim_open_orders(port, POSITION_BRACKETS)
+            stops = [o for o in orders if o["type"] == 4]  # Stop (§5.1)
+            assert [(o["side"], o["size"]) for o in stops] == [(1, 1)], orders  # sell 1: long 1
+            assert [(o["side"], o["size"]) for o in orders if o["type"] == 1] == [(1, 1)]
+            return True
+
+        await eventually(protected, timeout_s=5)
+        journal = Journal(f"sqlite:///{tmp_path / 'tvbridge.db'}")
+        try:
+            [group] = journal.oco_groups("working")  # not done: the position is open
+            kinds = [e.kind for e in journal.events(alert_id=group.alert_id)]
+            assert "bracket.managed_restored" in kinds and "oco.done" not in kinds
+        finally:
+            journal.close()
+    finally:
+        if serve is not None and serve.poll() is None:
+            serve.send_signal(signal.SIGINT)
+            serve.wait(timeout=30)
+        sim.terminate()
+        sim.wait(timeout=10)
+        log.close()
