@@ -670,6 +670,9 @@ class Protection:
             try:
                 oldest = min(e.created_at for e in todo)
                 orders = await self.gateway.search_orders(account, oldest - SEARCH_SLACK)
+                if any(not e.state.is_final for e in todo):  # legs held until the entry fills
+                    listed = {o.broker_order_id for o in orders}
+                    orders += [o for o in await self._suspended(account) if o.broker_order_id not in listed]
                 for entry in todo:
                     await self._check_native(entry, children[entry.id], orders)
             except Exception:  # noqa: BLE001 — one account must not stop the others
@@ -755,6 +758,15 @@ class Protection:
         self._remember(entry.id, broker)
         await self.applier.apply_to_rows(pairs)
         return children
+
+    async def _suspended(self, account_id: int) -> list[BrokerOrder]:
+        """The account's suspended bracket children (Order/v2/query); none when the gateway
+        cannot say (an older gateway without v2/query): they are read once their entry fills."""
+        try:
+            return await self.gateway.suspended_orders(account_id)
+        except GatewayError as exc:
+            log.warning("could not read the suspended bracket legs of account %s: %s", account_id, exc)
+            return []
 
     async def _settled_elsewhere(self, entry: Any) -> bool:
         """True when no alert settlement of this run may still write the entry's legs."""

@@ -332,3 +332,62 @@ async def test_serve_killed_after_the_stop_loss_row_is_protected_within_5_s_of_r
         sim.terminate()
         sim.wait(timeout=10)
         log.close()
+
+
+NATIVE_LIMIT = """\
+description = "MNQ limit entry with a native bracket"
+[alert]
+id_field = "id"
+[order]
+accounts = ["SIM-AUTO-OCO"]
+ticker = "{{ alert.ticker }}"
+action = "{{ alert.action }}"
+quantity = "{{ alert.quantity }}"
+type = "limit"
+limit_price = "{{ alert.price }}"
+[bracket]
+stop_loss = { ticks = 40 }
+take_profit = { ticks = 80 }
+"""
+
+
+async def test_a_working_native_entry_whose_settlement_was_lost_has_its_suspended_legs_journaled(
+    tmp_path: Path, sim: SimServer
+) -> None:
+    settings = on_the_sim(tmp_path, sim)
+    (tmp_path / "templates" / "mnq-native-limit.toml").write_text(NATIVE_LIMIT)
+    with arm("native.settle"):
+        async with on_sim(settings, tmp_path, sim) as env:
+            contract = await env.runtime.bridge.gateway.contract("MNQ1!")
+            below = sim.state.price(contract.contract_id) - 50  # a buy limit that waits
+            body = BRACKET_ALERT.replace(b'"21500.25"', f'"{below}"'.encode())
+            with pytest.raises(FailpointCrash):
+                await env.send("mnq-native-limit", body)
+            [alert] = env.journal.recent_alerts(limit=1)
+            alert_id = alert.id
+    children = [o for o in sim.state.orders.values() if o.status == OrderStatus.SUSPENDED]
+    assert len(children) == 2  # invisible to Order/search until the entry fills (§4.8)
+
+    async with on_sim(settings, tmp_path, sim) as env:
+
+        async def journaled() -> bool:
+            legs = {o.leg: o for o in env.orders(alert_id)}
+            assert {legs[Leg.STOP_LOSS].broker_order_id, legs[Leg.TAKE_PROFIT].broker_order_id} == {
+                c.id for c in children
+            }
+            assert legs[Leg.STOP_LOSS].state == OrderState.SUSPENDED
+            assert legs[Leg.ENTRY].state == OrderState.WORKING
+            return True
+
+        await eventually(journaled, timeout_s=5)
+        sim.state.set_price(contract.contract_id, below)  # the entry fills, its legs start working
+
+        async def working_legs() -> bool:
+            legs = {o.leg: o for o in env.orders(alert_id)}
+            assert legs[Leg.ENTRY].state == OrderState.FILLED
+            assert legs[Leg.STOP_LOSS].state == OrderState.WORKING
+            assert legs[Leg.TAKE_PROFIT].state == OrderState.WORKING
+            return True
+
+        await eventually(working_legs, timeout_s=5)
+        assert len(working(sim, AUTO_OCO, OrderType.STOP)) == 1  # the native one, no second stop

@@ -125,6 +125,9 @@ class FakeGateway:
     ) -> list[BrokerOrder]:
         return [o for o in self.orders.values() if o.account_id == account_id]
 
+    async def suspended_orders(self, account_id: int) -> list[BrokerOrder]:
+        return []  # this gateway never holds bracket children back
+
     async def open_orders(self, account_id: int) -> list[BrokerOrder]:
         return [
             o for o in self.orders.values() if o.account_id == account_id and o.state == OrderState.WORKING
