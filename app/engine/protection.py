@@ -684,9 +684,12 @@ class Protection:
         children = await self._adopt_children(entry, children, orders)
         rows = await self.runner.run(self.journal.alert_orders, entry.alert_id)
         entry = next(r for r in rows if r.id == entry.id)
-        if not self._native_entry(entry) or not (entry.fill_volume or self._view(entry).filled):
-            return
+        filled = self._view(entry).filled
+        if not self._native_entry(entry) or not filled or entry.id in self._native_checked:
+            return  # not filled, or its verification after the fill is running already
         views = [self._view(r) for r in rows if r.parent_id == entry.id and r.leg in _PROTECTIVE]
+        if sum(v.filled for v in views) >= filled:
+            return  # a leg took the whole position back: nothing of this entry is open
         stop_loss = [v for v in views if v.row.leg == Leg.STOP_LOSS]
         protected = any(v.working for v in stop_loss) or (not entry.stop_loss_ticks and bool(views))
         if protected or await self._held_for(entry) <= 0:
