@@ -138,6 +138,7 @@ class Protection:
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._native_checked: set[int] = set()  # native entries whose children are checked
         self._reported: set[tuple[int, int]] = set()  # (group, leg row) a critical event named
+        self._verifying: set[int] = set()  # managed groups whose legs are being verified
         # Rows written before this moment belong to an earlier run: nothing of theirs is in flight.
         self._started_at = datetime.now(UTC)
 
@@ -511,7 +512,11 @@ class Protection:
         self._spawn(self._verify_managed(group.id))
 
     async def _verify_managed(self, oco_group_id: int) -> None:
-        """Both legs must be WORKING (or the group settled) within ``verify_s``; else the policy."""
+        """Both legs must be WORKING (or the group settled) within ``verify_s``; else the policy
+        (a take profit alone not working is a critical event: the stop loss protects)."""
+        if oco_group_id in self._verifying:
+            return  # one verification per group at a time (start and the first reconnect both ask)
+        self._verifying.add(oco_group_id)
         try:
             deadline = time.monotonic() + self.verify_s
             refreshed = False
@@ -548,6 +553,8 @@ class Protection:
                         await self._log(group, "bracket.take_profit_missing", message, "critical", legs)
         except Exception:  # noqa: BLE001 — a background check logs, it never kills the bridge
             log.exception("verifying the managed bracket of OCO group %s failed", oco_group_id)
+        finally:
+            self._verifying.discard(oco_group_id)
 
     async def _fail_managed(self, group: Any, legs: list[LegView]) -> None:
         """The legs are not working in time: cancel what is left, then close or keep."""
