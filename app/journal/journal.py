@@ -564,6 +564,9 @@ class Journal:
     ) -> list[int]:
         """In one transaction: apply order ``updates``, add ``new_orders`` (add_order's keyword
         arguments, alert_id implied) and set the alert's final status; return the new rows' ids.
+        A new order whose tag the account already has (a native bracket leg protection read from
+        the gateway after a crash, before this alert was resumed) is not added again: its
+        existing row's id is returned.
 
         The webhook's hot path ends here, so an alert costs three commits: the alert, its
         write-ahead order row(s), and this one.
@@ -575,7 +578,7 @@ class Journal:
                 _update_order(
                     conn, u.order_record_id, OrderState(u.state), now, _update_values(u), u.previous
                 )
-            ids = [_insert_order(conn, alert_id=alert_id, now=now, **row) for row in new_orders]
+            ids = [_insert_order_once(conn, alert_id=alert_id, now=now, **row) for row in new_orders]
             _set_alert(conn, alert_id, status, values, settled_at=now)
             return ids
 
@@ -1307,6 +1310,16 @@ class Journal:
                 yield session
         except SQLAlchemyError as exc:
             raise journal_error(self._engine.url, what, exc) from exc
+
+
+def _insert_order_once(conn: Connection, *, now: datetime, **row: Any) -> int:
+    """_insert_order, unless the account already has an order with this tag: then its id."""
+    tag = row.get("client_order_id")
+    if tag:
+        held = conn.execute(_ORDER_BY_TAG, {"account_id": row["account_id"], "client_order_id": tag}).first()
+        if held is not None:
+            return int(held.id)
+    return _insert_order(conn, now=now, **row)
 
 
 def _insert_order(
