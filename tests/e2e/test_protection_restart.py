@@ -28,7 +28,7 @@ from app.ingest.auth import load_secrets, webhook_path
 from app.journal.journal import Journal
 from app.sim.models import OrderStatus, OrderType, Side
 from app.sim.server import SimServer
-from tests.e2e.conftest import Env, make_settings
+from tests.e2e.conftest import Env, make_settings, running
 from tests.e2e.test_protection import BRACKET_ALERT, MANAGED, group_of, on_sim
 from tests.helpers import SHIPPED_TEMPLATES, eventually, free_port, start_serve
 
@@ -66,6 +66,12 @@ def working(sim: SimServer, account_id: int, order_type: OrderType) -> list[Any]
         for o in sim.state.orders.values()
         if o.account_id == account_id and o.type == order_type and o.status == OrderStatus.OPEN
     ]
+
+
+def one(items: list[Any]) -> Any:
+    """The only item (an AssertionError otherwise, so ``eventually`` waits for it)."""
+    assert len(items) == 1, items
+    return items[0]
 
 
 def position_size(sim: SimServer, account_id: int) -> int:
@@ -119,8 +125,8 @@ async def test_a_managed_bracket_killed_at_each_step_is_protected_within_5_s_of_
     async with on_sim(settings, tmp_path, sim) as env:  # the restart: ready from here
 
         async def protected() -> bool:
-            [stop] = working(sim, POSITION_BRACKETS, OrderType.STOP)
-            [target] = working(sim, POSITION_BRACKETS, OrderType.LIMIT)
+            stop = one(working(sim, POSITION_BRACKETS, OrderType.STOP))
+            target = one(working(sim, POSITION_BRACKETS, OrderType.LIMIT))
             assert (stop.side, stop.size) == (Side.ASK, 1)  # sized to the position (long 1)
             assert (target.side, target.size) == (Side.ASK, 1)
             return True
@@ -191,8 +197,8 @@ async def test_a_native_bracket_whose_settlement_was_lost_is_journaled_at_start(
             alert_id = alert.id
             # the crash lost the settlement: the journal knows the entry, not its legs
             assert [o.leg for o in env.orders(alert_id)] == [Leg.ENTRY]
-    [stop] = working(sim, AUTO_OCO, OrderType.STOP)  # the gateway made the legs with the entry
-    [target] = working(sim, AUTO_OCO, OrderType.LIMIT)
+    stop = one(working(sim, AUTO_OCO, OrderType.STOP))  # the gateway made the legs with the entry
+    target = one(working(sim, AUTO_OCO, OrderType.LIMIT))
 
     async with on_sim(settings, tmp_path, sim) as env:
 
@@ -241,7 +247,7 @@ async def test_a_native_bracket_lost_with_its_legs_gone_is_protected_by_the_brid
     async with on_sim(settings, tmp_path, sim) as env:
 
         async def protected() -> bool:
-            [stop] = working(sim, AUTO_OCO, OrderType.STOP)
+            stop = one(working(sim, AUTO_OCO, OrderType.STOP))
             assert (stop.side, stop.size) == (Side.ASK, 1)
             assert stop.custom_tag.endswith("-MSL")
             return True
@@ -391,3 +397,45 @@ async def test_a_working_native_entry_whose_settlement_was_lost_has_its_suspende
 
         await eventually(working_legs, timeout_s=5)
         assert len(working(sim, AUTO_OCO, OrderType.STOP)) == 1  # the native one, no second stop
+
+
+MANAGED_LIMIT = MANAGED.replace(
+    'price = "{{ alert.price }}"', 'type = "limit"\nlimit_price = "{{ alert.price }}"'
+)
+
+
+async def test_a_managed_entry_filled_while_the_hub_was_down_is_protected_after_the_reconnect(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path)
+    (tmp_path / "templates" / "mnq-managed-limit.toml").write_text(MANAGED_LIMIT)
+    async with running(settings, tmp_path) as env:
+        contract = await env.runtime.bridge.gateway.contract("MNQ1!")
+        below = env.sim.price(contract.contract_id) - 50
+        body = BRACKET_ALERT.replace(b'"21500.25"', f'"{below}"'.encode())
+        reply = (await env.send("mnq-managed-limit", body)).json()
+        assert reply["status"] == "executed", reply
+        hub = env.runtime.hub
+        env.sim.hub.refuse_for(1.0)
+        env.sim.hub.drop_all()
+
+        async def dropped() -> bool:
+            return not hub.state.connected
+
+        await eventually(dropped, timeout_s=5)
+        env.sim.set_price(contract.contract_id, below)  # the entry fills while the bridge is deaf
+        assert working(env.runtime.sim, POSITION_BRACKETS, OrderType.STOP) == []
+
+        async def reconnected() -> bool:
+            return bool(hub.state.connected)
+
+        await eventually(reconnected, timeout_s=10)
+
+        async def protected() -> bool:
+            stop = one(working(env.runtime.sim, POSITION_BRACKETS, OrderType.STOP))
+            assert (stop.side, stop.size) == (Side.ASK, 1)
+            assert len(working(env.runtime.sim, POSITION_BRACKETS, OrderType.LIMIT)) == 1
+            return True
+
+        await eventually(protected, timeout_s=5)
+        assert group_of(env, reply["alert_id"]).state == "working"
