@@ -171,7 +171,9 @@ class Protection:
                 await self.review(group.id, resumed=True)
                 group_now = await self.runner.run(self.journal.oco_group, group.id)
                 if group_now is not None and group_now.state == "working":
-                    await self._log(group_now, "oco.resumed", "resumed after a restart", "info")
+                    await self._log(
+                        group_now, "oco.resumed", "resumed after a restart or a hub reconnect", "info"
+                    )
                     await self._verify_later(group_now)
             except Exception:  # noqa: BLE001 — one group must not stop the others
                 log.exception("could not resume OCO group %s", group.id)
