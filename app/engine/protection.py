@@ -275,6 +275,8 @@ class Protection:
                 await self._finish(group, "done", note, [view], "info")
             return False
         if legs:
+            if await self._cancel_duplicates(group, legs):
+                return True
             acted = await self._review_legs(
                 group, legs, view.filled, entry_done=view.state.is_final, managed=True
             )
@@ -450,6 +452,34 @@ class Protection:
             return False
         await self._place_managed(group, entry, size, plan, restored=resumed or bool(legs))
         return True
+
+    async def _cancel_duplicates(self, group: Any, legs: list[LegView]) -> bool:
+        """Two working legs of one kind (a leg placed again after a restart, whose first copy
+        turned up on the gateway after all): cancel all but the newest, so two stop losses can
+        never both fill against one position. True when a cancel was sent."""
+        acted = False
+        for kind in _PROTECTIVE:
+            live = [
+                v
+                for v in legs
+                if v.row.leg == kind and v.working and not v.state.is_open and v.broker_order_id
+            ]
+            for extra in sorted(live, key=lambda v: v.row.id)[:-1]:
+                if extra.filled or extra.row.id in self._cancel_asked:
+                    continue
+                assert extra.broker_order_id is not None
+                outcome = await (await self._session(group)).cancel(
+                    _account(extra.row), group.contract_id, extra.broker_order_id
+                )
+                if outcome.state in (OrderState.DONE, OrderState.UNKNOWN):
+                    self._cancel_asked.add(extra.row.id)
+                message = (
+                    f"OCO group {group.id}: two working {kind} legs → cancel the older "
+                    f"{extra.row.client_order_id} {extra.broker_order_id}: {outcome.state}"
+                )
+                await self._log(group, "bracket.duplicate_leg", message, "warning", legs)
+                acted = True
+        return acted
 
     async def _held(self, group: Any, side: Side) -> int:
         """The contracts the gateway holds on ``side`` in the group's contract (Position/searchOpen)."""

@@ -416,6 +416,19 @@ async def test_resume_places_a_managed_stop_loss_that_never_reached_the_gateway(
     [restored] = [e for e in bench.events(alert_id) if e.kind == "bracket.managed_restored"]
     assert restored.level == "warning"
 
+    # The first stop loss turns up on the gateway after all (it was in flight): two stops for
+    # one position, so the older one is cancelled.
+    late = await bench.gateway.place_order(
+        OrderRequest(70000002, MNQ.contract_id, Side.SELL, OrderType.STOP, 2, f"{entry}-MSL")
+    )
+    event = bench.gateway.update(late)
+    await bench.applier.apply(event)  # the bridge journals an event, then protection acts
+    await restarted.on_event(event)
+
+    assert bench.gateway.cancels == [late]
+    assert bench.gateway.orders[stop_loss.broker_order_id].state == OrderState.WORKING
+    assert [e.kind for e in bench.events(alert_id)].count("bracket.duplicate_leg") == 1
+
 
 async def test_a_native_bracket_not_seen_after_the_fill_falls_back_to_managed_protection(
     bench: Bench,
