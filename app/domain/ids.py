@@ -6,8 +6,9 @@ journal database (so a new journal can never reuse the tags of an old one on the
 alert is matched to its first copy by the journal (dedupe), so it maps to the same tags and can
 never make a second order. The gateway appends ``-SL``/``-TP`` for native bracket children
 (reference/projectx-api.md §6.3); the base stays well under 60 characters. The bridge's own
-protective orders add ``-MSL``/``-MTP`` (managed stop loss / take profit) and ``-FL`` (a market
-order that takes back contracts: an unprotected entry, an OCO over-fill).
+protective orders add ``-MSL``/``-MTP`` (managed stop loss / take profit; ``-MSL2``, ``-MSL3`` … when
+a leg that never reached the gateway is placed again after a restart) and ``-FL`` (a market order
+that takes back contracts: an unprotected entry, an OCO over-fill).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import re
 
 _TAG = re.compile(
-    r"^tvb-(?P<instance>[a-z0-9]+)-(?P<alert_id>\d+)-(?P<n>\d+)(?P<suffix>(?:-M?SL|-M?TP)?(?:-FL)?)$"
+    r"^tvb-(?P<instance>[a-z0-9]+)-(?P<alert_id>\d+)-(?P<n>\d+)(?P<suffix>(?:-SL|-TP|-MSL\d*|-MTP\d*)?(?:-FL)?)$"
 )
 
 
@@ -40,14 +41,20 @@ def flatten_tag(entry_tag: str) -> str:
     return f"{entry_tag}-FL"
 
 
-def managed_stop_loss_tag(entry_tag: str) -> str:
-    """The tag of the stop loss the bridge places itself after ``entry_tag`` filled (managed)."""
-    return f"{entry_tag}-MSL"
+def managed_stop_loss_tag(entry_tag: str, attempt: int = 1) -> str:
+    """The tag of the stop loss the bridge places itself after ``entry_tag`` filled (managed);
+    ``attempt`` 2, 3 … when an earlier one never reached the gateway (tags are never reused)."""
+    return f"{entry_tag}-MSL{_nth(attempt)}"
 
 
-def managed_take_profit_tag(entry_tag: str) -> str:
-    """The tag of the take profit the bridge places itself after ``entry_tag`` filled (managed)."""
-    return f"{entry_tag}-MTP"
+def managed_take_profit_tag(entry_tag: str, attempt: int = 1) -> str:
+    """The tag of the take profit the bridge places itself after ``entry_tag`` filled (managed);
+    ``attempt`` as for managed_stop_loss_tag."""
+    return f"{entry_tag}-MTP{_nth(attempt)}"
+
+
+def _nth(attempt: int) -> str:
+    return "" if attempt <= 1 else str(attempt)
 
 
 def is_ours(tag: str | None, instance: str) -> bool:

@@ -44,6 +44,7 @@ from app.errors import (
     OutcomeUnknown,
     TemplateError,
 )
+from app.failpoints import failpoint
 from app.journal.journal import OrderUpdate
 from app.strategies import SyncIntent
 
@@ -198,7 +199,18 @@ class OrderSession:
             request=self.gateway.place_order_body(request),
             **row,
         )
-        place = lambda: self.gateway.place_order(request)  # noqa: E731
+        # Only the bridge's own (managed) legs are placed as stop loss / take profit legs: the
+        # gateway makes native ones. The failpoints are where a crash test kills the process.
+        managed_leg = leg in (Leg.STOP_LOSS, Leg.TAKE_PROFIT)
+        if managed_leg:
+            failpoint("managed.leg_written")
+
+        async def place() -> int:
+            broker_order_id = await self.gateway.place_order(request)
+            if managed_leg:
+                failpoint("managed.leg_sent")  # on the gateway, its answer not journaled
+            return broker_order_id
+
         return await self._call(pending, account, place, ok_state=OrderState.ACCEPTED)
 
     async def _write_ahead(
@@ -395,6 +407,8 @@ class _Execution(OrderSession):
         contract_id: str | None,
         http_status: int = 200,
     ) -> Settlement:
+        if self.new_rows:
+            failpoint("native.settle")  # the native legs and the answers are not journaled yet
         new_ids = await self.runner.run(
             self.journal.settle_alert,
             self.alert_id,

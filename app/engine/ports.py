@@ -78,6 +78,10 @@ class Gateway(Protocol):
     async def open_orders(self, account_id: int) -> list[BrokerOrder]:
         """Order/searchOpen: working (status Open) orders only."""
 
+    async def suspended_orders(self, account_id: int) -> list[BrokerOrder]:
+        """Bracket children waiting for their entry to fill (Order/v2/query, statuses [8],
+        §4.8): the orders Order/search does not list."""
+
     async def open_positions(self, account_id: int) -> list[Position]:
         """Position/searchOpen."""
 

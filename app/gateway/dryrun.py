@@ -53,6 +53,9 @@ class DryRunGateway:
     async def open_orders(self, account_id: int) -> list[BrokerOrder]:
         return await self.inner.open_orders(account_id)
 
+    async def suspended_orders(self, account_id: int) -> list[BrokerOrder]:
+        return await self.inner.suspended_orders(account_id)
+
     async def open_positions(self, account_id: int) -> list[Position]:
         return await self.inner.open_positions(account_id)
 

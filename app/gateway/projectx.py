@@ -17,6 +17,9 @@ from app.gateway.contracts import ContractResolver
 from app.gateway.rest import RestClient
 
 PLACE = "Order/place"
+# Order/v2/query pages: 100 rows at most each (§4.8); more than 1,000 held orders is not a thing.
+QUERY_PAGE_SIZE = 100
+QUERY_PAGES = 10
 
 
 class ProjectXGateway:
@@ -137,6 +140,26 @@ class ProjectXGateway:
     async def open_orders(self, account_id: int) -> list[BrokerOrder]:
         """Working (status Open) orders by Order/searchOpen (§4.8)."""
         return await self._orders("Order/searchOpen", {"accountId": account_id})
+
+    async def suspended_orders(self, account_id: int) -> list[BrokerOrder]:
+        """Bracket children waiting for their entry to fill (status Suspended), which Order/search
+        and Order/searchOpen do not list: Order/v2/query with statuses [8] (§4.8), page by page
+        (100 rows, row offsets), at most QUERY_PAGES pages."""
+        orders: list[BrokerOrder] = []
+        for page in range(QUERY_PAGES):
+            body = {
+                "filter": {"accountId": account_id, "statuses": [int(wire.OrderStatus.SUSPENDED)]},
+                "pageSize": QUERY_PAGE_SIZE,
+                "pageOffset": page * QUERY_PAGE_SIZE,
+                "sortBy": 1,  # Id
+                "sortDirection": 0,  # Asc
+            }
+            envelope = await self.rest.call("Order/v2/query", body, mutating=False)
+            rows = envelope.get("orders") or []
+            orders += [wire.to_broker_order(row) for row in rows]
+            if len(rows) < QUERY_PAGE_SIZE:
+                break
+        return orders
 
     async def open_positions(self, account_id: int) -> list[Position]:
         """Open positions by Position/searchOpen (§4.9); size in contracts."""

@@ -19,7 +19,7 @@ from decimal import Decimal
 from itertools import groupby
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, bindparam, case, delete, func, insert, update
+from sqlalchemy import Connection, bindparam, case, delete, func, insert, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import BindParameter
@@ -632,6 +632,9 @@ class Journal:
     ) -> list[int]:
         """In one transaction: apply order ``updates``, add ``new_orders`` (add_order's keyword
         arguments, alert_id implied) and set the alert's final status; return the new rows' ids.
+        A new order whose tag the account already has (a native bracket leg protection read from
+        the gateway after a crash, before this alert was resumed) is not added again: its
+        existing row's id is returned.
 
         The webhook's hot path ends here, so an alert costs three commits: the alert, its
         write-ahead order row(s), and this one.
@@ -644,7 +647,7 @@ class Journal:
                     conn, u.order_record_id, OrderState(u.state), now, _update_values(u), u.previous
                 )
             ids = [
-                _insert_order(conn, alert_id=alert_id, now=now, gateway=self.gateway, **row)
+                _insert_order_once(conn, alert_id=alert_id, now=now, gateway=self.gateway, **row)
                 for row in new_orders
             ]
             _set_alert(conn, alert_id, status, values, settled_at=now)
@@ -739,6 +742,28 @@ class Journal:
             .order_by(col(OrderRecord.id))
         )
         with self._transaction("list orders by state") as session:
+            return list(session.exec(query).all())
+
+    def bracket_entries(self, since: datetime) -> list[OrderRecord]:
+        """Entry rows sent with a native bracket (stop loss or take profit ticks, no OCO group),
+        written since ``since`` (tz-aware UTC), that the gateway did not refuse; oldest first.
+        What protection checks at start and after a hub reconnect."""
+        query = (
+            select(OrderRecord)
+            .where(
+                OrderRecord.gateway == self.gateway,
+                OrderRecord.leg == Leg.ENTRY,
+                col(OrderRecord.oco_group_id).is_(None),
+                col(OrderRecord.created_at) >= since,
+                col(OrderRecord.state).not_in([OrderState.REJECTED, OrderState.NOT_PLACED]),
+                or_(
+                    col(OrderRecord.stop_loss_ticks).is_not(None),
+                    col(OrderRecord.take_profit_ticks).is_not(None),
+                ),
+            )
+            .order_by(col(OrderRecord.id))
+        )
+        with self._transaction("list the entries sent with a native bracket") as session:
             return list(session.exec(query).all())
 
     def order_by_client_id(self, account_id: int, client_order_id: str) -> OrderRecord | None:
@@ -1397,6 +1422,17 @@ class Journal:
             self._note_fault(exc)
             raise journal_error(self._engine.url, what, exc) from exc
         self.commits += 1
+
+
+def _insert_order_once(conn: Connection, *, now: datetime, gateway: str, **row: Any) -> int:
+    """_insert_order, unless the account already has an order with this tag: then its id."""
+    tag = row.get("client_order_id")
+    if tag:
+        key = {"of_gateway": gateway, "account_id": row["account_id"], "client_order_id": tag}
+        held = conn.execute(_ORDER_BY_TAG, key).first()
+        if held is not None:
+            return int(held.id)
+    return _insert_order(conn, now=now, gateway=gateway, **row)
 
 
 def _insert_order(

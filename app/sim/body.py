@@ -103,6 +103,18 @@ class Body:
     def need_timestamp(self, name: str) -> datetime:
         return self._need(name, self.timestamp(name))
 
+    def integers(self, name: str) -> list[int] | None:
+        """A JSON array of whole numbers (a filter's statuses), or None when absent or null."""
+        value = self._values.get(name.lower())
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise self._bad(name, "an array of whole numbers")
+        try:
+            return [_integer(item) for item in value]
+        except ValueError:
+            raise self._bad(name, "an array of whole numbers") from None
+
     def child(self, name: str) -> Body | None:
         """A nested object (a bracket), or None when absent or null."""
         value = self._values.get(name.lower())

@@ -182,6 +182,27 @@ def _order_search(state: SimState, call: Call) -> list[dict[str, Any]]:
     return [order.to_wire() for order in orders]
 
 
+def _order_query(state: SimState, call: Call) -> list[dict[str, Any]]:
+    """Order/v2/query (§4.8): the orders of ``filter.accountId``, suspended bracket children
+    included, of ``filter.statuses`` when given, by id; ``pageSize`` rows (at most 100) from the
+    row offset ``pageOffset``."""
+    query = call.body.child("filter")
+    if query is None:
+        raise BadRequest({"filter": ["The filter field is required."]})
+    account_id = query.need_integer("accountId")
+    state.account(account_id)
+    statuses = query.integers("statuses")
+    orders = sorted(
+        (o for o in state.orders.values() if o.account_id == account_id),
+        key=lambda o: o.id,
+    )
+    if statuses is not None:
+        orders = [o for o in orders if int(o.status) in statuses]
+    size = min(call.body.integer("pageSize") or 100, 100)
+    offset = max(call.body.integer("pageOffset") or 0, 0)
+    return [order.to_wire() for order in orders[offset : offset + size]]
+
+
 def _order_search_open(state: SimState, call: Call) -> list[dict[str, Any]]:
     return [order.to_wire() for order in state.open_orders(call.body.need_integer("accountId"))]
 
@@ -270,6 +291,7 @@ ENDPOINTS: dict[str, Endpoint] = {
         "Order/modify": Endpoint(_order_modify, None, MODIFY_CODES, ("accountId", "orderId")),
         "Order/search": Endpoint(_order_search, "orders", SEARCH_CODES, ("accountId", "startTimestamp")),
         "Order/searchOpen": Endpoint(_order_search_open, "orders", SEARCH_CODES, ("accountId",)),
+        "Order/v2/query": Endpoint(_order_query, "orders", SEARCH_CODES, ("filter",)),
         "Position/searchOpen": Endpoint(_position_search_open, "positions", SEARCH_CODES, ("accountId",)),
         "Position/closeContract": Endpoint(_position_close, None, CLOSE_CODES, ("accountId", "contractId")),
         "Position/partialCloseContract": Endpoint(

@@ -23,6 +23,7 @@ from app.engine.execute import Executor
 from app.engine.protection import Protection
 from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
+from app.errors import OrderRejected
 from app.gateway import wire
 from app.journal.journal import Journal
 from app.strategies import load_templates
@@ -66,6 +67,7 @@ class FakeGateway:
         self.cancels: list[int] = []
         self.modifies: list[tuple[int, int]] = []
         self.placed_state = OrderState.WORKING
+        self.refused_tags: tuple[str, ...] = ()  # tag endings Order/place refuses (code 2)
         self._ids = itertools.count(3_350_000_001)
         self._clock = itertools.count(1)
 
@@ -86,6 +88,8 @@ class FakeGateway:
 
     async def place_order(self, request: OrderRequest) -> int:
         self.requests.append(request)
+        if request.client_order_id.endswith(self.refused_tags or ("\0",)):
+            raise OrderRejected("Invalid price", endpoint="Order/place", error_name="OrderRejected")
         broker_order_id = next(self._ids)
         market = request.order_type is OrderType.MARKET
         self.orders[broker_order_id] = BrokerOrder(
@@ -121,13 +125,26 @@ class FakeGateway:
     ) -> list[BrokerOrder]:
         return [o for o in self.orders.values() if o.account_id == account_id]
 
+    async def suspended_orders(self, account_id: int) -> list[BrokerOrder]:
+        return []  # this gateway never holds bracket children back
+
     async def open_orders(self, account_id: int) -> list[BrokerOrder]:
         return [
             o for o in self.orders.values() if o.account_id == account_id and o.state == OrderState.WORKING
         ]
 
     async def open_positions(self, account_id: int) -> list[Position]:
-        return []
+        """The net of the account's fills per contract (as a gateway's positions are)."""
+        net: dict[str, int] = {}
+        for o in self.orders.values():
+            if o.account_id == account_id and o.fill_volume:
+                signed = o.fill_volume if o.side is Side.BUY else -o.fill_volume
+                net[o.contract_id] = net.get(o.contract_id, 0) + signed
+        return [
+            Position(account_id, contract_id, Side.BUY if size > 0 else Side.SELL, abs(size), Decimal(0))
+            for contract_id, size in net.items()
+            if size
+        ]
 
     def by_tag(self, tag: str) -> BrokerOrder:
         return next(o for o in self.orders.values() if o.client_order_id == tag)
@@ -340,6 +357,79 @@ async def test_a_managed_bracket_not_working_in_time_closes_the_fill(bench: Benc
     assert f"closed 2 contract(s) with {entry}-FL" in critical.message
 
 
+async def test_a_refused_managed_take_profit_is_a_critical_event_and_the_stop_loss_stays(
+    bench: Bench,
+) -> None:
+    alert_id = await bench.run(MANAGED)
+    entry = bench.tag(alert_id, "0")
+    bench.gateway.refused_tags = ("-MTP",)
+
+    await bench.deliver(bench.gateway.fill(entry, 2, "21500.00"))
+
+    [missing] = [e for e in bench.events(alert_id) if e.kind == "bracket.take_profit_missing"]
+    assert missing.level == "critical" and f"{entry}-MTP is REJECTED" in missing.message
+    stop_loss = bench.gateway.by_tag(f"{entry}-MSL")
+    assert (stop_loss.state, stop_loss.size) == (OrderState.WORKING, 2)
+    assert bench.group(alert_id).state == "working"  # the position is open and protected
+    assert bench.gateway.cancels == [] and not [
+        r for r in bench.gateway.requests if r.order_type is OrderType.MARKET
+    ]
+
+
+async def test_resume_places_a_managed_stop_loss_that_never_reached_the_gateway(bench: Bench) -> None:
+    alert_id = await bench.run(MANAGED)
+    entry = bench.tag(alert_id, "0")
+    bench.gateway.fill(entry, 2, "21500.00")  # filled while nobody listened
+    group = bench.group(alert_id)
+    # the killed run wrote the stop loss's row, then died before sending it
+    bench.journal.add_order(
+        alert_id=alert_id,
+        account_id=70000002,
+        account_name="SIM-POSITION-BRACKETS",
+        contract_id=MNQ.contract_id,
+        leg=Leg.STOP_LOSS,
+        action="buy",
+        side=Side.SELL,
+        order_type=OrderType.STOP,
+        size=2,
+        client_order_id=f"{entry}-MSL",
+        parent_id=bench.journal.order_by_client_id(70000002, entry).id,
+        oco_group_id=group.id,
+        stop_loss_ticks=40,
+    )
+    restarted = Protection(
+        bench.gateway,  # type: ignore[arg-type]
+        bench.protection.runner,
+        bench.protection.accounts,
+        bench.protection.reconciler,
+        EventApplier(bench.protection.runner),
+        verify_s=0.3,
+    )
+
+    await restarted.resume()
+
+    stop_loss = bench.gateway.by_tag(f"{entry}-MSL2")  # a new tag: the first one is spent
+    assert (stop_loss.side, stop_loss.size, stop_loss.stop_price) == (Side.SELL, 2, Decimal("21490.00"))
+    assert bench.gateway.by_tag(f"{entry}-MTP").size == 2
+    assert bench.journal.order_by_client_id(70000002, f"{entry}-MSL").state == OrderState.NOT_PLACED
+    assert bench.group(alert_id).state == "working"
+    [restored] = [e for e in bench.events(alert_id) if e.kind == "bracket.managed_restored"]
+    assert restored.level == "warning"
+
+    # The first stop loss turns up on the gateway after all (it was in flight): two stops for
+    # one position, so the older one is cancelled.
+    late = await bench.gateway.place_order(
+        OrderRequest(70000002, MNQ.contract_id, Side.SELL, OrderType.STOP, 2, f"{entry}-MSL")
+    )
+    event = bench.gateway.update(late)
+    await bench.applier.apply(event)  # the bridge journals an event, then protection acts
+    await restarted.on_event(event)
+
+    assert bench.gateway.cancels == [late]
+    assert bench.gateway.orders[stop_loss.broker_order_id].state == OrderState.WORKING
+    assert [e.kind for e in bench.events(alert_id)].count("bracket.duplicate_leg") == 1
+
+
 async def test_a_native_bracket_not_seen_after_the_fill_falls_back_to_managed_protection(
     bench: Bench,
 ) -> None:
@@ -394,5 +484,8 @@ def test_managed_and_flatten_tags_are_ours() -> None:
     tags = [ids.managed_stop_loss_tag(entry), ids.managed_take_profit_tag(entry), ids.flatten_tag(entry)]
 
     assert tags == ["tvb-abc123-41-0-MSL", "tvb-abc123-41-0-MTP", "tvb-abc123-41-0-FL"]
+    assert ids.managed_stop_loss_tag(entry, 2) == "tvb-abc123-41-0-MSL2" and ids.is_ours(
+        tags[0] + "2", "abc123"
+    )
     assert all(ids.is_ours(tag, "abc123") for tag in [*tags, ids.flatten_tag(ids.stop_loss_tag(entry))])
     assert not ids.is_ours("tvb-abc123-41-0-XX", "abc123") and not ids.is_ours(tags[0], "zzz999")
