@@ -159,7 +159,9 @@ async def test_killed_after_the_order_row_was_written_ends_stale_when_too_old(tm
             alert = await crash_at(env, "order.written", alert_body(3, age_s=5))
         # The trader's rule says 2 s: by the restart the alert is too old for an entry.
         template = tmp_path / "templates" / "mnq-market.toml"
-        template.write_text(template.read_text().replace('time_field = "time"', 'time_field = "time"\nmax_age_s = 2'))
+        template.write_text(
+            template.read_text().replace('time_field = "time"', 'time_field = "time"\nmax_age_s = 2')
+        )
         async with on_sim(settings, tmp_path, sim) as env:
             stored = await settled(env, alert.id)
             assert stored.status == AlertStatus.STALE
@@ -230,7 +232,10 @@ async def test_a_resend_of_an_alert_whose_order_was_not_placed_is_executed_once(
             assert resend["status"] == "executed"
             third = (await env.send("mnq-market", raw, fresh_time=False)).json()
             assert (third["status"], third["duplicate_of"]) == ("duplicate", resend["alert_id"])
-            assert placed_tags(sim) == [tag(env.journal, first["alert_id"]), tag(env.journal, resend["alert_id"])]
+            assert placed_tags(sim) == [
+                tag(env.journal, first["alert_id"]),
+                tag(env.journal, resend["alert_id"]),
+            ]
             assert [o.state for o in env.orders(first["alert_id"])] == [OrderState.NOT_PLACED]
 
 
@@ -258,7 +263,9 @@ async def test_the_same_alert_whatever_its_whitespace_and_key_order(
             assert len(placed_tags(sim)) == 1
 
 
-async def test_restart_is_ready_within_3_s_with_an_unfinished_order_not_on_the_gateway(tmp_path: Path) -> None:
+async def test_restart_is_ready_within_3_s_with_an_unfinished_order_not_on_the_gateway(
+    tmp_path: Path,
+) -> None:
     """``tvbridge serve`` killed (SIGKILL) after writing an order row, before sending it; the
     restart is ready (listener open, /readyz 200) within 3 s, then sends the order once."""
     async with simulator() as sim:
@@ -278,7 +285,9 @@ async def test_restart_is_ready_within_3_s_with_an_unfinished_order_not_on_the_g
         log = (tmp_path / "serve.log").open("w")
         first = await _serve(tmp_path, {**env, "TVBRIDGE_FAILPOINTS": "order.written"}, log, pages)
         secret = load_secrets(tmp_path / "webhook_secrets.toml")["mnq-market"]
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{env['TVBRIDGE_SERVER__WEBHOOK_PORT']}") as c:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{env['TVBRIDGE_SERVER__WEBHOOK_PORT']}"
+        ) as c:
             with pytest.raises(httpx.HTTPError):  # the process dies before it answers
                 await c.post(webhook_path("mnq-market", secret), content=alert_body(30), timeout=10)
         assert await _exited(first) == -9
