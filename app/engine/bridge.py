@@ -304,7 +304,14 @@ class Bridge:
             alert = restore(record, template)
         except AlertInvalidError as exc:
             return await self._settle_from_rows(record, not_resumed=f"its body cannot be read again: {exc}")
-        log.warning("resuming alert %s (%s) left %s by a restart", record.id, record.strategy, record.status)
+        message = (
+            f"resuming alert {record.id} ({record.strategy}) left {record.status} by a restart: "
+            "orders that reached the gateway are found by their tags, never sent twice"
+        )
+        log.warning(message)
+        await self.runner.run(
+            self.runner.journal.add_event, "alert.resumed", message, level="warning", alert_id=record.id
+        )
         settlement = await self._executor.execute(alert, template, resumed=True)
         if settlement.orders:
             self._sync_soon(record.id)

@@ -876,7 +876,7 @@ class _Execution(OrderSession):
         if managed and oco_group_id is not None:
             await self._managed_entry(oco_group_id, entry)
             return [entry]
-        if bracket and entry.state == OrderState.ACCEPTED:
+        if bracket and entry.state in _PLACED:  # a resumed alert's entry may have filled since
             return [entry, *self._bracket_legs(account, request, entry)]
         if bracket and entry.state == OrderState.REJECTED and entry.broker_order_id:
             return [entry, *await self._contain_unprotected(account, request, entry)]
@@ -1042,6 +1042,9 @@ class _Execution(OrderSession):
                 outcomes += await self._cancel(account, contract.contract_id, order.broker_order_id)
         return outcomes
 
+
+# An entry the gateway has (its native bracket legs with it).
+_PLACED = (OrderState.ACCEPTED, OrderState.PENDING, OrderState.WORKING, OrderState.FILLED)
 
 STALE_ADVICE = "check the tunnel's delay and this computer's clock, or raise [alert] max_age_s"
 

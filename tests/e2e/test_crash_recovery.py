@@ -27,6 +27,7 @@ from app.domain.enums import AlertStatus, OrderState
 from app.failpoints import FailpointCrash, arm
 from app.ingest.auth import load_secrets, webhook_path
 from app.journal import Journal
+from app.sim.exchange import AUTO_OCO_ACCOUNT_ID
 from app.sim.server import SimServer
 from tests.e2e.conftest import make_settings, running
 from tests.helpers import eventually, free_port, journal_url
@@ -351,3 +352,41 @@ async def _exited(process: subprocess.Popen[Any]) -> int:
 
     await eventually(gone, timeout_s=20)
     return int(process.returncode)
+
+
+async def test_a_new_alert_waits_only_for_the_recovery_of_its_own_account(tmp_path: Path) -> None:
+    async with simulator() as sim:
+        settings = settings_on(sim, tmp_path)
+        settings.engine.reconcile_delay_s = 0.5  # three searches: the account recovers in ~1 s
+        template = tmp_path / "templates" / "mnq-market.toml"
+        other = tmp_path / "templates" / "mnq-other.toml"
+        other.write_text(template.read_text().replace('"SIM-AUTO-OCO"', '"SIM-POSITION-BRACKETS"'))
+        async with on_sim(settings, tmp_path, sim) as env:
+            # A crash left an order row on SIM-AUTO-OCO unfinished, not on the gateway.
+            journal = env.journal
+            left = journal.record_alert(strategy="mnq-market", raw_body="{}", received_at=datetime.now(UTC))
+            row = journal.add_order(
+                alert_id=left.alert_id,
+                account_id=AUTO_OCO_ACCOUNT_ID,
+                account_name="SIM-AUTO-OCO",
+                contract_id="CON.F.US.MNQ.Z26",
+                leg="entry",
+                action="buy",
+                client_order_id=tag(journal, left.alert_id),
+            )
+            journal.set_alert_status(left.alert_id, AlertStatus.UNKNOWN, settled=True)
+        async with on_sim(settings, tmp_path, sim, wait=False) as env:
+            bridge = env.runtime.bridge
+            recovering = set(bridge.recovery.recovering)
+            assert recovering  # the listener is open while SIM-AUTO-OCO is recovered
+            other_reply = (await env.send("mnq-other", alert_body(40))).json()
+            assert other_reply["status"] == "executed"  # another account: no wait
+            assert bridge.recovery.recovering == recovering  # ...while that one still recovers
+            same = (await env.send("mnq-market", alert_body(41))).json()
+            assert (await settled(env, same["alert_id"])).status == AlertStatus.EXECUTED
+            settled_at = next(
+                h.at for h in env.journal.order_history(row) if h.state == OrderState.NOT_PLACED
+            )
+            [sent] = env.orders(same["alert_id"])
+            assert sent.sent_at > settled_at  # sent on SIM-AUTO-OCO only once it was recovered
+            assert (await settled(env, left.alert_id)).status == AlertStatus.FAILED
