@@ -515,6 +515,17 @@ class _Execution(OrderSession):
         contract_id: str | None,
         http_status: int = 200,
     ) -> Settlement:
+        if self.resumed and self.new_rows:
+            # Protection may have journaled a native leg by its tag since the rows were read.
+            held = {
+                (r.account_id, r.client_order_id)
+                for r in await self.runner.run(self.journal.alert_orders, self.alert_id)
+            }
+            self.new_rows = [
+                (outcome, row)
+                for outcome, row in self.new_rows
+                if (row["account_id"], row["client_order_id"]) not in held
+            ]
         new_ids = await self.runner.run(
             self.journal.settle_alert,
             self.alert_id,
