@@ -18,15 +18,14 @@ from decimal import Decimal
 from typing import Any
 
 from app.config import Settings
-from app.domain.enums import AlertStatus, Leg, OrderState
+from app.domain.enums import AlertStatus, OrderState
 from app.domain.events import GatewayEvent, LogoutEvent
 from app.domain.models import Account, Alert
 from app.engine.accounts import AccountDirectory
 from app.engine.events import EventApplier
-from app.engine.execute import Executor, Settlement, row_outcome
+from app.engine.execute import Executor, Settlement
 from app.engine.flatten import Flattener, FlattenPlan, FlattenReport
 from app.engine.intake import Delivery, Intake, Refusal, restore
-from app.engine.outcomes import alert_status
 from app.engine.ports import Gateway
 from app.engine.protection import Protection
 from app.engine.reconcile import Reconciler
@@ -125,7 +124,7 @@ class Bridge:
         # is answered with its outcome, and the periodic pass leaves them alone.
         self._running: dict[int, asyncio.Task[Settlement]] = {}
         # Unfinished orders of a previous run, settled per account after the listener opens.
-        self.recovery = Recovery(self.reconciler, lambda: self.protection.resume())
+        self.recovery = Recovery(self.reconciler, self.runner, lambda: self.protection.resume())
         self._reconcile_loop: asyncio.Task[None] | None = None
         self._to_sync: set[int] = set()
         self._events: asyncio.Queue[GatewayEvent] = asyncio.Queue()
@@ -280,7 +279,7 @@ class Bridge:
         status is worked out again from its rows once they are settled."""
         assert record.id is not None
         if record.status == AlertStatus.UNKNOWN:
-            return await self._settle_from_rows(record)
+            return await self.recovery.settle_from_rows(record)
         try:
             async with self._locks[record.strategy]:
                 return await self._resume_received(record)
@@ -299,11 +298,13 @@ class Bridge:
         elif self._paused is not None:
             why_not = "the bridge is paused"
         if why_not is not None:
-            return await self._settle_from_rows(record, not_resumed=why_not)
+            return await self.recovery.settle_from_rows(record, not_resumed=why_not)
         try:
             alert = restore(record, template)
         except AlertInvalidError as exc:
-            return await self._settle_from_rows(record, not_resumed=f"its body cannot be read again: {exc}")
+            return await self.recovery.settle_from_rows(
+                record, not_resumed=f"its body cannot be read again: {exc}"
+            )
         message = (
             f"resuming alert {record.id} ({record.strategy}) left {record.status} by a restart: "
             "orders that reached the gateway are found by their tags, never sent twice"
@@ -316,36 +317,6 @@ class Bridge:
         if settlement.orders:
             self._sync_soon(record.id)
         return settlement
-
-    async def _settle_from_rows(self, record: Any, *, not_resumed: str | None = None) -> Settlement:
-        """Settle an alert from its order rows as the journal has them once its accounts are
-        recovered: EXECUTED, PARTIAL... as its orders say; without any order that reached the
-        gateway, FAILED (``not_resumed`` given: the reason it was not executed again) or, while
-        an order's outcome is still unknown, left as it is for the periodic pass."""
-        journal = self.runner.journal
-        rows = await self.runner.run(journal.alert_orders, record.id)
-        await self.recovery.ready({r.account_id for r in rows})
-        rows = await self.runner.run(journal.alert_orders, record.id)
-        if any(r.state.is_open for r in rows):
-            return Settlement(record.id, AlertStatus.UNKNOWN, [], "an order's outcome is still unknown")
-        outcomes = [
-            row_outcome(r)
-            for r in rows
-            if r.leg in (Leg.ENTRY, Leg.CLOSE, Leg.CANCEL) and r.state != OrderState.NOT_PLACED
-        ]
-        if outcomes:
-            status = alert_status(outcomes)
-            reason = f"settled after a restart from what the gateway has: {status}"
-            if not_resumed:
-                reason += f"; not executed further: {not_resumed}"
-        elif not_resumed:
-            status, reason = AlertStatus.FAILED, f"not executed after a restart: {not_resumed}"
-        else:
-            status = AlertStatus.FAILED
-            reason = "none of its orders reached the gateway; a re-send of the alert is executed"
-        await self.runner.run(journal.settle_alert, record.id, status, reason=reason)
-        log.warning("alert %s settled after a restart: %s (%s)", record.id, status, reason)
-        return Settlement(record.id, status, outcomes, reason)
 
     async def _resume_unsettled(self) -> None:
         """The periodic pass: alerts unsettled that nothing in this process is working on (an

@@ -5,8 +5,9 @@ At start the bridge reads the order rows left SUBMITTING or UNKNOWN (one journal
 account holding one is *recovering* until those rows are settled by their tag (reconcile.py, never
 by resending) and protection has resumed (OCO pairs, managed brackets). An alert waits for its
 own accounts only (``ready``, awaited by the executor before it sends anything); other accounts
-trade at once. The alerts a crash left unsettled are resumed by the bridge once their accounts
-are ready (app/engine/bridge.py, Executor.execute's ``resumed``).
+trade at once. The alerts a crash left RECEIVED are executed again by the bridge once their
+accounts are ready (app/engine/bridge.py, Executor.execute's ``resumed``); those left UNKNOWN (or
+not to be executed again) get their status from their settled rows (``settle_from_rows``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from app.domain.enums import AlertStatus, Leg, OrderState
+from app.engine.execute import Settlement, row_outcome
+from app.engine.outcomes import alert_status
 from app.engine.reconcile import Reconciler
+from app.engine.runner import JournalRunner
 from app.errors import JournalError
 
 log = logging.getLogger("tvbridge.engine")
@@ -31,8 +36,11 @@ OLD_ROW = timedelta(minutes=1)
 class Recovery:
     """Which accounts are still being recovered, and the work that recovers them."""
 
-    def __init__(self, reconciler: Reconciler, protect: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self, reconciler: Reconciler, runner: JournalRunner, protect: Callable[[], Awaitable[None]]
+    ) -> None:
         self._reconciler = reconciler
+        self._runner = runner
         self._protect = protect  # Protection.resume: after an account's rows are settled
         self._protecting = asyncio.Lock()
         self._waiting: dict[int, asyncio.Event] = {}
@@ -90,6 +98,36 @@ class Recovery:
         await self._resume_protection()
         self._waiting[account_id].set()
         log.info("account %s recovered in %.1f s", account_id, (datetime.now(UTC) - started).total_seconds())
+
+    async def settle_from_rows(self, record: Any, *, not_resumed: str | None = None) -> Settlement:
+        """Settle an alert from its order rows as the journal has them once its accounts are
+        recovered: EXECUTED, PARTIAL... as its orders say; without any order that reached the
+        gateway, FAILED (``not_resumed`` given: the reason it was not executed again) or, while
+        an order's outcome is still unknown, left as it is for the periodic pass."""
+        journal = self._runner.journal
+        rows = await self._runner.run(journal.alert_orders, record.id)
+        await self.ready({r.account_id for r in rows})
+        rows = await self._runner.run(journal.alert_orders, record.id)
+        if any(r.state.is_open for r in rows):
+            return Settlement(record.id, AlertStatus.UNKNOWN, [], "an order's outcome is still unknown")
+        outcomes = [
+            row_outcome(r)
+            for r in rows
+            if r.leg in (Leg.ENTRY, Leg.CLOSE, Leg.CANCEL) and r.state != OrderState.NOT_PLACED
+        ]
+        if outcomes:
+            status = alert_status(outcomes)
+            reason = f"settled from its orders once their outcomes were found on the gateway: {status}"
+            if not_resumed:
+                reason += f"; not executed further: {not_resumed}"
+        elif not_resumed:
+            status, reason = AlertStatus.FAILED, f"not executed after a restart: {not_resumed}"
+        else:
+            status = AlertStatus.FAILED
+            reason = "none of its orders reached the gateway; a re-send of the alert is executed"
+        await self._runner.run(journal.settle_alert, record.id, status, reason=reason)
+        log.warning("alert %s settled from its orders: %s (%s)", record.id, status, reason)
+        return Settlement(record.id, status, outcomes, reason)
 
     async def _resume_protection(self) -> None:
         async with self._protecting:  # one pass at a time; Protection.resume never raises
