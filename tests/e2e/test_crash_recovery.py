@@ -23,7 +23,8 @@ import httpx
 import pytest
 
 from app.config import Settings
-from app.domain.enums import AlertStatus, OrderState
+from app.domain.enums import AlertStatus, OrderState, OrderType, Side
+from app.domain.models import OrderRequest
 from app.failpoints import FailpointCrash, arm
 from app.ingest.auth import load_secrets, webhook_path
 from app.journal import Journal
@@ -390,3 +391,41 @@ async def test_a_new_alert_waits_only_for_the_recovery_of_its_own_account(tmp_pa
             [sent] = env.orders(same["alert_id"])
             assert sent.sent_at > settled_at  # sent on SIM-AUTO-OCO only once it was recovered
             assert (await settled(env, left.alert_id)).status == AlertStatus.FAILED
+
+
+async def test_an_alert_left_unknown_settles_from_its_order_found_filled(tmp_path: Path) -> None:
+    async with simulator() as sim:
+        settings = settings_on(sim, tmp_path)
+        async with on_sim(settings, tmp_path, sim) as env:
+            # The alert's run ended UNKNOWN (no answer to its Order/place), then the bridge died
+            # before the reconcile found the order: it reached the gateway and filled.
+            journal = env.journal
+            left = journal.record_alert(strategy="mnq-market", raw_body="{}", received_at=datetime.now(UTC))
+            row = journal.add_order(
+                alert_id=left.alert_id,
+                account_id=AUTO_OCO_ACCOUNT_ID,
+                account_name="SIM-AUTO-OCO",
+                contract_id="CON.F.US.MNQ.Z26",
+                leg="entry",
+                action="buy",
+                side="buy",
+                size=1,
+                client_order_id=tag(journal, left.alert_id),
+                state=OrderState.UNKNOWN,
+            )
+            journal.set_alert_status(left.alert_id, AlertStatus.UNKNOWN, settled=True)
+            request = OrderRequest(
+                AUTO_OCO_ACCOUNT_ID,
+                "CON.F.US.MNQ.Z26",
+                Side.BUY,
+                OrderType.MARKET,
+                1,
+                tag(journal, left.alert_id),
+            )
+            await env.runtime.bridge.gateway.place_order(request)
+        async with on_sim(settings, tmp_path, sim) as env:
+            stored = await settled(env, left.alert_id)
+            assert stored.status == AlertStatus.EXECUTED
+            [order] = env.orders(left.alert_id)
+            assert order.id == row and order.state in (OrderState.ACCEPTED, OrderState.FILLED)
+            assert len(placed_tags(sim)) == 1  # never resent
