@@ -15,26 +15,28 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from app.config import Settings
-from app.domain.enums import AlertStatus
+from app.domain.enums import AlertStatus, OrderState
 from app.domain.events import GatewayEvent, LogoutEvent
 from app.domain.models import Account, Alert
 from app.engine.accounts import AccountDirectory
 from app.engine.events import EventApplier
 from app.engine.execute import Executor, Settlement
 from app.engine.flatten import Flattener, FlattenPlan, FlattenReport
-from app.engine.intake import Delivery, Intake, Refusal
+from app.engine.intake import Delivery, Intake, Refusal, restore
 from app.engine.ports import Gateway
 from app.engine.protection import Protection
 from app.engine.reconcile import Reconciler
+from app.engine.recovery import Recovery
 from app.engine.risk_gate import RiskGate, RiskMonitor
 from app.engine.runner import JournalRunner
 from app.engine.shutdown import SHUTDOWN_EVENT, Held, wind_down
 from app.engine.sync import OrderSync
-from app.errors import GatewayError, JournalError, TemplateError
+from app.errors import AlertInvalidError, GatewayError, JournalError, TemplateError
 from app.ingest.sender import RefusalLimiter
 from app.journal.journal import PauseState
 
@@ -43,6 +45,9 @@ log = logging.getLogger("tvbridge.engine")
 # How long after settling an alert the journal asks the gateway for its orders' states.
 SYNC_DELAY_S = 0.3
 RECONCILE_INTERVAL_S = 30.0
+# The periodic pass resumes an unsettled alert only when it was received at least this long ago
+# and nothing in this process runs it (an alert just journaled is about to be run by its webhook).
+UNSETTLED_GRACE = timedelta(seconds=30)
 # Hub events arriving this soon after the first one of a burst are journaled with it.
 EVENT_BATCH_S = 0.005
 
@@ -117,6 +122,11 @@ class Bridge:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._executions: set[asyncio.Task[Any]] = set()
+        # The alerts being executed or resumed in this process, by id: a re-send of one of them
+        # is answered with its outcome, and the periodic pass leaves them alone.
+        self._running: dict[int, asyncio.Task[Settlement]] = {}
+        # Unfinished orders of a previous run, settled per account after the listener opens.
+        self.recovery = Recovery(self.reconciler, self.runner, lambda: self.protection.resume())
         self._reconcile_loop: asyncio.Task[None] | None = None
         self._to_sync: set[int] = set()
         self._events: asyncio.Queue[GatewayEvent] = asyncio.Queue()
@@ -124,9 +134,14 @@ class Bridge:
         self.last_shutdown: Any = None  # the previous run's "bridge.shutdown" event, read at start
 
     async def start(self) -> None:
-        """Log in, reconcile orders left SUBMITTING or UNKNOWN, start the reconcile loop.
+        """Log in and start; what a previous run left unfinished is recovered in the background.
 
-        Raises GatewayAuthError when the credentials are refused.
+        Returns once logged in, so the listener opens at once: the order rows left SUBMITTING
+        or UNKNOWN are settled by tag account by account meanwhile (app/engine/recovery.py; a
+        new alert waits only for its own accounts), then OCO pairs and managed brackets resume,
+        and every alert left unsettled (RECEIVED, UNKNOWN) is resumed in arrival order behind
+        its strategy's lock (so an alert arriving now runs after them). Raises
+        GatewayAuthError when the credentials are refused, JournalError.
         """
         self._paused = await self.runner.run(self.runner.journal.pause_state)
         self.last_shutdown = await self.runner.run(self.runner.journal.latest_event, SHUTDOWN_EVENT)
@@ -139,13 +154,30 @@ class Bridge:
         await self.gateway.start()
         instance = await self.runner.run(lambda: self.runner.journal.instance)
         self._executor = Executor(
-            self.gateway, self.runner, self.accounts, self.reconciler, instance=instance, gate=self.gate
+            self.gateway,
+            self.runner,
+            self.accounts,
+            self.reconciler,
+            instance=instance,
+            gate=self.gate,
+            ready=self.recovery.ready,
         )
-        pending = await self.reconciler.settle_all_pending()
-        if pending:
-            log.warning("reconciled %d order(s) left SUBMITTING or UNKNOWN", pending)
-        await self.protection.resume()  # OCO pairs and managed brackets left working
-        await self._record_balances()
+        journal = self.runner.journal
+        rows = await self.runner.run(journal.orders_in_states, [OrderState.SUBMITTING, OrderState.UNKNOWN])
+        unsettled = await self.runner.run(journal.unsettled_alerts)
+        by_account = self.recovery.plan(rows)
+        if rows or unsettled:
+            log.warning(
+                "recovering after a restart: %d order(s) left SUBMITTING or UNKNOWN on %d account(s), "
+                "%d alert(s) not settled; alerts on other accounts run at once",
+                len(rows),
+                len(by_account),
+                len(unsettled),
+            )
+        # Created before the listener opens: each takes its strategy's lock ahead of new alerts.
+        for record in unsettled:
+            self._track(record.id, self._resume(record))
+        self._spawn(self._recover(by_account))
         self._reconcile_loop = asyncio.create_task(self._reconcile_forever())
         self.risk_monitor.start()
         self._spawn(self._apply_events_forever())
@@ -184,11 +216,12 @@ class Bridge:
             log.error("journal failed, alert refused with 503: %s", exc)
             return Reply(503, {"status": "error", "error": f"journal unavailable, nothing was done: {exc}"})
         if isinstance(received, Refusal):
+            if received.duplicate_of is not None:
+                return await self._duplicate(received, received.duplicate_of)
             return Reply(received.http_status, received.body)
         alert, template = received
-        task = asyncio.create_task(self._execute(alert, template))
-        self._executions.add(task)
-        task.add_done_callback(self._executions.discard)
+        assert alert.alert_id is not None
+        task = self._track(alert.alert_id, self._execute(alert, template))
         # The answer is due settle_timeout_s after the delivery came in, however long the
         # journal took to take the alert (up to runner.LOCK_WAIT_S when another program locks it).
         left = self.settings.server.settle_timeout_s - (asyncio.get_running_loop().time() - started)
@@ -205,6 +238,100 @@ class Bridge:
                 "orders": [],
             },
         )
+
+    def _track(self, alert_id: int, coro: Any) -> asyncio.Task[Settlement]:
+        """Run one alert's execution (or resumption) as a task known by its alert id."""
+        task: asyncio.Task[Settlement] = asyncio.create_task(coro)
+        self._executions.add(task)
+        self._running[alert_id] = task
+        task.add_done_callback(self._executions.discard)
+        task.add_done_callback(lambda _: self._running.pop(alert_id, None))
+        return task
+
+    async def _duplicate(self, refusal: Refusal, original_id: int) -> Reply:
+        """A copy of an alert that did (or may have) sent orders: nothing is executed; the answer
+        carries the original's status, waiting (up to settle_timeout_s) while it still runs."""
+        body = dict(refusal.body)
+        task = self._running.get(original_id)
+        status: str | None = None
+        if task is not None:
+            done, _ = await asyncio.wait({task}, timeout=self.settings.server.settle_timeout_s)
+            finished = task in done and not task.cancelled() and task.exception() is None
+            status = str(task.result().status) if finished else str(AlertStatus.RECEIVED)
+        else:
+            try:
+                original = await self.runner.run(self.runner.journal.get_alert, original_id)
+            except JournalError:
+                original = None
+            status = str(original.status) if original is not None else None
+        body["original_status"] = status
+        if status in (str(AlertStatus.RECEIVED), str(AlertStatus.UNKNOWN)):
+            body["reason"] = f"{body['reason']}; alert {original_id} is still being executed"
+        return Reply(refusal.http_status, body)
+
+    # -- recovery after a restart ---------------------------------------------------------------
+
+    async def _recover(self, by_account: dict[int, list[Any]]) -> None:
+        """Settle the previous run's unfinished orders per account (then protection resumes),
+        then journal the balances. Never raises."""
+        await self.recovery.run(by_account)
+        await self._record_balances()
+
+    async def _resume(self, record: Any) -> Settlement:
+        """Bring one alert a previous run left unsettled to a final status; never raises.
+
+        RECEIVED: executed again behind its strategy's lock once its accounts are recovered
+        (Executor.execute, ``resumed``: nothing sent twice). UNKNOWN: its run had ended; its
+        status is worked out again from its rows once they are settled."""
+        assert record.id is not None
+        if record.status == AlertStatus.UNKNOWN:
+            return await self.recovery.settle_from_rows(record)
+        try:
+            async with self._locks[record.strategy]:
+                return await self._resume_received(record)
+        except Exception as exc:  # noqa: BLE001 — keep the others going; the alert says why
+            log.exception("resuming alert %s failed", record.id)
+            reason = f"resuming after a restart failed ({type(exc).__name__}: {exc})"
+            await self._journal_failure(record.id, reason)
+            return Settlement(record.id, AlertStatus.FAILED, [], reason)
+
+    async def _resume_received(self, record: Any) -> Settlement:
+        assert self._executor is not None
+        template = self.templates.get(record.strategy)
+        why_not = None
+        if template is None:
+            why_not = f"its template '{record.strategy}' is no longer loaded"
+        elif self._paused is not None:
+            why_not = "the bridge is paused"
+        if why_not is not None:
+            return await self.recovery.settle_from_rows(record, not_resumed=why_not)
+        try:
+            alert = restore(record, template)
+        except AlertInvalidError as exc:
+            return await self.recovery.settle_from_rows(
+                record, not_resumed=f"its body cannot be read again: {exc}"
+            )
+        message = (
+            f"resuming alert {record.id} ({record.strategy}) left {record.status} by a restart: "
+            "orders that reached the gateway are found by their tags, never sent twice"
+        )
+        log.warning(message)
+        await self.runner.run(
+            self.runner.journal.add_event, "alert.resumed", message, level="warning", alert_id=record.id
+        )
+        settlement = await self._executor.execute(alert, template, resumed=True)
+        if settlement.orders:
+            self._sync_soon(record.id)
+        return settlement
+
+    async def _resume_unsettled(self) -> None:
+        """The periodic pass: alerts unsettled that nothing in this process is working on (an
+        alert journaled just now is left to its own run)."""
+        now = datetime.now(UTC)
+        for record in await self.runner.run(self.runner.journal.unsettled_alerts):
+            if record.id in self._running or now - record.received_at < UNSETTLED_GRACE:
+                continue
+            self._track(record.id, self._resume(record))
 
     # -- kill switch ---------------------------------------------------------------------------
 
@@ -407,6 +534,7 @@ class Bridge:
             await asyncio.sleep(RECONCILE_INTERVAL_S)
             try:
                 await self.reconciler.settle_all_pending()
+                await self._resume_unsettled()
             except Exception:  # noqa: BLE001 — keep the loop alive; it is a safety net
                 log.exception("periodic reconcile failed")
 

@@ -83,6 +83,7 @@ class Executor:
         instance: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         gate: RiskGate | None = None,
+        ready: Callable[[set[int]], Awaitable[None]] | None = None,
     ) -> None:
         self.gateway = gateway
         self.runner = runner
@@ -91,8 +92,11 @@ class Executor:
         self.instance = instance
         self.clock = clock  # UTC; an alert's age is measured on it (stale entries)
         self.gate = gate  # the risk gate every entry passes (app/engine/risk_gate.py)
+        # Awaited with an alert's account ids before anything is sent on them: after a restart,
+        # until those accounts' unfinished orders are settled (app/engine/recovery.py).
+        self.ready = ready
 
-    async def execute(self, alert: Alert, template: Any) -> Settlement:
+    async def execute(self, alert: Alert, template: Any, *, resumed: bool = False) -> Settlement:
         """Render ``alert`` through ``template`` and send its orders; journal the outcome.
 
         Template and ticker problems end as 422 (INVALID); a gateway that cannot be reached
@@ -108,8 +112,19 @@ class Executor:
         status would hide that), and the reason says the entry was not sent. A time ahead of
         the clock is never stale; more than max_age_s ahead logs a WARNING (this computer's
         clock looks behind). ``max_age_s = 0`` turns the check off.
+
+        ``resumed``: the alert was journaled by an earlier run of the bridge that stopped before
+        settling it (a crash), and its order rows are settled (app/engine/recovery.py). It is
+        executed again from its template, so it maps to the same tags: an order whose row the
+        earlier run wrote and that reached the gateway (or whose outcome is still unknown) is
+        taken as it is, never sent again; one proven absent (NOT_PLACED) is sent again with the
+        same row and tag (the gateway refuses a tag used twice on an account, §6.3, so even a
+        search that missed it cannot make a second order); one never written is sent as new.
+        Its age counts from the alert's time, or, for a template without ``time_field``, from
+        when it was received: an entry too old is not sent and the alert ends STALE (or with
+        the status of what the earlier run did send).
         """
-        return await _Execution(self, alert).run(template)
+        return await _Execution(self, alert, resumed=resumed).run(template)
 
     def session(self, alert_id: int) -> OrderSession:
         """Send orders on behalf of alert ``alert_id`` (rows journaled under it)."""
@@ -185,6 +200,9 @@ class OrderSession:
         self, account: Account, leg: Leg, action: Action, request: OrderRequest, **row: Any
     ) -> OrderOutcome:
         """An Order/place: a SUBMITTING row with its tag and exact body, then one send."""
+        resent = await self._resubmit(account, leg, action, request)
+        if resent is not None:
+            return resent
         pending = await self._write_ahead(
             account,
             leg,
@@ -213,6 +231,53 @@ class OrderSession:
 
         return await self._call(pending, account, place, ok_state=OrderState.ACCEPTED)
 
+    async def _resubmit(
+        self, account: Account, leg: Leg, action: Action, request: OrderRequest
+    ) -> OrderOutcome | None:
+        """A resumed alert's order whose row the earlier run wrote: its outcome as settled when
+        it may have reached the gateway (never sent again); sent again with the same row and tag
+        when it was proven absent; None when there is no such row (send it as new)."""
+        prior = self.prior.get((account.account_id, request.client_order_id))
+        if prior is None:
+            return None
+        if prior.state != OrderState.NOT_PLACED:
+            log.info("order row %s (%s) was sent before the restart: not sent again", prior.id, prior.leg)
+            return row_outcome(prior)
+        body = self.gateway.place_order_body(request)
+        message = "resent after a restart: not found on the gateway by its tag, same tag"
+        await self.runner.run(self.journal.resend_order, prior.id, request=body, message=message)
+        failpoint("order.written")
+        pending = PendingOrder(
+            id=prior.id,
+            alert_id=self.alert_id,
+            account_id=account.account_id,
+            contract_id=request.contract_id,
+            leg=leg,
+            client_order_id=request.client_order_id,
+            broker_order_id=None,
+            created_at=datetime.now(UTC),
+            side=request.side,
+            size=request.size,
+        )
+        place = lambda: self.gateway.place_order(request)  # noqa: E731
+        outcome = await self._call(pending, account, place, ok_state=OrderState.ACCEPTED)
+        if outcome.state == OrderState.REJECTED:
+            # Perhaps the tag is taken: the first send did arrive after all. Look once more.
+            await self._flush()
+            found = await self.reconciler.settle(pending, attempts=1)
+            if found.state == OrderState.ACCEPTED:
+                outcome.state, outcome.broker_order_id, outcome.message = (
+                    found.state,
+                    found.broker_order_id,
+                    found.message,
+                )
+        return outcome
+
+    @property
+    def prior(self) -> dict[tuple[int, str], Any]:
+        """The earlier run's rows by (account id, tag): only a resumed alert has any."""
+        return {}
+
     async def _write_ahead(
         self, account: Account, leg: Leg, action: Action, contract_id: str, **row: Any
     ) -> PendingOrder:
@@ -228,6 +293,7 @@ class OrderSession:
             sent_at=datetime.now(UTC),  # committed just before the gateway call
             **row,
         )
+        failpoint("order.written")
         return PendingOrder(
             id=row_id,
             alert_id=self.alert_id,
@@ -255,6 +321,7 @@ class OrderSession:
         acknowledged_at: datetime | None = None
         try:
             result = await call()
+            failpoint("order.sent")  # the gateway has it; its answer is not journaled yet
             acknowledged_at = datetime.now(UTC)
             state = ok_state
             if isinstance(result, int):
@@ -293,6 +360,7 @@ class OrderSession:
             broker_order_id = settled.broker_order_id or broker_order_id
         else:
             self.updates.append(update)
+        failpoint("order.answered")  # answered; committed with the alert's settlement
         log.info(
             "order row %s %s %s on %s: %s%s",
             pending.id,
@@ -319,10 +387,13 @@ class OrderSession:
 class _Execution(OrderSession):
     """One alert's run: what it sent, and the journal writes it still owes."""
 
-    def __init__(self, executor: Executor, alert: Alert) -> None:
+    def __init__(self, executor: Executor, alert: Alert, *, resumed: bool = False) -> None:
         assert alert.alert_id is not None
         super().__init__(executor, alert.alert_id)
+        self.executor = executor
         self.alert = alert
+        self.resumed = resumed
+        self.prior_rows: list[Any] = []  # a resumed alert's rows from the earlier run
         self.template: Any = None
         self.new_rows: list[tuple[OrderOutcome, dict[str, Any]]] = []  # bracket legs to journal
         self.stale: str | None = None  # how old the alert is when too old for a new entry
@@ -340,6 +411,9 @@ class _Execution(OrderSession):
             contract_id = contract.contract_id
             intents = template.render(self.alert, contract)
             self.stale = stale_age(template, self.alert, self.started_at)
+            if self.resumed:
+                self.stale = self.stale or received_too_long_ago(template, self.alert, self.started_at)
+                await self._load_prior(template, intents)
             # A position sync is an entry or an exit only once the position is read (_sync).
             entries = (i.action in (Action.BUY, Action.SELL) for i in intents)
             # A plain buy or sell (no bracket) may close a position: _dispatch looks at it first.
@@ -353,10 +427,16 @@ class _Execution(OrderSession):
                 what = "OCO pair" if getattr(template, "kind", "order") == "oco" else "entry"
                 refusal = f"{self.stale}: {what} not sent (exits are still executed); {STALE_ADVICE}"
                 log.warning("alert %s not executed: %s", self.alert_id, refusal)
+                sent = self._prior_outcomes([])
+                if sent:  # the earlier run sent some of it: say so, send nothing more
+                    refusal = f"resumed after a restart: {refusal}; sent before the restart: {len(sent)}"
+                    return await self._settle(alert_status(sent), sent, refusal, ticker, contract_id)
                 return await self._settle(AlertStatus.STALE, [], refusal, ticker, contract_id)
             # Every account is resolved before the first order, so a typo in the second
             # account cannot leave the first one with an order the trader did not mean alone.
             accounts = [await self.accounts.resolve(i.account, template=template.name) for i in intents]
+            if self.executor.ready is not None:
+                await self.executor.ready({a.account_id for a in accounts})
         except (TemplateError, AlertInvalidError) as exc:
             return await self._settle(AlertStatus.INVALID, [], str(exc), ticker, contract_id, 422)
         except GatewayError as exc:
@@ -387,6 +467,7 @@ class _Execution(OrderSession):
         except BaseException:
             await self._flush()  # keep what is known; rows left SUBMITTING are reconciled
             raise
+        outcomes = self._prior_outcomes(outcomes)
         status = AlertStatus.FAILED if unreached and not outcomes else alert_status(outcomes)
         if self.withheld and not outcomes:
             status = AlertStatus.STALE
@@ -397,6 +478,44 @@ class _Execution(OrderSession):
         failures = [o.message for o in outcomes if o.message and not _ok(o)]
         reason = "; ".join(self.refusals + notes + failures) or None
         return await self._settle(status, outcomes, reason, ticker, contract_id)
+
+    async def _load_prior(self, template: Any, intents: list[Any]) -> None:
+        """A resumed alert: wait until its accounts' unfinished rows are settled, then read the
+        rows the earlier run wrote (by tag, for _submit)."""
+        if self.executor.ready is not None:
+            accounts = [await self.accounts.resolve(i.account, template=template.name) for i in intents]
+            await self.executor.ready({a.account_id for a in accounts})
+        self.prior_rows = await self.runner.run(self.journal.alert_orders, self.alert_id)
+
+    @property
+    def prior(self) -> dict[tuple[int, str], Any]:
+        return {(r.account_id, r.client_order_id): r for r in self.prior_rows if r.client_order_id}
+
+    def _prior(self, account_id: int, tag: str | None) -> Any:
+        """The earlier run's row with this tag on this account, or None."""
+        if not tag:
+            return None
+        return next(
+            (r for r in self.prior_rows if r.account_id == account_id and r.client_order_id == tag), None
+        )
+
+    def _sent_before(self, account_id: int, tag: str | None) -> bool:
+        """True when the earlier run's row with this tag may have reached the gateway."""
+        prior = self._prior(account_id, tag)
+        return prior is not None and prior.state != OrderState.NOT_PLACED
+
+    def _prior_outcomes(self, outcomes: list[OrderOutcome]) -> list[OrderOutcome]:
+        """``outcomes`` plus what the earlier run of a resumed alert did that this run did not
+        meet again (a close done before the restart leaves nothing to close now)."""
+        seen = {o.order_record_id for o in outcomes}
+        earlier = [
+            row_outcome(r)
+            for r in self.prior_rows
+            if r.id not in seen
+            and r.state != OrderState.NOT_PLACED
+            and r.leg in (Leg.ENTRY, Leg.CLOSE, Leg.CANCEL)
+        ]
+        return earlier + outcomes
 
     async def _settle(
         self,
@@ -409,6 +528,17 @@ class _Execution(OrderSession):
     ) -> Settlement:
         if self.new_rows:
             failpoint("native.settle")  # the native legs and the answers are not journaled yet
+        if self.resumed and self.new_rows:
+            # Protection may have journaled a native leg by its tag since the rows were read.
+            held = {
+                (r.account_id, r.client_order_id)
+                for r in await self.runner.run(self.journal.alert_orders, self.alert_id)
+            }
+            self.new_rows = [
+                (outcome, row)
+                for outcome, row in self.new_rows
+                if (row["account_id"], row["client_order_id"]) not in held
+            ]
         new_ids = await self.runner.run(
             self.journal.settle_alert,
             self.alert_id,
@@ -661,9 +791,14 @@ class _Execution(OrderSession):
         # One check for the pair, sized to its larger leg: only one of them is meant to fill.
         larger = max((first, second), key=lambda i: i.quantity or 0)
         assert larger.side is not None
-        if not await self._passes_gate(larger, account, larger.side, contract):
+        prior = self._prior(account.account_id, ids.client_order_id(self.instance, self.alert_id, n))
+        resumed = prior is not None and prior.oco_group_id is not None
+        if not resumed and not await self._passes_gate(larger, account, larger.side, contract):
             return [], None
-        group = await self._new_group(account, contract, "oco", "oco_on_both_filled", "flatten")
+        if resumed:
+            group = prior.oco_group_id  # the pair's group, made by the run before the restart
+        else:
+            group = await self._new_group(account, contract, "oco", "oco_on_both_filled", "flatten")
         outcomes = []
         for k, intent in ((n, first), (n + 1, second)):
             assert intent.side is not None
@@ -723,22 +858,28 @@ class _Execution(OrderSession):
     ) -> list[OrderOutcome]:
         """Send one entry (its bracket with it, or managed). Every entry passes the risk gate
         first (``gated``: it already did, as an OCO pair); a refused one sends nothing."""
-        if not gated and not await self._passes_gate(intent, account, side, contract):
+        tag = ids.client_order_id(self.instance, self.alert_id, n)
+        sent_before = self._sent_before(account.account_id, tag)  # resumed: never gate it again
+        if not gated and not sent_before and not await self._passes_gate(intent, account, side, contract):
             return []
         bracket = intent.bracket
         managed = bracket is not None and getattr(self.template, "bracket_mode", "native") == "managed"
         if managed:
             # Sent without the native bracket; protection places it after the fill (sized to it).
-            oco_group_id = await self._new_group(
-                account, contract, "managed_bracket", "bracket_on_failure", "close"
-            )
+            prior = self._prior(account.account_id, tag)
+            if prior is not None and prior.oco_group_id is not None:
+                oco_group_id = prior.oco_group_id  # resumed: the group the earlier run made
+            else:
+                oco_group_id = await self._new_group(
+                    account, contract, "managed_bracket", "bracket_on_failure", "close"
+                )
         request = OrderRequest(
             account_id=account.account_id,
             contract_id=intent.contract_id,
             side=side,
             order_type=intent.order_type,
             size=intent.quantity,
-            client_order_id=ids.client_order_id(self.instance, self.alert_id, n),
+            client_order_id=tag,
             limit_price=intent.limit_price,
             stop_price=intent.stop_price,
             bracket=None if managed else intent.bracket,
@@ -759,7 +900,7 @@ class _Execution(OrderSession):
         if managed and oco_group_id is not None:
             await self._managed_entry(oco_group_id, entry)
             return [entry]
-        if bracket and entry.state == OrderState.ACCEPTED:
+        if bracket and entry.state in _PLACED:  # a resumed alert's entry may have filled since
             return [entry, *self._bracket_legs(account, request, entry)]
         if bracket and entry.state == OrderState.REJECTED and entry.broker_order_id:
             return [entry, *await self._contain_unprotected(account, request, entry)]
@@ -831,6 +972,8 @@ class _Execution(OrderSession):
             legs.append((Leg.TAKE_PROFIT, tag, OrderType.LIMIT, ticks))
         outcomes = []
         for leg, tag, order_type, ticks in legs:
+            if self._prior(account.account_id, tag) is not None:
+                continue  # resumed: journaled already
             outcome = OrderOutcome(
                 0,  # the row id comes with the settlement
                 account.account_id,
@@ -924,6 +1067,9 @@ class _Execution(OrderSession):
         return outcomes
 
 
+# An entry the gateway has (its native bracket legs with it).
+_PLACED = (OrderState.ACCEPTED, OrderState.PENDING, OrderState.WORKING, OrderState.FILLED)
+
 STALE_ADVICE = "check the tunnel's delay and this computer's clock, or raise [alert] max_age_s"
 
 
@@ -1006,6 +1152,49 @@ def _seconds(value: float, *, above: float = 0.0) -> str:
     """Whole seconds; tenths when whole seconds would not show it is above ``above``."""
     whole = f"{value:.0f}"
     return whole if float(whole) > above else f"{value:.1f}"
+
+
+# However the template sets its stale rule (max_age_s = 0 is "never stale"), a crash that kept
+# the bridge down this long ends the entries it interrupted: that rule is about TradingView's
+# delivery, and an entry sent ten minutes after the signal is not the trade the strategy meant.
+RESUME_MAX_AGE_S = 600.0
+
+
+def received_too_long_ago(template: Any, alert: Alert, now: datetime) -> str | None:
+    """For a resumed alert: why its entries are too old to send, measured from the time it was
+    received (UTC), or None. A template without ``time_field`` applies its ``max_age_s`` here
+    (stale_age cannot); every template is held to RESUME_MAX_AGE_S (600 s)."""
+    max_age_s = float(getattr(template, "max_age_s", 0.0) or 0.0)
+    own_rule = bool(max_age_s) and not getattr(template, "time_field", None) and max_age_s < RESUME_MAX_AGE_S
+    limit = max_age_s if own_rule else RESUME_MAX_AGE_S
+    age_s = (now - alert.received_at).total_seconds()
+    if age_s <= limit:
+        return None
+    rule = (
+        f"older than max_age_s {max_age_s:g} of template '{alert.strategy}'"
+        if own_rule
+        else f"older than the {RESUME_MAX_AGE_S:g} s after which an entry a crash interrupted is never sent"
+    )
+    return (
+        f"alert received at {alert.received_at:%Y-%m-%d %H:%M:%S} UTC, resumed after a restart "
+        f"{_seconds(age_s, above=limit)} s{_long(age_s)} later, {rule}"
+    )
+
+
+def row_outcome(row: Any) -> OrderOutcome:
+    """An order row the journal holds, as an outcome (a resumed alert's earlier orders)."""
+    return OrderOutcome(
+        row.id,
+        row.account_id,
+        row.contract_id,
+        row.leg,
+        row.state,
+        client_order_id=row.client_order_id,
+        broker_order_id=row.broker_order_id,
+        message=row.message,
+        side=row.side,
+        size=row.size,
+    )
 
 
 def _ok(outcome: OrderOutcome) -> bool:

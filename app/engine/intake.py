@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -26,6 +27,7 @@ from app.domain.enums import AlertStatus
 from app.domain.models import Alert
 from app.engine.runner import JournalRunner
 from app.errors import AlertAuthError, AlertInvalidError
+from app.failpoints import failpoint
 from app.ingest.auth import authenticate
 from app.ingest.parse import find_body_secret, parse_body, stored_body
 from app.ingest.sender import RefusalLimiter, is_tradingview
@@ -43,6 +45,7 @@ class Refusal:
 
     http_status: int
     body: dict[str, Any]
+    duplicate_of: int | None = None  # a duplicate: the alert it is a copy of
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,7 @@ class Intake:
             delivery,
             received_at,
             raw_body=body,
-            dedupe_key=_dedupe_key(template, fields, delivery.raw),
+            dedupe_key=dedupe_key(template, fields, body),
             dedupe_window_s=template.dedupe_window_s,
             alert_time=template.alert_time(alert),
             **held,
@@ -173,6 +176,7 @@ class Intake:
                     f"{template.dedupe_window_s:g} s; no order sent",
                     "orders": [],
                 },
+                duplicate_of=entry.duplicate_of,
             )
         if held:
             return Refusal(
@@ -184,6 +188,7 @@ class Intake:
                     "orders": [],
                 },
             )
+        failpoint("alert.journaled")
         return dataclasses.replace(alert, alert_id=entry.alert_id), template
 
     def _screen(self, delivery: Delivery, template: Any) -> tuple[AlertStatus, int, str] | None:
@@ -289,6 +294,22 @@ class Intake:
         )
 
 
+def restore(record: Any, template: Any) -> Alert:
+    """The Alert of a journaled alert row (to resume it after a restart), its fields parsed
+    again from the stored body (which holds no secret). Raises AlertInvalidError."""
+    fields = parse_body(record.raw_body.encode(), fmt=template.alert_format, pattern=template.pattern)
+    fields.pop(template.secret_field, None)
+    return Alert(
+        strategy=record.strategy,
+        raw_body=record.raw_body,
+        fields=fields,
+        received_at=record.received_at,
+        alert_id=record.id,
+        source_ip=record.source_ip,
+        content_type=record.content_type,
+    )
+
+
 def paused_reason(state: PauseState) -> str:
     """Why an alert was not executed while the bridge is paused, in the trader's words."""
     since = state.since.astimezone(UTC)
@@ -316,11 +337,25 @@ def _locked_out(address: str, locked_for: float) -> Refusal:
     )
 
 
-def _dedupe_key(template: Any, fields: Mapping[str, Any], raw: bytes) -> str:
-    """The alert's own id when the template names one, else a hash of the body."""
+def dedupe_key(template: Any, fields: Mapping[str, Any], body: str) -> str:
+    """What makes two deliveries "the same alert" (with the same strategy, within the template's
+    ``dedupe_window_s``): the alert's own id when the template names one (``id_field``) and the
+    body has it (``id:<value>``); else a hash of the body in a canonical form, so that a copy
+    that differs only in layout is the same alert: a JSON body is its fields (the webhook secret
+    removed) serialised with sorted keys and no whitespace, numbers and strings as sent (key
+    order, spaces and line breaks do not count; ``1.5`` and ``1.50`` do); a text body is the
+    stored text (the secret replaced by ``***``) with leading and trailing whitespace removed
+    and every run of whitespace read as one space. ``fields`` are the parsed fields without the
+    secret; ``body`` is the text as journaled.
+    """
     if template.id_field and fields.get(template.id_field) not in (None, ""):
         return f"id:{fields[template.id_field]}"
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
+    if template.alert_format == "json":
+        canonical = json.dumps(
+            dict(fields), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        )
+        return "json-sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    return "text-sha256:" + hashlib.sha256(" ".join(body.split()).encode()).hexdigest()
 
 
 def _scrub(text: str, secret: str | None) -> str:

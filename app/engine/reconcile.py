@@ -209,6 +209,8 @@ def _absent_message(order: Any, tries: int) -> str:
     if order.leg == Leg.CANCEL:
         return f"order {order.broker_order_id} still working after {tries} check(s): not cancelled"
     return (
-        f"not on the gateway after {tries} search(es) for tag {order.client_order_id}: "
-        "it was not placed, and it is not resent; send the alert again if you still want it"
+        f"not on the gateway after {tries} search(es) for tag {order.client_order_id}: it was "
+        "not placed, and the bridge has not resent it (an alert resumed after a restart sends "
+        "it again with the same tag, which the gateway cannot take twice); a re-send of the "
+        "alert is executed only if none of its orders reached the gateway, else it is a duplicate"
     )

@@ -117,7 +117,7 @@ _UPDATE_ACCOUNT = update(_ACCOUNT).where(
 _INSERT_ACCOUNT = insert(_ACCOUNT)
 _INSERT_EVENT = insert(_EVENT)
 _ORIGINAL_ALERT = (
-    core_select(_ALERT.c.id, _ALERT.c.duplicate_of)
+    core_select(_ALERT.c.id, _ALERT.c.duplicate_of, _ALERT.c.status)
     .where(
         _ALERT.c.strategy == bindparam("strategy"),
         _ALERT.c.dedupe_key == bindparam("dedupe_key"),
@@ -125,7 +125,13 @@ _ORIGINAL_ALERT = (
         _ALERT.c.received_at <= bindparam("until"),
         _ALERT.c.status.not_in(bindparam("not_accepted", expanding=True)),
     )
-    .order_by(_ALERT.c.id)
+    .order_by(_ALERT.c.id.desc())
+    .limit(1)
+)
+# An order row of the alert that may have reached the gateway (anything but NOT_PLACED).
+_ALERT_REACHED = (
+    core_select(_ORDER.c.id)
+    .where(_ORDER.c.alert_id == bindparam("alert_id"), _ORDER.c.state != OrderState.NOT_PLACED)
     .limit(1)
 )
 
@@ -304,7 +310,9 @@ TUNNEL_KEY = "tunnel"  # the tunnel client's last recorded state (app/tunnel Tun
 INSTANCE_ALPHABET = string.ascii_lowercase + string.digits
 INSTANCE_LENGTH = 6
 
-# An earlier alert with one of these statuses never made orders, so a re-send is not a duplicate.
+# An earlier alert with one of these statuses was never accepted for processing, so a re-send
+# is not a duplicate of it. (A FAILED alert none of whose orders reached the gateway is not
+# one either: see record_alert.)
 NOT_ACCEPTED = (
     AlertStatus.INVALID,
     AlertStatus.UNAUTHORIZED,
@@ -571,9 +579,12 @@ class Journal:
         A duplicate is an alert of the same ``strategy`` with the same ``dedupe_key`` received
         within ``dedupe_window_s`` seconds (either side of ``received_at``, since alerts may be
         journaled slightly out of order) that was accepted for processing (status not in
-        NOT_ACCEPTED). Its row gets status DUPLICATE and ``duplicate_of`` = the original's id
-        (whatever ``status`` and ``reason`` were given, e.g. PAUSED). No key, or a window ≤ 0,
-        disables the check. ``received_at`` is tz-aware UTC.
+        NOT_ACCEPTED). The newest such alert is the one compared with: when it sent nothing to
+        the gateway (status FAILED and every order row NOT_PLACED, or none), the new alert is
+        not a duplicate and is executed; otherwise (executed, being executed or resumed,
+        refused, stale...) it is. A duplicate's row gets status DUPLICATE and ``duplicate_of``
+        = the original's id (whatever ``status`` and ``reason`` were given, e.g. PAUSED). No
+        key, or a window ≤ 0, disables the check. ``received_at`` is tz-aware UTC.
         """
         with self._write(f"record an alert for strategy '{strategy}'") as conn:
             original = None
@@ -653,6 +664,16 @@ class Journal:
             _set_alert(conn, alert_id, status, values, settled_at=now)
             return ids
 
+    def unsettled_alerts(self) -> list[AlertRecord]:
+        """Alerts not in a final status (RECEIVED, UNKNOWN), oldest first: what a start resumes."""
+        query = (
+            select(AlertRecord)
+            .where(col(AlertRecord.status).in_([AlertStatus.RECEIVED, AlertStatus.UNKNOWN]))
+            .order_by(col(AlertRecord.id))
+        )
+        with self._transaction("list the alerts not settled") as session:
+            return list(session.exec(query).all())
+
     def get_alert(self, alert_id: int) -> AlertRecord | None:
         """The alert row, or None."""
         with self._transaction(f"read alert {alert_id}") as session:
@@ -711,6 +732,14 @@ class Journal:
                 _update_order(
                     conn, u.order_record_id, OrderState(u.state), now, _update_values(u), u.previous
                 )
+
+    def resend_order(self, order_record_id: int, *, request: dict[str, Any] | None, message: str) -> None:
+        """Put a NOT_PLACED row back to SUBMITTING (sent_at now) just before it is sent again with
+        the same tag (an alert resumed after a restart); ``request`` is the body to be sent."""
+        now = _now()
+        values: dict[str, Any] = {"message": message, "sent_at": now, "request_json": _json(request)}
+        with self._write(f"resend order record {order_record_id}") as conn:
+            _update_order(conn, order_record_id, OrderState.SUBMITTING, now, values)
 
     def orders_of_alerts(self, alert_ids: Iterable[int]) -> list[OrderRecord]:
         """The orders of several alerts in one query, by alert then in the order they were added."""
@@ -1827,7 +1856,9 @@ def _as_utc(moment: datetime) -> datetime:
 def _original_alert(
     conn: Connection, strategy: str, dedupe_key: str, received_at: datetime, window: timedelta
 ) -> int | None:
-    """The id of the first accepted alert with this strategy and key within ``window``."""
+    """The id of the alert a new one with this strategy and key duplicates: the newest accepted
+    alert within ``window`` (its original when it is a copy), unless it sent nothing to the
+    gateway (FAILED, no order row but NOT_PLACED ones): then None, the new one is executed."""
     row = conn.execute(
         _ORIGINAL_ALERT,
         {
@@ -1842,7 +1873,9 @@ def _original_alert(
         return None
     # A non-duplicate row only carries duplicate_of if its status was changed later; it
     # then points at an original (duplicate_of is only ever set to one), so one hop suffices.
-    alert_id, duplicate_of = row
+    alert_id, duplicate_of, status = row
+    if status == AlertStatus.FAILED and conn.execute(_ALERT_REACHED, {"alert_id": alert_id}).first() is None:
+        return None
     return duplicate_of if duplicate_of is not None else alert_id
 
 

@@ -117,7 +117,10 @@ async def test_restart_settles_rows_left_submitting(tmp_path) -> None:
         assert len(env.place_requests()) == places_before  # nothing resent
 
 
-async def test_start_reconciles_before_taking_alerts(tmp_path) -> None:
+async def test_start_settles_rows_then_resumes_the_alert_with_the_same_tag(tmp_path) -> None:
+    # Changed on purpose (issue 11): the start no longer settles rows before the listener opens
+    # (it continues after, per account), and the alert the crash left RECEIVED is resumed: its
+    # row, proven absent by its tag, is sent again with that same tag, once.
     settings = make_settings(tmp_path)
     async with running(settings, tmp_path) as env:
         journal = env.journal
@@ -125,6 +128,17 @@ async def test_start_reconciles_before_taking_alerts(tmp_path) -> None:
         row = _entry_row(journal, alert.alert_id, "CON.F.US.MNQ.Z26", 0)
     # a new process on the same journal (the simulator is new too: the order is not there)
     async with running(settings, tmp_path) as env:
-        [order] = [o for o in env.journal.alert_orders(alert.alert_id) if o.id == row]
-        assert order.state == OrderState.NOT_PLACED
+
+        async def resumed() -> bool:
+            stored = env.journal.get_alert(alert.alert_id)
+            assert stored.status == AlertStatus.EXECUTED and stored.settled_at is not None
+            return True
+
+        await eventually(resumed, timeout_s=5)
+        [order] = env.orders(alert.alert_id)
+        assert order.id == row
+        history = [h.state for h in env.journal.order_history(row)]
+        assert history[:3] == [OrderState.SUBMITTING, OrderState.NOT_PLACED, OrderState.SUBMITTING]
         assert env.sim.requests_to("Order/search")
+        tags = [r["customTag"] for r in env.place_requests()]
+        assert tags == [order.client_order_id]  # sent once, with the row's own tag

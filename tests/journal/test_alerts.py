@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from app.domain.enums import AlertStatus
+from app.domain.enums import Action, AlertStatus, Leg, OrderState
 from app.errors import JournalError
 from app.journal import Journal
 from tests.journal.conftest import T0
@@ -126,12 +126,58 @@ def test_alert_that_was_never_accepted_does_not_block_the_resend(
     assert resend.duplicate_of is None
 
 
-@pytest.mark.parametrize("status", [AlertStatus.REFUSED, AlertStatus.REJECTED, AlertStatus.FAILED])
+@pytest.mark.parametrize(
+    "status", [AlertStatus.REFUSED, AlertStatus.REJECTED, AlertStatus.STALE, AlertStatus.RECEIVED]
+)
 def test_alert_that_was_accepted_blocks_the_resend_whatever_its_outcome(
     journal: Journal, status: AlertStatus
 ) -> None:
+    # RECEIVED: being executed, or resumed after a restart; the others were decided.
     first = record(journal)
     journal.set_alert_status(first.alert_id, status, reason="outcome")
+
+    assert record(journal, at=T0 + timedelta(seconds=1)).duplicate_of == first.alert_id
+
+
+def _order(journal: Journal, alert_id: int, n: int, state: OrderState) -> None:
+    journal.add_order(
+        alert_id=alert_id,
+        account_id=1,
+        account_name="PRAC-1",
+        contract_id="CON.F.US.MNQ.Z26",
+        leg=Leg.ENTRY,
+        action=Action.BUY,
+        client_order_id=f"tvb-test-{alert_id}-{n}",
+        state=state,
+    )
+
+
+@pytest.mark.parametrize("orders", [[], [OrderState.NOT_PLACED], [OrderState.NOT_PLACED] * 2])
+def test_a_resend_of_an_alert_that_sent_nothing_is_executed(
+    journal: Journal, orders: list[OrderState]
+) -> None:
+    # Behaviour changed on purpose (issue 11): a FAILED alert none of whose orders reached the
+    # gateway no longer swallows its re-send.
+    first = record(journal)
+    for n, state in enumerate(orders):
+        _order(journal, first.alert_id, n, state)
+    journal.set_alert_status(first.alert_id, AlertStatus.FAILED, reason="gateway down", settled=True)
+
+    resend = record(journal, at=T0 + timedelta(seconds=1))
+    again = record(journal, at=T0 + timedelta(seconds=2))
+
+    assert resend.duplicate_of is None
+    assert again.duplicate_of == resend.alert_id  # the re-send now runs: its copies are duplicates
+
+
+@pytest.mark.parametrize("state", [OrderState.ACCEPTED, OrderState.UNKNOWN, OrderState.SUBMITTING])
+def test_a_resend_of_a_failed_alert_with_an_order_that_may_have_reached_the_gateway_is_a_duplicate(
+    journal: Journal, state: OrderState
+) -> None:
+    first = record(journal)
+    _order(journal, first.alert_id, 0, OrderState.NOT_PLACED)
+    _order(journal, first.alert_id, 1, state)
+    journal.set_alert_status(first.alert_id, AlertStatus.FAILED, reason="internal error", settled=True)
 
     assert record(journal, at=T0 + timedelta(seconds=1)).duplicate_of == first.alert_id
 
