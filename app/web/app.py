@@ -75,9 +75,14 @@ async def start_runtime(settings: Settings) -> Runtime:
     base_url = None
     if settings.gateway.kind == "sim":
         # The product imports the simulator only here, when the trader asked for it.
+        from app.sim.hub import hub_faults
         from app.sim.server import SimServer
 
         sim = SimServer(seed=settings.sim.seed, walk_interval_s=1.0)
+        # The simulator's hub pings at half the silence timeout (ProjectX's every 15 s), so the
+        # shorter timeouts allowed on the simulator never rebuild a healthy hub.
+        faults = hub_faults(sim.state)
+        faults.ping_interval_s = min(faults.ping_interval_s, settings.gateway.hub_silence_timeout_s / 2)
         await sim.start(host="127.0.0.1", port=0)
         base_url = sim.url
     gateway = build_gateway(settings.gateway, base_url=base_url)
@@ -89,10 +94,12 @@ async def start_runtime(settings: Settings) -> Runtime:
         bridge.on_hub_connected,
         silence_timeout_s=settings.gateway.hub_silence_timeout_s,
         token_check_s=settings.gateway.hub_token_check_s,
+        urgent=bridge.follower.urgent,
     )
     try:
         await bridge.start()
         await hub.start(await bridge.followed_account_ids())
+        bridge.follow_hub(lambda: hub.state)
     except BaseException:
         await hub.stop()
         await gateway.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -43,6 +44,7 @@ class Engine:
     def __init__(self) -> None:
         self.events: list[GatewayEvent] = []
         self.connected = 0
+        self.previous_good_at: list[datetime | None] = []
         self.fail_events = False
 
     async def on_event(self, event: GatewayEvent) -> None:
@@ -50,8 +52,9 @@ class Engine:
             raise RuntimeError("engine bug")
         self.events.append(event)
 
-    async def on_connected(self) -> None:
+    async def on_connected(self, previous_good_at: datetime | None) -> None:
         self.connected += 1
+        self.previous_good_at.append(previous_good_at)
 
 
 class Rig:
