@@ -57,6 +57,7 @@ STOP_TIMEOUT_S = 5.0  # longest wait for signalrcore's stop() on its thread
 URGENT_BACKOFF_S = 1.0
 # A connection that lasted this long was healthy: the next wait starts again from the lowest.
 HEALTHY_AFTER_S = 5.0
+REPEAT_WARNING_S = 60.0  # the same connect failure is logged at WARNING once a minute
 
 T = TypeVar("T")
 TokenSource = Callable[[], Awaitable[str]]
@@ -234,6 +235,7 @@ class UserHub:
         self._last_error: str | None = None
         self._handler_errors = 0
         self._good_at: datetime | None = None  # the last message of the connection before
+        self._warned_at = float("-inf")  # monotonic: the last connect failure logged at WARNING
 
     @property
     def state(self) -> HubState:
@@ -337,9 +339,17 @@ class UserHub:
         return time.monotonic() - started >= healthy_after_s or planned, planned
 
     def _failed(self, reason: str) -> None:
+        """Note why an attempt failed: a WARNING when the reason changes, then one a minute
+        (a hub refusing for an hour, retried every second, must not fill the log)."""
         reason = redact(reason)
+        now = time.monotonic()
+        repeated = reason == self._last_error and now - self._warned_at < REPEAT_WARNING_S
         self._last_error = reason
-        log.warning("%s; retrying", reason)
+        if repeated:
+            log.debug("%s; retrying", reason)
+        else:
+            self._warned_at = now
+            log.warning("%s; retrying", reason)
 
     def _backoff(self, failures: int, *, urgent: bool = False) -> float:
         """Seconds before the next attempt: exponential in ``failures``, jittered, within
