@@ -13,6 +13,7 @@ import pytest
 from app.domain.enums import Leg, OrderState
 from app.sim import AUTO_OCO_ACCOUNT_ID
 from app.sim.server import SimServer
+from app.web.status import status_snapshot
 from tests.e2e.conftest import Env, make_settings, running
 from tests.e2e.test_protection import group_of, mnq, oco_alert
 from tests.helpers import SHIPPED_ALERTS, eventually, free_port
@@ -124,6 +125,8 @@ async def test_with_the_hub_unreachable_a_take_profit_fill_reaches_the_journal_w
         assert ready.status_code == 200, body
         assert body["status"] == "degraded" and body["checks"]["hub"]["ok"] is False
         assert body["checks"]["following"]["by"] == "rest polling"
+        status = await status_snapshot(env.runtime)  # what /api/status and the status page show
+        assert status["hub"]["connected"] is False and status["hub"]["following"]["by"] == "rest polling"
 
         alert_id, contract_id, entry_price = await _bracket_entry(env)
 
