@@ -135,6 +135,7 @@ class Follower:
         self._start_from = datetime.now(UTC) - CATCH_UP
         self._owed: dict[int, datetime] = {}
         self._clean: set[int] = set()  # accounts caught up in this process
+        self._polled_to: dict[int, datetime] = {}  # account → when its last polling pass began
         self._accounts: list[int] = []
         self._down_since: float | None = None  # monotonic
         self._polling = False
@@ -228,12 +229,15 @@ class Follower:
             log.exception("catching up after the User Hub connected failed")
             return []
 
-    async def catch_up(self, accounts: list[int], *, everyone: bool = False) -> list[GatewayEvent]:
-        """One pass: reconcile each account that owes a catch-up (all of them when ``everyone``)
+    async def catch_up(self, accounts: list[int], *, polling: bool = False) -> list[GatewayEvent]:
+        """One pass: reconcile each account that owes a catch-up (all of them when ``polling``)
         from the moment it owes it; hand what changed to ``after``; return it.
 
-        A pass that ran wholly while the hub was connected settles what the account owed. A
-        failed account is logged and keeps what it owes. Raises JournalError.
+        While ``polling``, an account's next pass starts where its last polling pass began (less
+        MARGIN), not at the outage's start, so a long outage does not read its whole history
+        every few seconds; the catch-up after the reconnect reads it all once. A pass that ran
+        wholly while the hub was connected settles what the account owed. A failed account is
+        logged and keeps what it owes. Raises JournalError.
         """
         async with self._lock:
             began = datetime.now(UTC)
@@ -243,17 +247,28 @@ class Follower:
             failed = None
             for account_id in accounts:
                 since = self.owed_from(account_id)
-                if since is None and everyone:
+                if since is None and polling:
                     since = self._hub_mark(began)
                 if since is None:
                     continue
+                if polling and account_id in self._polled_to:
+                    since = max(since, self._polled_to[account_id] - MARGIN)
                 try:
                     changed += await self.reconciler.reconcile_account(account_id, since)
                 except GatewayError as exc:
                     failed = f"account {account_id}: {exc}"
-                    log.warning("REST catch-up of account %s from %s failed: %s", account_id, since, exc)
+                    again = failed == self._last_error
+                    log.log(
+                        logging.DEBUG if again else logging.WARNING,
+                        "REST catch-up of account %s from %s failed: %s",
+                        account_id,
+                        since.isoformat(timespec="seconds"),
+                        exc,
+                    )
                     continue
                 done.append(account_id)
+                if polling:
+                    self._polled_to[account_id] = began
             if failed is None:
                 self._last_pass, self._last_pass_at, self._last_error = time.monotonic(), began, None
             else:
@@ -261,6 +276,7 @@ class Follower:
             if hub_before is not None and hub_before == self._hub_good(datetime.now(UTC)):
                 for account_id in done:  # the hub delivered everything since before this pass
                     self._owed.pop(account_id, None)
+                    self._polled_to.pop(account_id, None)
                     self._clean.add(account_id)
         if changed:
             await self._after(changed)
@@ -308,7 +324,7 @@ class Follower:
         due = self._tried is None or now - self._tried >= self.interval_s
         if due and (away or owed):  # while connected, a catch-up that failed is tried again
             self._tried = now
-            await self.catch_up(await self._accounts_now(), everyone=away)
+            await self.catch_up(await self._accounts_now(), polling=away)
         if self._polling and not away and not any(self.owed_from(a) for a in self._accounts):
             self._polling = False
             log.warning("User Hub back and caught up: REST polling stopped")

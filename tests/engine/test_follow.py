@@ -123,6 +123,34 @@ async def test_a_pass_while_the_hub_is_away_settles_nothing(journal: Journal) ->
     assert journal.follow_mark() == lost_at - MARGIN
 
 
+async def test_polling_reads_on_from_its_last_pass_and_the_reconnect_reads_the_whole_outage(
+    journal: Journal,
+) -> None:
+    reconciler = FakeReconciler()
+    hub = connected_now()
+    follower = await follower_on(journal, reconciler, hub)
+    await follower.on_hub_connected(None)
+    lost_at = datetime.now(UTC) - timedelta(minutes=20)
+    hub.connected, hub.since, hub.good_at = False, None, lost_at
+    follower._lost(lost_at, [AUTO])
+    reconciler.asked.clear()
+
+    await follower.catch_up([AUTO], polling=True)
+    first_pass = datetime.now(UTC)
+    await follower.catch_up([AUTO], polling=True)
+
+    [(_, first), (_, second)] = reconciler.asked
+    assert first == lost_at - MARGIN
+    assert lost_at < second <= first_pass - MARGIN  # on from the last pass, not the whole outage
+    reconciler.asked.clear()
+    hub.connected, hub.since, hub.good_at = True, datetime.now(UTC), datetime.now(UTC)
+
+    await follower.on_hub_connected(lost_at)
+
+    assert dict(reconciler.asked)[AUTO] == lost_at - MARGIN  # the whole outage, once
+    assert follower.owed_from(AUTO) is None
+
+
 async def test_at_start_the_catch_up_starts_from_the_recorded_follow_mark(journal: Journal) -> None:
     mark = datetime.now(UTC) - timedelta(hours=3)
     journal.set_follow_mark(mark)
