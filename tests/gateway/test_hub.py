@@ -251,9 +251,15 @@ async def test_start_twice_is_refused(rig: Rig) -> None:
         await rig.hub.start([1])
 
 
-async def test_the_token_never_reaches_the_logs(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+async def test_the_token_never_reaches_the_logs(
+    rig: Rig, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger=SIGNALRCORE_LOGGER)  # even if someone turns DEBUG on
+    # An earlier test's uvicorn server (its logging config) may have raised uvicorn.error's level
+    # and stopped "uvicorn" propagating to the root, where caplog listens: undo both for this test.
+    caplog.set_level(logging.DEBUG, logger="uvicorn.error")
+    monkeypatch.setattr(logging.getLogger("uvicorn"), "propagate", True)
     first = rig.tokens.current
     await rig.connected(1, exactly=False)
 
