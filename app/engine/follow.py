@@ -77,9 +77,10 @@ class HubView(Protocol):
 class Following:
     """How the followed accounts are followed now (for /readyz and the status page).
 
-    ``by``: "user hub", "rest polling" or "nothing" (the hub is away and polling fails or has not
-    run yet); ``interval_s``: seconds between polling passes; ``last_pass_at``: when the last
-    REST pass succeeded (UTC); ``owed_since``: the earliest moment a catch-up is still owed from.
+    ``by``: "user hub" (also while it reconnects within POLL_AFTER_S), "rest polling" or
+    "nothing" (the hub has not connected yet, or is away and polling fails or has not run
+    yet); ``interval_s``: seconds between polling passes; ``last_pass_at``: when the last REST
+    pass succeeded (UTC); ``owed_since``: the earliest moment a catch-up is still owed from.
     """
 
     by: str
@@ -195,7 +196,8 @@ class Follower:
         # A pass this recent (or polling this new) keeps the accounts followed.
         recent = max(self._last_pass or 0.0, self._polling_since or 0.0)
         if hub is None or not self._away(hub, now):
-            by = "user hub"
+            # Connected, or reconnecting within poll_after_s; never connected yet: nothing.
+            by = "user hub" if hub is None or hub.connected or hub.good_at is not None else "nothing"
         elif self._polling and now - recent <= STALE_PASSES * self.interval_s:
             by = "rest polling"
         else:

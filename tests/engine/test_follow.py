@@ -172,3 +172,22 @@ async def test_a_follow_mark_weeks_old_is_read_as_seven_days_back(journal: Journ
 
     for _, since in reconciler.asked:
         assert before - MAX_LOOKBACK - timedelta(seconds=5) <= since <= before - MAX_LOOKBACK
+
+
+async def test_following_says_how_the_accounts_are_followed(journal: Journal) -> None:
+    reconciler = FakeReconciler()
+    hub = FakeHub(connected=False)
+    follower = await follower_on(journal, reconciler, hub)
+    assert follower.following().by == "nothing"  # the hub has not connected yet: /readyz 503
+
+    hub.connected, hub.since, hub.good_at = True, datetime.now(UTC), datetime.now(UTC)
+    assert follower.following().by == "user hub"
+
+    hub.connected, hub.since = False, None  # dropped: reconnecting, then polling
+    await follower._tick()
+    assert follower.following().by == "user hub"  # within POLL_AFTER_S: a quick reconnect
+    follower.poll_after_s = 0
+    await follower._tick()
+    following = follower.following()
+    assert following.by == "rest polling" and following.ok and following.last_pass_at is not None
+    assert {a for a, _ in reconciler.asked} == {AUTO, OTHER}
