@@ -98,10 +98,11 @@ async def start_runtime(settings: Settings) -> Runtime:
     )
     try:
         await bridge.start()
+        bridge.follow_hub(lambda: hub.state)  # before the first connect's catch-up asks for it
         await hub.start(await bridge.followed_account_ids())
-        bridge.follow_hub(lambda: hub.state)
     except BaseException:
         await hub.stop()
+        await bridge.follower.stop()
         await gateway.close()
         if sim is not None:
             await sim.stop()
