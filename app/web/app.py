@@ -125,6 +125,7 @@ async def start_runtime(settings: Settings) -> Runtime:
         lambda: bridge.followed,
         alarm_s=settings.engine.unreachable_alarm_s,
         last_shutdown=bridge.last_shutdown,
+        polled=lambda: bridge.follower.following().by == "rest polling",
     )
     watchdog.start()
     return Runtime(bridge=bridge, journal=journal, sim=sim, hub=hub, feed=feed, watchdog=watchdog)

@@ -135,7 +135,8 @@ async def test_with_the_hub_unreachable_a_take_profit_fill_reaches_the_journal_w
             assert [e for e in events if e.kind == "bracket.verified"], [e.kind for e in events]
             assert env.runtime.watchdog is not None
             await env.runtime.watchdog.check()
-            assert env.runtime.watchdog.alarm is not None
+            alarm = env.runtime.watchdog.alarm
+            assert alarm is not None and alarm.polled and "by REST polling" in alarm.message
             return True
 
         await eventually(protected_and_alarmed, timeout_s=10)
