@@ -28,6 +28,10 @@ from app.errors import ConfigError
 TOPSTEPX_API_URL = "https://api.topstepx.com"
 TOPSTEPX_USER_HUB_URL = "https://rtc.topstepx.com/hubs/user"
 DEFAULT_CONFIG = Path("tvbridge.toml")
+# A ProjectX User Hub sends a Ping after 15 s without sending anything (signalr.md §1.5), so a
+# healthy idle hub may be silent that long: a silence timeout below twice it rebuilds healthy hubs.
+HUB_PING_INTERVAL_S = 15.0
+HUB_SILENCE_FLOOR_S = 2 * HUB_PING_INTERVAL_S
 
 
 class GatewaySettings(BaseModel):
@@ -43,7 +47,9 @@ class GatewaySettings(BaseModel):
     rate_limit_per_minute: int = Field(180, gt=0)  # the gateway allows 200 / 60 s (§3)
     token_refresh_margin_s: int = Field(1800, ge=60)  # refresh this long before the JWT expires
     contract_refresh_s: int = Field(3600, ge=60)  # how long resolved contracts are trusted
-    hub_silence_timeout_s: float = Field(45.0, ge=1)  # rebuild the User Hub after this much silence
+    # Rebuild the User Hub after this much silence: at least HUB_SILENCE_FLOOR_S (30 s) on a real
+    # gateway; the built-in simulator pings at half this, so shorter values work there (tests).
+    hub_silence_timeout_s: float = Field(45.0, ge=1)
     hub_token_check_s: float = Field(60.0, gt=0)  # how often the hub looks for a refreshed token
     symbols: dict[str, str] = Field(default_factory=dict)  # root → ProjectX symbol, e.g. NQ = "F.US.ENQ"
 
@@ -54,6 +60,13 @@ class GatewaySettings(BaseModel):
             raise ValueError(
                 f"gateway.rate_limit_per_minute {self.rate_limit_per_minute} is above the gateway's "
                 "limit of 200 requests / 60 s, which answers 429 past it; use 200 or less"
+            )
+        if self.kind != "sim" and self.hub_silence_timeout_s < HUB_SILENCE_FLOOR_S:
+            raise ValueError(
+                f"gateway.hub_silence_timeout_s {self.hub_silence_timeout_s:g} is below "
+                f"{HUB_SILENCE_FLOOR_S:g} s, twice the User Hub's {HUB_PING_INTERVAL_S:g} s ping "
+                "interval: a healthy idle hub would be rebuilt again and again; use 30 or more "
+                "(default 45)"
             )
         if self.kind == "custom" and not (self.api_url and self.user_hub_url):
             raise ValueError(

@@ -81,3 +81,15 @@ def test_rate_limit_above_the_gateways_is_refused_except_on_loopback(monkeypatch
         "rate_limit_per_minute": 100_000,
     }
     assert load_settings(None, gateway=bench).gateway.rate_limit_per_minute == 100_000
+
+
+def test_hub_silence_timeout_below_twice_the_ping_interval_is_refused_on_a_real_gateway() -> None:
+    live = {"kind": "topstepx", "username": "me", "api_key": "k"}
+    with pytest.raises(ConfigError, match=r"hub_silence_timeout_s 5 is below 30 s.*15 s ping interval"):
+        load_settings(None, gateway={**live, "hub_silence_timeout_s": 5})
+
+    assert (
+        load_settings(None, gateway={**live, "hub_silence_timeout_s": 30}).gateway.hub_silence_timeout_s == 30
+    )
+    # The built-in simulator pings at half the timeout, so shorter ones are fine there (tests).
+    assert load_settings(None, gateway={"kind": "sim", "hub_silence_timeout_s": 1.5}).gateway.kind == "sim"

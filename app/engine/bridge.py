@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -27,6 +27,7 @@ from app.engine.accounts import AccountDirectory
 from app.engine.events import EventApplier
 from app.engine.execute import Executor, Settlement
 from app.engine.flatten import Flattener, FlattenPlan, FlattenReport
+from app.engine.follow import Follower, HubView
 from app.engine.intake import Delivery, Intake, Refusal, restore
 from app.engine.ports import Gateway
 from app.engine.protection import Protection
@@ -98,6 +99,15 @@ class Bridge:
             verify_s=settings.engine.verify_s,
             spawn=self._spawn,
         )
+        # The catch-up after every hub (re)connect, and REST polling while the hub is away.
+        self.follower = Follower(
+            self.reconciler,
+            self.runner,
+            self.followed_account_ids,
+            self._after_events,
+            rate_limit_per_minute=settings.gateway.rate_limit_per_minute,
+            silence_timeout_s=settings.gateway.hub_silence_timeout_s,
+        )
         self.flattener = Flattener(gateway, self.runner, self.accounts, reconciler=self.reconciler)
         # The risk gate checks every entry; the monitor locks accounts and closes the session.
         self.gate = RiskGate(settings.risk, self.runner)
@@ -162,6 +172,7 @@ class Bridge:
             gate=self.gate,
             ready=self.recovery.ready,
         )
+        await self.follower.load()  # where the first catch-up starts (the hub's last good moment)
         journal = self.runner.journal
         rows = await self.runner.run(journal.orders_in_states, [OrderState.SUBMITTING, OrderState.UNKNOWN])
         unsettled = await self.runner.run(journal.unsettled_alerts)
@@ -182,8 +193,14 @@ class Bridge:
         self.risk_monitor.start()
         self._spawn(self._apply_events_forever())
 
+    def follow_hub(self, hub: Callable[[], HubView]) -> None:
+        """Follow the User Hub's state (``hub()`` returns its HubState): poll the followed accounts
+        over REST while it is away (app/engine/follow.py)."""
+        self.follower.watch(hub)
+
     async def stop(self, *, grace_s: float = 10.0) -> None:
         """Let alerts in flight finish (up to ``grace_s``), then close the gateway and journal."""
+        await self.follower.stop()
         await self.risk_monitor.stop()
         if self._reconcile_loop:
             self._reconcile_loop.cancel()
@@ -443,15 +460,13 @@ class Bridge:
             await self.protection.on_event(event)  # never raises
         self.risk_monitor.poke()  # fills move the day's P&L: check the limits now
 
-    async def on_hub_connected(self) -> None:
+    async def on_hub_connected(self, previous_good_at: datetime | None = None) -> None:
         """After every (re)connect: nothing is replayed (projectx-api.md §7.3), so catch the journal
-        up over REST for each followed account, then let OCO pairs and managed brackets act on
-        what happened while the hub was away (a leg that filled meanwhile). Never raises."""
-        for account_id in await self.followed_account_ids():
-            try:
-                await self.reconciler.reconcile_account(account_id)
-            except (GatewayError, JournalError) as exc:
-                log.warning("catching up account %s after the hub connected: %s", account_id, exc)
+        up over REST for each followed account from the moment the hub was last known good
+        (``previous_good_at``, UTC; None on the first connection: the journal's follow mark), see
+        app/engine/follow.py; then let OCO pairs and managed brackets act on what happened while
+        the hub was away (a leg that filled meanwhile). Never raises."""
+        await self.follower.on_hub_connected(previous_good_at)
         await self.protection.resume()
 
     async def followed_account_ids(self) -> list[int]:

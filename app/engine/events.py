@@ -4,6 +4,10 @@ Every event is a latest-state snapshot that may come twice, late or out of order
 (projectx-api.md §7.3, §8 items 9–10): orders keep the newest state by updateTimestamp, fills
 are journaled once by trade id, positions and accounts are upserted. Applying the same event
 again changes nothing.
+
+Nothing here remembers gateway times for a later catch-up: a time learned from a REST read may
+lie after a fill the hub never delivered, so where a catch-up starts is app/engine/follow.py's
+business (the moment the hub was last known good).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ PARKED_LIMIT = 1000
 
 
 class EventApplier:
-    """Apply gateway events to the journal; remember the newest gateway time per account."""
+    """Apply gateway events to the journal."""
 
     def __init__(self, runner: JournalRunner) -> None:
         self._runner = runner
@@ -36,14 +40,16 @@ class EventApplier:
         self._instance: str | None = None
         # (account id, tag) → (event, monotonic time parked)
         self._parked: dict[tuple[int, str], tuple[OrderEvent, float]] = {}
-        self.last_event_at: dict[int, datetime] = {}
 
-    async def apply(self, event: GatewayEvent) -> None:
-        """Apply one event; never raises (a failure is logged and the next event goes on)."""
+    async def apply(self, event: GatewayEvent) -> bool:
+        """Apply one event; return whether it changed the journal (a new fill, an order row's
+        new state; positions and accounts count as changed). Never raises: a failure is logged,
+        returns False, and the next event goes on."""
         try:
-            await self._apply(event)
+            return await self._apply(event)
         except Exception:  # noqa: BLE001 — one bad event must not stop the stream
             log.exception("gateway event %r could not be applied", event)
+            return False
 
     async def apply_all(self, events: Iterable[GatewayEvent]) -> None:
         """Apply several events in order; never raises."""
@@ -67,13 +73,11 @@ class EventApplier:
                     row = await self._row_for(
                         event.order.account_id, event.order.broker_order_id, event.order.client_order_id
                     )
-                    self._seen(event.order.account_id, event.order.updated_at)
                     if row is None:
                         await self._park(event)
                     else:
                         orders.append((row, event))
                 elif isinstance(event, Fill):
-                    self._seen(event.account_id, event.filled_at)
                     row = await self._row_for(event.account_id, event.broker_order_id, None)
                     fills.append((event, None if row is None else row.id))
                 elif isinstance(event, PositionEvent):
@@ -103,7 +107,6 @@ class EventApplier:
     async def apply_order(self, event: OrderEvent) -> bool:
         """Apply one order event; return whether a row changed. Raises JournalError."""
         order = event.order
-        self._seen(order.account_id, order.updated_at)
         row = await self._runner.run(
             self._journal.order_for_event, order.account_id, order.broker_order_id, order.client_order_id
         )
@@ -125,17 +128,15 @@ class EventApplier:
     async def apply_to_rows(self, pairs: list[tuple[Any, OrderEvent]]) -> int:
         """Apply order events to the rows they are about, in one journal transaction; return how
         many rows changed. A close order that FILLED is DONE. Raises JournalError."""
-        for _, event in pairs:
-            self._seen(event.order.account_id, event.order.updated_at)
         batch = [(row.id, event.order, state_for(row, event.order.state)) for row, event in pairs]
         return await self._runner.run(self._journal.apply_order_events, batch)
 
-    async def _apply(self, event: GatewayEvent) -> None:
+    async def _apply(self, event: GatewayEvent) -> bool:
         if isinstance(event, OrderEvent):
-            await self.apply_order(event)
-        elif isinstance(event, Fill):
-            await self._apply_fill(event)
-        elif isinstance(event, PositionEvent):
+            return await self.apply_order(event)
+        if isinstance(event, Fill):
+            return await self._apply_fill(event)
+        if isinstance(event, PositionEvent):
             await self._runner.run(self._journal.set_position, event)
         elif isinstance(event, AccountEvent):
             await self._runner.run(self._journal.set_account, event.account)
@@ -143,15 +144,16 @@ class EventApplier:
             message = f"the gateway ended the session ({event.reason or 'no reason given'})"
             log.warning("%s; the hub logs in again and reconciles", message)
             await self._runner.run(self._journal.add_event, "gateway.logout", message, level="warning")
+        return True
 
-    async def _apply_fill(self, fill: Fill) -> None:
-        self._seen(fill.account_id, fill.filled_at)
+    async def _apply_fill(self, fill: Fill) -> bool:
         row = await self._runner.run(
             self._journal.order_for_event, fill.account_id, fill.broker_order_id, None
         )
         new = await self._runner.run(self._journal.record_fill, fill, None if row is None else row.id)
         if new:
             self._log_fill(fill)
+        return bool(new)
 
     @staticmethod
     def _log_fill(fill: Fill) -> None:
@@ -164,13 +166,6 @@ class EventApplier:
             fill.price,
             fill.broker_order_id,
         )
-
-    def _seen(self, account_id: int, at: datetime | None) -> None:
-        if at is None:
-            return
-        newest = self.last_event_at.get(account_id)
-        if newest is None or at > newest:
-            self.last_event_at[account_id] = at
 
     async def _park(self, event: OrderEvent) -> None:
         """Keep an event for one of our tags until its row exists; ignore foreign orders."""

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.domain.enums import Leg, OrderState, Side
-from app.domain.events import OrderEvent, PositionEvent
+from app.domain.events import GatewayEvent, OrderEvent, PositionEvent
 from app.engine.events import EventApplier
 from app.engine.ports import Gateway
 from app.engine.runner import JournalRunner
@@ -29,7 +29,7 @@ log = logging.getLogger("tvbridge.engine")
 
 # Order/search window around the row's creation: the gateway's clock may differ from ours.
 SEARCH_SLACK = timedelta(minutes=5)
-# How far back reconcile_account looks when no event was seen for the account yet.
+# How far back reconcile_account looks when not told where to start.
 CATCH_UP = timedelta(hours=24)
 # Order/search lists orders by creation time: orders still open in the journal are searched from
 # their creation, but never further back than this (the search has no paging, §8 item 14).
@@ -79,24 +79,23 @@ class Reconciler:
         self._delay_s = delay_s
         self.applier = applier or EventApplier(runner)
 
-    async def reconcile_account(self, account_id: int, since: datetime | None = None) -> None:
-        """Catch the journal up with the gateway for one account (UTC ``since``).
+    async def reconcile_account(self, account_id: int, since: datetime | None = None) -> list[GatewayEvent]:
+        """Catch the journal up with the gateway for one account from ``since`` (UTC); return the
+        events that changed the journal (orders whose row changed, new fills), oldest first.
 
-        ``since`` defaults to the newest gateway time seen (events or journal), else 24 h ago.
-        Order/search runs from ``since`` or from the creation of the oldest order the journal
-        still holds open, whichever is earlier (at most 7 days back); Trade/search from
-        ``since``; Position/searchOpen, with journaled positions it no longer lists set flat.
-        Everything goes through the EventApplier, so events already applied change nothing.
-        Raises GatewayError when a search fails (nothing of that pass is applied: all three
-        are read first), JournalError when the journal cannot be read.
+        ``since`` must be a moment up to which nothing can have been missed: the hub's last known
+        good moment less a margin (app/engine/follow.py), never a gateway time a REST read learned
+        after it; it defaults to 24 h ago. Order/search runs from ``since`` or from the creation of
+        the oldest order the journal still holds open, whichever is earlier (at most 7 days back);
+        Trade/search from ``since``; Position/searchOpen, with journaled positions it no longer
+        lists set flat. Everything goes through the EventApplier, so what was already applied
+        changes nothing (fills are unique by trade id: an overlap is free). Raises GatewayError
+        when a search fails (nothing of that pass is applied: all three are read first),
+        JournalError when the journal cannot be read.
         """
         journal = self._runner.journal
         now = datetime.now(UTC)
-        if since is None:
-            since = self.applier.last_event_at.get(account_id) or await self._runner.run(
-                journal.last_gateway_time, account_id
-            )
-            since = since or now - CATCH_UP
+        since = since or now - CATCH_UP
         oldest_open = await self._runner.run(journal.oldest_open_order_at, account_id)
         orders_since = since
         if oldest_open is not None:
@@ -104,12 +103,17 @@ class Reconciler:
         orders = await self._gateway.search_orders(account_id, orders_since)
         fills = await self._gateway.search_trades(account_id, since)
         positions = await self._gateway.open_positions(account_id)
+        changed: list[GatewayEvent] = []
         # Parents before children (ids are allocated together, §6.4), so a leg sees its entry.
         for order in sorted(orders, key=lambda o: o.broker_order_id):
-            await self.applier.apply(OrderEvent(order))
+            event = OrderEvent(order)
+            if await self.applier.apply(event):
+                changed.append(event)
         await self.applier.retry_parked()
         fills.sort(key=lambda fill: (fill.filled_at, fill.trade_id))
-        await self.applier.apply_all(fills)
+        for fill in fills:
+            if await self.applier.apply(fill):
+                changed.append(fill)
         listed = {p.contract_id for p in positions}
         held = await self._runner.run(journal.positions, account_id)
         flat = [
@@ -121,6 +125,7 @@ class Reconciler:
             [PositionEvent(p.account_id, p.contract_id, p.side, p.size, p.average_price) for p in positions]
             + flat
         )
+        return changed
 
     async def settle(self, order: Any, *, attempts: int | None = None) -> Settled:
         """Ask the gateway until the row's outcome is known or ``attempts`` searches are spent.

@@ -39,6 +39,11 @@ WHAT_TO_DO = (
     "check the internet connection; the positions are at the broker without the bridge "
     "watching; manage them on the platform"
 )
+# The same while REST polling follows the accounts in the hub's place (app/engine/follow.py).
+WHAT_TO_DO_POLLED = (
+    "tvbridge follows them by REST polling meanwhile (fills and protection seconds late); "
+    "check the internet connection; manage them on the platform if it lasts"
+)
 
 Clock = Callable[[], datetime]
 
@@ -59,13 +64,18 @@ class Alarm:
     since: datetime
     unreachable: tuple[tuple[str, datetime], ...]
     positions: tuple[Held, ...]
+    polled: bool = False  # REST polling follows the accounts meanwhile
+
+    @property
+    def what_to_do(self) -> str:
+        return WHAT_TO_DO_POLLED if self.polled else WHAT_TO_DO
 
     @property
     def message(self) -> str:
         """One paragraph for the log, the journal and the page."""
         down = " and ".join(f"{what} since {utc_text(at)}" for what, at in self.unreachable)
         held = "; ".join(p.describe() for p in self.positions)
-        return f"UNWATCHED: {down}, with {counted(self.positions)} ({held}): {WHAT_TO_DO}."
+        return f"UNWATCHED: {down}, with {counted(self.positions)} ({held}): {self.what_to_do}."
 
     def data(self) -> dict[str, Any]:
         """JSON-ready (times ISO 8601 UTC), for /api/status and the journal."""
@@ -73,6 +83,7 @@ class Alarm:
             "since": self.since.isoformat(),
             "unreachable": [{"what": what, "since": at.isoformat()} for what, at in self.unreachable],
             "positions": [p.data() for p in self.positions],
+            "polled": self.polled,
             "message": self.message,
         }
 
@@ -100,7 +111,9 @@ class Watchdog:
 
     ``hub``: has ``.state`` (a HubState: ``connected``) or is None (no hub check). ``gateway``:
     may have ``failing_since`` (datetime | None). ``followed()``: the followed account ids, without
-    asking the gateway. ``last_shutdown``: the journal's last "bridge.shutdown" event, or None.
+    asking the gateway. ``polled()`` (optional): whether REST polling follows the accounts in the
+    hub's place (the alarm still fires, and says so). ``last_shutdown``: the journal's last
+    "bridge.shutdown" event, or None.
     Times in seconds: ``alarm_s`` unreachable before the alarm, ``interval_s`` between checks,
     ``repeat_s`` between the alarm's ERROR lines.
     """
@@ -117,6 +130,7 @@ class Watchdog:
         repeat_s: float = REPEAT_S,
         last_shutdown: Any = None,
         clock: Clock = utc_now,
+        polled: Callable[[], bool] | None = None,
     ) -> None:
         self.runner = runner
         self.journal = runner.journal
@@ -127,6 +141,7 @@ class Watchdog:
         self.interval_s = interval_s
         self.repeat_s = repeat_s
         self.clock = clock
+        self.polled = polled or (lambda: False)
         self.started_at = clock()
         self._hub_seen_at = self.started_at  # when the hub was last seen connected
         self._alarm: Alarm | None = None
@@ -170,7 +185,7 @@ class Watchdog:
         # after a reconnect does not make it blink.
         if positions and (late or (self._alarm is not None and down)):
             since = self._alarm.since if self._alarm is not None else min(late)
-            await self._raise(now, Alarm(since, tuple(down), tuple(positions)))
+            await self._raise(now, Alarm(since, tuple(down), tuple(positions), self.polled()))
         elif self._alarm is not None:
             why = "the User Hub and the gateway answer again" if positions else "no position is open any more"
             await self._clear(now, why)

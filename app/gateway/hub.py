@@ -8,8 +8,13 @@ never configured; instead one asyncio task owns the connection and STOPS and REB
 backoff and jitter, when the socket closes, signalrcore leaves the connected state, nothing at
 all (ping included) arrived for ``silence_timeout_s``, the token changed, or the hub sent
 ``GatewayLogout``. It pings the hub itself, and after every (re)connect subscribes again and
-calls ``on_connected`` (nothing is replayed after a reconnect: the engine reconciles over REST,
-projectx-api.md §7.3, §8 items 6–10).
+calls ``on_connected`` with the moment the hub was last known good before it (nothing is
+replayed after a reconnect: the engine reconciles over REST from that moment, projectx-api.md
+§7.3, §8 items 6–10).
+
+The wait between attempts grows only while the hub keeps refusing (or drops a connection within
+seconds of making it), and is capped at ``URGENT_BACKOFF_S`` while ``urgent()`` says the followed
+accounts hold something to protect: a hub answering again is reconnected within about 2 s.
 
 Events cross from signalrcore's thread to the event loop with ``call_soon_threadsafe``, are
 parsed by ``wire.parse_user_event`` and handed to ``on_event`` one at a time, in arrival order.
@@ -47,9 +52,18 @@ LOGOUT = "GatewayLogout"
 USER_EVENTS = ("GatewayUserAccount", "GatewayUserOrder", "GatewayUserPosition", "GatewayUserTrade")
 PER_ACCOUNT = ("SubscribeOrders", "SubscribePositions", "SubscribeTrades")  # §7.2
 STOP_TIMEOUT_S = 5.0  # longest wait for signalrcore's stop() on its thread
+# The longest wait between attempts while urgent() (positions or working orders to protect):
+# with a connect, a hub answering again is reconnected within 2 s.
+URGENT_BACKOFF_S = 1.0
+# A connection that lasted this long was healthy: the next wait starts again from the lowest.
+HEALTHY_AFTER_S = 5.0
+REPEAT_WARNING_S = 60.0  # the same connect failure is logged at WARNING once a minute
 
 T = TypeVar("T")
 TokenSource = Callable[[], Awaitable[str]]
+# on_connected(previous_good_at): the hub is (re)connected and subscribed; ``previous_good_at``
+# is when the connection before it last received a message (UTC; None on the first connection).
+OnConnected = Callable[[datetime | None], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -59,7 +73,10 @@ class HubState:
     ``since``: when the current connection was subscribed (None while disconnected);
     ``last_event_at``: when the last GatewayUser* event arrived; ``reconnects``: successful
     connections after the first; ``last_error``: why the last connection ended or failed;
-    ``handler_errors``: events that could not be parsed or whose handler raised.
+    ``handler_errors``: events that could not be parsed or whose handler raised;
+    ``good_at``: when a subscribed connection last received anything (event, Ping, answer): up
+    to then the hub delivered what happened; it stays after the connection ends (None before
+    the first connection).
     """
 
     connected: bool
@@ -68,6 +85,7 @@ class HubState:
     reconnects: int
     last_error: str | None
     handler_errors: int = 0
+    good_at: datetime | None = None
 
 
 class _RedactTokens(logging.Filter):
@@ -126,10 +144,12 @@ class _Link:
         self.closed = asyncio.Event()
         self.logout = False
         self.last_message = time.monotonic()  # written by signalrcore's thread: any message
+        self.last_message_at = datetime.now(UTC)  # the same moment, wall clock (UTC)
         self.invocations: dict[str, asyncio.Future[str | None]] = {}
 
     def touch(self) -> None:
         self.last_message = time.monotonic()
+        self.last_message_at = datetime.now(UTC)
 
     def is_connected(self) -> bool:
         transport = self.connection.transport
@@ -151,7 +171,11 @@ class _Link:
                 sock.close()
 
 
-_CONNECTED = object()  # queue marker: run on_connected here, in order with the events
+@dataclass(frozen=True)
+class _Connected:
+    """Queue marker: run on_connected here, in order with the events."""
+
+    previous_good_at: datetime | None
 
 
 class UserHub:
@@ -159,9 +183,12 @@ class UserHub:
 
     ``token`` returns the current session token (asked at every connect and every
     ``token_check_s``); ``on_event`` gets each GatewayEvent in arrival order; ``on_connected``
-    runs after every (re)connect once subscriptions are made. Neither may stop the hub: what
-    they raise is logged and counted. Waits are in seconds: ``silence_timeout_s`` without any
-    message rebuilds the connection, ``backoff_s`` (low, high) bounds the wait between
+    runs after every (re)connect once subscriptions are made, in order with the events, with
+    the moment the hub was last known good before it (see OnConnected). Neither may stop the
+    hub: what they raise is logged and counted. ``urgent()`` (optional, cheap, never raising)
+    says whether the followed accounts hold positions or working orders: then the wait between
+    attempts is at most URGENT_BACKOFF_S. Waits are in seconds: ``silence_timeout_s`` without
+    any message rebuilds the connection, ``backoff_s`` (low, high) bounds the wait between
     attempts, ``connect_timeout_s`` bounds a connect and its subscriptions, and
     ``keep_alive_s`` is the interval of the bridge's own Pings (the live server drops a client
     silent for 30 s, signalr.md §1.5).
@@ -172,8 +199,9 @@ class UserHub:
         url: str,
         token: TokenSource,
         on_event: Callable[[GatewayEvent], Awaitable[None]],
-        on_connected: Callable[[], Awaitable[None]],
+        on_connected: OnConnected,
         *,
+        urgent: Callable[[], bool] | None = None,
         silence_timeout_s: float = 45.0,
         backoff_s: tuple[float, float] = (0.5, 30.0),
         token_check_s: float = 60.0,
@@ -187,6 +215,7 @@ class UserHub:
         self._token = token
         self._on_event = on_event
         self._on_connected = on_connected
+        self._urgent = urgent or (lambda: False)
         self.silence_timeout_s = silence_timeout_s
         self.backoff_s = (low, high)
         self.token_check_s = token_check_s
@@ -205,6 +234,8 @@ class UserHub:
         self._connections = 0
         self._last_error: str | None = None
         self._handler_errors = 0
+        self._good_at: datetime | None = None  # the last message of the connection before
+        self._warned_at = float("-inf")  # monotonic: the last connect failure logged at WARNING
 
     @property
     def state(self) -> HubState:
@@ -217,6 +248,7 @@ class UserHub:
             reconnects=max(self._connections - 1, 0),
             last_error=self._last_error,
             handler_errors=self._handler_errors,
+            good_at=link.last_message_at if link is not None and self._since is not None else self._good_at,
         )
 
     async def start(self, account_ids: Iterable[int]) -> None:
@@ -278,13 +310,15 @@ class UserHub:
                 except Exception as exc:
                     self._failed(f"User Hub connection to {self.url} failed: {_describe(exc)}")
                 finally:
+                    if self._since is not None:
+                        self._good_at = link.last_message_at
                     self._link, self._since = None, None
                     await self._teardown(link)
             if self._stopping:
                 break
             failures = 0 if healthy else failures + 1
             if not planned:
-                await self._pause(self._backoff(failures))
+                await self._wait_to_retry(failures)
 
     async def _serve(self, link: _Link) -> tuple[bool, bool]:
         """Subscribe, announce, and watch ``link``; return (was healthy, rebuild was planned)."""
@@ -296,22 +330,56 @@ class UserHub:
         self._since = datetime.now(UTC)
         self._connections += 1
         log.info("User Hub connected; following accounts %s", sorted(self._accounts))
-        self._queue.put_nowait(_CONNECTED)
+        self._queue.put_nowait(_Connected(self._good_at))
         reason, planned = await self._watch(link)
         if not self._stopping:
             log.warning("User Hub: %s; reconnecting", reason)
             self._last_error = reason
-        return time.monotonic() - started >= self.backoff_s[1] or planned, planned
+        healthy_after_s = min(self.backoff_s[1], HEALTHY_AFTER_S)
+        return time.monotonic() - started >= healthy_after_s or planned, planned
 
     def _failed(self, reason: str) -> None:
+        """Note why an attempt failed: a WARNING when the reason changes, then one a minute
+        (a hub refusing for an hour, retried every second, must not fill the log)."""
         reason = redact(reason)
+        now = time.monotonic()
+        repeated = reason == self._last_error and now - self._warned_at < REPEAT_WARNING_S
         self._last_error = reason
-        log.warning("%s; retrying", reason)
+        if repeated:
+            log.debug("%s; retrying", reason)
+        else:
+            self._warned_at = now
+            log.warning("%s; retrying", reason)
 
-    def _backoff(self, failures: int) -> float:
-        """Seconds before the next attempt: exponential in ``failures``, jittered, within backoff_s."""
+    def _backoff(self, failures: int, *, urgent: bool = False) -> float:
+        """Seconds before the next attempt: exponential in ``failures``, jittered, within
+        backoff_s, and at most URGENT_BACKOFF_S when ``urgent``."""
         low, high = self.backoff_s
+        if urgent:
+            low, high = min(low, URGENT_BACKOFF_S), min(high, URGENT_BACKOFF_S)
         return random.uniform(low, min(high, low * 2 ** min(failures, 30)))
+
+    async def _wait_to_retry(self, failures: int) -> None:
+        """Wait the backoff for ``failures``; cut it short to URGENT_BACKOFF_S as soon as
+        ``urgent()`` (an order placed during the outage makes a long wait urgent)."""
+        started = time.monotonic()
+        wait = self._backoff(failures)
+        capped = False
+        while not self._stopping:
+            if not capped and self._is_urgent():
+                capped = True
+                wait = min(wait, self._backoff(failures, urgent=True))
+            left = started + wait - time.monotonic()
+            if left <= 0:
+                return
+            await self._pause(min(left, URGENT_BACKOFF_S))
+
+    def _is_urgent(self) -> bool:
+        try:
+            return bool(self._urgent())
+        except Exception:  # noqa: BLE001 — when in doubt, hurry
+            log.exception("User Hub: urgent() failed; retrying soon")
+            return True
 
     async def _pause(self, seconds: float) -> None:
         self._wake.clear()
@@ -442,13 +510,13 @@ class UserHub:
         while True:
             item = await self._queue.get()
             try:
-                if item is _CONNECTED:
-                    await self._on_connected()
+                if isinstance(item, _Connected):
+                    await self._on_connected(item.previous_good_at)
                 else:
                     await self._on_event(item)
             except Exception:
                 self._handler_errors += 1
-                what = "on_connected" if item is _CONNECTED else f"on_event({type(item).__name__})"
+                what = "on_connected" if isinstance(item, _Connected) else f"on_event({type(item).__name__})"
                 log.exception("User Hub: %s failed; the hub carries on", what)
 
     async def _subscribe(self, link: _Link, calls: list[tuple[str, list[Any]]]) -> None:

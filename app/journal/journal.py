@@ -307,6 +307,7 @@ INSTANCE_KEY = "instance"
 ADOPTED_KEY = "gateway_adopted"  # which gateway took the rows written before migration 0006
 PAUSE_KEY = "paused"  # present while the kill switch holds alerts: {"since": ISO UTC, "by": text}
 TUNNEL_KEY = "tunnel"  # the tunnel client's last recorded state (app/tunnel TunnelState as JSON)
+FOLLOW_KEY = "follow_mark"  # ISO UTC: a REST catch-up from here misses nothing (app/engine/follow.py)
 INSTANCE_ALPHABET = string.ascii_lowercase + string.digits
 INSTANCE_LENGTH = 6
 
@@ -1177,6 +1178,22 @@ class Journal:
             conn.execute(delete(_META).where(_META.c.key == TUNNEL_KEY))
             if state is not None:
                 conn.execute(insert(_META), {"key": TUNNEL_KEY, "value": json.dumps(state, default=str)})
+
+    # -- following the accounts ----------------------------------------------------------
+
+    def follow_mark(self) -> datetime | None:
+        """From when (UTC) a REST catch-up of orders and trades misses nothing, as last recorded
+        (app/engine/follow.py), or None when never recorded."""
+        with self._read("read the follow mark") as conn:
+            value = conn.execute(core_select(_META.c.value).where(_META.c.key == FOLLOW_KEY)).scalar()
+        return None if value is None else _as_utc(datetime.fromisoformat(value))
+
+    def set_follow_mark(self, at: datetime) -> None:
+        """Record the follow mark (UTC)."""
+        value = _aware(at, "at").astimezone(UTC).isoformat()
+        with self._write("record the follow mark") as conn:
+            conn.execute(delete(_META).where(_META.c.key == FOLLOW_KEY))
+            conn.execute(insert(_META), {"key": FOLLOW_KEY, "value": value})
 
     # -- queries for the pages -----------------------------------------------------------
 

@@ -108,6 +108,12 @@ async def _start(settings: Settings, journal: Journal, sim: Any) -> Runtime:
     secrets = load_secrets(settings.server.secrets_file)
     base_url = None
     if sim is not None:
+        from app.sim.hub import hub_faults
+
+        # The simulator's hub pings at half the silence timeout (ProjectX's every 15 s), so the
+        # shorter timeouts allowed on the simulator never rebuild a healthy hub.
+        faults = hub_faults(sim.state)
+        faults.ping_interval_s = min(faults.ping_interval_s, settings.gateway.hub_silence_timeout_s / 2)
         await sim.start(host="127.0.0.1", port=0)
         base_url = sim.url
     gateway = build_gateway(settings.gateway, base_url=base_url)
@@ -119,12 +125,15 @@ async def _start(settings: Settings, journal: Journal, sim: Any) -> Runtime:
         bridge.on_hub_connected,
         silence_timeout_s=settings.gateway.hub_silence_timeout_s,
         token_check_s=settings.gateway.hub_token_check_s,
+        urgent=bridge.follower.urgent,
     )
     try:
         await bridge.start()
+        bridge.follow_hub(lambda: hub.state)  # before the first connect's catch-up asks for it
         await hub.start(await bridge.followed_account_ids())
     except BaseException:
         await hub.stop()
+        await bridge.follower.stop()
         await gateway.close()
         if sim is not None:
             await sim.stop()
@@ -146,6 +155,7 @@ async def _start(settings: Settings, journal: Journal, sim: Any) -> Runtime:
         lambda: bridge.followed,
         alarm_s=settings.engine.unreachable_alarm_s,
         last_shutdown=bridge.last_shutdown,
+        polled=lambda: bridge.follower.following().by == "rest polling",
     )
     watchdog.start()
     return Runtime(bridge=bridge, journal=journal, sim=sim, hub=hub, feed=feed, watchdog=watchdog)

@@ -1,9 +1,12 @@
 """``GET /healthz`` (the process answers) and ``GET /readyz`` (it can execute alerts now).
 
-Ready means: the gateway session token is valid, the User Hub is connected (when the bridge
-follows one), and the journal accepts a write (not full, not read-only, not locked by another
-program: checked at most once a second, and any write that failed since says so at once).
-200 when ready, 503 with the reasons otherwise.
+Ready means: the gateway session token is valid, the journal accepts a write (not full, not
+read-only, not locked by another program: checked at most once a second, and any write that
+failed since says so at once), and the followed accounts are followed: by the User Hub, or while
+it is away by REST polling (app/engine/follow.py). 200 when ready, 503 with the reasons otherwise.
+Ready with the hub away is *degraded*: still 200 (alerts run, fills and protection keep working,
+seconds slower), with ``"status": "degraded"`` and the hub's check not ok; the page's unreachable
+alarm says the same while positions are open.
 """
 
 from __future__ import annotations
@@ -40,10 +43,15 @@ async def readyz(request: Request) -> JSONResponse:
         "journal": await _journal(runtime),
     }
     hub = getattr(runtime, "hub", None)
+    degraded = False
     if hub is not None:
         checks["hub"] = hub_json(hub.state)
-    ready = all(check["ok"] for check in checks.values())
-    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+        checks["following"] = runtime.bridge.follower.following().data()
+        degraded = not checks["hub"]["ok"]
+    ready = all(check["ok"] for name, check in checks.items() if name != "hub")
+    status = "not ready" if not ready else "degraded" if degraded else "ready"
+    body = {"ready": ready, "status": status, "checks": checks}
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 def _gateway(gateway: Any) -> dict[str, Any]:

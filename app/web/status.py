@@ -74,7 +74,9 @@ async def status_snapshot(runtime: Any) -> dict[str, Any]:
             "logged_in": expires is not None and expires > now,
             "token_expires_at": utc_iso(expires),
         },
-        "hub": hub_json(hub.state) if hub is not None else None,
+        "hub": {**hub_json(hub.state), "following": bridge.follower.following().data()}
+        if hub is not None
+        else None,
         "tunnel": await bridge.runner.run(tunnel_status, runtime),
         "alarm": alarm.data() if alarm is not None else None,
         "last_shutdown": shutdown_json(bridge.last_shutdown, getattr(watchdog, "left_open", None)),

@@ -129,14 +129,13 @@ async def test_the_same_fill_twice_is_one_row_attached_to_our_order(
     alert, _ = _alert(journal, legs=False)
     fill = _fill(3004518356, ENTRY_ID, "29423", 8)
 
-    await applier.apply(fill)
-    await applier.apply(fill)
+    assert await applier.apply(fill) is True  # new: a catch-up hands it to protection
+    assert await applier.apply(fill) is False  # already journaled: nothing changed
 
     [row] = journal.alert_fills(alert)
     assert row.trade_id == 3004518356 and row.fees == Decimal("0.36")
     [entry] = journal.alert_orders(alert)
     assert entry.first_fill_at == fill.filled_at and entry.fill_volume == 1
-    assert applier.last_event_at[ACCOUNT] == fill.filled_at
 
 
 async def test_a_child_before_its_entry_is_linked_by_its_tag(journal: Journal, applier: EventApplier) -> None:
@@ -224,8 +223,8 @@ async def test_reconcile_account_twice_changes_nothing_the_second_time(journal: 
     gateway.fills = [_fill(1, ENTRY_ID, "29423", 8), _fill(2, TARGET_ID, "29443", 900)]
     reconciler = Reconciler(gateway, JournalRunner(journal), attempts=1, delay_s=0)  # type: ignore[arg-type]
 
-    await reconciler.reconcile_account(ACCOUNT)
-    await reconciler.reconcile_account(ACCOUNT)
+    first = await reconciler.reconcile_account(ACCOUNT)
+    second = await reconciler.reconcile_account(ACCOUNT)
 
     states = {leg: row.state for leg, row in _rows(journal, alert).items()}  # type: ignore[attr-defined]
     assert states == {
@@ -240,5 +239,7 @@ async def test_reconcile_account_twice_changes_nothing_the_second_time(journal: 
     for row in journal.alert_orders(alert):
         assert len(journal.order_history(row.id)) == 2  # ACCEPTED, then the gateway's one state
     assert [p.side for p in journal.positions(ACCOUNT)] == [None]  # no longer listed: flat
-    # the second pass starts from the newest gateway time seen; the first from the open orders
-    assert gateway.since[1] == T0 + timedelta(milliseconds=900)
+    assert len(first) == 5 and second == []  # 3 order rows changed, 2 new fills; then nothing
+    # Not told where to start, a pass never starts from a gateway time it learned (issue 11: a
+    # REST answer's time may lie after a fill the hub never delivered): 24 h back.
+    assert gateway.since[1] < datetime.now(UTC) - timedelta(hours=23)
