@@ -277,8 +277,9 @@ class UserHub:
                 await self._supervisor
         if self._consumer is not None:
             self._consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._consumer
+            # However it ended: cancelled here, or killed by what no handler catches (a test's
+            # FailpointCrash standing in for kill -9), the rest of the shutdown must still run.
+            await asyncio.wait({self._consumer})
         self._supervisor = self._consumer = None
 
     async def set_accounts(self, account_ids: Iterable[int]) -> None:

@@ -190,13 +190,11 @@ class Bench:
         await self.protection.on_event(event)
 
     def group(self, alert_id: int) -> Any:
-        [group] = [
-            g
-            for s in ("working", "done", "raced", "failed")
-            for g in self.journal.oco_groups(s)
-            if g.alert_id == alert_id
-        ]
-        return group
+        """The alert's only group as it is now (found by state, one query each, while protection
+        may move it between two of them; so found by id, then read once more)."""
+        states = ("working", "done", "raced", "failed")
+        [group_id] = {g.id for s in states for g in self.journal.oco_groups(s) if g.alert_id == alert_id}
+        return self.journal.oco_group(group_id)
 
     def events(self, alert_id: int) -> list[Any]:
         return list(reversed(self.journal.events(alert_id=alert_id)))
@@ -339,8 +337,9 @@ async def test_a_managed_bracket_not_working_in_time_closes_the_fill(bench: Benc
 
     await bench.deliver(bench.gateway.fill(entry, 2, "21500.00"))
 
-    async def failed() -> Any:
-        return bench.group(alert_id).state == "failed"
+    async def failed() -> Any:  # the group's state is written first, then its event
+        critical = [e for e in bench.events(alert_id) if e.level == "critical"]
+        return bench.group(alert_id).state == "failed" and critical
 
     await eventually(failed, timeout_s=3)
     legs = [bench.gateway.by_tag(f"{entry}-MSL"), bench.gateway.by_tag(f"{entry}-MTP")]
@@ -445,7 +444,11 @@ async def test_a_native_bracket_not_seen_after_the_fill_falls_back_to_managed_pr
 
     async def protected() -> bool:
         events = bench.events(alert_id)
-        return any(e.kind == "bracket.native_missing" and e.level == "critical" for e in events)
+        placed = {o.client_order_id for o in bench.gateway.orders.values()}
+        # the event is journaled before the managed legs are sent: wait for both
+        return {f"{entry}-MSL", f"{entry}-MTP"} <= placed and any(
+            e.kind == "bracket.native_missing" and e.level == "critical" for e in events
+        )
 
     await eventually(protected, timeout_s=3)
     stop_loss, take_profit = bench.gateway.by_tag(f"{entry}-MSL"), bench.gateway.by_tag(f"{entry}-MTP")
