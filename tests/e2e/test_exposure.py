@@ -179,6 +179,22 @@ async def test_refused_requests_lock_the_address_out_but_never_the_right_secret(
     assert len(events) == 1 and STRANGER in events[0].message
 
 
+async def test_unknown_strategies_count_toward_the_lockout_and_answer_as_a_wrong_secret(env: Env) -> None:
+    """Issue 12: probing names costs the prober its address, like guessing secrets."""
+    async with listener(env) as client:
+        answers = [
+            await client.post(
+                f"/webhook/guess-{n}/{'x' * 43}",
+                content=market_alert(),
+                headers={"CF-Connecting-IP": STRANGER},
+            )
+            for n in range(11)
+        ]
+    assert [r.status_code for r in answers] == [401] * 10 + [429]
+    assert {r.json()["status"] for r in answers[:10]} == {"unauthorized"}
+    assert await statuses(env) == [("unknown_strategy", STRANGER)] * 10
+
+
 async def test_scope_ids_and_ipv4_mapped_spellings_are_one_address_for_the_lockout(env: Env) -> None:
     """Issue 12: a forged header rotating ``::ffff:<address>%<n>`` is one address, locked out at
     the tenth refusal, journaled as the IPv4 address."""
