@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.domain.enums import AlertStatus
 from app.domain.models import Account
 from app.journal.journal import Journal
 from tests.helpers import SHIPPED_ALERTS, SHIPPED_TEMPLATES, free_port, start_serve, tvbridge
@@ -245,3 +246,39 @@ def test_unlock_lifts_a_lockout_by_account_name_or_id_and_says_when_there_is_non
         assert "Traceback" not in unknown.stderr
     finally:
         journal.close()
+
+
+def test_journal_and_unlock_show_escape_codes_in_journaled_text_as_visible_escapes(workdir: Path) -> None:
+    """Issue 12: anyone can post to /webhook/<name> with terminal escape codes in the name; the
+    CLI prints them as ``\\x1b``, never raw, and a line break in a value cannot forge a line."""
+    evil = "x\x1b]0;pwned\x07\x1b[2J\rfake\nOK"
+    journal = Journal(f"sqlite:///{workdir / 'tvbridge.db'}")  # the default [journal] url
+    try:
+        journal.upgrade()
+        journal.record_alert(
+            strategy=evil,
+            raw_body="",
+            received_at=datetime.now(UTC),
+            source_ip="198.51.100.9",
+            status=AlertStatus.UNKNOWN_STRATEGY,
+            reason=f"unknown strategy '{evil}'",
+        )
+        journal.set_account(Account(70000001, "SIM\x1b[31m-AUTO", Decimal("49500"), True))
+        until = datetime.now(UTC) + timedelta(hours=3)
+        journal.lock_account(70000001, "SIM\x1b[31m-AUTO", reason=f"by {evil}", until=until, by="risk gate")
+
+        table = tvbridge("journal", cwd=workdir)
+        unlocked = tvbridge("unlock", "70000001", cwd=workdir)
+        unknown = tvbridge("unlock", "nope", cwd=workdir)
+    finally:
+        journal.close()
+    assert table.returncode == 0, table.stderr
+    assert "\x1b" not in table.stdout and "\r" not in table.stdout and "\x07" not in table.stdout
+    assert "x\\x1b]0;pwned\\x07\\x1b[2J\\rfake\\nOK" in table.stdout
+    assert not any(line.startswith(("OK", "fake")) for line in table.stdout.splitlines())
+    assert unlocked.returncode == 0, unlocked.stderr
+    assert (
+        "\x1b" not in unlocked.stdout and "unlocked account SIM\\x1b[31m-AUTO (70000001)" in unlocked.stdout
+    )
+    assert "by x\\x1b]0;pwned" in unlocked.stdout
+    assert unknown.returncode == 1 and "\x1b" not in unknown.stderr and "SIM\\x1b[31m-AUTO" in unknown.stderr
