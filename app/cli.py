@@ -222,10 +222,19 @@ def _sim(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from app.ingest.auth import load_secrets
-    from app.strategies import check_templates
+    from app.strategies import check_templates, load_templates, stale_check_warnings
 
     settings = _settings(args)
     problems = [str(p) for p in check_templates(settings.server.templates_dir)]
+    # Warnings do not fail the check: the template works, but its stale check is off.
+    try:
+        loaded = load_templates(settings.server.templates_dir)
+    except ConfigError:
+        loaded = {}  # listed as problems above; warnings wait until the templates load
+    for template in loaded.values():
+        message = _read_text(settings.server.alerts_dir / f"{template.name}.txt")
+        for warning in stale_check_warnings(template, message):
+            _say(f"warning: {warning}")
     secrets = load_secrets(settings.server.secrets_file)
     names = sorted(p.stem for p in settings.server.templates_dir.glob("*.toml"))
     for name in names:
@@ -650,6 +659,14 @@ def _control(
         error = answer.get("error") if isinstance(answer, dict) else response.text[:200]
         raise BridgeError(f"the bridge at {base} answered {path} with HTTP {response.status_code}: {error}")
     return answer
+
+
+def _read_text(path: Path) -> str | None:
+    """The text of ``path``, or None when it cannot be read (missing, not UTF-8)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _read_file(path: Path) -> bytes:

@@ -112,6 +112,30 @@ def test_check_passes_on_the_shipped_templates(workdir: Path) -> None:
     assert "7 template(s) OK" in result.stdout
 
 
+def test_check_warns_when_the_stale_check_would_be_silently_off(workdir: Path) -> None:
+    """Issue 12: a message that does not send the time field, or max_age_s = 0 with a time
+    field, is warned about; the check still passes (the templates work)."""
+    (workdir / "webhook_secrets.toml").write_text(
+        "".join(f'{p.stem} = "secret-{p.stem}-0123456789"\n' for p in (workdir / "templates").glob("*.toml"))
+    )
+    alerts = workdir / "alerts"
+    alerts.mkdir()
+    (alerts / "mnq-market.txt").write_text('{"ticker": "{{ticker}}", "action": "buy", "quantity": "1"}')
+    exit_template = workdir / "templates" / "mnq-exit.toml"
+    exit_template.write_text(
+        exit_template.read_text().replace('time_field = "time"', 'time_field = "time"\nmax_age_s = 0')
+    )
+
+    result = tvbridge("check", cwd=workdir)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 2, result.stdout
+    assert any("'mnq-market'" in w and "does not send time_field 'time'" in w for w in warnings)
+    assert any("'mnq-exit'" in w and "max_age_s = 0" in w for w in warnings)
+    assert "7 template(s) OK" in result.stdout
+
+
 def test_check_lists_every_problem_with_file_and_line(workdir: Path) -> None:
     (workdir / "templates" / "broken.toml").write_text(
         '[order]\naccounts = ["SIM-AUTO-OCO"]\nticker = "{{ alert.ticker "\naction = "hold"\nquantity = 1\n'
