@@ -10,14 +10,22 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from app import __version__
 from app.config import Settings, load_settings
 from app.errors import BridgeError, ConfigError
+from app.text import printable
 
 EXIT_CONFIG = 2
 UNLOCK_BY = "tvbridge unlock (cli)"
+
+
+def _say(text: str, *, file: TextIO | None = None) -> None:
+    """Print one message. Control characters become visible escapes (app/text.py): journaled
+    text (strategy names, reasons, account names) may come from strangers, and must never act on
+    the terminal; the message's own line breaks are kept."""
+    print(printable(text, keep="\n"), file=file)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,10 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
-        print(f"tvbridge: {exc}", file=sys.stderr)
+        _say(f"tvbridge: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except BridgeError as exc:
-        print(f"tvbridge: {exc}", file=sys.stderr)
+        _say(f"tvbridge: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -167,7 +175,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if settings.gateway.kind != "sim":
-        print(
+        _say(
             f"tvbridge: LIVE gateway {settings.gateway.firm_name}: orders are real and final",
             file=sys.stderr,
         )
@@ -214,10 +222,19 @@ def _sim(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from app.ingest.auth import load_secrets
-    from app.strategies import check_templates
+    from app.strategies import check_templates, load_templates, stale_check_warnings
 
     settings = _settings(args)
     problems = [str(p) for p in check_templates(settings.server.templates_dir)]
+    # Warnings do not fail the check: the template works, but its stale check is off.
+    try:
+        loaded = load_templates(settings.server.templates_dir)
+    except ConfigError:
+        loaded = {}  # listed as problems above; warnings wait until the templates load
+    for template in loaded.values():
+        message = _read_text(settings.server.alerts_dir / f"{template.name}.txt")
+        for warning in stale_check_warnings(template, message):
+            _say(f"warning: {warning}")
     secrets = load_secrets(settings.server.secrets_file)
     names = sorted(p.stem for p in settings.server.templates_dir.glob("*.toml"))
     for name in names:
@@ -227,11 +244,11 @@ def _check(args: argparse.Namespace) -> int:
                 "(`tvbridge serve` makes one on start)"
             )
     for problem in problems:
-        print(problem)
+        _say(problem)
     if any("no webhook secret" not in p for p in problems):
-        print(f"tvbridge check: {len(problems)} problem(s)", file=sys.stderr)
+        _say(f"tvbridge check: {len(problems)} problem(s)", file=sys.stderr)
         return 1
-    print(f"tvbridge check: {len(names)} template(s) OK, gateway {settings.gateway.firm_name}")
+    _say(f"tvbridge check: {len(names)} template(s) OK, gateway {settings.gateway.firm_name}")
     return 0
 
 
@@ -241,7 +258,7 @@ def _render(args: argparse.Namespace) -> int:
     settings = _settings(args)
     raw = _read_file(args.alert_file)
     calls = asyncio.run(render_alert(settings, args.strategy, raw))
-    print(json.dumps(calls, indent=2, default=str))
+    _say(json.dumps(calls, indent=2, default=str))
     return 0
 
 
@@ -250,7 +267,7 @@ def _url(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     base = args.base_url or public_base_url(settings, None) or local_webhook_url(settings)
-    print(_webhook_url(settings, args.strategy, base))
+    _say(_webhook_url(settings, args.strategy, base))
     return 0
 
 
@@ -273,7 +290,7 @@ async def _tunnel_until_stopped(settings: Settings) -> int:
     if sys.platform != "win32":  # Windows: Ctrl-C and closing the console reach the client too
         for sig in (signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, stop.set)
-    print("the tunnel runs until Ctrl-C; `tvbridge serve` must run too (its webhook listener answers)")
+    _say("the tunnel runs until Ctrl-C; `tvbridge serve` must run too (its webhook listener answers)")
     try:
         await stop.wait()
     finally:
@@ -302,14 +319,14 @@ async def _tunnel_check(settings: Settings, strategy: str | None, base_url: str 
             )
         strategy = names[0]
     url = _webhook_url(settings, strategy, base)
-    print(f"checking {base.rstrip('/')} with strategy '{strategy}'...")
+    _say(f"checking {base.rstrip('/')} with strategy '{strategy}'...")
     timeout_s = min(settings.tunnel.check_timeout_s, ATTEMPT_TIMEOUT_S)
     result = await check_reachability(url, timeout_s=timeout_s)
     seen = f"HTTP {result.status_code}" if result.status_code is not None else "no HTTP answer"
     verdict = "ARRIVED" if result.arrived else "NOT ARRIVED"
-    print(f"{verdict} ({seen}, {result.elapsed_ms} ms): {result.message}")
+    _say(f"{verdict} ({seen}, {result.elapsed_ms} ms): {result.message}")
     if result.client_ip:
-        print(f"the bridge saw the request come from {result.client_ip}")
+        _say(f"the bridge saw the request come from {result.client_ip}")
     return 0 if result.arrived else 1
 
 
@@ -343,7 +360,7 @@ def _send(args: argparse.Namespace) -> int:
     template = load_template(settings.server.templates_dir, args.strategy)
     raw = refresh_alert_time(read, template)
     if raw != read and template is not None:
-        print(
+        _say(
             f"tvbridge send: {template.time_field} set to now, as TradingView's {{{{timenow}}}}",
             file=sys.stderr,
         )
@@ -361,7 +378,7 @@ def _send(args: argparse.Namespace) -> int:
         shown = json.dumps(response.json(), indent=2)
     except ValueError:
         shown = response.text
-    print(f"HTTP {response.status_code}\n{shown}")
+    _say(f"HTTP {response.status_code}\n{shown}")
     return 0 if response.status_code < 400 else 1
 
 
@@ -379,9 +396,9 @@ def _journal(args: argparse.Namespace) -> int:
     finally:
         journal.close()
     if args.json:
-        print(json.dumps(alerts_json(alerts, details), indent=2))
+        _say(json.dumps(alerts_json(alerts, details), indent=2))
     else:
-        print(alerts_table(alerts, details))
+        _say(alerts_table(alerts, details))
     return 0
 
 
@@ -394,7 +411,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
         journal.upgrade()
     finally:
         journal.close()
-    print("journal database is at the newest schema")
+    _say("journal database is at the newest schema")
     return 0
 
 
@@ -411,7 +428,7 @@ def _set_password(args: argparse.Namespace) -> int:
         if getpass("The same password again: ") != password:
             raise ConfigError("the two passwords differ; nothing was changed, run the command again")
     set_password(settings.server.auth_file, password)
-    print(
+    _say(
         f"password set in {settings.server.auth_file}; a running bridge uses it at once "
         "(pages open before need a new login)"
     )
@@ -436,12 +453,12 @@ def _switch(args: argparse.Namespace, *, pause: bool) -> int:
     answer = _control(settings, base, "pause" if pause else "resume")
     if answer is not None:
         if answer["paused"]:
-            print(
+            _say(
                 f"the bridge at {base} is paused since {answer['since']} (by {answer['by']}): alerts are "
                 "journaled as paused and not executed; `tvbridge resume` executes new ones again"
             )
         else:
-            print(f"the bridge at {base} is not paused: new alerts are executed")
+            _say(f"the bridge at {base} is not paused: new alerts are executed")
         return 0
     journal = Journal(settings.journal.url)
     try:
@@ -449,7 +466,7 @@ def _switch(args: argparse.Namespace, *, pause: bool) -> int:
         journal.set_paused(pause, by=COMMAND_LINE)
     finally:
         journal.close()
-    print(
+    _say(
         f"no bridge answers at {base}: wrote the {'pause' if pause else 'resume'} to the journal "
         f"{redact(settings.journal.url)}; the bridge will start {'paused' if pause else 'not paused'}"
     )
@@ -470,9 +487,9 @@ def _unlock(args: argparse.Namespace) -> int:
     finally:
         journal.close()
     if lifted is None:
-        print(f"account {name} ({account_id}) is not locked: nothing to lift", file=sys.stderr)
+        _say(f"account {name} ({account_id}) is not locked: nothing to lift", file=sys.stderr)
         return 1
-    print(
+    _say(
         f"unlocked account {name} ({account_id}): lifted its lockout until "
         f"{calendar.describe(lifted.until)}, set by {lifted.by}: {lifted.reason}. Entries are "
         "allowed again at the next alert, unless a limit still refuses them: while the account is "
@@ -509,14 +526,14 @@ def _flatten(args: argparse.Namespace) -> int:
     plan = _control(settings, base, "plan")
     if plan is None:
         if settings.gateway.kind == "sim":
-            print(
+            _say(
                 f"no bridge answers at {base}, and the simulator only lives inside `tvbridge serve`: "
                 "there is nothing to flatten"
             )
             return 0
-        print(f"no bridge answers at {base}: flattening directly on {settings.gateway.firm_name}")
+        _say(f"no bridge answers at {base}: flattening directly on {settings.gateway.firm_name}")
         return asyncio.run(_flatten_without_bridge(settings, args))
-    print(_plan_text(plan))
+    _say(_plan_text(plan))
     if not _confirmed(args):
         return 1
     report = _control(settings, base, "flatten", data={"pause": "0" if args.no_pause else "1"})
@@ -524,7 +541,7 @@ def _flatten(args: argparse.Namespace) -> int:
         raise BridgeError(
             f"the bridge at {base} stopped answering before the flatten was sent; nothing was sent"
         )
-    print(report["summary"])
+    _say(report["summary"])
     return 0 if report["ok"] else 1
 
 
@@ -544,11 +561,11 @@ async def _flatten_without_bridge(settings: Settings, args: argparse.Namespace) 
     bridge = Bridge(settings, gateway, journal, load_templates(settings.server.templates_dir), {})
     try:
         await gateway.start()
-        print(_plan_text(plan_json(await bridge.flatten_plan())))
+        _say(_plan_text(plan_json(await bridge.flatten_plan())))
         if not _confirmed(args):
             return 1
         report = await bridge.flatten(by=COMMAND_LINE, pause=not args.no_pause)
-        print(report.summary())
+        _say(report.summary())
         return 0 if report.ok else 1
     finally:
         await bridge.stop()  # closes the gateway
@@ -567,7 +584,7 @@ def _plan_text(plan: dict[str, Any]) -> str:
             lines.append("  nothing open")
     if not plan["accounts"]:
         lines.append("no account to flatten: no template names an account the gateway lists")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
 
 
 def _confirmed(args: argparse.Namespace) -> bool:
@@ -579,7 +596,7 @@ def _confirmed(args: argparse.Namespace) -> bool:
         answer = ""
     if answer.strip().lower() in ("y", "yes"):
         return True
-    print("nothing was done")
+    _say("nothing was done")
     return False
 
 
@@ -642,6 +659,14 @@ def _control(
         error = answer.get("error") if isinstance(answer, dict) else response.text[:200]
         raise BridgeError(f"the bridge at {base} answered {path} with HTTP {response.status_code}: {error}")
     return answer
+
+
+def _read_text(path: Path) -> str | None:
+    """The text of ``path``, or None when it cannot be read (missing, not UTF-8)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _read_file(path: Path) -> bytes:

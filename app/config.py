@@ -213,10 +213,14 @@ MICRO_WEIGHTS = {
 }
 
 
+DEFAULT_MAX_ORDER_SIZE = 10  # contracts: [risk] max_order_size when the settings do not say
+
+
 class RiskLimits(BaseModel):
     """Limits the risk gate applies to entries (exits and flattening are never refused).
 
-    Every limit is off (None / empty) unless set. Sizes in contracts; ``max_contracts_total`` in
+    Every limit is off (None / empty) unless set, except ``[risk] max_order_size`` (10 contracts
+    by default: see RiskSettings). Sizes in contracts; ``max_contracts_total`` in
     weighted contracts (``[risk] contract_weights``: by default a micro counts 0.1 of its mini);
     money in USD, positive numbers (``daily_loss_limit = 500`` stops at a day's P&L of -500);
     times of day "HH:MM" in ``[risk] timezone`` (the exchange's, US/Central for CME).
@@ -257,6 +261,16 @@ class RiskSettings(RiskLimits):
     """``[risk]``: limits for every followed account; ``[risk.accounts."NAME"]`` overrides them
     key by key for one account (by name or id)."""
 
+    # A ceiling on one entry order, on by default so that a mistyped or forged quantity (100000)
+    # never reaches the gateway with every other limit off; set it higher on purpose.
+    max_order_size: int = Field(
+        DEFAULT_MAX_ORDER_SIZE,
+        ge=1,
+        description=(
+            "contracts in one entry order, at most (default 10, on even with every other limit off; "
+            "set it higher on purpose)"
+        ),
+    )
     timezone: str = "America/Chicago"  # the exchange's: CME trades on US/Central time
     day_start: str = "17:00"  # a trading day starts at 17:00 Central the evening before
     contract_weights: dict[str, float] = Field(default_factory=lambda: dict(MICRO_WEIGHTS))

@@ -28,7 +28,8 @@ class AlertAuthError(AlertError):
 
 
 class AlertInvalidError(AlertError):
-    """The body cannot be read as an alert → 422 (unknown strategy → 404, too large → 413)."""
+    """The body cannot be read as an alert → 422 (too large → 413; an unknown strategy is
+    answered as a wrong secret, 401)."""
 
     def __init__(self, message: str, http_status: int = 422) -> None:
         super().__init__(message)

@@ -93,3 +93,19 @@ def test_hub_silence_timeout_below_twice_the_ping_interval_is_refused_on_a_real_
     )
     # The built-in simulator pings at half the timeout, so shorter ones are fine there (tests).
     assert load_settings(None, gateway={"kind": "sim", "hub_silence_timeout_s": 1.5}).gateway.kind == "sim"
+
+
+def test_order_size_ceiling_is_10_by_default_and_can_be_set_higher_per_account(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Issue 12: max_order_size is on with no [risk] at all; a trader raises it on purpose."""
+    monkeypatch.chdir(tmp_path)  # no ./tvbridge.toml here
+    assert load_settings().risk.for_account("PRAC-1", 1).max_order_size == 10
+    path = tmp_path / "tvbridge.toml"
+    path.write_text('[risk]\nmax_order_size = 30\n[risk.accounts."PRAC-2"]\nmax_order_size = 50\n')
+    risk = load_settings(path).risk
+    assert risk.for_account("PRAC-1", 1).max_order_size == 30
+    assert risk.for_account("PRAC-2", 2).max_order_size == 50
+    with pytest.raises(ConfigError, match="max_order_size"):
+        path.write_text("[risk]\nmax_order_size = 0\n")
+        load_settings(path)

@@ -99,7 +99,7 @@ class AlertStatus(StrEnum):
     PAUSED = "paused"  # journaled while the kill switch was on; never executed, not even later
     INVALID = "invalid"  # 422: body or template could not make orders
     UNAUTHORIZED = "unauthorized"  # 401
-    UNKNOWN_STRATEGY = "unknown_strategy"  # 404
+    UNKNOWN_STRATEGY = "unknown_strategy"  # answered 401, as a wrong secret (names cannot be listed)
     TOO_LARGE = "too_large"  # 413
     REFUSED = "refused"  # a risk limit said no
     STALE = "stale"  # an entry older than the template's max_age_s: refused (exits still run)

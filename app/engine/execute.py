@@ -95,6 +95,8 @@ class Executor:
         # Awaited with an alert's account ids before anything is sent on them: after a restart,
         # until those accounts' unfinished orders are settled (app/engine/recovery.py).
         self.ready = ready
+        # strategy → when an alert of it last journaled "stale check not done" (UTC)
+        self.time_warned: dict[str, datetime] = {}
 
     async def execute(self, alert: Alert, template: Any, *, resumed: bool = False) -> Settlement:
         """Render ``alert`` through ``template`` and send its orders; journal the outcome.
@@ -399,6 +401,7 @@ class _Execution(OrderSession):
         self.stale: str | None = None  # how old the alert is when too old for a new entry
         self.withheld = False  # a position sync's entry part was not sent: the alert is stale
         self.refusals: list[str] = []  # entries the risk gate refused, with its reasons
+        self.unchecked: str | None = None  # why the stale check could not judge the alert
         self.gate = executor.gate
         self.started_at = executor.clock()  # the alert's age is measured from here
 
@@ -411,6 +414,9 @@ class _Execution(OrderSession):
             contract_id = contract.contract_id
             intents = template.render(self.alert, contract)
             self.stale = stale_age(template, self.alert, self.started_at)
+            self.unchecked = unchecked_time(template, self.alert, self.started_at)
+            if self.unchecked is not None:
+                await self._warn_unchecked(self.unchecked)
             if self.resumed:
                 self.stale = self.stale or received_too_long_ago(template, self.alert, self.started_at)
                 await self._load_prior(template, intents)
@@ -526,6 +532,8 @@ class _Execution(OrderSession):
         contract_id: str | None,
         http_status: int = 200,
     ) -> Settlement:
+        if self.unchecked is not None:  # the alert's reason says its age was not checked
+            reason = f"{reason}; {self.unchecked}" if reason else self.unchecked
         if self.new_rows:
             failpoint("native.settle")  # the native legs and the answers are not journaled yet
         if self.resumed and self.new_rows:
@@ -553,6 +561,32 @@ class _Execution(OrderSession):
             outcome.order_record_id = row_id
         self.updates, self.new_rows = [], []
         return Settlement(self.alert_id, status, outcomes, reason, http_status)
+
+    async def _warn_unchecked(self, why: str) -> None:
+        """Log and journal (event ``alert.time_unchecked``, warning) that the stale check could
+        not judge this alert: at most once per TIME_WARNING_EVERY_S per strategy. A journal that
+        cannot take the event does not stop the alert."""
+        strategy, now = self.alert.strategy, self.started_at
+        last = self.executor.time_warned.get(strategy)
+        if last is not None and (now - last).total_seconds() < TIME_WARNING_EVERY_S:
+            return
+        self.executor.time_warned[strategy] = now
+        message = (
+            f"alert {self.alert_id} of strategy '{strategy}' executed without its age checked: {why} "
+            f"(said once per {TIME_WARNING_EVERY_S / 60:g} minutes per strategy; each alert's reason says it)"
+        )
+        log.warning(message)
+        try:
+            await self.runner.run(
+                self.journal.add_event,
+                "alert.time_unchecked",
+                message,
+                level="warning",
+                alert_id=self.alert_id,
+                data={"strategy": strategy},
+            )
+        except JournalError as exc:
+            log.error("could not journal the unchecked alert time of alert %s: %s", self.alert_id, exc)
 
     async def _dispatch(
         self, n: int, intent: OrderIntent, account: Account, contract: Contract
@@ -1113,31 +1147,64 @@ def stale_age(template: Any, alert: Alert, now: datetime) -> str | None:
     max_age_s 30 of template 'mnq-market'"; None when it is not.
 
     Never stale when the template has no ``time_field``, ``max_age_s`` is 0 or the alert's time
-    cannot be read (reference/tradingview.md §2.1, §4 pitfalls 4 and 7). A time more than
-    max_age_s ahead of ``now`` is not stale and logs a WARNING: this computer's clock is behind.
+    cannot be read (reference/tradingview.md §2.1, §4 pitfalls 4 and 7), nor when the time is
+    ahead of ``now``: :func:`unchecked_time` says why the check could not judge such an alert.
     """
     max_age_s = getattr(template, "max_age_s", 0.0)
     alert_time = template.alert_time(alert) if getattr(template, "time_field", None) else None
     if not max_age_s or alert_time is None:
         return None
     age_s = (now - alert_time).total_seconds()
-    shown = f"{alert_time:%H:%M:%S}" if alert_time.date() == now.date() else f"{alert_time:%Y-%m-%d %H:%M:%S}"
-    if -age_s > max_age_s:
-        log.warning(
-            "alert %s of strategy '%s' is dated %s UTC, %s s ahead: this computer's clock looks "
-            "behind by %s s; set it right (automatic time), or stale alerts go unnoticed",
-            alert.alert_id,
-            alert.strategy,
-            shown,
-            _seconds(-age_s),
-            _seconds(-age_s),
-        )
+    shown = _shown_time(alert_time, now)
     if age_s <= max_age_s:
         return None
     return (
         f"alert fired at {shown} UTC, {_seconds(age_s, above=max_age_s)} s{_long(age_s)} before it "
         f"could be executed, older than max_age_s {max_age_s:g} of template '{alert.strategy}'"
     )
+
+
+# A strategy whose alerts cannot be checked for age journals one warning event per this many
+# seconds (each alert's reason still says so): a flood of such alerts is not a flood of events.
+TIME_WARNING_EVERY_S = 600.0
+
+
+def unchecked_time(template: Any, alert: Alert, now: datetime) -> str | None:
+    """Why the stale check could not judge ``alert`` (its time field missing, unreadable, or
+    more than max_age_s ahead of ``now``, UTC), or None when it could, or when the template has
+    no check (no ``time_field``, or ``max_age_s = 0``). Such an alert is executed (a missing
+    ``{{timenow}}`` must not stop the trading), and says so: the check is not silently off.
+    """
+    field = getattr(template, "time_field", None)
+    max_age_s = getattr(template, "max_age_s", 0.0)
+    if not field or not max_age_s:
+        return None
+    advice = f'send "{field}": "{{{{timenow}}}}" in the alert message (alerts/{alert.strategy}.txt)'
+    value = alert.fields.get(field)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return (
+            f"stale check not done: the alert has no '{field}' (time_field of template "
+            f"'{alert.strategy}'); {advice}"
+        )
+    alert_time = template.alert_time(alert)
+    if alert_time is None:
+        shown = str(value)[:40]
+        return (
+            f"stale check not done: '{field}' is '{shown}', not a time (ISO-8601 such as "
+            f"2026-03-02T14:30:00Z, or epoch ms); {advice}"
+        )
+    ahead_s = (alert_time - now).total_seconds()
+    if ahead_s > max_age_s:
+        return (
+            f"stale check not done: the alert is dated {_shown_time(alert_time, now)} UTC, "
+            f"{_seconds(ahead_s)} s{_long(ahead_s)} ahead: this computer's clock looks behind by "
+            f"{_seconds(ahead_s)} s (set it right: automatic time), or the alert's '{field}' is wrong"
+        )
+    return None
+
+
+def _shown_time(moment: datetime, now: datetime) -> str:
+    return f"{moment:%H:%M:%S}" if moment.date() == now.date() else f"{moment:%Y-%m-%d %H:%M:%S}"
 
 
 def _long(age_s: float) -> str:

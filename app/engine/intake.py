@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from secrets import token_urlsafe
 from typing import Any
 
 from app.domain.enums import AlertStatus
@@ -91,6 +92,7 @@ class Intake:
         self._paused = paused  # held in memory by the bridge: the hot path never reads it
         self._tradingview_only = tradingview_only
         self.limiter = limiter or RefusalLimiter(10, 300.0)
+        self._decoy_secret = token_urlsafe(32)  # what an unknown strategy is checked against
 
     async def receive(self, delivery: Delivery) -> tuple[Alert, Any] | Refusal:
         """Return the journaled Alert and its template, or the Refusal to answer with.
@@ -102,20 +104,31 @@ class Intake:
         received_at = self._clock()
         template = self._templates().get(delivery.strategy)
         secret = self._secrets().get(delivery.strategy)
-        refused = self._screen(delivery, template)
+        refused = self._screen(delivery)
         if refused is None:
-            assert template is not None
+            # An unknown strategy is checked against a secret nobody has, so that its answer is
+            # the wrong secret's, word for word: names cannot be listed by probing.
             try:
                 authenticate(
                     delivery.strategy,
-                    secret,
+                    secret if template is not None else self._decoy_secret,
                     body_secret=None
                     if delivery.url_token
-                    else find_body_secret(delivery.raw, template.secret_field),
+                    else find_body_secret(delivery.raw, getattr(template, "secret_field", "secret")),
                     url_token=delivery.url_token,
                 )
             except AlertAuthError as exc:
                 refused = (AlertStatus.UNAUTHORIZED, 401, str(exc))
+            if template is None:
+                reason = (
+                    f"unknown strategy '{delivery.strategy}': there is no templates/"
+                    f"{delivery.strategy}.toml; check the webhook URL in the TradingView alert "
+                    "(answered as a wrong secret, so that names cannot be listed)"
+                )
+                answer = refused[2] if refused is not None else "wrong secret"
+                return await self._refuse(
+                    delivery, received_at, AlertStatus.UNKNOWN_STRATEGY, 401, reason, answer=answer
+                )
         if refused is not None:
             return await self._refuse(delivery, received_at, *refused)
         if delivery.check is not None:
@@ -191,20 +204,15 @@ class Intake:
         failpoint("alert.journaled")
         return dataclasses.replace(alert, alert_id=entry.alert_id), template
 
-    def _screen(self, delivery: Delivery, template: Any) -> tuple[AlertStatus, int, str] | None:
-        """The refusal due before authentication (status, HTTP status, reason), or None."""
+    def _screen(self, delivery: Delivery) -> tuple[AlertStatus, int, str] | None:
+        """The refusal due before authentication (status, HTTP status, reason), or None. It
+        does not depend on whether the strategy exists (the answer must not tell)."""
         if delivery.too_large or len(delivery.raw) > self._max_body_bytes:
             reason = (
                 f"body larger than {self._max_body_bytes} bytes; TradingView messages are short, "
                 "check the alert's Message box"
             )
             return AlertStatus.TOO_LARGE, 413, reason
-        if template is None:
-            reason = (
-                f"unknown strategy '{delivery.strategy}': there is no templates/"
-                f"{delivery.strategy}.toml; check the webhook URL in the TradingView alert"
-            )
-            return AlertStatus.UNKNOWN_STRATEGY, 404, reason
         if delivery.screened and self._tradingview_only and not is_tradingview(delivery.source_ip):
             reason = (
                 f"address {delivery.source_ip or '(none)'} is not one of TradingView's webhook "
@@ -224,9 +232,11 @@ class Intake:
         *,
         body: str = "",
         authenticated: bool = False,
+        answer: str | None = None,
     ) -> Refusal:
         """Journal the refusal. One before authentication counts against its address, and is
-        answered 429 unjournaled while the address is locked out."""
+        answered 429 unjournaled while the address is locked out. ``answer``: the sender is told
+        this instead, as a wrong secret (status unauthorized); the journal keeps the real one."""
         address = delivery.source_ip
         locked_for = None if authenticated else self.limiter.locked_for(address)
         if locked_for is not None:
@@ -235,9 +245,10 @@ class Intake:
         entry = await self._record(delivery, received_at, raw_body=body, status=status, reason=reason)
         if not authenticated and self.limiter.refuse(address):
             await self._lock_out(address)
+        told = (status, reason) if answer is None else (AlertStatus.UNAUTHORIZED, answer)
         return Refusal(
             http_status,
-            {"alert_id": entry.alert_id, "status": str(status), "error": reason, "orders": []},
+            {"alert_id": entry.alert_id, "status": str(told[0]), "error": told[1], "orders": []},
         )
 
     async def _lock_out(self, address: str) -> None:

@@ -19,15 +19,26 @@ from dataclasses import dataclass, field
 TRADINGVIEW_ADDRESSES = frozenset({"52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"})
 
 
-def is_tradingview(address: str) -> bool:
-    """Whether ``address`` (IPv4 text, or IPv4-mapped IPv6) is one of TradingView's four."""
+def normalise_address(address: str) -> str:
+    """One spelling per client: ``address`` without an IPv6 scope id (``fe80::1%eth0`` →
+    ``fe80::1``), an IPv4-mapped IPv6 address as its IPv4 (``::ffff:52.89.214.238%x`` →
+    ``52.89.214.238``), IPv6 compressed. The allowlist and the lockout judge this form, so a
+    sender cannot pass the one or rotate past the other by spelling its address another way.
+    Text that is not an IP address is returned stripped (it matches no allowlist entry).
+    """
+    text = address.strip()
     try:
-        ip = ipaddress.ip_address(address)
+        ip = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
-        return False
+        return text
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return str(ip) in TRADINGVIEW_ADDRESSES
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+def is_tradingview(address: str) -> bool:
+    """Whether ``address`` (IPv4 text, or IPv4-mapped IPv6, any scope id) is one of TradingView's four."""
+    return normalise_address(address) in TRADINGVIEW_ADDRESSES
 
 
 @dataclass
@@ -62,7 +73,7 @@ class RefusalLimiter:
 
     def locked_for(self, address: str) -> float | None:
         """Seconds until ``address`` may be refused normally again; None when it is not locked."""
-        record = self._records.get(address)
+        record = self._records.get(normalise_address(address))
         if record is None:
             return None
         left = record.locked_until - self._clock()
@@ -70,6 +81,7 @@ class RefusalLimiter:
 
     def refuse(self, address: str) -> bool:
         """Count one refusal for ``address``; True when this one locks it out."""
+        address = normalise_address(address)
         now = self._clock()
         record = self._records.pop(address, None) or _Record()
         self._records[address] = record  # most recently refused last

@@ -8,6 +8,7 @@ is fixed, so an entry would be refused as stale (``[alert] max_age_s``). Trading
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 from app.strategies.template import StrategyTemplate
@@ -75,3 +76,36 @@ def _skip(text: str, at: int) -> int:
     while at < len(text) and text[at] in _WHITESPACE:
         at += 1
     return at
+
+
+def stale_check_warnings(template: StrategyTemplate, message: str | None) -> list[str]:
+    """What would leave ``template``'s stale check silently off, for ``tvbridge check``.
+
+    ``message``: the alert message to paste into TradingView (``alerts/<strategy>.txt``), or
+    None when there is none to read. Warns when ``time_field`` is set with ``max_age_s = 0``
+    (never stale), and when the message does not send ``time_field`` (the alert then executes
+    without its age checked). A JSON message must have the key ``"<time_field>"``; a text message
+    is read by the template's pattern, which must have the group ``(?P<time_field>...)``.
+    """
+    field = template.time_field
+    if field is None:
+        return []
+    where = f"template '{template.name}'"
+    if not template.max_age_s:
+        return [
+            f"{where}: time_field '{field}' is set but max_age_s = 0: its alerts are never refused "
+            "as stale, however late they arrive; set max_age_s (the default is 30 s)"
+        ]
+    if message is None:
+        return []
+    if template.alert_format == "json":
+        sent = re.search(rf'"{re.escape(field)}"\s*:', message) is not None
+    else:
+        sent = template.pattern is not None and field in template.pattern.groupindex
+    if sent:
+        return []
+    return [
+        f"{where}: its alert message alerts/{template.name}.txt does not send time_field '{field}', "
+        f"so the stale check cannot run and every alert is executed however old; add "
+        f'"{field}": "{{{{timenow}}}}" to the message (max_age_s {template.max_age_s:g})'
+    ]

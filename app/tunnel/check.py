@@ -124,7 +124,8 @@ def _answered(base: str, response: httpx.Response, nonce: str, elapsed_ms: int) 
             "not TradingView's; TradingView's own requests are let through",
         )
     if code in (401, 404) and status is not None:
-        what = "the strategy's secret" if code == 401 else "the strategy"
+        # An unknown strategy is answered as a wrong secret (401), so the bridge cannot say which.
+        what = "the strategy's secret (or the strategy)" if code == 401 else "the strategy"
         return result(
             True,
             f"arrived at the bridge through {base}, but it does not know {what} (HTTP {code}): "

@@ -13,15 +13,19 @@ import ipaddress
 
 from starlette.datastructures import Headers
 
-LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
+from app.ingest.sender import normalise_address
+
+LOOPBACK = frozenset({"127.0.0.1", "::1"})  # as normalise_address spells them
 
 
 def client_address(peer: str, headers: Headers, tunnel_kind: str) -> str:
     """The client's address: ``peer`` unless it is loopback and the tunnel's header names one.
 
     ``tunnel_kind`` is ``[tunnel] kind`` ("cloudflared", "cloudflared-named" or "ngrok"). A header
-    value that is not an IP address is ignored (the peer is returned).
+    value that is not an IP address is ignored (the peer is returned). The address returned is
+    normalised (app/ingest/sender.py): no IPv6 scope id, an IPv4-mapped address as IPv4.
     """
+    peer = normalise_address(peer)
     if peer not in LOOPBACK:
         return peer
     if tunnel_kind == "ngrok":
@@ -30,7 +34,13 @@ def client_address(peer: str, headers: Headers, tunnel_kind: str) -> str:
     else:
         values = headers.getlist("cf-connecting-ip")
         claimed = values[-1] if values else ""
+    address = normalise_address(claimed)
+    return address if _is_ip(address) else peer
+
+
+def _is_ip(text: str) -> bool:
     try:
-        return str(ipaddress.ip_address(claimed.strip()))
+        ipaddress.ip_address(text)
     except ValueError:
-        return peer
+        return False
+    return True

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.domain.enums import Side
+from app.text import printable
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,8 @@ def order_json(o: Any) -> dict[str, Any]:
 
 
 def alerts_table(alerts: Sequence[Any], details: Mapping[int, AlertDetail]) -> str:
-    """A plain-text table: one line per alert, then its order rows, fills, latency and slippage."""
+    """A plain-text table: one line per alert, then its order rows, fills, latency and slippage;
+    control characters in journaled text shown as visible escapes (app/text.py)."""
     if not alerts:
         return "The journal is empty: no alert received yet."
     lines = []
@@ -174,7 +176,9 @@ def alerts_table(alerts: Sequence[Any], details: Mapping[int, AlertDetail]) -> s
                 lines.append(
                     f"       slippage: filled {s.fill_price} vs {s.reference_price}: {s.ticks} ticks{usd}"
                 )
-    return "\n".join(lines)
+    # Each line escaped whole: a strategy name or reason (anyone can post one) can neither send
+    # escape codes to the terminal nor break into a line of its own.
+    return "\n".join(printable(line) for line in lines)
 
 
 def _local(at: datetime) -> str:

@@ -1,4 +1,4 @@
-"""Every way a webhook can fail authentication: 401/404/413, journaled, never an order."""
+"""Every way a webhook can fail authentication: 401/413, journaled, never an order."""
 
 from __future__ import annotations
 
@@ -47,12 +47,24 @@ async def test_token_of_another_strategy_is_401(env: Env) -> None:
     assert env.place_requests() == []
 
 
-async def test_unknown_strategy_is_404_journaled(env: Env) -> None:
-    response = await env.client.post("/webhook/no-such-strategy/abc", content=BODY)
-
-    assert response.status_code == 404
-    assert "no-such-strategy" in response.json()["error"]
-    assert _last_alert(env).status == AlertStatus.UNKNOWN_STRATEGY
+async def test_unknown_strategy_answers_exactly_like_a_wrong_secret_and_is_journaled_as_unknown(
+    env: Env,
+) -> None:
+    """Issue 12 (was 404, changed on purpose): the answer must not tell that the name does not
+    exist, whether the secret came in the URL, in the body or not at all; the journal keeps the
+    real reason."""
+    secret_body = json.dumps({"secret": "guess", **json.loads(BODY)})
+    for path, body in (("/webhook/{}/abc", BODY), ("/webhook/{}", secret_body), ("/webhook/{}", BODY)):
+        known = await env.client.post(path.format("mnq-market"), content=body)
+        unknown = await env.client.post(path.format("mnq-marker"), content=body)
+        assert (known.status_code, unknown.status_code) == (401, 401)
+        told, real = known.json(), unknown.json()
+        assert set(told) == set(real) == {"alert_id", "status", "error", "orders"}
+        assert real["status"] == told["status"] == "unauthorized"
+        assert real["error"] == told["error"].replace("mnq-market", "mnq-marker")
+        row = _last_alert(env)
+        assert row.status == AlertStatus.UNKNOWN_STRATEGY
+        assert "unknown strategy 'mnq-marker': there is no templates/mnq-marker.toml" in row.reason
     assert env.place_requests() == []
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.domain.enums import AlertStatus
 from app.domain.models import Account
 from app.journal.journal import Journal
 from tests.helpers import SHIPPED_ALERTS, SHIPPED_TEMPLATES, free_port, start_serve, tvbridge
@@ -108,6 +109,30 @@ def test_check_passes_on_the_shipped_templates(workdir: Path) -> None:
     )
     result = tvbridge("check", cwd=workdir)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "7 template(s) OK" in result.stdout
+
+
+def test_check_warns_when_the_stale_check_would_be_silently_off(workdir: Path) -> None:
+    """Issue 12: a message that does not send the time field, or max_age_s = 0 with a time
+    field, is warned about; the check still passes (the templates work)."""
+    (workdir / "webhook_secrets.toml").write_text(
+        "".join(f'{p.stem} = "secret-{p.stem}-0123456789"\n' for p in (workdir / "templates").glob("*.toml"))
+    )
+    alerts = workdir / "alerts"
+    alerts.mkdir()
+    (alerts / "mnq-market.txt").write_text('{"ticker": "{{ticker}}", "action": "buy", "quantity": "1"}')
+    exit_template = workdir / "templates" / "mnq-exit.toml"
+    exit_template.write_text(
+        exit_template.read_text().replace('time_field = "time"', 'time_field = "time"\nmax_age_s = 0')
+    )
+
+    result = tvbridge("check", cwd=workdir)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 2, result.stdout
+    assert any("'mnq-market'" in w and "does not send time_field 'time'" in w for w in warnings)
+    assert any("'mnq-exit'" in w and "max_age_s = 0" in w for w in warnings)
     assert "7 template(s) OK" in result.stdout
 
 
@@ -245,3 +270,39 @@ def test_unlock_lifts_a_lockout_by_account_name_or_id_and_says_when_there_is_non
         assert "Traceback" not in unknown.stderr
     finally:
         journal.close()
+
+
+def test_journal_and_unlock_show_escape_codes_in_journaled_text_as_visible_escapes(workdir: Path) -> None:
+    """Issue 12: anyone can post to /webhook/<name> with terminal escape codes in the name; the
+    CLI prints them as ``\\x1b``, never raw, and a line break in a value cannot forge a line."""
+    evil = "x\x1b]0;pwned\x07\x1b[2J\rfake\nOK"
+    journal = Journal(f"sqlite:///{workdir / 'tvbridge.db'}")  # the default [journal] url
+    try:
+        journal.upgrade()
+        journal.record_alert(
+            strategy=evil,
+            raw_body="",
+            received_at=datetime.now(UTC),
+            source_ip="198.51.100.9",
+            status=AlertStatus.UNKNOWN_STRATEGY,
+            reason=f"unknown strategy '{evil}'",
+        )
+        journal.set_account(Account(70000001, "SIM\x1b[31m-AUTO", Decimal("49500"), True))
+        until = datetime.now(UTC) + timedelta(hours=3)
+        journal.lock_account(70000001, "SIM\x1b[31m-AUTO", reason=f"by {evil}", until=until, by="risk gate")
+
+        table = tvbridge("journal", cwd=workdir)
+        unlocked = tvbridge("unlock", "70000001", cwd=workdir)
+        unknown = tvbridge("unlock", "nope", cwd=workdir)
+    finally:
+        journal.close()
+    assert table.returncode == 0, table.stderr
+    assert "\x1b" not in table.stdout and "\r" not in table.stdout and "\x07" not in table.stdout
+    assert "x\\x1b]0;pwned\\x07\\x1b[2J\\rfake\\nOK" in table.stdout
+    assert not any(line.startswith(("OK", "fake")) for line in table.stdout.splitlines())
+    assert unlocked.returncode == 0, unlocked.stderr
+    assert (
+        "\x1b" not in unlocked.stdout and "unlocked account SIM\\x1b[31m-AUTO (70000001)" in unlocked.stdout
+    )
+    assert "by x\\x1b]0;pwned" in unlocked.stdout
+    assert unknown.returncode == 1 and "\x1b" not in unknown.stderr and "SIM\\x1b[31m-AUTO" in unknown.stderr

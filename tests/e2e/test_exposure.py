@@ -179,6 +179,53 @@ async def test_refused_requests_lock_the_address_out_but_never_the_right_secret(
     assert len(events) == 1 and STRANGER in events[0].message
 
 
+async def test_unknown_strategies_count_toward_the_lockout_and_answer_as_a_wrong_secret(env: Env) -> None:
+    """Issue 12: probing names costs the prober its address, like guessing secrets."""
+    async with listener(env) as client:
+        answers = [
+            await client.post(
+                f"/webhook/guess-{n}/{'x' * 43}",
+                content=market_alert(),
+                headers={"CF-Connecting-IP": STRANGER},
+            )
+            for n in range(11)
+        ]
+    assert [r.status_code for r in answers] == [401] * 10 + [429]
+    assert {r.json()["status"] for r in answers[:10]} == {"unauthorized"}
+    assert await statuses(env) == [("unknown_strategy", STRANGER)] * 10
+
+
+async def test_scope_ids_and_ipv4_mapped_spellings_are_one_address_for_the_lockout(env: Env) -> None:
+    """Issue 12: a forged header rotating ``::ffff:<address>%<n>`` is one address, locked out at
+    the tenth refusal, journaled as the IPv4 address."""
+    wrong = f"/webhook/mnq-market/{'x' * 43}"
+    async with listener(env) as client:
+        answers = [
+            await client.post(
+                wrong, content=market_alert(), headers={"CF-Connecting-IP": f"::ffff:{STRANGER}%{n}"}
+            )
+            for n in range(12)
+        ]
+    assert [r.status_code for r in answers] == [401] * 10 + [429] * 2
+    assert await statuses(env) == [("unauthorized", STRANGER)] * 10
+
+
+async def test_an_ipv4_mapped_tradingview_address_with_a_scope_id_is_tradingview(guarded: Env) -> None:
+    async with listener(guarded) as client:
+        mapped = await client.post(
+            guarded.url("mnq-market"),
+            content=market_alert(1),
+            headers={"CF-Connecting-IP": f"::ffff:{TRADINGVIEW}%x"},
+        )
+        other = await client.post(
+            guarded.url("mnq-market"),
+            content=market_alert(2),
+            headers={"CF-Connecting-IP": f"::ffff:{STRANGER}%x"},
+        )
+    assert [mapped.status_code, other.status_code] == [200, 403]
+    assert await statuses(guarded) == [("executed", TRADINGVIEW), ("forbidden", STRANGER)]
+
+
 async def test_a_reachability_check_is_journaled_as_a_test_and_never_executed(env: Env) -> None:
     nonce = "check-0123456789abcdef"
     await env.runtime.bridge.pause("test")

@@ -189,6 +189,22 @@ async def test_max_order_size_allows_2_and_refuses_3_with_the_numbers(tmp_path: 
         assert await refused(env, "mnq-oco", pair) == reason
 
 
+async def test_order_size_ceiling_of_10_by_default_with_every_other_limit_off(tmp_path: Path) -> None:
+    """Issue 12: with no [risk] at all, quantity=100000 is refused (journaled with the numbers)
+    before the gateway; 10 goes through; a ceiling set higher on purpose lets 11 through."""
+    async with bridge(tmp_path) as env:
+        reason = await refused(env, "any", await order(env, quantity=100000))
+        assert reason == f"{NAME}: order size 100000 contracts is above max_order_size 10 on {NAME}"
+        reason = await refused(env, "any", await order(env, quantity=11))
+        assert reason == f"{NAME}: order size 11 contracts is above max_order_size 10 on {NAME}"
+
+        await executed(env, "any", await order(env, quantity=10))
+
+        gate = env.runtime.bridge.gate
+        gate.settings = gate.settings.model_copy(update={"max_order_size": 20})
+        await executed(env, "any", await order(env, "sell", quantity=11))  # reverses: an entry of 11
+
+
 async def test_open_contracts_per_contract_and_in_total_with_micro_weights(tmp_path: Path) -> None:
     async with bridge(tmp_path, max_contracts_per_contract=3, max_contracts_total=0.6) as env:
         mnq, mes = await contract_id(env), await contract_id(env, "MES1!")

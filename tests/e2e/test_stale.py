@@ -180,7 +180,55 @@ async def test_a_time_ahead_is_not_stale_and_beyond_max_age_warns_of_this_comput
         assert "this computer's clock looks behind by 1" in warnings[0] and "mnq-market" in warnings[0]
 
 
-async def test_an_unreadable_time_is_not_refused(env: Env) -> None:
+def _unchecked_events(env: Env) -> list[str]:
+    return [e.message for e in env.journal.events(limit=1000) if e.kind == "alert.time_unchecked"]
+
+
+async def test_an_unreadable_time_is_not_refused_but_warned(env: Env) -> None:
+    """Issue 12: the stale check says it did not run, in the alert's reason and a journal event."""
     reply = await _send(env, "mnq-market", "yesterday")
 
     assert reply["status"] == "executed", reply
+    assert "stale check not done: 'time' is 'yesterday', not a time" in reply["reason"]
+    [event] = _unchecked_events(env)
+    assert f"alert {reply['alert_id']} of strategy 'mnq-market' executed without its age checked" in event
+    row = env.journal.get_alert(reply["alert_id"])
+    assert row is not None and row.reason == reply["reason"]
+
+
+async def test_a_missing_time_is_warned_once_per_ten_minutes_per_strategy_and_every_reason_says_it(
+    env: Env,
+) -> None:
+    bodies = [
+        json.dumps({"ticker": "MNQ1!", "action": "buy", "quantity": "1", "price": "21500.25", "n": n})
+        for n in range(3)
+    ]
+    first, second = [(await env.send("mnq-market", b, fresh_time=False)).json() for b in bodies[:2]]
+
+    for reply in (first, second):
+        assert reply["status"] == "executed", reply
+        assert reply["reason"].startswith("stale check not done: the alert has no 'time' (time_field of")
+        assert 'send "time": "{{timenow}}" in the alert message (alerts/mnq-market.txt)' in reply["reason"]
+    assert len(_unchecked_events(env)) == 1  # a flood of such alerts is one event
+    # Ten minutes later it is said again.
+    warned = env.runtime.bridge._executor.time_warned
+    warned["mnq-market"] -= timedelta(seconds=601)
+    third = (await env.send("mnq-market", bodies[2], fresh_time=False)).json()
+    assert third["status"] == "executed" and "stale check not done" in third["reason"]
+    assert len(_unchecked_events(env)) == 2
+
+
+async def test_a_time_far_in_the_future_is_executed_and_warned(env: Env) -> None:
+    reply = await _send(env, "mnq-market", "2099-01-01T00:00:00Z")
+
+    assert reply["status"] == "executed", reply
+    assert "stale check not done: the alert is dated 2099-01-01 00:00:00 UTC" in reply["reason"]
+    assert "this computer's clock looks behind by" in reply["reason"]
+    assert len(_unchecked_events(env)) == 1
+
+
+async def test_a_fresh_time_says_nothing(env: Env) -> None:
+    reply = await _send(env, "mnq-market", _iso(1))
+
+    assert reply["status"] == "executed" and not reply.get("reason"), reply
+    assert _unchecked_events(env) == []

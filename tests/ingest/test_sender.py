@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.ingest.sender import TRADINGVIEW_ADDRESSES, RefusalLimiter, is_tradingview
+from app.ingest.sender import TRADINGVIEW_ADDRESSES, RefusalLimiter, is_tradingview, normalise_address
 
 
 class Clock:
@@ -54,3 +54,23 @@ def test_memory_is_bounded_by_forgetting_the_least_recently_refused() -> None:
         limiter.refuse(address)
     assert limiter.refuse("old") is False  # "old" was forgotten: this is its first refusal again
     assert len(limiter._records) == 3
+
+
+def test_addresses_are_normalised_scope_id_dropped_and_ipv4_mapped_read_as_ipv4() -> None:
+    """Issue 12: ``::ffff:<TradingView address>%x`` is judged as the IPv4 address."""
+    assert normalise_address("fe80::1%eth0") == "fe80::1"
+    assert normalise_address("::ffff:52.89.214.238%x") == "52.89.214.238"
+    assert normalise_address("::FFFF:3459:D6EE") == "52.89.214.238"
+    assert normalise_address(" 2001:DB8:0::1 ") == "2001:db8::1"
+    assert normalise_address("198.51.100.9") == "198.51.100.9"
+    assert normalise_address("not an ip") == "not an ip"
+    assert is_tradingview("::ffff:52.89.214.238%anything")
+    assert not is_tradingview("::ffff:52.89.214.239%x")
+
+
+def test_a_rotating_scope_id_or_mapped_spelling_cannot_step_past_the_lockout() -> None:
+    limiter = RefusalLimiter(10, 300.0, clock=Clock())
+    spellings = [f"::ffff:198.51.100.9%{n}" for n in range(9)] + ["198.51.100.9"]
+    assert [limiter.refuse(a) for a in spellings] == [False] * 9 + [True]
+    assert limiter.locked_for("::ffff:198.51.100.9%new") == 300.0
+    assert limiter.locked_for("198.51.100.9") == 300.0

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from app.strategies import StrategyTemplate, load_template, refresh_alert_time
+from app.strategies import StrategyTemplate, load_template, refresh_alert_time, stale_check_warnings
 from tests.helpers import SHIPPED_ALERTS, SHIPPED_TEMPLATES
 
 NOW = datetime(2026, 11, 21, 9, 15, 42, 654321, tzinfo=UTC)
@@ -106,3 +108,33 @@ def test_load_template_is_none_when_missing_or_broken(tmp_path: Path) -> None:
 
     assert load_template(tmp_path, "broken") is None
     assert load_template(tmp_path, "absent") is None
+
+
+def test_the_shipped_messages_send_their_templates_time_field() -> None:
+    """Issue 12: `tvbridge check` finds nothing to warn about in what ships."""
+    for path in sorted(SHIPPED_TEMPLATES.glob("*.toml")):
+        template = load_template(SHIPPED_TEMPLATES, path.stem)
+        assert template is not None
+        message = (SHIPPED_ALERTS / f"{path.stem}.txt").read_text()
+        assert stale_check_warnings(template, message) == [], path.stem
+
+
+def test_a_message_without_the_time_field_or_max_age_0_is_warned(market: StrategyTemplate) -> None:
+    [missing] = stale_check_warnings(market, '{"ticker": "{{ticker}}", "timestamp": "{{timenow}}"}')
+    assert "alerts/mnq-market.txt does not send time_field 'time'" in missing
+    assert 'add "time": "{{timenow}}" to the message (max_age_s 30)' in missing
+    assert stale_check_warnings(market, None) == []  # no message to read: nothing to say
+    never = dataclasses.replace(market, max_age_s=0.0)
+    [warning] = stale_check_warnings(never, '{"time": "{{timenow}}"}')
+    assert "time_field 'time' is set but max_age_s = 0: its alerts are never refused as stale" in warning
+    assert stale_check_warnings(dataclasses.replace(market, time_field=None), "{}") == []
+
+
+def test_a_text_message_is_read_through_the_pattern() -> None:
+    template = load_template(SHIPPED_TEMPLATES, "nq-text")
+    assert template is not None and template.pattern is not None
+    timed = dataclasses.replace(template, time_field="time")
+    [warning] = stale_check_warnings(timed, "buy 1 NQ1! @ 21500")
+    assert "does not send time_field 'time'" in warning
+    with_group = dataclasses.replace(timed, pattern=re.compile(r"(?P<action>\w+) .* (?P<time>\S+)$"))
+    assert stale_check_warnings(with_group, "buy 1 NQ1! {{timenow}}") == []

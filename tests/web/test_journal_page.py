@@ -65,7 +65,7 @@ async def test_alerts_newest_first_with_orders_fills_latency_and_slippage(page: 
 
 async def test_refused_alerts_are_listed_with_their_reason(page: Web) -> None:
     await page.env.send("mnq-market", MARKET, signed=False)  # no secret: 401
-    await page.env.send("no-such-strategy", MARKET, signed=False)  # 404
+    await page.env.send("no-such-strategy", MARKET, signed=False)  # 401, journaled unknown_strategy
     await page.env.send("mnq-market", '{"ticker": “MNQ1!”}')  # typographic quotes: 422
 
     html = (await page.client.get("/")).text

@@ -190,8 +190,9 @@ async def test_limits_not_set_read_off(page: Web) -> None:
     card = _section((await page.client.get("/status")).text, f"risk-{AUTO_OCO}")
     [account] = (await _risk(page))["accounts"]
 
-    for key in ("daily_loss_limit", "daily_profit_target", "max_trailing_drawdown", "max_order_size"):
+    for key in ("daily_loss_limit", "daily_profit_target", "max_trailing_drawdown"):
         assert account["limits"][key] is None
+    assert account["limits"]["max_order_size"] == 10  # issue 12: the ceiling is on by default
     assert account["daily_loss"] is None and account["drawdown"] is None and account["entries_left"] is None
     assert (
         _missing(
@@ -200,7 +201,7 @@ async def test_limits_not_set_read_off(page: Web) -> None:
             "Daily profit target off",
             "Trailing drawdown off",
             "Entries today off (now 0)",
-            "Order size off",
+            "Order size at most 10 contracts per entry",
             "Trading windows any time",
         )
         == []
