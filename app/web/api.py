@@ -14,7 +14,14 @@ from starlette.responses import JSONResponse
 
 from app.domain.enums import OrderState
 from app.web.journal_view import alerts_json, fill_json, order_json, position_json
-from app.web.queries import AlertFilter, FilterError, find_alert_page, query_day_start, query_int
+from app.web.queries import (
+    AlertFilter,
+    FilterError,
+    find_alert_page,
+    query_day_start,
+    query_int,
+    shown,
+)
 from app.web.status import status_snapshot
 
 
@@ -81,7 +88,7 @@ def _state(value: str) -> OrderState:
         return OrderState(value.upper())
     except ValueError:
         known = ", ".join(s.value for s in OrderState)
-        raise FilterError(f"state '{value}' is not an order state; use one of {known}") from None
+        raise FilterError(f"state '{shown(value)}' is not an order state; use one of {known}") from None
 
 
 def _account_since_limit(query: Any) -> dict[str, Any]:
