@@ -9,7 +9,9 @@ state-changing request, and the security headers on every response.
   session and CSRF token. A request with neither header (curl, ``tvbridge pause``) passes on to the
   CSRF and control-signature checks.
 - Headers: a strict Content-Security-Policy (no inline script or style, no framing),
-  ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``, ``X-Frame-Options: DENY``.
+  ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: same-origin`` (a link out carries no
+  page address; the kill switch still returns to the page it was pressed on) and
+  ``X-Frame-Options: DENY``.
 
 Webhook deliveries (``/webhook/…``) pass the Host and Origin checks: they prove themselves with the
 strategy's secret, and ``tvbridge send`` or a tunnel may name any host. The webhook listener
@@ -22,10 +24,11 @@ from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
+from app.web.render import SafeJSONResponse
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -43,7 +46,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
 SECURITY_HEADERS = [
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode("ascii")),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
@@ -117,7 +120,7 @@ class OriginCheck:
 def _refused(scope: Scope, why: str) -> Response:
     text = f"refused: this request came from another site ({why}); use the tvbridge pages themselves"
     if scope["path"].startswith("/api/") or "application/json" in Headers(scope=scope).get("accept", ""):
-        return JSONResponse({"error": text}, status_code=403)
+        return SafeJSONResponse({"error": text}, status_code=403)
     return PlainTextResponse(text, status_code=403)
 
 

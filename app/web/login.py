@@ -19,7 +19,7 @@ from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -27,7 +27,7 @@ from app.config import Settings
 from app.errors import ConfigError, JournalError
 from app.web.access import CONTROL_HEADER, AuthFile, AuthKeys, LoginThrottle, verify_password
 from app.web.csrf import check_csrf, csrf_token
-from app.web.render import flash, templates
+from app.web.render import SafeJSONResponse, flash, templates
 
 log = logging.getLogger("tvbridge.web")
 
@@ -129,7 +129,7 @@ def _refuse(scope: Scope, stale: bool) -> Response:
     path: str = scope["path"]
     why = "your session was ended (a log out or a new password)" if stale else "you are not logged in"
     if path.startswith("/api/") or ("application/json" in accept and "text/html" not in accept):
-        return JSONResponse({"error": f"{why}: log in on the web page at /login first"}, status_code=401)
+        return SafeJSONResponse({"error": f"{why}: log in on the web page at /login first"}, status_code=401)
     target = "/login"
     if scope["method"] in ("GET", "HEAD") and path != "/":
         query = scope.get("query_string", b"").decode("latin-1")
