@@ -11,10 +11,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from app.ingest.auth import webhook_path
+from app.strategies import refresh_alert_time
+from app.web.access import end_sessions, load_auth, set_password
 from app.web.guard import CONTENT_SECURITY_POLICY, allowed_hosts
 from app.web.login import SESSION_COOKIE
 from tests.helpers import SHIPPED_ALERTS
-from tests.web.conftest import CLIENT_ADDRESS, Web
+from tests.web.conftest import CLIENT_ADDRESS, FAST_HASHER, Web
 
 MARKUP = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "'><svg onload=alert(1)>"]
 ALERT_FILTERS = ("strategy", "account", "status", "since", "until", "before", "limit")
@@ -147,11 +150,7 @@ async def test_a_foreign_host_is_refused_but_webhooks_are_not(web: Web) -> None:
         # A webhook on the pages' listener proves itself with the secret, whatever the Host says
         # (``tvbridge send --base-url``, and the tunnel may name any host).
         bridge = web.env.runtime.bridge
-        from app.ingest.auth import webhook_path
-
         body = (SHIPPED_ALERTS / "mnq-market.example.json").read_bytes()
-        from app.strategies import refresh_alert_time
-
         raw = refresh_alert_time(body, bridge.templates["mnq-market"])
         sent = await evil.post(webhook_path("mnq-market", bridge.secrets["mnq-market"]), content=raw)
         assert sent.status_code == 200, sent.text
@@ -218,3 +217,20 @@ async def test_logout_ends_the_session_on_the_server(page: Web, web: Web) -> Non
     # Logging in again works, with a new session.
     assert (await page.login()).status_code == 303
     assert (await page.client.get("/api/alerts")).status_code == 200
+
+
+def test_ending_sessions_keeps_the_password_and_keys(web: Web) -> None:
+    before = load_auth(web.auth_file, create=False)
+    after = end_sessions(web.auth_file)
+
+    assert load_auth(web.auth_file, create=False) == after
+    assert after.session_epoch and after.session_epoch != before.session_epoch
+    assert (after.session_secret, after.control_key, after.password_hash) == (
+        before.session_secret,
+        before.control_key,
+        before.password_hash,
+    )
+    assert set_password(web.auth_file, "another long password", hasher=FAST_HASHER).session_epoch not in (
+        "",
+        after.session_epoch,
+    )
