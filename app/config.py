@@ -131,6 +131,9 @@ class ServerSettings(BaseModel):
     # The address TradingView reaches the bridge at (a tunnel); the webhooks page shows URLs on it.
     # A quick tunnel's URL, read from the tunnel client, takes its place while the tunnel runs.
     public_url: str | None = None
+    # More Host names the pages answer besides 127.0.0.1, localhost, [::1], server.host and
+    # public_url's host (e.g. this computer's LAN name when host = 0.0.0.0); any other is a 400.
+    allowed_hosts: list[str] = Field(default_factory=list)
     # The webhook listener: the only port a tunnel points at; it answers POST /webhook/... only.
     webhook_host: str = "127.0.0.1"
     webhook_port: int = Field(8001, ge=1, le=65535)

@@ -50,6 +50,9 @@ class AuthKeys:
     session_secret: str = field(repr=False)
     control_key: str = field(repr=False)
     password_hash: str | None = field(default=None, repr=False)
+    # Changed by a logout and by set-password: a session made under another epoch is over, so a
+    # copied cookie stops working (the cookie alone cannot be revoked).
+    session_epoch: str = field(default="", repr=False)
 
     @property
     def password_fingerprint(self) -> str:
@@ -77,7 +80,12 @@ def load_auth(path: Path, *, create: bool) -> AuthKeys:
             f"Auth file {path} has no {' or '.join(missing)}: run `tvbridge serve` once in this "
             "directory to make the keys (or check server.auth_file)"
         )
-    return AuthKeys(data["session_secret"], data["control_key"], data.get("password_hash") or None)
+    return AuthKeys(
+        data["session_secret"],
+        data["control_key"],
+        data.get("password_hash") or None,
+        data.get("session_epoch", ""),
+    )
 
 
 def set_password(path: Path, password: str, *, hasher: PasswordHasher | None = None) -> AuthKeys:
@@ -94,8 +102,24 @@ def set_password(path: Path, password: str, *, hasher: PasswordHasher | None = N
     keys = load_auth(path, create=True)
     password_hash = (hasher or PasswordHasher()).hash(password)
     kept = {"session_secret": keys.session_secret, "control_key": keys.control_key}
-    _write(path, {**kept, "password_hash": password_hash})
-    return AuthKeys(keys.session_secret, keys.control_key, password_hash)
+    epoch = secrets.token_urlsafe(12)  # every session made before the new password ends
+    _write(path, {**kept, "password_hash": password_hash, "session_epoch": epoch})
+    return AuthKeys(keys.session_secret, keys.control_key, password_hash, epoch)
+
+
+def end_sessions(path: Path) -> AuthKeys:
+    """Start a new session epoch in the auth file: every login made before (every browser, every
+    copied cookie) must log in again. Raises ConfigError when the file cannot be read."""
+    keys = load_auth(path, create=False)
+    epoch = secrets.token_urlsafe(12)
+    data = {
+        "session_secret": keys.session_secret,
+        "control_key": keys.control_key,
+        "password_hash": keys.password_hash or "",
+        "session_epoch": epoch,
+    }
+    _write(path, data)
+    return AuthKeys(keys.session_secret, keys.control_key, keys.password_hash, epoch)
 
 
 def verify_password(keys: AuthKeys, password: str) -> bool:
@@ -136,6 +160,11 @@ class AuthFile:
             except ConfigError as exc:
                 log.error("%s; the web login keeps the keys read before", exc)
         return self._keys
+
+    def end_sessions(self) -> None:
+        """End every session now (a logout): see :func:`end_sessions`. Raises ConfigError."""
+        self._keys = end_sessions(self.path)
+        self._seen = self._stamp()
 
     def _stamp(self) -> tuple[int, int, int] | None:
         try:

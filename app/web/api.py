@@ -10,15 +10,22 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from app.domain.enums import OrderState
 from app.web.journal_view import alerts_json, fill_json, order_json, position_json
-from app.web.queries import AlertFilter, FilterError, find_alert_page, query_day_start, query_int
+from app.web.queries import (
+    AlertFilter,
+    FilterError,
+    find_alert_page,
+    query_day_start,
+    query_int,
+    shown,
+)
+from app.web.render import SafeJSONResponse
 from app.web.status import status_snapshot
 
 
-async def api_alerts(request: Request) -> JSONResponse:
+async def api_alerts(request: Request) -> SafeJSONResponse:
     """Alerts newest first with orders, fills, latency and slippage.
     Query: strategy, account, status (comma-separated), since/until (local YYYY-MM-DD), before, limit."""
     runtime = request.app.state.runtime
@@ -27,10 +34,10 @@ async def api_alerts(request: Request) -> JSONResponse:
     except FilterError as exc:
         return _bad(exc)
     page = await runtime.bridge.runner.run(find_alert_page, runtime.journal, flt)
-    return JSONResponse({"alerts": alerts_json(page.alerts, page.details), "older_than": page.older_than})
+    return SafeJSONResponse({"alerts": alerts_json(page.alerts, page.details), "older_than": page.older_than})
 
 
-async def api_orders(request: Request) -> JSONResponse:
+async def api_orders(request: Request) -> SafeJSONResponse:
     """Order rows newest first. Query: account, state (comma-separated OrderState), since, limit."""
     runtime = request.app.state.runtime
     try:
@@ -40,10 +47,10 @@ async def api_orders(request: Request) -> JSONResponse:
     except FilterError as exc:
         return _bad(exc)
     orders = await runtime.bridge.runner.run(runtime.journal.find_orders, states=states, **kwargs)
-    return JSONResponse({"orders": [order_json(o) for o in orders]})
+    return SafeJSONResponse({"orders": [order_json(o) for o in orders]})
 
 
-async def api_fills(request: Request) -> JSONResponse:
+async def api_fills(request: Request) -> SafeJSONResponse:
     """Fills newest first. Query: account, since (local YYYY-MM-DD), limit."""
     runtime = request.app.state.runtime
     try:
@@ -52,10 +59,10 @@ async def api_fills(request: Request) -> JSONResponse:
     except FilterError as exc:
         return _bad(exc)
     fills = await runtime.bridge.runner.run(runtime.journal.find_fills, **kwargs)
-    return JSONResponse({"fills": [fill_json(f) for f in fills]})
+    return SafeJSONResponse({"fills": [fill_json(f) for f in fills]})
 
 
-async def api_positions(request: Request) -> JSONResponse:
+async def api_positions(request: Request) -> SafeJSONResponse:
     """Open positions per account as the User Hub last reported them (``?flat=1`` adds flat ones)."""
     runtime = request.app.state.runtime
     try:
@@ -64,16 +71,16 @@ async def api_positions(request: Request) -> JSONResponse:
         return _bad(exc)
     rows = await runtime.bridge.runner.run(runtime.journal.positions, account_id)
     keep_flat = request.query_params.get("flat") == "1"
-    return JSONResponse({"positions": [position_json(p) for p in rows if p.size or keep_flat]})
+    return SafeJSONResponse({"positions": [position_json(p) for p in rows if p.size or keep_flat]})
 
 
-async def api_status(request: Request) -> JSONResponse:
+async def api_status(request: Request) -> SafeJSONResponse:
     """What the status page shows: mode, session, hub, accounts with positions and working orders."""
-    return JSONResponse(await status_snapshot(request.app.state.runtime))
+    return SafeJSONResponse(await status_snapshot(request.app.state.runtime))
 
 
-def _bad(exc: Exception) -> JSONResponse:
-    return JSONResponse({"error": str(exc)}, status_code=400)
+def _bad(exc: Exception) -> SafeJSONResponse:
+    return SafeJSONResponse({"error": str(exc)}, status_code=400)
 
 
 def _state(value: str) -> OrderState:
@@ -81,7 +88,7 @@ def _state(value: str) -> OrderState:
         return OrderState(value.upper())
     except ValueError:
         known = ", ".join(s.value for s in OrderState)
-        raise FilterError(f"state '{value}' is not an order state; use one of {known}") from None
+        raise FilterError(f"state '{shown(value)}' is not an order state; use one of {known}") from None
 
 
 def _account_since_limit(query: Any) -> dict[str, Any]:

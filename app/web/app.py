@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -34,6 +35,7 @@ from app.web.access import AuthFile
 from app.web.api import api_alerts, api_fills, api_orders, api_positions, api_status
 from app.web.control import ControlPages
 from app.web.feed import JournalFeed
+from app.web.guard import HostCheck, OriginCheck, SecurityHeaders, allowed_hosts
 from app.web.health import healthz, readyz
 from app.web.journal_page import journal_csv, journal_page, journal_rows, journal_stream
 from app.web.login import LoginPages, login_middleware
@@ -221,4 +223,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         *templates_routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    return Starlette(routes=routes, middleware=login_middleware(settings, auth), lifespan=lifespan)
+    guards = [
+        Middleware(SecurityHeaders),
+        Middleware(HostCheck, hosts=allowed_hosts(settings)),
+        Middleware(OriginCheck),
+    ]
+    return Starlette(
+        routes=routes, middleware=[*guards, *login_middleware(settings, auth)], lifespan=lifespan
+    )

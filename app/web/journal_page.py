@@ -14,7 +14,15 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from app.domain.enums import AlertStatus
 from app.web.feed import alert_changes
-from app.web.queries import AlertFilter, AlertPage, FilterError, alerts_by_id, find_alert_page
+from app.web.queries import (
+    MAX_IDS,
+    AlertFilter,
+    AlertPage,
+    FilterError,
+    alerts_by_id,
+    find_alert_page,
+    parse_whole,
+)
 from app.web.render import templates
 from app.web.status import account_list
 
@@ -67,13 +75,22 @@ async def journal_rows(request: Request) -> Response:
     runtime = request.app.state.runtime
     try:
         flt = AlertFilter.from_query(request.query_params)
-        ids = [int(i) for i in request.query_params.get("ids", "").split(",") if i][:200]
-    except (FilterError, ValueError) as exc:
-        return HTMLResponse(f"bad request: {exc}", status_code=400)
+        given = [i for i in request.query_params.get("ids", "").split(",") if i]
+        if len(given) > MAX_IDS:
+            raise FilterError(f"ids names {len(given)} alerts; at most {MAX_IDS} at once")
+        ids = [parse_whole("ids", i) for i in given]
+    except FilterError as exc:
+        return bad_request(str(exc))
     page: AlertPage = await runtime.bridge.runner.run(alerts_by_id, runtime.journal, ids, flt)
     module: Any = templates.get_template("_alert.html").make_module({"bad_statuses": BAD_STATUSES})
     html = "".join(str(module.alert_row(a, page.details[a.id], page.tick_sizes)) for a in page.alerts)
     return HTMLResponse(html)
+
+
+def bad_request(message: str) -> HTMLResponse:
+    """400 with ``message`` escaped by the template (it quotes what the query string held)."""
+    html = templates.get_template("_bad_request.html").render(message=message)
+    return HTMLResponse(html, status_code=400)
 
 
 async def journal_stream(request: Request) -> Response:
@@ -97,7 +114,7 @@ async def journal_csv(request: Request) -> Response:
     try:
         flt = AlertFilter.from_query(request.query_params)
     except FilterError as exc:
-        return HTMLResponse(f"bad filter: {exc}", status_code=400)
+        return bad_request(str(exc))
     flt = dataclasses.replace(flt, limit=CSV_MAX_ALERTS, before_id=None)
     page = await runtime.bridge.runner.run(find_alert_page, runtime.journal, flt)
     return Response(

@@ -19,15 +19,15 @@ from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
-from app.errors import JournalError
+from app.errors import ConfigError, JournalError
 from app.web.access import CONTROL_HEADER, AuthFile, AuthKeys, LoginThrottle, verify_password
 from app.web.csrf import check_csrf, csrf_token
-from app.web.render import flash, templates
+from app.web.render import SafeJSONResponse, flash, templates
 
 log = logging.getLogger("tvbridge.web")
 
@@ -71,6 +71,7 @@ def logged_in(session: dict[str, object] | None, keys: AuthKeys) -> bool:
         and session.get("user") == USER
         and keys.password_hash
         and session.get("password") == keys.password_fingerprint
+        and session.get("epoch", "") == keys.session_epoch
     )
 
 
@@ -126,9 +127,9 @@ def _refuse(scope: Scope, stale: bool) -> Response:
     headers = Headers(scope=scope)
     accept = headers.get("accept", "")
     path: str = scope["path"]
-    why = "your password was changed since you logged in" if stale else "you are not logged in"
+    why = "your session was ended (a log out or a new password)" if stale else "you are not logged in"
     if path.startswith("/api/") or ("application/json" in accept and "text/html" not in accept):
-        return JSONResponse({"error": f"{why}: log in on the web page at /login first"}, status_code=401)
+        return SafeJSONResponse({"error": f"{why}: log in on the web page at /login first"}, status_code=401)
     target = "/login"
     if scope["method"] in ("GET", "HEAD") and path != "/":
         query = scope.get("query_string", b"").decode("latin-1")
@@ -180,14 +181,23 @@ class LoginPages:
         self.throttle.succeeded(address)
         request.session.clear()  # a new session: nothing from before the login carries over
         request.session.update(
-            user=USER, password=keys.password_fingerprint, since=datetime.now(UTC).isoformat()
+            user=USER,
+            password=keys.password_fingerprint,
+            epoch=keys.session_epoch,
+            since=datetime.now(UTC).isoformat(),
         )
         csrf_token(request)  # and a new CSRF token with it
         return RedirectResponse(next_path, status_code=303)
 
     async def logout(self, request: Request) -> Response:
-        """End the session (CSRF checked) and go to the login page."""
+        """End the session (CSRF checked) and go to the login page. Server-side too: the auth
+        file's session epoch changes, so this session's cookie (or a copy of it) no longer logs
+        in, and every other browser logged in must log in again."""
         await check_csrf(request)
+        try:
+            await run_in_threadpool(self.auth.end_sessions)
+        except ConfigError as exc:
+            log.error("%s; the logout could not end the session on the server", exc)
         request.session.clear()
         flash(request, "Logged out.", "info")
         return RedirectResponse("/login", status_code=303)

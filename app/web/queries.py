@@ -18,6 +18,11 @@ from app.web.journal_view import AlertDetail
 
 PAGE_SIZE = 100
 MAX_LIMIT = 1000
+# Ids and accounts in a query string: whole numbers up to 2**53 - 1 (every journal and ProjectX
+# id is far below); larger ones answer 400, never reach the database.
+MAX_QUERY_INT = 2**53 - 1
+MIN_YEAR, MAX_YEAR = 1970, 9998  # dates a filter may name (the day after must still be a date)
+MAX_IDS = 200  # /journal/rows?ids=…
 
 
 class FilterError(ValueError):
@@ -48,7 +53,9 @@ class AlertFilter:
                 statuses.append(AlertStatus(value))
             except ValueError:
                 known = ", ".join(s.value for s in AlertStatus)
-                raise FilterError(f"status '{value}' is not an alert status; use one of {known}") from None
+                raise FilterError(
+                    f"status '{shown(value)}' is not an alert status; use one of {known}"
+                ) from None
         return cls(
             strategy=query.get("strategy") or None,
             account_id=query_int(query, "account"),
@@ -133,13 +140,24 @@ def alerts_by_id(journal: Any, ids: Sequence[int], flt: AlertFilter) -> AlertPag
 
 
 def query_int(query: Mapping[str, str], name: str) -> int | None:
-    """A whole number from the query string, None when absent. Raises FilterError."""
+    """A whole number from 0 to MAX_QUERY_INT from the query string, None when absent.
+    Raises FilterError (a sign, a fraction, other digits than 0-9, or too large)."""
     value = query.get(name, "").strip()
-    if not value:
-        return None
-    if not value.isdigit():
-        raise FilterError(f"{name} '{value}' is not a whole number")
+    return parse_whole(name, value) if value else None
+
+
+def parse_whole(name: str, value: str) -> int:
+    """``value`` as a whole number from 0 to MAX_QUERY_INT. Raises FilterError naming ``name``."""
+    if not (value.isascii() and value.isdigit()):
+        raise FilterError(f"{name} '{shown(value)}' is not a whole number")
+    if len(value) > len(str(MAX_QUERY_INT)) or int(value) > MAX_QUERY_INT:
+        raise FilterError(f"{name} '{shown(value)}' is too large: at most {MAX_QUERY_INT}")
     return int(value)
+
+
+def shown(value: str) -> str:
+    """A query value quoted back in an error, cut to 40 characters (escaped where it is shown)."""
+    return value if len(value) <= 40 else value[:40] + "…"
 
 
 def _date(query: Mapping[str, str], name: str) -> date | None:
@@ -147,9 +165,14 @@ def _date(query: Mapping[str, str], name: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
-        raise FilterError(f"{name} '{value}' is not a date; use YYYY-MM-DD") from None
+        raise FilterError(f"{name} '{shown(value)}' is not a date; use YYYY-MM-DD") from None
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise FilterError(
+            f"{name} '{shown(value)}' is out of range: use a year from {MIN_YEAR} to {MAX_YEAR}"
+        )
+    return day
 
 
 def query_day_start(query: Mapping[str, str], name: str) -> datetime | None:

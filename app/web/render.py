@@ -16,6 +16,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.templating import Jinja2Templates
 
 from app import __version__
@@ -27,6 +28,17 @@ log = logging.getLogger("tvbridge.web")
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON whose strings carry no ``<``, ``>`` or ``&`` as such (``\\u003c`` …): a value quoted
+    from a query string or an alert can never read as markup, whatever sniffs the body."""
+
+    def render(self, content: Any) -> bytes:
+        text = super().render(content).decode("utf-8")
+        # These characters only ever occur inside JSON strings, where \uXXXX means the same.
+        text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+        return text.encode("utf-8")
 
 
 def local_time(at: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> Markup:

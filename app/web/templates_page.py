@@ -34,6 +34,7 @@ from app.strategies import (
 from app.strategies.loader import STRATEGY_NAME, name_rule
 from app.web.csrf import csrf_protected
 from app.web.preview import dry_run
+from app.web.queries import FilterError, parse_whole, shown
 from app.web.render import flash, templates
 
 ALERT_FILE = "alerts/"  # body_from=alerts/<file in server.alerts_dir>
@@ -373,10 +374,13 @@ async def _body(request: Request, name: str, body_from: str) -> tuple[str, str |
                 return (folder / file).read_text(encoding="utf-8"), None
             except (OSError, UnicodeDecodeError) as exc:
                 return "", f"cannot read {folder / file}: {exc}"
-    elif body_from.startswith(JOURNAL_ALERT) and body_from.removeprefix(JOURNAL_ALERT).isdigit():
-        alert_id = int(body_from.removeprefix(JOURNAL_ALERT))
+    elif body_from.startswith(JOURNAL_ALERT):
+        try:
+            alert_id = parse_whole("the alert id", body_from.removeprefix(JOURNAL_ALERT))
+        except FilterError as exc:
+            return "", str(exc)
         alert = await runtime.bridge.runner.run(runtime.journal.get_alert, alert_id)
         if alert is not None:
             return alert.raw_body, None
         return "", f"there is no journaled alert {alert_id}"
-    return "", f"no alert body '{body_from}': pick one from the list"
+    return "", f"no alert body '{shown(body_from)}': pick one from the list"

@@ -100,7 +100,7 @@ class running:
         app.state.runtime = self.runtime
         app.state.bridge = self.runtime.bridge
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
-        self.client = httpx.AsyncClient(transport=transport, base_url="http://tvbridge.test")
+        self.client = httpx.AsyncClient(transport=transport, base_url="http://localhost")
         return Env(self.runtime, self.client, self.settings, self.root)
 
     async def _settled(self) -> None:

@@ -155,7 +155,7 @@ async def logged_in(settings: Settings, env: Env) -> httpx.AsyncClient:
     web = create_app(settings)
     web.state.runtime, web.state.bridge = env.runtime, env.runtime.bridge
     transport = httpx.ASGITransport(app=web, client=("203.0.113.7", 40000))
-    client = httpx.AsyncClient(transport=transport, base_url="http://tvbridge.test")
+    client = httpx.AsyncClient(transport=transport, base_url="http://localhost")
     page = await client.get("/login")
     token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
     await client.post("/login", data={"csrf_token": token, "password": PASSWORD})

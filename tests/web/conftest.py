@@ -39,7 +39,7 @@ class Web:
     def browser(self) -> httpx.AsyncClient:
         """Another client (a second browser: its own cookies) on the same app."""
         transport = httpx.ASGITransport(app=self.app, client=(CLIENT_ADDRESS, 40001))
-        return httpx.AsyncClient(transport=transport, base_url="http://tvbridge.test")
+        return httpx.AsyncClient(transport=transport, base_url="http://localhost")
 
     async def csrf(self, client: httpx.AsyncClient | None = None, path: str = "/login") -> str:
         """The CSRF token a page shows (made for the client's session)."""
@@ -74,5 +74,5 @@ async def web(tmp_path: Path) -> AsyncIterator[Web]:
         app = create_app(settings)
         app.state.runtime, app.state.bridge = env.runtime, env.runtime.bridge
         transport = httpx.ASGITransport(app=app, client=(CLIENT_ADDRESS, 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://tvbridge.test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             yield Web(env, app, client)

@@ -72,7 +72,7 @@ async def open_everything(web: Web) -> tuple[set[int], set[str]]:
 
 async def test_pause_and_resume_from_the_page_are_journaled(web: Web) -> None:
     token = await logged_in_token(web)
-    referer = {"Referer": "http://tvbridge.test/webhooks?strategy=mnq-bracket"}
+    referer = {"Referer": "http://localhost/webhooks?strategy=mnq-bracket"}
 
     paused = await web.client.post("/control/pause", data={"csrf_token": token}, headers=referer)
 
