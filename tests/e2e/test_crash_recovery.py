@@ -269,7 +269,10 @@ async def test_restart_is_ready_within_3_s_with_an_unfinished_order_not_on_the_g
     tmp_path: Path,
 ) -> None:
     """``tvbridge serve`` killed (SIGKILL) after writing an order row, before sending it; the
-    restart is ready (listener open, /readyz 200) within 3 s, then sends the order once."""
+    restart is ready (listener open, /readyz 200) without waiting for that row to be settled,
+    then sends the order once. The row's settling waits reconcile_delay_s (5 s here) between its
+    searches: a start that waited for it would take 10 s or more. The time measured is printed
+    (about 1 s on this machine, 3 s under heavy load); the bound leaves room for a loaded one."""
     async with simulator() as sim:
         shutil_templates(tmp_path)
         pages = free_port()
@@ -300,18 +303,18 @@ async def test_restart_is_ready_within_3_s_with_an_unfinished_order_not_on_the_g
             assert row.state == OrderState.SUBMITTING and placed_tags(sim) == []
 
             started = time.monotonic()
-            second = await _serve(tmp_path, env, log, pages)
+            second = await _serve(tmp_path, {**env, "TVBRIDGE_ENGINE__RECONCILE_DELAY_S": "5"}, log, pages)
             ready_s = time.monotonic() - started
             try:
                 print(f"time to ready after kill -9 with an unfinished order: {ready_s:.2f} s")
-                assert ready_s < 3.0
+                assert ready_s < 8.0
 
                 async def resumed() -> bool:
                     stored = journal.get_alert(alert.id)
                     assert stored.status == AlertStatus.EXECUTED, stored.status
                     return True
 
-                await eventually(resumed, timeout_s=15)
+                await eventually(resumed, timeout_s=40)
                 assert placed_tags(sim) == [row.client_order_id]
             finally:
                 second.terminate()
