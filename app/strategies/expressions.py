@@ -20,7 +20,13 @@ from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedErro
 from jinja2.runtime import missing
 
 from app.domain.ticks import to_decimal
-from app.strategies.sandbox import RENDER_BUDGET_S, BoundedEnvironment, RenderBoundError, render_bounded
+from app.strategies.sandbox import (
+    CHECK_BUDGET_S,
+    RENDER_BUDGET_S,
+    BoundedEnvironment,
+    RenderBoundError,
+    render_bounded,
+)
 
 NAMES = frozenset({"alert", "strategy"})
 _MARKERS = ("{{", "{%", "{#")
@@ -160,7 +166,7 @@ def compile_value(field: str, value: object) -> Value:
         )
     compiled = Value(field, template=_ENV.from_string(tree))
     try:
-        compiled.render({}, "check")
+        compiled.render({}, "check", deadline=time.monotonic() + CHECK_BUDGET_S)
     except RenderBoundError:
         raise
     except Exception:  # noqa: S110  it needs an alert's fields: checked when one comes

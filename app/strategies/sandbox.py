@@ -40,6 +40,7 @@ MAX_RANGE = 10_000  # items of one range()
 MAX_INT_BITS = 1_024  # bits of an integer made by * or ** (about 308 digits)
 MAX_OUTPUT = 10_000  # characters one expression may render
 RENDER_BUDGET_S = 0.25  # seconds of rendering for one alert (all its values together)
+CHECK_BUDGET_S = 0.05  # seconds to render one expression on an empty alert when it is checked
 # Linear: each alternative starts at a % or {, and stops at the next one (or a letter/brace).
 _WIDE_FORMAT = re.compile(r"%(?:\([^)%]*\))?[^a-zA-Z%]*?(?:\*|\d{5})|\{[^{}]*\{|\{[^{}:]*:[^{}]*?\d{5}")
 _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
