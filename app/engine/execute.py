@@ -409,8 +409,9 @@ class _Execution(OrderSession):
         try:
             # Rendered on a worker thread: the sandbox bounds a template's work (a time budget per
             # alert, app/strategies/sandbox.py), and meanwhile the event loop answers others.
-            ticker = await asyncio.to_thread(template.ticker, self.alert)
-            contract = await self.gateway.contract(ticker)
+            rendered_ticker: str = await asyncio.to_thread(template.ticker, self.alert)
+            ticker = rendered_ticker
+            contract = await self.gateway.contract(rendered_ticker)
             contract_id = contract.contract_id
             intents = await asyncio.to_thread(template.render, self.alert, contract)
             self.stale = stale_age(template, self.alert, self.started_at)
