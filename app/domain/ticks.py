@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-MAX_EXPONENT = 40  # a price, distance or quantity is within 1e-40 .. 1e40
+MAX_EXPONENT = 20  # a price, distance or quantity is within 1e-20 .. 1e20 (28-digit arithmetic)
 
 
 def to_decimal(value: object) -> Decimal:

@@ -66,7 +66,9 @@ _LONG_NUMBER = re.compile(rf"\d[\d.eE+-]{{{MAX_NUMBER_CHARS},}}")
 # What _first_finding looks at, in the order it looks (the rest is skipped inside the regex).
 _FINDING = re.compile(
     rf"""(?P<string>{_STRING.pattern})|(?P<mark>[“”„‘’‚'#]|//|/\*)"""
-    r"|(?P<word>-?[A-Za-z_][A-Za-z0-9_.]*+)|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?",
+    # Runs of what JSON allows outside strings, one match each (not one per number).
+    r"|(?:-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|(?:true|false|null)(?![A-Za-z0-9_.])|[\s,:\[\]{}])++"
+    r"|(?P<word>-?[A-Za-z_][A-Za-z0-9_.]*+)",
     re.DOTALL,
 )
 _LENIENT_FIELD = r"(?<![\w-])[{q}]?{field}[{q}]?\s*[:=]\s*(?:[{q}]([^{q}\r\n]*)[{q}]|([^\s,;}}{q}]+))"
@@ -308,7 +310,7 @@ def _first_finding(text: str) -> _Finding | None:
     """Scan outside strings for typographic quotes, comments, single quotes and bare words."""
     for token in _FINDING.finditer(text):
         kind = token.lastgroup
-        if kind == "mark" or (kind == "word" and token.group() not in ("true", "false", "null")):
+        if kind in ("mark", "word"):
             return _Finding(token.start(), token.group())
     return None
 
