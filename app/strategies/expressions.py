@@ -22,6 +22,8 @@ from jinja2.runtime import missing
 from app.domain.ticks import to_decimal
 from app.strategies.sandbox import (
     CHECK_BUDGET_S,
+    CHECK_STEPS,
+    MAX_STEPS,
     RENDER_BUDGET_S,
     BoundedEnvironment,
     RenderBoundError,
@@ -133,11 +135,17 @@ class Value:
         return self.template is not None
 
     def render(
-        self, fields: dict[str, Any], strategy: str, *, deadline: float | None = None
+        self,
+        fields: dict[str, Any],
+        strategy: str,
+        *,
+        deadline: float | None = None,
+        max_steps: int = MAX_STEPS,
     ) -> object | None:
         """Return the literal, or the rendered text stripped; None when it renders empty.
 
-        ``deadline`` (``time.monotonic()``; default RENDER_BUDGET_S from now) ends the render.
+        ``deadline`` (``time.monotonic()``; default RENDER_BUDGET_S from now) ends the render,
+        and so does running more than ``max_steps`` lines of template code.
         Raises MissingField for a missing alert field, RenderBoundError for a bound the
         expression broke (app/strategies/sandbox.py), or whatever else the expression raises.
         """
@@ -146,7 +154,7 @@ class Value:
         if deadline is None:
             deadline = time.monotonic() + RENDER_BUDGET_S
         chunks = self.template.generate(alert=AlertView(fields), strategy=strategy)
-        text = render_bounded(chunks, deadline).strip()
+        text = render_bounded(chunks, deadline, max_steps=max_steps).strip()
         return text or None
 
 
@@ -166,7 +174,7 @@ def compile_value(field: str, value: object) -> Value:
         )
     compiled = Value(field, template=_ENV.from_string(tree))
     try:
-        compiled.render({}, "check", deadline=time.monotonic() + CHECK_BUDGET_S)
+        compiled.render({}, "check", deadline=time.monotonic() + CHECK_BUDGET_S, max_steps=CHECK_STEPS)
     except RenderBoundError:
         raise
     except Exception:  # noqa: S110  it needs an alert's fields: checked when one comes

@@ -11,10 +11,12 @@ merely compiled, by the optimizer folding constants. Here every way to make work
 - string methods and filters that take a width or a count (``center``, ``ljust``, ``replace``,
   ``join``, ``format``, ``wordwrap``, ``indent``, ``batch``…) are checked before they run, and
   every call's and filter's result is at most MAX_ITEMS long;
-- a render stops after MAX_OUTPUT characters of output, and at its deadline: the template's own
-  code (loops included) checks the clock on every line it runs, through a trace function
-  installed only for the render (``sys.settrace``; template frames only, so the rest of the
-  bridge runs untraced). Work done in C by one call is bounded by the checks above.
+- a render stops after MAX_OUTPUT characters of output, after MAX_STEPS lines of template code
+  (loop iterations included), and at its deadline: the template's own code counts and checks
+  the clock on every line it runs, through a trace function installed only for the render
+  (``sys.settrace``; template frames only, so the rest of the bridge runs untraced). Work done
+  in C by one call is bounded by the checks above. A template's check counts steps only
+  (CHECK_STEPS), so that a busy machine cannot fail a good template.
 
 A bound that is broken raises RenderBoundError with what and by how much.
 """
@@ -39,8 +41,11 @@ MAX_ITEMS = 100_000  # characters of a string, items of a list, made by one oper
 MAX_RANGE = 10_000  # items of one range()
 MAX_INT_BITS = 1_024  # bits of an integer made by * or ** (about 308 digits)
 MAX_OUTPUT = 10_000  # characters one expression may render
+MAX_STEPS = 200_000  # lines of template code one expression may run (loop iterations included)
+CHECK_STEPS = 20_000  # the same when a template is checked on an empty alert (counted, not timed,
+# so a busy machine cannot make a good template fail its check)
 RENDER_BUDGET_S = 0.25  # seconds of rendering for one alert (all its values together)
-CHECK_BUDGET_S = 0.05  # seconds to render one expression on an empty alert when it is checked
+CHECK_BUDGET_S = 2.0  # seconds for one expression's check (the steps bound comes first)
 # Linear: each alternative starts at a % or {, and stops at the next one (or a letter/brace).
 _WIDE_FORMAT = re.compile(r"%(?:\([^)%]*\))?[^a-zA-Z%]*?(?:\*|\d{5})|\{[^{}]*\{|\{[^{}:]*:[^{}]*?\d{5}")
 _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
@@ -204,14 +209,20 @@ class BoundedEnvironment(SandboxedEnvironment):
         return check_size(result, f"{name or 'a call'}()")
 
 
-def render_bounded(chunks: Iterator[str], deadline: float) -> str:
+def render_bounded(chunks: Iterator[str], deadline: float, *, max_steps: int = MAX_STEPS) -> str:
     """Join a template's output (``Template.generate(...)``) within the bounds.
 
     ``deadline`` is a ``time.monotonic()`` value. Raises RenderBoundError when the output
-    passes MAX_OUTPUT characters or the template's code is still running at the deadline.
+    passes MAX_OUTPUT characters, the template's code runs more than ``max_steps`` lines, or it
+    is still running at the deadline.
     """
+    steps = 0
 
     def on_line(frame: FrameType, event: str, arg: Any) -> Any:
+        nonlocal steps
+        steps += 1
+        if steps > max_steps:
+            raise RenderBoundError(f"the expression runs more than {max_steps} steps (loops too long)")
         if time.monotonic() > deadline:
             raise RenderBoundError("rendering took too long (the time budget is exceeded)")
         return on_line
