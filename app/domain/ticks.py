@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+MAX_EXPONENT = 20  # a price, distance or quantity is within 1e-20 .. 1e20 (28-digit arithmetic)
+
 
 def to_decimal(value: object) -> Decimal:
     """Read a price or distance given as int, float, Decimal or numeric string.
@@ -18,6 +20,9 @@ def to_decimal(value: object) -> Decimal:
         raise ValueError(f"{value!r} is not a number") from None
     if not number.is_finite():
         raise ValueError(f"{value!r} is not a finite number")
+    if number and not -MAX_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
+        # 1e999999999 is a valid Decimal, but int() of it or a tick grid for it never ends.
+        raise ValueError(f"{str(value)[:40]!r} is not a usable number (beyond 1e±{MAX_EXPONENT})")
     return number
 
 

@@ -10,6 +10,7 @@ for the alert (DESIGN.md, projectx-api.md §3, §8).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -409,10 +410,13 @@ class _Execution(OrderSession):
         ticker: str | None = None
         contract_id: str | None = None
         try:
-            ticker = template.ticker(self.alert)
-            contract = await self.gateway.contract(ticker)
+            # Rendered on a worker thread: the sandbox bounds a template's work (a time budget per
+            # alert, app/strategies/sandbox.py), and meanwhile the event loop answers others.
+            rendered_ticker: str = await asyncio.to_thread(template.ticker, self.alert)
+            ticker = rendered_ticker
+            contract = await self.gateway.contract(rendered_ticker)
             contract_id = contract.contract_id
-            intents = template.render(self.alert, contract)
+            intents = await asyncio.to_thread(template.render, self.alert, contract)
             self.stale = stale_age(template, self.alert, self.started_at)
             self.unchecked = unchecked_time(template, self.alert, self.started_at)
             if self.unchecked is not None:

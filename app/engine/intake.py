@@ -119,6 +119,8 @@ class Intake:
                 )
             except AlertAuthError as exc:
                 refused = (AlertStatus.UNAUTHORIZED, 401, str(exc))
+            except Exception as exc:  # a body nothing anticipated: refused, counted, never a 500
+                refused = (AlertStatus.INVALID, 400, _unreadable(delivery, exc))
             if template is None:
                 reason = (
                     f"unknown strategy '{delivery.strategy}': there is no templates/"
@@ -145,7 +147,7 @@ class Intake:
             )
 
         try:
-            fields = parse_body(delivery.raw, fmt=template.alert_format, pattern=template.pattern)
+            alert, key, alert_time = _read(delivery, template, secret, received_at)
         except AlertInvalidError as exc:
             body = _scrub(delivery.raw.decode("utf-8", "replace"), secret)
             return await self._refuse(
@@ -157,25 +159,15 @@ class Intake:
                 body=body,
                 authenticated=True,
             )
-        body = _scrub(stored_body(delivery.raw, fields, template.secret_field), secret)
-        fields.pop(template.secret_field, None)
-        alert = Alert(
-            strategy=delivery.strategy,
-            raw_body=body,
-            fields=fields,
-            received_at=received_at,
-            source_ip=delivery.source_ip,
-            content_type=delivery.content_type,
-        )
         paused = self._paused()
         held = {} if paused is None else {"status": AlertStatus.PAUSED, "reason": paused_reason(paused)}
         entry = await self._record(
             delivery,
             received_at,
-            raw_body=body,
-            dedupe_key=dedupe_key(template, fields, body),
+            raw_body=alert.raw_body,
+            dedupe_key=key,
             dedupe_window_s=template.dedupe_window_s,
-            alert_time=template.alert_time(alert),
+            alert_time=alert_time,
             **held,
         )
         if entry.duplicate_of is not None:
@@ -303,6 +295,49 @@ class Intake:
             content_type=delivery.content_type,
             **row,
         )
+
+
+def _read(
+    delivery: Delivery, template: Any, secret: str | None, received_at: datetime
+) -> tuple[Alert, str, datetime | None]:
+    """The authenticated delivery's Alert (secret removed), dedupe key and alert time.
+
+    Raises AlertInvalidError (422) for a body that cannot be read, including one that makes a
+    reader fail in a way nobody anticipated: nothing is journaled yet, so it is refused, never
+    answered 500.
+    """
+    try:
+        fields = parse_body(delivery.raw, fmt=template.alert_format, pattern=template.pattern)
+        body = _scrub(stored_body(delivery.raw, fields, template.secret_field), secret)
+        fields.pop(template.secret_field, None)
+        alert = Alert(
+            strategy=delivery.strategy,
+            raw_body=body,
+            fields=fields,
+            received_at=received_at,
+            source_ip=delivery.source_ip,
+            content_type=delivery.content_type,
+        )
+        return alert, dedupe_key(template, fields, body), template.alert_time(alert)
+    except AlertInvalidError:
+        raise
+    except Exception as exc:
+        raise AlertInvalidError(_unreadable(delivery, exc)) from None
+
+
+def _unreadable(delivery: Delivery, exc: BaseException) -> str:
+    """The reason for a body a reader failed on unexpectedly; logged once, without a traceback
+    (an attacker can send thousands) and without the body (it may hold a secret)."""
+    log.warning(
+        "webhook body for %r from %s could not be read: %s",
+        delivery.strategy[:64],
+        delivery.source_ip or "(none)",
+        type(exc).__name__,
+    )
+    return (
+        f"the body could not be read ({type(exc).__name__}); send the alert's message as a flat "
+        "JSON object or the text its template expects"
+    )
 
 
 def restore(record: Any, template: Any) -> Alert:

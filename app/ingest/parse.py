@@ -43,14 +43,34 @@ KNOWN_PLACEHOLDERS: tuple[str, ...] = (
     "strategy.position_size",
 )
 
-_PLACEHOLDER = re.compile(r"\{\{(.+?)\}\}")
+# No brace inside a placeholder: each scan stops at the next brace, so the search is linear
+# (``.+?`` here made ``{{`` × 30,000 quadratic: 30 s of a frozen event loop).
+_PLACEHOLDER = re.compile(r"\{\{([^{}\r\n]+)\}\}")
 _PLOT_BY_TITLE = re.compile(r'plot\(".*"\)')
 _TYPOGRAPHIC_DOUBLE = "“”„"
 _TYPOGRAPHIC_SINGLE = "‘’‚"
-_BAREWORD = re.compile(r"-?[A-Za-z_][A-Za-z0-9_.]*")
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _NO_NUMBER = ("nan", "-nan", "na", "infinity", "-infinity", "inf", "-inf")
 _QUOTES = "\"'“”‘’"
+# Bounds on a body's shape, checked by one linear scan before any JSON parser sees it: Python's
+# json recurses per nesting level (``[`` × 1,100 raised RecursionError) and converts every digit
+# of an integer (5,000 digits raised ValueError). TradingView alerts are flat objects with short
+# numbers, so these leave room for any real message.
+MAX_JSON_DEPTH = 32  # nested objects and arrays
+MAX_NUMBER_CHARS = 40  # characters of one number literal, sign, point and exponent included
+MAX_TEXT_CHARS = 4096  # a text body the template's own pattern is run on (see _parse_text)
+# A JSON string, possessive so that it never backtracks: an unterminated one runs to the end.
+_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+_NOT_BRACKET = re.compile(r"[^\[\]{}]++")
+_LONG_NUMBER = re.compile(rf"\d[\d.eE+-]{{{MAX_NUMBER_CHARS},}}")
+# What _first_finding looks at, in the order it looks (the rest is skipped inside the regex).
+_FINDING = re.compile(
+    rf"""(?P<string>{_STRING.pattern})|(?P<mark>[“”„‘’‚'#]|//|/\*)"""
+    # Runs of what JSON allows outside strings, one match each (not one per number).
+    r"|(?:-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|(?:true|false|null)(?![A-Za-z0-9_.])|[\s,:\[\]{}])++"
+    r"|(?P<word>-?[A-Za-z_][A-Za-z0-9_.]*+)",
+    re.DOTALL,
+)
 _LENIENT_FIELD = r"(?<![\w-])[{q}]?{field}[{q}]?\s*[:=]\s*(?:[{q}]([^{q}\r\n]*)[{q}]|([^\s,;}}{q}]+))"
 
 
@@ -67,18 +87,59 @@ def parse_body(
     text = _decode(raw)
     _reject_placeholders(text)
     if fmt == "json":
+        fault = shape_fault(text)
+        if fault is not None:
+            raise AlertInvalidError(fault)
         return _parse_json(text)
     if pattern is None:
         raise ValueError("a text template needs a pattern")
     return _parse_text(text, pattern)
 
 
+def shape_fault(text: str) -> str | None:
+    """Why ``text`` is too deep or has too long a number to be parsed as JSON, or None.
+
+    Outside strings: more than MAX_JSON_DEPTH nested ``[``/``{`` (unclosed ones count) or a
+    number literal longer than MAX_NUMBER_CHARS characters. Linear: the regular expressions
+    cannot backtrack, and the only Python loop is over the brackets.
+    """
+    bare = _STRING.sub('""', text)
+    brackets = _NOT_BRACKET.sub("", bare)
+    if brackets.count("[") + brackets.count("{") > MAX_JSON_DEPTH:
+        depth = 0
+        for at, ch in enumerate(brackets):
+            depth = depth + 1 if ch in "[{" else max(0, depth - 1)
+            if depth > MAX_JSON_DEPTH:
+                where = _nth_bracket(bare, at)
+                return (
+                    f"line {_line(bare, where)}: more than {MAX_JSON_DEPTH} nested brackets — an "
+                    "alert is a flat JSON object {…}; fix the alert's message"
+                )
+    number = _LONG_NUMBER.search(bare)
+    if number is not None:
+        return (
+            f"line {_line(bare, number.start())}: a number longer than {MAX_NUMBER_CHARS} "
+            "characters — send prices and quantities as plain numbers"
+        )
+    return None
+
+
+def _nth_bracket(text: str, n: int) -> int:
+    """The position in ``text`` of its ``n``-th bracket (0-based)."""
+    for index, match in enumerate(_BRACKET.finditer(text)):
+        if index == n:
+            return match.start()
+    return 0
+
+
 def tradingview_content_type(raw: bytes) -> str:
     """The Content-Type TradingView sends with a message: application/json when the message is
     valid JSON, else text/plain (tradingview.md §1). Used to send test alerts as it would."""
     try:
+        if shape_fault(raw.decode("utf-8")) is not None:
+            return "text/plain; charset=utf-8"
         json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return "text/plain; charset=utf-8"
     return "application/json"
 
@@ -92,6 +153,8 @@ def find_body_secret(raw: bytes, secret_field: str) -> str | None:
     """
     text = raw.decode("utf-8", errors="replace")
     try:
+        if shape_fault(text) is not None:
+            raise ValueError("not parsed: too deep, or too long a number")
         data = json.loads(text, parse_float=Decimal)
     except ValueError:
         pattern = _LENIENT_FIELD.format(q=_QUOTES, field=re.escape(secret_field))
@@ -121,7 +184,7 @@ def stored_body(raw: bytes, fields: dict[str, Any], secret_field: str) -> str:
     if secret is None or str(secret) == "":
         return text
     try:
-        data = json.loads(text, parse_float=Decimal)
+        data = None if shape_fault(text) is not None else json.loads(text, parse_float=Decimal)
     except ValueError:
         data = None
     if isinstance(data, dict) and secret_field in data:
@@ -153,7 +216,7 @@ def _reject_placeholders(text: str) -> None:
     if not found:
         return
     first = found[0]
-    name = first.group(1).strip()
+    name = first.group(1).strip()[:100]
     line = _line(text, first.start())
     if name in KNOWN_PLACEHOLDERS or _PLOT_BY_TITLE.fullmatch(name):
         advice = (
@@ -169,6 +232,14 @@ def _reject_placeholders(text: str) -> None:
 
 
 def _parse_text(text: str, pattern: re.Pattern[str]) -> dict[str, Any]:
+    # The pattern is the trader's own regular expression, so its cost is theirs to choose, but a
+    # body is not: Python's re has no timeout, so the input is bounded instead (a backtracking
+    # pattern's cost grows with the text it is run on; TradingView messages are a line or two).
+    if len(text) > MAX_TEXT_CHARS:
+        raise AlertInvalidError(
+            f"text body of {len(text)} characters (at most {MAX_TEXT_CHARS}) — a text alert is "
+            "a short message; check the alert's Message box"
+        )
     match = pattern.search(text)
     if match is None:
         shown = text.strip()[:80]
@@ -237,37 +308,11 @@ def _diagnose(text: str, exc: json.JSONDecodeError | None) -> str:
 
 def _first_finding(text: str) -> _Finding | None:
     """Scan outside strings for typographic quotes, comments, single quotes and bare words."""
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == '"':
-            i = _skip_string(text, i)
-            continue
-        if ch in _TYPOGRAPHIC_DOUBLE + _TYPOGRAPHIC_SINGLE + "'#":
-            return _Finding(i, ch)
-        if text.startswith(("//", "/*"), i):
-            return _Finding(i, text[i : i + 2])
-        word = _BAREWORD.match(text, i)
-        if word is not None:
-            if word.group(0) not in ("true", "false", "null"):
-                return _Finding(i, word.group(0))
-            i = word.end()
-            continue
-        number = _NUMBER.match(text, i)
-        i = number.end() if number is not None else i + 1
+    for token in _FINDING.finditer(text):
+        kind = token.lastgroup
+        if kind in ("mark", "word"):
+            return _Finding(token.start(), token.group())
     return None
-
-
-def _skip_string(text: str, start: int) -> int:
-    i = start + 1
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2
-        elif text[i] == '"':
-            return i + 1
-        else:
-            i += 1
-    return i
 
 
 def _explain(text: str, finding: _Finding) -> str:

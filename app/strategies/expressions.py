@@ -9,6 +9,7 @@ numeric string into a Decimal for arithmetic, e.g. ``{{ alert.price | decimal * 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,9 +18,17 @@ from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta
 from jinja2.runtime import missing
-from jinja2.sandbox import SandboxedEnvironment
 
 from app.domain.ticks import to_decimal
+from app.strategies.sandbox import (
+    CHECK_BUDGET_S,
+    CHECK_STEPS,
+    MAX_STEPS,
+    RENDER_BUDGET_S,
+    BoundedEnvironment,
+    RenderBoundError,
+    render_bounded,
+)
 
 NAMES = frozenset({"alert", "strategy"})
 _MARKERS = ("{{", "{%", "{#")
@@ -104,7 +113,7 @@ def _finalize(value: object) -> object:
     return "" if value is None else value
 
 
-_ENV = SandboxedEnvironment(undefined=_Missing, autoescape=False, finalize=_finalize)
+_ENV = BoundedEnvironment(undefined=_Missing, autoescape=False, finalize=_finalize)
 _ENV.filters["decimal"] = _decimal
 
 
@@ -125,20 +134,35 @@ class Value:
     def is_expression(self) -> bool:
         return self.template is not None
 
-    def render(self, fields: dict[str, Any], strategy: str) -> object | None:
+    def render(
+        self,
+        fields: dict[str, Any],
+        strategy: str,
+        *,
+        deadline: float | None = None,
+        max_steps: int = MAX_STEPS,
+    ) -> object | None:
         """Return the literal, or the rendered text stripped; None when it renders empty.
 
-        Raises MissingField for a missing alert field, or whatever the expression raises.
+        ``deadline`` (``time.monotonic()``; default RENDER_BUDGET_S from now) ends the render,
+        and so does running more than ``max_steps`` lines of template code.
+        Raises MissingField for a missing alert field, RenderBoundError for a bound the
+        expression broke (app/strategies/sandbox.py), or whatever else the expression raises.
         """
         if self.template is None:
             return self.literal
-        text = self.template.render(alert=AlertView(fields), strategy=strategy).strip()
+        if deadline is None:
+            deadline = time.monotonic() + RENDER_BUDGET_S
+        chunks = self.template.generate(alert=AlertView(fields), strategy=strategy)
+        text = render_bounded(chunks, deadline, max_steps=max_steps).strip()
         return text or None
 
 
 def compile_value(field: str, value: object) -> Value:
-    """Compile ``value``. Raises TemplateSyntaxError (with ``lineno``) or NameError for a name
-    other than ``alert`` and ``strategy``."""
+    """Compile ``value``. Raises TemplateSyntaxError (with ``lineno``), NameError for a name
+    other than ``alert`` and ``strategy``, or RenderBoundError when the expression breaks a
+    bound of the sandbox without needing the alert (a constant ``lipsum(n=100000)``, ``range``
+    loops, ``'a' * 10**9``): it is rendered once, on an alert with no fields, to find out."""
     if not is_expression(value):
         return Value(field, literal=value)
     assert isinstance(value, str)
@@ -148,7 +172,21 @@ def compile_value(field: str, value: object) -> Value:
         raise NameError(
             f"uses '{unknown[0]}', which is not defined; expressions see alert.<field> and strategy"
         )
-    return Value(field, template=_ENV.from_string(tree))
+    compiled = Value(field, template=_ENV.from_string(tree))
+    try:
+        compiled.render({}, "check", deadline=time.monotonic() + CHECK_BUDGET_S, max_steps=CHECK_STEPS)
+    except RenderBoundError:
+        raise
+    except Exception:  # noqa: S110  it needs an alert's fields: checked when one comes
+        pass
+    return compiled
 
 
-__all__ = ["MissingField", "TemplateSyntaxError", "Value", "compile_value", "is_expression"]
+__all__ = [
+    "MissingField",
+    "RenderBoundError",
+    "TemplateSyntaxError",
+    "Value",
+    "compile_value",
+    "is_expression",
+]

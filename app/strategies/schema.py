@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from app.config import RiskLimits
 from app.domain.enums import Action, OrderType
 from app.strategies import values as conv
-from app.strategies.expressions import Value, compile_value, is_expression
+from app.strategies.expressions import RenderBoundError, Value, compile_value, is_expression
 from app.strategies.lines import Path
 
 AlertFormat = Literal["json", "text"]
@@ -580,6 +580,8 @@ def _value(name: str, raw: object, path: Path, report: Report, *, textual: bool 
         report(path, f"{_dotted(path)}: Jinja syntax error: {exc.message}", exc.lineno)
     except NameError as exc:
         report(path, f"{_dotted(path)} {exc}")
+    except RenderBoundError as exc:
+        report(path, f"{_dotted(path)}: {exc} — the expression would stall the bridge; simplify it")
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +18,7 @@ from app.domain.ticks import distance_to_ticks, round_to_tick
 from app.errors import TemplateError
 from app.strategies import values as conv
 from app.strategies.expressions import AlertView, MissingField, Value
+from app.strategies.sandbox import RENDER_BUDGET_S
 from app.strategies.schema import AccountSpec, AlertFormat, BracketMode, SyncMode, TemplateKind
 
 T = TypeVar("T")
@@ -239,11 +241,13 @@ class _Rendering:
         self.values = template.order_values if values is None else values
         self.prefix = prefix  # the values' place in the file, e.g. "oco.first."
         self.suffix = f" (alert {alert.alert_id})" if alert.alert_id is not None else ""
+        # One time budget for all of this alert's values (app/strategies/sandbox.py).
+        self.deadline = time.monotonic() + RENDER_BUDGET_S
 
     def text(self, value: Value) -> object | None:
         """Render one value; None when it renders empty (not set)."""
         try:
-            return value.render(self.alert.fields, self.template.name)
+            return value.render(self.alert.fields, self.template.name, deadline=self.deadline)
         except MissingField as exc:
             if not isinstance(exc.obj, AlertView):
                 raise self._broken(value.field, exc) from None
