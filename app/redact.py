@@ -11,8 +11,7 @@ Two jobs, both below every other package (anything may import this module):
   ``\\uXXXX`` escapes. A refusal's reason may quote the body that carried the secret; the scrub
   is what keeps it out of the reply, the journal, the pages, the CSV and the log.
 
-The set of remembered values is process-wide on purpose: logging is process-wide too, and a value
-once remembered stays scrubbed (an old secret replaced on disk is still a secret).
+The remembered values are process-wide on purpose: logging is process-wide too.
 """
 
 from __future__ import annotations
@@ -58,9 +57,10 @@ def mask_webhook_tokens(text: str) -> str:
 
 
 class _Known:
-    """The remembered values and the pattern that finds any spelling of them (copy on write)."""
+    """The remembered values by scope and the pattern that finds any spelling of them (copy on write)."""
 
     def __init__(self) -> None:
+        self.scopes: dict[str, frozenset[str]] = {}
         self.values: tuple[str, ...] = ()
         self.pattern: re.Pattern[str] | None = None
         self.lock = threading.Lock()
@@ -69,16 +69,20 @@ class _Known:
 _known = _Known()
 
 
-def remember(values: Iterable[str]) -> None:
-    """Scrub these values from now on (idempotent; values shorter than MIN_LENGTH are ignored)."""
-    fresh = {v for v in values if isinstance(v, str) and len(v) >= MIN_LENGTH}
+def remember(values: Iterable[str], *, scope: str) -> None:
+    """Scrub these values from now on, in place of those remembered before for ``scope``
+    (``"webhook"``: the secrets and their URL tokens; ``"gateway"``: the API key). A scope is
+    replaced, not added to, so a process that starts many bridges (the tests) does not scrub
+    an ever longer list. Values shorter than MIN_LENGTH are ignored."""
+    fresh = frozenset(v for v in values if isinstance(v, str) and len(v) >= MIN_LENGTH)
     with _known.lock:
-        merged = set(_known.values) | fresh
-        if len(merged) == len(_known.values):
+        if _known.scopes.get(scope) == fresh:
             return
+        _known.scopes[scope] = fresh
+        merged: set[str] = set().union(*_known.scopes.values())
         # Longest first, so a value containing another is removed whole.
         ordered = tuple(sorted(merged, key=lambda v: (-len(v), v)))
-        pattern = re.compile("|".join("".join(_spelt(c) for c in v) for v in ordered))
+        pattern = re.compile("|".join("".join(_spelt(c) for c in v) for v in ordered)) if ordered else None
         _known.values, _known.pattern = ordered, pattern
 
 

@@ -11,7 +11,7 @@ SECRET = "rDx7-Qe_2mTz9KvB4nWc8hLp"
 
 
 def test_a_remembered_value_is_removed_in_every_spelling() -> None:
-    remember([SECRET])
+    remember([SECRET], scope="test")
     percent = "".join(f"%{ord(c):02X}" for c in SECRET)
     twice = "".join(f"%25{ord(c):02x}" for c in SECRET)
     escaped = "".join(f"\\u{ord(c):04x}" for c in SECRET)
@@ -31,13 +31,13 @@ def test_a_remembered_value_is_removed_in_every_spelling() -> None:
 
 
 def test_other_text_is_kept() -> None:
-    remember([SECRET, "ab"])  # too short to be a secret: not scrubbed, or every word would go
+    remember([SECRET, "ab"], scope="test")  # too short to be a secret: not scrubbed, or every word would go
     text = "wrong secret for strategy 'mnq-market': ab cd %41%42 \\u0041 rDx7"
     assert scrub(text) == text
     assert scrub(SECRET.swapcase()) == SECRET.swapcase()  # secrets are case-sensitive
 
 
 def test_json_like_data_is_scrubbed_keys_and_values() -> None:
-    remember([SECRET])
+    remember([SECRET], scope="test")
     data = {"error": f"body {SECRET}", SECRET: [1, f"{SECRET}", None, {"n": 2.5}]}
     assert scrub_data(data) == {"error": f"body {MASK}", MASK: [1, MASK, None, {"n": 2.5}]}

@@ -79,7 +79,7 @@ class Bridge:
         self.templates = dict(templates)
         self._secrets: dict[str, str] = {}
         self.secrets = dict(secrets)
-        redact.remember([settings.gateway.api_key.get_secret_value()])
+        redact.remember([settings.gateway.api_key.get_secret_value()], scope="gateway")
         self.runner = JournalRunner(journal)
         self.accounts = AccountDirectory(gateway)
         # One applier for the hub's events, reconciliation and the after-burst sync, so what one
@@ -231,8 +231,8 @@ class Bridge:
     def secrets(self, secrets: Mapping[str, str]) -> None:
         """Use these secrets; each, and its URL token, is scrubbed from every text from now on."""
         self._secrets = dict(secrets)
-        redact.remember(self._secrets.values())
-        redact.remember(url_token(name, secret) for name, secret in self._secrets.items())
+        tokens = [url_token(name, secret) for name, secret in self._secrets.items()]
+        redact.remember([*self._secrets.values(), *tokens], scope="webhook")
 
     async def wind_down(self, *, grace_s: float = 10.0) -> list[Held]:
         """Before the hub, the gateway and the journal close: let alerts in flight finish (up to
