@@ -220,8 +220,6 @@ class Bridge:
         if self._executions:
             await asyncio.wait(self._executions, timeout=grace_s)
 
-    # -- shutdown ------------------------------------------------------------------------------
-
     @property
     def secrets(self) -> dict[str, str]:
         """Strategy → webhook secret, as the secrets file holds them."""
@@ -233,6 +231,8 @@ class Bridge:
         self._secrets = dict(secrets)
         tokens = [url_token(name, secret) for name, secret in self._secrets.items()]
         redact.remember([*self._secrets.values(), *tokens], scope="webhook")
+
+    # -- shutdown ------------------------------------------------------------------------------
 
     async def wind_down(self, *, grace_s: float = 10.0) -> list[Held]:
         """Before the hub, the gateway and the journal close: let alerts in flight finish (up to
