@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from app import redact
 from app.config import Settings
 from app.domain.enums import AlertStatus, OrderState
 from app.domain.events import GatewayEvent, LogoutEvent
@@ -38,6 +39,7 @@ from app.engine.runner import JournalRunner
 from app.engine.shutdown import SHUTDOWN_EVENT, Held, wind_down
 from app.engine.sync import OrderSync
 from app.errors import AlertInvalidError, GatewayError, JournalError, TemplateError
+from app.ingest.auth import url_token
 from app.ingest.sender import RefusalLimiter
 from app.journal.journal import PauseState
 
@@ -75,7 +77,9 @@ class Bridge:
         self.settings = settings
         self.gateway = gateway
         self.templates = dict(templates)
+        self._secrets: dict[str, str] = {}
         self.secrets = dict(secrets)
+        redact.remember([settings.gateway.api_key.get_secret_value()], scope="gateway")
         self.runner = JournalRunner(journal)
         self.accounts = AccountDirectory(gateway)
         # One applier for the hub's events, reconciliation and the after-burst sync, so what one
@@ -216,6 +220,18 @@ class Bridge:
         if self._executions:
             await asyncio.wait(self._executions, timeout=grace_s)
 
+    @property
+    def secrets(self) -> dict[str, str]:
+        """Strategy → webhook secret, as the secrets file holds them."""
+        return self._secrets
+
+    @secrets.setter
+    def secrets(self, secrets: Mapping[str, str]) -> None:
+        """Use these secrets; each, and its URL token, is scrubbed from every text from now on."""
+        self._secrets = dict(secrets)
+        tokens = [url_token(name, secret) for name, secret in self._secrets.items()]
+        redact.remember([*self._secrets.values(), *tokens], scope="webhook")
+
     # -- shutdown ------------------------------------------------------------------------------
 
     async def wind_down(self, *, grace_s: float = 10.0) -> list[Held]:
@@ -225,7 +241,12 @@ class Bridge:
         return await wind_down(self, grace_s=grace_s)
 
     async def handle(self, delivery: Delivery) -> Reply:
-        """Run one webhook delivery; never raises."""
+        """Run one webhook delivery; never raises. The reply holds no secret or URL token
+        (a refusal's reason may quote the body that carried one)."""
+        reply = await self._handle(delivery)
+        return Reply(reply.http_status, redact.scrub_data(reply.body))
+
+    async def _handle(self, delivery: Delivery) -> Reply:
         started = asyncio.get_running_loop().time()
         try:
             received = await self.intake.receive(delivery)

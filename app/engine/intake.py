@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from secrets import token_urlsafe
 from typing import Any
 
+from app import redact
 from app.domain.enums import AlertStatus
 from app.domain.models import Alert
 from app.engine.runner import JournalRunner
@@ -405,5 +406,6 @@ def dedupe_key(template: Any, fields: Mapping[str, Any], body: str) -> str:
 
 
 def _scrub(text: str, secret: str | None) -> str:
-    """Remove the strategy's secret wherever it appears in text bound for the journal."""
-    return text.replace(secret, "***") if secret else text
+    """Remove the strategy's secret (and every remembered credential: app/redact.py) from text
+    bound for the journal; the dedupe key is made from what this returns."""
+    return redact.scrub(text.replace(secret, redact.MASK) if secret else text)

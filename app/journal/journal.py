@@ -46,6 +46,7 @@ from app.journal.tables import (
     OrderStatusRecord,
     PositionRecord,
 )
+from app.redact import scrub, scrub_data
 
 log = logging.getLogger("tvbridge.journal")
 
@@ -586,6 +587,10 @@ class Journal:
         refused, stale...) it is. A duplicate's row gets status DUPLICATE and ``duplicate_of``
         = the original's id (whatever ``status`` and ``reason`` were given, e.g. PAUSED). No
         key, or a window ≤ 0, disables the check. ``received_at`` is tz-aware UTC.
+
+        The body and the reason are scrubbed here (app/redact.py), as are every alert reason
+        and event written by this class: the journal is the one place every page, the CSV and
+        ``/api/alerts`` read from, so no caller can forget it.
         """
         with self._write(f"record an alert for strategy '{strategy}'") as conn:
             original = None
@@ -607,10 +612,10 @@ class Journal:
                     "alert_time": alert_time,
                     "source_ip": source_ip,
                     "content_type": content_type,
-                    "raw_body": raw_body,
+                    "raw_body": scrub(raw_body),
                     "dedupe_key": dedupe_key,
                     "status": AlertStatus(status),
-                    "reason": reason,
+                    "reason": None if reason is None else scrub(reason),
                     "duplicate_of": original,
                 },
             )
@@ -1572,10 +1577,10 @@ def _insert_event(
             "at": _now(),
             "level": level,
             "kind": kind,
-            "message": message,
+            "message": scrub(message),
             "alert_id": alert_id,
             "order_record_id": order_record_id,
-            "data_json": _json(data),
+            "data_json": _json(scrub_data(data)),
             "gateway": gateway,
         },
     )
@@ -1597,6 +1602,7 @@ def _set_alert(
     *,
     settled_at: datetime | None,
 ) -> None:
+    values = {k: scrub(v) if isinstance(v, str) else v for k, v in values.items()}
     if settled_at is not None:
         values = {**values, "settled_at": settled_at}
     result = conn.execute(_UPDATE_ALERT, {"row_id": alert_id, "status": AlertStatus(status), **values})

@@ -63,6 +63,7 @@ class Runtime:
 
 async def start_runtime(settings: Settings) -> Runtime:
     """Build and start everything the bridge needs. Raises ConfigError, GatewayError, JournalError."""
+    logsafe.install()  # before the bridge exists: its secrets are scrubbed from every log record
     sim = _open_sim(settings)
     try:
         # The journal keeps each gateway's rows apart: ids restart per gateway (Journal.gateway).

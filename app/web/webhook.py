@@ -3,19 +3,33 @@
 The raw body is read whatever the Content-Type (TradingView sends text/plain for anything that is
 not valid JSON, tradingview.md §1) and capped at ``server.max_body_bytes`` before any work: a
 declared Content-Length over the cap is refused without reading a byte.
+
+Only the path as ``tvbridge url`` prints it reaches the bridge: strategy names
+(``[a-z0-9_-]``) and tokens (base64url) never need percent-encoding, so a path spelt with
+``%2f`` or ``%77`` (which the server decodes before routing) gets a bare 404, like any other
+path. One spelling of a webhook URL is what the log mask and an audit have to know.
 """
 
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import Scope
 
 from app.engine.intake import CHECK_HEADER, Delivery
 from app.web.client import client_address
 
 
-async def receive_webhook(request: Request) -> JSONResponse:
+def is_canonical(scope: Scope) -> bool:
+    """Whether the request's path was sent as it reads: no percent-encoding in it."""
+    raw = scope.get("raw_path")
+    return raw is None or b"%" not in raw.split(b"?", 1)[0]
+
+
+async def receive_webhook(request: Request) -> Response:
     """Hand the delivery to the bridge and answer with its reply."""
+    if not is_canonical(request.scope):
+        return PlainTextResponse("Not Found", status_code=404)
     bridge = request.app.state.bridge
     settings = bridge.settings
     limit = settings.server.max_body_bytes

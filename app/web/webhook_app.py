@@ -16,7 +16,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.web.webhook import receive_webhook
+from app.web.webhook import is_canonical, receive_webhook
 
 
 class WebhookOnly:
@@ -27,7 +27,12 @@ class WebhookOnly:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and _is_webhook(scope["path"]):
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and _is_webhook(scope["path"])
+            and is_canonical(scope)
+        ):
             await self.app(scope, receive, send)
         elif scope["type"] == "http":
             await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
