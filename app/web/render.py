@@ -22,6 +22,7 @@ from starlette.templating import Jinja2Templates
 from app import __version__
 from app.domain.calendar import TradingCalendar
 from app.errors import JournalError
+from app.text import printable
 from app.web.csrf import csrf_token
 
 log = logging.getLogger("tvbridge.web")
@@ -168,7 +169,20 @@ def lockout_banners(runtime: Any) -> list[dict[str, Any]]:
     ]
 
 
+def shown(value: Any) -> Any:
+    """What a page prints of ``value``: control characters a stranger may have sent (a strategy
+    name with terminal escapes, a direction override) as visible escapes, like the CLI; line
+    breaks and tabs kept for text of several lines (a template's TOML). Escaping stays Jinja2's."""
+    if isinstance(value, Markup):
+        # Already safe markup; escaping control characters adds no markup (only backslashes).
+        return Markup(printable(str(value), keep="\n\t"))  # noqa: S704
+    if isinstance(value, str):
+        return printable(value, keep="\n\t")
+    return value
+
+
 templates = Jinja2Templates(directory=TEMPLATES_DIR, context_processors=[page_context])
+templates.env.finalize = shown  # before any template is compiled: every {{ }} passes through it
 templates.env.filters.update(
     local_time=local_time, exchange_time=exchange_time, price=price, usd=usd, duration=duration
 )

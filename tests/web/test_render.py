@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from markupsafe import Markup
+
 from app.web.render import duration, local_time, price, usd
 
 
@@ -36,3 +38,18 @@ def test_times_are_local_with_utc_on_hover() -> None:
     expected = '<time datetime="2026-11-21T14:03:07.123Z" title="2026-11-21 14:03:07.123 UTC">'
     assert html == f"{expected}{local}</time>"
     assert str(local_time(at.isoformat())) == html
+
+
+def test_pages_show_control_characters_as_visible_escapes() -> None:
+    from app.web.render import templates
+
+    page = templates.env.from_string("<p>{{ name }}</p><pre>{{ text }}</pre>{{ safe }}")
+    html = page.render(
+        name="mnq\x1b]0;pwned\x07\u202etxt",
+        text="[order]\n\tquantity = 1\r",
+        safe=Markup("<b>\x1b[2J</b>"),
+    )
+
+    assert html == (
+        "<p>mnq\\x1b]0;pwned\\x07\\u202etxt</p><pre>[order]\n\tquantity = 1\\r</pre><b>\\x1b[2J</b>"
+    )
