@@ -396,7 +396,8 @@ def dedupe_key(template: Any, fields: Mapping[str, Any], body: str) -> str:
     secret; ``body`` is the text as journaled.
     """
     if template.id_field and fields.get(template.id_field) not in (None, ""):
-        return f"id:{fields[template.id_field]}"
+        # A NUL byte is kept out of the journal's text columns (PostgreSQL refuses it).
+        return f"id:{fields[template.id_field]}".replace("\x00", "\\x00")
     if template.alert_format == "json":
         canonical = json.dumps(
             dict(fields), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str

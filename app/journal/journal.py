@@ -612,10 +612,10 @@ class Journal:
                     "alert_time": alert_time,
                     "source_ip": source_ip,
                     "content_type": content_type,
-                    "raw_body": scrub(raw_body),
+                    "raw_body": _stored(raw_body),
                     "dedupe_key": dedupe_key,
                     "status": AlertStatus(status),
-                    "reason": None if reason is None else scrub(reason),
+                    "reason": None if reason is None else _stored(reason),
                     "duplicate_of": original,
                 },
             )
@@ -1577,7 +1577,7 @@ def _insert_event(
             "at": _now(),
             "level": level,
             "kind": kind,
-            "message": scrub(message),
+            "message": _stored(message),
             "alert_id": alert_id,
             "order_record_id": order_record_id,
             "data_json": _json(scrub_data(data)),
@@ -1585,6 +1585,13 @@ def _insert_event(
         },
     )
     return _new_id(result)
+
+
+def _stored(text: str) -> str:
+    """Text about an alert as the journal stores it: scrubbed of every secret (app/redact.py), and
+    a NUL byte a stranger sent written as the visible ``\\x00`` (PostgreSQL's text columns refuse
+    NUL, which would turn a hostile body into a 503)."""
+    return scrub(text).replace("\x00", "\\x00")
 
 
 def _check_group(kind: str, state: str) -> None:
@@ -1602,7 +1609,7 @@ def _set_alert(
     *,
     settled_at: datetime | None,
 ) -> None:
-    values = {k: scrub(v) if isinstance(v, str) else v for k, v in values.items()}
+    values = {k: _stored(v) if isinstance(v, str) else v for k, v in values.items()}
     if settled_at is not None:
         values = {**values, "settled_at": settled_at}
     result = conn.execute(_UPDATE_ALERT, {"row_id": alert_id, "status": AlertStatus(status), **values})

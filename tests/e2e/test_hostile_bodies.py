@@ -228,3 +228,24 @@ async def test_an_alert_that_sets_off_a_template_bomb_is_invalid_and_others_are_
         assert _last_alert(env).status == AlertStatus.INVALID
         assert answered[0] < rendering["ended"], "another request is answered while the template renders"
         assert env.place_requests() == []
+
+
+@pytest.mark.parametrize(
+    ("strategy", "body"),
+    [
+        ("mnq-market", b"\x00"),
+        ("nq-text", b"\x00buy 1 NQ1!\x00"),
+        ("mnq-market", b'{"ticker": "MNQ1!\\u0000", "action": "buy", "quantity": "1"}'),
+        ("mnq-bracket", b'{"id": "a\\u0000b", "ticker": "MNQ1!", "action": "buy", "quantity": "1"}'),
+    ],
+)
+async def test_a_nul_byte_is_journaled_as_a_visible_escape_never_a_5xx(
+    env: Env, strategy: str, body: bytes
+) -> None:
+    # PostgreSQL's text columns refuse NUL: the journal writes it as "\x00" instead of failing.
+    response = await env.send(strategy, body, fresh_time=False)
+
+    assert response.status_code < 500, response.text
+    row = _last_alert(env)
+    stored = " ".join(filter(None, (row.raw_body, row.reason, row.ticker, row.dedupe_key)))
+    assert "\x00" not in stored
