@@ -144,7 +144,7 @@ class Value:
     ) -> object | None:
         """Return the literal, or the rendered text stripped; None when it renders empty.
 
-        ``deadline`` (``time.monotonic()``; default RENDER_BUDGET_S from now) ends the render,
+        ``deadline`` (``time.thread_time()``; default RENDER_BUDGET_S from now) ends the render,
         and so does running more than ``max_steps`` lines of template code.
         Raises MissingField for a missing alert field, RenderBoundError for a bound the
         expression broke (app/strategies/sandbox.py), or whatever else the expression raises.
@@ -152,7 +152,7 @@ class Value:
         if self.template is None:
             return self.literal
         if deadline is None:
-            deadline = time.monotonic() + RENDER_BUDGET_S
+            deadline = time.thread_time() + RENDER_BUDGET_S
         chunks = self.template.generate(alert=AlertView(fields), strategy=strategy)
         text = render_bounded(chunks, deadline, max_steps=max_steps).strip()
         return text or None
@@ -174,7 +174,7 @@ def compile_value(field: str, value: object) -> Value:
         )
     compiled = Value(field, template=_ENV.from_string(tree))
     try:
-        compiled.render({}, "check", deadline=time.monotonic() + CHECK_BUDGET_S, max_steps=CHECK_STEPS)
+        compiled.render({}, "check", deadline=time.thread_time() + CHECK_BUDGET_S, max_steps=CHECK_STEPS)
     except RenderBoundError:
         raise
     except Exception:  # noqa: S110  it needs an alert's fields: checked when one comes

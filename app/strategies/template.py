@@ -242,7 +242,7 @@ class _Rendering:
         self.prefix = prefix  # the values' place in the file, e.g. "oco.first."
         self.suffix = f" (alert {alert.alert_id})" if alert.alert_id is not None else ""
         # One time budget for all of this alert's values (app/strategies/sandbox.py).
-        self.deadline = time.monotonic() + RENDER_BUDGET_S
+        self.deadline = time.thread_time() + RENDER_BUDGET_S
 
     def text(self, value: Value) -> object | None:
         """Render one value; None when it renders empty (not set)."""
