@@ -16,6 +16,7 @@ from sqlalchemy import BigInteger, Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.domain.enums import Action, AlertStatus, Leg, OrderState, OrderType, Side
+from app.domain.kinds import EventLevel, OcoKind, OcoState
 from app.journal.types import DecimalString, StrEnumString, UTCDateTime
 
 # Named constraints keep future migrations (SQLite batch mode, PostgreSQL ALTER) simple.
@@ -28,11 +29,9 @@ SQLModel.metadata.naming_convention = {
     "pk": "pk_%(table_name)s",
 }
 
-EVENT_LEVELS = ("info", "warning", "error", "critical")
-OCO_KINDS = ("oco", "managed_bracket")
-# working: the bridge watches the pair; done: one leg filled and the other is gone (or nothing
-# was left to protect); raced: both legs filled; failed: the pair could not be made to work.
-OCO_STATES = ("working", "done", "raced", "failed")
+EVENT_LEVELS = tuple(EventLevel)
+OCO_KINDS = tuple(OcoKind)
+OCO_STATES = tuple(OcoState)  # what each state means: OcoState's docstring
 
 
 def gateway_column() -> Any:

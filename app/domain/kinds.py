@@ -1,0 +1,90 @@
+"""The journal's vocabulary: event kinds, event levels, OCO group kinds and states.
+
+Each is a ``StrEnum`` so a member *is* its stored string: rows written before these enums
+existed read back equal, and the pages, the CSV and the tests keep comparing plain text.
+Add a member here before journaling a new kind; never build a kind from user text.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventLevel(StrEnum):
+    """How much an event needs the trader: ``critical`` means act now (a position without its stop loss)."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+
+class EventKind(StrEnum):
+    """Every kind of row in the journal's ``event`` table, grouped by what raised it."""
+
+    # alerts
+    ALERT_FAILED = "alert.failed"
+    ALERT_RESUMED = "alert.resumed"
+    ALERT_TIME_UNCHECKED = "alert.time_unchecked"
+    # position sync before an order (execute)
+    SYNC_MISMATCH = "sync.mismatch"
+    SYNC_REOPEN = "sync.reopen"
+    # brackets: native (gateway-attached) and managed (bridge-placed) stop loss / take profit
+    BRACKET_MANAGED = "bracket.managed"
+    BRACKET_MANAGED_PLACED = "bracket.managed_placed"
+    BRACKET_MANAGED_RESTORED = "bracket.managed_restored"
+    BRACKET_NATIVE_ADOPTED = "bracket.native_adopted"
+    BRACKET_NATIVE_MISSING = "bracket.native_missing"
+    BRACKET_TAKE_PROFIT_MISSING = "bracket.take_profit_missing"
+    BRACKET_DUPLICATE_LEG = "bracket.duplicate_leg"
+    BRACKET_UNPROTECTED_ENTRY = "bracket.unprotected_entry"
+    BRACKET_VERIFIED = "bracket.verified"
+    # OCO groups (one per OcoState change, plus the legs' own steps)
+    OCO_PLACED = "oco.placed"
+    OCO_RESUMED = "oco.resumed"
+    OCO_CANCEL = "oco.cancel"
+    OCO_MODIFY = "oco.modify"
+    OCO_WORKING = "oco.working"
+    OCO_DONE = "oco.done"
+    OCO_RACED = "oco.raced"
+    OCO_FAILED = "oco.failed"
+    # the kill switch and the risk limits
+    KILL_PAUSE = "kill.pause"
+    KILL_RESUME = "kill.resume"
+    KILL_FLATTEN = "kill.flatten"
+    RISK_LOCKOUT = "risk.lockout"
+    RISK_UNLOCK = "risk.unlock"
+    # the gateway, the hubs, the tunnel, the pages
+    RECONCILE_NOT_PLACED = "reconcile.not_placed"
+    GATEWAY_LOGOUT = "gateway.logout"
+    ALARM_UNREACHABLE = "alarm.unreachable"
+    ALARM_CLEARED = "alarm.cleared"
+    TUNNEL_URL_CHANGED = "tunnel.url_changed"
+    LOGIN_FAILED = "login.failed"
+    BRIDGE_SHUTDOWN = "bridge.shutdown"
+
+    @classmethod
+    def of_oco_state(cls, state: OcoState) -> EventKind:
+        """The event journaled when an OCO group enters ``state`` (``oco.done``, ``oco.failed``…)."""
+        return cls(f"oco.{state.value}")
+
+
+class OcoKind(StrEnum):
+    """What an OCO group holds: a template's OCO pair, or a bracket the bridge places and watches."""
+
+    OCO = "oco"
+    MANAGED_BRACKET = "managed_bracket"
+
+
+class OcoState(StrEnum):
+    """Where an OCO group is.
+
+    ``working``: the bridge watches the pair; ``done``: one leg filled and the other is gone (or
+    nothing was left to protect); ``raced``: both legs filled; ``failed``: the pair could not be made
+    to work.
+    """
+
+    WORKING = "working"
+    DONE = "done"
+    RACED = "raced"
+    FAILED = "failed"
