@@ -3,8 +3,9 @@
 Frozen dataclasses and read-only Protocols, no SQLAlchemy: the engine and the pages import
 these without the database layer. Prices are Decimal points, times tz-aware UTC, money USD.
 ``OrderRow`` and ``OcoGroupRow`` describe the rows the journal's hot-path reads return (the
-columns of ``order_record`` and ``oco_group`` as read-only attributes); the journal's table
-classes (app/journal/tables.py) have the same attributes.
+columns of ``order_record`` and ``oco_group`` as read-only attributes). The journal's table
+classes (app/journal/tables.py) have the same attributes, but their ``id`` is ``int | None``
+(None before the row is written), so OrderRecord is an OrderFacts, not an OrderRow.
 """
 
 from __future__ import annotations
