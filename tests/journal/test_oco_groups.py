@@ -38,6 +38,7 @@ def test_a_group_starts_working_and_holds_its_orders(journal: Journal) -> None:
     _order(journal, alert_id, "tvb-x-1-2")  # not in the group
 
     row = journal.oco_group(group)
+    assert row is not None
     assert (row.kind, row.state, row.policy, row.alert_id) == ("oco", "working", "flatten", alert_id)
     assert [o.id for o in journal.oco_group_orders(group)] == [first, second]
     assert [g.id for g in journal.oco_groups("working")] == [group]
@@ -49,6 +50,7 @@ def test_a_finished_group_keeps_its_note_and_leaves_the_working_list(journal: Jo
     journal.set_oco_group(group, "done", note="buy stop filled 1 → cancelled sell stop 3350000012")
 
     row = journal.oco_group(group)
+    assert row is not None
     assert (row.state, row.note) == ("done", "buy stop filled 1 → cancelled sell stop 3350000012")
     assert row.updated_at >= row.created_at
     assert journal.oco_groups("working") == []
