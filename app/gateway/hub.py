@@ -460,7 +460,7 @@ class UserHub:
             except Exception:  # a raising handler would end signalrcore's reader (§2.4)
                 log.exception("User Hub: signalrcore failed on a message; continuing")
 
-        connection.on_message = on_message  # type: ignore[method-assign]  # start() reads it
+        connection.on_message = on_message  # start() reads it
 
         def on_open() -> None:
             link.touch()

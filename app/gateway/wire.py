@@ -217,7 +217,7 @@ def _price(value: Decimal | None) -> float | None:
     return None if value is None else float(str(value))
 
 
-def _bracket_leg(ticks: int | None, sign: int, leg_type: OrderType, what: str) -> dict | None:
+def _bracket_leg(ticks: int | None, sign: int, leg_type: OrderType, what: str) -> dict[str, int] | None:
     if ticks is None:
         return None
     if isinstance(ticks, bool) or not isinstance(ticks, int) or ticks <= 0:

@@ -611,10 +611,11 @@ def _quiet(convert: Callable[[object], Any], value: object) -> Any:
 def _table(data: dict[str, Any], key: str, report: Report) -> dict[str, Any] | None:
     if key not in data:
         return None
-    if not isinstance(data[key], dict):
+    table = data[key]
+    if not isinstance(table, dict):
         report((key,), f"{key} must be a table: write [{key}] on its own line, then its keys")
         return None
-    return data[key]
+    return table
 
 
 def _unknown_keys(
