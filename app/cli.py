@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     # Our own INFO lines (orders, reconciles) are worth reading; libraries' INFO is noise.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("tvbridge").setLevel(logging.INFO)
+    logging.getLogger("app").setLevel(logging.INFO)  # every module logs as its own name (app.*)
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

@@ -45,7 +45,7 @@ from signalrcore.types import HttpTransportType
 from app.domain.events import GatewayEvent
 from app.gateway import wire
 
-log = logging.getLogger("tvbridge.gateway.hub")
+log = logging.getLogger(__name__)
 
 SIGNALRCORE_LOGGER = "SignalRCoreClient"  # the one logger signalrcore writes to
 LOGOUT = "GatewayLogout"

@@ -31,7 +31,7 @@ from app.errors import (
 )
 from app.gateway.wire import MUTATING_ENDPOINTS, error_hint, error_name
 
-log = logging.getLogger("tvbridge.gateway")
+log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 

@@ -19,7 +19,7 @@ from app.domain.models import Account, Bracket, BrokerOrder, Contract, OrderRequ
 from app.domain.ticks import to_decimal
 from app.errors import GatewayError
 
-log = logging.getLogger("tvbridge.gateway")
+log = logging.getLogger(__name__)
 
 
 class OrderType(IntEnum):

@@ -39,7 +39,7 @@ from app.sim.models import (
 from app.sim.store import Changes, SimStore, Snapshot
 from app.sim.wire import without_nulls
 
-logger = logging.getLogger("tvbridge.sim")
+log = logging.getLogger(__name__)
 
 Listener = Callable[[str, dict[str, Any]], None]
 Clock = Callable[[], datetime]
@@ -238,7 +238,7 @@ class Exchange:
                 listener(event, payload)
             except Exception:
                 # A broken listener must not leave an order half-filled.
-                logger.exception("sim listener %r failed on %s", listener, event)
+                log.exception("sim listener %r failed on %s", listener, event)
 
     def _emit_order(self, order: SimOrder) -> None:
         if self._store is not None:  # every order change is emitted: keep it for persist()

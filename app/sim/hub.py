@@ -32,7 +32,7 @@ from app.sim.exchange import ACCOUNT_EVENT, ORDER_EVENT, POSITION_EVENT, TRADE_E
 from app.sim.state import SimState
 from app.sim.wire import dump_json
 
-logger = logging.getLogger("tvbridge.sim.hub")
+log = logging.getLogger(__name__)
 
 RS = "\x1e"  # the record separator ending every JSON hub message (signalr.md §1.3)
 HUB_PATH = "/hubs/user"
@@ -358,7 +358,7 @@ class _UserHubServer:
         try:
             message = json.loads(record)
         except ValueError:
-            logger.warning("hub client sent a record that is not JSON; closing it")
+            log.warning("hub client sent a record that is not JSON; closing it")
             return False
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == 6:
