@@ -29,7 +29,7 @@ from app.errors import (
     OrderRejected,
     OutcomeUnknown,
 )
-from app.gateway.wire import MUTATING_ENDPOINTS, error_hint, error_name
+from app.gateway.wire_errors import MUTATING_ENDPOINTS, error_hint, error_name
 
 log = logging.getLogger(__name__)
 
