@@ -3,6 +3,9 @@
 Reads are retried; order-changing calls are sent exactly once (reference/projectx-api.md §1.3,
 §2, §3, §8; DESIGN.md § Rules that come from the gateway). Neither the API key nor the token
 ever reaches a log line or an exception message.
+
+Just over 400 lines on purpose: ``RestClient`` is one client whose token refresh, read retries,
+send-once mutations and envelope reading share one token, one limiter and one failure clock.
 """
 
 from __future__ import annotations
