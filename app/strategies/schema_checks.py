@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from jinja2 import TemplateSyntaxError
 
@@ -17,6 +17,7 @@ from app.strategies.expressions import RenderBoundError, Value, compile_value
 from app.strategies.lines import Path
 
 Report = Callable[..., None]  # report(path, message, expression_line=None)
+T = TypeVar("T")
 
 
 def choice(table: dict[str, Any], key: str, allowed: tuple[str, ...], path: Path, report: Report) -> Any:
@@ -50,7 +51,7 @@ def field_value(name: str, raw: object, path: Path, report: Report, *, textual: 
     return None
 
 
-def check_literal(value: Value | None, convert: Callable[[object], Any], report: Report) -> Any:
+def check_literal(value: Value | None, convert: Callable[[object], T], report: Report) -> T | None:
     """Convert a literal value now so a bad literal stops the start; None for expressions."""
     if value is None or value.is_expression:
         return None
@@ -58,7 +59,7 @@ def check_literal(value: Value | None, convert: Callable[[object], Any], report:
     return check(lambda: convert(value.literal), path, f"{dotted(path)} is {value.literal!r}", report)
 
 
-def check(run: Callable[[], Any], path: Path, subject: str, report: Report) -> Any:
+def check(run: Callable[[], T], path: Path, subject: str, report: Report) -> T | None:
     """Return ``run()``; a ValueError becomes a problem at ``path`` (``subject, reason``), and None."""
     try:
         return run()
@@ -67,7 +68,7 @@ def check(run: Callable[[], Any], path: Path, subject: str, report: Report) -> A
         return None
 
 
-def quiet(convert: Callable[[object], Any], value: object) -> Any:
+def quiet(convert: Callable[[object], T], value: object) -> T | None:
     """Return ``convert(value)``, or None when it raises ValueError (someone else reports it)."""
     try:
         return convert(value)

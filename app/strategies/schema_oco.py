@@ -14,6 +14,8 @@ from app.strategies.schema_checks import Report, check, check_literal, field_val
 if TYPE_CHECKING:
     from app.strategies.spec import AccountSpec
 
+_PRICE_FOR = {OrderType.LIMIT: "limit_price", OrderType.STOP: "stop_price"}  # the price a type needs
+
 OCO_KEYS = ("first", "on_both_filled", "second")
 OCO_LEGS = ("first", "second")
 OCO_LEG_KEYS = ("action", "limit_price", "quantity", "stop_price", "type")
@@ -91,7 +93,7 @@ def _leg(name: str, leg: dict[str, Any], accounts: list[AccountSpec], report: Re
     quantity = check_literal(values.get("quantity"), conv.to_quantity, report)
     for key in ("limit_price", "stop_price"):
         check_literal(values.get(key), conv.to_price, report)
-    needs = {OrderType.LIMIT: "limit_price", OrderType.STOP: "stop_price"}.get(order_type)
+    needs = _PRICE_FOR.get(order_type) if order_type is not None else None
     if needs is not None and needs not in leg:
         report((*path, "type"), f'oco.{name}.type = "{order_type}" needs oco.{name}.{needs}')
     if isinstance(quantity, Decimal):

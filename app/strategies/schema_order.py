@@ -14,6 +14,8 @@ from app.strategies.schema_checks import Report, check, check_literal, field_val
 if TYPE_CHECKING:
     from app.strategies.spec import AccountSpec
 
+_PRICE_FOR = {OrderType.LIMIT: "limit_price", OrderType.STOP: "stop_price"}  # the price a type needs
+
 ORDER_KEYS = (
     "accounts",
     "action",
@@ -85,7 +87,7 @@ def order_values(order: dict[str, Any], accounts: list[AccountSpec], report: Rep
                 f"order.quantity {quantity} on account {spec.account!r}",
                 report,
             )
-    needs = {OrderType.LIMIT: "limit_price", OrderType.STOP: "stop_price"}.get(order_type)
+    needs = _PRICE_FOR.get(order_type) if order_type is not None else None
     if needs is not None and needs not in order:
         report(("order", "type"), f'order.type = "{order_type}" needs order.{needs}')
     return values
