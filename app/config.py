@@ -1,7 +1,7 @@
 """Settings: ``tvbridge.toml`` (path by ``--config``) and ``TVBRIDGE_*`` environment variables.
 
 Environment wins over the file; ``__`` nests, e.g. ``TVBRIDGE_GATEWAY__API_KEY``. Credentials are
-SecretStr and never printed. Only app/cli.py and app/web/app.py load settings.
+SecretStr and never printed. Only app/cli/ and app/web/app.py load settings.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from app.errors import AlertInvalidError, GatewayError
 from app.gateway.rest import RestClient
 from app.gateway.wire import to_contract
 
-log = logging.getLogger("tvbridge.gateway")
+log = logging.getLogger(__name__)
 
 # TradingView root → ProjectX symbol id. ES trades as EP, NQ as ENQ, MGC as GMET (§8.11).
 DEFAULT_SYMBOLS: dict[str, str] = {

@@ -18,6 +18,10 @@ accounts hold something to protect: a hub answering again is reconnected within 
 
 Events cross from signalrcore's thread to the event loop with ``call_soon_threadsafe``, are
 parsed by ``wire.parse_user_event`` and handed to ``on_event`` one at a time, in arrival order.
+
+Over 400 lines on purpose: ``UserHub`` is one supervisor whose steps (connect, subscribe, watch,
+back off, tear down) share one connection's lifecycle and state; the signalrcore side of a
+connection (``Link``, the token-free logging) is app/gateway/hub_link.py.
 """
 
 from __future__ import annotations
@@ -26,8 +30,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import re
-import socket
 import threading
 import time
 import uuid
@@ -35,19 +37,21 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from signalrcore.hub.base_hub_connection import BaseHubConnection
 from signalrcore.hub_connection_builder import HubConnectionBuilder
 from signalrcore.messages.ping_message import PingMessage
 from signalrcore.types import HttpTransportType
 
 from app.domain.events import GatewayEvent
 from app.gateway import wire
+from app.gateway.hub_link import SIGNALRCORE_LOGGER as SIGNALRCORE_LOGGER  # re-exported
+from app.gateway.hub_link import Link, describe
+from app.gateway.hub_link import guard_signalrcore_logging as guard_signalrcore_logging
+from app.gateway.hub_link import hub_url as hub_url
+from app.gateway.hub_link import redact as redact
 
-log = logging.getLogger("tvbridge.gateway.hub")
+log = logging.getLogger(__name__)
 
-SIGNALRCORE_LOGGER = "SignalRCoreClient"  # the one logger signalrcore writes to
 LOGOUT = "GatewayLogout"
 USER_EVENTS = ("GatewayUserAccount", "GatewayUserOrder", "GatewayUserPosition", "GatewayUserTrade")
 PER_ACCOUNT = ("SubscribeOrders", "SubscribePositions", "SubscribeTrades")  # §7.2
@@ -88,87 +92,8 @@ class HubState:
     good_at: datetime | None = None
 
 
-class _RedactTokens(logging.Filter):
-    """Blank access tokens (``access_token=…``, JWTs, bearer values) in a record's text."""
-
-    _patterns = (
-        re.compile(r"(access_token=)[^&\s\"']+"),
-        re.compile(r"(Bearer\s+)[^\s\"']+", re.IGNORECASE),
-        re.compile(r"()eyJ[\w-]*\.[\w-]+\.[\w-]*"),
-    )
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = redact(record.getMessage())
-        record.msg, record.args = message, None
-        if record.exc_info:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-        return True
-
-
-def redact(text: str) -> str:
-    """``text`` with every access token replaced by ``***``."""
-    for pattern in _RedactTokens._patterns:
-        text = pattern.sub(r"\1***", text)
-    return text
-
-
-def guard_signalrcore_logging() -> None:
-    """Keep signalrcore's logger above DEBUG and filter tokens out of what it writes."""
-    signalrcore_log = logging.getLogger(SIGNALRCORE_LOGGER)
-    if signalrcore_log.level < logging.INFO:  # NOTSET or DEBUG: DEBUG lines carry the token
-        signalrcore_log.setLevel(logging.INFO)
-    if not any(isinstance(f, _RedactTokens) for f in signalrcore_log.filters):
-        signalrcore_log.addFilter(_RedactTokens())
-
-
-def hub_url(url: str, token: str) -> str:
-    """``<url>?access_token=<token>`` with ws/wss for http/https (§7.1: the token rides in the URL)."""
-    parts = urlsplit(url)
-    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "access_token"] + [("access_token", token)]
-    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), ""))
-
-
 class HubConnectError(ConnectionError):
     """A User Hub connection could not be made or lost its footing."""
-
-
-class _Link:
-    """One signalrcore connection and what its threads reported about it."""
-
-    def __init__(self, connection: BaseHubConnection, token: str) -> None:
-        self.connection = connection
-        self.token = token
-        self.opened = asyncio.Event()
-        self.closed = asyncio.Event()
-        self.logout = False
-        self.last_message = time.monotonic()  # written by signalrcore's thread: any message
-        self.last_message_at = datetime.now(UTC)  # the same moment, wall clock (UTC)
-        self.invocations: dict[str, asyncio.Future[str | None]] = {}
-
-    def touch(self) -> None:
-        self.last_message = time.monotonic()
-        self.last_message_at = datetime.now(UTC)
-
-    def is_connected(self) -> bool:
-        transport = self.connection.transport
-        return transport is not None and transport.is_connected()
-
-    def abort_socket(self) -> None:
-        """Shut the socket down: wakes signalrcore's reader, which close() alone does not."""
-        client = getattr(self.connection.transport, "_client", None)
-        sock = getattr(client, "sock", None)
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def close_socket(self) -> None:
-        client = getattr(self.connection.transport, "_client", None)
-        sock = getattr(client, "sock", None)
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.close()
 
 
 @dataclass(frozen=True)
@@ -228,7 +153,7 @@ class UserHub:
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._stopping = False
-        self._link: _Link | None = None
+        self._link: Link | None = None
         self._since: datetime | None = None
         self._last_event_at: datetime | None = None
         self._connections = 0
@@ -304,12 +229,12 @@ class UserHub:
                 token = await self._token()
                 link = await self._connect(token)
             except Exception as exc:
-                self._failed(f"User Hub connect to {self.url} failed: {_describe(exc)}")
+                self._failed(f"User Hub connect to {self.url} failed: {describe(exc)}")
             else:
                 try:
                     healthy, planned = await self._serve(link)
                 except Exception as exc:
-                    self._failed(f"User Hub connection to {self.url} failed: {_describe(exc)}")
+                    self._failed(f"User Hub connection to {self.url} failed: {describe(exc)}")
                 finally:
                     if self._since is not None:
                         self._good_at = link.last_message_at
@@ -321,7 +246,7 @@ class UserHub:
             if not planned:
                 await self._wait_to_retry(failures)
 
-    async def _serve(self, link: _Link) -> tuple[bool, bool]:
+    async def _serve(self, link: Link) -> tuple[bool, bool]:
         """Subscribe, announce, and watch ``link``; return (was healthy, rebuild was planned)."""
         self._link = link
         calls: list[tuple[str, list[Any]]] = [("SubscribeAccounts", [])]
@@ -387,7 +312,7 @@ class UserHub:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
 
-    async def _watch(self, link: _Link) -> tuple[str, bool]:
+    async def _watch(self, link: Link) -> tuple[str, bool]:
         """Ping and watch ``link`` until it must be rebuilt; return (why, planned)."""
         now = time.monotonic()
         next_ping, next_token_check = now + self.keep_alive_s, now + self.token_check_s
@@ -411,7 +336,7 @@ class UserHub:
             await self._pause(tick)
         return "stopped", True
 
-    async def _token_changed(self, link: _Link) -> bool:
+    async def _token_changed(self, link: Link) -> bool:
         try:
             return await self._token() != link.token
         except Exception as exc:  # the current token may well still be good: keep going
@@ -420,7 +345,7 @@ class UserHub:
 
     # -- one connection -----------------------------------------------------------------------
 
-    async def _connect(self, token: str) -> _Link:
+    async def _connect(self, token: str) -> Link:
         """Open a connection and wait for the handshake. Raises HubConnectError, TimeoutError."""
         guard_signalrcore_logging()
         connection = (
@@ -431,7 +356,7 @@ class UserHub:
             )
             .build()
         )
-        link = _Link(connection, token)
+        link = Link(connection, token)
         self._wire(link)
         try:
             await self._in_thread(connection.start, "connect")
@@ -448,7 +373,7 @@ class UserHub:
             raise
         return link
 
-    def _wire(self, link: _Link) -> None:
+    def _wire(self, link: Link) -> None:
         """Attach callbacks; each runs on signalrcore's thread and only posts to the loop."""
         connection = link.connection
         handle_messages = connection.on_message
@@ -460,7 +385,7 @@ class UserHub:
             except Exception:  # a raising handler would end signalrcore's reader (§2.4)
                 log.exception("User Hub: signalrcore failed on a message; continuing")
 
-        connection.on_message = on_message  # type: ignore[method-assign]  # start() reads it
+        connection.on_message = on_message  # start() reads it
 
         def on_open() -> None:
             link.touch()
@@ -479,17 +404,17 @@ class UserHub:
         with contextlib.suppress(RuntimeError):  # the loop is closed: the hub is gone
             self._loop.call_soon_threadsafe(callback, *args)
 
-    def _closed(self, link: _Link) -> None:
+    def _closed(self, link: Link) -> None:
         link.closed.set()
         self._wake.set()
 
-    def _completed(self, link: _Link, message: Any) -> None:
+    def _completed(self, link: Link, message: Any) -> None:
         """A Completion arrived (``error`` None on success)."""
         future = link.invocations.pop(str(getattr(message, "invocation_id", "")), None)
         if future is not None and not future.done():
             future.set_result(getattr(message, "error", None) or None)
 
-    def _on_hub_event(self, link: _Link, target: str, arguments: list[Any]) -> None:
+    def _on_hub_event(self, link: Link, target: str, arguments: list[Any]) -> None:
         """On the loop: parse an event and queue it for ``on_event``."""
         if target == LOGOUT and link is self._link:
             link.logout = True
@@ -520,7 +445,7 @@ class UserHub:
                 what = "on_connected" if isinstance(item, _Connected) else f"on_event({type(item).__name__})"
                 log.exception("User Hub: %s failed; the hub carries on", what)
 
-    async def _subscribe(self, link: _Link, calls: list[tuple[str, list[Any]]]) -> None:
+    async def _subscribe(self, link: Link, calls: list[tuple[str, list[Any]]]) -> None:
         """Invoke the calls and wait for their Completions (``connect_timeout_s`` in all).
 
         An error Completion is logged (the connection stays); no answer raises TimeoutError.
@@ -543,7 +468,7 @@ class UserHub:
                 self._last_error = f"User Hub {method}({', '.join(map(str, arguments))}) failed: {error}"
                 log.error("%s; events for it will be missing until it is fixed", self._last_error)
 
-    async def _teardown(self, link: _Link) -> None:
+    async def _teardown(self, link: Link) -> None:
         """Stop signalrcore's connection without ever blocking the loop."""
         link.abort_socket()
         with contextlib.suppress(Exception):
@@ -584,7 +509,7 @@ class UserHub:
 class _Handler:
     """signalrcore's handler for one event target: posts to the loop and never raises."""
 
-    def __init__(self, hub: UserHub, link: _Link, target: str) -> None:
+    def __init__(self, hub: UserHub, link: Link, target: str) -> None:
         self.hub, self.link, self.target = hub, link, target
 
     def __call__(self, arguments: Any) -> None:
@@ -598,7 +523,7 @@ class _Handler:
 class _Completion:
     """signalrcore's ``on_invocation`` for one call: a void Completion means success."""
 
-    def __init__(self, hub: UserHub, link: _Link, invocation_id: str) -> None:
+    def __init__(self, hub: UserHub, link: Link, invocation_id: str) -> None:
         self.hub, self.link, self.invocation_id = hub, link, invocation_id
 
     def __call__(self, message: Any) -> None:
@@ -610,13 +535,3 @@ class _Completion:
 class _Done:
     invocation_id: str
     error: str | None = None
-
-
-def _describe(exc: BaseException) -> str:
-    """A one-line, token-free account of why a connect failed."""
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    first_line = (str(exc).strip().splitlines() or [""])[0]
-    if first_line.startswith("Handshake failed:"):  # signalrcore quotes the HTTP status line
-        first_line = "the hub answered " + first_line.removeprefix("Handshake failed:").strip()
-    return redact(f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__)

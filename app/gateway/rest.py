@@ -3,6 +3,9 @@
 Reads are retried; order-changing calls are sent exactly once (reference/projectx-api.md §1.3,
 §2, §3, §8; DESIGN.md § Rules that come from the gateway). Neither the API key nor the token
 ever reaches a log line or an exception message.
+
+Just over 400 lines on purpose: ``RestClient`` is one client whose token refresh, read retries,
+send-once mutations and envelope reading share one token, one limiter and one failure clock.
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ from app.errors import (
     OrderRejected,
     OutcomeUnknown,
 )
-from app.gateway.wire import MUTATING_ENDPOINTS, error_hint, error_name
+from app.gateway.wire_errors import MUTATING_ENDPOINTS, error_hint, error_name
 
-log = logging.getLogger("tvbridge.gateway")
+log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -173,7 +176,7 @@ class RestClient:
         self._set_token(token)
         log.info("logged in as %s; token expires %s", self._username, self._token_expires_at)
 
-    async def call(self, endpoint: str, body: dict[str, Any] | None, *, mutating: bool) -> dict:
+    async def call(self, endpoint: str, body: dict[str, Any] | None, *, mutating: bool) -> dict[str, Any]:
         """POST ``body`` to ``/api/<endpoint>`` and return the envelope when ``success`` is true.
 
         Reads: 401 → refresh the token and retry once; 5xx, timeouts and connection errors →
@@ -248,7 +251,7 @@ class RestClient:
 
     # -- sending -------------------------------------------------------------------------
 
-    async def _send(self, endpoint: str, body: dict | None, token: str | None) -> httpx.Response:
+    async def _send(self, endpoint: str, body: dict[str, Any] | None, token: str | None) -> httpx.Response:
         await self.rate_limiter.acquire()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         started = time.perf_counter()
@@ -279,7 +282,7 @@ class RestClient:
         elif self._failing_since is None:
             self._failing_since = datetime.now(UTC)
 
-    async def _read(self, endpoint: str, body: dict | None, *, auth: bool) -> dict:
+    async def _read(self, endpoint: str, body: dict[str, Any] | None, *, auth: bool) -> dict[str, Any]:
         refreshed = False
         failures = 0
         while True:
@@ -314,7 +317,7 @@ class RestClient:
             await self._sleep(READ_BACKOFF_S[failures])
             failures += 1
 
-    async def _mutate(self, endpoint: str, body: dict | None) -> dict:
+    async def _mutate(self, endpoint: str, body: dict[str, Any] | None) -> dict[str, Any]:
         # Sent exactly once: a second copy could be a second order (DESIGN.md, §3).
         try:
             response = await self._send(endpoint, body, self._token)
@@ -342,7 +345,7 @@ class RestClient:
 
     # -- answers -------------------------------------------------------------------------
 
-    def _envelope(self, endpoint: str, response: httpx.Response, *, mutating: bool) -> dict:
+    def _envelope(self, endpoint: str, response: httpx.Response, *, mutating: bool) -> dict[str, Any]:
         """Return the parsed envelope of a 2xx/400/401 answer, or raise (§1.3)."""
         failure: type[GatewayError] = OrderRejected if mutating else GatewayError
         if endpoint.startswith("Auth/"):
@@ -383,7 +386,9 @@ class RestClient:
             return envelope
         self._raise_failure(endpoint, envelope, failure)
 
-    def _raise_failure(self, endpoint: str, envelope: dict, failure: type[GatewayError]) -> NoReturn:
+    def _raise_failure(
+        self, endpoint: str, envelope: dict[str, Any], failure: type[GatewayError]
+    ) -> NoReturn:
         code = envelope.get("errorCode")
         code = code if isinstance(code, int) else None
         name = error_name(endpoint, code)

@@ -5,6 +5,10 @@ state change. Listeners are called synchronously with ``(event_name, payload)`` 
 payload is the live User Hub argument ``{"action": int, "data": {...}}`` with null fields
 omitted (projectx-api.md §7.3): orders action 1, positions 1 (2 with ``type 0, size 0`` when
 closed), trades 0, accounts 1.
+
+Over 400 lines on purpose: ``Exchange`` is one matching engine whose orders, brackets, fills,
+positions and balances change together in one synchronous step and are persisted as one change
+set; the pure parts live beside it (rules.py, ledger.py, contracts.py, models.py, store.py).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from app.sim.models import (
 from app.sim.store import Changes, SimStore, Snapshot
 from app.sim.wire import without_nulls
 
-logger = logging.getLogger("tvbridge.sim")
+log = logging.getLogger(__name__)
 
 Listener = Callable[[str, dict[str, Any]], None]
 Clock = Callable[[], datetime]
@@ -238,7 +242,7 @@ class Exchange:
                 listener(event, payload)
             except Exception:
                 # A broken listener must not leave an order half-filled.
-                logger.exception("sim listener %r failed on %s", listener, event)
+                log.exception("sim listener %r failed on %s", listener, event)
 
     def _emit_order(self, order: SimOrder) -> None:
         if self._store is not None:  # every order change is emitted: keep it for persist()

@@ -20,7 +20,6 @@ import logging
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -28,22 +27,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from app.sim.exchange import ACCOUNT_EVENT, ORDER_EVENT, POSITION_EVENT, TRADE_EVENT
+from app.sim.hub_connection import MAX_REORDER_BATCH as MAX_REORDER_BATCH  # re-exported
+from app.sim.hub_connection import RS as RS
+from app.sim.hub_connection import Connection, frame, split_frames
 from app.sim.state import SimState
-from app.sim.wire import dump_json
 
-logger = logging.getLogger("tvbridge.sim.hub")
+log = logging.getLogger(__name__)
 
-RS = "\x1e"  # the record separator ending every JSON hub message (signalr.md §1.3)
 HUB_PATH = "/hubs/user"
 DEFAULT_PING_INTERVAL_S = 15.0  # ASP.NET Core KeepAliveInterval (signalr.md §1.5)
 HANDSHAKE_TIMEOUT_S = 15.0  # ASP.NET Core HandshakeTimeout
-MAX_REORDER_BATCH = 16
 MAX_REFUSE_S = 3600.0
 LOGOUT_EVENT = "GatewayLogout"
 
 # Which subscription an event needs: (event name) → subscription kind.
-_KIND_OF_EVENT = {ORDER_EVENT: "orders", POSITION_EVENT: "positions", TRADE_EVENT: "trades"}
 _SUBSCRIBE = {
     "SubscribeOrders": "orders",
     "SubscribePositions": "positions",
@@ -128,102 +125,13 @@ class HubFaults:
         self._refuse_until = 0.0
 
 
-@dataclass
-class _Connection:
-    """One hub client: its socket, subscriptions, and one writer task with an outbox."""
-
-    websocket: WebSocket
-    token: str
-    faults: HubFaults
-    all_accounts: bool = False
-    subscriptions: dict[str, set[int]] = field(
-        default_factory=lambda: {"orders": set(), "positions": set(), "trades": set()}
-    )
-    outbox: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)  # None: end
-    held: list[str] = field(default_factory=list)
-    closing: asyncio.Event = field(default_factory=asyncio.Event)
-    close_message: dict[str, Any] | None = None
-    _flush_timer: asyncio.TimerHandle | None = None
-
-    def wants(self, event: str, data: dict[str, Any]) -> bool:
-        """True when this connection subscribed to ``event`` for the data's account."""
-        if event == ACCOUNT_EVENT:
-            return self.all_accounts
-        kind = _KIND_OF_EVENT.get(event)
-        return kind is not None and data.get("accountId") in self.subscriptions[kind]
-
-    def push(self, message: dict[str, Any]) -> None:
-        """Queue one message for the writer (dropped while the hub is silent)."""
-        if not self.faults.silent:
-            self.outbox.put_nowait(_record(message))
-
-    def push_event(self, event: str, payload: dict[str, Any]) -> None:
-        """Queue one event push, applying the duplicate and reorder switches."""
-        if self.faults.silent:
-            return  # lost, as on the live hub: nothing is replayed
-        record = _record({"type": 1, "target": event, "arguments": [payload]})
-        copies = [record, record] if self.faults.duplicate else [record]
-        batch = min(self.faults.reorder_batch, MAX_REORDER_BATCH)
-        if batch < 2:
-            for copy in copies:
-                self.outbox.put_nowait(copy)
-            return
-        self.held.extend(copies)
-        if len(self.held) >= batch:
-            self.flush()
-        elif self._flush_timer is None:
-            loop = asyncio.get_running_loop()
-            self._flush_timer = loop.call_later(self.faults.reorder_hold_s, self.flush)
-
-    def flush(self) -> None:
-        """Send the held events, newest first."""
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_timer = None
-        held, self.held = self.held, []
-        for record in reversed(held):
-            self.outbox.put_nowait(record)
-
-    def close(self, close_message: dict[str, Any] | None) -> None:
-        """Ask the connection's tasks to end; send ``close_message`` first when given.
-
-        The writer is ended by a sentinel in its queue, never cancelled: a send cancelled half
-        way leaves the WebSocket unable to close, and the client would never see the drop.
-        """
-        self.close_message = close_message
-        self.closing.set()
-        self.outbox.put_nowait(None)
-
-    async def write_loop(self) -> None:
-        """Send queued records; a Ping after ``ping_interval_s`` of sending nothing."""
-        while True:
-            try:
-                record = await asyncio.wait_for(self.outbox.get(), timeout=self.faults.ping_interval_s)
-            except TimeoutError:
-                record = _record({"type": 6})
-            if record is None:  # close() asked the writer to end
-                return
-            if not self.faults.silent:
-                await self.websocket.send_text(record)
-
-
-def _record(message: dict[str, Any]) -> str:
-    return dump_json(message).decode() + RS
-
-
-def _records(buffer: str) -> tuple[list[str], str]:
-    """Split complete records off ``buffer``; return them and the unfinished rest."""
-    *complete, rest = buffer.split(RS)
-    return [record for record in complete if record.strip()], rest
-
-
 class _UserHubServer:
     """Connections, pending negotiations and the SimState listener behind ``/hubs/user``."""
 
     def __init__(self, state: SimState) -> None:
         self.state = state
         self.faults = HubFaults(self)
-        self.connections: list[_Connection] = []
+        self.connections: list[Connection] = []
         self.tokens_seen: set[str] = set()
         self.negotiated: dict[str, str] = {}  # connection id or token → access token
         self.in_use: set[str] = set()  # negotiated ids with a live socket (a second one gets 409)
@@ -275,7 +183,7 @@ class _UserHubServer:
         await websocket.accept()
         self.faults.connections_made += 1
         self.tokens_seen.add(token)
-        connection = _Connection(websocket, token, self.faults)
+        connection = Connection(websocket, token, self.faults)
         if negotiated_id is not None:
             self.in_use.add(negotiated_id)
         try:
@@ -306,7 +214,7 @@ class _UserHubServer:
             return 401, None
         return 0, token
 
-    async def _handshake(self, connection: _Connection) -> str | None:
+    async def _handshake(self, connection: Connection) -> str | None:
         """Read the handshake; answer ``{}``. Return what followed it, None when it failed."""
         websocket = connection.websocket
         buffer = ""
@@ -319,13 +227,13 @@ class _UserHubServer:
         first, _, rest = buffer.partition(RS)
         error = _handshake_error(first)
         if not self.faults.silent:
-            await websocket.send_text(_record({"error": error} if error else {}))
+            await websocket.send_text(frame({"error": error} if error else {}))
         if error:
             await _close_quietly(websocket)
             return None
         return rest
 
-    async def _run(self, connection: _Connection, buffer: str) -> None:
+    async def _run(self, connection: Connection, buffer: str) -> None:
         """Run the reader and the writer until either ends or the connection is closed."""
         tasks = [
             asyncio.create_task(self._read_loop(connection, buffer)),
@@ -342,23 +250,23 @@ class _UserHubServer:
         if connection.closing.is_set():
             if connection.close_message is not None:
                 with contextlib.suppress(Exception):
-                    await connection.websocket.send_text(_record(connection.close_message))
+                    await connection.websocket.send_text(frame(connection.close_message))
             await _close_quietly(connection.websocket)
 
-    async def _read_loop(self, connection: _Connection, buffer: str) -> None:
+    async def _read_loop(self, connection: Connection, buffer: str) -> None:
         while True:
-            records, buffer = _records(buffer)
+            records, buffer = split_frames(buffer)
             for record in records:
                 if not self._on_message(connection, record):
                     return
             buffer += await connection.websocket.receive_text()
 
-    def _on_message(self, connection: _Connection, record: str) -> bool:
+    def _on_message(self, connection: Connection, record: str) -> bool:
         """Handle one client message; False when the client closed."""
         try:
             message = json.loads(record)
         except ValueError:
-            logger.warning("hub client sent a record that is not JSON; closing it")
+            log.warning("hub client sent a record that is not JSON; closing it")
             return False
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == 6:
@@ -375,7 +283,7 @@ class _UserHubServer:
                 connection.push(completion)
         return True
 
-    def _invoke(self, connection: _Connection, target: Any, arguments: Any) -> str | None:
+    def _invoke(self, connection: Connection, target: Any, arguments: Any) -> str | None:
         """Run a hub method; return an error text, None on success (a void method)."""
         args = arguments if isinstance(arguments, list) else []
         if target in ("SubscribeAccounts", "UnsubscribeAccounts"):

@@ -95,7 +95,7 @@ from app.strategies.store import (
     previous_versions,
     save_template,
 )
-from app.strategies.template import StrategyTemplate, SyncIntent
+from app.strategies.template import StrategyTemplate, SyncIntent, Template
 
 __all__ = [
     "AccountSpec",
@@ -103,6 +103,7 @@ __all__ = [
     "Saved",
     "StrategyTemplate",
     "SyncIntent",
+    "Template",
     "TemplateInvalid",
     "check_template_text",
     "check_templates",

@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta
-from jinja2.runtime import missing
+from jinja2.utils import missing
 
 from app.domain.ticks import to_decimal
 from app.strategies.sandbox import (

@@ -225,6 +225,11 @@ class StrategyTemplate:
         return Bracket(stop_loss_ticks=ticks.get("stop_loss"), take_profit_ticks=ticks.get("take_profit"))
 
 
+# The name the engine and the pages annotate with (``template: Template``): one class, two
+# spellings, so "StrategyTemplate" and "Template" never drift apart.
+Template = StrategyTemplate
+
+
 class _Rendering:
     """One render of one alert: renders values lazily and words every TemplateError."""
 

@@ -25,7 +25,7 @@ from app.config import TunnelSettings
 from app.redact import mask_webhook_tokens
 from app.tunnel.clients import Launch, OutputParser, exit_hint, find_executable, launch, program
 
-log = logging.getLogger("tvbridge.tunnel")
+log = logging.getLogger(__name__)
 
 Status = Literal["starting", "up", "restarting", "stopped"]
 OUTPUT_LINES = 30  # kept for error messages

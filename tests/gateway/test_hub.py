@@ -271,7 +271,7 @@ async def test_the_token_never_reaches_the_logs(
     await rig.order_events_for(await rig.place_market())
 
     async def both_sides_logged() -> bool:  # the simulator's server and the bridge's hub client
-        return {"uvicorn.error", "tvbridge.gateway.hub"} <= {record.name for record in caplog.records}
+        return {"uvicorn.error", "app.gateway.hub"} <= {record.name for record in caplog.records}
 
     await eventually(both_sides_logged)
     for token in (first, rig.tokens.current):

@@ -1,0 +1,209 @@
+"""[order] and [bracket] of a kind = "order" template: the order's values, position sync, the legs."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from app.domain.enums import Action, OrderType
+from app.strategies import values as conv
+from app.strategies.expressions import Value, is_expression
+from app.strategies.schema_checks import Report, check, check_literal, field_value, quiet, unknown_keys
+
+if TYPE_CHECKING:
+    from app.strategies.spec import AccountSpec
+
+_PRICE_FOR = {OrderType.LIMIT: "limit_price", OrderType.STOP: "stop_price"}  # the price a type needs
+
+ORDER_KEYS = (
+    "accounts",
+    "action",
+    "limit_price",
+    "price",
+    "quantity",
+    "stop_price",
+    "sync",
+    "target_position",
+    "target_signed",
+    "target_size",
+    "ticker",
+    "type",
+)
+SYNC_MODES = ("target",)
+TARGET_KEYS = ("target_position", "target_size", "target_signed")
+_TARGET_CHECKS = {
+    "target_position": conv.to_market_position,
+    "target_size": conv.to_position_size,
+    "target_signed": conv.to_signed_size,
+}
+BRACKET_LEGS = ("stop_loss", "take_profit")
+BRACKET_KEYS = ("mode", "on_failure", *BRACKET_LEGS)
+BRACKET_MODES = ("native", "managed")
+ON_FAILURE = ("close", "keep")
+LEG_KEYS = ("points", "price", "ticks")
+PRICE_KEYS = ("limit_price", "stop_price", "price")
+_LEG_CHECKS = {"ticks": conv.to_ticks, "points": conv.to_points, "price": conv.to_price}
+
+
+def order_values(order: dict[str, Any], accounts: list[AccountSpec], report: Report) -> dict[str, Value]:
+    unknown_keys(order, ORDER_KEYS, ("order",), "[order]", report)
+    sync = "sync" in order
+    values: dict[str, Value] = {}
+    for key in ("ticker", "action", "quantity", "type", *PRICE_KEYS, *TARGET_KEYS):
+        if key in order:
+            textual = key in ("ticker", "action", "type", "target_position")
+            value = field_value(key, order[key], ("order", key), report, textual=textual)
+            if value is not None:
+                values[key] = value
+    for key in ("ticker",) if sync else ("ticker", "action"):
+        if key not in order:
+            report(("order",), f'order.{key} is missing; e.g. {key} = "{{{{ alert.{key} }}}}"')
+    check_literal(values.get("ticker"), conv.to_ticker, report)
+    action = check_literal(values.get("action"), conv.to_action, report)
+    order_type = check_literal(values.get("type"), conv.to_order_type, report)
+    quantity = check_literal(values.get("quantity"), conv.to_quantity, report)
+    for key in PRICE_KEYS:
+        check_literal(values.get(key), conv.to_price, report)
+    if sync:
+        _sync_values(order, values, accounts, action, order_type, report)
+    else:
+        for key in TARGET_KEYS:
+            if key in order:
+                report(
+                    ("order", key),
+                    f'order.{key} is only used with sync = "target" (position sync); add that '
+                    "to [order] or remove it",
+                )
+    if "quantity" not in order and not sync and action not in (Action.EXIT, Action.CANCEL):
+        report(
+            ("order",), 'order.quantity is missing; e.g. quantity = 1 or quantity = "{{ alert.quantity }}"'
+        )
+    if isinstance(quantity, Decimal):
+        for spec in accounts:
+            check(
+                partial(conv.times_multiplier, quantity, spec.multiplier),
+                ("order", "quantity"),
+                f"order.quantity {quantity} on account {spec.account!r}",
+                report,
+            )
+    needs = _PRICE_FOR.get(order_type) if order_type is not None else None
+    if needs is not None and needs not in order:
+        report(("order", "type"), f'order.type = "{order_type}" needs order.{needs}')
+    return values
+
+
+def _sync_values(
+    order: dict[str, Any],
+    values: dict[str, Value],
+    accounts: list[AccountSpec],
+    action: Action | None,
+    order_type: OrderType | None,
+    report: Report,
+) -> None:
+    """[order] with ``sync = "target"``: exactly one target form; market orders; the optional
+    action and quantity are the alert's own order (to tell a missed alert from a normal one)."""
+    pair = [key for key in ("target_position", "target_size") if key in order]
+    if pair and "target_signed" in order:
+        report(
+            ("order", "target_signed"),
+            'sync = "target" takes one target: target_position with target_size, or '
+            "target_signed; remove one of them",
+        )
+    elif not pair and "target_signed" not in order:
+        report(
+            ("order", "sync"),
+            'sync = "target" needs the target position: target_position = '
+            '"{{ alert.market_position }}" with target_size = "{{ alert.market_position_size }}", '
+            'or target_signed = "{{ alert.position_size }}"',
+        )
+    elif len(pair) == 1:
+        have, need = pair[0], "target_size" if pair[0] == "target_position" else "target_position"
+        example = {
+            "target_size": '"{{ alert.market_position_size }}" (contracts, 0 or more)',
+            "target_position": '"{{ alert.market_position }}" (long, flat or short)',
+        }[need]
+        report(("order", have), f"order.{have} needs order.{need} too, e.g. {need} = {example}")
+    if action is not None and action not in (Action.BUY, Action.SELL):
+        report(
+            ("order", "action"),
+            f"order.action is '{action}', expected buy or sell with sync = \"target\" (the "
+            "strategy's own order, {{strategy.order.action}}), or no action at all",
+        )
+    if order_type is not None and order_type is not OrderType.MARKET:
+        report(
+            ("order", "type"),
+            f'order.type is "{order_type}", but sync = "target" sends market orders; remove it',
+        )
+    for key in ("limit_price", "stop_price"):
+        if key in order:
+            report(("order", key), f'order.{key} is not used with sync = "target" (market orders); remove it')
+    for key, convert in _TARGET_CHECKS.items():
+        literal = check_literal(values.get(key), convert, report)
+        if key == "target_position" or not isinstance(literal, Decimal):
+            continue
+        for spec in accounts:
+            check(
+                partial(conv.target_contracts, literal, spec.multiplier),
+                ("order", key),
+                f"order.{key} {literal} on account {spec.account!r}",
+                report,
+            )
+
+
+def bracket_values(
+    bracket: dict[str, Any], order: dict[str, Value], report: Report
+) -> dict[str, dict[str, Value]]:
+    unknown_keys(bracket, BRACKET_KEYS, ("bracket",), "[bracket]", report)
+    legs: dict[str, dict[str, Value]] = {}
+    for leg in BRACKET_LEGS:
+        if leg not in bracket:
+            continue
+        path = ("bracket", leg)
+        table = bracket[leg]
+        if not isinstance(table, dict):
+            report(path, f"bracket.{leg} must be a table, e.g. {leg} = {{ ticks = 40 }}")
+            continue
+        unknown_keys(table, LEG_KEYS, path, f"bracket.{leg}", report)
+        kinds = {k: v for k, v in table.items() if k in LEG_KEYS}
+        literal = [k for k, v in kinds.items() if not is_expression(v)]
+        if not kinds or (len(kinds) > 1 and literal):
+            report(
+                path,
+                f"bracket.{leg} needs exactly one of ticks, points or price "
+                "(several only when all are expressions, of which one renders)",
+            )
+            continue
+        compiled = {}
+        for kind, raw in kinds.items():
+            value = field_value(f"bracket.{leg}.{kind}", raw, (*path, kind), report)
+            if value is not None:
+                check_literal(value, _LEG_CHECKS[kind], report)
+                compiled[kind] = value
+        if "price" in compiled:
+            _check_price_leg(leg, order, report)
+        legs[leg] = compiled
+    return legs
+
+
+def _check_price_leg(leg: str, order: dict[str, Value], report: Report) -> None:
+    action, order_type = order.get("action"), order.get("type")
+    if (
+        action is not None
+        and not action.is_expression
+        and quiet(conv.to_action, action.literal) == Action.REVERSE
+    ):
+        report(
+            ("bracket", leg, "price"),
+            f"bracket.{leg}.price cannot be used with action reverse "
+            "(the side is not known until the position is); use ticks or points",
+        )
+    market = order_type is None or (
+        not order_type.is_expression and quiet(conv.to_order_type, order_type.literal) == OrderType.MARKET
+    )
+    if market and "price" not in order:
+        report(
+            ("bracket", leg, "price"),
+            f"bracket.{leg}.price on a market entry needs order.price, the "
+            'reference price the distance is measured from (e.g. price = "{{ alert.close }}")',
+        )
