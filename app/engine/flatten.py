@@ -23,10 +23,10 @@ from typing import Any
 from app.domain.enums import AlertStatus, OrderState, Side
 from app.domain.models import Account, BrokerOrder, OrderOutcome, Position
 from app.engine.accounts import AccountDirectory
-from app.engine.execute import Executor, OrderSession
 from app.engine.ports import Gateway
 from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
+from app.engine.sender import OrderSender, OrderSession
 from app.errors import GatewayError
 
 log = logging.getLogger("tvbridge.engine")
@@ -206,6 +206,7 @@ class Flattener:
         self.accounts = accounts
         self.reconciler = reconciler
         self.check_s = check_s
+        self.sender = OrderSender(gateway, runner, reconciler)
 
     async def plan(self, account_ids: Iterable[int]) -> FlattenPlan:
         """Read what ``account_ids`` hold now (two reads per account); never raises GatewayError:
@@ -223,8 +224,8 @@ class Flattener:
         ids = sorted(set(account_ids))
         alert_id = await self._journal_request(ids, by)
         groups = await self._stand_down_protection(ids)
-        session_of = await self._sessions(alert_id)
-        work = [_Work(a, session_of()) for a in await self._resolve(ids)]
+        # One session per account: each holds its own unflushed answers.
+        work = [_Work(a, self.sender.session(alert_id)) for a in await self._resolve(ids)]
         # Every account's cancels, then every account's closes, then the checks: accounts run
         # side by side within each step, and one account's failure is noted in its own _Work.
         await asyncio.gather(*(self._cancel_all(w) for w in work))
@@ -268,13 +269,6 @@ class Flattener:
         for group_id in done:
             await self.runner.run(self.journal.set_oco_group, group_id, "done", note=GROUP_NOTE)
         return done
-
-    async def _sessions(self, alert_id: int) -> Any:
-        """A factory of OrderSessions under the flatten's alert (one per account: each holds
-        its own unflushed answers)."""
-        instance = await self.runner.run(lambda: self.journal.instance)
-        executor = Executor(self.gateway, self.runner, self.accounts, self.reconciler, instance=instance)
-        return lambda: executor.session(alert_id)
 
     async def _resolve(self, account_ids: Iterable[int]) -> list[Account]:
         """The accounts by id; one the directory cannot name is still flattened by its id."""

@@ -44,10 +44,10 @@ from app.domain.events import Fill, GatewayEvent, OrderEvent
 from app.domain.models import Account, BrokerOrder, OrderRequest
 from app.engine.accounts import AccountDirectory
 from app.engine.events import EventApplier
-from app.engine.execute import Executor, OrderSession
 from app.engine.ports import Gateway
 from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
+from app.engine.sender import OrderSender, OrderSession
 from app.errors import GatewayError, JournalError, OrderRejected
 from app.failpoints import failpoint
 
@@ -131,7 +131,7 @@ class Protection:
         self.verify_s = verify_s
         self._spawn = spawn or self._own_spawn
         self._tasks: set[asyncio.Task[None]] = set()
-        self._executor: Executor | None = None
+        self.sender = OrderSender(gateway, runner, reconciler)
         self._reports: dict[int, BrokerOrder] = {}  # order row id → newest broker report
         self._sizes: dict[int, int] = {}  # order row id → size last asked for (Order/modify)
         self._cancel_asked: set[int] = set()  # order row ids whose cancel the gateway took
@@ -883,12 +883,7 @@ class Protection:
             await self.applier.apply_to_rows(pairs)
 
     async def _session(self, group: Any) -> OrderSession:
-        if self._executor is None:
-            instance = await self.runner.run(lambda: self.journal.instance)
-            self._executor = Executor(
-                self.gateway, self.runner, self.accounts, self.reconciler, instance=instance
-            )
-        return self._executor.session(group.alert_id)
+        return self.sender.session(group.alert_id)
 
     async def _finish(self, group: Any, state: str, note: str, legs: list[LegView], level: str) -> None:
         await self.runner.run(self.journal.set_oco_group, group.id, state, note=note)
