@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.domain.enums import AlertStatus, OrderState, Side
+from app.domain.kinds import EventKind, EventLevel, OcoState
 from app.domain.models import Account, BrokerOrder, OrderOutcome, Position
 from app.engine.accounts import AccountDirectory
 from app.engine.ports import Gateway
@@ -29,7 +30,7 @@ from app.engine.runner import JournalRunner
 from app.engine.sender import OrderSender, OrderSession
 from app.errors import GatewayError
 
-log = logging.getLogger("tvbridge.engine")
+log = logging.getLogger(__name__)
 
 KILL_SWITCH = "(kill switch)"  # the strategy of a flatten's alert row
 GROUP_NOTE = "flattened by the kill switch"
@@ -237,9 +238,9 @@ class Flattener:
         await self.runner.run(self.journal.settle_alert, alert_id, report.status, reason=summary)
         await self.runner.run(
             self.journal.add_event,
-            "kill.flatten",
+            EventKind.KILL_FLATTEN,
             summary,
-            level="warning" if report.ok else "critical",
+            level=EventLevel.WARNING if report.ok else EventLevel.CRITICAL,
             alert_id=alert_id,
             data={**report.data(), "oco_groups_done": groups},
         )
@@ -264,10 +265,10 @@ class Flattener:
 
     async def _stand_down_protection(self, ids: list[int]) -> list[int]:
         """Mark the working OCO groups and managed brackets of ``ids`` done; return their ids."""
-        groups = await self.runner.run(self.journal.oco_groups, "working")
+        groups = await self.runner.run(self.journal.oco_groups, OcoState.WORKING)
         done = [g.id for g in groups if g.account_id in ids]
         for group_id in done:
-            await self.runner.run(self.journal.set_oco_group, group_id, "done", note=GROUP_NOTE)
+            await self.runner.run(self.journal.set_oco_group, group_id, OcoState.DONE, note=GROUP_NOTE)
         return done
 
     async def _resolve(self, account_ids: Iterable[int]) -> list[Account]:
