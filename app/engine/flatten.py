@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.domain.enums import AlertStatus, OrderState, Side
 from app.domain.kinds import EventKind, EventLevel, OcoState
@@ -29,6 +29,11 @@ from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
 from app.engine.sender import OrderSender, OrderSession
 from app.errors import GatewayError
+
+if TYPE_CHECKING:
+    from app.journal import Journal
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +208,7 @@ class Flattener:
     ) -> None:
         self.gateway = gateway
         self.runner = runner
-        self.journal = runner.journal
+        self.journal: Journal = runner.journal
         self.accounts = accounts
         self.reconciler = reconciler
         self.check_s = check_s
@@ -266,7 +271,7 @@ class Flattener:
     async def _stand_down_protection(self, ids: list[int]) -> list[int]:
         """Mark the working OCO groups and managed brackets of ``ids`` done; return their ids."""
         groups = await self.runner.run(self.journal.oco_groups, OcoState.WORKING)
-        done = [g.id for g in groups if g.account_id in ids]
+        done = [g.id for g in groups if g.account_id in ids and g.id is not None]
         for group_id in done:
             await self.runner.run(self.journal.set_oco_group, group_id, OcoState.DONE, note=GROUP_NOTE)
         return done
@@ -318,7 +323,9 @@ class Flattener:
             return AccountFlatten(*done, errors=tuple(work.errors), checked=False)
         return AccountFlatten(*done, tuple(orders), tuple(positions), tuple(work.errors))
 
-    async def _read(self, read: Any, account: Account, what: str, errors: list[str]) -> list[Any]:
+    async def _read(
+        self, read: Callable[[int], Awaitable[list[T]]], account: Account, what: str, errors: list[str]
+    ) -> list[T]:
         """One search of the account; on a gateway error, note it and go on with nothing."""
         try:
             return list(await read(account.account_id))

@@ -29,6 +29,9 @@ from app.engine.protection_context import (
     ProtectionContext,
     account_of,
     current,
+    id_of,
+    side_of,
+    tag_of,
 )
 from app.failpoints import failpoint
 
@@ -70,7 +73,7 @@ class ManagedBrackets:
             )
             if acted:
                 return True  # read the gateway's answer back before deciding more
-            group = await self.ctx.runner.run(self.ctx.journal.oco_group, group.id)
+            group = await self.ctx.runner.run(self.ctx.journal.oco_group, id_of(group))
             if group is None or group.state != OcoState.WORKING:
                 return False
         return await self._restore(group, view, legs, resumed=resumed)
@@ -102,7 +105,7 @@ class ManagedBrackets:
             return False
         size = open_size
         if resumed or legs:
-            held = await self._held(group, Side(row.side))
+            held = await self._held(group, side_of(row))
             if held <= 0:
                 for view in legs:
                     if view.working and not view.state.is_open and view.broker_order_id is not None:
@@ -126,8 +129,8 @@ class ManagedBrackets:
             await self._fail(group, legs)
             return True
         for view in gone:  # a take profit
-            if (group.id, view.row.id) not in self.reported:
-                self.reported.add((group.id, view.row.id))
+            if (group.id, view.id) not in self.reported:
+                self.reported.add((id_of(group), view.id))
                 message = (
                     f"entry {row.client_order_id}: take profit {view.row.client_order_id} is "
                     f"{view.state} and not placed again; the stop loss protects the {open_size} "
@@ -152,15 +155,15 @@ class ManagedBrackets:
                 for v in legs
                 if v.row.leg == kind and v.working and not v.state.is_open and v.broker_order_id
             ]
-            for extra in sorted(live, key=lambda v: v.row.id)[:-1]:
-                if extra.filled or extra.row.id in self.ctx.cancel_asked:
+            for extra in sorted(live, key=lambda v: v.id)[:-1]:
+                if extra.filled or extra.id in self.ctx.cancel_asked:
                     continue
                 assert extra.broker_order_id is not None
                 outcome = await (await self.ctx.session(group)).cancel(
                     account_of(extra.row), group.contract_id, extra.broker_order_id
                 )
                 if outcome.state in (OrderState.DONE, OrderState.UNKNOWN):
-                    self.ctx.cancel_asked.add(extra.row.id)
+                    self.ctx.cancel_asked.add(extra.id)
                 message = (
                     f"OCO group {group.id}: two working {kind} legs → cancel the older "
                     f"{extra.row.client_order_id} {extra.broker_order_id}: {outcome.state}"
@@ -191,7 +194,7 @@ class ManagedBrackets:
         in the background. ``restored``: legs missing after a crash or a failed placement."""
         row = entry.row
         assert entry.price is not None
-        side = Side(row.side)
+        side = side_of(row)
         sign = 1 if side is Side.BUY else -1
         tick = row.tick_size or Decimal("0.25")
         session = await self.ctx.session(group)
@@ -208,7 +211,7 @@ class ManagedBrackets:
                 side.opposite,
                 order_type,
                 size,
-                tag(row.client_order_id, attempt),
+                tag(tag_of(row), attempt),
                 limit_price=price if order_type is OrderType.LIMIT else None,
                 stop_price=price if order_type is OrderType.STOP else None,
             )
@@ -231,7 +234,7 @@ class ManagedBrackets:
         else:
             kind, level = EventKind.BRACKET_MANAGED_PLACED, EventLevel.INFO
         await self.ctx.record(group, kind, message, level)
-        self.ctx.spawn(self.verify(group.id))
+        self.ctx.spawn(self.verify(id_of(group)))
 
     async def verify(self, oco_group_id: int) -> None:
         """Both legs must be WORKING (or the group settled) within ``verify_s``; else the policy
@@ -270,8 +273,8 @@ class ManagedBrackets:
                     await self._fail(group, legs)
                     return
                 for view in legs:  # the stop loss works; a take profit that does not is reported
-                    if view.state not in SEEN and (group.id, view.row.id) not in self.reported:
-                        self.reported.add((group.id, view.row.id))
+                    if view.state not in SEEN and (group.id, view.id) not in self.reported:
+                        self.reported.add((group.id, view.id))
                         message = (
                             f"take profit {view.row.client_order_id} not working within "
                             f"{self.ctx.verify_s:g} s ({view.state}); the stop loss protects the position"
@@ -286,10 +289,10 @@ class ManagedBrackets:
 
     async def _fail(self, group: OcoGroupRecord, legs: list[LegView]) -> None:
         """The legs are not working in time: cancel what is left, then close or keep."""
-        group = await self.ctx.runner.run(self.ctx.journal.oco_group, group.id)
+        group = await self.ctx.runner.run(self.ctx.journal.oco_group, id_of(group))
         if group is None or group.state != OcoState.WORKING:
             return
-        rows = await self.ctx.rows(group.id)
+        rows = await self.ctx.rows(id_of(group))
         entry = self.ctx.view(next(r for r in rows if r.leg == Leg.ENTRY))
         legs = [self.ctx.view(r) for r in rows if r.leg in PROTECTIVE]
         states = ", ".join(f"{v.name} {v.state}" for v in current(legs)) or "no legs"
@@ -316,7 +319,7 @@ class ManagedBrackets:
         """Verify a resumed managed bracket whose legs are not all seen working yet."""
         if group.kind != OcoKind.MANAGED_BRACKET:
             return
-        rows = await self.ctx.rows(group.id)
+        rows = await self.ctx.rows(id_of(group))
         legs = current([self.ctx.view(r) for r in rows if r.leg in PROTECTIVE])
         if legs and not all(v.state in SEEN for v in legs):
-            self.ctx.spawn(self.verify(group.id))
+            self.ctx.spawn(self.verify(id_of(group)))

@@ -16,10 +16,10 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from app.domain import ids
-from app.domain.enums import Leg, OrderState, OrderType, Side
+from app.domain.enums import Leg, OrderState, OrderType
 from app.domain.events import OrderEvent
 from app.domain.kinds import EventKind, EventLevel, OcoKind
 from app.domain.models import BrokerOrder
@@ -30,7 +30,10 @@ from app.engine.protection_context import (
     SEEN,
     LegView,
     ProtectionContext,
+    id_of,
     native_entry,
+    side_of,
+    tag_of,
 )
 from app.errors import GatewayError, JournalError
 
@@ -143,7 +146,7 @@ class NativeBrackets:
                 children[row.parent_id].append(row)
         by_account: defaultdict[int, list[OrderRecord]] = defaultdict(list)
         for entry in entries:
-            if native_unsettled(entry, children[entry.id]):
+            if native_unsettled(entry, children[id_of(entry)]):
                 by_account[entry.account_id].append(entry)
         for account, todo in by_account.items():
             try:
@@ -153,7 +156,7 @@ class NativeBrackets:
                     listed = {o.broker_order_id for o in orders}
                     orders += [o for o in await self._suspended(account) if o.broker_order_id not in listed]
                 for entry in todo:
-                    await self._check(entry, children[entry.id], orders)
+                    await self._check(entry, children[id_of(entry)], orders)
             except Exception:  # noqa: BLE001 — one account must not stop the others
                 log.exception("could not check the native brackets of account %s", account)
 
@@ -175,13 +178,13 @@ class NativeBrackets:
         protected = any(v.working for v in stop_loss) or (not entry.stop_loss_ticks and bool(views))
         if protected or await self._held_for(entry) <= 0:
             return
-        self.checked.add(entry.id)
+        self.checked.add(id_of(entry))
         await self._fallback(entry, views, resumed=True)
 
     async def _held_for(self, entry: OrderRecord) -> int:
         positions = await self.ctx.gateway.open_positions(entry.account_id)
         position = next((p for p in positions if p.contract_id == entry.contract_id), None)
-        return position.size if position is not None and position.side == Side(entry.side) else 0
+        return position.size if position is not None and position.side == side_of(entry) else 0
 
     async def adopt_children(
         self, entry: OrderRecord, children: list[OrderRecord], orders: list[BrokerOrder]
@@ -193,7 +196,7 @@ class NativeBrackets:
         by_id = {o.broker_order_id: o for o in orders}
         by_tag = {o.client_order_id: o for o in orders if o.client_order_id}
         broker = by_id.get(entry.broker_order_id) if entry.broker_order_id else None
-        broker = broker or by_tag.get(entry.client_order_id)
+        broker = broker or by_tag.get(entry.client_order_id or "")
         if broker is None:
             return children  # not listed: reconciliation settles the entry itself
         children = list(children)
@@ -206,7 +209,7 @@ class NativeBrackets:
             ):
                 if not ticks or leg in held:
                     continue
-                found = by_tag.get(tag(entry.client_order_id)) or next(
+                found = by_tag.get(tag(tag_of(entry))) or next(
                     (
                         o
                         for o in orders
@@ -237,11 +240,11 @@ class NativeBrackets:
         pairs = [(entry, OrderEvent(broker))]
         for row in children:
             found = by_id.get(row.broker_order_id) if row.broker_order_id else None
-            found = found or by_tag.get(row.client_order_id)
+            found = found or by_tag.get(row.client_order_id or "")
             if found is not None:
-                self.ctx.remember(row.id, found)
+                self.ctx.remember(row, found)
                 pairs.append((row, OrderEvent(found)))
-        self.ctx.remember(entry.id, broker)
+        self.ctx.remember(entry, broker)
         await self.ctx.applier.apply_to_rows(pairs)
         return children
 
@@ -263,10 +266,10 @@ class NativeBrackets:
 
     async def _journal_child(
         self, entry: OrderRecord, leg: Leg, order_type: OrderType, ticks: int, order: BrokerOrder
-    ) -> Any:
+    ) -> OrderRecord | None:
         """Add the row of a native leg the gateway made with ``entry``; None when it cannot."""
         made = ids.stop_loss_tag if leg == Leg.STOP_LOSS else ids.take_profit_tag
-        tag = order.client_order_id or made(entry.client_order_id)
+        tag = order.client_order_id or made(tag_of(entry))
         try:
             await self.ctx.runner.run(
                 self.ctx.journal.add_order,
@@ -276,7 +279,7 @@ class NativeBrackets:
                 contract_id=entry.contract_id,
                 leg=leg,
                 action=entry.action,
-                side=Side(entry.side).opposite,
+                side=side_of(entry).opposite,
                 order_type=order_type,
                 size=entry.size,
                 client_order_id=tag,

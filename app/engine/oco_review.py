@@ -13,10 +13,17 @@ import logging
 from typing import TYPE_CHECKING
 
 from app.domain import ids
-from app.domain.enums import Action, Leg, OrderState, OrderType, Side
+from app.domain.enums import Action, Leg, OrderState, OrderType
 from app.domain.kinds import EventKind, EventLevel, OcoState
 from app.domain.models import OrderRequest
-from app.engine.protection_context import PROTECTIVE, LegView, ProtectionContext, account_of
+from app.engine.protection_context import (
+    PROTECTIVE,
+    LegView,
+    ProtectionContext,
+    account_of,
+    side_of,
+    tag_of,
+)
 from app.errors import GatewayError, OrderRejected
 
 if TYPE_CHECKING:
@@ -52,9 +59,9 @@ class OcoReview:
         for leg in legs:
             if not leg.working or leg.state.is_open or leg.broker_order_id is None:
                 continue  # finished, or its placement is still being settled
-            target = min(cap if leg.row.leg in PROTECTIVE else leg.row.size, cap - total + leg.filled)
+            target = min(cap if leg.row.leg in PROTECTIVE else leg.row.size or 0, cap - total + leg.filled)
             if target <= leg.filled:
-                if leg.row.id not in self.ctx.cancel_asked:
+                if leg.id not in self.ctx.cancel_asked:
                     await self.cancel_leg(group, leg, legs)
                     acted = True
             elif leg.filled == 0 and leg.size != target:
@@ -93,12 +100,12 @@ class OcoReview:
     async def take_back(self, group: OcoGroupRecord, row: OrderRecord, size: int) -> tuple[str, OrderState]:
         """Send ``size`` contracts opposite to ``row``'s side at market, tagged ``<tag>-FL``, once:
         a row with that tag already journaled means it was sent. Return the tag and its state."""
-        tag = ids.flatten_tag(row.client_order_id)
+        tag = ids.flatten_tag(tag_of(row))
         held = await self.ctx.runner.run(self.ctx.journal.order_by_client_id, group.account_id, tag)
         if held is not None:
             return tag, held.state
         request = OrderRequest(
-            group.account_id, group.contract_id, Side(row.side).opposite, OrderType.MARKET, size, tag
+            group.account_id, group.contract_id, side_of(row).opposite, OrderType.MARKET, size, tag
         )
         outcome = await (await self.ctx.session(group)).place(
             account_of(row), Leg.CLOSE, Action.EXIT, request, parent_id=row.id, oco_group_id=group.id
@@ -111,7 +118,7 @@ class OcoReview:
             account_of(leg.row), group.contract_id, leg.broker_order_id
         )
         if outcome.state in (OrderState.DONE, OrderState.UNKNOWN):
-            self.ctx.cancel_asked.add(leg.row.id)
+            self.ctx.cancel_asked.add(leg.id)
         why = ", ".join(f"{v.name} filled {v.filled}" for v in legs if v.filled) or "the cap was reached"
         message = f"OCO group {group.id}: {why} → cancel {leg.name} {leg.broker_order_id}: {outcome.state}"
         if outcome.message:
@@ -122,7 +129,7 @@ class OcoReview:
         """Order/modify the leg to ``size`` contracts; sent once (an absolute size, so a later
         review that sends it again after an unknown answer changes nothing)."""
         assert leg.broker_order_id is not None
-        self.ctx.sizes[leg.row.id] = size
+        self.ctx.sizes[leg.id] = size
         why = ", ".join(f"{v.name} filled {v.filled}" for v in legs if v.filled) or "entry filled"
         message = (
             f"OCO group {group.id}: {why} → {leg.name} {leg.broker_order_id} resized {leg.size} → {size}"
@@ -143,4 +150,4 @@ class OcoReview:
 def _fill_order(view: LegView) -> tuple[float, int]:
     """Sort key: when the leg last filled (else its last report), then its row id."""
     at = view.row.last_fill_at or view.updated_at
-    return (at.timestamp() if at is not None else 0.0, view.row.id)
+    return (at.timestamp() if at is not None else 0.0, view.id)

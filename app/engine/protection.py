@@ -50,6 +50,7 @@ from app.engine.protection_context import (
     LegView,
     ProtectionContext,
     Spawn,
+    id_of,
     native_entry,
 )
 from app.engine.reconcile import Reconciler
@@ -123,11 +124,12 @@ class Protection:
             if account_id is not None and group.account_id != account_id:
                 continue
             try:
-                async with self.ctx.locks[group.id]:
-                    await self._settle_earlier_legs(await self.ctx.rows(group.id))
-                    await self.ctx.refresh(group.account_id, group.created_at, await self.ctx.rows(group.id))
-                await self.review(group.id, resumed=True)
-                group_now = await self.runner.run(self.journal.oco_group, group.id)
+                group_id = id_of(group)
+                async with self.ctx.locks[group_id]:
+                    await self._settle_earlier_legs(await self.ctx.rows(group_id))
+                    await self.ctx.refresh(group.account_id, group.created_at, await self.ctx.rows(group_id))
+                await self.review(group_id, resumed=True)
+                group_now = await self.runner.run(self.journal.oco_group, group_id)
                 if group_now is not None and group_now.state == OcoState.WORKING:
                     await self.ctx.record(
                         group_now,
@@ -173,7 +175,7 @@ class Protection:
                 self.journal.order_for_event, order.account_id, order.broker_order_id, order.client_order_id
             )
             if row is not None:
-                self.ctx.remember(row.id, order)
+                self.ctx.remember(row, order)
         elif isinstance(event, Fill):
             row = await self.runner.run(
                 self.journal.order_for_event, event.account_id, event.broker_order_id, None

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from app.domain.enums import Leg, OrderState
+from app.domain.enums import Leg, OrderState, Side
 from app.domain.events import OrderEvent
 from app.domain.kinds import EventKind, EventLevel, OcoKind, OcoState
 from app.domain.models import Account, BrokerOrder
@@ -55,6 +55,11 @@ class LegView:
     size: int
     broker_order_id: int | None
     updated_at: datetime | None
+
+    @property
+    def id(self) -> int:
+        """The order row's id."""
+        return id_of(self.row)
 
     @property
     def working(self) -> bool:
@@ -114,8 +119,9 @@ class ProtectionContext:
         # Rows written before this moment belong to an earlier run: nothing of theirs is in flight.
         self.started_at = datetime.now(UTC)
 
-    def remember(self, row_id: int, order: BrokerOrder) -> None:
+    def remember(self, row: OrderRecord, order: BrokerOrder) -> None:
         """Keep ``order`` as the row's newest broker report unless a newer one is held."""
+        row_id = id_of(row)
         held = self.reports.get(row_id)
         if (
             held is None
@@ -126,7 +132,7 @@ class ProtectionContext:
 
     def view(self, row: OrderRecord) -> LegView:
         """The row merged with the newest broker report and the size last asked for."""
-        report = self.reports.get(row.id)
+        report = self.reports.get(id_of(row))
         state, filled, price = row.state, row.fill_volume or 0, row.filled_price
         size = row.size or 0
         broker_order_id, updated_at = row.broker_order_id, row.broker_updated_at
@@ -138,7 +144,7 @@ class ProtectionContext:
             size = report.size
             broker_order_id = broker_order_id or report.broker_order_id
             updated_at = report.updated_at or updated_at
-        size = self.sizes.get(row.id, size)
+        size = self.sizes.get(id_of(row), size)
         return LegView(row, state, filled, price, size, broker_order_id, updated_at)
 
     async def rows(self, oco_group_id: int) -> list[OrderRecord]:
@@ -153,9 +159,9 @@ class ProtectionContext:
         pairs = []
         for row in rows:
             found = by_id.get(row.broker_order_id) if row.broker_order_id else None
-            found = found or by_tag.get(row.client_order_id)
+            found = found or by_tag.get(row.client_order_id or "")
             if found is not None:
-                self.remember(row.id, found)
+                self.remember(row, found)
                 pairs.append((row, OrderEvent(found)))
         if pairs:
             await self.applier.apply_to_rows(pairs)
@@ -205,9 +211,27 @@ def current(legs: list[LegView]) -> list[LegView]:
     newest: dict[str, LegView] = {}
     for view in legs:
         held = newest.get(view.row.leg)
-        if held is None or view.row.id > held.row.id:
+        if held is None or view.id > held.id:
             newest[view.row.leg] = view
-    return sorted(newest.values(), key=lambda v: v.row.id)
+    return sorted(newest.values(), key=lambda v: v.id)
+
+
+def id_of(row: OrderRecord | OcoGroupRecord) -> int:
+    """The id of a row read from the journal (only a row not yet inserted has none)."""
+    assert row.id is not None
+    return row.id
+
+
+def side_of(row: OrderRecord) -> Side:
+    """The side of an order row (every row that sends or fills has one)."""
+    assert row.side is not None
+    return Side(row.side)
+
+
+def tag_of(row: OrderRecord) -> str:
+    """The tag (client order id) of an order row the bridge placed."""
+    assert row.client_order_id is not None
+    return row.client_order_id
 
 
 def account_of(row: OrderRecord) -> Account:
