@@ -343,6 +343,7 @@ class Bridge:
             why_not = "the bridge is paused"
         if why_not is not None:
             return await self.recovery.settle_from_rows(record, not_resumed=why_not)
+        assert template is not None  # else why_not says so
         try:
             alert = restore(record, template)
         except AlertInvalidError as exc:

@@ -14,22 +14,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.domain.enums import AlertStatus, OrderState, Side
+from app.domain.kinds import EventKind, EventLevel, OcoState
 from app.domain.models import Account, BrokerOrder, OrderOutcome, Position
 from app.engine.accounts import AccountDirectory
-from app.engine.execute import Executor, OrderSession
 from app.engine.ports import Gateway
 from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
+from app.engine.sender import OrderSender, OrderSession
 from app.errors import GatewayError
 
-log = logging.getLogger("tvbridge.engine")
+if TYPE_CHECKING:
+    from app.journal import Journal
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 KILL_SWITCH = "(kill switch)"  # the strategy of a flatten's alert row
 GROUP_NOTE = "flattened by the kill switch"
@@ -202,10 +208,11 @@ class Flattener:
     ) -> None:
         self.gateway = gateway
         self.runner = runner
-        self.journal = runner.journal
+        self.journal: Journal = runner.journal
         self.accounts = accounts
         self.reconciler = reconciler
         self.check_s = check_s
+        self.sender = OrderSender(gateway, runner, reconciler)
 
     async def plan(self, account_ids: Iterable[int]) -> FlattenPlan:
         """Read what ``account_ids`` hold now (two reads per account); never raises GatewayError:
@@ -223,8 +230,8 @@ class Flattener:
         ids = sorted(set(account_ids))
         alert_id = await self._journal_request(ids, by)
         groups = await self._stand_down_protection(ids)
-        session_of = await self._sessions(alert_id)
-        work = [_Work(a, session_of()) for a in await self._resolve(ids)]
+        # One session per account: each holds its own unflushed answers.
+        work = [_Work(a, self.sender.session(alert_id)) for a in await self._resolve(ids)]
         # Every account's cancels, then every account's closes, then the checks: accounts run
         # side by side within each step, and one account's failure is noted in its own _Work.
         await asyncio.gather(*(self._cancel_all(w) for w in work))
@@ -236,9 +243,9 @@ class Flattener:
         await self.runner.run(self.journal.settle_alert, alert_id, report.status, reason=summary)
         await self.runner.run(
             self.journal.add_event,
-            "kill.flatten",
+            EventKind.KILL_FLATTEN,
             summary,
-            level="warning" if report.ok else "critical",
+            level=EventLevel.WARNING if report.ok else EventLevel.CRITICAL,
             alert_id=alert_id,
             data={**report.data(), "oco_groups_done": groups},
         )
@@ -263,18 +270,11 @@ class Flattener:
 
     async def _stand_down_protection(self, ids: list[int]) -> list[int]:
         """Mark the working OCO groups and managed brackets of ``ids`` done; return their ids."""
-        groups = await self.runner.run(self.journal.oco_groups, "working")
-        done = [g.id for g in groups if g.account_id in ids]
+        groups = await self.runner.run(self.journal.oco_groups, OcoState.WORKING)
+        done = [g.id for g in groups if g.account_id in ids and g.id is not None]
         for group_id in done:
-            await self.runner.run(self.journal.set_oco_group, group_id, "done", note=GROUP_NOTE)
+            await self.runner.run(self.journal.set_oco_group, group_id, OcoState.DONE, note=GROUP_NOTE)
         return done
-
-    async def _sessions(self, alert_id: int) -> Any:
-        """A factory of OrderSessions under the flatten's alert (one per account: each holds
-        its own unflushed answers)."""
-        instance = await self.runner.run(lambda: self.journal.instance)
-        executor = Executor(self.gateway, self.runner, self.accounts, self.reconciler, instance=instance)
-        return lambda: executor.session(alert_id)
 
     async def _resolve(self, account_ids: Iterable[int]) -> list[Account]:
         """The accounts by id; one the directory cannot name is still flattened by its id."""
@@ -323,7 +323,9 @@ class Flattener:
             return AccountFlatten(*done, errors=tuple(work.errors), checked=False)
         return AccountFlatten(*done, tuple(orders), tuple(positions), tuple(work.errors))
 
-    async def _read(self, read: Any, account: Account, what: str, errors: list[str]) -> list[Any]:
+    async def _read(
+        self, read: Callable[[int], Awaitable[list[T]]], account: Account, what: str, errors: list[str]
+    ) -> list[T]:
         """One search of the account; on a gateway error, note it and go on with nothing."""
         try:
             return list(await read(account.account_id))

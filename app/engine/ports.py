@@ -1,6 +1,6 @@
 """The engine's view of a ProjectX gateway: the live client and the simulator-backed one alike.
 
-app/gateway/projectx.py implements it; tests may hand-write fakes against it.
+app/gateway/projectx.py implements it (app/gateway/dryrun.py wraps it); tests' fakes implement it too.
 """
 
 from __future__ import annotations
@@ -20,10 +20,18 @@ class Gateway(Protocol):
     a timeout, 5xx, 429 or dropped connection raises OutcomeUnknown (reference/projectx-api.md
     §3, §8). Reads may be retried by the implementation.
 
-    Optional (read with ``getattr``; fakes, the simulator and DryRunGateway may lack them):
-    ``token_expires_at: datetime | None`` and ``failing_since: datetime | None``, since when (UTC)
-    the gateway has not answered (transport failure or 5xx; None while it answers).
+    ProjectXGateway (live, or pointed at the simulator) and DryRunGateway implement all of it;
+    ``mypy --strict`` checks that they do wherever one is passed as a Gateway.
     """
+
+    @property
+    def token_expires_at(self) -> datetime | None:
+        """When the session token expires (UTC), for the status page; None before start."""
+
+    @property
+    def failing_since(self) -> datetime | None:
+        """Since when (UTC) the gateway has not answered (transport failure or 5xx), for the
+        unreachable alarm; None while it answers."""
 
     async def start(self) -> None:
         """Log in (Auth/loginKey). Raises GatewayAuthError with the gateway's reason."""
@@ -84,6 +92,10 @@ class Gateway(Protocol):
 
     async def open_positions(self, account_id: int) -> list[Position]:
         """Position/searchOpen."""
+
+    async def last_price(self, contract_id: str) -> Decimal | None:
+        """The contract's latest traded price (points), for the risk monitor; None when the
+        gateway has no recent bar (market closed)."""
 
     def place_order_body(self, request: OrderRequest) -> dict[str, Any]:
         """The exact JSON body Order/place would send for ``request`` (for ``tvbridge render``)."""

@@ -28,6 +28,14 @@ class DryRunGateway:
         self.inner = inner
         self.calls: list[dict[str, Any]] = []
 
+    @property
+    def token_expires_at(self) -> datetime | None:
+        return self.inner.token_expires_at
+
+    @property
+    def failing_since(self) -> datetime | None:
+        return self.inner.failing_since
+
     async def start(self) -> None:
         await self.inner.start()
 
@@ -58,6 +66,9 @@ class DryRunGateway:
 
     async def open_positions(self, account_id: int) -> list[Position]:
         return await self.inner.open_positions(account_id)
+
+    async def last_price(self, contract_id: str) -> Decimal | None:
+        return await self.inner.last_price(contract_id)
 
     def place_order_body(self, request: OrderRequest) -> dict[str, Any]:
         return wire.place_order_body(request)

@@ -52,7 +52,8 @@ async def open_a_position(env: Env) -> str:
 
 
 def messages(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.levelno == level and r.name == "tvbridge.engine"]
+    engine = ("tvbridge.engine", "app.engine.")  # a logger per engine module (issue 13)
+    return [r.getMessage() for r in caplog.records if r.levelno == level and r.name.startswith(engine)]
 
 
 async def test_stopping_with_a_position_open_warns_journals_and_leaves_it_at_the_broker(

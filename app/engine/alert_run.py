@@ -1,0 +1,106 @@
+"""One alert's run as the order modules see it: its collaborators and what it decided so far.
+
+The per-alert run (execute.py), the entries, brackets and OCO pairs (entries.py) and the target
+position (target_position.py) share this one context rather than one ``self``: each takes the
+AlertRun and sends through its OrderSession (sender.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from app.domain import ids
+from app.domain.enums import OrderState
+from app.domain.models import Account, Alert, Contract, OrderOutcome, Position
+from app.engine.ports import Gateway
+from app.engine.risk_gate import RiskGate
+from app.engine.runner import JournalRunner
+from app.engine.sender import Column, OrderSession
+from app.journal.journal import OrderUpdate
+
+if TYPE_CHECKING:
+    from app.journal import Journal, OrderRecord
+    from app.strategies import StrategyTemplate
+
+log = logging.getLogger(__name__)
+
+
+class AlertRun:
+    """What one alert's run holds: the alert, its template, the session its orders go through,
+    and the decisions that shape its status (stale, withheld, refused by the risk gate).
+
+    ``new_rows``: the native bracket legs the gateway made with an entry, journaled with the
+    alert's settlement (outcome, row columns).
+    """
+
+    def __init__(
+        self,
+        alert: Alert,
+        template: StrategyTemplate,
+        orders: OrderSession,
+        *,
+        instance: str,
+        gate: RiskGate | None,
+    ) -> None:
+        assert alert.alert_id is not None
+        self.alert = alert
+        self.alert_id: int = alert.alert_id
+        self.template = template
+        self.orders = orders
+        self.instance = instance
+        self.gate = gate  # the risk gate every entry passes (app/engine/risk_gate.py)
+        self.gateway: Gateway = orders.gateway
+        self.runner: JournalRunner = orders.runner
+        self.journal: Journal = orders.journal
+        self.new_rows: list[tuple[OrderOutcome, dict[str, Column]]] = []  # bracket legs to journal
+        self.stale: str | None = None  # how old the alert is when too old for a new entry
+        self.withheld = False  # a position sync's entry part was not sent: the alert is stale
+        self.refusals: list[str] = []  # entries the risk gate refused, with its reasons
+
+    @property
+    def updates(self) -> list[OrderUpdate]:
+        """The session's answers not yet committed (the settlement commits them)."""
+        return self.orders.updates
+
+    @updates.setter
+    def updates(self, value: list[OrderUpdate]) -> None:
+        self.orders.updates = value
+
+    def tag(self, n: int) -> str:
+        """The tag of the alert's ``n``-th order (its intent's index): the same on a resumed run."""
+        return ids.client_order_id(self.instance, self.alert_id, n)
+
+    def prior(self, account_id: int, tag: str | None) -> OrderRecord | None:
+        """The earlier run's row with this tag on this account, or None."""
+        return self.orders.prior(account_id, tag)
+
+    def sent_before(self, account_id: int, tag: str | None) -> bool:
+        """True when the earlier run's row with this tag may have reached the gateway."""
+        prior = self.prior(account_id, tag)
+        return prior is not None and prior.state != OrderState.NOT_PLACED
+
+    async def position(self, account: Account, contract: Contract) -> Position | None:
+        """The account's open position in ``contract`` (Position/searchOpen), None when flat."""
+        positions = await self.gateway.open_positions(account.account_id)
+        return next((p for p in positions if p.contract_id == contract.contract_id), None)
+
+    async def flatten(
+        self, account: Account, contract: Contract, position: Position | None
+    ) -> list[OrderOutcome]:
+        """Close the position first, then cancel the working orders of that contract.
+
+        Closing first means a failed close leaves the stop loss working.
+        """
+        outcomes = [] if position is None else [await self.orders.submit_close(account, position)]
+        return outcomes + await self.cancel_working(account, contract)
+
+    async def cancel_working(self, account: Account, contract: Contract) -> list[OrderOutcome]:
+        """Cancel every working order of ``contract`` on the account (Order/searchOpen)."""
+        outcomes = []
+        for order in await self.gateway.open_orders(account.account_id):
+            if order.contract_id == contract.contract_id:
+                outcomes += await self.orders.submit_cancel(
+                    account, contract.contract_id, order.broker_order_id
+                )
+        return outcomes
