@@ -66,7 +66,7 @@ class OrderRow(OrderFacts, Protocol):
     """
 
     @property
-    def id(self) -> int: ...
+    def id(self) -> int | None: ...  # None only on a table object not yet flushed
     @property
     def gateway(self) -> str: ...
     @property
@@ -118,7 +118,7 @@ class OcoGroupRow(Protocol):
     an OcoState value, ``policy`` "flatten" | "keep" | "close"; times UTC."""
 
     @property
-    def id(self) -> int: ...
+    def id(self) -> int | None: ...  # None only on a table object not yet flushed
     @property
     def alert_id(self) -> int: ...
     @property

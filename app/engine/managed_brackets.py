@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     pass
 
 if TYPE_CHECKING:
-    from app.journal.tables import OcoGroupRecord, OrderRecord
+    from app.domain.records import OcoGroupRow, OrderRow
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class ManagedBrackets:
         self.reported: set[tuple[int, int]] = set()  # (group, leg row) a critical event named
         self.verifying: set[int] = set()  # managed groups whose legs are being verified
 
-    async def review(self, group: OcoGroupRecord, rows: list[OrderRecord], *, resumed: bool = False) -> bool:
+    async def review(self, group: OcoGroupRow, rows: list[OrderRow], *, resumed: bool = False) -> bool:
         entry = next(r for r in rows if r.leg == Leg.ENTRY)
         view = self.ctx.view(entry)
         legs = [self.ctx.view(r) for r in rows if r.leg in PROTECTIVE]
@@ -73,13 +73,14 @@ class ManagedBrackets:
             )
             if acted:
                 return True  # read the gateway's answer back before deciding more
-            group = await self.ctx.runner.run(self.ctx.journal.oco_group, id_of(group))
-            if group is None or group.state != OcoState.WORKING:
+            fresh = await self.ctx.runner.run(self.ctx.journal.oco_group, id_of(group))
+            if fresh is None or fresh.state != OcoState.WORKING:
                 return False
+            group = fresh
         return await self._restore(group, view, legs, resumed=resumed)
 
     async def _restore(
-        self, group: OcoGroupRecord, entry: LegView, legs: list[LegView], *, resumed: bool
+        self, group: OcoGroupRow, entry: LegView, legs: list[LegView], *, resumed: bool
     ) -> bool:
         """Give the contracts the bracket still holds a live stop loss and take profit (those the
         template asks for); True when something was sent.
@@ -144,7 +145,7 @@ class ManagedBrackets:
         await self._place(group, entry, size, plan, restored=resumed or bool(legs))
         return True
 
-    async def _cancel_duplicates(self, group: OcoGroupRecord, legs: list[LegView]) -> bool:
+    async def _cancel_duplicates(self, group: OcoGroupRow, legs: list[LegView]) -> bool:
         """Two working legs of one kind (a leg placed again after a restart, whose first copy
         turned up on the gateway after all): cancel all but the newest, so two stop losses can
         never both fill against one position. True when a cancel was sent."""
@@ -174,7 +175,7 @@ class ManagedBrackets:
                 acted = True
         return acted
 
-    async def _held(self, group: OcoGroupRecord, side: Side) -> int:
+    async def _held(self, group: OcoGroupRow, side: Side) -> int:
         """The contracts the gateway holds on ``side`` in the group's contract (Position/searchOpen)."""
         positions = await self.ctx.gateway.open_positions(group.account_id)
         position = next((p for p in positions if p.contract_id == group.contract_id), None)
@@ -182,7 +183,7 @@ class ManagedBrackets:
 
     async def _place(
         self,
-        group: OcoGroupRecord,
+        group: OcoGroupRow,
         entry: LegView,
         size: int,
         plan: list[tuple[Leg, int, int]],
@@ -273,8 +274,8 @@ class ManagedBrackets:
                     await self._fail(group, legs)
                     return
                 for view in legs:  # the stop loss works; a take profit that does not is reported
-                    if view.state not in SEEN and (group.id, view.id) not in self.reported:
-                        self.reported.add((group.id, view.id))
+                    if view.state not in SEEN and (id_of(group), view.id) not in self.reported:
+                        self.reported.add((id_of(group), view.id))
                         message = (
                             f"take profit {view.row.client_order_id} not working within "
                             f"{self.ctx.verify_s:g} s ({view.state}); the stop loss protects the position"
@@ -287,11 +288,12 @@ class ManagedBrackets:
         finally:
             self.verifying.discard(oco_group_id)
 
-    async def _fail(self, group: OcoGroupRecord, legs: list[LegView]) -> None:
+    async def _fail(self, group: OcoGroupRow, legs: list[LegView]) -> None:
         """The legs are not working in time: cancel what is left, then close or keep."""
-        group = await self.ctx.runner.run(self.ctx.journal.oco_group, id_of(group))
-        if group is None or group.state != OcoState.WORKING:
+        fresh = await self.ctx.runner.run(self.ctx.journal.oco_group, id_of(group))
+        if fresh is None or fresh.state != OcoState.WORKING:
             return
+        group = fresh
         rows = await self.ctx.rows(id_of(group))
         entry = self.ctx.view(next(r for r in rows if r.leg == Leg.ENTRY))
         legs = [self.ctx.view(r) for r in rows if r.leg in PROTECTIVE]
@@ -315,7 +317,7 @@ class ManagedBrackets:
             note += " → kept (on_failure = keep): the position is NOT protected"
         await self.ctx.finish(group, OcoState.FAILED, note, [entry, *legs], EventLevel.CRITICAL)
 
-    async def verify_later(self, group: OcoGroupRecord) -> None:
+    async def verify_later(self, group: OcoGroupRow) -> None:
         """Verify a resumed managed bracket whose legs are not all seen working yet."""
         if group.kind != OcoKind.MANAGED_BRACKET:
             return

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     pass
 
 if TYPE_CHECKING:
-    from app.journal.tables import OrderRecord
+    from app.domain.records import OrderRow
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,9 @@ class NativeBrackets:
                 entry = next(r for r in rows if r.id == entry_id)
                 if not native_entry(entry):
                     return  # refused by the gateway: the executor took it back
-                children = [r for r in rows if r.parent_id == entry_id and r.leg in PROTECTIVE]
+                children: list[OrderRow] = [
+                    r for r in rows if r.parent_id == entry_id and r.leg in PROTECTIVE
+                ]
                 expected = bool(entry.stop_loss_ticks) + bool(entry.take_profit_ticks)
                 views = [self.ctx.view(r) for r in children]
                 if len(views) >= expected and all(v.state in SEEN for v in views):
@@ -98,7 +100,7 @@ class NativeBrackets:
         except Exception:  # noqa: BLE001
             log.exception("verifying the native bracket of order row %s failed", entry_id)
 
-    async def _fallback(self, entry: OrderRecord, children: list[LegView], *, resumed: bool = False) -> None:
+    async def _fallback(self, entry: OrderRow, children: list[LegView], *, resumed: bool = False) -> None:
         """The native legs do not protect the filled entry: a managed bracket of the same ticks
         takes over (sized to the gateway's position when ``resumed``)."""
         seen = ", ".join(f"{v.name} {v.state}" for v in children) or "none"
@@ -113,6 +115,9 @@ class NativeBrackets:
         )
         await self.ctx.runner.run(self.ctx.journal.set_order_group, entry.id, group_id)
         group = await self.ctx.runner.run(self.ctx.journal.oco_group, group_id)
+        if group is None:  # the group row was written in the same transaction as its legs
+            log.error("OCO group %s of entry %s is not in the journal", group_id, entry.client_order_id)
+            return
         when = "at start or after a reconnect" if resumed else f"within {self.ctx.verify_s:g} s"
         message = (
             f"entry {entry.client_order_id} filled but its native stop loss / take profit were not "
@@ -140,11 +145,11 @@ class NativeBrackets:
         except Exception:  # noqa: BLE001
             log.exception("could not read the native bracket entries to check")
             return
-        children: defaultdict[int, list[OrderRecord]] = defaultdict(list)
+        children: defaultdict[int, list[OrderRow]] = defaultdict(list)
         for row in rows:
             if row.parent_id is not None and row.leg in PROTECTIVE:
                 children[row.parent_id].append(row)
-        by_account: defaultdict[int, list[OrderRecord]] = defaultdict(list)
+        by_account: defaultdict[int, list[OrderRow]] = defaultdict(list)
         for entry in entries:
             if native_unsettled(entry, children[id_of(entry)]):
                 by_account[entry.account_id].append(entry)
@@ -155,14 +160,12 @@ class NativeBrackets:
                 if any(not e.state.is_final for e in todo):  # legs held until the entry fills
                     listed = {o.broker_order_id for o in orders}
                     orders += [o for o in await self._suspended(account) if o.broker_order_id not in listed]
-                for entry in todo:
-                    await self._check(entry, children[id_of(entry)], orders)
+                for unsettled in todo:
+                    await self._check(unsettled, children[id_of(unsettled)], orders)
             except Exception:  # noqa: BLE001 — one account must not stop the others
                 log.exception("could not check the native brackets of account %s", account)
 
-    async def _check(
-        self, entry: OrderRecord, children: list[OrderRecord], orders: list[BrokerOrder]
-    ) -> None:
+    async def _check(self, entry: OrderRow, children: list[OrderRow], orders: list[BrokerOrder]) -> None:
         """Journal what the gateway says of one native entry and its legs; protect it when it
         is filled and no stop loss works while the gateway holds its position."""
         children = await self.adopt_children(entry, children, orders)
@@ -181,14 +184,14 @@ class NativeBrackets:
         self.checked.add(id_of(entry))
         await self._fallback(entry, views, resumed=True)
 
-    async def _held_for(self, entry: OrderRecord) -> int:
+    async def _held_for(self, entry: OrderRow) -> int:
         positions = await self.ctx.gateway.open_positions(entry.account_id)
         position = next((p for p in positions if p.contract_id == entry.contract_id), None)
         return position.size if position is not None and position.side == side_of(entry) else 0
 
     async def adopt_children(
-        self, entry: OrderRecord, children: list[OrderRecord], orders: list[BrokerOrder]
-    ) -> list[OrderRecord]:
+        self, entry: OrderRow, children: list[OrderRow], orders: list[BrokerOrder]
+    ) -> list[OrderRow]:
         """Journal the gateway's reports of a native entry and its -SL/-TP legs (``orders``: an
         Order/search answer), adding the leg rows the journal lacks: those the alert's
         settlement would have written, when that settlement was lost (the entry is from an
@@ -257,7 +260,7 @@ class NativeBrackets:
             log.warning("could not read the suspended bracket legs of account %s: %s", account_id, exc)
             return []
 
-    async def _settled_elsewhere(self, entry: OrderRecord) -> bool:
+    async def _settled_elsewhere(self, entry: OrderRow) -> bool:
         """True when no alert settlement of this run may still write the entry's legs."""
         if entry.created_at < self.ctx.started_at:
             return True
@@ -265,8 +268,8 @@ class NativeBrackets:
         return alert is not None and alert.settled_at is not None
 
     async def _journal_child(
-        self, entry: OrderRecord, leg: Leg, order_type: OrderType, ticks: int, order: BrokerOrder
-    ) -> OrderRecord | None:
+        self, entry: OrderRow, leg: Leg, order_type: OrderType, ticks: int, order: BrokerOrder
+    ) -> OrderRow | None:
         """Add the row of a native leg the gateway made with ``entry``; None when it cannot."""
         made = ids.stop_loss_tag if leg == Leg.STOP_LOSS else ids.take_profit_tag
         tag = order.client_order_id or made(tag_of(entry))
@@ -294,7 +297,7 @@ class NativeBrackets:
         return await self.ctx.runner.run(self.ctx.journal.order_by_client_id, entry.account_id, tag)
 
 
-def native_unsettled(entry: OrderRecord, children: list[OrderRecord]) -> bool:
+def native_unsettled(entry: OrderRow, children: list[OrderRow]) -> bool:
     """A native entry worth a look at start: still working, or filled with a leg the journal
     lacks or still holds open (whose state the gateway may have moved on)."""
     if entry.state in (OrderState.CANCELLED, OrderState.EXPIRED) and not entry.fill_volume:

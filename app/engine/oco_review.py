@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     pass
 
 if TYPE_CHECKING:
-    from app.journal.tables import OcoGroupRecord, OrderRecord
+    from app.domain.records import OcoGroupRow, OrderRow
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class OcoReview:
 
     async def review_legs(
         self,
-        group: OcoGroupRecord,
+        group: OcoGroupRow,
         legs: list[LegView],
         cap: int,
         *,
@@ -82,7 +82,7 @@ class OcoReview:
         await self.ctx.finish(group, OcoState.DONE, note, legs, EventLevel.INFO)
         return acted
 
-    async def _race(self, group: OcoGroupRecord, legs: list[LegView], excess: int) -> None:
+    async def _race(self, group: OcoGroupRow, legs: list[LegView], excess: int) -> None:
         """Both legs filled: cancel what still works, then apply the policy to the excess."""
         for leg in legs:
             if leg.working and not leg.state.is_open and leg.broker_order_id is not None:
@@ -97,7 +97,7 @@ class OcoReview:
             note += " → kept (on_both_filled = keep): check the position"
         await self.ctx.finish(group, OcoState.RACED, note, legs, EventLevel.CRITICAL)
 
-    async def take_back(self, group: OcoGroupRecord, row: OrderRecord, size: int) -> tuple[str, OrderState]:
+    async def take_back(self, group: OcoGroupRow, row: OrderRow, size: int) -> tuple[str, OrderState]:
         """Send ``size`` contracts opposite to ``row``'s side at market, tagged ``<tag>-FL``, once:
         a row with that tag already journaled means it was sent. Return the tag and its state."""
         tag = ids.flatten_tag(tag_of(row))
@@ -112,7 +112,7 @@ class OcoReview:
         )
         return tag, outcome.state
 
-    async def cancel_leg(self, group: OcoGroupRecord, leg: LegView, legs: list[LegView]) -> None:
+    async def cancel_leg(self, group: OcoGroupRow, leg: LegView, legs: list[LegView]) -> None:
         assert leg.broker_order_id is not None
         outcome = await (await self.ctx.session(group)).cancel(
             account_of(leg.row), group.contract_id, leg.broker_order_id
@@ -125,7 +125,7 @@ class OcoReview:
             message += f" ({outcome.message})"
         await self.ctx.record(group, EventKind.OCO_CANCEL, message, EventLevel.INFO, legs)
 
-    async def _modify_leg(self, group: OcoGroupRecord, leg: LegView, legs: list[LegView], size: int) -> None:
+    async def _modify_leg(self, group: OcoGroupRow, leg: LegView, legs: list[LegView], size: int) -> None:
         """Order/modify the leg to ``size`` contracts; sent once (an absolute size, so a later
         review that sends it again after an unknown answer changes nothing)."""
         assert leg.broker_order_id is not None

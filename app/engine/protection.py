@@ -67,8 +67,8 @@ __all__ = [  # the names other modules and tests used from here before the split
 ]
 
 if TYPE_CHECKING:
+    from app.domain.records import OrderRow
     from app.journal import Journal
-    from app.journal.tables import OrderRecord
 
 log = logging.getLogger(__name__)
 
@@ -186,11 +186,11 @@ class Protection:
             return
         if row.oco_group_id is not None:
             await self.review(row.oco_group_id)
-        elif native_entry(row) and self.ctx.view(row).filled and row.id not in self.native.checked:
-            self.native.checked.add(row.id)
-            self.ctx.spawn(self.native.verify(row.id, row.alert_id))
+        elif native_entry(row) and self.ctx.view(row).filled and id_of(row) not in self.native.checked:
+            self.native.checked.add(id_of(row))
+            self.ctx.spawn(self.native.verify(id_of(row), row.alert_id))
 
-    async def _settle_earlier_legs(self, rows: list[OrderRecord]) -> None:
+    async def _settle_earlier_legs(self, rows: list[OrderRow]) -> None:
         """Settle the group's orders an earlier run left SUBMITTING or UNKNOWN: that run is gone,
         so nothing of theirs is in flight and one Order/search by tag is conclusive."""
         for row in rows:

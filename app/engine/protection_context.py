@@ -27,8 +27,8 @@ from app.engine.runner import JournalRunner
 from app.engine.sender import OrderSender, OrderSession
 
 if TYPE_CHECKING:
+    from app.domain.records import OcoGroupRow, OrderRow
     from app.journal import Journal
-    from app.journal.tables import OcoGroupRecord, OrderRecord
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class LegView:
     ``filled`` and ``size`` in contracts; ``price`` the average fill price (points).
     """
 
-    row: OrderRecord
+    row: OrderRow
     state: OrderState
     filled: int
     price: Decimal | None
@@ -119,7 +119,7 @@ class ProtectionContext:
         # Rows written before this moment belong to an earlier run: nothing of theirs is in flight.
         self.started_at = datetime.now(UTC)
 
-    def remember(self, row: OrderRecord, order: BrokerOrder) -> None:
+    def remember(self, row: OrderRow, order: BrokerOrder) -> None:
         """Keep ``order`` as the row's newest broker report unless a newer one is held."""
         row_id = id_of(row)
         held = self.reports.get(row_id)
@@ -130,7 +130,7 @@ class ProtectionContext:
         ):
             self.reports[row_id] = order
 
-    def view(self, row: OrderRecord) -> LegView:
+    def view(self, row: OrderRow) -> LegView:
         """The row merged with the newest broker report and the size last asked for."""
         report = self.reports.get(id_of(row))
         state, filled, price = row.state, row.fill_volume or 0, row.filled_price
@@ -147,11 +147,11 @@ class ProtectionContext:
         size = self.sizes.get(id_of(row), size)
         return LegView(row, state, filled, price, size, broker_order_id, updated_at)
 
-    async def rows(self, oco_group_id: int) -> list[OrderRecord]:
+    async def rows(self, oco_group_id: int) -> list[OrderRow]:
         """The group's order rows (its entry or entries, and its legs)."""
         return await self.runner.run(self.journal.oco_group_orders, oco_group_id)
 
-    async def refresh(self, account_id: int, since: datetime, rows: list[OrderRecord]) -> None:
+    async def refresh(self, account_id: int, since: datetime, rows: list[OrderRow]) -> None:
         """Ask the gateway (Order/search) for ``rows``' orders; journal and remember its answer."""
         orders = await self.gateway.search_orders(account_id, since - SEARCH_SLACK)
         by_id = {o.broker_order_id: o for o in orders}
@@ -166,12 +166,12 @@ class ProtectionContext:
         if pairs:
             await self.applier.apply_to_rows(pairs)
 
-    async def session(self, group: OcoGroupRecord) -> OrderSession:
+    async def session(self, group: OcoGroupRow) -> OrderSession:
         """A session sending under the group's alert (answers committed by each call)."""
         return self.sender.session(group.alert_id)
 
     async def finish(
-        self, group: OcoGroupRecord, state: OcoState, note: str, legs: list[LegView], level: EventLevel
+        self, group: OcoGroupRow, state: OcoState, note: str, legs: list[LegView], level: EventLevel
     ) -> None:
         """Move the group to ``state`` and journal why (event ``oco.<state>``)."""
         await self.runner.run(self.journal.set_oco_group, group.id, state, note=note)
@@ -180,7 +180,7 @@ class ProtectionContext:
 
     async def record(
         self,
-        group: OcoGroupRecord,
+        group: OcoGroupRow,
         kind: EventKind,
         message: str,
         level: EventLevel,
@@ -216,30 +216,30 @@ def current(legs: list[LegView]) -> list[LegView]:
     return sorted(newest.values(), key=lambda v: v.id)
 
 
-def id_of(row: OrderRecord | OcoGroupRecord) -> int:
+def id_of(row: OrderRow | OcoGroupRow) -> int:
     """The id of a row read from the journal (only a row not yet inserted has none)."""
     assert row.id is not None
     return row.id
 
 
-def side_of(row: OrderRecord) -> Side:
+def side_of(row: OrderRow) -> Side:
     """The side of an order row (every row that sends or fills has one)."""
     assert row.side is not None
     return Side(row.side)
 
 
-def tag_of(row: OrderRecord) -> str:
+def tag_of(row: OrderRow) -> str:
     """The tag (client order id) of an order row the bridge placed."""
     assert row.client_order_id is not None
     return row.client_order_id
 
 
-def account_of(row: OrderRecord) -> Account:
+def account_of(row: OrderRow) -> Account:
     """The account an order row is on, as much as sending needs (id and name)."""
     return Account(row.account_id, row.account_name, Decimal(0), True)
 
 
-def native_entry(row: OrderRecord) -> bool:
+def native_entry(row: OrderRow) -> bool:
     """An entry sent with a native bracket (no group of ours) that the gateway did not refuse."""
     return (
         row.leg == Leg.ENTRY
@@ -249,5 +249,5 @@ def native_entry(row: OrderRecord) -> bool:
     )
 
 
-def kind_words(group: OcoGroupRecord) -> str:
+def kind_words(group: OcoGroupRow) -> str:
     return "managed bracket" if group.kind == OcoKind.MANAGED_BRACKET else "OCO pair"
