@@ -1,11 +1,12 @@
 """The bridge: one object that receives webhook deliveries and runs them to the gateway.
 
-It answers within TradingView's 3 s: 200 with the orders when they settle within
-``settle_timeout_s`` (2 s after the delivery came in), else 202 with the alert id while the work
-goes on. Once anything was sent to the gateway the answer is never a 5xx (TradingView re-sends on
-5xx, tradingview.md §1); 503 only when the journal failed and nothing was sent: the alert could
-not be journaled, or its first order row could not (every send is written ahead, so no order
-row means no order).
+It answers within TradingView's 3 s: DONE with the orders when they settle within
+``settle_timeout_s`` (2 s after the delivery came in), else WORKING with the alert id while the
+work goes on. The answer is NOTHING_DONE (which the web layer answers with a 5xx, and TradingView
+re-sends on a 5xx, tradingview.md §1) only when the journal failed and nothing was sent: the
+alert could not be journaled, or its first order row could not (every send is written ahead, so
+no order row means no order); once anything was sent, never. The HTTP status of each Answer is
+chosen in one place: app/web/webhook.py.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from app.engine.execute import Executor, Settlement
 from app.engine.flatten import Flattener, FlattenPlan, FlattenReport
 from app.engine.follow import Follower, HubView
 from app.engine.intake import Delivery, Intake, Refusal, restore
+from app.engine.outcomes import Answer
 from app.engine.ports import Gateway
 from app.engine.protection import Protection
 from app.engine.reconcile import Reconciler
@@ -57,10 +59,19 @@ EVENT_BATCH_S = 0.005
 
 @dataclass(frozen=True)
 class Reply:
-    """The webhook's answer."""
+    """The webhook's answer: how the delivery ended (app/web/webhook.py maps it to HTTP) and
+    the JSON body."""
 
-    http_status: int
+    answer: Answer
     body: dict[str, Any]
+
+
+def answer_of(settlement: Settlement) -> Answer:
+    """How a settled alert ends its delivery: INVALID when its body, ticker or template could not
+    make orders, NOTHING_DONE when the journal failed before anything was sent, else DONE."""
+    if settlement.nothing_done:
+        return Answer.NOTHING_DONE
+    return Answer.INVALID if settlement.status == AlertStatus.INVALID else Answer.DONE
 
 
 class Bridge:
@@ -244,19 +255,22 @@ class Bridge:
         """Run one webhook delivery; never raises. The reply holds no secret or URL token
         (a refusal's reason may quote the body that carried one)."""
         reply = await self._handle(delivery)
-        return Reply(reply.http_status, redact.scrub_data(reply.body))
+        return Reply(reply.answer, redact.scrub_data(reply.body))
 
     async def _handle(self, delivery: Delivery) -> Reply:
         started = asyncio.get_running_loop().time()
         try:
             received = await self.intake.receive(delivery)
         except JournalError as exc:
-            log.error("journal failed, alert refused with 503: %s", exc)
-            return Reply(503, {"status": "error", "error": f"journal unavailable, nothing was done: {exc}"})
+            log.error("journal failed, alert refused (nothing was done): %s", exc)
+            return Reply(
+                Answer.NOTHING_DONE,
+                {"status": "error", "error": f"journal unavailable, nothing was done: {exc}"},
+            )
         if isinstance(received, Refusal):
             if received.duplicate_of is not None:
                 return await self._duplicate(received, received.duplicate_of)
-            return Reply(received.http_status, received.body)
+            return Reply(received.answer, received.body)
         alert, template = received
         assert alert.alert_id is not None
         task = self._track(alert.alert_id, self._execute(alert, template))
@@ -266,9 +280,9 @@ class Bridge:
         done, _ = await asyncio.wait({task}, timeout=max(left, 0.0))
         if task in done:
             settlement = task.result()
-            return Reply(settlement.http_status, settlement.body())
+            return Reply(answer_of(settlement), settlement.body())
         return Reply(
-            202,
+            Answer.WORKING,
             {
                 "alert_id": alert.alert_id,
                 "status": str(AlertStatus.RECEIVED),
@@ -305,7 +319,7 @@ class Bridge:
         body["original_status"] = status
         if status in (str(AlertStatus.RECEIVED), str(AlertStatus.UNKNOWN)):
             body["reason"] = f"{body['reason']}; alert {original_id} is still being executed"
-        return Reply(refusal.http_status, body)
+        return Reply(refusal.answer, body)
 
     # -- recovery after a restart ---------------------------------------------------------------
 
@@ -419,11 +433,11 @@ class Bridge:
             if not await self._nothing_sent(alert.alert_id):
                 return await self._failed(alert.alert_id, exc)
             # No order row, so nothing reached the gateway (every send is written ahead):
-            # 503, and TradingView's re-send runs it once the journal can write again.
+            # NOTHING_DONE, and TradingView's re-send runs it once the journal can write again.
             reason = f"journal unavailable, nothing was done: {exc}"
             log.error("alert %s: %s", alert.alert_id, reason)
             await self._journal_failure(alert.alert_id, reason)
-            return Settlement(alert.alert_id, AlertStatus.FAILED, [], reason, http_status=503)
+            return Settlement(alert.alert_id, AlertStatus.FAILED, [], reason, nothing_done=True)
         except Exception as exc:  # noqa: BLE001 — the alert is journaled: answer, never 5xx
             return await self._failed(alert.alert_id, exc)
         if settlement.orders:

@@ -54,13 +54,17 @@ log = logging.getLogger("tvbridge.engine")
 
 @dataclass
 class Settlement:
-    """The outcome of one alert, as the webhook answers it (HTTP status and JSON body)."""
+    """The outcome of one alert, as the webhook answers it (its status and JSON body; the
+    bridge makes it an Answer, the web layer chooses the HTTP status: app/web/webhook.py).
+
+    ``nothing_done``: the journal failed before anything was sent (a re-send is welcome).
+    """
 
     alert_id: int
     status: AlertStatus
     orders: list[OrderOutcome] = field(default_factory=list)
     reason: str | None = None
-    http_status: int = 200
+    nothing_done: bool = False
 
     def body(self) -> dict[str, Any]:
         return {
@@ -534,7 +538,7 @@ class _Execution(OrderSession):
         reason: str | None,
         ticker: str | None,
         contract_id: str | None,
-        http_status: int = 200,
+        *_: int,  # an HTTP status some callers still pass: ignored (the web layer maps the status)
     ) -> Settlement:
         if self.unchecked is not None:  # the alert's reason says its age was not checked
             reason = f"{reason}; {self.unchecked}" if reason else self.unchecked
@@ -564,7 +568,7 @@ class _Execution(OrderSession):
         for (outcome, _), row_id in zip(self.new_rows, new_ids, strict=True):
             outcome.order_record_id = row_id
         self.updates, self.new_rows = [], []
-        return Settlement(self.alert_id, status, outcomes, reason, http_status)
+        return Settlement(self.alert_id, status, outcomes, reason)
 
     async def _warn_unchecked(self, why: str) -> None:
         """Log and journal (event ``alert.time_unchecked``, warning) that the stale check could

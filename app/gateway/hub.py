@@ -43,6 +43,7 @@ from signalrcore.messages.ping_message import PingMessage
 from signalrcore.types import HttpTransportType
 
 from app.domain.events import GatewayEvent
+from app.errors import GatewayUnavailable
 from app.gateway import wire
 
 log = logging.getLogger("tvbridge.gateway.hub")
@@ -130,8 +131,8 @@ def hub_url(url: str, token: str) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), ""))
 
 
-class HubConnectError(ConnectionError):
-    """A User Hub connection could not be made or lost its footing."""
+class HubConnectError(GatewayUnavailable):
+    """A User Hub connection could not be made or lost its footing (in the tree: nothing was sent)."""
 
 
 class _Link:

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from app.domain.enums import AlertStatus
+from app.errors import BridgeError
 from app.journal.journal import LatencyChain
 from app.web.journal_view import AlertDetail
 
@@ -25,7 +26,7 @@ MIN_YEAR, MAX_YEAR = 1970, 9998  # dates a filter may name (the day after must s
 MAX_IDS = 200  # /journal/rows?ids=…
 
 
-class FilterError(ValueError):
+class FilterError(BridgeError):
     """A query-string value the journal cannot filter by (answered with 400 and the value)."""
 
 
