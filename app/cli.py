@@ -444,8 +444,8 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _switch(args: argparse.Namespace, *, pause: bool) -> int:
-    from app.journal.db import redact
     from app.journal.journal import Journal
+    from app.redact import url_without_password as redact
     from app.web.access import COMMAND_LINE
 
     settings = _settings(args)

@@ -27,8 +27,8 @@ from app.errors import ConfigError
 from app.gateway.hub import UserHub
 from app.gateway.projectx import build_gateway
 from app.ingest.auth import ensure_secrets, load_secrets
-from app.journal.db import redact
 from app.journal.journal import Journal
+from app.redact import url_without_password
 from app.strategies import load_templates
 from app.web import logsafe
 from app.web.access import AuthFile
@@ -148,7 +148,7 @@ async def _start(settings: Settings, journal: Journal, sim: Any) -> Runtime:
         __version__,
         settings.gateway.firm_name,
         len(templates),
-        redact(settings.journal.url),
+        url_without_password(settings.journal.url),
     )
     feed = JournalFeed(journal, asyncio.get_running_loop())
     watchdog = Watchdog(

@@ -23,7 +23,7 @@ from app import __version__
 from app.domain.models import Account
 from app.engine.shutdown import WORKING_STATES
 from app.errors import GatewayError
-from app.journal.db import redact
+from app.redact import url_without_password
 from app.web.health import hub_json
 from app.web.journal_view import order_json, position_json, utc_iso
 from app.web.render import templates
@@ -82,7 +82,7 @@ async def status_snapshot(runtime: Any) -> dict[str, Any]:
         "last_shutdown": shutdown_json(bridge.last_shutdown, getattr(watchdog, "left_open", None)),
         "accounts": accounts,
         "risk": await risk_snapshot(bridge.gate, traded),
-        "journal": {"url": redact(settings.journal.url)},
+        "journal": {"url": url_without_password(settings.journal.url)},
         "strategies": sorted(bridge.templates),
     }
 
