@@ -38,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Our own INFO lines (orders, reconciles) are worth reading; libraries' INFO is noise.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("tvbridge").setLevel(logging.INFO)
+    logging.getLogger("app").setLevel(logging.INFO)  # modules that log under their own name
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

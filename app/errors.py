@@ -33,6 +33,8 @@ Outside the tree, on purpose:
   must raise for a missing name; the template turns it into a ``TemplateError``.
 - The simulator's ``BadRequest``, ``Rejected`` (its HTTP answers) and ``StateFileError`` (app/sim)
   stand beside the product and import nothing of it (DESIGN.md § Layout).
+- Private classes (a leading ``_``, e.g. ingest/parse.py's ``_NoNumber``) are control flow caught
+  in the module that raises them; they never reach a caller.
 
 A risk limit refusing an entry is not an error: ``RiskGate.check`` returns the reason (a
 ``str``) and the alert settles ``refused`` (HTTP 200 with the reason), journaled.

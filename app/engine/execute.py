@@ -538,7 +538,7 @@ class _Execution(OrderSession):
         reason: str | None,
         ticker: str | None,
         contract_id: str | None,
-        *_: int,  # an HTTP status some callers still pass: ignored (the web layer maps the status)
+        *_ignored: int,  # an HTTP status a caller still passes: the web layer maps the status now
     ) -> Settlement:
         if self.unchecked is not None:  # the alert's reason says its age was not checked
             reason = f"{reason}; {self.unchecked}" if reason else self.unchecked

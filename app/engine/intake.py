@@ -22,10 +22,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from secrets import token_urlsafe
-from typing import Any
+from typing import TYPE_CHECKING
 
 from app import redact
 from app.domain.enums import AlertStatus
+from app.domain.kinds import EventKind, EventLevel
 from app.domain.models import Alert
 from app.engine.outcomes import Answer
 from app.engine.runner import JournalRunner
@@ -34,9 +35,13 @@ from app.failpoints import failpoint
 from app.ingest.auth import authenticate
 from app.ingest.parse import find_body_secret, parse_body, stored_body
 from app.ingest.sender import RefusalLimiter, is_tradingview
-from app.journal.journal import PauseState
+from app.strategies import StrategyTemplate
 
-log = logging.getLogger("tvbridge.webhook")
+if TYPE_CHECKING:
+    from app.journal import AlertEntry, AlertRecord
+    from app.journal.journal import PauseState
+
+log = logging.getLogger(__name__)
 
 CHECK_HEADER = "X-TVBridge-Check"
 _CHECK_NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -47,7 +52,7 @@ class Refusal:
     """A webhook answered without executing anything: how it ended and the JSON body."""
 
     answer: Answer
-    body: dict[str, Any]
+    body: dict[str, object]
     duplicate_of: int | None = None  # a duplicate: the alert it is a copy of
 
 
@@ -76,7 +81,7 @@ class Intake:
     def __init__(
         self,
         runner: JournalRunner,
-        templates: Callable[[], Mapping[str, Any]],
+        templates: Callable[[], Mapping[str, StrategyTemplate]],
         secrets: Callable[[], Mapping[str, str]],
         *,
         max_body_bytes: int,
@@ -96,7 +101,7 @@ class Intake:
         self.limiter = limiter or RefusalLimiter(10, 300.0)
         self._decoy_secret = token_urlsafe(32)  # what an unknown strategy is checked against
 
-    async def receive(self, delivery: Delivery) -> tuple[Alert, Any] | Refusal:
+    async def receive(self, delivery: Delivery) -> tuple[Alert, StrategyTemplate] | Refusal:
         """Return the journaled Alert and its template, or the Refusal to answer with.
 
         While paused, an alert that authenticated, parsed and is not a duplicate is journaled
@@ -116,7 +121,7 @@ class Intake:
                     secret if template is not None else self._decoy_secret,
                     body_secret=None
                     if delivery.url_token
-                    else find_body_secret(delivery.raw, getattr(template, "secret_field", "secret")),
+                    else find_body_secret(delivery.raw, template.secret_field if template else "secret"),
                     url_token=delivery.url_token,
                 )
             except AlertAuthError as exc:
@@ -167,7 +172,7 @@ class Intake:
                 authenticated=True,
             )
         paused = self._paused()
-        held = {} if paused is None else {"status": AlertStatus.PAUSED, "reason": paused_reason(paused)}
+        held = None if paused is None else paused_reason(paused)
         entry = await self._record(
             delivery,
             received_at,
@@ -175,7 +180,8 @@ class Intake:
             dedupe_key=key,
             dedupe_window_s=template.dedupe_window_s,
             alert_time=alert_time,
-            **held,
+            status=AlertStatus.RECEIVED if held is None else AlertStatus.PAUSED,
+            reason=held,
         )
         if entry.duplicate_of is not None:
             return Refusal(
@@ -190,13 +196,13 @@ class Intake:
                 },
                 duplicate_of=entry.duplicate_of,
             )
-        if held:
+        if held is not None:
             return Refusal(
                 Answer.DONE,
                 {
                     "alert_id": entry.alert_id,
                     "status": str(AlertStatus.PAUSED),
-                    "reason": held["reason"],
+                    "reason": held,
                     "orders": [],
                 },
             )
@@ -261,9 +267,9 @@ class Intake:
         log.warning(message)
         await self._runner.run(
             self._journal.add_event,
-            "webhook.lockout",
+            EventKind.WEBHOOK_LOCKOUT,
             message,
-            level="warning",
+            level=EventLevel.WARNING,
             data={"address": address, "lockout_s": limiter.lockout_s},
         )
 
@@ -292,20 +298,36 @@ class Intake:
             },
         )
 
-    async def _record(self, delivery: Delivery, received_at: datetime, **row: Any) -> Any:
-        """Journal the delivery (where it came from, when, how it was sent) with ``row``."""
+    async def _record(
+        self,
+        delivery: Delivery,
+        received_at: datetime,
+        *,
+        raw_body: str,
+        status: AlertStatus = AlertStatus.RECEIVED,
+        reason: str | None = None,
+        dedupe_key: str | None = None,
+        dedupe_window_s: float = 0.0,
+        alert_time: datetime | None = None,
+    ) -> AlertEntry:
+        """Journal the delivery (where it came from, when, how it was sent) with its row."""
         return await self._runner.run(
             self._journal.record_alert,
             strategy=delivery.strategy,
+            raw_body=raw_body,
             received_at=received_at,
             source_ip=delivery.source_ip,
             content_type=delivery.content_type,
-            **row,
+            dedupe_key=dedupe_key,
+            dedupe_window_s=dedupe_window_s,
+            alert_time=alert_time,
+            status=status,
+            reason=reason,
         )
 
 
 def _read(
-    delivery: Delivery, template: Any, secret: str | None, received_at: datetime
+    delivery: Delivery, template: StrategyTemplate, secret: str | None, received_at: datetime
 ) -> tuple[Alert, str, datetime | None]:
     """The authenticated delivery's Alert (secret removed), dedupe key and alert time.
 
@@ -347,7 +369,7 @@ def _unreadable(delivery: Delivery, exc: BaseException) -> str:
     )
 
 
-def restore(record: Any, template: Any) -> Alert:
+def restore(record: AlertRecord, template: StrategyTemplate) -> Alert:
     """The Alert of a journaled alert row (to resume it after a restart), its fields parsed
     again from the stored body (which holds no secret). Raises AlertInvalidError."""
     fields = parse_body(record.raw_body.encode(), fmt=template.alert_format, pattern=template.pattern)
@@ -390,7 +412,7 @@ def _locked_out(address: str, locked_for: float) -> Refusal:
     )
 
 
-def dedupe_key(template: Any, fields: Mapping[str, Any], body: str) -> str:
+def dedupe_key(template: StrategyTemplate, fields: Mapping[str, object], body: str) -> str:
     """What makes two deliveries "the same alert" (with the same strategy, within the template's
     ``dedupe_window_s``): the alert's own id when the template names one (``id_field``) and the
     body has it (``id:<value>``); else a hash of the body in a canonical form, so that a copy
