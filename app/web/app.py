@@ -26,7 +26,7 @@ from app.engine.watchdog import Watchdog
 from app.gateway.hub import UserHub
 from app.gateway.projectx import build_gateway
 from app.ingest.auth import ensure_secrets, load_secrets
-from app.journal.journal import Journal
+from app.journal import Journal
 from app.redact import url_without_password
 from app.strategies import load_templates
 from app.web import logsafe

@@ -26,7 +26,7 @@ from app.errors import ConfigError, TemplateError
 from app.gateway.dryrun import DryRunGateway
 from app.gateway.projectx import build_gateway
 from app.ingest.parse import parse_body
-from app.journal.journal import Journal
+from app.journal import Journal
 from app.strategies import StrategyTemplate, load_templates, refresh_alert_time
 from app.web.sim_link import sim_transport
 

@@ -23,8 +23,8 @@ from app.domain.kinds import EventKind, EventLevel
 from app.engine.runner import JournalRunner
 from app.errors import JournalError
 from app.ingest.auth import load_secrets, webhook_path
+from app.journal import Journal
 from app.journal.db import database_exists
-from app.journal.journal import Journal
 from app.tunnel import TunnelState, TunnelSupervisor, check_until_arrived
 from app.tunnel.clients import find_executable, launch, normalize_public_url
 
