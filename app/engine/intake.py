@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from secrets import token_urlsafe
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app import redact
 from app.domain.enums import AlertStatus
@@ -52,7 +52,7 @@ class Refusal:
     """A webhook answered without executing anything: how it ended and the JSON body."""
 
     answer: Answer
-    body: dict[str, object]
+    body: dict[str, Any]
     duplicate_of: int | None = None  # a duplicate: the alert it is a copy of
 
 

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ async def alert_changes(
     changes_since: Callable[[JournalCursor | None], Awaitable[tuple[JournalCursor, list[int]]]],
     *,
     min_interval_s: float = 0.2,
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """Server-sent events: ``event: alerts`` with a JSON list of changed alert ids, newest first,
     and a comment every KEEPALIVE_S so proxies and the browser keep the stream open."""
     cursor, _ = await changes_since(None)
