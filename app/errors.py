@@ -1,7 +1,43 @@
-"""The one error tree of tvbridge (DESIGN.md § Errors).
+"""The one error tree of tvbridge (DESIGN.md § Errors), grouped by what the caller must do.
 
 Every message names the thing and the value, and says what to do, e.g.
 ``Template 'mnq-trend': field 'quantity' is 'abc', expected a whole number of contracts.``
+
+No class here knows HTTP: the engine answers a webhook with an ``Answer`` (app/engine/outcomes.py)
+and the web layer's one table (app/web/webhook.py ``HTTP_STATUS``) chooses the status code.
+
+Exception hierarchy (the classes defined elsewhere say where)::
+
+    BridgeError
+    ├── ConfigError                 bad settings/templates: exit 2 at start, never at alert time
+    ├── AlertError                  a bad alert; it never reaches the gateway
+    │   ├── AlertAuthError          missing or wrong webhook secret (answered 401)
+    │   └── AlertInvalidError       the body cannot be read as an alert (answered 422)
+    ├── TemplateError               a template cannot render this alert (422, journaled)
+    │   └── RenderBoundError        strategies/sandbox.py: an expression broke a sandbox bound
+    ├── GatewayError                carries endpoint, errorCode name, message; credentials redacted
+    │   ├── GatewayAuthError        login or token refresh refused
+    │   ├── OrderRejected           a definite "no": REJECTED
+    │   ├── GatewayUnavailable      failed before sending: safe to report
+    │   │   └── HubConnectError     gateway/hub.py: a User Hub connection could not be made
+    │   └── OutcomeUnknown          after sending: UNKNOWN, reconcile, never resend
+    ├── JournalError                the journal failed: 503, nothing was done (a re-send is welcome)
+    │   └── JournalLocked           another connection held SQLite's write lock
+    └── FilterError                 web/queries.py: a page or API query value (answered 400)
+
+Outside the tree, on purpose:
+
+- ``FailpointCrash`` (app/failpoints.py) is a ``BaseException``: it stands in for a killed
+  process, so no ``except Exception`` (nor ``except BridgeError``) may swallow it.
+- ``MissingField`` (strategies/expressions.py) is Jinja2's ``UndefinedError``, which the sandbox
+  must raise for a missing name; the template turns it into a ``TemplateError``.
+- The simulator's ``BadRequest``, ``Rejected`` (its HTTP answers) and ``StateFileError`` (app/sim)
+  stand beside the product and import nothing of it (DESIGN.md § Layout).
+- Private classes (a leading ``_``, e.g. ingest/parse.py's ``_NoNumber``) are control flow caught
+  in the module that raises them; they never reach a caller.
+
+A risk limit refusing an entry is not an error: ``RiskGate.check`` returns the reason (a
+``str``) and the alert settles ``refused`` (HTTP 200 with the reason), journaled.
 """
 
 from __future__ import annotations
@@ -18,32 +54,18 @@ class ConfigError(BridgeError):
 class AlertError(BridgeError):
     """A bad alert; it never reaches the gateway."""
 
-    http_status = 422
-
 
 class AlertAuthError(AlertError):
-    """Missing or wrong webhook secret → 401."""
-
-    http_status = 401
+    """Missing or wrong webhook secret (the webhook answers 401)."""
 
 
 class AlertInvalidError(AlertError):
-    """The body cannot be read as an alert → 422 (too large → 413; an unknown strategy is
+    """The body cannot be read as an alert (422; too large → 413; an unknown strategy is
     answered as a wrong secret, 401)."""
-
-    def __init__(self, message: str, http_status: int = 422) -> None:
-        super().__init__(message)
-        self.http_status = http_status
 
 
 class TemplateError(BridgeError):
-    """A template cannot render this alert → 422, journaled."""
-
-    http_status = 422
-
-
-class RiskRefusal(BridgeError):
-    """A limit refused the alert → 200 {status: refused, reason}, journaled."""
+    """A template cannot render this alert (422), journaled."""
 
 
 class GatewayError(BridgeError):
@@ -77,8 +99,16 @@ class OrderRejected(GatewayError):
     (Position Brackets mode, reference/projectx-api.md §4.6).
     """
 
-    def __init__(self, message: str, *, broker_order_id: int | None = None, **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        message: str,
+        *,
+        broker_order_id: int | None = None,
+        endpoint: str = "",
+        error_code: int | None = None,
+        error_name: str = "",
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, error_code=error_code, error_name=error_name)
         self.broker_order_id = broker_order_id
 
 
@@ -94,7 +124,7 @@ class OutcomeUnknown(GatewayError):
 
 
 class JournalError(BridgeError):
-    """The journal could not be written → 503; nothing was done, a re-send is welcome."""
+    """The journal could not be written (503); nothing was done, a re-send is welcome."""
 
 
 class JournalLocked(JournalError):

@@ -21,7 +21,9 @@ ENV = "TVBRIDGE_FAILPOINTS"
 
 
 class FailpointCrash(BaseException):
-    """Raised at an armed failpoint in-process: the test's stand-in for a killed process."""
+    """Raised at an armed failpoint in-process: the test's stand-in for a killed process.
+
+    Not a BridgeError: a BaseException, so that no `except Exception` handler swallows the crash."""
 
 
 def _parse(spec: str) -> dict[str, int]:

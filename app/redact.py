@@ -1,6 +1,6 @@
 """Keep credentials out of every text the bridge writes: replies, journal fields, pages, logs.
 
-Two jobs, both below every other package (anything may import this module):
+Three jobs, all below every other package (anything may import this module):
 
 - ``mask_webhook_tokens`` hides the token segment of a webhook path, however the path is spelt
   (``/WEBHOOK/…``, ``%2f`` for a slash, percent-encoded letters), so an access-log line never
@@ -10,6 +10,8 @@ Two jobs, both below every other package (anything may import this module):
   whatever the text's shape: as sent, percent-encoded (any case of hex) or written with JSON
   ``\\uXXXX`` escapes. A refusal's reason may quote the body that carried the secret; the scrub
   is what keeps it out of the reply, the journal, the pages, the CSV and the log.
+- ``url_without_password`` shows a database (or any) URL with its password replaced by ``***``,
+  for the pages, ``/api/status`` and the CLI.
 
 The remembered values are process-wide on purpose: logging is process-wide too.
 """
@@ -20,6 +22,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
 # Shorter values would blank ordinary words out of every message; a secret that short is not one.
@@ -130,3 +133,18 @@ def scrub_data(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(scrub_data(v) for v in value)
     return value
+
+
+def url_without_password(url: str) -> str:
+    """``url`` with its password replaced by ``***``, as SQLAlchemy shows a URL:
+    ``postgresql+psycopg://trader:***@db:5432/tvbridge``; text that is not a URL is returned as is."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # a port that is not a number
+        return url
+    if not password:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))

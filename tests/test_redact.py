@@ -41,3 +41,19 @@ def test_json_like_data_is_scrubbed_keys_and_values() -> None:
     remember([SECRET], scope="test")
     data = {"error": f"body {SECRET}", SECRET: [1, f"{SECRET}", None, {"n": 2.5}]}
     assert scrub_data(data) == {"error": f"body {MASK}", MASK: [1, MASK, None, {"n": 2.5}]}
+
+
+def test_a_database_url_is_shown_without_its_password_as_sqlalchemy_shows_it() -> None:
+    from sqlalchemy.engine import make_url
+
+    from app.redact import url_without_password
+
+    for url in (
+        "sqlite:///tvbridge.db",
+        "postgresql+psycopg://trader:s3cr%40t@db:5432/tvbridge?sslmode=require",
+        "postgresql://trader@db/tvbridge",
+        "postgresql://trader:pw@[::1]:5432/tvbridge",
+    ):
+        shown = url_without_password(url)
+        assert shown == make_url(url).render_as_string(hide_password=True)
+        assert "s3cr" not in shown and ":pw@" not in shown

@@ -49,8 +49,8 @@ def resume(args: argparse.Namespace) -> int:
 
 
 def _switch(args: argparse.Namespace, *, pause: bool) -> int:
-    from app.journal.db import redact
     from app.journal.journal import Journal
+    from app.redact import url_without_password as redact
     from app.web.access import COMMAND_LINE
 
     settings = settings_of(args)

@@ -61,6 +61,7 @@ class EventKind(StrEnum):
     ALARM_CLEARED = "alarm.cleared"
     TUNNEL_URL_CHANGED = "tunnel.url_changed"
     LOGIN_FAILED = "login.failed"
+    WEBHOOK_LOCKOUT = "webhook.lockout"
     BRIDGE_SHUTDOWN = "bridge.shutdown"
 
     @classmethod

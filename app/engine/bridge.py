@@ -1,11 +1,12 @@
 """The bridge: one object that receives webhook deliveries and runs them to the gateway.
 
-It answers within TradingView's 3 s: 200 with the orders when they settle within
-``settle_timeout_s`` (2 s after the delivery came in), else 202 with the alert id while the work
-goes on. Once anything was sent to the gateway the answer is never a 5xx (TradingView re-sends on
-5xx, tradingview.md §1); 503 only when the journal failed and nothing was sent: the alert could
-not be journaled, or its first order row could not (every send is written ahead, so no order
-row means no order).
+It answers within TradingView's 3 s: DONE with the orders when they settle within
+``settle_timeout_s`` (2 s after the delivery came in), else WORKING with the alert id while the
+work goes on. The answer is NOTHING_DONE (which the web layer answers with a 5xx, and TradingView
+re-sends on a 5xx, tradingview.md §1) only when the journal failed and nothing was sent: the
+alert could not be journaled, or its first order row could not (every send is written ahead, so
+no order row means no order); once anything was sent, never. The HTTP status of each Answer is
+chosen in one place: app/web/webhook.py.
 """
 
 from __future__ import annotations
@@ -13,16 +14,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import redact
 from app.config import Settings
 from app.domain.enums import AlertStatus, OrderState
 from app.domain.events import GatewayEvent, LogoutEvent
+from app.domain.kinds import EventKind, EventLevel
 from app.domain.models import Account, Alert
 from app.engine.accounts import AccountDirectory
 from app.engine.events import EventApplier
@@ -30,6 +32,7 @@ from app.engine.execute import Executor, Settlement
 from app.engine.flatten import Flattener, FlattenPlan, FlattenReport
 from app.engine.follow import Follower, HubView
 from app.engine.intake import Delivery, Intake, Refusal, restore
+from app.engine.outcomes import Answer
 from app.engine.ports import Gateway
 from app.engine.protection import Protection
 from app.engine.reconcile import Reconciler
@@ -41,9 +44,13 @@ from app.engine.sync import OrderSync
 from app.errors import AlertInvalidError, GatewayError, JournalError, TemplateError
 from app.ingest.auth import url_token
 from app.ingest.sender import RefusalLimiter
-from app.journal.journal import PauseState
+from app.strategies import StrategyTemplate
 
-log = logging.getLogger("tvbridge.engine")
+if TYPE_CHECKING:
+    from app.journal import AlertRecord, EventRecord, Journal, OrderRecord
+    from app.journal.journal import PauseState
+
+log = logging.getLogger(__name__)
 
 # How long after settling an alert the journal asks the gateway for its orders' states.
 SYNC_DELAY_S = 0.3
@@ -57,10 +64,19 @@ EVENT_BATCH_S = 0.005
 
 @dataclass(frozen=True)
 class Reply:
-    """The webhook's answer."""
+    """The webhook's answer: how the delivery ended (app/web/webhook.py maps it to HTTP) and
+    the JSON body."""
 
-    http_status: int
+    answer: Answer
     body: dict[str, Any]
+
+
+def answer_of(settlement: Settlement) -> Answer:
+    """How a settled alert ends its delivery: INVALID when its body, ticker or template could not
+    make orders, NOTHING_DONE when the journal failed before anything was sent, else DONE."""
+    if settlement.nothing_done:
+        return Answer.NOTHING_DONE
+    return Answer.INVALID if settlement.status == AlertStatus.INVALID else Answer.DONE
 
 
 class Bridge:
@@ -70,8 +86,8 @@ class Bridge:
         self,
         settings: Settings,
         gateway: Gateway,
-        journal: Any,
-        templates: Mapping[str, Any],
+        journal: Journal,
+        templates: Mapping[str, StrategyTemplate],
         secrets: Mapping[str, str],
     ) -> None:
         self.settings = settings
@@ -134,8 +150,8 @@ class Bridge:
         )
         self._executor: Executor | None = None
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._executions: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._executions: set[asyncio.Task[Settlement]] = set()
         # The alerts being executed or resumed in this process, by id: a re-send of one of them
         # is answered with its outcome, and the periodic pass leaves them alone.
         self._running: dict[int, asyncio.Task[Settlement]] = {}
@@ -145,7 +161,7 @@ class Bridge:
         self._to_sync: set[int] = set()
         self._events: asyncio.Queue[GatewayEvent] = asyncio.Queue()
         self._followed: set[int] = set()  # as last resolved, for when the gateway cannot say
-        self.last_shutdown: Any = None  # the previous run's "bridge.shutdown" event, read at start
+        self.last_shutdown: EventRecord | None = None  # the previous run's "bridge.shutdown" event
 
     async def start(self) -> None:
         """Log in and start; what a previous run left unfinished is recovered in the background.
@@ -191,6 +207,7 @@ class Bridge:
             )
         # Created before the listener opens: each takes its strategy's lock ahead of new alerts.
         for record in unsettled:
+            assert record.id is not None  # a journaled row
             self._track(record.id, self._resume(record))
         self._spawn(self._recover(by_account))
         self._reconcile_loop = asyncio.create_task(self._reconcile_forever())
@@ -244,19 +261,22 @@ class Bridge:
         """Run one webhook delivery; never raises. The reply holds no secret or URL token
         (a refusal's reason may quote the body that carried one)."""
         reply = await self._handle(delivery)
-        return Reply(reply.http_status, redact.scrub_data(reply.body))
+        return Reply(reply.answer, redact.scrub_data(reply.body))
 
     async def _handle(self, delivery: Delivery) -> Reply:
         started = asyncio.get_running_loop().time()
         try:
             received = await self.intake.receive(delivery)
         except JournalError as exc:
-            log.error("journal failed, alert refused with 503: %s", exc)
-            return Reply(503, {"status": "error", "error": f"journal unavailable, nothing was done: {exc}"})
+            log.error("journal failed, alert refused (nothing was done): %s", exc)
+            return Reply(
+                Answer.NOTHING_DONE,
+                {"status": "error", "error": f"journal unavailable, nothing was done: {exc}"},
+            )
         if isinstance(received, Refusal):
             if received.duplicate_of is not None:
                 return await self._duplicate(received, received.duplicate_of)
-            return Reply(received.http_status, received.body)
+            return Reply(received.answer, received.body)
         alert, template = received
         assert alert.alert_id is not None
         task = self._track(alert.alert_id, self._execute(alert, template))
@@ -266,9 +286,9 @@ class Bridge:
         done, _ = await asyncio.wait({task}, timeout=max(left, 0.0))
         if task in done:
             settlement = task.result()
-            return Reply(settlement.http_status, settlement.body())
+            return Reply(answer_of(settlement), settlement.body())
         return Reply(
-            202,
+            Answer.WORKING,
             {
                 "alert_id": alert.alert_id,
                 "status": str(AlertStatus.RECEIVED),
@@ -277,7 +297,7 @@ class Bridge:
             },
         )
 
-    def _track(self, alert_id: int, coro: Any) -> asyncio.Task[Settlement]:
+    def _track(self, alert_id: int, coro: Coroutine[object, object, Settlement]) -> asyncio.Task[Settlement]:
         """Run one alert's execution (or resumption) as a task known by its alert id."""
         task: asyncio.Task[Settlement] = asyncio.create_task(coro)
         self._executions.add(task)
@@ -305,17 +325,17 @@ class Bridge:
         body["original_status"] = status
         if status in (str(AlertStatus.RECEIVED), str(AlertStatus.UNKNOWN)):
             body["reason"] = f"{body['reason']}; alert {original_id} is still being executed"
-        return Reply(refusal.http_status, body)
+        return Reply(refusal.answer, body)
 
     # -- recovery after a restart ---------------------------------------------------------------
 
-    async def _recover(self, by_account: dict[int, list[Any]]) -> None:
+    async def _recover(self, by_account: dict[int, list[OrderRecord]]) -> None:
         """Settle the previous run's unfinished orders per account (then protection resumes),
         then journal the balances. Never raises."""
         await self.recovery.run(by_account)
         await self._record_balances()
 
-    async def _resume(self, record: Any) -> Settlement:
+    async def _resume(self, record: AlertRecord) -> Settlement:
         """Bring one alert a previous run left unsettled to a final status; never raises.
 
         RECEIVED: executed again behind its strategy's lock once its accounts are recovered
@@ -333,7 +353,7 @@ class Bridge:
             await self._journal_failure(record.id, reason)
             return Settlement(record.id, AlertStatus.FAILED, [], reason)
 
-    async def _resume_received(self, record: Any) -> Settlement:
+    async def _resume_received(self, record: AlertRecord) -> Settlement:
         assert self._executor is not None
         template = self.templates.get(record.strategy)
         why_not = None
@@ -341,7 +361,7 @@ class Bridge:
             why_not = f"its template '{record.strategy}' is no longer loaded"
         elif self._paused is not None:
             why_not = "the bridge is paused"
-        if why_not is not None:
+        if why_not is not None or template is None:
             return await self.recovery.settle_from_rows(record, not_resumed=why_not)
         assert template is not None  # else why_not says so
         try:
@@ -356,11 +376,15 @@ class Bridge:
         )
         log.warning(message)
         await self.runner.run(
-            self.runner.journal.add_event, "alert.resumed", message, level="warning", alert_id=record.id
+            self.runner.journal.add_event,
+            EventKind.ALERT_RESUMED,
+            message,
+            level=EventLevel.WARNING,
+            alert_id=record.id,
         )
         settlement = await self._executor.execute(alert, template, resumed=True)
         if settlement.orders:
-            self._sync_soon(record.id)
+            self._sync_soon(settlement.alert_id)
         return settlement
 
     async def _resume_unsettled(self) -> None:
@@ -368,7 +392,7 @@ class Bridge:
         alert journaled just now is left to its own run)."""
         now = datetime.now(UTC)
         for record in await self.runner.run(self.runner.journal.unsettled_alerts):
-            if record.id in self._running or now - record.received_at < UNSETTLED_GRACE:
+            if record.id is None or record.id in self._running or now - record.received_at < UNSETTLED_GRACE:
                 continue
             self._track(record.id, self._resume(record))
 
@@ -410,7 +434,7 @@ class Bridge:
         async with self._flattening:
             return await self.flattener.flatten(await self.followed_account_ids(), by=by)
 
-    async def _execute(self, alert: Alert, template: Any) -> Settlement:
+    async def _execute(self, alert: Alert, template: StrategyTemplate) -> Settlement:
         assert self._executor is not None and alert.alert_id is not None
         try:
             # Alerts of one strategy run in arrival order: an exit never overtakes its entry.
@@ -420,11 +444,11 @@ class Bridge:
             if not await self._nothing_sent(alert.alert_id):
                 return await self._failed(alert.alert_id, exc)
             # No order row, so nothing reached the gateway (every send is written ahead):
-            # 503, and TradingView's re-send runs it once the journal can write again.
+            # NOTHING_DONE, and TradingView's re-send runs it once the journal can write again.
             reason = f"journal unavailable, nothing was done: {exc}"
             log.error("alert %s: %s", alert.alert_id, reason)
             await self._journal_failure(alert.alert_id, reason)
-            return Settlement(alert.alert_id, AlertStatus.FAILED, [], reason, http_status=503)
+            return Settlement(alert.alert_id, AlertStatus.FAILED, [], reason, nothing_done=True)
         except Exception as exc:  # noqa: BLE001 — the alert is journaled: answer, never 5xx
             return await self._failed(alert.alert_id, exc)
         if settlement.orders:
@@ -450,7 +474,9 @@ class Bridge:
         journal = self.runner.journal
         try:
             await self.runner.run(journal.settle_alert, alert_id, AlertStatus.FAILED, reason=reason)
-            await self.runner.run(journal.add_event, "alert.failed", reason, level="error", alert_id=alert_id)
+            await self.runner.run(
+                journal.add_event, EventKind.ALERT_FAILED, reason, level=EventLevel.ERROR, alert_id=alert_id
+            )
         except JournalError:
             log.exception("could not journal the failure of alert %s", alert_id)
 
@@ -575,7 +601,7 @@ class Bridge:
             except Exception:  # noqa: BLE001 — keep the loop alive; it is a safety net
                 log.exception("periodic reconcile failed")
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[object, object, object]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

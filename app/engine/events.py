@@ -14,21 +14,39 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Protocol
 
 from app.domain import ids
 from app.domain.enums import Leg, OrderState
 from app.domain.events import AccountEvent, Fill, GatewayEvent, LogoutEvent, OrderEvent, PositionEvent
+from app.domain.kinds import EventKind, EventLevel
 from app.engine.runner import JournalRunner
 
-log = logging.getLogger("tvbridge.engine")
+log = logging.getLogger(__name__)
 
 # An event for one of our tags whose row is not journaled yet (a bracket leg reported before the
 # alert's settlement wrote it) is kept this long, and retried with every later order event.
 PARKED_FOR_S = 600.0
 PARKED_LIMIT = 1000
+
+
+class OrderRow(Protocol):
+    """What the applier reads of an order row: a journal OrderRecord, or the read-only row
+    ``Journal.order_for_event`` returns."""
+
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def leg(self) -> Leg: ...
+
+
+def row_id(row: OrderRow) -> int:
+    """The id of an order row read from the journal (always set once written)."""
+    assert row.id is not None, "an order row read from the journal has an id"
+    return row.id
 
 
 class EventApplier:
@@ -64,7 +82,7 @@ class EventApplier:
         the newest position per contract and the newest state per account are written.
         """
         try:
-            orders: list[tuple[Any, OrderEvent]] = []
+            orders: list[tuple[OrderRow, OrderEvent]] = []
             fills: list[tuple[Fill, int | None]] = []
             positions: dict[tuple[int, str], PositionEvent] = {}
             accounts: dict[int, AccountEvent] = {}
@@ -88,7 +106,7 @@ class EventApplier:
                     await self.apply(event)  # a logout: rare, journaled on its own
             new = await self._runner.run(
                 self._journal.apply_events,
-                orders=[(row.id, e.order, state_for(row, e.order.state)) for row, e in orders],
+                orders=[(row_id(row), e.order, state_for(row, e.order.state)) for row, e in orders],
                 fills=fills,
                 positions=list(positions.values()),
                 accounts=[e.account for e in accounts.values()],
@@ -101,7 +119,9 @@ class EventApplier:
         except Exception:  # noqa: BLE001 — one bad batch must not stop the stream
             log.exception("a batch of %d gateway event(s) could not be applied", len(events))
 
-    async def _row_for(self, account_id: int, broker_order_id: int | None, tag: str | None) -> Any:
+    async def _row_for(
+        self, account_id: int, broker_order_id: int | None, tag: str | None
+    ) -> OrderRow | None:
         return await self._runner.run(self._journal.order_for_event, account_id, broker_order_id, tag)
 
     async def apply_order(self, event: OrderEvent) -> bool:
@@ -118,17 +138,17 @@ class EventApplier:
             await self._retry_parked()
         return changed
 
-    async def apply_to_row(self, row: Any, event: OrderEvent) -> bool:
+    async def apply_to_row(self, row: OrderRow, event: OrderEvent) -> bool:
         """Apply an order event to ``row``, our order row it is about; return whether it changed.
 
         Raises JournalError.
         """
         return await self.apply_to_rows([(row, event)]) == 1
 
-    async def apply_to_rows(self, pairs: list[tuple[Any, OrderEvent]]) -> int:
+    async def apply_to_rows(self, pairs: Sequence[tuple[OrderRow, OrderEvent]]) -> int:
         """Apply order events to the rows they are about, in one journal transaction; return how
         many rows changed. A close order that FILLED is DONE. Raises JournalError."""
-        batch = [(row.id, event.order, state_for(row, event.order.state)) for row, event in pairs]
+        batch = [(row_id(row), event.order, state_for(row, event.order.state)) for row, event in pairs]
         return await self._runner.run(self._journal.apply_order_events, batch)
 
     async def _apply(self, event: GatewayEvent) -> bool:
@@ -143,7 +163,9 @@ class EventApplier:
         elif isinstance(event, LogoutEvent):
             message = f"the gateway ended the session ({event.reason or 'no reason given'})"
             log.warning("%s; the hub logs in again and reconciles", message)
-            await self._runner.run(self._journal.add_event, "gateway.logout", message, level="warning")
+            await self._runner.run(
+                self._journal.add_event, EventKind.GATEWAY_LOGOUT, message, level=EventLevel.WARNING
+            )
         return True
 
     async def _apply_fill(self, fill: Fill) -> bool:
@@ -206,7 +228,7 @@ class EventApplier:
             await self._retry_parked()
 
 
-def state_for(row: Any, state: OrderState) -> OrderState:
+def state_for(row: OrderRow, state: OrderState) -> OrderState:
     """The state ``row`` takes for the gateway's ``state``: a close order that filled is DONE."""
     return OrderState.DONE if row.leg == Leg.CLOSE and state == OrderState.FILLED else state
 

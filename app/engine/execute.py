@@ -79,13 +79,17 @@ TIME_WARNING_EVERY_S = 600.0
 
 @dataclass
 class Settlement:
-    """The outcome of one alert, as the webhook answers it (HTTP status and JSON body)."""
+    """The outcome of one alert, as the webhook answers it (its status and JSON body; the
+    bridge makes it an Answer, the web layer chooses the HTTP status: app/web/webhook.py).
+
+    ``nothing_done``: the journal failed before anything was sent (a re-send is welcome).
+    """
 
     alert_id: int
     status: AlertStatus
     orders: list[OrderOutcome] = field(default_factory=list)
     reason: str | None = None
-    http_status: int = 200
+    nothing_done: bool = False
 
     def body(self) -> dict[str, Any]:
         return {
@@ -214,7 +218,7 @@ class _Execution(AlertRun):
             if self.executor.ready is not None:
                 await self.executor.ready({a.account_id for a in accounts})
         except (TemplateError, AlertInvalidError) as exc:
-            return await self._settle(AlertStatus.INVALID, [], str(exc), ticker, contract_id, 422)
+            return await self._settle(AlertStatus.INVALID, [], str(exc), ticker, contract_id)
         except GatewayError as exc:
             unreachable = f"gateway not reachable, nothing was sent: {exc}"
             return await self._settle(AlertStatus.FAILED, [], unreachable, ticker, contract_id)
@@ -282,7 +286,6 @@ class _Execution(AlertRun):
         reason: str | None,
         ticker: str | None,
         contract_id: str | None,
-        http_status: int = 200,
     ) -> Settlement:
         if self.unchecked is not None:  # the alert's reason says its age was not checked
             reason = f"{reason}; {self.unchecked}" if reason else self.unchecked
@@ -312,7 +315,7 @@ class _Execution(AlertRun):
         for (outcome, _), row_id in zip(self.new_rows, new_ids, strict=True):
             outcome.order_record_id = row_id
         self.updates, self.new_rows = [], []
-        return Settlement(self.alert_id, status, outcomes, reason, http_status)
+        return Settlement(self.alert_id, status, outcomes, reason)
 
     async def _warn_unchecked(self, why: str) -> None:
         """Log and journal (event ``alert.time_unchecked``, warning) that the stale check could

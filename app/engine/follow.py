@@ -43,7 +43,7 @@ from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
 from app.errors import GatewayError, JournalError
 
-log = logging.getLogger("tvbridge.engine")
+log = logging.getLogger(__name__)
 
 MARGIN = timedelta(minutes=5)  # before the hub's last good moment: clocks differ, events travel
 CATCH_UP = timedelta(hours=24)  # at start, when the journal has no follow mark

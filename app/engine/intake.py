@@ -2,7 +2,7 @@
 
 Every refusal is journaled with its reason and the source address, never with a secret, until the
 address has been refused ``auth_failures_per_minute`` times in 60 s: then it is locked out and
-its refused requests are answered 429 without a journal row (one event says so), while a request
+its refused requests are answered LOCKED_OUT without a journal row (one event says so), while a request
 that proves the strategy's secret still goes through (app/ingest/sender.py says why). The alert
 row is committed before anything is sent to the gateway (write-ahead, DESIGN.md). While the kill
 switch is on, an alert that would have been executed is journaled PAUSED instead, in the same
@@ -22,20 +22,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from secrets import token_urlsafe
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import redact
 from app.domain.enums import AlertStatus
+from app.domain.kinds import EventKind, EventLevel
 from app.domain.models import Alert
+from app.engine.outcomes import Answer
 from app.engine.runner import JournalRunner
 from app.errors import AlertAuthError, AlertInvalidError
 from app.failpoints import failpoint
 from app.ingest.auth import authenticate
 from app.ingest.parse import find_body_secret, parse_body, stored_body
 from app.ingest.sender import RefusalLimiter, is_tradingview
-from app.journal.journal import PauseState
+from app.strategies import StrategyTemplate
 
-log = logging.getLogger("tvbridge.webhook")
+if TYPE_CHECKING:
+    from app.journal import AlertEntry, AlertRecord
+    from app.journal.journal import PauseState
+
+log = logging.getLogger(__name__)
 
 CHECK_HEADER = "X-TVBridge-Check"
 _CHECK_NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -43,9 +49,9 @@ _CHECK_NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 @dataclass(frozen=True)
 class Refusal:
-    """A webhook answered without executing anything: HTTP status and JSON body."""
+    """A webhook answered without executing anything: how it ended and the JSON body."""
 
-    http_status: int
+    answer: Answer
     body: dict[str, Any]
     duplicate_of: int | None = None  # a duplicate: the alert it is a copy of
 
@@ -75,7 +81,7 @@ class Intake:
     def __init__(
         self,
         runner: JournalRunner,
-        templates: Callable[[], Mapping[str, Any]],
+        templates: Callable[[], Mapping[str, StrategyTemplate]],
         secrets: Callable[[], Mapping[str, str]],
         *,
         max_body_bytes: int,
@@ -95,12 +101,12 @@ class Intake:
         self.limiter = limiter or RefusalLimiter(10, 300.0)
         self._decoy_secret = token_urlsafe(32)  # what an unknown strategy is checked against
 
-    async def receive(self, delivery: Delivery) -> tuple[Alert, Any] | Refusal:
+    async def receive(self, delivery: Delivery) -> tuple[Alert, StrategyTemplate] | Refusal:
         """Return the journaled Alert and its template, or the Refusal to answer with.
 
         While paused, an alert that authenticated, parsed and is not a duplicate is journaled
-        PAUSED and answered 200 ``{"alert_id", "status": "paused", "reason", "orders": []}``.
-        Raises JournalError when the journal cannot be written (the caller answers 503).
+        PAUSED and answered DONE ``{"alert_id", "status": "paused", "reason", "orders": []}``.
+        Raises JournalError when the journal cannot be written (the caller answers NOTHING_DONE).
         """
         received_at = self._clock()
         template = self._templates().get(delivery.strategy)
@@ -115,13 +121,13 @@ class Intake:
                     secret if template is not None else self._decoy_secret,
                     body_secret=None
                     if delivery.url_token
-                    else find_body_secret(delivery.raw, getattr(template, "secret_field", "secret")),
+                    else find_body_secret(delivery.raw, template.secret_field if template else "secret"),
                     url_token=delivery.url_token,
                 )
             except AlertAuthError as exc:
-                refused = (AlertStatus.UNAUTHORIZED, 401, str(exc))
-            except Exception as exc:  # a body nothing anticipated: refused, counted, never a 500
-                refused = (AlertStatus.INVALID, 400, _unreadable(delivery, exc))
+                refused = (AlertStatus.UNAUTHORIZED, Answer.UNAUTHORIZED, str(exc))
+            except Exception as exc:  # a body nothing anticipated: refused, counted, never a crash
+                refused = (AlertStatus.INVALID, Answer.UNREADABLE, _unreadable(delivery, exc))
             if template is None:
                 reason = (
                     f"unknown strategy '{delivery.strategy}': there is no templates/"
@@ -130,7 +136,12 @@ class Intake:
                 )
                 answer = refused[2] if refused is not None else "wrong secret"
                 return await self._refuse(
-                    delivery, received_at, AlertStatus.UNKNOWN_STRATEGY, 401, reason, answer=answer
+                    delivery,
+                    received_at,
+                    AlertStatus.UNKNOWN_STRATEGY,
+                    Answer.UNAUTHORIZED,
+                    reason,
+                    told=answer,
                 )
         if refused is not None:
             return await self._refuse(delivery, received_at, *refused)
@@ -144,7 +155,7 @@ class Intake:
                 f"value); paste the message from alerts/{delivery.strategy}.txt"
             )
             return await self._refuse(
-                delivery, received_at, AlertStatus.INVALID, 400, reason, authenticated=True
+                delivery, received_at, AlertStatus.INVALID, Answer.UNREADABLE, reason, authenticated=True
             )
 
         try:
@@ -155,13 +166,13 @@ class Intake:
                 delivery,
                 received_at,
                 AlertStatus.INVALID,
-                exc.http_status,
+                Answer.INVALID,
                 str(exc),
                 body=body,
                 authenticated=True,
             )
         paused = self._paused()
-        held = {} if paused is None else {"status": AlertStatus.PAUSED, "reason": paused_reason(paused)}
+        held = None if paused is None else paused_reason(paused)
         entry = await self._record(
             delivery,
             received_at,
@@ -169,11 +180,12 @@ class Intake:
             dedupe_key=key,
             dedupe_window_s=template.dedupe_window_s,
             alert_time=alert_time,
-            **held,
+            status=AlertStatus.RECEIVED if held is None else AlertStatus.PAUSED,
+            reason=held,
         )
         if entry.duplicate_of is not None:
             return Refusal(
-                200,
+                Answer.DONE,
                 {
                     "alert_id": entry.alert_id,
                     "status": str(AlertStatus.DUPLICATE),
@@ -184,35 +196,35 @@ class Intake:
                 },
                 duplicate_of=entry.duplicate_of,
             )
-        if held:
+        if held is not None:
             return Refusal(
-                200,
+                Answer.DONE,
                 {
                     "alert_id": entry.alert_id,
                     "status": str(AlertStatus.PAUSED),
-                    "reason": held["reason"],
+                    "reason": held,
                     "orders": [],
                 },
             )
         failpoint("alert.journaled")
         return dataclasses.replace(alert, alert_id=entry.alert_id), template
 
-    def _screen(self, delivery: Delivery) -> tuple[AlertStatus, int, str] | None:
-        """The refusal due before authentication (status, HTTP status, reason), or None. It
+    def _screen(self, delivery: Delivery) -> tuple[AlertStatus, Answer, str] | None:
+        """The refusal due before authentication (status, answer, reason), or None. It
         does not depend on whether the strategy exists (the answer must not tell)."""
         if delivery.too_large or len(delivery.raw) > self._max_body_bytes:
             reason = (
                 f"body larger than {self._max_body_bytes} bytes; TradingView messages are short, "
                 "check the alert's Message box"
             )
-            return AlertStatus.TOO_LARGE, 413, reason
+            return AlertStatus.TOO_LARGE, Answer.TOO_LARGE, reason
         if delivery.screened and self._tradingview_only and not is_tradingview(delivery.source_ip):
             reason = (
                 f"address {delivery.source_ip or '(none)'} is not one of TradingView's webhook "
                 "addresses and server.tradingview_only is on; if TradingView changed its addresses, "
                 "turn tradingview_only off until the bridge is updated"
             )
-            return AlertStatus.FORBIDDEN, 403, reason
+            return AlertStatus.FORBIDDEN, Answer.FORBIDDEN, reason
         return None
 
     async def _refuse(
@@ -220,16 +232,16 @@ class Intake:
         delivery: Delivery,
         received_at: datetime,
         status: AlertStatus,
-        http_status: int,
+        answer: Answer,
         reason: str,
         *,
         body: str = "",
         authenticated: bool = False,
-        answer: str | None = None,
+        told: str | None = None,
     ) -> Refusal:
         """Journal the refusal. One before authentication counts against its address, and is
-        answered 429 unjournaled while the address is locked out. ``answer``: the sender is told
-        this instead, as a wrong secret (status unauthorized); the journal keeps the real one."""
+        answered LOCKED_OUT unjournaled while the address is locked out. ``told``: the sender is
+        told this instead, as a wrong secret (status unauthorized); the journal keeps the real one."""
         address = delivery.source_ip
         locked_for = None if authenticated else self.limiter.locked_for(address)
         if locked_for is not None:
@@ -238,10 +250,10 @@ class Intake:
         entry = await self._record(delivery, received_at, raw_body=body, status=status, reason=reason)
         if not authenticated and self.limiter.refuse(address):
             await self._lock_out(address)
-        told = (status, reason) if answer is None else (AlertStatus.UNAUTHORIZED, answer)
+        shown = (status, reason) if told is None else (AlertStatus.UNAUTHORIZED, told)
         return Refusal(
-            http_status,
-            {"alert_id": entry.alert_id, "status": str(told[0]), "error": told[1], "orders": []},
+            answer,
+            {"alert_id": entry.alert_id, "status": str(shown[0]), "error": shown[1], "orders": []},
         )
 
     async def _lock_out(self, address: str) -> None:
@@ -255,9 +267,9 @@ class Intake:
         log.warning(message)
         await self._runner.run(
             self._journal.add_event,
-            "webhook.lockout",
+            EventKind.WEBHOOK_LOCKOUT,
             message,
-            level="warning",
+            level=EventLevel.WARNING,
             data={"address": address, "lockout_s": limiter.lockout_s},
         )
 
@@ -270,13 +282,13 @@ class Intake:
                 "send checks with `tvbridge tunnel --check`"
             )
             return await self._refuse(
-                delivery, received_at, AlertStatus.INVALID, 400, reason, authenticated=True
+                delivery, received_at, AlertStatus.INVALID, Answer.UNREADABLE, reason, authenticated=True
             )
         where = delivery.source_ip or "(unknown address)"
         reason = f"reachability check {nonce} from {where}: arrived; nothing executed"
         entry = await self._record(delivery, received_at, raw_body="", status=AlertStatus.TEST, reason=reason)
         return Refusal(
-            200,
+            Answer.DONE,
             {
                 "alert_id": entry.alert_id,
                 "status": str(AlertStatus.TEST),
@@ -286,26 +298,42 @@ class Intake:
             },
         )
 
-    async def _record(self, delivery: Delivery, received_at: datetime, **row: Any) -> Any:
-        """Journal the delivery (where it came from, when, how it was sent) with ``row``."""
+    async def _record(
+        self,
+        delivery: Delivery,
+        received_at: datetime,
+        *,
+        raw_body: str,
+        status: AlertStatus = AlertStatus.RECEIVED,
+        reason: str | None = None,
+        dedupe_key: str | None = None,
+        dedupe_window_s: float = 0.0,
+        alert_time: datetime | None = None,
+    ) -> AlertEntry:
+        """Journal the delivery (where it came from, when, how it was sent) with its row."""
         return await self._runner.run(
             self._journal.record_alert,
             strategy=delivery.strategy,
+            raw_body=raw_body,
             received_at=received_at,
             source_ip=delivery.source_ip,
             content_type=delivery.content_type,
-            **row,
+            dedupe_key=dedupe_key,
+            dedupe_window_s=dedupe_window_s,
+            alert_time=alert_time,
+            status=status,
+            reason=reason,
         )
 
 
 def _read(
-    delivery: Delivery, template: Any, secret: str | None, received_at: datetime
+    delivery: Delivery, template: StrategyTemplate, secret: str | None, received_at: datetime
 ) -> tuple[Alert, str, datetime | None]:
     """The authenticated delivery's Alert (secret removed), dedupe key and alert time.
 
-    Raises AlertInvalidError (422) for a body that cannot be read, including one that makes a
-    reader fail in a way nobody anticipated: nothing is journaled yet, so it is refused, never
-    answered 500.
+    Raises AlertInvalidError (answered INVALID) for a body that cannot be read, including one
+    that makes a reader fail in a way nobody anticipated: nothing is journaled yet, so it is
+    refused, never a crash.
     """
     try:
         fields = parse_body(delivery.raw, fmt=template.alert_format, pattern=template.pattern)
@@ -341,7 +369,7 @@ def _unreadable(delivery: Delivery, exc: BaseException) -> str:
     )
 
 
-def restore(record: Any, template: Any) -> Alert:
+def restore(record: AlertRecord, template: StrategyTemplate) -> Alert:
     """The Alert of a journaled alert row (to resume it after a restart), its fields parsed
     again from the stored body (which holds no secret). Raises AlertInvalidError."""
     fields = parse_body(record.raw_body.encode(), fmt=template.alert_format, pattern=template.pattern)
@@ -374,7 +402,7 @@ def paused_reason(state: PauseState) -> str:
 def _locked_out(address: str, locked_for: float) -> Refusal:
     seconds = max(1, round(locked_for))
     return Refusal(
-        429,
+        Answer.LOCKED_OUT,
         {
             "status": "locked_out",
             "error": f"too many refused requests from {address or '(none)'}; try again in {seconds} s",
@@ -384,7 +412,7 @@ def _locked_out(address: str, locked_for: float) -> Refusal:
     )
 
 
-def dedupe_key(template: Any, fields: Mapping[str, Any], body: str) -> str:
+def dedupe_key(template: StrategyTemplate, fields: Mapping[str, object], body: str) -> str:
     """What makes two deliveries "the same alert" (with the same strategy, within the template's
     ``dedupe_window_s``): the alert's own id when the template names one (``id_field``) and the
     body has it (``id:<value>``); else a hash of the body in a canonical form, so that a copy

@@ -113,7 +113,7 @@ class NativeBrackets:
             policy="close",
             note="native bracket not seen: managed protection instead",
         )
-        await self.ctx.runner.run(self.ctx.journal.set_order_group, entry.id, group_id)
+        await self.ctx.runner.run(self.ctx.journal.set_order_group, id_of(entry), group_id)
         group = await self.ctx.runner.run(self.ctx.journal.oco_group, group_id)
         if group is None:  # the group row was written in the same transaction as its legs
             log.error("OCO group %s of entry %s is not in the journal", group_id, entry.client_order_id)

@@ -174,7 +174,7 @@ class ProtectionContext:
         self, group: OcoGroupRow, state: OcoState, note: str, legs: list[LegView], level: EventLevel
     ) -> None:
         """Move the group to ``state`` and journal why (event ``oco.<state>``)."""
-        await self.runner.run(self.journal.set_oco_group, group.id, state, note=note)
+        await self.runner.run(self.journal.set_oco_group, id_of(group), state, note=note)
         message = f"{kind_words(group)} {group.id} {state}: {note}"
         await self.record(group, EventKind.of_oco_state(state), message, level, legs)
 

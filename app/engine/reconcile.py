@@ -16,16 +16,17 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from app.domain.enums import Leg, OrderState, Side
 from app.domain.events import GatewayEvent, OrderEvent, PositionEvent
-from app.engine.events import EventApplier
+from app.domain.kinds import EventKind, EventLevel
+from app.domain.records import OrderRow
+from app.engine.events import EventApplier, row_id
 from app.engine.ports import Gateway
 from app.engine.runner import JournalRunner
 from app.errors import GatewayError
 
-log = logging.getLogger("tvbridge.engine")
+log = logging.getLogger(__name__)
 
 # Order/search window around the row's creation: the gateway's clock may differ from ours.
 SEARCH_SLACK = timedelta(minutes=5)
@@ -127,7 +128,7 @@ class Reconciler:
         )
         return changed
 
-    async def settle(self, order: Any, *, attempts: int | None = None) -> Settled:
+    async def settle(self, order: PendingOrder | OrderRow, *, attempts: int | None = None) -> Settled:
         """Ask the gateway until the row's outcome is known or ``attempts`` searches are spent.
 
         ``order`` is a PendingOrder or a journal order row. The row's new state is ACCEPTED
@@ -151,7 +152,7 @@ class Reconciler:
             if found is not None:
                 await self._runner.run(
                     self._runner.journal.update_order,
-                    order.id,
+                    row_id(order),
                     found.state,
                     broker_order_id=found.broker_order_id,
                     message=found.message,
@@ -159,13 +160,13 @@ class Reconciler:
                 return found
         message = _absent_message(order, tries)
         await self._runner.run(
-            self._runner.journal.update_order, order.id, OrderState.NOT_PLACED, message=message
+            self._runner.journal.update_order, row_id(order), OrderState.NOT_PLACED, message=message
         )
         await self._runner.run(
             self._runner.journal.add_event,
-            "reconcile.not_placed",
+            EventKind.RECONCILE_NOT_PLACED,
             message,
-            level="warning",
+            level=EventLevel.WARNING,
             alert_id=order.alert_id,
             order_record_id=order.id,
         )
@@ -185,7 +186,7 @@ class Reconciler:
             await self.settle(row, attempts=1 if old else None)
         return len(rows)
 
-    async def _look(self, order: Any) -> Settled | None:
+    async def _look(self, order: PendingOrder | OrderRow) -> Settled | None:
         if order.leg == Leg.CANCEL:
             working = await self._gateway.open_orders(order.account_id)
             if all(o.broker_order_id != order.broker_order_id for o in working):
@@ -208,7 +209,7 @@ class Reconciler:
         return None
 
 
-def _absent_message(order: Any, tries: int) -> str:
+def _absent_message(order: PendingOrder | OrderRow, tries: int) -> str:
     if order.leg == Leg.CLOSE:
         return f"position in {order.contract_id} still open after {tries} check(s): close not done"
     if order.leg == Leg.CANCEL:

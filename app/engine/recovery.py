@@ -17,7 +17,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from app.domain.enums import AlertStatus, Leg, OrderState
 from app.engine.execute import Settlement, row_outcome
@@ -26,7 +26,10 @@ from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
 from app.errors import JournalError
 
-log = logging.getLogger("tvbridge.engine")
+if TYPE_CHECKING:
+    from app.journal import AlertRecord, OrderRecord
+
+log = logging.getLogger(__name__)
 
 # A row older than this gets one conclusive search: an order sent that long ago is on the
 # gateway's books by now or never will be (settle_all_pending uses the same rule).
@@ -45,9 +48,9 @@ class Recovery:
         self._protecting = asyncio.Lock()
         self._waiting: dict[int, asyncio.Event] = {}
 
-    def plan(self, rows: Iterable[Any]) -> dict[int, list[Any]]:
+    def plan(self, rows: Iterable[OrderRecord]) -> dict[int, list[OrderRecord]]:
         """Mark the accounts of these unfinished rows as recovering; return the rows by account."""
-        by_account: dict[int, list[Any]] = defaultdict(list)
+        by_account: dict[int, list[OrderRecord]] = defaultdict(list)
         for row in rows:
             by_account[row.account_id].append(row)
         for account_id in by_account:
@@ -66,7 +69,7 @@ class Recovery:
             if event is not None:
                 await event.wait()
 
-    async def run(self, by_account: dict[int, list[Any]]) -> None:
+    async def run(self, by_account: dict[int, list[OrderRecord]]) -> None:
         """Recover every planned account at the same time; then resume protection once more when
         no account had anything unfinished (it runs after each account's rows otherwise).
         Never raises: an account whose rows cannot be settled now is released anyway, its rows
@@ -76,7 +79,7 @@ class Recovery:
             return
         await asyncio.gather(*(self._account(a, rows) for a, rows in by_account.items()))
 
-    async def _account(self, account_id: int, rows: list[Any]) -> None:
+    async def _account(self, account_id: int, rows: list[OrderRecord]) -> None:
         started = datetime.now(UTC)
         try:
             for row in rows:
@@ -99,17 +102,18 @@ class Recovery:
         self._waiting[account_id].set()
         log.info("account %s recovered in %.1f s", account_id, (datetime.now(UTC) - started).total_seconds())
 
-    async def settle_from_rows(self, record: Any, *, not_resumed: str | None = None) -> Settlement:
+    async def settle_from_rows(self, record: AlertRecord, *, not_resumed: str | None = None) -> Settlement:
         """Settle an alert from its order rows as the journal has them once its accounts are
         recovered: EXECUTED, PARTIAL... as its orders say; without any order that reached the
         gateway, FAILED (``not_resumed`` given: the reason it was not executed again) or, while
         an order's outcome is still unknown, left as it is for the periodic pass."""
-        journal = self._runner.journal
-        rows = await self._runner.run(journal.alert_orders, record.id)
+        journal, alert_id = self._runner.journal, record.id
+        assert alert_id is not None, "a journaled alert has an id"
+        rows = await self._runner.run(journal.alert_orders, alert_id)
         await self.ready({r.account_id for r in rows})
-        rows = await self._runner.run(journal.alert_orders, record.id)
+        rows = await self._runner.run(journal.alert_orders, alert_id)
         if any(r.state.is_open for r in rows):
-            return Settlement(record.id, AlertStatus.UNKNOWN, [], "an order's outcome is still unknown")
+            return Settlement(alert_id, AlertStatus.UNKNOWN, [], "an order's outcome is still unknown")
         outcomes = [
             row_outcome(r)
             for r in rows
@@ -125,9 +129,9 @@ class Recovery:
         else:
             status = AlertStatus.FAILED
             reason = "none of its orders reached the gateway; a re-send of the alert is executed"
-        await self._runner.run(journal.settle_alert, record.id, status, reason=reason)
-        log.warning("alert %s settled from its orders: %s (%s)", record.id, status, reason)
-        return Settlement(record.id, status, outcomes, reason)
+        await self._runner.run(journal.settle_alert, alert_id, status, reason=reason)
+        log.warning("alert %s settled from its orders: %s (%s)", alert_id, status, reason)
+        return Settlement(alert_id, status, outcomes, reason)
 
     async def _resume_protection(self) -> None:
         async with self._protecting:  # one pass at a time; Protection.resume never raises

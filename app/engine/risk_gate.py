@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 
 from app.config import RiskLimits, RiskSettings
 from app.domain.calendar import TradingCalendar
@@ -32,7 +32,10 @@ from app.domain.risk import AccountDay, Entry, Lockout, check_entry, lockout_due
 from app.engine.runner import JournalRunner
 from app.errors import GatewayError
 
-log = logging.getLogger("tvbridge.engine")
+if TYPE_CHECKING:
+    from app.journal.tables import LockoutRecord, PositionRecord
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 LOCKOUT_BY = "risk gate"
@@ -56,7 +59,7 @@ class AccountRisk:
     account_name: str
     limits: RiskLimits
     day: AccountDay
-    lockout: Any  # the journal's LockoutRecord, or None
+    lockout: LockoutRecord | None
 
 
 # The limits that need the account's day (journal numbers); the others are read from the entry,
@@ -193,7 +196,7 @@ class RiskGate:
         *,
         strategy: str | None = None,
         prices: dict[str, Decimal] | None = None,
-        positions: list[Any] | None = None,
+        positions: list[PositionRecord] | None = None,
     ) -> AccountDay:
         """The account's trading day so far, from the journal (see AccountDay). ``positions``:
         the account's journal positions when the caller has just read them."""
@@ -265,7 +268,7 @@ class RiskGate:
         if self._locked is not None:
             self._locked.add(account_id)
 
-    async def _entry_lockout(self, account_id: int, now: datetime) -> Any:
+    async def _entry_lockout(self, account_id: int, now: datetime) -> LockoutRecord | None:
         if self._locked is None:
             await self.refresh_lockouts()
         assert self._locked is not None
@@ -276,7 +279,7 @@ class RiskGate:
             self._locked.discard(account_id)
         return lockout
 
-    async def _lockout(self, account_id: int, now: datetime) -> Any:
+    async def _lockout(self, account_id: int, now: datetime) -> LockoutRecord | None:
         active = await self.runner.run(self.journal.active_lockouts, now)
         return next((lock for lock in active if lock.account_id == account_id), None)
 
@@ -288,7 +291,7 @@ class RiskMonitor:
         self,
         gate: RiskGate,
         accounts: Callable[[], Awaitable[list[Account]]],
-        flatten: Callable[[list[int], str], Awaitable[Any]],
+        flatten: Callable[[list[int], str], Awaitable[object]],
         *,
         last_price: Callable[[str], Awaitable[Decimal | None]] | None = None,
         interval_s: float = 5.0,
@@ -363,7 +366,7 @@ class RiskMonitor:
         if limits.flatten_on_lockout:
             await self.flatten([account.account_id], f"{LOCKOUT_BY}: {due.reason}")
 
-    async def _read_prices(self, positions: list[Any], now: datetime) -> None:
+    async def _read_prices(self, positions: list[PositionRecord], now: datetime) -> None:
         """Read the latest price of each contract held in ``positions`` (the journal's), at most
         every QUOTE_INTERVAL_S per contract (the gateway's History budget is 50 requests / 30 s).
         A failed read is logged; the journal's prices are used meanwhile."""

@@ -24,12 +24,16 @@ import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from app.errors import JournalError, JournalLocked
 from app.journal.db import lock_wait, set_lock_wait
 
+if TYPE_CHECKING:
+    from app.journal import Journal
+
 T = TypeVar("T")
+P = ParamSpec("P")
 
 # How long one journal call may wait for another program's write lock, in seconds, counted from
 # its first try: well under the webhook's 2 s answer and TradingView's 3 s.
@@ -41,27 +45,29 @@ WRITE_CHECK_TTL_S = 1.0
 class JournalRunner:
     """Await journal calls: ``await runner.run(journal.add_order, alert_id=…)``."""
 
-    def __init__(self, journal: Any, *, inline: bool | None = None, lock_wait_s: float = LOCK_WAIT_S) -> None:
+    def __init__(
+        self, journal: Journal, *, inline: bool | None = None, lock_wait_s: float = LOCK_WAIT_S
+    ) -> None:
         self.journal = journal
-        self.inline = bool(getattr(journal, "local", False)) if inline is None else inline
+        self.inline = journal.local if inline is None else inline
         self.lock_wait_s = lock_wait_s
         self._pool = None if self.inline else ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
         self._waiter: ThreadPoolExecutor | None = None  # made on the first lock met
         self._checked_at = -WRITE_CHECK_TTL_S
         self._check_error: str | None = None
 
-    async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)``; JournalError passes through (JournalLocked after at most
         ``lock_wait_s`` when another program holds the write lock)."""
         if self._pool is not None:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
-        commits = getattr(self.journal, "commits", None)
+        commits = self.journal.commits
         before = set_lock_wait(0.0)  # on the event loop: never wait for a lock
         try:
             return fn(*args, **kwargs)
         except JournalLocked:
-            if commits is None or getattr(self.journal, "commits", None) != commits:
+            if self.journal.commits != commits:
                 raise  # part of the call committed: running it again could do that part twice
         finally:
             set_lock_wait(before)
@@ -101,8 +107,8 @@ class JournalRunner:
                 self._check_error = str(exc)
         if self._check_error is not None:
             return self._check_error
-        fault = getattr(self.journal, "fault", None)
-        if fault is not None and getattr(self.journal, "fault_at", 0.0) >= self._checked_at:
+        fault = self.journal.fault
+        if fault is not None and self.journal.fault_at >= self._checked_at:
             return str(fault)
         return None
 

@@ -18,14 +18,18 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from app.domain.enums import Leg, OrderState, Side
+from app.domain.kinds import EventKind, EventLevel
+from app.domain.models import BrokerOrder, Position
 from app.engine.flatten import AccountPlan
 
 if TYPE_CHECKING:
     from app.engine.bridge import Bridge
+    from app.journal import OrderRecord
+    from app.journal.tables import PositionRecord
 
-log = logging.getLogger("tvbridge.engine")
+log = logging.getLogger(__name__)
 
-SHUTDOWN_EVENT = "bridge.shutdown"
+SHUTDOWN_EVENT = EventKind.BRIDGE_SHUTDOWN
 # Orders still able to fill: what a working order is in the journal's view.
 WORKING_STATES = [s for s in OrderState if not s.is_final]
 # At shutdown, how long the gateway may take to list what the followed accounts hold.
@@ -53,14 +57,14 @@ class Held:
     broker_order_id: int | None = None
 
     @classmethod
-    def position(cls, account_name: str, row: Any) -> Held:
+    def position(cls, account_name: str, row: Position | PositionRecord) -> Held:
         """From a Position (gateway) or PositionRecord (journal): side BUY = long."""
         side = "long" if row.side == Side.BUY else "short"
         price = None if row.average_price is None else str(row.average_price)
         return cls("position", row.account_id, account_name, row.contract_id, side, row.size, price)
 
     @classmethod
-    def order(cls, account_name: str, row: Any) -> Held:
+    def order(cls, account_name: str, row: BrokerOrder | OrderRecord) -> Held:
         """From a BrokerOrder (gateway) or OrderRecord (journal)."""
         price = row.limit_price if row.limit_price is not None else row.stop_price
         return cls(
@@ -76,12 +80,12 @@ class Held:
         )
 
     @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> Held:
+    def from_data(cls, data: Mapping[str, object]) -> Held:
         """Read back what ``data()`` wrote (a journaled event's details)."""
         fields: dict[str, Any] = {name: data.get(name) for name in cls.__dataclass_fields__}
         return cls(**fields)
 
-    def data(self) -> dict[str, Any]:
+    def data(self) -> dict[str, object]:
         """JSON-ready fields."""
         return asdict(self)
 
@@ -130,7 +134,7 @@ async def wind_down(bridge: Bridge, *, grace_s: float = 10.0) -> list[Held]:
 async def _report(bridge: Bridge) -> list[Held]:
     engine = bridge.settings.engine
     held, unread = await holdings(bridge)
-    flatten: dict[str, Any] | None = None
+    flatten: dict[str, object] | None = None
     if held and engine.on_shutdown == "flatten":
         flatten = await _flatten(bridge, engine.shutdown_flatten_timeout_s)
         held, unread = await holdings(bridge)
@@ -157,12 +161,12 @@ async def _report(bridge: Bridge) -> list[Held]:
         "journal_view": unread,
         "flatten": flatten,
     }
-    level = "warning" if held or unread else "info"
+    level = EventLevel.WARNING if held or unread else EventLevel.INFO
     await bridge.runner.run(bridge.runner.journal.add_event, SHUTDOWN_EVENT, message, level=level, data=data)
     return held
 
 
-async def _flatten(bridge: Bridge, timeout_s: float) -> dict[str, Any]:
+async def _flatten(bridge: Bridge, timeout_s: float) -> dict[str, object]:
     """The kill switch's flatten, within ``timeout_s``; its outcome as JSON-ready data."""
     try:
         async with asyncio.timeout(timeout_s):

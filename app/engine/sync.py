@@ -14,18 +14,21 @@ import asyncio
 import logging
 from collections import defaultdict
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from app.domain.enums import Leg, OrderState
 from app.domain.events import OrderEvent
 from app.domain.models import BrokerOrder
-from app.engine.events import EventApplier, state_for
+from app.engine.events import EventApplier, OrderRow, row_id, state_for
 from app.engine.ports import Gateway
 from app.engine.runner import JournalRunner
 from app.errors import GatewayError
 from app.journal.journal import OrderUpdate
 
-log = logging.getLogger("tvbridge.engine")
+if TYPE_CHECKING:
+    from app.journal import OrderRecord
+
+log = logging.getLogger(__name__)
 
 # The batch's own time span, widened a little for clock skew between this machine and the
 # gateway. Kept narrow: Order/search returns every order in the window, and this runs after every
@@ -54,11 +57,11 @@ class OrderSync:
         few journal writes. Return how many rows changed. Gateway errors are logged, not raised
         (the next sync tries again)."""
         rows = await self._runner.run(self._journal.orders_of_alerts, alert_ids)
-        by_account: dict[int, list[Any]] = defaultdict(list)
+        by_account: dict[int, list[OrderRecord]] = defaultdict(list)
         for row in rows:
             if row.leg in _FOLLOWED and row.client_order_id and not row.state.is_final:
                 by_account[row.account_id].append(row)
-        events: list[tuple[Any, OrderEvent]] = []
+        events: list[tuple[OrderRow, OrderEvent]] = []
         suspended: list[OrderUpdate] = []
         for account_id, account_rows in by_account.items():
             broker = await self._search(account_id, account_rows)
@@ -67,7 +70,7 @@ class OrderSync:
             by_tag = {o.client_order_id: o for o in broker if o.client_order_id}
             entries = {r.id: r for r in account_rows if r.leg == Leg.ENTRY and r.client_order_id in by_tag}
             for row in account_rows:  # entries first (lower ids): a child sees its entry's news
-                listed = by_tag.get(row.client_order_id)
+                listed = by_tag.get(row.client_order_id or "")
                 if listed is None:
                     update = _held_leg(row, entries)
                     if update is not None:
@@ -83,7 +86,7 @@ class OrderSync:
             await self._runner.run(self._journal.update_orders, suspended)
         return changed + len(suspended)
 
-    async def _search(self, account_id: int, rows: list[Any]) -> list[BrokerOrder] | None:
+    async def _search(self, account_id: int, rows: list[OrderRecord]) -> list[BrokerOrder] | None:
         """The account's orders around the rows' creation: the narrow window, else the wide one."""
         first = min(r.created_at for r in rows)
         last = max(r.created_at for r in rows)
@@ -98,7 +101,7 @@ class OrderSync:
         return broker
 
 
-def _news(row: Any, broker: BrokerOrder) -> bool:
+def _news(row: OrderRecord, broker: BrokerOrder) -> bool:
     """True when the listed order may change the row (the applier decides what is newest)."""
     return (
         state_for(row, broker.state) != row.state
@@ -108,7 +111,7 @@ def _news(row: Any, broker: BrokerOrder) -> bool:
     )
 
 
-def _held_leg(row: Any, entries: dict[int, Any]) -> OrderUpdate | None:
+def _held_leg(row: OrderRecord, entries: dict[int | None, OrderRecord]) -> OrderUpdate | None:
     """A leg the gateway does not list is held back while its entry (listed) has not filled.
 
     ``entries``: the batch's entry rows that the gateway listed (by row id).
@@ -116,5 +119,7 @@ def _held_leg(row: Any, entries: dict[int, Any]) -> OrderUpdate | None:
     parent = entries.get(row.parent_id)
     waiting = parent is not None and parent.state != OrderState.FILLED
     if row.leg in (Leg.STOP_LOSS, Leg.TAKE_PROFIT) and waiting and row.state != OrderState.SUSPENDED:
-        return OrderUpdate(row.id, OrderState.SUSPENDED, message="held by the gateway until the entry fills")
+        return OrderUpdate(
+            row_id(row), OrderState.SUSPENDED, message="held by the gateway until the entry fills"
+        )
     return None

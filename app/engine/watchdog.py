@@ -24,15 +24,21 @@ import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
+from app.domain.kinds import EventKind, EventLevel
+from app.engine.follow import HubView
+from app.engine.ports import Gateway
 from app.engine.runner import JournalRunner
 from app.engine.shutdown import Held, counted
 
-log = logging.getLogger("tvbridge.engine")
+if TYPE_CHECKING:
+    from app.journal import EventRecord
 
-ALARM_EVENT = "alarm.unreachable"
-ALARM_CLEARED_EVENT = "alarm.cleared"
+log = logging.getLogger(__name__)
+
+ALARM_EVENT = EventKind.ALARM_UNREACHABLE
+ALARM_CLEARED_EVENT = EventKind.ALARM_CLEARED
 REPEAT_S = 300.0  # the alarm's ERROR line again every 5 minutes while it lasts
 UNSURE_S = 3600.0  # what the journal cannot tell about counts as open this long after start
 WHAT_TO_DO = (
@@ -77,7 +83,7 @@ class Alarm:
         held = "; ".join(p.describe() for p in self.positions)
         return f"UNWATCHED: {down}, with {counted(self.positions)} ({held}): {self.what_to_do}."
 
-    def data(self) -> dict[str, Any]:
+    def data(self) -> dict[str, object]:
         """JSON-ready (times ISO 8601 UTC), for /api/status and the journal."""
         return {
             "since": self.since.isoformat(),
@@ -106,6 +112,13 @@ class LeftOpen:
         )
 
 
+class HubHolder(Protocol):
+    """The User Hub as the watchdog sees it (app.gateway.hub.UserHub fits)."""
+
+    @property
+    def state(self) -> HubView: ...
+
+
 class Watchdog:
     """Watch the User Hub and the gateway while positions are open; raise the alarm.
 
@@ -121,14 +134,14 @@ class Watchdog:
     def __init__(
         self,
         runner: JournalRunner,
-        gateway: Any,
-        hub: Any,
+        gateway: Gateway | None,
+        hub: HubHolder | None,
         followed: Callable[[], Collection[int]],
         *,
         alarm_s: float,
         interval_s: float = 5.0,
         repeat_s: float = REPEAT_S,
-        last_shutdown: Any = None,
+        last_shutdown: EventRecord | None = None,
         clock: Clock = utc_now,
         polled: Callable[[], bool] | None = None,
     ) -> None:
@@ -229,7 +242,7 @@ class Watchdog:
             self._logged_at = now
         if started:
             await self.runner.run(
-                self.journal.add_event, ALARM_EVENT, alarm.message, level="error", data=alarm.data()
+                self.journal.add_event, ALARM_EVENT, alarm.message, level=EventLevel.ERROR, data=alarm.data()
             )
 
     async def _clear(self, now: datetime, why: str) -> None:
@@ -242,7 +255,7 @@ class Watchdog:
         log.warning("%s", message)
         data = {"since": alarm.since.isoformat(), "why": why}
         await self.runner.run(
-            self.journal.add_event, ALARM_CLEARED_EVENT, message, level="warning", data=data
+            self.journal.add_event, ALARM_CLEARED_EVENT, message, level=EventLevel.WARNING, data=data
         )
 
     async def _check_left_open(self, now: datetime, positions: list[Held]) -> None:
@@ -277,6 +290,6 @@ class Watchdog:
         return unsure if row is None else not row.state.is_final
 
 
-def _left_anything(event: Any) -> bool:
+def _left_anything(event: EventRecord | None) -> bool:
     data = (event.data or {}) if event is not None else {}
     return bool(data.get("positions") or data.get("orders"))

@@ -43,6 +43,7 @@ from signalrcore.messages.ping_message import PingMessage
 from signalrcore.types import HttpTransportType
 
 from app.domain.events import GatewayEvent
+from app.errors import GatewayUnavailable
 from app.gateway import wire
 from app.gateway.hub_link import SIGNALRCORE_LOGGER as SIGNALRCORE_LOGGER  # re-exported
 from app.gateway.hub_link import Link, describe
@@ -92,8 +93,8 @@ class HubState:
     good_at: datetime | None = None
 
 
-class HubConnectError(ConnectionError):
-    """A User Hub connection could not be made or lost its footing."""
+class HubConnectError(GatewayUnavailable):
+    """A User Hub connection could not be made or lost its footing (in the tree: nothing was sent)."""
 
 
 @dataclass(frozen=True)

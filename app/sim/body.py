@@ -18,7 +18,9 @@ T = TypeVar("T")
 
 
 class BadRequest(Exception):
-    """A body the gateway's model binding refuses: ``errors`` maps field → messages."""
+    """A body the gateway's model binding refuses: ``errors`` maps field → messages.
+
+    Not a BridgeError: the simulator stands beside the product and imports nothing of it."""
 
     def __init__(self, errors: dict[str, list[str]]) -> None:
         super().__init__(errors)

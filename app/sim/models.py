@@ -66,6 +66,8 @@ class BracketMode(StrEnum):
 class Rejected(Exception):
     """A business failure: answered HTTP 200, ``success: false``.
 
+    Not a BridgeError: the simulator stands beside the product and imports nothing of it.
+
     ``reason`` is the SWAGGER enum name (``"OrderRejected"``, ``"PositionNotFound"``…); the REST
     layer maps it to the calling endpoint's own errorCode (§5.2). ``order_id`` is set when the
     gateway created the order anyway (Position Brackets rejection, §6.4).

@@ -46,7 +46,9 @@ CREATE TABLE IF NOT EXISTS sim_position (
 
 
 class StateFileError(Exception):
-    """The state file cannot be opened (in use by another simulator, unreadable, not ours)."""
+    """The state file cannot be opened (in use by another simulator, unreadable, not ours).
+
+    Not a BridgeError: the simulator stands beside the product and imports nothing of it."""
 
 
 @dataclass

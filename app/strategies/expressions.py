@@ -35,7 +35,9 @@ _MARKERS = ("{{", "{%", "{#")
 
 
 class MissingField(UndefinedError):
-    """An expression used a name or alert field that is not there."""
+    """An expression used a name or alert field that is not there.
+
+    Not a BridgeError: Jinja2 expects an UndefinedError here; Template turns it into a TemplateError."""
 
     def __init__(self, message: str, *, name: Any, obj: Any) -> None:
         super().__init__(message)

@@ -37,6 +37,8 @@ from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import generate_lorem_ipsum
 
+from app.errors import TemplateError
+
 MAX_ITEMS = 100_000  # characters of a string, items of a list, made by one operation
 MAX_RANGE = 10_000  # items of one range()
 MAX_INT_BITS = 1_024  # bits of an integer made by * or ** (about 308 digits)
@@ -56,8 +58,8 @@ _WIDTH_FILTERS = frozenset({"center", "indent", "wordwrap", "truncate", "batch",
 _TEMPLATE_FILE = "<template>"
 
 
-class RenderBoundError(RuntimeError):
-    """An expression broke one of the sandbox's bounds (size, range, output or time)."""
+class RenderBoundError(TemplateError):
+    """An expression broke one of the sandbox's bounds (size, range, output or time): a template error."""
 
 
 def check_size(value: Any, what: str) -> Any:

@@ -29,7 +29,7 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 from app.errors import ConfigError
 from app.files import write_atomically
 
-log = logging.getLogger("tvbridge.web")
+log = logging.getLogger(__name__)
 
 MIN_PASSWORD_CHARS = 8
 CONTROL_HEADER = "X-TVBridge-Control"

@@ -7,6 +7,7 @@ A bad filter value is a 400 naming it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -91,7 +92,7 @@ def _state(value: str) -> OrderState:
         raise FilterError(f"state '{shown(value)}' is not an order state; use one of {known}") from None
 
 
-def _account_since_limit(query: Any) -> dict[str, Any]:
+def _account_since_limit(query: Mapping[str, str]) -> dict[str, Any]:
     return {
         "account_id": query_int(query, "account"),
         "since": query_day_start(query, "since"),

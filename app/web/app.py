@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -23,12 +23,11 @@ from app import __version__
 from app.config import Settings
 from app.engine.bridge import Bridge
 from app.engine.watchdog import Watchdog
-from app.errors import ConfigError
 from app.gateway.hub import UserHub
 from app.gateway.projectx import build_gateway
 from app.ingest.auth import ensure_secrets, load_secrets
-from app.journal.db import redact
-from app.journal.journal import Journal
+from app.journal import Journal
+from app.redact import url_without_password
 from app.strategies import load_templates
 from app.web import logsafe
 from app.web.access import AuthFile
@@ -40,12 +39,17 @@ from app.web.health import healthz, readyz
 from app.web.journal_page import journal_csv, journal_page, journal_rows, journal_stream
 from app.web.login import LoginPages, login_middleware
 from app.web.render import STATIC_DIR
+from app.web.sim_link import open_sim, pace_hub
 from app.web.status import status_page
 from app.web.templates_page import routes as templates_routes
 from app.web.webhook import receive_webhook
 from app.web.webhooks_page import send_test_alert, webhooks_page
 
-log = logging.getLogger("tvbridge")
+if TYPE_CHECKING:
+    from app.sim.server import SimServer
+    from app.tunnel.supervisor import TunnelSupervisor
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -54,17 +58,17 @@ class Runtime:
 
     bridge: Bridge
     journal: Journal
-    sim: Any = None  # app.sim.server.SimServer when the built-in simulator runs in-process
+    sim: SimServer | None = None  # the built-in simulator, when it runs in-process
     hub: UserHub | None = None
     feed: JournalFeed | None = None  # wakes the journal page's live updates
-    tunnel: Any = None  # app.tunnel.supervisor.TunnelSupervisor while `serve --tunnel` runs one
+    tunnel: TunnelSupervisor | None = None  # while `serve --tunnel` runs one
     watchdog: Watchdog | None = None  # the unreachable alarm; what the last shutdown left open
 
 
 async def start_runtime(settings: Settings) -> Runtime:
     """Build and start everything the bridge needs. Raises ConfigError, GatewayError, JournalError."""
     logsafe.install()  # before the bridge exists: its secrets are scrubbed from every log record
-    sim = _open_sim(settings)
+    sim = open_sim(settings)
     try:
         # The journal keeps each gateway's rows apart: ids restart per gateway (Journal.gateway).
         gateway_identity = f"sim:{sim.state.instance}" if sim is not None else settings.gateway.identity
@@ -83,23 +87,7 @@ async def start_runtime(settings: Settings) -> Runtime:
         raise
 
 
-def _open_sim(settings: Settings) -> Any:
-    """The in-process simulator (not yet serving) on its state file, or None for a live gateway.
-
-    Raises ConfigError when another simulator holds the state file."""
-    if settings.gateway.kind != "sim":
-        return None
-    # The product imports the simulator only here, when the trader asked for it.
-    from app.sim.server import SimServer
-    from app.sim.store import StateFileError
-
-    try:
-        return SimServer(seed=settings.sim.seed, walk_interval_s=1.0, state_path=settings.sim_state_path())
-    except StateFileError as exc:
-        raise ConfigError(f"{exc}; or set [sim] state_file") from None
-
-
-async def _start(settings: Settings, journal: Journal, sim: Any) -> Runtime:
+async def _start(settings: Settings, journal: Journal, sim: SimServer | None) -> Runtime:
     templates = load_templates(settings.server.templates_dir)
     notes = []
     added = ensure_secrets(settings.server.secrets_file, templates)
@@ -111,12 +99,7 @@ async def _start(settings: Settings, journal: Journal, sim: Any) -> Runtime:
     secrets = load_secrets(settings.server.secrets_file)
     base_url = None
     if sim is not None:
-        from app.sim.hub import hub_faults
-
-        # The simulator's hub pings at half the silence timeout (ProjectX's every 15 s), so the
-        # shorter timeouts allowed on the simulator never rebuild a healthy hub.
-        faults = hub_faults(sim.state)
-        faults.ping_interval_s = min(faults.ping_interval_s, settings.gateway.hub_silence_timeout_s / 2)
+        pace_hub(sim, settings.gateway.hub_silence_timeout_s)
         await sim.start(host="127.0.0.1", port=0)
         base_url = sim.url
     gateway = build_gateway(settings.gateway, base_url=base_url)
@@ -148,7 +131,7 @@ async def _start(settings: Settings, journal: Journal, sim: Any) -> Runtime:
         __version__,
         settings.gateway.firm_name,
         len(templates),
-        redact(settings.journal.url),
+        url_without_password(settings.journal.url),
     )
     feed = JournalFeed(journal, asyncio.get_running_loop())
     watchdog = Watchdog(

@@ -12,7 +12,7 @@ import logging
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -26,7 +26,10 @@ from app.web.csrf import check_csrf
 from app.web.login import safe_next
 from app.web.render import flash, templates
 
-log = logging.getLogger("tvbridge.web")
+if TYPE_CHECKING:
+    from app.engine.bridge import Bridge
+
+log = logging.getLogger(__name__)
 
 
 class ControlPages:
@@ -118,7 +121,7 @@ class ControlPages:
         address = request.client.host if request.client else "unknown"
         return f"web page {address}", None
 
-    async def _plan(self, request: Request, bridge: Any, by: str) -> Response:
+    async def _plan(self, request: Request, bridge: Bridge, by: str) -> Response:
         error = ""
         plan = None
         try:

@@ -12,8 +12,12 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.journal import Journal
+    from app.journal.journal import JournalCursor
 
 KEEPALIVE_S = 15.0
 
@@ -21,7 +25,7 @@ KEEPALIVE_S = 15.0
 class JournalFeed:
     """Versioned "the journal changed" signal, installed as ``journal.on_commit``."""
 
-    def __init__(self, journal: Any, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, journal: Journal, loop: asyncio.AbstractEventLoop) -> None:
         self.version = 0
         self._loop = loop
         self._loop_thread = threading.get_ident()
@@ -54,10 +58,10 @@ class JournalFeed:
 
 async def alert_changes(
     feed: JournalFeed,
-    changes_since: Callable[[Any], Awaitable[tuple[Any, list[int]]]],
+    changes_since: Callable[[JournalCursor | None], Awaitable[tuple[JournalCursor, list[int]]]],
     *,
     min_interval_s: float = 0.2,
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """Server-sent events: ``event: alerts`` with a JSON list of changed alert ids, newest first,
     and a comment every KEEPALIVE_S so proxies and the browser keep the stream open."""
     cursor, _ = await changes_since(None)

@@ -12,12 +12,17 @@ alarm says the same while positions are open.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from app import __version__
+
+if TYPE_CHECKING:
+    from app.engine.ports import Gateway
+    from app.gateway.hub import HubState
+    from app.web.app import Runtime
 
 STARTED_AT = datetime.now(UTC)
 
@@ -37,12 +42,12 @@ async def healthz(request: Request) -> JSONResponse:
 
 async def readyz(request: Request) -> JSONResponse:
     """Whether alerts can be executed now, with the details of each check."""
-    runtime = request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
     checks = {
         "gateway": _gateway(runtime.bridge.gateway),
         "journal": await _journal(runtime),
     }
-    hub = getattr(runtime, "hub", None)
+    hub = runtime.hub
     degraded = False
     if hub is not None:
         checks["hub"] = hub_json(hub.state)
@@ -54,7 +59,7 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-def _gateway(gateway: Any) -> dict[str, Any]:
+def _gateway(gateway: Gateway) -> dict[str, Any]:
     expires = getattr(gateway, "token_expires_at", None)
     ok = expires is not None and expires > datetime.now(UTC)
     return {
@@ -64,7 +69,7 @@ def _gateway(gateway: Any) -> dict[str, Any]:
     }
 
 
-def hub_json(state: Any) -> dict[str, Any]:
+def hub_json(state: HubState) -> dict[str, Any]:
     """The User Hub connection (UserHub.state) as JSON: times ISO 8601 UTC."""
     return {
         "ok": bool(state.connected),
@@ -76,7 +81,7 @@ def hub_json(state: Any) -> dict[str, Any]:
     }
 
 
-async def _journal(runtime: Any) -> dict[str, Any]:
+async def _journal(runtime: Runtime) -> dict[str, Any]:
     # A committed write check at most once a second, never waiting for a lock; a real write
     # that failed since then counts too (app/engine/runner.py, JournalRunner.writable).
     error = await runtime.bridge.runner.writable()

@@ -6,8 +6,9 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
@@ -25,6 +26,11 @@ from app.web.queries import (
 )
 from app.web.render import templates
 from app.web.status import account_list
+
+if TYPE_CHECKING:
+    from app.journal import OrderRecord
+    from app.journal.journal import JournalCursor
+    from app.web.app import Runtime
 
 # Statuses whose reason is a problem the trader should read (shown in red).
 BAD_STATUSES = {
@@ -44,7 +50,7 @@ CSV_MAX_ALERTS = 10_000
 
 async def journal_page(request: Request) -> Response:
     """GET /: the journal with the filters of the query string."""
-    runtime = request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
     error = None
     try:
         flt = AlertFilter.from_query(request.query_params)
@@ -72,7 +78,7 @@ async def journal_page(request: Request) -> Response:
 async def journal_rows(request: Request) -> Response:
     """GET /journal/rows?ids=3,2&<filters>: the HTML of those alerts that pass the filters (the
     live feed's follow-up request)."""
-    runtime = request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
     try:
         flt = AlertFilter.from_query(request.query_params)
         given = [i for i in request.query_params.get("ids", "").split(",") if i]
@@ -95,11 +101,12 @@ def bad_request(message: str) -> HTMLResponse:
 
 async def journal_stream(request: Request) -> Response:
     """GET /journal/stream: server-sent events naming the alerts that changed."""
-    runtime = request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
 
-    async def changes_since(cursor: Any) -> Any:
+    async def changes_since(cursor: JournalCursor | None) -> tuple[JournalCursor, list[int]]:
         return await runtime.bridge.runner.run(runtime.journal.changes_since, cursor)
 
+    assert runtime.feed is not None  # start_runtime made one
     return StreamingResponse(
         alert_changes(runtime.feed, changes_since),
         media_type="text/event-stream",
@@ -110,7 +117,7 @@ async def journal_stream(request: Request) -> Response:
 async def journal_csv(request: Request) -> Response:
     """GET /journal.csv?<filters>: every alert the filters match (up to CSV_MAX_ALERTS), one line
     per order (an alert without orders gets one line), times in UTC."""
-    runtime = request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
     try:
         flt = AlertFilter.from_query(request.query_params)
     except FilterError as exc:
@@ -144,12 +151,13 @@ def _csv_lines(page: AlertPage) -> Iterator[str]:
                        _text(a.ticker or ""), a.contract_id or "", a.source_ip]  # fmt: skip
         latency = [_ms(steps.get(("received_at", "sent_at"))), _ms(steps.get(("sent_at", "acknowledged_at"))),
                    _ms(steps.get(("acknowledged_at", "first_fill_at")))]  # fmt: skip
-        for o in detail.orders or [None]:
+        orders: Sequence[OrderRecord | None] = detail.orders or [None]
+        for o in orders:
             if o is None:
                 writer.writerow([*alert_cells, *[""] * (len(CSV_COLUMNS) - len(alert_cells))])
                 continue
             fills = sum(1 for f in detail.fills if f.order_record_id == o.id)
-            s = slip.get(o.id)
+            s = slip.get(o.id) if o.id is not None else None
             writer.writerow(
                 [
                     *alert_cells,
@@ -183,7 +191,7 @@ def _text(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def _utc(at: Any) -> str:
+def _utc(at: datetime | None) -> str:
     return at.isoformat() if at else ""
 
 

@@ -9,19 +9,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.domain.enums import Side
 from app.text import printable
+
+if TYPE_CHECKING:
+    from app.journal import AlertRecord, OrderRecord
+    from app.journal.journal import LatencyChain
+    from app.journal.tables import FillRecord, PositionRecord
 
 
 @dataclass(frozen=True)
 class AlertDetail:
     """What the journal holds about one alert besides the alert row."""
 
-    orders: Sequence[Any] = ()
-    fills: Sequence[Any] = ()
-    latency: Any = None  # app.journal.journal.LatencyChain
+    orders: Sequence[OrderRecord] = ()
+    fills: Sequence[FillRecord] = ()
+    latency: LatencyChain | None = None
 
 
 def utc_iso(at: datetime | None) -> str | None:
@@ -29,7 +34,9 @@ def utc_iso(at: datetime | None) -> str | None:
     return at.astimezone(UTC).isoformat() if at else None
 
 
-def alerts_json(alerts: Sequence[Any], details: Mapping[int, AlertDetail]) -> list[dict[str, Any]]:
+def alerts_json(
+    alerts: Sequence[AlertRecord], details: Mapping[int | None, AlertDetail]
+) -> list[dict[str, Any]]:
     """Alerts, newest first, each with its order rows, fills, latency chain and slippage."""
     return [
         {
@@ -52,7 +59,7 @@ def alerts_json(alerts: Sequence[Any], details: Mapping[int, AlertDetail]) -> li
     ]
 
 
-def position_json(p: Any) -> dict[str, Any]:
+def position_json(p: PositionRecord) -> dict[str, Any]:
     """One position row as JSON: side long/short (None when flat), size contracts, price points."""
     return {
         "account_id": p.account_id,
@@ -64,7 +71,7 @@ def position_json(p: Any) -> dict[str, Any]:
     }
 
 
-def fill_json(f: Any) -> dict[str, Any]:
+def fill_json(f: FillRecord) -> dict[str, Any]:
     """One fill row as JSON: size contracts, price points, fees and P&L USD (strings, exact)."""
     return {
         "trade_id": f.trade_id,
@@ -83,11 +90,11 @@ def fill_json(f: Any) -> dict[str, Any]:
     }
 
 
-def _latency_json(chain: Any) -> dict[str, float]:
+def _latency_json(chain: LatencyChain | None) -> dict[str, float]:
     return {f"{a}→{b}": round(seconds, 3) for a, b, seconds in chain.steps()} if chain else {}
 
 
-def _slippage_json(chain: Any) -> list[dict[str, Any]]:
+def _slippage_json(chain: LatencyChain | None) -> list[dict[str, Any]]:
     if chain is None:
         return []
     return [
@@ -102,7 +109,7 @@ def _slippage_json(chain: Any) -> list[dict[str, Any]]:
     ]
 
 
-def order_json(o: Any) -> dict[str, Any]:
+def order_json(o: OrderRecord) -> dict[str, Any]:
     """One order row as JSON: size contracts, prices points (exact strings), ticks whole."""
     return {
         "order_record_id": o.id,
@@ -129,7 +136,7 @@ def order_json(o: Any) -> dict[str, Any]:
     }
 
 
-def alerts_table(alerts: Sequence[Any], details: Mapping[int, AlertDetail]) -> str:
+def alerts_table(alerts: Sequence[AlertRecord], details: Mapping[int | None, AlertDetail]) -> str:
     """A plain-text table: one line per alert, then its order rows, fills, latency and slippage;
     control characters in journaled text shown as visible escapes (app/text.py)."""
     if not alerts:

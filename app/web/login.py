@@ -24,12 +24,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
+from app.domain.kinds import EventKind, EventLevel
 from app.errors import ConfigError, JournalError
 from app.web.access import CONTROL_HEADER, AuthFile, AuthKeys, LoginThrottle, verify_password
 from app.web.csrf import check_csrf, csrf_token
 from app.web.render import SafeJSONResponse, flash, templates
 
-log = logging.getLogger("tvbridge.web")
+log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "tvbridge_session"
 USER = "trader"
@@ -235,9 +236,9 @@ async def _journal_failure(request: Request, address: str, lock_s: int) -> None:
     try:
         await runtime.bridge.runner.run(
             runtime.journal.add_event,
-            "login.failed",
+            EventKind.LOGIN_FAILED,
             message,
-            level="warning",
+            level=EventLevel.WARNING,
             data={"address": address, "locked_s": lock_s},
         )
     except JournalError as exc:

@@ -1,7 +1,11 @@
 """Preview an alert: the exact gateway requests it would make, with nothing sent or journaled.
 
-The alert runs through the real Executor against a DryRunGateway (reads are real, order-changing
-calls are recorded) and a scratch journal, so the preview cannot drift from what execution does.
+This is the dry-run seam, kept apart from the bridge that trades: the alert runs through the real
+Executor against a DryRunGateway (reads are real, order-changing calls are recorded) and a
+scratch journal (the order rows it writes are thrown away), so the preview cannot drift from what
+execution does. On the running bridge (the pages) it reads through the bridge's own gateway and
+account directory; ``tvbridge render`` (no bridge running) builds a gateway of its own, on the
+simulator when ``gateway = "sim"`` (app/web/sim_link.py starts it: this module never imports it).
 """
 
 from __future__ import annotations
@@ -9,9 +13,7 @@ from __future__ import annotations
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any, cast
 
 from app.config import Settings
 from app.domain.enums import AlertStatus
@@ -24,14 +26,27 @@ from app.errors import ConfigError, TemplateError
 from app.gateway.dryrun import DryRunGateway
 from app.gateway.projectx import build_gateway
 from app.ingest.parse import parse_body
-from app.journal.journal import Journal
-from app.strategies import load_templates, refresh_alert_time
+from app.journal import Journal
+from app.strategies import StrategyTemplate, load_templates, refresh_alert_time
+from app.web.sim_link import sim_transport
+
+if TYPE_CHECKING:
+    from app.engine.bridge import Bridge
+    from app.gateway.projectx import ProjectXGateway
+
+Calls = list[dict[str, Any]]  # DryRunGateway.calls: {"endpoint": "Order/place", "body": {…}}
 
 
 async def preview_alert(
-    template: Any, raw: bytes, gateway: DryRunGateway, *, instance: str
-) -> tuple[AlertStatus, str | None, list[dict[str, Any]]]:
+    template: StrategyTemplate,
+    raw: bytes,
+    gateway: DryRunGateway,
+    *,
+    instance: str,
+    accounts: AccountDirectory | None = None,
+) -> tuple[AlertStatus, str | None, Calls]:
     """Run ``raw`` through ``template`` on a dry-run gateway; return status, reason and calls.
+    ``accounts``: the running bridge's directory (reads only), else one over ``gateway``.
 
     Previewed as if it fired now (its time field set to now, as TradingView's {{timenow}}), so
     a saved example shows its orders instead of a stale refusal.
@@ -51,7 +66,7 @@ async def preview_alert(
             executor = Executor(
                 gateway,
                 runner,
-                AccountDirectory(gateway),
+                accounts or AccountDirectory(gateway),
                 Reconciler(gateway, runner, attempts=1, delay_s=0.0),
                 instance=instance,
             )
@@ -62,7 +77,7 @@ async def preview_alert(
     return settlement.status, settlement.reason, gateway.calls
 
 
-async def render_alert(settings: Settings, strategy: str, raw: bytes) -> list[dict[str, Any]]:
+async def render_alert(settings: Settings, strategy: str, raw: bytes) -> Calls:
     """``tvbridge render``: the requests an alert body would make. Raises the exact error."""
     templates = load_templates(settings.server.templates_dir)
     template = templates.get(strategy)
@@ -76,13 +91,7 @@ async def render_alert(settings: Settings, strategy: str, raw: bytes) -> list[di
         instance = journal.instance
     finally:
         journal.close()
-    transport = None
-    base_url = None
-    if settings.gateway.kind == "sim":
-        from app.sim.rest import create_sim_app
-
-        transport = httpx.ASGITransport(app=create_sim_app())
-        base_url = "http://sim.local"
+    transport, base_url = sim_transport() if settings.gateway.kind == "sim" else (None, None)
     gateway = DryRunGateway(build_gateway(settings.gateway, base_url=base_url, transport=transport))
     await gateway.start()
     try:
@@ -97,12 +106,15 @@ async def render_alert(settings: Settings, strategy: str, raw: bytes) -> list[di
 
 
 async def dry_run(
-    bridge: Any, template: Any, raw: bytes
-) -> tuple[AlertStatus, str | None, list[dict[str, Any]]]:
+    bridge: Bridge, template: StrategyTemplate, raw: bytes
+) -> tuple[AlertStatus, str | None, Calls]:
     """Preview ``raw`` on the running bridge's gateway (reads real, order-changing calls recorded).
 
     Never starts or closes the wrapper: closing it would close the bridge's live gateway.
     Raises AlertInvalidError (the webhook's exact 422 message) when the body cannot be parsed.
     """
     instance = await bridge.runner.run(lambda: bridge.runner.journal.instance)
-    return await preview_alert(template, raw, DryRunGateway(bridge.gateway), instance=instance)
+    # DryRunGateway uses only the Gateway Protocol's members; app/gateway cannot name the
+    # engine's Protocol (layers), so it is typed with the concrete class.
+    gateway = DryRunGateway(cast("ProjectXGateway", bridge.gateway))
+    return await preview_alert(template, raw, gateway, instance=instance, accounts=bridge.accounts)

@@ -9,12 +9,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from app.domain.enums import AlertStatus
+from app.errors import BridgeError
 from app.journal.journal import LatencyChain
 from app.web.journal_view import AlertDetail
+
+if TYPE_CHECKING:
+    from app.journal import AlertRecord, Journal, OrderRecord
+    from app.journal.tables import FillRecord
 
 PAGE_SIZE = 100
 MAX_LIMIT = 1000
@@ -25,7 +31,7 @@ MIN_YEAR, MAX_YEAR = 1970, 9998  # dates a filter may name (the day after must s
 MAX_IDS = 200  # /journal/rows?ids=…
 
 
-class FilterError(ValueError):
+class FilterError(BridgeError):
     """A query-string value the journal cannot filter by (answered with 400 and the value)."""
 
 
@@ -99,26 +105,26 @@ class AlertFilter:
 class AlertPage:
     """Alerts newest first with their details, and the id to continue from (older alerts)."""
 
-    alerts: list[Any]
-    details: dict[int, AlertDetail]
+    alerts: list[AlertRecord]
+    details: dict[int | None, AlertDetail]
     older_than: int | None = None
-    tick_sizes: dict[str, Any] = field(default_factory=dict)
+    tick_sizes: dict[str, Decimal] = field(default_factory=dict)
 
 
-def alert_details(journal: Any, alerts: Sequence[Any]) -> dict[int, AlertDetail]:
+def alert_details(journal: Journal, alerts: Sequence[AlertRecord]) -> dict[int | None, AlertDetail]:
     """Orders, fills and latency chain of each alert, in two queries whatever the count."""
-    ids = [a.id for a in alerts]
-    orders: dict[int, list[Any]] = {i: [] for i in ids}
+    ids = [a.id for a in alerts if a.id is not None]
+    orders: dict[int | None, list[OrderRecord]] = {i: [] for i in ids}
     for order in journal.orders_of_alerts(ids):
         orders[order.alert_id].append(order)
-    fills: dict[int, list[Any]] = {i: [] for i in ids}
+    fills: dict[int | None, list[FillRecord]] = {i: [] for i in ids}
     alert_of_order = {o.id: o.alert_id for rows in orders.values() for o in rows}
     for fill in journal.fills_of_alerts(ids):
         fills[alert_of_order[fill.order_record_id]].append(fill)
     return {a.id: AlertDetail(orders[a.id], fills[a.id], LatencyChain.of(a, orders[a.id])) for a in alerts}
 
 
-def find_alert_page(journal: Any, flt: AlertFilter) -> AlertPage:
+def find_alert_page(journal: Journal, flt: AlertFilter) -> AlertPage:
     """One page of alerts matching ``flt`` with their details (runs in the journal runner)."""
     alerts = journal.find_alerts(**flt.journal_kwargs())
     details = alert_details(journal, alerts)
@@ -126,12 +132,12 @@ def find_alert_page(journal: Any, flt: AlertFilter) -> AlertPage:
     return AlertPage(alerts, details, older, _tick_sizes(details))
 
 
-def _tick_sizes(details: Mapping[int, AlertDetail]) -> dict[str, Any]:
+def _tick_sizes(details: Mapping[int | None, AlertDetail]) -> dict[str, Decimal]:
     """contract id → tick size, from the order rows shown (prices on the page use it)."""
     return {o.contract_id: o.tick_size for d in details.values() for o in d.orders if o.tick_size is not None}
 
 
-def alerts_by_id(journal: Any, ids: Sequence[int], flt: AlertFilter) -> AlertPage:
+def alerts_by_id(journal: Journal, ids: Sequence[int], flt: AlertFilter) -> AlertPage:
     """The alerts among ``ids`` that pass ``flt`` (for the live feed), newest first."""
     kwargs = {**flt.journal_kwargs(), "before_id": None, "alert_ids": set(ids), "limit": len(ids)}
     alerts = journal.find_alerts(**kwargs)

@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
 from starlette.requests import Request
@@ -25,7 +25,10 @@ from app.errors import JournalError
 from app.text import printable
 from app.web.csrf import csrf_token
 
-log = logging.getLogger("tvbridge.web")
+if TYPE_CHECKING:
+    from app.web.app import Runtime
+
+log = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -116,9 +119,9 @@ def page_context(request: Request) -> dict[str, Any]:
     """What base.html needs on every page: the SIM/LIVE badge, pause state, CSRF token, user,
     the watchdog's banners (the unreachable alarm, what the last shutdown left open) and, once
     logged in, the followed accounts' risk lockouts."""
-    runtime = getattr(request.app.state, "runtime", None)
-    bridge = getattr(runtime, "bridge", None)
-    watchdog = getattr(runtime, "watchdog", None)
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)  # None before the start
+    bridge = runtime.bridge if runtime is not None else None
+    watchdog = runtime.watchdog if runtime is not None else None
     settings = bridge.settings if bridge is not None else None
     session = request.scope.get("session")
     logged_in = bool(session and session.get("user"))
@@ -126,9 +129,9 @@ def page_context(request: Request) -> dict[str, Any]:
         "version": __version__,
         "live": settings is not None and settings.gateway.kind != "sim",
         "firm": settings.gateway.firm_name if settings is not None else "",
-        "paused": getattr(bridge, "paused", None),
-        "alarm": getattr(watchdog, "alarm", None),
-        "left_open": getattr(watchdog, "left_open", None),
+        "paused": bridge.paused if bridge is not None else None,
+        "alarm": watchdog.alarm if watchdog is not None else None,
+        "left_open": watchdog.left_open if watchdog is not None else None,
         "lockouts": lockout_banners(runtime) if logged_in else [],
         "logged_in": logged_in,
         "csrf_token": csrf_token(request) if session is not None else "",
@@ -137,7 +140,7 @@ def page_context(request: Request) -> dict[str, Any]:
     }
 
 
-def lockout_banners(runtime: Any) -> list[dict[str, Any]]:
+def lockout_banners(runtime: Runtime | None) -> list[dict[str, Any]]:
     """The followed accounts locked now, for the header's red banner: account_name, until (UTC),
     reason (without its trailing "on NAME") and the exchange's timezone.
 
@@ -146,17 +149,16 @@ def lockout_banners(runtime: Any) -> list[dict[str, Any]]:
     A journal that cannot answer shows no banner (the page itself still renders). Before the
     followed accounts are first resolved (``bridge.followed`` empty), every lockout is shown.
     """
-    bridge = getattr(runtime, "bridge", None)
-    journal = getattr(runtime, "journal", None)
-    gate = getattr(bridge, "gate", None)
-    if gate is None or journal is None:
+    if runtime is None:
         return []
+    bridge, journal = runtime.bridge, runtime.journal
+    gate = bridge.gate
     try:
         locks = journal.active_lockouts(gate.clock())
     except JournalError as exc:
         log.warning("could not read the lockouts for the page's header: %s", exc)
         return []
-    followed: frozenset[int] = getattr(bridge, "followed", frozenset())
+    followed = bridge.followed
     return [
         {
             "account_name": lock.account_name,

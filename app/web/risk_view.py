@@ -7,19 +7,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.config import RiskLimits
 from app.domain.calendar import TradingCalendar
 from app.domain.models import Account
 from app.domain.risk import cooldown_end, drawdown_floor, root_from_contract_id, weighted
-from app.engine.risk_gate import AccountRisk
+from app.engine.risk_gate import AccountRisk, RiskGate
 from app.web.journal_view import utc_iso
+
+if TYPE_CHECKING:
+    from app.journal.tables import LockoutRecord
 
 _CENT = Decimal("0.01")
 
 
-async def risk_snapshot(gate: Any, accounts: list[Account]) -> dict[str, Any]:
+async def risk_snapshot(gate: RiskGate, accounts: list[Account]) -> dict[str, Any]:
     """The risk gate's view of ``accounts`` now (app/engine/risk_gate.py): the exchange calendar,
     and per account its limits, the day's numbers and the room left to each limit.
 
@@ -169,7 +172,7 @@ def _windows(limits: RiskLimits, calendar: TradingCalendar, now: datetime) -> di
     }
 
 
-def _lockout(lock: Any) -> dict[str, Any] | None:
+def _lockout(lock: LockoutRecord | None) -> dict[str, Any] | None:
     if lock is None:
         return None
     return {"reason": lock.reason, "since": utc_iso(lock.since), "until": utc_iso(lock.until), "by": lock.by}

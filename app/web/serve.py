@@ -31,7 +31,7 @@ from app.web import logsafe
 from app.web.app import create_app, start_runtime, stop_runtime
 from app.web.webhook_app import create_webhook_app
 
-log = logging.getLogger("tvbridge")
+log = logging.getLogger(__name__)
 
 # SIGHUP: the terminal was closed; stop cleanly (and stop the tunnel client, which runs in its
 # own process group so that the terminal's Ctrl-C does not kill it before the shutdown).

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,19 +23,25 @@ from app import __version__
 from app.domain.models import Account
 from app.engine.shutdown import WORKING_STATES
 from app.errors import GatewayError
-from app.journal.db import redact
+from app.redact import url_without_password
 from app.web.health import hub_json
 from app.web.journal_view import order_json, position_json, utc_iso
 from app.web.render import templates
 from app.web.risk_view import risk_snapshot
 from app.web.tunnel_link import tunnel_status
 
-log = logging.getLogger("tvbridge.web")
+if TYPE_CHECKING:
+    from app.engine.bridge import Bridge
+    from app.engine.watchdog import LeftOpen
+    from app.journal import EventRecord, Journal
+    from app.web.app import Runtime
+
+log = logging.getLogger(__name__)
 
 _CENT = Decimal("0.01")
 
 
-async def status_snapshot(runtime: Any) -> dict[str, Any]:
+async def status_snapshot(runtime: Runtime) -> dict[str, Any]:
     """The status as plain JSON-ready values (times ISO 8601 UTC, balances USD strings)."""
     bridge, journal = runtime.bridge, runtime.journal
     settings = bridge.settings
@@ -55,8 +61,7 @@ async def status_snapshot(runtime: Any) -> dict[str, Any]:
         by_account[o.account_id]["orders"].append(order_json(o))
     for account in accounts:
         account.update(by_account.pop(account["account_id"], {"positions": [], "orders": []}))
-    hub = getattr(runtime, "hub", None)
-    watchdog = getattr(runtime, "watchdog", None)
+    hub, watchdog = runtime.hub, runtime.watchdog
     alarm = watchdog.alarm if watchdog is not None else None
     paused = bridge.paused
     sim = settings.gateway.kind == "sim"
@@ -79,15 +84,15 @@ async def status_snapshot(runtime: Any) -> dict[str, Any]:
         else None,
         "tunnel": await bridge.runner.run(tunnel_status, runtime),
         "alarm": alarm.data() if alarm is not None else None,
-        "last_shutdown": shutdown_json(bridge.last_shutdown, getattr(watchdog, "left_open", None)),
+        "last_shutdown": shutdown_json(bridge.last_shutdown, watchdog.left_open if watchdog else None),
         "accounts": accounts,
         "risk": await risk_snapshot(bridge.gate, traded),
-        "journal": {"url": redact(settings.journal.url)},
+        "journal": {"url": url_without_password(settings.journal.url)},
         "strategies": sorted(bridge.templates),
     }
 
 
-async def known_accounts(bridge: Any, journal: Any) -> dict[int, tuple[Account, datetime | None]]:
+async def known_accounts(bridge: Bridge, journal: Journal) -> dict[int, tuple[Account, datetime | None]]:
     """account id → (the account, when the hub last reported it): every account the directory
     has (cached Account/search) overlaid by the journal's latest hub report of it."""
     known: dict[int, tuple[Account, datetime | None]] = {}
@@ -110,12 +115,12 @@ def account_rows(
     return sorted(rows, key=lambda a: (not a["followed"], a["name"]))
 
 
-async def account_list(bridge: Any, journal: Any, followed: set[int]) -> list[dict[str, Any]]:
+async def account_list(bridge: Bridge, journal: Journal, followed: set[int]) -> list[dict[str, Any]]:
     """Every account the journal knows (hub reports) plus those the directory has, followed first."""
     return account_rows(await known_accounts(bridge, journal), followed)
 
 
-def shutdown_json(event: Any, left_open: Any) -> dict[str, Any] | None:
+def shutdown_json(event: EventRecord | None, left_open: LeftOpen | None) -> dict[str, Any] | None:
     """The previous run's "bridge.shutdown" event (app/engine/bridge.py) as JSON: what it left
     open, whether it flattened (``flatten``: None when it did not try), and ``still_open``: what
     of it the journal shows open now (app/engine/watchdog.py)."""
@@ -146,13 +151,13 @@ def _account(account: Account, at: datetime | None, followed: set[int]) -> dict[
     }
 
 
-def _s(value: Any) -> str | None:
+def _s(value: object) -> str | None:
     return None if value is None else str(value)
 
 
 async def status_page(request: Request) -> Response:
     """GET /status: the snapshot as a page."""
-    runtime = request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
     snapshot = await status_snapshot(runtime)
     ticks = await runtime.bridge.runner.run(runtime.journal.tick_sizes)
     return templates.TemplateResponse(request, "status.html", {"s": snapshot, "ticks": ticks})

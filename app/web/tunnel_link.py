@@ -16,18 +16,22 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.config import Settings
+from app.domain.kinds import EventKind, EventLevel
 from app.engine.runner import JournalRunner
 from app.errors import JournalError
 from app.ingest.auth import load_secrets, webhook_path
+from app.journal import Journal
 from app.journal.db import database_exists
-from app.journal.journal import Journal
 from app.tunnel import TunnelState, TunnelSupervisor, check_until_arrived
 from app.tunnel.clients import find_executable, launch, normalize_public_url
 
-log = logging.getLogger("tvbridge.tunnel")
+if TYPE_CHECKING:
+    from app.web.app import Runtime
+
+log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 30.0  # how often the recorded state is refreshed
 STALE_S = 120.0  # a recorded state not refreshed for this long: its process is gone
@@ -58,7 +62,7 @@ def local_webhook_url(settings: Settings) -> str:
     return f"http://{host}:{settings.server.webhook_port}"
 
 
-async def start_tunnel(settings: Settings, runtime: Any | None, *, out: Out = say) -> TunnelSupervisor:
+async def start_tunnel(settings: Settings, runtime: Runtime | None, *, out: Out = say) -> TunnelSupervisor:
     """Start the tunnel client pointed at the webhook listener; return its supervisor (call
     ``await supervisor.stop()`` at shutdown).
 
@@ -109,12 +113,12 @@ def preflight(settings: Settings) -> None:
     )
 
 
-def tunnel_status(runtime: Any) -> dict[str, Any] | None:
+def tunnel_status(runtime: Runtime) -> dict[str, Any] | None:
     """The tunnel for the pages: this serve's own (``runtime.tunnel``), else the one a ``tvbridge
     tunnel`` recorded in the journal, else None. JSON values (TunnelState.as_json) plus ``by``
     (who runs it), ``url_changed`` and ``stale`` (True: not refreshed for STALE_S, its process
     is gone)."""
-    supervisor = getattr(runtime, "tunnel", None)
+    supervisor = runtime.tunnel
     if supervisor is not None:
         return _view({**supervisor.state.as_json(), "by": BY_SERVE, "recorded_at": _now().isoformat()})
     try:
@@ -133,7 +137,7 @@ def base_url_of(settings: Settings, status: dict[str, Any] | None) -> str | None
     return normalize_public_url(settings.server.public_url) if settings.server.public_url else None
 
 
-def public_base_url(settings: Settings, runtime: Any | None) -> str | None:
+def public_base_url(settings: Settings, runtime: Runtime | None) -> str | None:
     """The public base URL (no trailing slash): the tunnel's current URL while it is up, else the
     journal's recorded URL if its tunnel is up, else ``server.public_url``, else None.
 
@@ -147,7 +151,7 @@ def public_base_url(settings: Settings, runtime: Any | None) -> str | None:
 class _Link:
     """The supervisor's listeners: terminal output, journal records, reachability checks."""
 
-    def __init__(self, settings: Settings, runtime: Any | None, out: Out) -> None:
+    def __init__(self, settings: Settings, runtime: Runtime | None, out: Out) -> None:
         self.settings = settings
         self.runtime = runtime
         self.out = out
@@ -186,12 +190,11 @@ class _Link:
             bar = "!" * 78
             gone = "!! The new URLs are below; the old ones no longer work."
             self.out("\n".join([bar, f"!! {warning}", gone, bar]))
+            data = {"previous_url": old, "public_url": url, "kind": kind}
             await self._journal(
-                "add_event",
-                "tunnel.url_changed",
-                warning,
-                level="warning",
-                data={"previous_url": old, "public_url": url, "kind": kind},
+                lambda: self.journal.add_event(
+                    EventKind.TUNNEL_URL_CHANGED, warning, level=EventLevel.WARNING, data=data
+                )
             )
         self.out(f"Public URL: {url}  (the {kind} tunnel to {local_webhook_url(self.settings)})")
         urls = self._webhook_urls(url)
@@ -257,12 +260,12 @@ class _Link:
 
     async def _record(self, state: TunnelState) -> None:
         record = {**state.as_json(), "by": self.by, "pid": os.getpid(), "recorded_at": _now().isoformat()}
-        await self._journal("set_tunnel_state", record)
+        await self._journal(lambda: self.journal.set_tunnel_state(record))
 
-    async def _journal(self, method: str, *args: Any, **kwargs: Any) -> None:
+    async def _journal(self, write: Callable[[], object]) -> None:
         """Write to the journal; a failure is logged, never stops the tunnel."""
         try:
-            await self.runner.run(getattr(self.journal, method), *args, **kwargs)
+            await self.runner.run(write)
         except JournalError as exc:
             log.warning("tunnel: could not write to the journal: %s", exc)
 

@@ -8,6 +8,9 @@ Only the path as ``tvbridge url`` prints it reaches the bridge: strategy names
 (``[a-z0-9_-]``) and tokens (base64url) never need percent-encoding, so a path spelt with
 ``%2f`` or ``%77`` (which the server decodes before routing) gets a bare 404, like any other
 path. One spelling of a webhook URL is what the log mask and an audit have to know.
+
+The engine says how a delivery ended (an Answer); ``HTTP_STATUS`` is the one table that turns it
+into the reply's status code. TradingView re-sends on a 5xx, so only NOTHING_DONE gets one.
 """
 
 from __future__ import annotations
@@ -17,7 +20,20 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Scope
 
 from app.engine.intake import CHECK_HEADER, Delivery
+from app.engine.outcomes import Answer
 from app.web.client import client_address
+
+HTTP_STATUS: dict[Answer, int] = {
+    Answer.DONE: 200,  # the body's status says what happened: executed, refused, duplicate…
+    Answer.WORKING: 202,  # journaled, still running: the journal will show the outcome
+    Answer.UNREADABLE: 400,
+    Answer.UNAUTHORIZED: 401,  # also an unknown strategy, so that names cannot be listed
+    Answer.FORBIDDEN: 403,
+    Answer.TOO_LARGE: 413,
+    Answer.INVALID: 422,
+    Answer.LOCKED_OUT: 429,  # with Retry-After
+    Answer.NOTHING_DONE: 503,  # the journal failed before anything was sent: a re-send is welcome
+}
 
 
 def is_canonical(scope: Scope) -> bool:
@@ -56,6 +72,6 @@ async def receive_webhook(request: Request) -> Response:
     )
     reply = await bridge.handle(delivery)
     headers = {}
-    if reply.http_status == 429 and "retry_after_s" in reply.body:
+    if reply.answer is Answer.LOCKED_OUT and "retry_after_s" in reply.body:
         headers["Retry-After"] = str(reply.body["retry_after_s"])
-    return JSONResponse(reply.body, status_code=reply.http_status, headers=headers)
+    return JSONResponse(reply.body, status_code=HTTP_STATUS[reply.answer], headers=headers)

@@ -9,7 +9,7 @@ tunnel exposes the webhook alone. Requests that reach the route are screened by
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
@@ -17,6 +17,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.web.webhook import is_canonical, receive_webhook
+
+if TYPE_CHECKING:
+    from app.web.app import Runtime
 
 
 class WebhookOnly:
@@ -59,7 +62,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-def create_webhook_app(runtime: Any) -> WebhookOnly:
+def create_webhook_app(runtime: Runtime) -> WebhookOnly:
     """The webhook listener's ASGI app, serving ``runtime`` (app.web.app.Runtime, started)."""
     app = Starlette(
         routes=[

@@ -52,14 +52,14 @@ async def open_a_position(env: Env) -> str:
 
 
 def messages(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
-    engine = ("tvbridge.engine", "app.engine.")  # a logger per engine module (issue 13)
+    engine = ("app.engine.", "tvbridge.engine")  # a logger per module (app.engine.shutdown, …)
     return [r.getMessage() for r in caplog.records if r.levelno == level and r.name.startswith(engine)]
 
 
 async def test_stopping_with_a_position_open_warns_journals_and_leaves_it_at_the_broker(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="tvbridge.engine")
+    caplog.set_level(logging.INFO, logger="app.engine")
     settings = make_settings(tmp_path)
     async with running(settings, tmp_path) as env:
         contract_id = await open_a_position(env)
@@ -86,7 +86,7 @@ async def test_stopping_with_a_position_open_warns_journals_and_leaves_it_at_the
 async def test_stopping_while_the_gateway_fails_reports_the_journals_view_and_says_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="tvbridge.engine")
+    caplog.set_level(logging.INFO, logger="app.engine")
     settings = make_settings(tmp_path)
     async with running(settings, tmp_path) as env:
         contract_id = await open_a_position(env)
@@ -103,7 +103,7 @@ async def test_stopping_while_the_gateway_fails_reports_the_journals_view_and_sa
 async def test_stopping_with_nothing_open_says_so_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="tvbridge.engine")
+    caplog.set_level(logging.INFO, logger="app.engine")
     settings = make_settings(tmp_path)
     async with running(settings, tmp_path):
         pass
@@ -116,7 +116,7 @@ async def test_stopping_with_nothing_open_says_so_once(
 async def test_on_shutdown_flatten_closes_every_position_and_cancels_every_order_unpaused(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="tvbridge.engine")
+    caplog.set_level(logging.INFO, logger="app.engine")
     settings = make_settings(tmp_path)
     settings.engine.on_shutdown = "flatten"
     async with running(settings, tmp_path) as env:

@@ -12,6 +12,7 @@ from app.config import load_settings
 from app.domain.enums import AlertStatus
 from app.engine.bridge import Bridge
 from app.engine.intake import Delivery, Intake, Refusal
+from app.engine.outcomes import Answer
 from app.engine.runner import JournalRunner
 from app.errors import JournalError
 from app.ingest.auth import url_token
@@ -94,7 +95,7 @@ async def test_an_alert_received_while_paused_is_journaled_paused_with_the_reaso
 
     received = await intake.receive(delivery())
 
-    assert isinstance(received, Refusal) and received.http_status == 200
+    assert isinstance(received, Refusal) and received.answer == Answer.DONE
     body = received.body
     assert body["status"] == "paused" and body["orders"] == []
     row = journal.get_alert(body["alert_id"])
@@ -136,11 +137,14 @@ async def test_while_paused_a_duplicate_stays_duplicate_and_bad_alerts_keep_thei
     assert duplicate.body["duplicate_of"] == original[0].alert_id
     row = journal.get_alert(duplicate.body["alert_id"])
     assert row is not None and row.status == AlertStatus.DUPLICATE and "paused" not in (row.reason or "")
-    assert isinstance(unsigned, Refusal) and (unsigned.http_status, unsigned.body["status"]) == (
-        401,
+    assert isinstance(unsigned, Refusal) and (unsigned.answer, unsigned.body["status"]) == (
+        Answer.UNAUTHORIZED,
         "unauthorized",
     )
-    assert isinstance(invalid, Refusal) and (invalid.http_status, invalid.body["status"]) == (422, "invalid")
+    assert isinstance(invalid, Refusal) and (invalid.answer, invalid.body["status"]) == (
+        Answer.INVALID,
+        "invalid",
+    )
 
 
 class NoGateway:
@@ -170,7 +174,7 @@ async def test_the_paused_bridge_answers_paused_without_asking_the_gateway(journ
     reply = await bridge.handle(delivery())
 
     assert bridge.paused == state == journal.pause_state()
-    assert (reply.http_status, reply.body["status"]) == (200, "paused")
+    assert (reply.answer, reply.body["status"]) == (Answer.DONE, "paused")
     assert gateway.calls == []
     await bridge.resume("cli")
     assert bridge.paused is None and journal.pause_state() is None

@@ -76,7 +76,7 @@ def kinds(journal: Journal) -> list[str]:
 async def test_a_hub_down_longer_than_alarm_s_with_a_position_open_raises_logs_and_clears(
     journal: Journal, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="tvbridge.engine")
+    caplog.set_level(logging.INFO, logger="app.engine.watchdog")
     hub = FakeHub()
     watchdog = watchdog_on(journal, clock, hub, FakeGateway())
     hold(journal)

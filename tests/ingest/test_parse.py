@@ -91,7 +91,6 @@ def invalid(raw: bytes, **kwargs: object) -> str:
     kwargs.setdefault("fmt", "json")
     with pytest.raises(AlertInvalidError) as caught:
         parse_body(raw, **kwargs)  # type: ignore[arg-type]
-    assert caught.value.http_status == 422
     return str(caught.value)
 
 

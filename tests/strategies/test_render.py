@@ -46,7 +46,6 @@ def alert(alert_id: int | None = 1842, **fields: object) -> Alert:
 def refusal(template: StrategyTemplate, an_alert: Alert, contract: Contract = MNQ) -> str:
     with pytest.raises(TemplateError) as caught:
         template.render(an_alert, contract)
-    assert caught.value.http_status == 422
     return str(caught.value)
 
 

@@ -32,7 +32,7 @@ async def start_on(served: Served, **tunnel: Any) -> tuple[Any, list[str]]:
 async def test_every_strategys_webhook_url_is_printed_never_logged(
     served: Served, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="tvbridge")
+    caplog.set_level(logging.INFO)
     supervisor, printed = await start_on(served)
     try:
         await until(lambda: supervisor.state.status == "up" and any("Webhook URLs" in p for p in printed))

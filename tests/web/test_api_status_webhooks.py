@@ -26,7 +26,7 @@ async def page(web: Web) -> AsyncIterator[Web]:
 
 async def bracket_filled(web: Web) -> int:
     """Send the bracket example and wait for its entry fill and the position it opens."""
-    alert_id = (await web.env.send("mnq-bracket", BRACKET)).json()["alert_id"]
+    alert_id: int = (await web.env.send("mnq-bracket", BRACKET)).json()["alert_id"]
 
     async def done() -> bool:
         return bool(web.env.journal.alert_fills(alert_id)) and any(
@@ -128,7 +128,9 @@ async def test_send_test_alert_runs_the_whole_path_on_the_simulator(page: Web) -
     response = await page.client.post("/webhooks/mnq-market/test", data={"csrf_token": token, "body": MARKET})
 
     assert response.status_code == 200
-    alert_id = int(re.search(r"alert #(\d+) in the journal", response.text).group(1))
+    found = re.search(r"alert #(\d+) in the journal", response.text)
+    assert found is not None
+    alert_id = int(found.group(1))
     alert = page.env.journal.get_alert(alert_id)
     assert alert.status == "executed" and alert.source_ip == "127.0.0.1"
     assert len(page.env.place_requests()) == 1

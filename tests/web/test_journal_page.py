@@ -13,6 +13,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from app.journal.journal import JournalCursor
 from app.web.feed import alert_changes
 from tests.helpers import SHIPPED_ALERTS, eventually
 from tests.web.conftest import Web
@@ -113,9 +114,10 @@ async def test_rows_of_the_live_feed_keep_the_page_filters(page: Web) -> None:
 async def test_the_feed_names_a_new_alert_and_its_fill_within_a_second(page: Web) -> None:
     runtime = page.env.runtime
 
-    async def changes_since(cursor: object) -> tuple[object, list[int]]:
+    async def changes_since(cursor: JournalCursor | None) -> tuple[JournalCursor, list[int]]:
         return await runtime.bridge.runner.run(runtime.journal.changes_since, cursor)
 
+    assert runtime.feed is not None
     stream = alert_changes(runtime.feed, changes_since, min_interval_s=0.05)
     assert (await anext(stream)).startswith("retry:")
     sent = asyncio.create_task(page.env.send("mnq-market", MARKET))

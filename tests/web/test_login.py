@@ -40,7 +40,8 @@ def session_data(web: Web) -> dict[str, object]:
     """What the signed session cookie holds (signed, not encrypted: readable by design)."""
     cookie = web.client.cookies[SESSION_COOKIE]
     payload = cookie.split(".")[0]
-    return json.loads(base64.b64decode(payload + "=" * (-len(payload) % 4)))
+    data: dict[str, object] = json.loads(base64.b64decode(payload + "=" * (-len(payload) % 4)))
+    return data
 
 
 # What is public and what needs the login
