@@ -24,6 +24,8 @@ OUTSIDE = {
 def _exception_classes() -> dict[str, type[BaseException]]:
     found: dict[str, type[BaseException]] = {}
     for info in pkgutil.walk_packages(app.__path__, "app."):
+        if info.name.endswith(".__main__"):
+            continue  # `python -m` entry points run the command when imported
         module = importlib.import_module(info.name)
         for name, value in vars(module).items():
             if inspect.isclass(value) and issubclass(value, BaseException) and value.__module__ == info.name:
