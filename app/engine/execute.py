@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from app.domain import ids
 from app.domain.enums import Action, AlertStatus, Leg, OrderState, OrderType, Side
@@ -48,8 +48,10 @@ from app.errors import (
 from app.failpoints import failpoint
 from app.journal.journal import OrderUpdate
 from app.strategies import SyncIntent
+from app.strategies.sandbox import NeedsThread, first_try
 
 log = logging.getLogger("tvbridge.engine")
+R = TypeVar("R")
 
 
 @dataclass
@@ -387,6 +389,21 @@ class OrderSession:
         )
 
 
+async def _render(render: Callable[..., R], *args: Any) -> R:
+    """Run a template's (pure) render on the event loop when it is quick, else on a worker thread.
+
+    Almost every template renders in well under a millisecond: a hop to a worker thread and back
+    would cost the webhook's round trip more than that (bench/alert_latency.py). One that needs
+    more than the sandbox's first try (app/strategies/sandbox.py, first_try) is rendered again,
+    whole, on a worker thread within its full budget, and the event loop answers others meanwhile.
+    """
+    try:
+        with first_try():
+            return render(*args)
+    except NeedsThread:
+        return await asyncio.to_thread(render, *args)
+
+
 class _Execution(OrderSession):
     """One alert's run: what it sent, and the journal writes it still owes."""
 
@@ -410,13 +427,11 @@ class _Execution(OrderSession):
         ticker: str | None = None
         contract_id: str | None = None
         try:
-            # Rendered on a worker thread: the sandbox bounds a template's work (a time budget per
-            # alert, app/strategies/sandbox.py), and meanwhile the event loop answers others.
-            rendered_ticker: str = await asyncio.to_thread(template.ticker, self.alert)
+            rendered_ticker: str = await _render(template.ticker, self.alert)
             ticker = rendered_ticker
             contract = await self.gateway.contract(rendered_ticker)
             contract_id = contract.contract_id
-            intents = await asyncio.to_thread(template.render, self.alert, contract)
+            intents = await _render(template.render, self.alert, contract)
             self.stale = stale_age(template, self.alert, self.started_at)
             self.unchecked = unchecked_time(template, self.alert, self.started_at)
             if self.unchecked is not None:
