@@ -245,6 +245,45 @@ class BoundedEnvironment(SandboxedEnvironment):
         return check_size(result, f"{name or 'a call'}()")
 
 
+class _Tracer:
+    """The trace function of one render: counts the template's lines and checks its clock.
+
+    A class, not closures: a nested function that returns itself is a reference cycle, which
+    only the garbage collector frees; a few of them per alert made its full collections (tens
+    of ms, with the event loop stopped) come round several times more often."""
+
+    __slots__ = ("clock_limit", "deadline", "max_steps", "step_limit", "steps")
+
+    def __init__(self, deadline: float, max_steps: int) -> None:
+        until: float | None = getattr(_first_try, "until", None)
+        self.deadline = deadline
+        self.max_steps = max_steps
+        self.step_limit = max_steps if until is None else min(max_steps, FIRST_TRY_STEPS)
+        self.clock_limit = deadline if until is None else min(deadline, until)
+        self.steps = 0
+
+    def over(self, *, step: bool) -> BaseException:
+        """What to raise when a limit is passed: the bound itself, or (under first_try) NeedsThread."""
+        if step and self.steps > self.max_steps:
+            return RenderBoundError(f"the expression runs more than {self.max_steps} steps (loops too long)")
+        if not step and time.thread_time() > self.deadline:
+            return RenderBoundError("rendering took too long (the time budget is exceeded)")
+        return NeedsThread()
+
+    def on_line(self, frame: FrameType, event: str, arg: Any) -> Any:
+        self.steps += 1
+        if self.steps > self.step_limit:
+            raise self.over(step=True)
+        if time.thread_time() > self.clock_limit:
+            raise self.over(step=False)
+        return self.on_line
+
+    def on_call(self, frame: FrameType, event: str, arg: Any) -> Any:
+        if frame.f_code.co_filename != _TEMPLATE_FILE:
+            return None
+        return self.on_line(frame, event, arg)
+
+
 def render_bounded(chunks: Iterator[str], deadline: float, *, max_steps: int = MAX_STEPS) -> str:
     """Join a template's output (``Template.generate(...)``) within the bounds.
 
@@ -253,34 +292,9 @@ def render_bounded(chunks: Iterator[str], deadline: float, *, max_steps: int = M
     is still running at the deadline. Under ``first_try`` it raises NeedsThread instead when
     the first try's share runs out first.
     """
-    until: float | None = getattr(_first_try, "until", None)
-    step_limit = max_steps if until is None else min(max_steps, FIRST_TRY_STEPS)
-    clock_limit = deadline if until is None else min(deadline, until)
-    steps = 0
-
-    def over(*, step: bool) -> BaseException:
-        if step and steps > max_steps:
-            return RenderBoundError(f"the expression runs more than {max_steps} steps (loops too long)")
-        if not step and time.thread_time() > deadline:
-            return RenderBoundError("rendering took too long (the time budget is exceeded)")
-        return NeedsThread()
-
-    def on_line(frame: FrameType, event: str, arg: Any) -> Any:
-        nonlocal steps
-        steps += 1
-        if steps > step_limit:
-            raise over(step=True)
-        if time.thread_time() > clock_limit:
-            raise over(step=False)
-        return on_line
-
-    def on_call(frame: FrameType, event: str, arg: Any) -> Any:
-        if frame.f_code.co_filename != _TEMPLATE_FILE:
-            return None
-        return on_line(frame, event, arg)
-
+    tracer = _Tracer(deadline, max_steps)
     previous = sys.gettrace()
-    sys.settrace(on_call)
+    sys.settrace(tracer.on_call)
     try:
         out: list[str] = []
         size = 0
@@ -289,8 +303,8 @@ def render_bounded(chunks: Iterator[str], deadline: float, *, max_steps: int = M
             if size > MAX_OUTPUT:
                 raise RenderBoundError(f"the output passes {MAX_OUTPUT} characters")
             out.append(chunk)
-            if time.thread_time() > clock_limit:
-                raise over(step=False)
+            if time.thread_time() > tracer.clock_limit:
+                raise tracer.over(step=False)
         return "".join(out)
     finally:
         sys.settrace(previous)
