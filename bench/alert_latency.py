@@ -3,8 +3,9 @@
 Starts three processes: the simulator (``tvbridge sim``, rate limit raised), the bridge
 (``tvbridge serve`` on the simulator as a "custom" gateway, in a temp directory, with its journal,
 templates and signed URL; alerts go to its webhook listener, as through a tunnel) and the bare
-forwarder (bench/forwarder.py: one httpx call per alert, no auth, no journal). Then it sends N market-order alerts at a fixed rate to each, alternating in
-rounds so both see the same machine, and prints p50/p99 of the round trip and their ratio.
+forwarder (bench/forwarder.py: one httpx call per alert, no auth, no journal). Then it sends N
+market-order alerts at a fixed rate to each, alternating in rounds so both see the same machine,
+and prints p50/p99 of the round trip and their ratio.
 
     python bench/alert_latency.py --alerts 500 --rate 50
 
