@@ -29,6 +29,9 @@ Outside the tree, on purpose:
 
 - ``FailpointCrash`` (app/failpoints.py) is a ``BaseException``: it stands in for a killed
   process, so no ``except Exception`` (nor ``except BridgeError``) may swallow it.
+- ``NeedsThread`` (strategies/sandbox.py) is a ``BaseException`` signal, not an error: a render on
+  the event loop used its first try's share and is run again on a worker thread; Jinja2's and the
+  template's own ``except Exception`` must not turn it into a template error.
 - ``MissingField`` (strategies/expressions.py) is Jinja2's ``UndefinedError``, which the sandbox
   must raise for a missing name; the template turns it into a ``TemplateError``.
 - The simulator's ``BadRequest``, ``Rejected`` (its HTTP answers) and ``StateFileError`` (app/sim)

@@ -2,9 +2,10 @@
 
 Starts three processes: the simulator (``tvbridge sim``, rate limit raised), the bridge
 (``tvbridge serve`` on the simulator as a "custom" gateway, in a temp directory, with its journal,
-templates and signed URL; alerts go to its webhook listener, as through a tunnel) and the bare forwarder (bench/forwarder.py: one httpx call per alert, no
-auth, no journal). Then it sends N market-order alerts at a fixed rate to each, alternating in
-rounds so both see the same machine, and prints p50/p99 of the round trip and their ratio.
+templates and signed URL; alerts go to its webhook listener, as through a tunnel) and the bare
+forwarder (bench/forwarder.py: one httpx call per alert, no auth, no journal). Then it sends N
+market-order alerts at a fixed rate to each, alternating in rounds so both see the same machine,
+and prints p50/p99 of the round trip and their ratio.
 
     python bench/alert_latency.py --alerts 500 --rate 50
 
@@ -75,8 +76,12 @@ def alert_body(n: int) -> bytes:
     ).encode()
 
 
-async def send_at_rate(url: str, count: int, rate: float, first: int) -> tuple[list[float], list[str]]:
-    """POST ``count`` alerts at ``rate`` per second (open loop); return latencies (ms) and errors."""
+async def send_at_rate(
+    url: str, count: int, rate: float, first: int, timeline: list[tuple[int, float, float]] | None = None
+) -> tuple[list[float], list[str]]:
+    """POST ``count`` alerts at ``rate`` per second (open loop); return latencies (ms) and errors.
+
+    ``timeline`` gets (alert number, sent at: Unix time, latency in ms) for each answered alert."""
     latencies: list[float] = []
     errors: list[str] = []
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
@@ -92,6 +97,8 @@ async def send_at_rate(url: str, count: int, rate: float, first: int) -> tuple[l
                 errors.append(type(exc).__name__)
                 return
             latencies.append((time.perf_counter() - started) * 1000)
+            if timeline is not None:
+                timeline.append((n, time.time() - latencies[-1] / 1000, latencies[-1]))
             status = response.json().get("status")
             if response.status_code != 200 or status not in ("executed", "forwarded"):
                 errors.append(f"{response.status_code} {status}")
@@ -120,6 +127,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="alerts per second (default 50)")
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds (default 4)")
     parser.add_argument("--warmup", type=int, default=30, help="unmeasured alerts per target first")
+    parser.add_argument(
+        "--timeline",
+        type=Path,
+        help="write each measured alert as CSV: target, alert number, sent at (Unix s), latency (ms)",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="tvbridge-bench-"))
@@ -183,6 +195,7 @@ def main() -> None:
         }
         results: dict[str, list[float]] = {name: [] for name in targets}
         failures: dict[str, list[str]] = {name: [] for name in targets}
+        timelines: dict[str, list[tuple[int, float, float]]] = {name: [] for name in targets}
         sent = 0
         for url in targets.values():  # warm-up: connections, caches, login, contracts
             asyncio.run(send_at_rate(url, args.warmup, args.rate, sent))
@@ -190,7 +203,9 @@ def main() -> None:
         per_round = max(1, args.alerts // args.rounds)
         for _ in range(args.rounds):
             for name, url in targets.items():
-                latencies, errors = asyncio.run(send_at_rate(url, per_round, args.rate, sent))
+                latencies, errors = asyncio.run(
+                    send_at_rate(url, per_round, args.rate, sent, timelines[name])
+                )
                 sent += per_round
                 results[name] += latencies
                 failures[name] += errors
@@ -203,6 +218,9 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
 
+    if args.timeline is not None:
+        rows = [f"{name},{n},{at:.6f},{ms:.3f}" for name, line in timelines.items() for n, at, ms in line]
+        args.timeline.write_text("target,alert,sent_at,ms\n" + "\n".join(rows) + "\n")
     print(f"alerts per target: {len(results['bridge'])} at {args.rate:g}/s, {args.rounds} alternating rounds")
     print(f"{'target':<10} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'errors':>7}")
     for name in targets:

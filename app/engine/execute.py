@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.domain.enums import Action, AlertStatus, Leg, OrderState, Side
 from app.domain.kinds import EventKind, EventLevel
@@ -54,6 +54,7 @@ from app.errors import (
 )
 from app.failpoints import failpoint
 from app.strategies import SyncIntent
+from app.strategies.sandbox import NeedsThread, first_try
 
 if TYPE_CHECKING:
     from app.strategies import StrategyTemplate
@@ -71,6 +72,7 @@ __all__ = [  # re-exported from their new homes for the modules that import them
 ]
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 # A strategy whose alerts cannot be checked for age journals one warning event per this many
 # seconds (each alert's reason still says so): a flood of such alerts is not a flood of events.
@@ -160,6 +162,21 @@ class Executor:
         return await _Execution(self, alert, template, resumed=resumed).run(template)
 
 
+async def _render(render: Callable[..., R], *args: Any) -> R:
+    """Run a template's (pure) render on the event loop when it is quick, else on a worker thread.
+
+    Almost every template renders in well under a millisecond: a hop to a worker thread and back
+    would cost the webhook's round trip more than that (bench/alert_latency.py). One that needs
+    more than the sandbox's first try (app/strategies/sandbox.py, first_try) is rendered again,
+    whole, on a worker thread within its full budget, and the event loop answers others meanwhile.
+    """
+    try:
+        with first_try():
+            return render(*args)
+    except NeedsThread:
+        return await asyncio.to_thread(render, *args)
+
+
 class _Execution(AlertRun):
     """One alert's run: what it sent, and the journal writes it still owes."""
 
@@ -179,13 +196,11 @@ class _Execution(AlertRun):
         ticker: str | None = None
         contract_id: str | None = None
         try:
-            # Rendered on a worker thread: the sandbox bounds a template's work (a time budget per
-            # alert, app/strategies/sandbox.py), and meanwhile the event loop answers others.
-            rendered_ticker: str = await asyncio.to_thread(template.ticker, self.alert)
+            rendered_ticker: str = await _render(template.ticker, self.alert)
             ticker = rendered_ticker
             contract = await self.gateway.contract(rendered_ticker)
             contract_id = contract.contract_id
-            intents = await asyncio.to_thread(template.render, self.alert, contract)
+            intents = await _render(template.render, self.alert, contract)
             alert_time = template.alert_time(self.alert)
             self.stale = stale_age(template, self.alert, alert_time, self.started_at)
             self.unchecked = unchecked_time(template, self.alert, alert_time, self.started_at)

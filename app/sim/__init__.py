@@ -1,5 +1,10 @@
-"""The ProjectX Gateway simulator: REST API, fault injection and a seeded market.
+"""The ProjectX Gateway simulator: REST API, User Hub, fault injection and a seeded market.
 
+``tvbridge sim`` serves it standalone, and the bridge embeds it for ``[gateway] kind = "sim"``:
+the REST endpoints and the SignalR User Hub as reference/projectx-api.md and signalr.md describe
+them (the gateway's own rejection messages, Auto OCO and position-bracket accounts), fault
+switches (``/_faults`` routes, ``SimState`` in tests), the rate limit, and an optional SQLite
+state file that keeps orders, positions, balances and ids across restarts.
 It speaks only the wire format of reference/projectx-api.md and imports nothing else from app/.
 """
 

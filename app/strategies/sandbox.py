@@ -18,6 +18,12 @@ merely compiled, by the optimizer folding constants. Here every way to make work
   in C by one call is bounded by the checks above. A template's check counts steps only
   (CHECK_STEPS), so that a busy machine cannot fail a good template.
 
+An alert's render is tried first on the caller's thread (the event loop) under a small share of
+these bounds (``first_try``: FIRST_TRY_S, FIRST_TRY_STEPS); a template that needs more raises
+NeedsThread and is rendered again, whole, on a worker thread (app/engine/execute.py). Almost
+every template renders in well under a millisecond, and a hop to a worker thread and back costs
+the webhook's round trip a millisecond at the median and more at the tail on a busy machine.
+
 A bound that is broken raises RenderBoundError with what and by how much.
 """
 
@@ -25,8 +31,10 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
@@ -51,6 +59,8 @@ CHECK_STEPS = 20_000  # the same when a template is checked on an empty alert (c
 # template's render run out of time; only the template's own work counts.
 RENDER_BUDGET_S = 0.25  # CPU seconds of rendering for one alert (all its values together)
 CHECK_BUDGET_S = 2.0  # CPU seconds for one expression's check (the steps bound comes first)
+FIRST_TRY_S = 0.005  # CPU seconds an alert's render may hold the event loop before it moves off it
+FIRST_TRY_STEPS = 2_000  # lines of template code per expression, the same
 # Linear: each alternative starts at a % or {, and stops at the next one (or a letter/brace).
 _WIDE_FORMAT = re.compile(r"%(?:\([^)%]*\))?[^a-zA-Z%]*?(?:\*|\d{5})|\{[^{}]*\{|\{[^{}:]*:[^{}]*?\d{5}")
 _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
@@ -60,6 +70,29 @@ _TEMPLATE_FILE = "<template>"
 
 class RenderBoundError(TemplateError):
     """An expression broke one of the sandbox's bounds (size, range, output or time): a template error."""
+
+
+class NeedsThread(BaseException):  # noqa: N818  a signal, not an error
+    """A render under ``first_try`` needs more than its share: run it again on a worker thread.
+
+    A BaseException, so that no ``except Exception`` on the way (Jinja2's, the template's value
+    conversion) turns it into a template error."""
+
+
+_first_try = threading.local()  # .until: thread_time() deadline of the current first try
+
+
+@contextmanager
+def first_try() -> Iterator[None]:
+    """Render on this thread within FIRST_TRY_S CPU seconds (for everything rendered inside the
+    block) and FIRST_TRY_STEPS lines per expression; past either, NeedsThread is raised (the
+    render is pure: the caller runs it again elsewhere with the whole budget)."""
+    before = getattr(_first_try, "until", None)
+    _first_try.until = time.thread_time() + FIRST_TRY_S
+    try:
+        yield
+    finally:
+        _first_try.until = before
 
 
 def check_size(value: Any, what: str) -> Any:
@@ -214,31 +247,56 @@ class BoundedEnvironment(SandboxedEnvironment):
         return check_size(result, f"{name or 'a call'}()")
 
 
+class _Tracer:
+    """The trace function of one render: counts the template's lines and checks its clock.
+
+    A class, not closures: a nested function that returns itself is a reference cycle, which
+    only the garbage collector frees; a few of them per alert made its full collections (tens
+    of ms, with the event loop stopped) come round several times more often."""
+
+    __slots__ = ("clock_limit", "deadline", "max_steps", "step_limit", "steps")
+
+    def __init__(self, deadline: float, max_steps: int) -> None:
+        until: float | None = getattr(_first_try, "until", None)
+        self.deadline = deadline
+        self.max_steps = max_steps
+        self.step_limit = max_steps if until is None else min(max_steps, FIRST_TRY_STEPS)
+        self.clock_limit = deadline if until is None else min(deadline, until)
+        self.steps = 0
+
+    def over(self, *, step: bool) -> BaseException:
+        """What to raise when a limit is passed: the bound itself, or (under first_try) NeedsThread."""
+        if step and self.steps > self.max_steps:
+            return RenderBoundError(f"the expression runs more than {self.max_steps} steps (loops too long)")
+        if not step and time.thread_time() > self.deadline:
+            return RenderBoundError("rendering took too long (the time budget is exceeded)")
+        return NeedsThread()
+
+    def on_line(self, frame: FrameType, event: str, arg: Any) -> Any:
+        self.steps += 1
+        if self.steps > self.step_limit:
+            raise self.over(step=True)
+        if time.thread_time() > self.clock_limit:
+            raise self.over(step=False)
+        return self.on_line
+
+    def on_call(self, frame: FrameType, event: str, arg: Any) -> Any:
+        if frame.f_code.co_filename != _TEMPLATE_FILE:
+            return None
+        return self.on_line(frame, event, arg)
+
+
 def render_bounded(chunks: Iterator[str], deadline: float, *, max_steps: int = MAX_STEPS) -> str:
     """Join a template's output (``Template.generate(...)``) within the bounds.
 
     ``deadline`` is a ``time.thread_time()`` value. Raises RenderBoundError when the output
     passes MAX_OUTPUT characters, the template's code runs more than ``max_steps`` lines, or it
-    is still running at the deadline.
+    is still running at the deadline. Under ``first_try`` it raises NeedsThread instead when
+    the first try's share runs out first.
     """
-    steps = 0
-
-    def on_line(frame: FrameType, event: str, arg: Any) -> Any:
-        nonlocal steps
-        steps += 1
-        if steps > max_steps:
-            raise RenderBoundError(f"the expression runs more than {max_steps} steps (loops too long)")
-        if time.thread_time() > deadline:
-            raise RenderBoundError("rendering took too long (the time budget is exceeded)")
-        return on_line
-
-    def on_call(frame: FrameType, event: str, arg: Any) -> Any:
-        if frame.f_code.co_filename != _TEMPLATE_FILE:
-            return None
-        return on_line(frame, event, arg)
-
+    tracer = _Tracer(deadline, max_steps)
     previous = sys.gettrace()
-    sys.settrace(on_call)
+    sys.settrace(tracer.on_call)
     try:
         out: list[str] = []
         size = 0
@@ -247,8 +305,8 @@ def render_bounded(chunks: Iterator[str], deadline: float, *, max_steps: int = M
             if size > MAX_OUTPUT:
                 raise RenderBoundError(f"the output passes {MAX_OUTPUT} characters")
             out.append(chunk)
-            if time.thread_time() > deadline:
-                raise RenderBoundError("rendering took too long (the time budget is exceeded)")
+            if time.thread_time() > tracer.clock_limit:
+                raise tracer.over(step=False)
         return "".join(out)
     finally:
         sys.settrace(previous)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -106,6 +107,11 @@ async def serve(
         _Server(_config(create_app(settings, runtime), lifespan="on")),
         _Server(_config(create_webhook_app(runtime), lifespan="off")),
     ]
+    # What the start built lives as long as the process. A full garbage collection walks every
+    # object it tracks (about 100,000 here: 50-80 ms with the event loop stopped, the webhook's
+    # p99); frozen, they are left out and a full collection walks only what came after.
+    gc.collect()
+    gc.freeze()
     # The handler stays until the runtime has shut down: a second Ctrl-C must not cut it short.
     with _stop_on_signal(servers):
         try:

@@ -15,6 +15,7 @@ from app.web.webhook import HTTP_STATUS
 OUTSIDE = {
     "app.failpoints.FailpointCrash",
     "app.strategies.expressions.MissingField",
+    "app.strategies.sandbox.NeedsThread",
     "app.sim.body.BadRequest",
     "app.sim.models.Rejected",
     "app.sim.store.StateFileError",
