@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 from app.domain import ids
 from app.domain.enums import OrderState
 from app.domain.models import Account, Alert, Contract, OrderOutcome, Position
+from app.domain.records import OrderUpdate
 from app.engine.ports import Gateway
 from app.engine.risk_gate import RiskGate
 from app.engine.runner import JournalRunner
 from app.engine.sender import Column, OrderSession
-from app.journal.journal import OrderUpdate
 
 if TYPE_CHECKING:
     from app.journal import Journal, OrderRecord

@@ -47,8 +47,8 @@ from app.ingest.sender import RefusalLimiter
 from app.strategies import StrategyTemplate
 
 if TYPE_CHECKING:
+    from app.domain.records import PauseState
     from app.journal import AlertRecord, EventRecord, Journal, OrderRecord
-    from app.journal.journal import PauseState
 
 log = logging.getLogger(__name__)
 

@@ -38,8 +38,8 @@ from app.ingest.sender import RefusalLimiter, is_tradingview
 from app.strategies import StrategyTemplate
 
 if TYPE_CHECKING:
+    from app.domain.records import PauseState
     from app.journal import AlertEntry, AlertRecord
-    from app.journal.journal import PauseState
 
 log = logging.getLogger(__name__)
 

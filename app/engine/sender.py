@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 
 from app.domain.enums import Action, Leg, OrderState, OrderType, Side
 from app.domain.models import Account, OrderOutcome, OrderRequest, Position
+from app.domain.records import OrderUpdate
 from app.engine.outcomes import explain_rejection
 from app.engine.ports import Gateway
 from app.engine.reconcile import PendingOrder, Reconciler
 from app.engine.runner import JournalRunner
 from app.errors import GatewayError, GatewayUnavailable, OrderRejected, OutcomeUnknown
 from app.failpoints import failpoint
-from app.journal.journal import OrderUpdate
 
 if TYPE_CHECKING:
     from app.journal import Journal, OrderRecord

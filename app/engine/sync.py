@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 from app.domain.enums import Leg, OrderState
 from app.domain.events import OrderEvent
 from app.domain.models import BrokerOrder
+from app.domain.records import OrderUpdate
 from app.engine.events import EventApplier, OrderRow, row_id, state_for
 from app.engine.ports import Gateway
 from app.engine.runner import JournalRunner
 from app.errors import GatewayError
-from app.journal.journal import OrderUpdate
 
 if TYPE_CHECKING:
     from app.journal import OrderRecord
