@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, TypeVar
 
 import httpx
 
@@ -89,7 +92,53 @@ def drop_created_databases() -> None:
 def tvbridge(
     *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run a ``tvbridge`` command in ``cwd``, as a trader does from a terminal."""
+    """Run a ``tvbridge`` command as a trader does from a terminal in ``cwd``, with ``env`` added
+    to the environment and ``stdin`` typed in, but in this process (``app.cli.main(argv)``): a
+    Python start per command made the CLI tests slow. Returns its exit code and printed output as
+    a finished process's. For what needs a real process (signals, ``serve`` until Ctrl-C), see
+    :func:`tvbridge_process` and :func:`start_serve`."""
+    from app.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with _terminal(cwd, env or {}, stdin or ""), redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse: --help, --version, a usage error
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    return subprocess.CompletedProcess(["tvbridge", *args], code, out.getvalue(), err.getvalue())
+
+
+@contextmanager
+def _terminal(cwd: Path, env: dict[str, str], stdin: str) -> Iterator[None]:
+    """The working folder, environment and standard input of one command, put back after; the
+    logging set-up the command changes (main() raises the app's loggers to INFO) too."""
+    saved_cwd, saved_env, saved_stdin = Path.cwd(), dict(os.environ), sys.stdin
+    levels = {name: _logger(name).level for name in ["", *logging.root.manager.loggerDict]}
+    handlers = list(logging.root.handlers)  # main()'s logging.basicConfig adds one when none is there
+    os.chdir(cwd)
+    os.environ.update(env)
+    sys.stdin = io.StringIO(stdin)
+    try:
+        yield
+    finally:
+        sys.stdin = saved_stdin
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+        for name in ["", *logging.root.manager.loggerDict]:
+            _logger(name).setLevel(levels.get(name, logging.NOTSET))
+        logging.root.handlers[:] = handlers
+
+
+def _logger(name: str) -> logging.Logger:
+    return logging.getLogger(name or None)
+
+
+def tvbridge_process(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m app.cli`` as its own process in ``cwd`` (the smoke tests of the command
+    itself: the module entry point, exit codes through the shell, a serve that must stop)."""
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
         cwd=cwd,
@@ -107,7 +156,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_serve(workdir: Path, env: dict[str, str], output: Any) -> subprocess.Popen[Any]:
+def start_serve(workdir: Path, env: dict[str, str], output: int | IO[str]) -> subprocess.Popen[str]:
     """Start ``tvbridge serve`` in ``workdir`` (port in ``env``) and wait until it is ready;
     its output goes to ``output`` (a file or subprocess.PIPE). The webhook listener gets a free
     port unless ``env`` names one."""
@@ -130,23 +179,26 @@ def start_serve(workdir: Path, env: dict[str, str], output: Any) -> subprocess.P
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            shown = process.stdout.read() if process.stdout else "(see its log file)"
-            raise AssertionError(f"tvbridge serve did not start:\n{shown}")
+            shown, _ = process.communicate()  # reads and closes its pipe, if it has one
+            raise AssertionError(f"tvbridge serve did not start:\n{shown or '(see its log file)'}")
         time.sleep(0.1)
 
 
-def start_sim(workdir: Path, *args: str, port: int | None = None) -> tuple[subprocess.Popen[Any], str]:
+def start_sim(workdir: Path, *args: str, port: int | None = None) -> tuple[subprocess.Popen[str], str]:
     """Start a standalone ``tvbridge sim`` in ``workdir`` (its state file there unless ``args``
     name another with ``--state``; ``--faults`` to control it) and wait until it answers; return
-    the process and its base URL. Stop it with ``process.terminate()`` (or ``kill()``)."""
+    the process and its base URL. Stop it with ``process.terminate()`` (or ``kill()``). Its output
+    goes to ``sim-<port>.log`` in ``workdir`` (a pipe nobody reads could fill and stop it)."""
     port = port or free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "sim", "--port", str(port), "--no-access-log", *args],
-        cwd=workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = workdir / f"sim-{port}.log"
+    with log.open("w") as output:  # the process has its own copy of the file
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "sim", "--port", str(port), "--no-access-log", *args],
+            cwd=workdir,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -157,6 +209,6 @@ def start_sim(workdir: Path, *args: str, port: int | None = None) -> tuple[subpr
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            shown = process.stdout.read() if process.stdout else ""
-            raise AssertionError(f"tvbridge sim did not start:\n{shown}")
+            process.wait()
+            raise AssertionError(f"tvbridge sim did not start:\n{log.read_text()}")
         time.sleep(0.05)
