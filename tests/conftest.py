@@ -7,13 +7,21 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-# Variables the test harness itself reads (never settings of the bridge): the PostgreSQL pass's
-# server (.ci/run) and the browser tests' Chromium. Every other TVBRIDGE_* is a setting.
-HARNESS_VARIABLES = frozenset({"TVBRIDGE_TEST_POSTGRES", "TVBRIDGE_CHROMIUM"})
+# Variables the test harness itself reads, never settings of the bridge: the PostgreSQL pass's
+# server (TVBRIDGE_TEST_POSTGRES, .ci/run), the browser tests' Chromium, the sizes of the chaos and
+# load tests. Every other TVBRIDGE_* is a setting (or a failpoint) and is cleared.
+HARNESS_VARIABLES = frozenset({"TVBRIDGE_CHROMIUM"})
+HARNESS_PREFIXES = ("TVBRIDGE_TEST_", "TVBRIDGE_CHAOS_", "TVBRIDGE_LOAD_")
 
 
 def _outside_settings() -> list[str]:
-    return [name for name in os.environ if name.startswith("TVBRIDGE_") and name not in HARNESS_VARIABLES]
+    return [
+        name
+        for name in os.environ
+        if name.startswith("TVBRIDGE_")
+        and name not in HARNESS_VARIABLES
+        and not name.startswith(HARNESS_PREFIXES)
+    ]
 
 
 # Cleared before anything of app/ is imported: app/failpoints.py reads TVBRIDGE_FAILPOINTS at import.

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from app.config import Settings, load_settings
+from app.gateway.hub import UserHub
 from app.ingest.auth import load_secrets, webhook_path
 from app.strategies import refresh_alert_time
 from app.web.app import Runtime, create_app, start_runtime, stop_runtime
@@ -34,6 +35,12 @@ class Env:
     @property
     def journal(self) -> Any:
         return self.runtime.journal
+
+    @property
+    def hub(self) -> UserHub:
+        """The bridge's User Hub client (always started on the simulator)."""
+        assert self.runtime.hub is not None
+        return self.runtime.hub
 
     def url(self, strategy: str) -> str:
         secret = load_secrets(self.settings.server.secrets_file)[strategy]
@@ -111,7 +118,9 @@ class running:
 
         async def quiet() -> bool:
             return (
-                self.runtime.hub.state.connected and len(sim.requests_to("Position/searchOpen")) >= followed
+                self.runtime.hub is not None
+                and self.runtime.hub.state.connected
+                and len(sim.requests_to("Position/searchOpen")) >= followed
             )
 
         await eventually(quiet, timeout_s=10)

@@ -420,7 +420,7 @@ async def test_a_managed_entry_filled_while_the_hub_was_down_is_protected_after_
         body = BRACKET_ALERT.replace(b'"21500.25"', f'"{below}"'.encode())
         reply = (await env.send("mnq-managed-limit", body)).json()
         assert reply["status"] == "executed", reply
-        hub = env.runtime.hub
+        hub = env.hub
         env.sim.hub.refuse_for(1.0)
         env.sim.hub.drop_all()
 

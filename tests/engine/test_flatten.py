@@ -130,7 +130,7 @@ async def test_working_oco_groups_are_marked_done_before_anything_is_sent(
     gateway.orders[11] = working(11)
     at_sends: list[dict[int, str]] = []
     gateway.before_send = lambda: at_sends.append(
-        {g.id: g.state for s in ("working", "done") for g in journal.oco_groups(s)}
+        {g.id or 0: g.state for s in ("working", "done") for g in journal.oco_groups(s)}
     )
 
     await flattener.flatten([AUTO], by="test")

@@ -24,6 +24,7 @@ from app.engine.protection import Protection
 from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
 from app.journal.journal import Journal
+from app.journal.tables import OrderRecord
 from app.strategies import load_templates
 from tests.fakes import MNQ, FakeGateway
 from tests.helpers import eventually, journal_url
@@ -63,7 +64,7 @@ class Bench:
     protection: Protection
     applier: EventApplier
     root: Path
-    alerts: itertools.count = field(default_factory=lambda: itertools.count(1))
+    alerts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def run(self, text: str) -> int:
         """Execute one alert through a template; return the alert id."""
@@ -87,7 +88,14 @@ class Bench:
         may move it between two of them; so found by id, then read once more)."""
         states = ("working", "done", "raced", "failed")
         [group_id] = {g.id for s in states for g in self.journal.oco_groups(s) if g.alert_id == alert_id}
+        assert group_id is not None
         return self.journal.oco_group(group_id)
+
+    def order(self, account_id: int, tag: str) -> OrderRecord:
+        """The journal's row of the order with ``tag`` (it must be there)."""
+        row = self.journal.order_by_client_id(account_id, tag)
+        assert row is not None, tag
+        return row
 
     def events(self, alert_id: int) -> list[Any]:
         return list(reversed(self.journal.events(alert_id=alert_id)))
@@ -285,12 +293,12 @@ async def test_resume_places_a_managed_stop_loss_that_never_reached_the_gateway(
         order_type=OrderType.STOP,
         size=2,
         client_order_id=f"{entry}-MSL",
-        parent_id=bench.journal.order_by_client_id(70000002, entry).id,
+        parent_id=bench.order(70000002, entry).id,
         oco_group_id=group.id,
         stop_loss_ticks=40,
     )
     restarted = Protection(
-        bench.gateway,  # type: ignore[arg-type]
+        bench.gateway,
         bench.protection.runner,
         bench.protection.accounts,
         bench.protection.reconciler,
@@ -303,7 +311,7 @@ async def test_resume_places_a_managed_stop_loss_that_never_reached_the_gateway(
     stop_loss = bench.gateway.by_tag(f"{entry}-MSL2")  # a new tag: the first one is spent
     assert (stop_loss.side, stop_loss.size, stop_loss.stop_price) == (Side.SELL, 2, Decimal("21490.00"))
     assert bench.gateway.by_tag(f"{entry}-MTP").size == 2
-    assert bench.journal.order_by_client_id(70000002, f"{entry}-MSL").state == OrderState.NOT_PLACED
+    assert bench.order(70000002, f"{entry}-MSL").state == OrderState.NOT_PLACED
     assert bench.group(alert_id).state == "working"
     [restored] = [e for e in bench.events(alert_id) if e.kind == "bracket.managed_restored"]
     assert restored.level == "warning"
@@ -360,7 +368,7 @@ async def test_resume_acts_on_a_fill_that_happened_while_the_bridge_was_down(ben
     first, second = bench.tag(alert_id, "0"), bench.tag(alert_id, "1")
     bench.gateway.fill(first, 1, "21510.25")  # nobody listening
     restarted = Protection(
-        bench.gateway,  # type: ignore[arg-type]
+        bench.gateway,
         bench.protection.runner,
         bench.protection.accounts,
         bench.protection.reconciler,
@@ -372,7 +380,7 @@ async def test_resume_acts_on_a_fill_that_happened_while_the_bridge_was_down(ben
 
     assert bench.gateway.cancels == [bench.gateway.by_tag(second).broker_order_id]
     assert bench.group(alert_id).state == "done"
-    assert bench.journal.order_by_client_id(70000001, first).state == OrderState.FILLED
+    assert bench.order(70000001, first).state == OrderState.FILLED
 
 
 def test_managed_and_flatten_tags_are_ours() -> None:

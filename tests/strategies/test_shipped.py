@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,7 +143,7 @@ def test_mnq_exit_closes(templates: dict[str, StrategyTemplate]) -> None:
     ],
 )
 def test_nq_text_reads_the_pine_faq_message(
-    templates: dict[str, StrategyTemplate], action: str, position: str, expected: tuple
+    templates: dict[str, StrategyTemplate], action: str, position: str, expected: tuple[Any, ...]
 ) -> None:
     raw = render_corpus(
         "C07",
@@ -203,7 +204,7 @@ def test_traderspost_example_amounts_are_points(templates: dict[str, StrategyTem
     ],
 )
 def test_traderspost_stop_loss_and_take_profit_shapes(
-    templates: dict[str, StrategyTemplate], stop_loss, take_profit, expected: Bracket
+    templates: dict[str, StrategyTemplate], stop_loss: object, take_profit: object, expected: Bracket
 ) -> None:
     body: dict[str, object] = {"ticker": "MNQ1!", "action": "buy", "quantity": 1, "price": 21500.25}
     if stop_loss is not None:
@@ -217,7 +218,7 @@ def test_traderspost_stop_loss_and_take_profit_shapes(
 
 
 def test_traderspost_sell_limit_measures_from_the_limit_price(templates: dict[str, StrategyTemplate]) -> None:
-    body = {
+    body: dict[str, object] = {
         "ticker": "MNQ1!",
         "action": "sell",
         "orderType": "limit",

@@ -173,12 +173,12 @@ def test_tunnel_without_the_client_installed_says_how_to_install_it(
     err = capsys.readouterr().err
     assert code == 2
     assert "cloudflared (the tunnel client for [tunnel] kind = 'cloudflared') is not installed" in err
-    for command in (
+    for how in (
         "winget install --id Cloudflare.cloudflared",
         "brew install cloudflared",
         "apt-get install",
     ):
-        assert command in err
+        assert how in err
     assert not (workdir / "tvbridge.db").exists()  # nothing was started: no journal, no login
 
 

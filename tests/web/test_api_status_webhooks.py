@@ -128,7 +128,9 @@ async def test_send_test_alert_runs_the_whole_path_on_the_simulator(page: Web) -
     response = await page.client.post("/webhooks/mnq-market/test", data={"csrf_token": token, "body": MARKET})
 
     assert response.status_code == 200
-    alert_id = int(re.search(r"alert #(\d+) in the journal", response.text).group(1))
+    found = re.search(r"alert #(\d+) in the journal", response.text)
+    assert found is not None, response.text
+    alert_id = int(found.group(1))
     alert = page.env.journal.get_alert(alert_id)
     assert alert.status == "executed" and alert.source_ip == "127.0.0.1"
     assert len(page.env.place_requests()) == 1

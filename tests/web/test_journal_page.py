@@ -116,6 +116,7 @@ async def test_the_feed_names_a_new_alert_and_its_fill_within_a_second(page: Web
     async def changes_since(cursor: object) -> tuple[object, list[int]]:
         return await runtime.bridge.runner.run(runtime.journal.changes_since, cursor)
 
+    assert runtime.feed is not None
     stream = alert_changes(runtime.feed, changes_since, min_interval_s=0.05)
     assert (await anext(stream)).startswith("retry:")
     sent = asyncio.create_task(page.env.send("mnq-market", MARKET))
@@ -130,7 +131,7 @@ async def test_the_feed_names_a_new_alert_and_its_fill_within_a_second(page: Web
     names = []
     while alert_id not in names:
         names = json.loads((await asyncio.wait_for(anext(stream), timeout=1.0)).split("data: ")[1])
-    await stream.aclose()
+    await stream.aclose()  # type: ignore[attr-defined]  # an async generator, typed as its iterator
 
 
 async def test_csv_exports_what_the_filter_shows_one_line_per_order(page: Web) -> None:
