@@ -4,20 +4,26 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import io
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
 
 import httpx
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_TEMPLATES = REPO / "templates"
@@ -50,28 +56,81 @@ async def eventually(
 
 
 def journal_url(tmp_path: Path) -> str:
-    """A fresh, empty journal database for one test.
+    """A fresh journal database for one test, at the newest schema with nothing in it: not even
+    the instance tag, which ``Journal.upgrade()`` makes as on a first start.
 
     SQLite in ``tmp_path`` by default. With ``TVBRIDGE_TEST_POSTGRES`` set to a PostgreSQL server
     URL (e.g. ``postgresql+psycopg://postgres@/postgres?host=/var/run/postgresql``), a new database
     on that server instead, so the same tests prove the journal on PostgreSQL (.ci/run does both).
+    Either is a copy of one database migrated once per test process: running every migration
+    for every test cost a fifth of a second each, a minute of the suite (the migrations
+    themselves are tested in tests/journal/test_schema.py, on fresh databases).
     """
     server = os.environ.get("TVBRIDGE_TEST_POSTGRES")
     if not server:
-        return f"sqlite:///{tmp_path / 'journal.db'}"
-    from sqlalchemy import create_engine, text
+        path = tmp_path / "journal.db"
+        shutil.copyfile(_sqlite_template(), path)
+        return f"sqlite:///{path}"
+    from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
+    template = _postgres_template(server)
     name = f"tvb_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
+    with _admin(server) as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     CREATED_DATABASES.append(name)
     return make_url(server).set(database=name).render_as_string(hide_password=False)
 
 
 CREATED_DATABASES: list[str] = []
+_TEMPLATES: dict[str, str] = {}  # "sqlite" → file, server URL → database name (this process's)
+
+
+def _sqlite_template() -> str:
+    if "sqlite" not in _TEMPLATES:
+        folder = Path(tempfile.mkdtemp(prefix="tvbridge-test-journal-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _migrate(f"sqlite:///{folder / 'journal.db'}")
+        _TEMPLATES["sqlite"] = str(folder / "journal.db")
+    return _TEMPLATES["sqlite"]
+
+
+def _postgres_template(server: str) -> str:
+    if server not in _TEMPLATES:
+        from sqlalchemy import text
+        from sqlalchemy.engine import make_url
+
+        name = f"tvb_template_{uuid.uuid4().hex[:12]}"
+        with _admin(server) as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        CREATED_DATABASES.append(name)
+        _migrate(make_url(server).set(database=name).render_as_string(hide_password=False))
+        _TEMPLATES[server] = name
+    return _TEMPLATES[server]
+
+
+def _migrate(url: str) -> None:
+    """Bring the database at ``url`` to the newest schema, and close every connection to it."""
+    from app.journal import migrate
+    from app.journal.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _admin(server: str) -> Iterator[Connection]:
+    from sqlalchemy import create_engine
+
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            yield conn
+    finally:
+        admin.dispose()
 
 
 def drop_created_databases() -> None:
@@ -79,14 +138,13 @@ def drop_created_databases() -> None:
     server = os.environ.get("TVBRIDGE_TEST_POSTGRES")
     if not server or not CREATED_DATABASES:
         return
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        for name in CREATED_DATABASES:
+    with _admin(server) as conn:
+        for name in reversed(CREATED_DATABASES):  # the templates last
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
     CREATED_DATABASES.clear()
+    _TEMPLATES.pop(server, None)
 
 
 def tvbridge(
