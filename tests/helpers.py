@@ -69,7 +69,8 @@ def journal_url(tmp_path: Path) -> str:
     server = os.environ.get("TVBRIDGE_TEST_POSTGRES")
     if not server:
         path = tmp_path / "journal.db"
-        shutil.copyfile(_sqlite_template(), path)
+        if not path.exists():  # asked again for the same folder: the same journal, as it is
+            shutil.copyfile(_sqlite_template(), path)
         return f"sqlite:///{path}"
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
