@@ -9,10 +9,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.conftest import LIVE_MS, PASSWORD, Served, log_in, screenshot
 from tests.helpers import SHIPPED_ALERTS
+
+pytestmark = pytest.mark.xdist_group("browser-pages")  # its module-scoped fixture starts once
 
 
 def send(served: Served, strategy: str, example: str, **changes: str) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from app.ingest import parse_body
 from app.strategies import StrategyTemplate, SyncIntent, check_templates, load_templates
 from tests.corpus import VALUES, render_corpus
 
+pytestmark = pytest.mark.xdist_group("shipped-templates")  # its module-scoped fixture starts once
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
 ALERTS = ROOT / "alerts"
