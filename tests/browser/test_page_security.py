@@ -15,6 +15,8 @@ from playwright.sync_api import BrowserContext, ConsoleMessage, Dialog, Page, ex
 from tests.browser.conftest import PASSWORD, Served, log_in, screenshot
 from tests.browser.test_pages import send, wait_live
 
+pytestmark = pytest.mark.xdist_group("browser-security")  # its module-scoped fixture starts once
+
 SCRIPT = "<script>window.pwned=1;alert(1)</script>"
 IMG = '"><img src=x onerror="window.pwned=1;alert(1)">'
 # Records every CSP violation the page reports (injected by the browser driver, not the page).

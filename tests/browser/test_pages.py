@@ -7,14 +7,18 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
+import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.conftest import LIVE_MS, PASSWORD, Served, log_in, screenshot
 from tests.helpers import SHIPPED_ALERTS
 
+pytestmark = pytest.mark.xdist_group("browser-pages")  # its module-scoped fixture starts once
 
-def send(served: Served, strategy: str, example: str, **changes: str) -> dict:
+
+def send(served: Served, strategy: str, example: str, **changes: str) -> dict[str, Any]:
     """``tvbridge send`` an alert file, as the trader does from a terminal; return the reply.
     ``changes`` alter the example's fields, so that each test's alert is a new one (not a
     duplicate of another test's within the dedupe window)."""
@@ -67,7 +71,7 @@ def test_an_alert_and_its_fills_appear_live(page: Page, served: Served) -> None:
     assert row.evaluate("el => el.open")  # still open after the live update
     assert page.evaluate("window.notReloaded") is True
     time_cell = row.locator("summary time")
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC", time_cell.get_attribute("title"))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC", time_cell.get_attribute("title") or "")
     screenshot(page, "journal")
 
 

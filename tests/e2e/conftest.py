@@ -12,7 +12,9 @@ import httpx
 import pytest
 
 from app.config import Settings, load_settings
+from app.gateway.hub import UserHub
 from app.ingest.auth import load_secrets, webhook_path
+from app.sim.server import SimServer
 from app.strategies import refresh_alert_time
 from app.web.app import Runtime, create_app, start_runtime, stop_runtime
 from tests.helpers import SHIPPED_TEMPLATES, eventually, journal_url
@@ -28,12 +30,24 @@ class Env:
     root: Path
 
     @property
+    def sim_server(self) -> SimServer:
+        """The in-process simulator these tests run against (gateway = "sim")."""
+        assert self.runtime.sim is not None, "the e2e tests run on the built-in simulator"
+        return self.runtime.sim
+
+    @property
     def sim(self) -> Any:
-        return self.runtime.sim.state
+        return self.sim_server.state
 
     @property
     def journal(self) -> Any:
         return self.runtime.journal
+
+    @property
+    def hub(self) -> UserHub:
+        """The bridge's User Hub client (always started on the simulator)."""
+        assert self.runtime.hub is not None
+        return self.runtime.hub
 
     def url(self, strategy: str) -> str:
         secret = load_secrets(self.settings.server.secrets_file)[strategy]
@@ -107,11 +121,14 @@ class running:
         """Wait until the User Hub is connected and its first catch-up (one Position/searchOpen
         per followed account) is done, so tests start from a quiet bridge."""
         followed = len(await self.runtime.bridge.followed_account_ids())
+        assert self.runtime.sim is not None, "the e2e tests run on the built-in simulator"
         sim = self.runtime.sim.state
 
         async def quiet() -> bool:
             return (
-                self.runtime.hub.state.connected and len(sim.requests_to("Position/searchOpen")) >= followed
+                self.runtime.hub is not None
+                and self.runtime.hub.state.connected
+                and len(sim.requests_to("Position/searchOpen")) >= followed
             )
 
         await eventually(quiet, timeout_s=10)

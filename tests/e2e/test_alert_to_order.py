@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
+
+import pytest
 
 from app.domain.enums import AlertStatus, Leg, OrderState
 from tests.e2e.conftest import Env
@@ -13,7 +16,7 @@ BRACKET_ALERT = (SHIPPED_ALERTS / "mnq-bracket.example.json").read_bytes()
 
 
 def _alert(**fields: object) -> str:
-    body = {"ticker": "MNQ1!", "action": "buy", "quantity": "1", "price": "21500.25"}
+    body: dict[str, object] = {"ticker": "MNQ1!", "action": "buy", "quantity": "1", "price": "21500.25"}
     body.update({k: v for k, v in fields.items()})
     return json.dumps(body)
 
@@ -144,7 +147,9 @@ async def test_template_error_is_a_422_with_field_and_value(env: Env) -> None:
     assert env.place_requests() == []
 
 
-async def test_position_brackets_account_gets_advice_and_no_unprotected_position(env: Env, tmp_path) -> None:
+async def test_position_brackets_account_gets_advice_and_no_unprotected_position(
+    env: Env, tmp_path: Path
+) -> None:
     template = (env.settings.server.templates_dir / "mnq-bracket.toml").read_text()
     (env.settings.server.templates_dir / "pb-bracket.toml").write_text(
         template.replace('accounts = ["SIM-AUTO-OCO"]', 'accounts = ["SIM-POSITION-BRACKETS"]')
@@ -168,7 +173,7 @@ async def test_position_brackets_account_gets_advice_and_no_unprotected_position
     assert any(e.level == "critical" and e.kind == "bracket.unprotected_entry" for e in events)
 
 
-async def test_journal_failure_is_503_and_nothing_is_sent(env: Env, monkeypatch) -> None:
+async def test_journal_failure_is_503_and_nothing_is_sent(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     from app.errors import JournalError
 
     def broken(**kwargs: object) -> None:
@@ -183,7 +188,9 @@ async def test_journal_failure_is_503_and_nothing_is_sent(env: Env, monkeypatch)
     assert env.place_requests() == []
 
 
-async def test_an_internal_error_after_journaling_is_never_a_5xx(env: Env, monkeypatch) -> None:
+async def test_an_internal_error_after_journaling_is_never_a_5xx(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
     template = env.runtime.bridge.templates["mnq-market"]
 
     def exploding(alert: object, contract: object) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from app.domain.enums import AlertStatus
 from app.ingest.auth import ensure_secrets, load_secrets, url_token
@@ -12,7 +13,7 @@ from tests.e2e.conftest import Env
 BODY = json.dumps({"ticker": "MNQ1!", "action": "buy", "quantity": "1", "price": "21500.25"})
 
 
-def _last_alert(env: Env):
+def _last_alert(env: Env) -> Any:
     [row] = env.journal.recent_alerts(limit=1)
     return row
 

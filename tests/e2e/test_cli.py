@@ -1,4 +1,7 @@
-"""The ``tvbridge`` command as a trader runs it: serve, send, journal, check, render, url."""
+"""The ``tvbridge`` command as a trader runs it: serve, send, journal, check, render, url.
+
+The commands run in this process (``app.cli.main(argv)``, tests/helpers.py); ``serve`` and a few
+smoke tests of ``python -m app.cli`` run as processes of their own."""
 
 from __future__ import annotations
 
@@ -6,20 +9,26 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 
 from app.domain.enums import AlertStatus
 from app.domain.models import Account
 from app.journal.journal import Journal
-from tests.helpers import SHIPPED_ALERTS, SHIPPED_TEMPLATES, free_port, start_serve, tvbridge
+from tests.helpers import (
+    SHIPPED_ALERTS,
+    SHIPPED_TEMPLATES,
+    free_port,
+    start_serve,
+    start_sim,
+    tvbridge,
+    tvbridge_process,
+)
 
 BRACKET_EXAMPLE = SHIPPED_ALERTS / "mnq-bracket.example.json"
 
@@ -202,32 +211,18 @@ def test_url_prints_the_signed_webhook_url(workdir: Path) -> None:
 
 
 def test_a_refused_api_key_stops_serve_with_one_line(workdir: Path) -> None:
-    port = free_port()
-    sim = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "sim", "--port", str(port), "--no-access-log"],
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    sim, url = start_sim(workdir, "--state", ":memory:")
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/api/Status/ping", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "tvbridge sim did not start"
-                time.sleep(0.1)
         env = {
             "TVBRIDGE_GATEWAY__KIND": "custom",
-            "TVBRIDGE_GATEWAY__API_URL": f"http://127.0.0.1:{port}",
-            "TVBRIDGE_GATEWAY__USER_HUB_URL": f"ws://127.0.0.1:{port}/hubs/user",
+            "TVBRIDGE_GATEWAY__API_URL": url,
+            "TVBRIDGE_GATEWAY__USER_HUB_URL": f"{url.replace('http', 'ws', 1)}/hubs/user",
             "TVBRIDGE_GATEWAY__USERNAME": "trader1",
             "TVBRIDGE_GATEWAY__API_KEY": "bad-key",  # the simulator refuses this one (code 3)
             "TVBRIDGE_SERVER__PORT": str(free_port()),
         }
 
-        result = tvbridge("serve", cwd=workdir, env=env)
+        result = tvbridge_process("serve", cwd=workdir, env=env)  # its own process: serve's logging
 
         assert result.returncode == 1
         assert "Traceback" not in result.stderr
@@ -237,6 +232,18 @@ def test_a_refused_api_key_stops_serve_with_one_line(workdir: Path) -> None:
     finally:
         sim.terminate()
         sim.wait(timeout=10)
+
+
+def test_python_m_app_cli_runs_the_command(workdir: Path) -> None:
+    """Smoke test of the entry point itself (the other commands run main(argv) in this process)."""
+    result = tvbridge_process("--help", cwd=workdir)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: tvbridge")
+    for command in ("serve", "send", "journal", "check", "render", "url", "unlock", "flatten"):
+        assert command in result.stdout
+    bad = tvbridge_process("no-such-command", cwd=workdir)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
 
 
 def test_unlock_lifts_a_lockout_by_account_name_or_id_and_says_when_there_is_none(workdir: Path) -> None:

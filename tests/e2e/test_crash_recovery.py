@@ -287,7 +287,7 @@ async def test_restart_is_ready_within_3_s_with_an_unfinished_order_not_on_the_g
             "TVBRIDGE_GATEWAY__USERNAME": "trader",
             "TVBRIDGE_GATEWAY__API_KEY": "key",
         }
-        log = (tmp_path / "serve.log").open("w")
+        log = tmp_path / "serve.log"
         first = await _serve(tmp_path, {**env, "TVBRIDGE_FAILPOINTS": "order.written"}, log, pages)
         secret = load_secrets(tmp_path / "webhook_secrets.toml")["mnq-market"]
         async with httpx.AsyncClient(
@@ -299,7 +299,9 @@ async def test_restart_is_ready_within_3_s_with_an_unfinished_order_not_on_the_g
         journal = Journal(env["TVBRIDGE_JOURNAL__URL"])
         try:
             [alert] = journal.recent_alerts(limit=1)
-            [row] = journal.alert_orders(alert.id)
+            alert_id = alert.id
+            assert alert_id is not None
+            [row] = journal.alert_orders(alert_id)
             assert row.state == OrderState.SUBMITTING and placed_tags(sim) == []
 
             started = time.monotonic()
@@ -310,7 +312,8 @@ async def test_restart_is_ready_within_3_s_with_an_unfinished_order_not_on_the_g
                 assert ready_s < 8.0
 
                 async def resumed() -> bool:
-                    stored = journal.get_alert(alert.id)
+                    stored = journal.get_alert(alert_id)
+                    assert stored is not None
                     assert stored.status == AlertStatus.EXECUTED, stored.status
                     return True
 
@@ -331,12 +334,17 @@ def shutil_templates(root: Path) -> None:
     shutil.copytree(SHIPPED_TEMPLATES, root / "templates")
 
 
-async def _serve(cwd: Path, env: dict[str, str], log: Any, pages: int) -> subprocess.Popen[Any]:
-    """Start ``tvbridge serve``; return once /readyz answers 200 (the event loop keeps running,
-    so the in-process simulator answers meanwhile)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve"], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+async def _serve(cwd: Path, env: dict[str, str], log: Path, pages: int) -> subprocess.Popen[Any]:
+    """Start ``tvbridge serve`` (its output appended to ``log``); return once /readyz answers 200
+    (the event loop keeps running, so the in-process simulator answers meanwhile)."""
+    with log.open("a") as output:  # the process has its own copy of the file
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve"],
+            cwd=cwd,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
 
     async def ready() -> bool:
         assert process.poll() is None, f"tvbridge serve exited: see {cwd / 'serve.log'}"

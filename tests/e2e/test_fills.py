@@ -52,7 +52,7 @@ async def test_take_profit_fill_is_journaled_once_with_latency_and_slippage(env:
 
     chain = env.journal.alert_latency(alert_id)
     assert chain is not None
-    assert chain.received_at <= chain.sent_at <= chain.acknowledged_at  # type: ignore[operator]
+    assert chain.received_at <= chain.sent_at <= chain.acknowledged_at
     assert chain.first_fill_at == chain.last_fill_at == fills[0].filled_at  # the entry's own fill
     [slippage] = chain.slippage
     ticks = (entry_trade.price - Decimal("21500.25")) / MNQ_TICK

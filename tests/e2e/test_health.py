@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.e2e.conftest import Env
 
 
@@ -21,7 +23,9 @@ async def test_readyz_is_ready_with_a_token_and_a_writable_journal(env: Env) -> 
     assert body["checks"]["journal"] == {"ok": True}
 
 
-async def test_readyz_is_503_when_the_journal_refuses_writes(env: Env, monkeypatch) -> None:
+async def test_readyz_is_503_when_the_journal_refuses_writes(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from app.errors import JournalError
 
     def refuse() -> None:

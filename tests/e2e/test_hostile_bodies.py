@@ -51,7 +51,7 @@ def _reason(response: httpx.Response) -> str:
     return str(body.get("error") or body.get("reason"))
 
 
-def _last_alert(env: Env):
+def _last_alert(env: Env) -> Any:
     [row] = env.journal.recent_alerts(limit=1)
     return row
 
@@ -176,7 +176,7 @@ def test_a_template_bomb_is_refused_at_save_with_the_reason(tmp_path: Path, name
 
 
 def test_tvbridge_check_names_the_bomb(tmp_path: Path) -> None:
-    from tests.e2e.test_cli import tvbridge
+    from tests.helpers import tvbridge
 
     shutil.copytree(SHIPPED_TEMPLATES, tmp_path / "templates")
     (tmp_path / "templates" / "bomb.toml").write_text(_template(BOMBS["lipsum"]))

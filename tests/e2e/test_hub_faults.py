@@ -41,19 +41,19 @@ async def test_silent_hub_is_rebuilt_and_the_fill_made_meanwhile_is_found(tmp_pa
     settings = make_settings(tmp_path, hub_silence_timeout_s=SILENCE_S)
     async with running(settings, tmp_path) as env:
         alert_id, contract_id, entry_price = await _bracket_entry(env)
-        reconnects = env.runtime.hub.state.reconnects
+        reconnects = env.hub.state.reconnects
         env.sim.hub.silent = True  # the socket stays open; nothing more arrives, pings included
         env.sim.set_price(contract_id, entry_price + Decimal(20))  # the take profit fills unseen
 
         async def detected() -> bool:
-            return env.runtime.hub.state.reconnects > reconnects or not env.runtime.hub.state.connected
+            return env.hub.state.reconnects > reconnects or not env.hub.state.connected
 
         await eventually(detected, timeout_s=SILENCE_S + 2)
         env.sim.hub.silent = False
 
         async def caught_up() -> bool:
             _assert_take_profit_outcome(env, alert_id)
-            return env.runtime.hub.state.connected
+            return env.hub.state.connected
 
         await eventually(caught_up, timeout_s=8)
 
@@ -66,7 +66,7 @@ async def test_token_refreshed_while_connected_loses_nothing(tmp_path: Path) -> 
         await env.runtime.bridge.gateway.start()  # a new session token, as a refresh gives
 
         async def rebuilt_with_it() -> bool:
-            return env.sim.hub.connections_made > made and env.runtime.hub.state.connected
+            return env.sim.hub.connections_made > made and env.hub.state.connected
 
         await eventually(rebuilt_with_it, timeout_s=5)
         env.sim.set_price(contract_id, entry_price + Decimal(20))

@@ -62,7 +62,7 @@ async def test_hub_dropped_while_orders_fill_loses_no_fill(env: Env) -> None:
 
     await eventually(entry_filled, timeout_s=2.0)
     [entry_fill] = env.journal.alert_fills(alert_id)
-    reconnects = env.runtime.hub.state.reconnects
+    reconnects = env.hub.state.reconnects
     env.sim.hub.refuse_for(1.0)
     env.sim.hub.drop_all()  # the take profit fills while the bridge is disconnected
     env.sim.set_price(contract_id, entry_fill.price + Decimal(20))
@@ -70,7 +70,7 @@ async def test_hub_dropped_while_orders_fill_loses_no_fill(env: Env) -> None:
     async def caught_up() -> bool:
         legs = {o.leg: o.state for o in env.orders(alert_id)}
         return (
-            env.runtime.hub.state.reconnects > reconnects
+            env.hub.state.reconnects > reconnects
             and len(env.journal.alert_fills(alert_id)) == 2
             and legs[Leg.TAKE_PROFIT] == OrderState.FILLED
             and legs[Leg.STOP_LOSS] == OrderState.CANCELLED

@@ -41,7 +41,7 @@ async def test_take_profit_filled_in_an_outage_with_a_new_alert_is_journaled_aft
     env.runtime.bridge.follower.poll_after_s = 3600  # no REST polling: the catch-up alone must find it
     alert_id, contract_id, entry_price = await _bracket_entry(env)
     take_profit = {o.leg: o for o in env.orders(alert_id)}[Leg.TAKE_PROFIT]
-    reconnects = env.runtime.hub.state.reconnects
+    reconnects = env.hub.state.reconnects
     env.sim.hub.refuse_for(4.0)
     env.sim.hub.drop_all()
     env.sim.set_price(contract_id, entry_price + Decimal(20))  # the take profit fills unseen
@@ -61,7 +61,7 @@ async def test_take_profit_filled_in_an_outage_with_a_new_alert_is_journaled_aft
     await eventually(new_order_synced, timeout_s=3)
 
     async def caught_up() -> bool:
-        assert env.runtime.hub.state.reconnects > reconnects
+        assert env.hub.state.reconnects > reconnects
         fills = {f.broker_order_id: f for f in env.journal.alert_fills(alert_id)}
         assert take_profit.broker_order_id in fills, fills
         return True

@@ -420,7 +420,7 @@ async def test_a_managed_entry_filled_while_the_hub_was_down_is_protected_after_
         body = BRACKET_ALERT.replace(b'"21500.25"', f'"{below}"'.encode())
         reply = (await env.send("mnq-managed-limit", body)).json()
         assert reply["status"] == "executed", reply
-        hub = env.runtime.hub
+        hub = env.hub
         env.sim.hub.refuse_for(1.0)
         env.sim.hub.drop_all()
 
@@ -429,7 +429,7 @@ async def test_a_managed_entry_filled_while_the_hub_was_down_is_protected_after_
 
         await eventually(dropped, timeout_s=5)
         env.sim.set_price(contract.contract_id, below)  # the entry fills while the bridge is deaf
-        assert working(env.runtime.sim, POSITION_BRACKETS, OrderType.STOP) == []
+        assert working(env.sim_server, POSITION_BRACKETS, OrderType.STOP) == []
 
         async def reconnected() -> bool:
             return bool(hub.state.connected)
@@ -437,9 +437,9 @@ async def test_a_managed_entry_filled_while_the_hub_was_down_is_protected_after_
         await eventually(reconnected, timeout_s=10)
 
         async def protected() -> bool:
-            stop = one(working(env.runtime.sim, POSITION_BRACKETS, OrderType.STOP))
+            stop = one(working(env.sim_server, POSITION_BRACKETS, OrderType.STOP))
             assert (stop.side, stop.size) == (Side.ASK, 1)
-            assert len(working(env.runtime.sim, POSITION_BRACKETS, OrderType.LIMIT)) == 1
+            assert len(working(env.sim_server, POSITION_BRACKETS, OrderType.LIMIT)) == 1
             return True
 
         await eventually(protected, timeout_s=5)

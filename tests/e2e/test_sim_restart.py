@@ -32,10 +32,11 @@ class Served:
         self.port = free_port()
         self.env = {"TVBRIDGE_SERVER__PORT": str(self.port), **(env or {})}
         self.process: subprocess.Popen[Any] | None = None
-        self.log = (workdir / "serve.log").open("a")
+        self.log = workdir / "serve.log"
 
     def start(self) -> None:
-        self.process = start_serve(self.workdir, self.env, self.log)
+        with self.log.open("a") as output:  # the process has its own copy of the file
+            self.process = start_serve(self.workdir, self.env, output)
 
     def stop(self) -> None:
         assert self.process is not None

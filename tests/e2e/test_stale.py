@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -47,7 +48,7 @@ def _body(time: object, **fields: str) -> str:
     )
 
 
-async def _send(env: Env, strategy: str, time: object, **fields: str) -> dict:
+async def _send(env: Env, strategy: str, time: object, **fields: str) -> dict[str, Any]:
     """Post as TradingView would have sent it at ``time`` (not refreshed); the JSON reply."""
     response = await env.send(strategy, _body(time, **fields), fresh_time=False)
     assert response.status_code == 200, response.text
@@ -211,6 +212,7 @@ async def test_a_missing_time_is_warned_once_per_ten_minutes_per_strategy_and_ev
         assert 'send "time": "{{timenow}}" in the alert message (alerts/mnq-market.txt)' in reply["reason"]
     assert len(_unchecked_events(env)) == 1  # a flood of such alerts is one event
     # Ten minutes later it is said again.
+    assert env.runtime.bridge._executor is not None
     warned = env.runtime.bridge._executor.time_warned
     warned["mnq-market"] -= timedelta(seconds=601)
     third = (await env.send("mnq-market", bodies[2], fresh_time=False)).json()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 from app.domain.enums import Action, AlertStatus, Leg, OrderState, OrderType, Side
 from app.domain.models import OrderRequest
+from app.journal import Journal
 from tests.e2e.conftest import Env, make_settings, running
 from tests.helpers import eventually
 
@@ -54,7 +56,7 @@ async def test_429_on_place_is_unknown_then_settled_not_retried(env: Env) -> Non
     assert len(env.place_requests()) == 1
 
 
-async def test_slow_gateway_answers_202_then_settles(tmp_path) -> None:
+async def test_slow_gateway_answers_202_then_settles(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     settings.server.settle_timeout_s = 0.1
     async with running(settings, tmp_path) as env:
@@ -73,7 +75,7 @@ async def test_slow_gateway_answers_202_then_settles(tmp_path) -> None:
         assert len(env.place_requests()) == 1
 
 
-def _entry_row(journal, alert_id: int, contract_id: str, n: int) -> int:
+def _entry_row(journal: Journal, alert_id: int, contract_id: str, n: int) -> int:
     """An entry row as the executor writes it before Order/place (SUBMITTING, with its tag)."""
     return journal.add_order(
         alert_id=alert_id,
@@ -88,7 +90,7 @@ def _entry_row(journal, alert_id: int, contract_id: str, n: int) -> int:
     )
 
 
-async def test_restart_settles_rows_left_submitting(tmp_path) -> None:
+async def test_restart_settles_rows_left_submitting(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     async with running(settings, tmp_path) as env:
         sent = await env.send("mnq-market", BODY)
@@ -117,7 +119,7 @@ async def test_restart_settles_rows_left_submitting(tmp_path) -> None:
         assert len(env.place_requests()) == places_before  # nothing resent
 
 
-async def test_start_settles_rows_then_resumes_the_alert_with_the_same_tag(tmp_path) -> None:
+async def test_start_settles_rows_then_resumes_the_alert_with_the_same_tag(tmp_path: Path) -> None:
     # Changed on purpose (issue 11): the start no longer settles rows before the listener opens
     # (it continues after, per account), and the alert the crash left RECEIVED is resumed: its
     # row, proven absent by its tag, is sent again with that same tag, once.

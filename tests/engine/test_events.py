@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from app.engine.events import EventApplier
 from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
 from app.journal.journal import Journal
+from app.journal.tables import OrderRecord
 
 T0 = datetime(2026, 8, 19, 14, 16, 1, tzinfo=UTC)
 ACCOUNT = 26282486
@@ -34,7 +36,13 @@ def _tag(journal: Journal, suffix: str = "") -> str:
 def _alert(journal: Journal, *, legs: bool = True) -> tuple[int, dict[Leg, int]]:
     """An accepted bracket entry; its legs (no broker ids yet) as the settlement writes them."""
     alert = journal.record_alert(strategy="mnq-bracket", raw_body="{}", received_at=T0).alert_id
-    common = {"alert_id": alert, "account_id": ACCOUNT, "account_name": "PRAC", "contract_id": MNQ, "size": 1}
+    common: dict[str, Any] = {
+        "alert_id": alert,
+        "account_id": ACCOUNT,
+        "account_name": "PRAC",
+        "contract_id": MNQ,
+        "size": 1,
+    }
     rows = {
         Leg.ENTRY: journal.add_order(
             **common,
@@ -101,7 +109,7 @@ def _fill(trade_id: int, broker_id: int, price: str, at_ms: int) -> Fill:
     )
 
 
-def _rows(journal: Journal, alert: int) -> dict[Leg, object]:
+def _rows(journal: Journal, alert: int) -> dict[Leg, OrderRecord]:
     return {row.leg: row for row in journal.alert_orders(alert)}
 
 
@@ -154,9 +162,9 @@ async def test_a_child_before_its_entry_is_linked_by_its_tag(journal: Journal, a
         STOP_ID,
         OrderState.WORKING,
         Decimal(29413),
-    )  # type: ignore[attr-defined]
-    assert (target.broker_order_id, target.state) == (TARGET_ID, OrderState.SUSPENDED)  # type: ignore[attr-defined]
-    assert rows[Leg.ENTRY].state == OrderState.FILLED  # type: ignore[attr-defined]
+    )
+    assert (target.broker_order_id, target.state) == (TARGET_ID, OrderState.SUSPENDED)
+    assert rows[Leg.ENTRY].state == OrderState.FILLED
 
 
 async def test_a_leg_reported_before_its_row_is_written_is_applied_once_it_is(
@@ -171,7 +179,7 @@ async def test_a_leg_reported_before_its_row_is_written_is_applied_once_it_is(
     await applier.apply(_order(ENTRY_ID, _tag(journal), OrderState.FILLED, 8, fill_volume=1))
 
     stop = _rows(journal, alert)[Leg.STOP_LOSS]
-    assert (stop.broker_order_id, stop.state) == (STOP_ID, OrderState.WORKING)  # type: ignore[attr-defined]
+    assert (stop.broker_order_id, stop.state) == (STOP_ID, OrderState.WORKING)
 
 
 async def test_positions_accounts_and_logout(journal: Journal, applier: EventApplier) -> None:
@@ -200,14 +208,18 @@ class RestGateway:
         self.positions: list[Position] = []
         self.since: list[datetime] = []
 
-    async def search_orders(self, account_id: int, since: datetime, until: datetime | None = None) -> list:
+    async def search_orders(
+        self, account_id: int, since: datetime, until: datetime | None = None
+    ) -> list[BrokerOrder]:
         self.since.append(since)
         return list(self.orders)
 
-    async def search_trades(self, account_id: int, since: datetime, until: datetime | None = None) -> list:
+    async def search_trades(
+        self, account_id: int, since: datetime, until: datetime | None = None
+    ) -> list[Fill]:
         return list(reversed(self.fills))
 
-    async def open_positions(self, account_id: int) -> list:
+    async def open_positions(self, account_id: int) -> list[Position]:
         return list(self.positions)
 
 
@@ -226,7 +238,7 @@ async def test_reconcile_account_twice_changes_nothing_the_second_time(journal: 
     first = await reconciler.reconcile_account(ACCOUNT)
     second = await reconciler.reconcile_account(ACCOUNT)
 
-    states = {leg: row.state for leg, row in _rows(journal, alert).items()}  # type: ignore[attr-defined]
+    states = {leg: row.state for leg, row in _rows(journal, alert).items()}
     assert states == {
         Leg.ENTRY: OrderState.FILLED,
         Leg.STOP_LOSS: OrderState.CANCELLED,
@@ -234,10 +246,10 @@ async def test_reconcile_account_twice_changes_nothing_the_second_time(journal: 
     }
     assert [(f.trade_id, f.order_record_id) for f in journal.alert_fills(alert)] == [
         (1, rows[Leg.ENTRY]),
-        (2, _rows(journal, alert)[Leg.TAKE_PROFIT].id),  # type: ignore[attr-defined]
+        (2, _rows(journal, alert)[Leg.TAKE_PROFIT].id),
     ]
     for row in journal.alert_orders(alert):
-        assert len(journal.order_history(row.id)) == 2  # ACCEPTED, then the gateway's one state
+        assert len(journal.order_history(row.id or 0)) == 2  # ACCEPTED, then the gateway's one state
     assert [p.side for p in journal.positions(ACCOUNT)] == [None]  # no longer listed: flat
     assert len(first) == 5 and second == []  # 3 order rows changed, 2 new fills; then nothing
     # Not told where to start, a pass never starts from a gateway time it learned (issue 11: a

@@ -3,7 +3,6 @@ protection stood down first, everything journaled under a "(kill switch)" alert.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -16,10 +15,10 @@ from app.engine.accounts import AccountDirectory
 from app.engine.flatten import KILL_SWITCH, Flattener
 from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
-from app.errors import GatewayUnavailable, OrderRejected
+from app.errors import OrderRejected
 from app.journal import Journal
+from tests.fakes import AUTO, OTHER, FakeGateway
 
-AUTO, OTHER = 70000001, 70000002
 MNQ, MES = "CON.F.US.MNQ.H26", "CON.F.US.MES.H26"
 
 
@@ -36,70 +35,21 @@ def working(broker_order_id: int, account_id: int = AUTO, **fields: Any) -> Brok
     return BrokerOrder(broker_order_id, account_id, **values)
 
 
-@dataclass
-class FakeGateway:
-    """Orders and positions stay as the test sets them; every call is logged in order."""
-
-    journal: Journal
-    orders: dict[int, BrokerOrder] = field(default_factory=dict)
-    positions: dict[tuple[int, str], Position] = field(default_factory=dict)
-    calls: list[tuple[str, Any]] = field(default_factory=list)
-    cancel_errors: dict[int, Exception] = field(default_factory=dict)
-    unreadable: set[int] = field(default_factory=set)
-    groups_at_first_send: dict[int, str] | None = None
-
-    async def accounts(self) -> list[Account]:
-        return [
-            Account(AUTO, "SIM-AUTO-OCO", Decimal(0), True),
-            Account(OTHER, "SIM-OTHER", Decimal(0), True),
-        ]
-
-    async def open_orders(self, account_id: int) -> list[BrokerOrder]:
-        self._read(account_id)
-        return [o for o in self.orders.values() if o.account_id == account_id]
-
-    async def open_positions(self, account_id: int) -> list[Position]:
-        self._read(account_id)
-        return [p for (a, _), p in self.positions.items() if a == account_id]
-
-    async def cancel_order(self, account_id: int, broker_order_id: int) -> None:
-        self._sending("cancel", broker_order_id)
-        error = self.cancel_errors.get(broker_order_id)
-        if error is None or getattr(error, "error_name", "") == "OrderNotFound":
-            del self.orders[broker_order_id]  # not found: it went away between the read and now
-        if error is not None:
-            raise error
-
-    async def close_position(self, account_id: int, contract_id: str) -> None:
-        self._sending("close", (account_id, contract_id))
-        del self.positions[(account_id, contract_id)]
-
-    def _read(self, account_id: int) -> None:
-        if account_id in self.unreadable:
-            raise GatewayUnavailable(f"Order/searchOpen: gateway not reachable for account {account_id}")
-
-    def _sending(self, what: str, arg: Any) -> None:
-        if self.groups_at_first_send is None:
-            self.groups_at_first_send = {g.id: g.state for g in self._groups()}
-        self.calls.append((what, arg))
-
-    def _groups(self) -> list[Any]:
-        return [g for s in ("working", "done") for g in self.journal.oco_groups(s)]
-
-
 @pytest.fixture
-def gateway(journal: Journal) -> FakeGateway:
-    return FakeGateway(journal)
+def gateway() -> FakeGateway:
+    return FakeGateway(
+        [Account(AUTO, "SIM-AUTO-OCO", Decimal(0), True), Account(OTHER, "SIM-OTHER", Decimal(0), True)]
+    )
 
 
 @pytest.fixture
 def flattener(journal: Journal, gateway: FakeGateway) -> Flattener:
     runner = JournalRunner(journal)
-    reconciler = Reconciler(gateway, runner, attempts=1, delay_s=0)  # type: ignore[arg-type]
+    reconciler = Reconciler(gateway, runner, attempts=1, delay_s=0)
     return Flattener(
-        gateway,  # type: ignore[arg-type]
+        gateway,
         runner,
-        AccountDirectory(gateway),  # type: ignore[arg-type]
+        AccountDirectory(gateway),
         reconciler=reconciler,
         check_s=0.1,
     )
@@ -150,7 +100,7 @@ async def test_flatten_cancels_every_order_before_closing_and_journals_it_all(
         ("close", (OTHER, MES)),
     ]
     assert report.ok and report.status == AlertStatus.EXECUTED
-    assert gateway.orders == {} and gateway.positions == {}
+    assert gateway.working() == [] and gateway.positions == {}
     alert = journal.get_alert(report.alert_id)
     assert alert is not None and alert.strategy == KILL_SWITCH and alert.source_ip == "web page 127.0.0.1"
     assert alert.raw_body.startswith("flatten all requested by web page 127.0.0.1: ")
@@ -178,15 +128,18 @@ async def test_working_oco_groups_are_marked_done_before_anything_is_sent(
         alert_id=owner, account_id=99, contract_id=MNQ, kind="oco", policy="flatten"
     )
     gateway.orders[11] = working(11)
+    at_sends: list[dict[int, str]] = []
+    gateway.before_send = lambda: at_sends.append(
+        {g.id or 0: g.state for s in ("working", "done") for g in journal.oco_groups(s)}
+    )
 
     await flattener.flatten([AUTO], by="test")
 
-    assert gateway.groups_at_first_send == {mine: "done", other: "working"}
-    assert (
-        journal.oco_group(mine).state == "done"
-        and journal.oco_group(mine).note == "flattened by the kill switch"
-    )
-    assert journal.oco_group(other).state == "working"  # not an account being flattened
+    assert at_sends[0] == {mine: "done", other: "working"}
+    mine_group, other_group = journal.oco_group(mine), journal.oco_group(other)
+    assert mine_group is not None and other_group is not None
+    assert (mine_group.state, mine_group.note) == ("done", "flattened by the kill switch")
+    assert other_group.state == "working"  # not an account being flattened
 
 
 async def test_an_order_already_gone_is_fine_and_a_refused_cancel_is_reported(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,21 +16,19 @@ import pytest
 from app.domain import ids
 from app.domain.enums import Leg, OrderState, OrderType, Side
 from app.domain.events import OrderEvent
-from app.domain.models import Account, Alert, BrokerOrder, Contract, OrderRequest, Position
+from app.domain.models import Alert, OrderRequest
 from app.engine.accounts import AccountDirectory
 from app.engine.events import EventApplier
 from app.engine.execute import Executor
 from app.engine.protection import Protection
 from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
-from app.errors import OrderRejected
-from app.gateway import wire
 from app.journal.journal import Journal
+from app.journal.tables import OrderRecord
 from app.strategies import load_templates
+from tests.fakes import MNQ, FakeGateway
 from tests.helpers import eventually, journal_url
 
-MNQ = Contract("CON.F.US.MNQ.H26", "MNQH6", "MNQ", Decimal("0.25"), Decimal("0.50"), "F.US.MNQ")
-T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 OCO = """\
 description = "breakout"
 kind = "oco"
@@ -58,110 +56,6 @@ take_profit = { ticks = 80 }
 """
 
 
-class FakeGateway:
-    """Orders stay as the test leaves them; ``placed_state`` is what a new order starts as."""
-
-    def __init__(self) -> None:
-        self.orders: dict[int, BrokerOrder] = {}
-        self.requests: list[OrderRequest] = []
-        self.cancels: list[int] = []
-        self.modifies: list[tuple[int, int]] = []
-        self.placed_state = OrderState.WORKING
-        self.refused_tags: tuple[str, ...] = ()  # tag endings Order/place refuses (code 2)
-        self._ids = itertools.count(3_350_000_001)
-        self._clock = itertools.count(1)
-
-    def now(self) -> datetime:
-        return T0 + timedelta(milliseconds=next(self._clock))
-
-    async def accounts(self) -> list[Account]:
-        return [
-            Account(70000001, "SIM-AUTO-OCO", Decimal(50000), True),
-            Account(70000002, "SIM-POSITION-BRACKETS", Decimal(50000), True),
-        ]
-
-    async def contract(self, ticker: str) -> Contract:
-        return MNQ
-
-    def place_order_body(self, request: OrderRequest) -> dict[str, Any]:
-        return wire.place_order_body(request)
-
-    async def place_order(self, request: OrderRequest) -> int:
-        self.requests.append(request)
-        if request.client_order_id.endswith(self.refused_tags or ("\0",)):
-            raise OrderRejected("Invalid price", endpoint="Order/place", error_name="OrderRejected")
-        broker_order_id = next(self._ids)
-        market = request.order_type is OrderType.MARKET
-        self.orders[broker_order_id] = BrokerOrder(
-            broker_order_id,
-            request.account_id,
-            request.contract_id,
-            OrderState.FILLED if market else self.placed_state,
-            str(request.order_type),
-            request.side,
-            request.size,
-            fill_volume=request.size if market else 0,
-            limit_price=request.limit_price,
-            stop_price=request.stop_price,
-            client_order_id=request.client_order_id,
-            created_at=datetime.now(UTC),
-            updated_at=self.now(),
-        )
-        return broker_order_id
-
-    async def cancel_order(self, account_id: int, broker_order_id: int) -> None:
-        self.cancels.append(broker_order_id)
-        self.update(broker_order_id, state=OrderState.CANCELLED)
-
-    async def modify_order(
-        self, account_id: int, broker_order_id: int, *, size: int | None = None, **_: Any
-    ) -> None:
-        assert size is not None
-        self.modifies.append((broker_order_id, size))
-        self.update(broker_order_id, size=size)
-
-    async def search_orders(
-        self, account_id: int, since: datetime, until: datetime | None = None
-    ) -> list[BrokerOrder]:
-        return [o for o in self.orders.values() if o.account_id == account_id]
-
-    async def suspended_orders(self, account_id: int) -> list[BrokerOrder]:
-        return []  # this gateway never holds bracket children back
-
-    async def open_orders(self, account_id: int) -> list[BrokerOrder]:
-        return [
-            o for o in self.orders.values() if o.account_id == account_id and o.state == OrderState.WORKING
-        ]
-
-    async def open_positions(self, account_id: int) -> list[Position]:
-        """The net of the account's fills per contract (as a gateway's positions are)."""
-        net: dict[str, int] = {}
-        for o in self.orders.values():
-            if o.account_id == account_id and o.fill_volume:
-                signed = o.fill_volume if o.side is Side.BUY else -o.fill_volume
-                net[o.contract_id] = net.get(o.contract_id, 0) + signed
-        return [
-            Position(account_id, contract_id, Side.BUY if size > 0 else Side.SELL, abs(size), Decimal(0))
-            for contract_id, size in net.items()
-            if size
-        ]
-
-    def by_tag(self, tag: str) -> BrokerOrder:
-        return next(o for o in self.orders.values() if o.client_order_id == tag)
-
-    def update(self, broker_order_id: int, **changes: Any) -> OrderEvent:
-        order = replace(self.orders[broker_order_id], updated_at=self.now(), **changes)
-        self.orders[broker_order_id] = order
-        return OrderEvent(order)
-
-    def fill(self, tag: str, volume: int, price: str) -> OrderEvent:
-        order = self.by_tag(tag)
-        state = OrderState.FILLED if volume == order.size else OrderState.WORKING
-        return self.update(
-            order.broker_order_id, state=state, fill_volume=volume, filled_price=Decimal(price)
-        )
-
-
 @dataclass
 class Bench:
     journal: Journal
@@ -170,7 +64,7 @@ class Bench:
     protection: Protection
     applier: EventApplier
     root: Path
-    alerts: itertools.count = field(default_factory=lambda: itertools.count(1))
+    alerts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def run(self, text: str) -> int:
         """Execute one alert through a template; return the alert id."""
@@ -194,7 +88,14 @@ class Bench:
         may move it between two of them; so found by id, then read once more)."""
         states = ("working", "done", "raced", "failed")
         [group_id] = {g.id for s in states for g in self.journal.oco_groups(s) if g.alert_id == alert_id}
+        assert group_id is not None
         return self.journal.oco_group(group_id)
+
+    def order(self, account_id: int, tag: str) -> OrderRecord:
+        """The journal's row of the order with ``tag`` (it must be there)."""
+        row = self.journal.order_by_client_id(account_id, tag)
+        assert row is not None, tag
+        return row
 
     def events(self, alert_id: int) -> list[Any]:
         return list(reversed(self.journal.events(alert_id=alert_id)))
@@ -209,11 +110,11 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
     journal.upgrade()
     runner = JournalRunner(journal)
     gateway = FakeGateway()
-    accounts = AccountDirectory(gateway)  # type: ignore[arg-type]
+    accounts = AccountDirectory(gateway)
     applier = EventApplier(runner)
-    reconciler = Reconciler(gateway, runner, attempts=1, delay_s=0, applier=applier)  # type: ignore[arg-type]
-    executor = Executor(gateway, runner, accounts, reconciler, instance=journal.instance)  # type: ignore[arg-type]
-    protection = Protection(gateway, runner, accounts, reconciler, applier, verify_s=0.3)  # type: ignore[arg-type]
+    reconciler = Reconciler(gateway, runner, attempts=1, delay_s=0, applier=applier)
+    executor = Executor(gateway, runner, accounts, reconciler, instance=journal.instance)
+    protection = Protection(gateway, runner, accounts, reconciler, applier, verify_s=0.3)
     templates = tmp_path / "templates"
     templates.mkdir()
     yield Bench(journal, gateway, executor, protection, applier, templates)
@@ -392,12 +293,12 @@ async def test_resume_places_a_managed_stop_loss_that_never_reached_the_gateway(
         order_type=OrderType.STOP,
         size=2,
         client_order_id=f"{entry}-MSL",
-        parent_id=bench.journal.order_by_client_id(70000002, entry).id,
+        parent_id=bench.order(70000002, entry).id,
         oco_group_id=group.id,
         stop_loss_ticks=40,
     )
     restarted = Protection(
-        bench.gateway,  # type: ignore[arg-type]
+        bench.gateway,
         bench.protection.runner,
         bench.protection.accounts,
         bench.protection.reconciler,
@@ -410,7 +311,7 @@ async def test_resume_places_a_managed_stop_loss_that_never_reached_the_gateway(
     stop_loss = bench.gateway.by_tag(f"{entry}-MSL2")  # a new tag: the first one is spent
     assert (stop_loss.side, stop_loss.size, stop_loss.stop_price) == (Side.SELL, 2, Decimal("21490.00"))
     assert bench.gateway.by_tag(f"{entry}-MTP").size == 2
-    assert bench.journal.order_by_client_id(70000002, f"{entry}-MSL").state == OrderState.NOT_PLACED
+    assert bench.order(70000002, f"{entry}-MSL").state == OrderState.NOT_PLACED
     assert bench.group(alert_id).state == "working"
     [restored] = [e for e in bench.events(alert_id) if e.kind == "bracket.managed_restored"]
     assert restored.level == "warning"
@@ -467,7 +368,7 @@ async def test_resume_acts_on_a_fill_that_happened_while_the_bridge_was_down(ben
     first, second = bench.tag(alert_id, "0"), bench.tag(alert_id, "1")
     bench.gateway.fill(first, 1, "21510.25")  # nobody listening
     restarted = Protection(
-        bench.gateway,  # type: ignore[arg-type]
+        bench.gateway,
         bench.protection.runner,
         bench.protection.accounts,
         bench.protection.reconciler,
@@ -479,7 +380,7 @@ async def test_resume_acts_on_a_fill_that_happened_while_the_bridge_was_down(ben
 
     assert bench.gateway.cancels == [bench.gateway.by_tag(second).broker_order_id]
     assert bench.group(alert_id).state == "done"
-    assert bench.journal.order_by_client_id(70000001, first).state == OrderState.FILLED
+    assert bench.order(70000001, first).state == OrderState.FILLED
 
 
 def test_managed_and_flatten_tags_are_ours() -> None:

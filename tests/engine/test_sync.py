@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from app.domain.enums import Action, Leg, OrderState, Side
 from app.domain.models import BrokerOrder
@@ -28,6 +29,7 @@ class SkewedGateway:
             o
             for o in self.orders
             if o.account_id == account_id
+            and o.created_at is not None
             and since <= o.created_at
             and (until is None or o.created_at <= until)
         ]
@@ -53,7 +55,7 @@ def _bracket(journal: Journal) -> tuple[int, int, int, int]:
     alert = journal.record_alert(
         strategy="mnq-bracket", raw_body="{}", received_at=datetime.now(UTC)
     ).alert_id
-    common = {
+    common: dict[str, Any] = {
         "alert_id": alert,
         "account_id": 70000001,
         "account_name": "SIM-AUTO-OCO",

@@ -20,6 +20,7 @@ from app.engine.shutdown import SHUTDOWN_EVENT, Held
 from app.engine.watchdog import ALARM_CLEARED_EVENT, ALARM_EVENT, UNSURE_S, Watchdog
 from app.gateway.hub import HubState
 from app.journal import Journal
+from tests.fakes import FakeGateway
 from tests.helpers import eventually
 
 AUTO, OTHER = 70000001, 70000002
@@ -47,11 +48,6 @@ class FakeHub:
         return HubState(self.connected, T0 if self.connected else None, None, 0, None)
 
 
-@dataclass
-class FakeGateway:
-    failing_since: datetime | None = None
-
-
 def hold(journal: Journal, size: int = 1, account_id: int = AUTO) -> None:
     side = Side.BUY if size else None
     journal.set_position(PositionEvent(account_id, MNQ, side, size, Decimal("21500.25") if size else None))
@@ -63,7 +59,7 @@ def clock() -> Clock:
 
 
 def watchdog_on(
-    journal: Journal, clock: Clock, hub: FakeHub | None, gateway: object, **kwargs: Any
+    journal: Journal, clock: Clock, hub: FakeHub | None, gateway: FakeGateway | None, **kwargs: Any
 ) -> Watchdog:
     journal.set_account(Account(AUTO, "SIM-AUTO-OCO", Decimal(50000), True))
     return Watchdog(JournalRunner(journal), gateway, hub, lambda: {AUTO}, alarm_s=60, clock=clock, **kwargs)
@@ -153,7 +149,7 @@ async def test_a_gateway_answering_again_clears_and_a_gateway_without_failing_si
     await watchdog.check()
     assert watchdog.alarm is None
 
-    plain = watchdog_on(journal, clock, None, object())  # the simulator's or a fake gateway
+    plain = watchdog_on(journal, clock, None, FakeGateway())  # the simulator's: never failing_since
     clock.advance(3600)
     await plain.check()
     assert plain.alarm is None

@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ from app.gateway.rest import RestClient
 BASE = "https://gw.test"
 
 
-def row(contract_id: str, symbol_id: str, active: bool = True, tick: float = 0.25) -> dict:
+def row(contract_id: str, symbol_id: str, active: bool = True, tick: float = 0.25) -> dict[str, Any]:
     return {
         "id": contract_id,
         "name": contract_id.rsplit(".", 2)[-2] + contract_id[-3:],
@@ -124,7 +125,7 @@ def resolver(rest: RestClient, clock: Clock) -> ContractResolver:
     ],
 )
 async def test_every_ticker_form_resolves(
-    resolver: ContractResolver, router: respx.Router, ticker: str, contract_id: str, asked: dict
+    resolver: ContractResolver, router: respx.Router, ticker: str, contract_id: str, asked: dict[str, Any]
 ) -> None:
     contract = await resolver.resolve(ticker)
     assert contract.contract_id == contract_id

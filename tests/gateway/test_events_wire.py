@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -167,7 +168,9 @@ def test_a_list_of_trades_gives_each_fill_and_skips_a_broken_one() -> None:
         ("GatewayQuote", [{"symbol": "F.US.EP"}]),  # market hub: not ours
     ],
 )
-def test_odd_payloads_and_unknown_targets_give_none_without_raising(target: str, arguments: list) -> None:
+def test_odd_payloads_and_unknown_targets_give_none_without_raising(
+    target: str, arguments: list[Any]
+) -> None:
     assert parse_user_event(target, arguments) is None
 
 

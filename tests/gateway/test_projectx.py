@@ -119,7 +119,7 @@ async def test_accounts_are_the_active_ones(gateway: ProjectXGateway, router: re
     )
     [account] = await gateway.accounts()
     assert json.loads(search.calls[0].request.content) == {"onlyActiveAccounts": True}
-    assert (account.account_id, account.name, account.balance) == (1, "TEST_ACCOUNT_1", 50000)
+    assert (account.account_id, account.name, account.balance) == (1, "TEST_ACCOUNT_1", Decimal(50000))
 
 
 async def test_search_orders_sends_a_utc_window_and_parses_rows(

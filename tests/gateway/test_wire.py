@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -39,7 +40,7 @@ def test_error_names_are_per_endpoint(endpoint: str, code: int, name: str) -> No
 
 
 def request(side: Side, **kw: object) -> OrderRequest:
-    fields: dict = {
+    fields: dict[str, Any] = {
         "account_id": 26282486,
         "contract_id": "CON.F.US.MNQ.Z25",
         "side": side,

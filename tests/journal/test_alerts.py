@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
 from app.domain.enums import Action, AlertStatus, Leg, OrderState
 from app.errors import JournalError
 from app.journal import Journal
+from app.journal.journal import AlertEntry
 from tests.journal.conftest import T0
 
 WINDOW_S = 10.0
 
 
-def record(journal: Journal, *, at: datetime = T0, strategy: str = "mnq-trend", **kw: object):
+def record(journal: Journal, *, at: datetime = T0, strategy: str = "mnq-trend", **kw: Any) -> AlertEntry:
     kw.setdefault("dedupe_key", "NQ1!-buy-1710426600")
     kw.setdefault("dedupe_window_s", WINDOW_S)
     return journal.record_alert(strategy=strategy, raw_body='{"action":"buy"}', received_at=at, **kw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -62,7 +63,7 @@ async def test_buy_stop_fills_when_the_price_reaches_it(api: Api, state: SimStat
 
 
 async def test_invalid_orders_are_rejected_with_code_2_and_the_gateway_message(api: Api) -> None:
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"type": 5, "trailPrice": 21490}, "Invalid order type specified"),
         ({"type": 3, "limitPrice": 21490, "stopPrice": 21490}, "Invalid order type specified"),
         ({"size": 0}, "Invalid order size specified"),

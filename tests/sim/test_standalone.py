@@ -17,6 +17,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from app.sim import AUTO_OCO_ACCOUNT_ID
 from tests.helpers import eventually, start_sim, tvbridge
 
+pytestmark = pytest.mark.xdist_group("standalone-sim")  # its module-scoped fixture starts once
+
 RS = "\x1e"
 
 

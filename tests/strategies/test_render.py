@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -29,8 +30,14 @@ quantity = "{{ alert.quantity }}"
 """
 
 
+class Make(Protocol):
+    """The ``make`` fixture: write a template (``head`` + ``body``) and load it."""
+
+    def __call__(self, body: str = "", *, head: str = HEAD, name: str = "mnq-trend") -> StrategyTemplate: ...
+
+
 @pytest.fixture
-def make(tmp_path: Path):
+def make(tmp_path: Path) -> Make:
     def make(body: str = "", *, head: str = HEAD, name: str = "mnq-trend") -> StrategyTemplate:
         (tmp_path / f"{name}.toml").write_text(head + body, encoding="utf-8")
         return load_templates(tmp_path)[name]
@@ -38,7 +45,7 @@ def make(tmp_path: Path):
     return make
 
 
-def alert(alert_id: int | None = 1842, **fields: object) -> Alert:
+def alert(alert_id: int | None = 1842, /, **fields: object) -> Alert:
     fields = {"ticker": "MNQ1!", "action": "buy", "quantity": "1", **fields}
     return Alert("mnq-trend", "{}", fields, datetime(2026, 3, 2, 14, 30, tzinfo=UTC), alert_id=alert_id)
 
@@ -53,7 +60,7 @@ def refusal(template: StrategyTemplate, an_alert: Alert, contract: Contract = MN
 
 
 @pytest.mark.parametrize(("action", "side"), [("buy", Side.BUY), ("sell", Side.SELL)])
-def test_market_entry_with_tick_bracket(make, action: str, side: Side) -> None:
+def test_market_entry_with_tick_bracket(make: Make, action: str, side: Side) -> None:
     template = make(
         'type = "market"\nprice = "{{ alert.close }}"\n'
         "[bracket]\nstop_loss = { ticks = 40 }\ntake_profit = { ticks = 80 }\n"
@@ -86,7 +93,7 @@ def test_market_entry_with_tick_bracket(make, action: str, side: Side) -> None:
         (CL, "0.123", 12),
     ],
 )
-def test_points_become_whole_ticks(make, contract: Contract, points: object, ticks: int) -> None:
+def test_points_become_whole_ticks(make: Make, contract: Contract, points: object, ticks: int) -> None:
     template = make('[bracket]\nstop_loss = { points = "{{ alert.sl }}" }\n')
 
     intents = template.render(alert(sl=points), contract)
@@ -94,13 +101,13 @@ def test_points_become_whole_ticks(make, contract: Contract, points: object, tic
     assert intents[0].bracket == Bracket(stop_loss_ticks=ticks)
 
 
-def test_literal_points(make) -> None:
+def test_literal_points(make: Make) -> None:
     template = make("[bracket]\ntake_profit = { points = 20 }\n")
 
     assert template.render(alert(), MNQ)[0].bracket == Bracket(take_profit_ticks=80)
 
 
-def test_points_under_one_tick_are_refused(make) -> None:
+def test_points_under_one_tick_are_refused(make: Make) -> None:
     template = make('[bracket]\nstop_loss = { points = "{{ alert.sl }}" }\n')
 
     assert refusal(template, alert(sl="0.1")) == (
@@ -118,7 +125,7 @@ take_profit = { price = "{{ alert.tp }}" }
 """
 
 
-def test_buy_limit_with_bracket_prices_on_mnq(make) -> None:
+def test_buy_limit_with_bracket_prices_on_mnq(make: Make) -> None:
     template = make(LIMIT_WITH_PRICES)
 
     intent = template.render(alert(price="21500.30", sl="21490.1", tp=Decimal("21520")), MNQ)[0]
@@ -130,7 +137,7 @@ def test_buy_limit_with_bracket_prices_on_mnq(make) -> None:
     assert intent.reference_price == Decimal("21500.25")
 
 
-def test_sell_limit_with_bracket_prices_on_cl(make) -> None:
+def test_sell_limit_with_bracket_prices_on_cl(make: Make) -> None:
     template = make(LIMIT_WITH_PRICES)
 
     intent = template.render(alert(action="sell", price="71.234", sl="71.485", tp="70.98"), CL)[0]
@@ -139,7 +146,7 @@ def test_sell_limit_with_bracket_prices_on_cl(make) -> None:
     assert intent.bracket == Bracket(stop_loss_ticks=26, take_profit_ticks=25)
 
 
-def test_stop_entry_measures_the_bracket_from_its_stop_price(make) -> None:
+def test_stop_entry_measures_the_bracket_from_its_stop_price(make: Make) -> None:
     template = make(
         'type = "stop"\nstop_price = "{{ alert.trigger }}"\nprice = "{{ alert.close }}"\n'
         '[bracket]\nstop_loss = { price = "{{ alert.sl }}" }\n'
@@ -168,7 +175,7 @@ def test_stop_entry_measures_the_bracket_from_its_stop_price(make) -> None:
     ],
 )
 def test_bracket_price_on_the_wrong_side_names_both_prices(
-    make, action: str, leg: str, price: str, expected: str
+    make: Make, action: str, leg: str, price: str, expected: str
 ) -> None:
     template = make(LIMIT_WITH_PRICES)
     prices = {"sl": "21480", "tp": "21520"} if action == "buy" else {"sl": "21520", "tp": "21480"}
@@ -179,7 +186,7 @@ def test_bracket_price_on_the_wrong_side_names_both_prices(
     assert message == f"Template 'mnq-trend': field 'bracket.{field}.price' is {expected} (alert 1842)."
 
 
-def test_bracket_price_on_a_market_entry_needs_the_reference_price(make) -> None:
+def test_bracket_price_on_a_market_entry_needs_the_reference_price(make: Make) -> None:
     template = make('type = "{{ alert.type }}"\n[bracket]\nstop_loss = { price = "{{ alert.sl }}" }\n')
 
     message = refusal(template, alert(type="market", sl="21490"))
@@ -189,7 +196,7 @@ def test_bracket_price_on_a_market_entry_needs_the_reference_price(make) -> None
     )
 
 
-def test_bracket_leg_given_twice_is_refused(make) -> None:
+def test_bracket_leg_given_twice_is_refused(make: Make) -> None:
     template = make(
         'price = "21500"\n[bracket.stop_loss]\n'
         "price = \"{{ alert.sl | default('') }}\"\n"
@@ -206,7 +213,7 @@ def test_bracket_leg_given_twice_is_refused(make) -> None:
 
 
 @pytest.mark.parametrize("empty", ["", "  ", None])
-def test_optional_value_that_renders_empty_is_not_set(make, empty: object) -> None:
+def test_optional_value_that_renders_empty_is_not_set(make: Make, empty: object) -> None:
     template = make(
         '[bracket]\nstop_loss = { points = "{% if alert.sl %}{{ alert.sl }}{% endif %}" }\n'
         'take_profit = { points = "{{ alert.tp }}" }\n'
@@ -225,7 +232,7 @@ MULTI = HEAD.replace(
 )
 
 
-def test_one_intent_per_account_in_order_with_multipliers(make) -> None:
+def test_one_intent_per_account_in_order_with_multipliers(make: Make) -> None:
     intents = make(head=MULTI).render(alert(quantity="2"), MNQ)
 
     assert [(i.account, i.quantity) for i in intents] == [
@@ -235,7 +242,7 @@ def test_one_intent_per_account_in_order_with_multipliers(make) -> None:
     ]
 
 
-def test_multiplier_that_leaves_a_fraction_is_refused(make) -> None:
+def test_multiplier_that_leaves_a_fraction_is_refused(make: Make) -> None:
     message = refusal(make(head=MULTI), alert(quantity="1"))
 
     assert message == (
@@ -245,11 +252,11 @@ def test_multiplier_that_leaves_a_fraction_is_refused(make) -> None:
 
 
 @pytest.mark.parametrize("quantity", [2, "2", Decimal("2"), "2.0", " 2 "])
-def test_quantity_may_be_number_or_numeric_string(make, quantity: object) -> None:
+def test_quantity_may_be_number_or_numeric_string(make: Make, quantity: object) -> None:
     assert make().render(alert(quantity=quantity), MNQ)[0].quantity == 2
 
 
-def test_literal_quantity(make) -> None:
+def test_literal_quantity(make: Make) -> None:
     template = make(head=HEAD.replace('quantity = "{{ alert.quantity }}"', "quantity = 3"))
 
     assert template.render(alert(quantity="abc"), MNQ)[0].quantity == 3
@@ -268,7 +275,7 @@ def test_literal_quantity(make) -> None:
         (" reverse ", Action.REVERSE),
     ],
 )
-def test_action_synonyms_any_case(make, sent: str, action: Action) -> None:
+def test_action_synonyms_any_case(make: Make, sent: str, action: Action) -> None:
     assert make().render(alert(action=sent), MNQ)[0].action is action
 
 
@@ -276,7 +283,7 @@ def test_action_synonyms_any_case(make, sent: str, action: Action) -> None:
     ("sent", "action"),
     [("exit", Action.EXIT), ("CLOSE", Action.EXIT), ("flat", Action.EXIT), ("cancel", Action.CANCEL)],
 )
-def test_exit_and_cancel_carry_no_side_or_quantity(make, sent: str, action: Action) -> None:
+def test_exit_and_cancel_carry_no_side_or_quantity(make: Make, sent: str, action: Action) -> None:
     template = make("[bracket]\nstop_loss = { ticks = 40 }\n", head=MULTI)
     fields = {"ticker": "MNQ1!", "action": sent}  # no quantity: exits need none
     an_alert = Alert("mnq-trend", "{}", fields, datetime.now(UTC))
@@ -289,7 +296,7 @@ def test_exit_and_cancel_carry_no_side_or_quantity(make, sent: str, action: Acti
     ]
 
 
-def test_reverse_carries_quantity_and_bracket_but_no_side(make) -> None:
+def test_reverse_carries_quantity_and_bracket_but_no_side(make: Make) -> None:
     intent = make("[bracket]\nstop_loss = { ticks = 40 }\n").render(alert(action="reverse", quantity=3), MNQ)[
         0
     ]
@@ -297,7 +304,7 @@ def test_reverse_carries_quantity_and_bracket_but_no_side(make) -> None:
     assert (intent.side, intent.quantity, intent.bracket) == (None, 3, Bracket(stop_loss_ticks=40))
 
 
-def test_reverse_with_a_bracket_price_is_refused(make) -> None:
+def test_reverse_with_a_bracket_price_is_refused(make: Make) -> None:
     template = make('price = "{{ alert.close }}"\n[bracket]\nstop_loss = { price = "{{ alert.sl }}" }\n')
 
     message = refusal(template, alert(action="reverse", close="21500", sl="21490"))
@@ -332,7 +339,7 @@ def test_reverse_with_a_bracket_price_is_refused(make) -> None:
     ],
 )
 def test_template_error_names_template_field_value_expectation_and_alert(
-    make, fields: dict[str, object], expected: str
+    make: Make, fields: dict[str, object], expected: str
 ) -> None:
     template = make(
         "type = \"{{ alert.type | default('market') }}\"\n"
@@ -343,7 +350,7 @@ def test_template_error_names_template_field_value_expectation_and_alert(
     assert refusal(template, alert(**fields)) == f"Template 'mnq-trend': {expected} (alert 1842)."
 
 
-def test_missing_alert_field_lists_the_fields_it_has(make) -> None:
+def test_missing_alert_field_lists_the_fields_it_has(make: Make) -> None:
     an_alert = Alert(
         "mnq-trend",
         "{}",
@@ -358,7 +365,7 @@ def test_missing_alert_field_lists_the_fields_it_has(make) -> None:
     )
 
 
-def test_missing_nested_field_names_its_path(make) -> None:
+def test_missing_nested_field_names_its_path(make: Make) -> None:
     template = make('[bracket]\nstop_loss = { points = "{{ alert.stopLoss.amount }}" }\n')
 
     message = refusal(template, alert(stopLoss={"type": "stop"}))
@@ -369,13 +376,13 @@ def test_missing_nested_field_names_its_path(make) -> None:
     )
 
 
-def test_without_an_alert_id_the_message_leaves_it_out(make) -> None:
-    assert refusal(make(), alert(alert_id=None, quantity="abc")) == (
+def test_without_an_alert_id_the_message_leaves_it_out(make: Make) -> None:
+    assert refusal(make(), alert(None, quantity="abc")) == (
         "Template 'mnq-trend': field 'quantity' is 'abc', expected a whole number of contracts."
     )
 
 
-def test_expression_errors_are_template_errors(make) -> None:
+def test_expression_errors_are_template_errors(make: Make) -> None:
     template = make(head=HEAD.replace('"{{ alert.quantity }}"', '"{{ alert.quantity | decimal / 0 }}"'))
 
     message = refusal(template, alert())
@@ -383,19 +390,19 @@ def test_expression_errors_are_template_errors(make) -> None:
     assert message.startswith("Template 'mnq-trend': field 'quantity' could not be rendered: ")
 
 
-def test_sandbox_refuses_python_internals(make) -> None:
+def test_sandbox_refuses_python_internals(make: Make) -> None:
     template = make(head=HEAD.replace('"{{ alert.quantity }}"', '"{{ alert.__class__.__mro__ }}"'))
 
     assert "could not be rendered" in refusal(template, alert())
 
 
-def test_alert_fields_named_like_methods_are_still_fields(make) -> None:
+def test_alert_fields_named_like_methods_are_still_fields(make: Make) -> None:
     template = make(head=HEAD.replace("alert.quantity", "alert.items"))
 
     assert template.render(alert(items="2"), MNQ)[0].quantity == 2
 
 
-def test_strategy_name_is_available(make) -> None:
+def test_strategy_name_is_available(make: Make) -> None:
     template = make(
         head=HEAD.replace('"{{ alert.quantity }}"', "\"{{ 2 if strategy == 'mnq-trend' else 1 }}\"")
     )
@@ -406,11 +413,11 @@ def test_strategy_name_is_available(make) -> None:
 # --- ticker and alert time ----------------------------------------------------------------------
 
 
-def test_ticker_is_rendered_and_stripped(make) -> None:
+def test_ticker_is_rendered_and_stripped(make: Make) -> None:
     assert make().ticker(alert(ticker=" CME_MINI:MNQ1! ")) == "CME_MINI:MNQ1!"
 
 
-def test_empty_ticker_is_refused(make) -> None:
+def test_empty_ticker_is_refused(make: Make) -> None:
     with pytest.raises(TemplateError, match="field 'ticker' is '', expected a contract such as NQ1!"):
         make().ticker(alert(ticker=""))
 
@@ -429,11 +436,11 @@ def test_empty_ticker_is_refused(make) -> None:
         (None, None),
     ],
 )
-def test_alert_time(make, value: object, expected: datetime | None) -> None:
+def test_alert_time(make: Make, value: object, expected: datetime | None) -> None:
     assert make().alert_time(alert(time=value)) == expected
 
 
-def test_alert_time_without_time_field(make) -> None:
+def test_alert_time_without_time_field(make: Make) -> None:
     template = make(head=HEAD.replace('[alert]\ntime_field = "time"\n', ""))
 
     assert template.alert_time(alert(time="2026-03-02T14:30:00Z")) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,9 @@ from app.strategies.sandbox import RenderBoundError
         ("{{ 2 ** 10 * 3 }}", {}, "3072"),
     ],
 )
-def test_ordinary_expressions_render_as_before(expression: str, fields: dict, expected: str) -> None:
+def test_ordinary_expressions_render_as_before(
+    expression: str, fields: dict[str, Any], expected: str
+) -> None:
     assert compile_value("quantity", expression).render(fields, "s") == expected
 
 

@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,8 @@ from app.errors import TemplateError
 from app.ingest import parse_body
 from app.strategies import StrategyTemplate, SyncIntent, check_templates, load_templates
 from tests.corpus import VALUES, render_corpus
+
+pytestmark = pytest.mark.xdist_group("shipped-templates")  # its module-scoped fixture starts once
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -142,7 +145,7 @@ def test_mnq_exit_closes(templates: dict[str, StrategyTemplate]) -> None:
     ],
 )
 def test_nq_text_reads_the_pine_faq_message(
-    templates: dict[str, StrategyTemplate], action: str, position: str, expected: tuple
+    templates: dict[str, StrategyTemplate], action: str, position: str, expected: tuple[Any, ...]
 ) -> None:
     raw = render_corpus(
         "C07",
@@ -203,7 +206,7 @@ def test_traderspost_example_amounts_are_points(templates: dict[str, StrategyTem
     ],
 )
 def test_traderspost_stop_loss_and_take_profit_shapes(
-    templates: dict[str, StrategyTemplate], stop_loss, take_profit, expected: Bracket
+    templates: dict[str, StrategyTemplate], stop_loss: object, take_profit: object, expected: Bracket
 ) -> None:
     body: dict[str, object] = {"ticker": "MNQ1!", "action": "buy", "quantity": 1, "price": 21500.25}
     if stop_loss is not None:
@@ -217,7 +220,7 @@ def test_traderspost_stop_loss_and_take_profit_shapes(
 
 
 def test_traderspost_sell_limit_measures_from_the_limit_price(templates: dict[str, StrategyTemplate]) -> None:
-    body = {
+    body: dict[str, object] = {
         "ticker": "MNQ1!",
         "action": "sell",
         "orderType": "limit",

@@ -108,15 +108,15 @@ async def serve_bridge(root: Path, **server: Any) -> AsyncIterator[Served]:
         config = uvicorn.Config(
             create_webhook_app(env.runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
         )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
+        listener = uvicorn.Server(config)
+        task = asyncio.create_task(listener.serve())
 
         async def started() -> bool:
-            return server.started
+            return listener.started
 
         await eventually(started, timeout_s=5)
         try:
             yield Served(env, f"http://127.0.0.1:{port}")
         finally:
-            server.should_exit = True
+            listener.should_exit = True
             await task

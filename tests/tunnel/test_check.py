@@ -132,6 +132,7 @@ async def test_what_each_answer_tells_the_trader(answer: object, arrived: bool, 
     if isinstance(answer, Exception):
         respx.post(url).mock(side_effect=answer)
     else:
+        assert isinstance(answer, httpx.Response)
         respx.post(url).mock(return_value=answer)
 
     result = await check_reachability(url, timeout_s=1)

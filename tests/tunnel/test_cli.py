@@ -37,7 +37,8 @@ class Running:
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pumping = threading.Thread(target=self._pump, daemon=True)
+        self._pumping.start()
 
     def _pump(self) -> None:
         assert self.process.stdout is not None
@@ -68,6 +69,9 @@ class Running:
         code = self.process.wait(timeout=20)
         with pytest.raises(AssertionError):
             self.wait_for("\0", timeout_s=0.5)  # collect the last lines
+        self._pumping.join(timeout=5)
+        assert self.process.stdout is not None
+        self.process.stdout.close()  # an open pipe left to the garbage collector is a ResourceWarning
         return code
 
 
@@ -169,12 +173,12 @@ def test_tunnel_without_the_client_installed_says_how_to_install_it(
     err = capsys.readouterr().err
     assert code == 2
     assert "cloudflared (the tunnel client for [tunnel] kind = 'cloudflared') is not installed" in err
-    for command in (
+    for how in (
         "winget install --id Cloudflare.cloudflared",
         "brew install cloudflared",
         "apt-get install",
     ):
-        assert command in err
+        assert how in err
     assert not (workdir / "tvbridge.db").exists()  # nothing was started: no journal, no login
 
 

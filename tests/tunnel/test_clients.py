@@ -45,7 +45,7 @@ def test_cloudflared_error_lines_are_errors() -> None:
     seen = feed("cloudflared", text)
 
     assert [bool(s.error) for s in seen] == [True, True]
-    assert seen[0].error.startswith("Failed to create new quick Tunnel")
+    assert (seen[0].error or "").startswith("Failed to create new quick Tunnel")
     assert seen[1].error == "failed to start tunnel"
 
 
@@ -131,7 +131,7 @@ def test_a_missing_client_says_how_to_install_it_on_each_system(
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing installed
 
     with pytest.raises(TunnelMissing) as raised:
-        find_executable(TunnelSettings(kind=kind))  # type: ignore[arg-type]
+        find_executable(TunnelSettings(kind=kind))
 
     message = str(raised.value)
     assert isinstance(raised.value, ConfigError)

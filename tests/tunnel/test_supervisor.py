@@ -51,7 +51,7 @@ async def test_the_quick_tunnel_url_is_found_and_reported() -> None:
     try:
         await until(lambda: recorder.urls, timeout_s=10)
         state = recorder.urls[0]
-        assert state.status == "up" and state.public_url.startswith("http://127.0.0.1:")
+        assert state.status == "up" and state.public_url and state.public_url.startswith("http://127.0.0.1:")
         assert state.up_since is not None and state.previous_url is None and state.restarts == 0
         # The URL is the fake edge's: it answers (502: nothing listens behind it).
         assert httpx.get(state.public_url + "/x").status_code == 502
@@ -158,7 +158,7 @@ async def test_ngrok_reports_its_url() -> None:
         await until(lambda: recorder.urls, timeout_s=10)
     finally:
         await tunnel.stop()
-    assert recorder.urls[0].public_url.startswith("http://127.0.0.1:")
+    assert (recorder.urls[0].public_url or "").startswith("http://127.0.0.1:")
     assert recorder.urls[0].kind == "ngrok"
 
 

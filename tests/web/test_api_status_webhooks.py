@@ -129,7 +129,7 @@ async def test_send_test_alert_runs_the_whole_path_on_the_simulator(page: Web) -
 
     assert response.status_code == 200
     found = re.search(r"alert #(\d+) in the journal", response.text)
-    assert found is not None
+    assert found is not None, response.text
     alert_id = int(found.group(1))
     alert = page.env.journal.get_alert(alert_id)
     assert alert.status == "executed" and alert.source_ip == "127.0.0.1"

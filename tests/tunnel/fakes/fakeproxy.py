@@ -47,7 +47,7 @@ def start_proxy(target: str, client_header: str) -> int:
             else:
                 headers[client_header] = client_ip
             try:
-                conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=10)
+                conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=10)
                 conn.request(self.command, self.path, body=body, headers=headers)
                 answer = conn.getresponse()
                 status, reply = answer.status, answer.read()
