@@ -219,7 +219,7 @@ class Watchdog:
                 self._hub_seen_at = now
             else:
                 down.append(("the User Hub disconnected", self._hub_seen_at))
-        failing = getattr(self.gateway, "failing_since", None)
+        failing = self.gateway.failing_since if self.gateway is not None else None
         if failing is not None:
             down.append(("the gateway not answering", failing))
         return down

@@ -60,7 +60,7 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 def _gateway(gateway: Gateway) -> dict[str, Any]:
-    expires = getattr(gateway, "token_expires_at", None)
+    expires = gateway.token_expires_at
     ok = expires is not None and expires > datetime.now(UTC)
     return {
         "ok": ok,

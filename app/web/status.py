@@ -47,7 +47,7 @@ async def status_snapshot(runtime: Runtime) -> dict[str, Any]:
     settings = bridge.settings
     gateway = bridge.gateway
     now = datetime.now(UTC)
-    expires = getattr(gateway, "token_expires_at", None)
+    expires = gateway.token_expires_at
     followed = set(await bridge.followed_account_ids())
     known = await known_accounts(bridge, journal)
     accounts = account_rows(known, followed)
