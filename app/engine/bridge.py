@@ -41,7 +41,8 @@ from app.engine.ports import Gateway
 from app.engine.protection import Protection
 from app.engine.reconcile import Reconciler
 from app.engine.recovery import Recovery
-from app.engine.risk_gate import RiskGate, RiskMonitor
+from app.engine.risk_gate import RiskGate
+from app.engine.risk_monitor import RiskMonitor
 from app.engine.runner import JournalRunner
 from app.engine.shutdown import SHUTDOWN_EVENT, Held, wind_down
 from app.engine.sync import OrderSync

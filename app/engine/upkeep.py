@@ -17,7 +17,7 @@ from app.engine.events import EventApplier
 from app.engine.ports import Gateway
 from app.engine.protection import Protection
 from app.engine.reconcile import Reconciler
-from app.engine.risk_gate import RiskMonitor
+from app.engine.risk_monitor import RiskMonitor
 from app.engine.sync import OrderSync
 from app.errors import GatewayError
 
