@@ -36,6 +36,7 @@ from app.engine.flatten import Flattener, FlattenPlan, FlattenReport
 from app.engine.follow import Follower, HubView
 from app.engine.followed import FollowedAccounts
 from app.engine.intake import Delivery, Intake, Refusal
+from app.engine.kill_switch import KillSwitch
 from app.engine.outcomes import Answer
 from app.engine.ports import Gateway
 from app.engine.protection import Protection
@@ -157,14 +158,14 @@ class Bridge:
             rate_limit_per_minute=settings.gateway.rate_limit_per_minute,
             silence_timeout_s=settings.gateway.hub_silence_timeout_s,
         )
-        self._paused: PauseState | None = None  # the kill switch, as the journal held it at start
-        self._flattening = asyncio.Lock()  # a second click waits, then finds nothing left to do
+        # Pause, resume, flatten: the pause as the journal holds it, one flatten at a time.
+        self.kill_switch = KillSwitch(self.runner, self.flattener, self.followed_account_ids)
         self.intake = Intake(
             self.runner,
             lambda: self.templates,
             lambda: self.secrets,
             max_body_bytes=settings.server.max_body_bytes,
-            paused=lambda: self._paused,
+            paused=lambda: self.kill_switch.paused,
             tradingview_only=settings.server.tradingview_only,
             limiter=RefusalLimiter(settings.server.auth_failures_per_minute, settings.server.auth_lockout_s),
         )
@@ -173,7 +174,11 @@ class Bridge:
         self.recovery = Recovery(self.reconciler, self.runner, lambda: self.protection.resume())
         # The alerts executed or resumed in this process, each a task behind its strategy's lock.
         self.alerts = AlertTasks(
-            self.runner, self.recovery, lambda: self.templates, lambda: self._paused, self.upkeep.sync_soon
+            self.runner,
+            self.recovery,
+            lambda: self.templates,
+            lambda: self.kill_switch.paused,
+            self.upkeep.sync_soon,
         )
         self._reconcile_loop: asyncio.Task[None] | None = None
         self.last_shutdown: EventRecord | None = None  # the previous run's "bridge.shutdown" event
@@ -188,13 +193,13 @@ class Bridge:
         its strategy's lock (so an alert arriving now runs after them). Raises
         GatewayAuthError when the credentials are refused, JournalError.
         """
-        self._paused = await self.runner.run(self.runner.journal.pause_state)
+        paused = await self.kill_switch.load()
         self.last_shutdown = await self.runner.run(self.runner.journal.latest_event, SHUTDOWN_EVENT)
-        if self._paused is not None:
+        if paused is not None:
             log.warning(
                 "paused since %s by %s: alerts are journaled, not executed; `tvbridge resume` resumes",
-                self._paused.since.isoformat(timespec="seconds"),
-                self._paused.by,
+                paused.since.isoformat(timespec="seconds"),
+                paused.by,
             )
         await self.gateway.start()
         instance = await self.runner.run(lambda: self.runner.journal.instance)
@@ -332,62 +337,40 @@ class Bridge:
             body["reason"] = f"{body['reason']}; alert {original_id} is still being executed"
         return Reply(refusal.answer, body)
 
-    # -- kill switch ---------------------------------------------------------------------------
+    # -- kill switch (app/engine/kill_switch.py) -------------------------------------------------
 
     @property
     def paused(self) -> PauseState | None:
         """Since when (UTC) and by whom alerts are held, or None while they are executed."""
-        return self._paused
+        return self.kill_switch.paused
 
     async def pause(self, by: str) -> PauseState:
-        """Hold every new alert (journaled PAUSED, never executed); idempotent: a second pause
-        keeps the first one's time. The journal first, so a restart stays paused. Raises
-        JournalError (then nothing changed)."""
-        state = await self.runner.run(self.runner.journal.set_paused, True, by=by)
-        assert state is not None
-        self._paused = state
-        return state
+        """Hold every new alert (journaled PAUSED, never executed); idempotent. Raises JournalError."""
+        return await self.kill_switch.pause(by)
 
     async def resume(self, by: str) -> None:
-        """Execute new alerts again (those received while paused are not). Raises JournalError
-        (then the bridge stays paused)."""
-        await self.runner.run(self.runner.journal.set_paused, False, by=by)
-        self._paused = None
+        """Execute new alerts again (not those received while paused). Raises JournalError."""
+        await self.kill_switch.resume(by)
 
     async def flatten_plan(self) -> FlattenPlan:
         """What flatten would cancel and close on the followed accounts (reads only)."""
-        return await self.flattener.plan(await self.followed_account_ids())
+        return await self.kill_switch.flatten_plan()
 
     async def flatten(self, *, by: str, pause: bool = True) -> FlattenReport:
-        """Pause first (unless ``pause`` is False), so no alert re-opens a position meanwhile,
-        then cancel every working order and close every position on the followed accounts.
-
-        Runs at once, not behind the strategies' locks: a stuck alert must not delay it (only
-        behind a flatten already running). Gateway errors are in the report; raises JournalError.
-        """
-        if pause:
-            await self.pause(by)
-        async with self._flattening:
-            return await self.flattener.flatten(await self.followed_account_ids(), by=by)
+        """Pause (unless ``pause`` is False), then cancel every working order and close every
+        position on the followed accounts; gateway errors are in the report. Raises JournalError."""
+        return await self.kill_switch.flatten(by=by, pause=pause)
 
     async def flatten_accounts(self, account_ids: list[int], by: str) -> FlattenReport | None:
-        """Cancel the working orders and close the positions of these accounts, without pausing
-        the bridge (a lockout or the session close: the other accounts keep trading); None when
-        they hold nothing (nothing is journaled then). Behind a flatten already running."""
-        async with self._flattening:
-            plan = await self.flattener.plan(account_ids)
-            if plan.empty:
-                return None
-            report = await self.flattener.flatten(account_ids, by=by)
-        log.warning("%s: %s", by, report.summary())
-        return report
+        """Flatten these accounts without pausing (a lockout, the session close); None when they
+        hold nothing."""
+        return await self.kill_switch.flatten_accounts(account_ids, by)
 
     # -- the hub and the followed accounts -------------------------------------------------------
 
     async def on_gateway_event(self, event: GatewayEvent) -> None:
-        """A User Hub event: queued for the journal, which applies queued events in batches.
-        GatewayLogout: log in again, so the hub can reconnect with the new token (it rebuilds
-        when the token changes). Never raises."""
+        """A User Hub event, queued for the journal; after a GatewayLogout, log in again
+        (app/engine/upkeep.py). Never raises."""
         await self.upkeep.on_gateway_event(event)
 
     async def on_hub_connected(self, previous_good_at: datetime | None = None) -> None:
@@ -400,10 +383,8 @@ class Bridge:
         await self.protection.resume()
 
     async def followed_account_ids(self) -> list[int]:
-        """The ids of the accounts the templates trade on (those that exist on the gateway).
-
-        When the gateway cannot list the accounts, those followed before are still followed.
-        """
+        """The ids of the accounts the templates trade on (those that exist on the gateway); when
+        the gateway cannot list the accounts, those followed before are still followed."""
         return await self.following.ids()
 
     async def followed_accounts(self) -> list[Account]:
