@@ -8,9 +8,9 @@ alert could not be journaled, or its first order row could not (every send is wr
 no order row means no order); once anything was sent, never. The HTTP status of each Answer is
 chosen in one place: app/web/webhook.py.
 
-The Bridge orchestrates; the work is done by its parts: the alerts it runs and resumes
-(alert_tasks.py), the followed accounts (followed.py), the hub's events, the order sync and the
-periodic reconcile (upkeep.py), the recovery after a restart (recovery.py).
+The Bridge orchestrates; its parts do the work: the alerts run and resumed (alert_tasks.py), the
+followed accounts (followed.py), the hub's events, the order sync and the periodic reconcile
+(upkeep.py), the recovery after a restart (recovery.py), pause and flatten (kill_switch.py).
 """
 
 from __future__ import annotations
