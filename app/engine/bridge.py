@@ -7,59 +7,67 @@ re-sends on a 5xx, tradingview.md §1) only when the journal failed and nothing 
 alert could not be journaled, or its first order row could not (every send is written ahead, so
 no order row means no order); once anything was sent, never. The HTTP status of each Answer is
 chosen in one place: app/web/webhook.py.
+
+The Bridge orchestrates; its parts do the work: the alerts run and resumed (alert_tasks.py), the
+followed accounts (followed.py), the hub's events, the order sync and the periodic reconcile
+(upkeep.py), the recovery after a restart (recovery.py), pause and flatten (kill_switch.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from app import redact
 from app.config import Settings
 from app.domain.enums import AlertStatus, OrderState
-from app.domain.events import GatewayEvent, LogoutEvent
-from app.domain.kinds import EventKind, EventLevel
-from app.domain.models import Account, Alert
+from app.domain.events import GatewayEvent
+from app.domain.models import Account
 from app.engine.accounts import AccountDirectory
+from app.engine.alert_tasks import UNSETTLED_GRACE, AlertTasks
 from app.engine.events import EventApplier
 from app.engine.execute import Executor, Settlement
 from app.engine.flatten import Flattener, FlattenPlan, FlattenReport
 from app.engine.follow import Follower, HubView
-from app.engine.intake import Delivery, Intake, Refusal, restore
+from app.engine.followed import FollowedAccounts
+from app.engine.intake import Delivery, Intake, Refusal
+from app.engine.kill_switch import KillSwitch
 from app.engine.outcomes import Answer
 from app.engine.ports import Gateway
 from app.engine.protection import Protection
 from app.engine.reconcile import Reconciler
 from app.engine.recovery import Recovery
-from app.engine.risk_gate import RiskGate, RiskMonitor
+from app.engine.risk_gate import RiskGate
+from app.engine.risk_monitor import RiskMonitor
 from app.engine.runner import JournalRunner
 from app.engine.shutdown import SHUTDOWN_EVENT, Held, wind_down
 from app.engine.sync import OrderSync
-from app.errors import AlertInvalidError, GatewayError, JournalError, TemplateError
+from app.engine.upkeep import EVENT_BATCH_S, RECONCILE_INTERVAL_S, SYNC_DELAY_S, Upkeep
+from app.errors import JournalError
 from app.ingest.auth import url_token
 from app.ingest.sender import RefusalLimiter
 from app.strategies import StrategyTemplate
 
 if TYPE_CHECKING:
     from app.domain.records import PauseState
-    from app.journal import AlertRecord, EventRecord, Journal, OrderRecord
+    from app.journal import EventRecord, Journal, OrderRecord
+
+__all__ = [
+    "EVENT_BATCH_S",
+    "RECONCILE_INTERVAL_S",
+    "SYNC_DELAY_S",
+    "UNSETTLED_GRACE",
+    "Bridge",
+    "Reply",
+    "answer_of",
+]
 
 log = logging.getLogger(__name__)
-
-# How long after settling an alert the journal asks the gateway for its orders' states.
-SYNC_DELAY_S = 0.3
-RECONCILE_INTERVAL_S = 30.0
-# The periodic pass resumes an unsettled alert only when it was received at least this long ago
-# and nothing in this process runs it (an alert just journaled is about to be run by its webhook).
-UNSETTLED_GRACE = timedelta(seconds=30)
-# Hub events arriving this soon after the first one of a burst are journaled with it.
-EVENT_BATCH_S = 0.005
 
 
 @dataclass(frozen=True)
@@ -119,15 +127,8 @@ class Bridge:
             verify_s=settings.engine.verify_s,
             spawn=self._spawn,
         )
-        # The catch-up after every hub (re)connect, and REST polling while the hub is away.
-        self.follower = Follower(
-            self.reconciler,
-            self.runner,
-            self.followed_account_ids,
-            self._after_events,
-            rate_limit_per_minute=settings.gateway.rate_limit_per_minute,
-            silence_timeout_s=settings.gateway.hub_silence_timeout_s,
-        )
+        # The accounts the templates trade on (those the followers, the monitor and flatten act on).
+        self.following = FollowedAccounts(lambda: self.templates, self.accounts, self.runner)
         self.flattener = Flattener(gateway, self.runner, self.accounts, reconciler=self.reconciler)
         # The risk gate checks every entry; the monitor locks accounts and closes the session.
         self.gate = RiskGate(settings.risk, self.runner)
@@ -137,30 +138,49 @@ class Bridge:
             self.flatten_accounts,
             last_price=self._last_price,
         )
-        self._paused: PauseState | None = None  # the kill switch, as the journal held it at start
-        self._flattening = asyncio.Lock()  # a second click waits, then finds nothing left to do
+        # The hub's events, the order sync after alerts, the periodic reconcile pass.
+        self.upkeep = Upkeep(
+            gateway,
+            self.events,
+            self.protection,
+            self.risk_monitor,
+            self.sync,
+            self.reconciler,
+            resume_unsettled=lambda: self.alerts.resume_unsettled(),
+            spawn=self._spawn,
+        )
+        # The catch-up after every hub (re)connect, and REST polling while the hub is away.
+        self.follower = Follower(
+            self.reconciler,
+            self.runner,
+            self.followed_account_ids,
+            self.upkeep.after_events,
+            rate_limit_per_minute=settings.gateway.rate_limit_per_minute,
+            silence_timeout_s=settings.gateway.hub_silence_timeout_s,
+        )
+        # Pause, resume, flatten: the pause as the journal holds it, one flatten at a time.
+        self.kill_switch = KillSwitch(self.runner, self.flattener, self.followed_account_ids)
         self.intake = Intake(
             self.runner,
             lambda: self.templates,
             lambda: self.secrets,
             max_body_bytes=settings.server.max_body_bytes,
-            paused=lambda: self._paused,
+            paused=lambda: self.kill_switch.paused,
             tradingview_only=settings.server.tradingview_only,
             limiter=RefusalLimiter(settings.server.auth_failures_per_minute, settings.server.auth_lockout_s),
         )
-        self._executor: Executor | None = None
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._tasks: set[asyncio.Task[object]] = set()
-        self._executions: set[asyncio.Task[Settlement]] = set()
-        # The alerts being executed or resumed in this process, by id: a re-send of one of them
-        # is answered with its outcome, and the periodic pass leaves them alone.
-        self._running: dict[int, asyncio.Task[Settlement]] = {}
         # Unfinished orders of a previous run, settled per account after the listener opens.
         self.recovery = Recovery(self.reconciler, self.runner, lambda: self.protection.resume())
+        # The alerts executed or resumed in this process, each a task behind its strategy's lock.
+        self.alerts = AlertTasks(
+            self.runner,
+            self.recovery,
+            lambda: self.templates,
+            lambda: self.kill_switch.paused,
+            self.upkeep.sync_soon,
+        )
         self._reconcile_loop: asyncio.Task[None] | None = None
-        self._to_sync: set[int] = set()
-        self._events: asyncio.Queue[GatewayEvent] = asyncio.Queue()
-        self._followed: set[int] = set()  # as last resolved, for when the gateway cannot say
         self.last_shutdown: EventRecord | None = None  # the previous run's "bridge.shutdown" event
 
     async def start(self) -> None:
@@ -173,17 +193,17 @@ class Bridge:
         its strategy's lock (so an alert arriving now runs after them). Raises
         GatewayAuthError when the credentials are refused, JournalError.
         """
-        self._paused = await self.runner.run(self.runner.journal.pause_state)
+        paused = await self.kill_switch.load()
         self.last_shutdown = await self.runner.run(self.runner.journal.latest_event, SHUTDOWN_EVENT)
-        if self._paused is not None:
+        if paused is not None:
             log.warning(
                 "paused since %s by %s: alerts are journaled, not executed; `tvbridge resume` resumes",
-                self._paused.since.isoformat(timespec="seconds"),
-                self._paused.by,
+                paused.since.isoformat(timespec="seconds"),
+                paused.by,
             )
         await self.gateway.start()
         instance = await self.runner.run(lambda: self.runner.journal.instance)
-        self._executor = Executor(
+        self.alerts.executor = Executor(
             self.gateway,
             self.runner,
             self.accounts,
@@ -208,11 +228,22 @@ class Bridge:
         # Created before the listener opens: each takes its strategy's lock ahead of new alerts.
         for record in unsettled:
             assert record.id is not None  # a journaled row
-            self._track(record.id, self._resume(record))
+            self.alerts.track(record.id, self.alerts.resume(record))
         self._spawn(self._recover(by_account))
-        self._reconcile_loop = asyncio.create_task(self._reconcile_forever())
+        self._reconcile_loop = asyncio.create_task(self.upkeep.reconcile_forever())
         self.risk_monitor.start()
-        self._spawn(self._apply_events_forever())
+        self._spawn(self.upkeep.apply_events_forever())
+
+    @property
+    def _executor(self) -> Executor | None:
+        """The executor of alerts, made once logged in (None before start)."""
+        return self.alerts.executor
+
+    async def _recover(self, by_account: dict[int, list[OrderRecord]]) -> None:
+        """Settle the previous run's unfinished orders per account (then protection resumes),
+        then journal the balances. Never raises."""
+        await self.recovery.run(by_account)
+        await self.following.record_balances()
 
     def follow_hub(self, hub: Callable[[], HubView]) -> None:
         """Follow the User Hub's state (``hub()`` returns its HubState): poll the followed accounts
@@ -234,8 +265,7 @@ class Bridge:
 
     async def finish_alerts(self, grace_s: float) -> None:
         """Wait (up to ``grace_s``) for the alerts being executed to settle."""
-        if self._executions:
-            await asyncio.wait(self._executions, timeout=grace_s)
+        await self.alerts.finish(grace_s)
 
     @property
     def secrets(self) -> dict[str, str]:
@@ -279,7 +309,7 @@ class Bridge:
             return Reply(received.answer, received.body)
         alert, template = received
         assert alert.alert_id is not None
-        task = self._track(alert.alert_id, self._execute(alert, template))
+        task = self.alerts.track(alert.alert_id, self.alerts.execute(alert, template))
         # The answer is due settle_timeout_s after the delivery came in, however long the
         # journal took to take the alert (up to runner.LOCK_WAIT_S when another program locks it).
         left = self.settings.server.settle_timeout_s - (asyncio.get_running_loop().time() - started)
@@ -297,216 +327,51 @@ class Bridge:
             },
         )
 
-    def _track(self, alert_id: int, coro: Coroutine[object, object, Settlement]) -> asyncio.Task[Settlement]:
-        """Run one alert's execution (or resumption) as a task known by its alert id."""
-        task: asyncio.Task[Settlement] = asyncio.create_task(coro)
-        self._executions.add(task)
-        self._running[alert_id] = task
-        task.add_done_callback(self._executions.discard)
-        task.add_done_callback(lambda _: self._running.pop(alert_id, None))
-        return task
-
     async def _duplicate(self, refusal: Refusal, original_id: int) -> Reply:
         """A copy of an alert that did (or may have) sent orders: nothing is executed; the answer
         carries the original's status, waiting (up to settle_timeout_s) while it still runs."""
         body = dict(refusal.body)
-        task = self._running.get(original_id)
-        status: str | None = None
-        if task is not None:
-            done, _ = await asyncio.wait({task}, timeout=self.settings.server.settle_timeout_s)
-            finished = task in done and not task.cancelled() and task.exception() is None
-            status = str(task.result().status) if finished else str(AlertStatus.RECEIVED)
-        else:
-            try:
-                original = await self.runner.run(self.runner.journal.get_alert, original_id)
-            except JournalError:
-                original = None
-            status = str(original.status) if original is not None else None
+        status = await self.alerts.status_of(original_id, wait_s=self.settings.server.settle_timeout_s)
         body["original_status"] = status
         if status in (str(AlertStatus.RECEIVED), str(AlertStatus.UNKNOWN)):
             body["reason"] = f"{body['reason']}; alert {original_id} is still being executed"
         return Reply(refusal.answer, body)
 
-    # -- recovery after a restart ---------------------------------------------------------------
-
-    async def _recover(self, by_account: dict[int, list[OrderRecord]]) -> None:
-        """Settle the previous run's unfinished orders per account (then protection resumes),
-        then journal the balances. Never raises."""
-        await self.recovery.run(by_account)
-        await self._record_balances()
-
-    async def _resume(self, record: AlertRecord) -> Settlement:
-        """Bring one alert a previous run left unsettled to a final status; never raises.
-
-        RECEIVED: executed again behind its strategy's lock once its accounts are recovered
-        (Executor.execute, ``resumed``: nothing sent twice). UNKNOWN: its run had ended; its
-        status is worked out again from its rows once they are settled."""
-        assert record.id is not None
-        if record.status == AlertStatus.UNKNOWN:
-            return await self.recovery.settle_from_rows(record)
-        try:
-            async with self._locks[record.strategy]:
-                return await self._resume_received(record)
-        except Exception as exc:  # noqa: BLE001 — keep the others going; the alert says why
-            log.exception("resuming alert %s failed", record.id)
-            reason = f"resuming after a restart failed ({type(exc).__name__}: {exc})"
-            await self._journal_failure(record.id, reason)
-            return Settlement(record.id, AlertStatus.FAILED, [], reason)
-
-    async def _resume_received(self, record: AlertRecord) -> Settlement:
-        assert self._executor is not None
-        template = self.templates.get(record.strategy)
-        why_not = None
-        if template is None:
-            why_not = f"its template '{record.strategy}' is no longer loaded"
-        elif self._paused is not None:
-            why_not = "the bridge is paused"
-        if why_not is not None or template is None:
-            return await self.recovery.settle_from_rows(record, not_resumed=why_not)
-        assert template is not None  # else why_not says so
-        try:
-            alert = restore(record, template)
-        except AlertInvalidError as exc:
-            return await self.recovery.settle_from_rows(
-                record, not_resumed=f"its body cannot be read again: {exc}"
-            )
-        message = (
-            f"resuming alert {record.id} ({record.strategy}) left {record.status} by a restart: "
-            "orders that reached the gateway are found by their tags, never sent twice"
-        )
-        log.warning(message)
-        await self.runner.run(
-            self.runner.journal.add_event,
-            EventKind.ALERT_RESUMED,
-            message,
-            level=EventLevel.WARNING,
-            alert_id=record.id,
-        )
-        settlement = await self._executor.execute(alert, template, resumed=True)
-        if settlement.orders:
-            self._sync_soon(settlement.alert_id)
-        return settlement
-
-    async def _resume_unsettled(self) -> None:
-        """The periodic pass: alerts unsettled that nothing in this process is working on (an
-        alert journaled just now is left to its own run)."""
-        now = datetime.now(UTC)
-        for record in await self.runner.run(self.runner.journal.unsettled_alerts):
-            if record.id is None or record.id in self._running or now - record.received_at < UNSETTLED_GRACE:
-                continue
-            self._track(record.id, self._resume(record))
-
-    # -- kill switch ---------------------------------------------------------------------------
+    # -- kill switch (app/engine/kill_switch.py) -------------------------------------------------
 
     @property
     def paused(self) -> PauseState | None:
         """Since when (UTC) and by whom alerts are held, or None while they are executed."""
-        return self._paused
+        return self.kill_switch.paused
 
     async def pause(self, by: str) -> PauseState:
-        """Hold every new alert (journaled PAUSED, never executed); idempotent: a second pause
-        keeps the first one's time. The journal first, so a restart stays paused. Raises
-        JournalError (then nothing changed)."""
-        state = await self.runner.run(self.runner.journal.set_paused, True, by=by)
-        assert state is not None
-        self._paused = state
-        return state
+        """Hold every new alert (journaled PAUSED, never executed); idempotent. Raises JournalError."""
+        return await self.kill_switch.pause(by)
 
     async def resume(self, by: str) -> None:
-        """Execute new alerts again (those received while paused are not). Raises JournalError
-        (then the bridge stays paused)."""
-        await self.runner.run(self.runner.journal.set_paused, False, by=by)
-        self._paused = None
+        """Execute new alerts again (not those received while paused). Raises JournalError."""
+        await self.kill_switch.resume(by)
 
     async def flatten_plan(self) -> FlattenPlan:
         """What flatten would cancel and close on the followed accounts (reads only)."""
-        return await self.flattener.plan(await self.followed_account_ids())
+        return await self.kill_switch.flatten_plan()
 
     async def flatten(self, *, by: str, pause: bool = True) -> FlattenReport:
-        """Pause first (unless ``pause`` is False), so no alert re-opens a position meanwhile,
-        then cancel every working order and close every position on the followed accounts.
+        """Pause (unless ``pause`` is False), then cancel every working order and close every
+        position on the followed accounts; gateway errors are in the report. Raises JournalError."""
+        return await self.kill_switch.flatten(by=by, pause=pause)
 
-        Runs at once, not behind the strategies' locks: a stuck alert must not delay it (only
-        behind a flatten already running). Gateway errors are in the report; raises JournalError.
-        """
-        if pause:
-            await self.pause(by)
-        async with self._flattening:
-            return await self.flattener.flatten(await self.followed_account_ids(), by=by)
+    async def flatten_accounts(self, account_ids: list[int], by: str) -> FlattenReport | None:
+        """Flatten these accounts without pausing (a lockout, the session close); None when they
+        hold nothing."""
+        return await self.kill_switch.flatten_accounts(account_ids, by)
 
-    async def _execute(self, alert: Alert, template: StrategyTemplate) -> Settlement:
-        assert self._executor is not None and alert.alert_id is not None
-        try:
-            # Alerts of one strategy run in arrival order: an exit never overtakes its entry.
-            async with self._locks[alert.strategy]:
-                settlement = await self._executor.execute(alert, template)
-        except JournalError as exc:
-            if not await self._nothing_sent(alert.alert_id):
-                return await self._failed(alert.alert_id, exc)
-            # No order row, so nothing reached the gateway (every send is written ahead):
-            # NOTHING_DONE, and TradingView's re-send runs it once the journal can write again.
-            reason = f"journal unavailable, nothing was done: {exc}"
-            log.error("alert %s: %s", alert.alert_id, reason)
-            await self._journal_failure(alert.alert_id, reason)
-            return Settlement(alert.alert_id, AlertStatus.FAILED, [], reason, nothing_done=True)
-        except Exception as exc:  # noqa: BLE001 — the alert is journaled: answer, never 5xx
-            return await self._failed(alert.alert_id, exc)
-        if settlement.orders:
-            self._sync_soon(alert.alert_id)
-        return settlement
-
-    async def _nothing_sent(self, alert_id: int) -> bool:
-        """Whether alert ``alert_id`` has no order row (a read: it works while writes fail)."""
-        try:
-            return not await self.runner.run(self.runner.journal.alert_orders, alert_id)
-        except JournalError:
-            return False  # cannot tell: answer as for any failure once journaled
-
-    async def _failed(self, alert_id: int, exc: Exception) -> Settlement:
-        log.error("alert %s failed unexpectedly", alert_id, exc_info=exc)
-        reason = (
-            f"internal error while executing ({type(exc).__name__}: {exc}); rows left open are reconciled"
-        )
-        await self._journal_failure(alert_id, reason)
-        return Settlement(alert_id, AlertStatus.FAILED, [], reason)
-
-    async def _journal_failure(self, alert_id: int, reason: str) -> None:
-        journal = self.runner.journal
-        try:
-            await self.runner.run(journal.settle_alert, alert_id, AlertStatus.FAILED, reason=reason)
-            await self.runner.run(
-                journal.add_event, EventKind.ALERT_FAILED, reason, level=EventLevel.ERROR, alert_id=alert_id
-            )
-        except JournalError:
-            log.exception("could not journal the failure of alert %s", alert_id)
+    # -- the hub and the followed accounts -------------------------------------------------------
 
     async def on_gateway_event(self, event: GatewayEvent) -> None:
-        """A User Hub event: queued for the journal, which applies queued events in batches.
-        GatewayLogout: log in again, so the hub can reconnect with the new token (it rebuilds
-        when the token changes). Never raises."""
-        if isinstance(event, LogoutEvent):
-            try:
-                await self.gateway.start()
-            except GatewayError as exc:
-                log.error("logging in again after GatewayLogout failed: %s", exc)
-        self._events.put_nowait(event)
-
-    async def _apply_events_forever(self) -> None:
-        """Journal hub events in batches: what arrives within EVENT_BATCH_S of the first event of a
-        burst goes in one transaction (an order brings several events at once)."""
-        while True:
-            batch = [await self._events.get()]
-            await asyncio.sleep(EVENT_BATCH_S)
-            while not self._events.empty():
-                batch.append(self._events.get_nowait())
-            await self.events.apply_many(batch)
-            await self._after_events(batch)
-
-    async def _after_events(self, batch: list[GatewayEvent]) -> None:
-        """What reacts to events once they are journaled (each event, in arrival order)."""
-        for event in batch:
-            await self.protection.on_event(event)  # never raises
-        self.risk_monitor.poke()  # fills move the day's P&L: check the limits now
+        """A User Hub event, queued for the journal; after a GatewayLogout, log in again
+        (app/engine/upkeep.py). Never raises."""
+        await self.upkeep.on_gateway_event(event)
 
     async def on_hub_connected(self, previous_good_at: datetime | None = None) -> None:
         """After every (re)connect: nothing is replayed (projectx-api.md §7.3), so catch the journal
@@ -518,88 +383,23 @@ class Bridge:
         await self.protection.resume()
 
     async def followed_account_ids(self) -> list[int]:
-        """The ids of the accounts the templates trade on (those that exist on the gateway).
-
-        When the gateway cannot list the accounts, those followed before are still followed.
-        """
-        found: set[int] = set()
-        unanswered = False
-        for template in self.templates.values():
-            for spec in template.accounts:
-                try:
-                    found.add((await self.accounts.resolve(spec.account, template=template.name)).account_id)
-                except TemplateError as exc:
-                    log.warning("not following an account: %s", exc)
-                except GatewayError as exc:
-                    log.warning("could not look up an account, still following those known: %s", exc)
-                    unanswered = True
-        if unanswered:
-            found |= self._followed
-        self._followed = found
-        return sorted(found)
-
-    async def _last_price(self, contract_id: str) -> Decimal | None:
-        """The gateway's latest traded price of a contract (points), for the risk monitor; None
-        from a gateway that cannot say (the simulator and ProjectX can: History/retrieveBars)."""
-        read = getattr(self.gateway, "last_price", None)
-        return None if read is None else await read(contract_id)
-
-    async def _record_balances(self) -> None:
-        """Journal the followed accounts' balances as the gateway has them at start, so that the
-        trailing drawdown's high-water mark starts from the balance before the first fill."""
-        try:
-            accounts = await self.followed_accounts()
-        except GatewayError as exc:
-            log.warning("could not read the accounts' balances at start: %s", exc)
-            return
-        for account in accounts:
-            await self.runner.run(self.runner.journal.set_account, account)
+        """The ids of the accounts the templates trade on (those that exist on the gateway); when
+        the gateway cannot list the accounts, those followed before are still followed."""
+        return await self.following.ids()
 
     async def followed_accounts(self) -> list[Account]:
         """The followed accounts, resolved (the directory's cache: no request most of the time)."""
-        ids = set(await self.followed_account_ids())
-        return [a for a in await self.accounts.all() if a.account_id in ids]
-
-    async def flatten_accounts(self, account_ids: list[int], by: str) -> FlattenReport | None:
-        """Cancel the working orders and close the positions of these accounts, without pausing
-        the bridge (a lockout or the session close: the other accounts keep trading); None when
-        they hold nothing (nothing is journaled then). Behind a flatten already running."""
-        async with self._flattening:
-            plan = await self.flattener.plan(account_ids)
-            if plan.empty:
-                return None
-            report = await self.flattener.flatten(account_ids, by=by)
-        log.warning("%s: %s", by, report.summary())
-        return report
+        return await self.following.accounts()
 
     @property
     def followed(self) -> frozenset[int]:
         """The followed account ids as last resolved (asks nothing of the gateway)."""
-        return frozenset(self._followed)
+        return self.following.known
 
-    def _sync_soon(self, alert_id: int) -> None:
-        """Ask the gateway for this alert's orders shortly; alerts settled meanwhile share the
-        same Order/search (one per account), so a burst of alerts costs one read, not one each."""
-        if not self._to_sync:
-            self._spawn(self._sync_batch())
-        self._to_sync.add(alert_id)
-
-    async def _sync_batch(self) -> None:
-        await asyncio.sleep(SYNC_DELAY_S)
-        alert_ids, self._to_sync = sorted(self._to_sync), set()
-        try:
-            await self.sync.sync_alerts(alert_ids)
-        except Exception:  # noqa: BLE001 — a failed sync leaves rows as they are; never fatal
-            log.exception("order sync of alerts %s failed", alert_ids)
-
-    async def _reconcile_forever(self) -> None:
-        while True:
-            await asyncio.sleep(RECONCILE_INTERVAL_S)
-            try:
-                await self.reconciler.settle_all_pending()
-                await self._resume_unsettled()
-            except Exception:  # noqa: BLE001 — keep the loop alive; it is a safety net
-                log.exception("periodic reconcile failed")
+    async def _last_price(self, contract_id: str) -> Decimal | None:
+        """The gateway's latest traded price of a contract (points), for the risk monitor; None
+        when the gateway has no recent bar (History/retrieveBars)."""
+        return await self.gateway.last_price(contract_id)
 
     def _spawn(self, coro: Coroutine[object, object, object]) -> None:
         task = asyncio.create_task(coro)

@@ -9,6 +9,11 @@ switch is on, an alert that would have been executed is journaled PAUSED instead
 insert as its dedupe check, and never executed, not even after the resume. A reachability check
 (``X-TVBridge-Check``, from ``tvbridge tunnel --check``) that authenticates is journaled TEST and
 never executed.
+
+Over 400 lines on purpose: it is one pipeline whose order of steps is the security story (sender
+screen and lock-out, then the secret, then the body, nothing journaled with a secret), read top
+to bottom in ``Intake.receive``; the functions after the class are its steps (only ``restore``
+is used elsewhere: the resume after a restart reads a journaled body the same way).
 """
 
 from __future__ import annotations
