@@ -14,7 +14,12 @@ from app.errors import BridgeError, ConfigError
 def check(args: argparse.Namespace) -> int:
     """List every problem of the settings, templates and webhook secrets; 1 when there is one."""
     from app.ingest.auth import load_secrets
-    from app.strategies import check_templates, load_templates, stale_check_warnings
+    from app.strategies import (
+        check_templates,
+        example_time_warnings,
+        load_templates,
+        stale_check_warnings,
+    )
 
     settings = settings_of(args)
     problems = [str(p) for p in check_templates(settings.server.templates_dir)]
@@ -27,6 +32,10 @@ def check(args: argparse.Namespace) -> int:
         message = read_text(settings.server.alerts_dir / f"{template.name}.txt")
         for warning in stale_check_warnings(template, message):
             say(f"warning: {warning}")
+        for example in sorted(settings.server.alerts_dir.glob(f"{template.name}.example.*")):
+            shown = example.as_posix()
+            for warning in example_time_warnings(template, read_text(example), shown):
+                say(f"warning: {warning}")
     secrets = load_secrets(settings.server.secrets_file)
     names = sorted(p.stem for p in settings.server.templates_dir.glob("*.toml"))
     for name in names:

@@ -84,7 +84,7 @@ Test alerts (``refresh_alert_time``): ``tvbridge send`` and the webhooks page se
 ``time_field`` to the moment they send it, as TradingView fills ``{{timenow}}`` when it fires.
 """
 
-from app.strategies.alert_time import refresh_alert_time, stale_check_warnings
+from app.strategies.alert_time import example_time_warnings, refresh_alert_time, stale_check_warnings
 from app.strategies.loader import check_templates, load_template, load_templates
 from app.strategies.schema import AccountSpec, Problem
 from app.strategies.store import (
@@ -107,6 +107,7 @@ __all__ = [
     "TemplateInvalid",
     "check_template_text",
     "check_templates",
+    "example_time_warnings",
     "load_template",
     "load_templates",
     "new_template_text",
