@@ -25,10 +25,11 @@ def refresh_alert_time(
     """Return ``raw`` with the template's ``time_field`` set to ``now`` (default: the UTC clock).
 
     Only a JSON object body that has ``time_field`` changes (a field name, or a dotted path into
-    nested objects such as ``metadata.timestamp``), and only that value, keeping its kind: ISO-8601 text becomes ``YYYY-MM-DDTHH:MM:SSZ`` (UTC, whole seconds,
-    as ``{{timenow}}``); epoch milliseconds (or seconds) stay so, as a number or as text. The rest
-    of the body is kept byte for byte. Any other body (text, invalid JSON, no such field, no
-    template or no ``time_field``) is returned unchanged.
+    nested objects such as ``metadata.timestamp``), and only that value, keeping its kind:
+    ISO-8601 text becomes ``YYYY-MM-DDTHH:MM:SSZ`` (UTC, whole seconds, as ``{{timenow}}``);
+    epoch milliseconds (or seconds) stay so, as a number or as text. The rest of the body is
+    kept byte for byte. Any other body (text, invalid JSON, no such field, no template or no
+    ``time_field``) is returned unchanged.
     """
     if template is None or template.time_field is None or template.alert_format != "json":
         return raw
