@@ -6,6 +6,7 @@ SecretStr and never printed. Only app/cli/ and app/web/app.py load settings.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from datetime import date
@@ -583,3 +584,124 @@ def _one_line(exc: ValidationError, path: Path | None) -> str:
     msg = err["msg"].removeprefix("Value error, ")
     more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     return f"Setting '{key}'{shown}: {msg}{where}{more}"
+
+
+def settings_problems(path: Path | None = None, **overrides: Any) -> list[str]:
+    """Every problem of the settings :func:`load_settings` would load, one line each, for
+    ``tvbridge check``; empty when they load.
+
+    Each line starts with where the value came from: ``tvbridge.toml:12:`` (the file and the
+    line of the key, or of its section when a rule spans keys), or ``TVBRIDGE_SERVER__PORT:`` (the
+    environment, which wins over the file). API keys and tokens are never echoed.
+    """
+    first = ""
+    try:
+        load_settings(path, **overrides)
+    except ConfigError as exc:
+        first = str(exc)
+    if path is None and DEFAULT_CONFIG.exists():
+        path = DEFAULT_CONFIG
+    lines: dict[tuple[str, ...], int] = {}
+    problems: list[str] = []
+    if path is not None and path.exists():
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            found = re.search(r"at line (\d+)", str(exc))
+            return [f"{path}:{found.group(1) if found else 1}: not valid TOML: {exc}"]
+        lines = key_lines(text)
+        problems = _unknown_keys(data, path, lines)
+    if not first:
+        return problems
+
+    class _FileSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+    try:
+        _FileSettings(**overrides)
+    except ValidationError as exc:
+        return [_located(error, path, lines) for error in exc.errors()] + problems
+    return [first, *problems]  # not a validation error (cannot happen today): load_settings' line
+
+
+def _unknown_keys(data: dict[str, Any], path: Path, lines: dict[tuple[str, ...], int]) -> list[str]:
+    """Keys of a known section that are no setting (a typo): the section ignores them, so the
+    value the trader meant is silently not used. (An unknown section is a validation error.)"""
+    problems = []
+    for section, field in Settings.model_fields.items():
+        model, values = field.annotation, data.get(section)
+        if not isinstance(values, dict) or not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        for key in values:
+            if key not in model.model_fields:
+                line = lines.get((section, key), lines.get((section,), 1))
+                problems.append(
+                    f"{path}:{line}: Setting '{section}.{key}': not a setting of [{section}], so it "
+                    "is ignored; check the spelling (every key: docs/settings.md)"
+                )
+    return problems
+
+
+def _located(error: Any, path: Path | None, lines: dict[tuple[str, ...], int]) -> str:
+    loc = tuple(str(p) for p in error["loc"])
+    key = ".".join(loc) or "settings"
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    given = error.get("input")
+    secret = "api_key" in key or "token" in key
+    shown = "" if isinstance(given, dict) or secret else f" = {given!r}"
+    target = loc
+    if len(loc) == 1:  # a rule over a section's keys: point at the key its message names first
+        keys = {path[1] for path in lines if len(path) == 2 and path[0] == loc[0]}
+        named = [
+            (m.start(), m.group(1)) for m in re.finditer(r"\b([a-z][a-z_]*)\b", msg) if m.group(1) in keys
+        ]
+        if named:
+            target = (loc[0], min(named)[1])
+            key = ".".join(target)
+    env = _env_name(target)
+    if env is not None:
+        where = env
+    else:
+        line = next((lines[target[:n]] for n in range(len(target), 0, -1) if target[:n] in lines), None)
+        where = f"{path}:{line}" if path is not None and line is not None else "settings"
+    return f"{where}: Setting '{key}'{shown}: {msg}"
+
+
+def _env_name(loc: tuple[str, ...]) -> str | None:
+    """The ``TVBRIDGE_*`` variable that set the key at ``loc`` (or its section), if one did."""
+    for n in range(len(loc), 0, -1):
+        name = "TVBRIDGE_" + "__".join(loc[:n]).upper()
+        for var in os.environ:
+            if var.upper() == name:
+                return var
+    return None
+
+
+_TOML_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_TOML_KEY = re.compile(
+    r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
+)
+
+
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """The line (from 1) of each table and key of a TOML document, by its dotted path: a small
+    scan, since tomllib keeps no positions. Keys inside multi-line values are not told apart
+    from keys (settings have none that matter); the first line of a path wins."""
+    found: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _TOML_HEADER.match(line)
+        if header:
+            table = _toml_path(header.group(1))
+            found.setdefault(table, number)
+            continue
+        key = _TOML_KEY.match(line)
+        if key:
+            found.setdefault(table + _toml_path(key.group(1)), number)
+    return found
+
+
+def _toml_path(dotted: str) -> tuple[str, ...]:
+    parts = re.findall(r""""([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+)""", dotted)
+    return tuple(next(p for p in part if p) if any(part) else "" for part in parts)

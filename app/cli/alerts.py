@@ -7,7 +7,8 @@ import asyncio
 import json
 import sys
 
-from app.cli.common import read_file, read_text, say, settings_of, webhook_url
+from app.cli.common import EXIT_CONFIG, read_file, read_text, say, settings_of, webhook_url
+from app.config import settings_problems
 from app.errors import BridgeError, ConfigError
 
 
@@ -21,6 +22,16 @@ def check(args: argparse.Namespace) -> int:
         stale_check_warnings,
     )
 
+    wrong = settings_problems(args.config)
+    if wrong:
+        for problem in wrong:
+            say(problem)
+        say(
+            f"tvbridge check: {len(wrong)} settings problem(s); templates and secrets are checked "
+            "once the settings load",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     settings = settings_of(args)
     problems = [str(p) for p in check_templates(settings.server.templates_dir)]
     # Warnings do not fail the check: the template works, but its stale check is off.

@@ -158,6 +158,23 @@ def test_check_lists_every_problem_with_file_and_line(workdir: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_check_lists_every_settings_problem_with_file_and_line(workdir: Path) -> None:
+    """Issue 14: every wrong setting at once, each with the file and line (or the variable)."""
+    (workdir / "tvbridge.toml").write_text(
+        '[gateway]\nkind = "sim"\ntimeout_s = 600\n\n[server]\nmax_body_bytes = 12\nnot_a_key = 1\n'
+    )
+    result = tvbridge("check", cwd=workdir, env={"TVBRIDGE_ENGINE__ON_SHUTDOWN": "close"})
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("tvbridge.toml:3: Setting 'gateway.timeout_s' = 600: "), lines
+    assert lines[1].startswith("tvbridge.toml:6: Setting 'server.max_body_bytes' = 12: "), lines
+    assert lines[2].startswith("TVBRIDGE_ENGINE__ON_SHUTDOWN: Setting 'engine.on_shutdown' = 'close'"), lines
+    assert lines[3].startswith("tvbridge.toml:7: Setting 'server.not_a_key': not a setting of [server]")
+    assert "tvbridge check: 4 settings problem(s)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_a_bad_setting_stops_with_one_line_naming_the_key(workdir: Path) -> None:
     result = tvbridge("serve", cwd=workdir, env={"TVBRIDGE_GATEWAY__KIND": "topstep"})
 
