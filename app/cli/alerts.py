@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 
+from app.cli.accounts_check import check_template_accounts
 from app.cli.common import EXIT_CONFIG, read_file, read_text, say, settings_of, webhook_url
 from app.config import settings_problems
 from app.errors import BridgeError, ConfigError
@@ -47,6 +48,10 @@ def check(args: argparse.Namespace) -> int:
             shown = example.as_posix()
             for warning in example_time_warnings(template, read_text(example), shown):
                 say(f"warning: {warning}")
+    accounts = asyncio.run(check_template_accounts(settings, loaded))
+    problems += accounts.problems
+    if accounts.skipped:
+        say(f"warning: {accounts.skipped}")
     secrets = load_secrets(settings.server.secrets_file)
     names = sorted(p.stem for p in settings.server.templates_dir.glob("*.toml"))
     for name in names:
@@ -60,7 +65,8 @@ def check(args: argparse.Namespace) -> int:
     if any("no webhook secret" not in p for p in problems):
         say(f"tvbridge check: {len(problems)} problem(s)", file=sys.stderr)
         return 1
-    say(f"tvbridge check: {len(names)} template(s) OK, gateway {settings.gateway.firm_name}")
+    checked = "accounts not checked" if accounts.skipped else "accounts found"
+    say(f"tvbridge check: {len(names)} template(s) OK, gateway {settings.gateway.firm_name} ({checked})")
     return 0
 
 

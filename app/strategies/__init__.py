@@ -11,7 +11,8 @@ The strategy's name is the file stem (``^[a-z0-9][a-z0-9_-]{0,63}$``). The forma
     dedupe_window_s = 60         # seconds (default 60)
     secret_field = "secret"      # body field with the webhook secret (default "secret")
     time_field = "time"          # alert field with its fire time ({{timenow}}, not {{time}},
-                                 # the bar's open): ISO-8601 Z or epoch ms
+                                 # the bar's open): ISO-8601 Z or epoch ms; a dotted
+                                 # path ("metadata.timestamp") reads a nested object
     max_age_s = 30               # seconds (default 30; 0 = never stale): with time_field, an
                                  # entry (buy, sell, OCO pair, reverse's new entry) whose alert
                                  # is older when it starts executing is refused as stale and
