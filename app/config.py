@@ -6,6 +6,7 @@ SecretStr and never printed. Only app/cli/ and app/web/app.py load settings.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from datetime import date
@@ -37,21 +38,46 @@ HUB_SILENCE_FLOOR_S = 2 * HUB_PING_INTERVAL_S
 class GatewaySettings(BaseModel):
     """``[gateway]``: which ProjectX gateway, and how to talk to it."""
 
-    kind: Literal["sim", "topstepx", "custom"] = "sim"
-    api_url: str = ""  # custom only: e.g. https://api.alphaticks.projectx.com
-    user_hub_url: str = ""  # custom only: e.g. https://rtc.alphaticks.projectx.com/hubs/user
-    firm: str = ""  # shown on the pages; defaults from kind
-    username: str = ""
-    api_key: SecretStr = SecretStr("")
-    timeout_s: float = Field(10.0, gt=0, le=60)  # per REST request
-    rate_limit_per_minute: int = Field(180, gt=0)  # the gateway allows 200 / 60 s (§3)
-    token_refresh_margin_s: int = Field(1800, ge=60)  # refresh this long before the JWT expires
-    contract_refresh_s: int = Field(3600, ge=60)  # how long resolved contracts are trusted
+    kind: Literal["sim", "topstepx", "custom"] = Field(
+        "sim", description='"sim" (the built-in simulator), "topstepx", or "custom" (another ProjectX firm)'
+    )
+    api_url: str = Field(
+        "", description="custom only: the firm's REST address, e.g. https://api.alphaticks.projectx.com"
+    )
+    user_hub_url: str = Field(
+        "", description="custom only: its User Hub, e.g. https://rtc.alphaticks.projectx.com/hubs/user"
+    )
+    firm: str = Field(
+        "", description="the firm's name on the pages; empty: from kind (Simulator, TopstepX, ProjectX)"
+    )
+    username: str = Field("", description="your platform login name (topstepx and custom)")
+    api_key: SecretStr = Field(
+        SecretStr(""), description="your ProjectX API key; prefer the environment: TVBRIDGE_GATEWAY__API_KEY"
+    )
+    timeout_s: float = Field(10.0, gt=0, le=60, description="seconds one REST request may take (at most 60)")
+    rate_limit_per_minute: int = Field(
+        180, gt=0, description="REST requests per 60 s the bridge sends at most (the gateway allows 200)"
+    )
+    token_refresh_margin_s: int = Field(
+        1800, ge=60, description="seconds before the session token expires that it is refreshed (≥ 60)"
+    )
+    contract_refresh_s: int = Field(
+        3600,
+        ge=60,
+        description="seconds a resolved ticker → contract is trusted before it is looked up again (≥ 60)",
+    )
     # Rebuild the User Hub after this much silence: at least HUB_SILENCE_FLOOR_S (30 s) on a real
     # gateway; the built-in simulator pings at half this, so shorter values work there (tests).
-    hub_silence_timeout_s: float = Field(45.0, ge=1)
-    hub_token_check_s: float = Field(60.0, gt=0)  # how often the hub looks for a refreshed token
-    symbols: dict[str, str] = Field(default_factory=dict)  # root → ProjectX symbol, e.g. NQ = "F.US.ENQ"
+    hub_silence_timeout_s: float = Field(
+        45.0, ge=1, description="seconds of User Hub silence before it is rebuilt (≥ 30 on a real gateway)"
+    )
+    hub_token_check_s: float = Field(
+        60.0, gt=0, description="seconds between the User Hub's looks for a refreshed session token"
+    )
+    symbols: dict[str, str] = Field(
+        default_factory=dict,
+        description='TradingView root → ProjectX symbol for roots not built in, e.g. { NQ = "F.US.ENQ" }',
+    )
 
     @model_validator(mode="after")
     def _credentials(self) -> GatewaySettings:
@@ -112,38 +138,83 @@ class GatewaySettings(BaseModel):
 class JournalSettings(BaseModel):
     """``[journal]``: where the order journal lives (any SQLAlchemy URL)."""
 
-    url: str = "sqlite:///tvbridge.db"
+    url: str = Field(
+        "sqlite:///tvbridge.db",
+        description="any SQLAlchemy URL: a SQLite file, or postgresql+psycopg://user@host/db",
+    )
 
 
 class ServerSettings(BaseModel):
     """``[server]``: the web server and the files it reads."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
-    secrets_file: Path = Path("webhook_secrets.toml")
-    templates_dir: Path = Path("templates")
-    alerts_dir: Path = Path("alerts")  # example alert messages, offered by the page's "try it"
-    settle_timeout_s: float = Field(2.0, gt=0, le=2.8)  # TradingView cancels after 3 s
-    max_body_bytes: int = Field(65536, ge=1024, le=1 << 20)
+    host: str = Field("127.0.0.1", description="the pages' address (0.0.0.0 to reach them from the LAN)")
+    port: int = Field(8000, ge=1, le=65535, description="the pages' and JSON API's port")
+    secrets_file: Path = Field(
+        Path("webhook_secrets.toml"),
+        description="strategy → webhook secret (made for new strategies; git-ignored)",
+    )
+    templates_dir: Path = Field(Path("templates"), description="the strategy templates: <strategy>.toml")
+    alerts_dir: Path = Field(
+        Path("alerts"), description='example alert messages, offered by the page\'s "try it"'
+    )
+    settle_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        le=2.8,
+        description=(
+            "seconds after a webhook arrives that it is answered: its result, else 202 while it "
+            "runs on (at most 2.8: TradingView gives up at 3)"
+        ),
+    )
+    max_body_bytes: int = Field(
+        65536, ge=1024, le=1 << 20, description="bytes of a webhook body, at most (1,024 to 1,048,576)"
+    )
     # The web page's password hash and signing keys (made at the first start; git-ignored).
-    auth_file: Path = Path("tvbridge_auth.toml")
-    session_max_age_s: int = Field(43200, ge=300, le=30 * 86400)  # a login lasts 12 h
+    auth_file: Path = Field(
+        Path("tvbridge_auth.toml"),
+        description="the pages' password hash and signing keys (made at the first start; git-ignored)",
+    )
+    session_max_age_s: int = Field(
+        43200, ge=300, le=30 * 86400, description="seconds a login to the pages lasts (12 h; 300 to 30 days)"
+    )
     # The address TradingView reaches the bridge at (a tunnel); the webhooks page shows URLs on it.
     # A quick tunnel's URL, read from the tunnel client, takes its place while the tunnel runs.
-    public_url: str | None = None
+    public_url: str | None = Field(
+        None,
+        description=(
+            "the address TradingView reaches (a tunnel), for the webhook URLs; a quick tunnel's "
+            'URL stands in while it runs; e.g. "https://bridge.example.com"'
+        ),
+    )
     # More Host names the pages answer besides 127.0.0.1, localhost, [::1], server.host and
     # public_url's host (e.g. this computer's LAN name when host = 0.0.0.0); any other is a 400.
-    allowed_hosts: list[str] = Field(default_factory=list)
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="more Host names the pages answer (e.g. this computer's LAN name); others get 400",
+    )
     # The webhook listener: the only port a tunnel points at; it answers POST /webhook/... only.
-    webhook_host: str = "127.0.0.1"
-    webhook_port: int = Field(8001, ge=1, le=65535)
+    webhook_host: str = Field(
+        "127.0.0.1", description="the webhook listener's address (the only one a tunnel points at)"
+    )
+    webhook_port: int = Field(
+        8001, ge=1, le=65535, description="the webhook listener's port (not the pages' port)"
+    )
     # Accept webhooks on the webhook listener only from TradingView's four addresses
     # (tradingview.md §1); off by default, since a changed address list would silently drop alerts.
-    tradingview_only: bool = False
+    tradingview_only: bool = Field(
+        False, description="accept webhooks only from TradingView's four addresses"
+    )
     # Refused requests (bad secret, unknown strategy, empty or huge body, not allowed) per client
     # address within 60 s before that address is locked out for auth_lockout_s (answered 429).
-    auth_failures_per_minute: int = Field(10, ge=1, le=10000)
-    auth_lockout_s: float = Field(300.0, ge=1, le=86400)
+    auth_failures_per_minute: int = Field(
+        10,
+        ge=1,
+        le=10000,
+        description="refused requests per client address within 60 s before it is locked out",
+    )
+    auth_lockout_s: float = Field(
+        300.0, ge=1, le=86400, description="seconds a locked-out address is answered 429"
+    )
 
     @model_validator(mode="after")
     def _ports(self) -> ServerSettings:
@@ -158,17 +229,45 @@ class ServerSettings(BaseModel):
 class EngineSettings(BaseModel):
     """``[engine]``: how UNKNOWN outcomes are chased (never by resending)."""
 
-    reconcile_delay_s: float = Field(2.0, ge=0)  # wait before asking again for an UNKNOWN order
-    reconcile_attempts: int = Field(3, ge=1, le=20)  # searches before an UNKNOWN is NOT_PLACED
+    reconcile_delay_s: float = Field(
+        2.0,
+        ge=0,
+        description="seconds before asking the gateway again about an order whose outcome is UNKNOWN",
+    )
+    reconcile_attempts: int = Field(
+        3,
+        ge=1,
+        le=20,
+        description="searches for an UNKNOWN order before it is NOT_PLACED (never resent; 1 to 20)",
+    )
     # Protection the bridge places (managed brackets) or expects (native children) must be seen
     # working this many seconds after the entry fills, else the template's on_failure applies.
-    verify_s: float = Field(5.0, gt=0, le=60)
+    verify_s: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description=(
+            "seconds after an entry fills within which its protection must be seen working (at most 60)"
+        ),
+    )
     # On Ctrl-C / SIGTERM with open positions or working orders: "warn" leaves them at the broker
     # (logged and shown on the page at the next start); "flatten" closes them before stopping.
-    on_shutdown: Literal["warn", "flatten"] = "warn"
-    shutdown_flatten_timeout_s: float = Field(30.0, gt=0, le=300)
+    on_shutdown: Literal["warn", "flatten"] = Field(
+        "warn",
+        description=('Ctrl-C / SIGTERM with open positions: "warn" leaves them, "flatten" closes them first'),
+    )
+    shutdown_flatten_timeout_s: float = Field(
+        30.0, gt=0, le=300, description="seconds the flatten at shutdown may take (at most 300)"
+    )
     # Positions open while the User Hub or the gateway has been unreachable this long: alarm.
-    unreachable_alarm_s: float = Field(60.0, ge=5, le=3600)
+    unreachable_alarm_s: float = Field(
+        60.0,
+        ge=5,
+        le=3600,
+        description=(
+            "seconds the User Hub or the gateway may be unreachable with positions open before the alarm"
+        ),
+    )
 
 
 class TunnelSettings(BaseModel):
@@ -181,15 +280,39 @@ class TunnelSettings(BaseModel):
     cloudflared, the last ``X-Forwarded-For`` hop for ngrok (trusted only from 127.0.0.1).
     """
 
-    kind: Literal["cloudflared", "cloudflared-named", "ngrok"] = "cloudflared"
-    name: str = ""  # cloudflared-named: the tunnel's name or UUID (cloudflared tunnel create NAME)
-    token: SecretStr = SecretStr("")  # cloudflared-named: a dashboard tunnel's token instead of name
-    command: str = ""  # the client executable; default: cloudflared / ngrok found on PATH
-    start_timeout_s: float = Field(30.0, gt=0, le=600)  # wait this long for the public URL
-    restart_delay_s: float = Field(2.0, gt=0, le=600)  # first wait before restarting a dead client
-    restart_max_delay_s: float = Field(60.0, gt=0, le=3600)  # the wait doubles up to this
-    check: bool = True  # after each new public URL, check a signed test request arrives through it
-    check_timeout_s: float = Field(60.0, gt=0, le=600)  # quick tunnels take a while to be reachable
+    kind: Literal["cloudflared", "cloudflared-named", "ngrok"] = Field(
+        "cloudflared", description='"cloudflared" (quick tunnel), "cloudflared-named" (stable URL) or "ngrok"'
+    )
+    name: str = Field(
+        "", description="cloudflared-named: the tunnel's name or UUID (cloudflared tunnel create NAME)"
+    )
+    token: SecretStr = Field(
+        SecretStr(""),
+        description=(
+            "cloudflared-named: a dashboard tunnel's token instead of name; prefer TVBRIDGE_TUNNEL__TOKEN"
+        ),
+    )
+    command: str = Field(
+        "", description="the tunnel client's executable; empty: cloudflared / ngrok found on PATH"
+    )
+    start_timeout_s: float = Field(
+        30.0, gt=0, le=600, description="seconds to wait for the tunnel's public URL"
+    )
+    restart_delay_s: float = Field(
+        2.0, gt=0, le=600, description="seconds before restarting a dead tunnel client the first time"
+    )
+    restart_max_delay_s: float = Field(
+        60.0, gt=0, le=3600, description="seconds: the wait between restarts doubles up to this"
+    )
+    check: bool = Field(
+        True, description="after each new public URL, check that a signed test request arrives through it"
+    )
+    check_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        le=600,
+        description="seconds that check may take (quick tunnels take a while to be reachable)",
+    )
 
     @model_validator(mode="after")
     def _named(self) -> TunnelSettings:
@@ -231,22 +354,59 @@ class RiskLimits(BaseModel):
 
     model_config = {"extra": "forbid"}
 
-    max_contracts_per_contract: int | None = Field(None, ge=1)  # open, in one contract
-    max_contracts_total: float | None = Field(None, gt=0)  # open, all contracts, weighted
-    max_order_size: int | None = Field(None, ge=1)  # one entry order
-    trading_windows: list[str] = Field(default_factory=list)  # e.g. ["08:30-15:00"]; empty: any time
-    holidays: list[date] = Field(default_factory=list)  # trading days with no entries
-    daily_loss_limit: Decimal | None = Field(None, gt=0)  # realised + open P&L of the trading day
-    daily_profit_target: Decimal | None = Field(None, gt=0)  # reached: no more entries that day
-    max_trailing_drawdown: Decimal | None = Field(None, gt=0)  # below the balance's high-water mark
-    max_entries_per_day: int | None = Field(None, ge=1)
-    cooldown_after_losses: int | None = Field(None, ge=1)  # losing trades in a row
-    cooldown_minutes: float = Field(30.0, gt=0, le=24 * 60)
-    require_stop_loss: bool = False  # refuse an entry without a stop loss
-    lockout_until: str = "next_day"  # "next_day" or "HH:MM" (the next such time)
-    flatten_on_lockout: bool = True  # on lockout, cancel working orders and close positions
-    close_at_session_end: bool = False  # cancel and close at session_close; no entries until next day
-    session_close: str = "15:10"  # Topstep's: positions must be flat by 15:10 Central
+    max_contracts_per_contract: int | None = Field(
+        None, ge=1, description="contracts open in one contract, at most; e.g. 2"
+    )
+    max_contracts_total: float | None = Field(
+        None,
+        gt=0,
+        description="contracts open in all contracts, at most, weighted by contract_weights; e.g. 3",
+    )
+    max_order_size: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "contracts in one entry order, at most, for this account or strategy; unset: [risk] "
+            "max_order_size (10 by default)"
+        ),
+    )
+    trading_windows: list[str] = Field(
+        default_factory=list, description='entries only within these, e.g. ["08:30-15:00"]; empty: any time'
+    )
+    holidays: list[date] = Field(
+        default_factory=list, description="trading days with no entries, e.g. [2026-12-24]"
+    )
+    daily_loss_limit: Decimal | None = Field(
+        None, gt=0, description="USD: a day's realised + open P&L of -500 stops entries; e.g. 500"
+    )
+    daily_profit_target: Decimal | None = Field(
+        None, gt=0, description="USD: a day's P&L this high stops entries for the day; e.g. 1000"
+    )
+    max_trailing_drawdown: Decimal | None = Field(
+        None, gt=0, description="USD below the balance's high-water mark stops entries; e.g. 2000"
+    )
+    max_entries_per_day: int | None = Field(
+        None, ge=1, description="entries per trading day, at most; e.g. 10"
+    )
+    cooldown_after_losses: int | None = Field(
+        None, ge=1, description="losing trades in a row that start a cooldown; e.g. 3"
+    )
+    cooldown_minutes: float = Field(
+        30.0, gt=0, le=24 * 60, description="minutes of that cooldown (at most 1,440)"
+    )
+    require_stop_loss: bool = Field(False, description="refuse an entry that carries no stop loss")
+    lockout_until: str = Field(
+        "next_day", description='a lockout lasts until "next_day" or "HH:MM" (the next such time)'
+    )
+    flatten_on_lockout: bool = Field(
+        True, description="on lockout, cancel working orders and close positions"
+    )
+    close_at_session_end: bool = Field(
+        False, description="cancel and close at session_close; no entries until the next day"
+    )
+    session_close: str = Field(
+        "15:10", description='"HH:MM": Topstep\'s positions must be flat by 15:10 Central'
+    )
 
     @model_validator(mode="after")
     def _times(self) -> RiskLimits:
@@ -274,10 +434,23 @@ class RiskSettings(RiskLimits):
             "set it higher on purpose)"
         ),
     )
-    timezone: str = "America/Chicago"  # the exchange's: CME trades on US/Central time
-    day_start: str = "17:00"  # a trading day starts at 17:00 Central the evening before
-    contract_weights: dict[str, float] = Field(default_factory=lambda: dict(MICRO_WEIGHTS))
-    accounts: dict[str, RiskLimits] = Field(default_factory=dict)
+    timezone: str = Field("America/Chicago", description="the exchange's time zone (CME: US Central)")
+    day_start: str = Field("17:00", description='"HH:MM": a trading day starts at 17:00 the evening before')
+    contract_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(MICRO_WEIGHTS),
+        description=(
+            "how much one contract counts in max_contracts_total, by TradingView root or ProjectX"
+            " symbol: MNQ, MES, MYM, M2K, MGC (GMET), MCL (MCLE) 0.1 each; a root not listed "
+            "counts 1. A [risk.contract_weights] table replaces the whole list"
+        ),
+    )
+    accounts: dict[str, RiskLimits] = Field(
+        default_factory=dict,
+        description=(
+            'per-account overrides, key by key, by account name or id: [risk.accounts."SIM-AUTO-'
+            'OCO"] max_order_size = 2'
+        ),
+    )
 
     @model_validator(mode="after")
     def _zone(self) -> RiskSettings:
@@ -306,7 +479,7 @@ SIM_STATE_IN_MEMORY = ":memory:"
 class SimSettings(BaseModel):
     """``[sim]``: the built-in ProjectX simulator."""
 
-    seed: int = 7
+    seed: int = Field(7, description="the in-process simulator's random seed (its market)")
     # Where the in-process simulator keeps its orders, positions, balances and ids across restarts.
     # Empty: next to a SQLite journal (tvbridge.db → tvbridge.sim.db), else ./tvbridge.sim.db;
     # ":memory:" keeps nothing (every start is a new simulator).
@@ -325,13 +498,29 @@ class Settings(BaseSettings):
         toml_file=None,
     )
 
-    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
-    journal: JournalSettings = Field(default_factory=JournalSettings)
-    server: ServerSettings = Field(default_factory=ServerSettings)
-    engine: EngineSettings = Field(default_factory=EngineSettings)
-    tunnel: TunnelSettings = Field(default_factory=TunnelSettings)
-    risk: RiskSettings = Field(default_factory=RiskSettings)
-    sim: SimSettings = Field(default_factory=SimSettings)
+    gateway: GatewaySettings = Field(
+        default_factory=GatewaySettings, description="which ProjectX gateway, and how to talk to it"
+    )
+    journal: JournalSettings = Field(
+        default_factory=JournalSettings, description="where the order journal lives"
+    )
+    server: ServerSettings = Field(
+        default_factory=ServerSettings,
+        description="the web server, the webhook listener and the files they read",
+    )
+    engine: EngineSettings = Field(
+        default_factory=EngineSettings,
+        description="how UNKNOWN outcomes are chased (never by resending), protection and shutdown",
+    )
+    tunnel: TunnelSettings = Field(
+        default_factory=TunnelSettings,
+        description="the tunnel client `tvbridge tunnel` / `serve --tunnel` starts",
+    )
+    risk: RiskSettings = Field(
+        default_factory=RiskSettings,
+        description="limits on entries for every followed account (exits are never refused)",
+    )
+    sim: SimSettings = Field(default_factory=SimSettings, description="the built-in ProjectX simulator")
 
     def sim_state_path(self) -> Path | None:
         """The in-process simulator's state file (``[sim] state_file``), or None to keep nothing."""
@@ -395,3 +584,124 @@ def _one_line(exc: ValidationError, path: Path | None) -> str:
     msg = err["msg"].removeprefix("Value error, ")
     more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     return f"Setting '{key}'{shown}: {msg}{where}{more}"
+
+
+def settings_problems(path: Path | None = None, **overrides: Any) -> list[str]:
+    """Every problem of the settings :func:`load_settings` would load, one line each, for
+    ``tvbridge check``; empty when they load.
+
+    Each line starts with where the value came from: ``tvbridge.toml:12:`` (the file and the
+    line of the key, or of its section when a rule spans keys), or ``TVBRIDGE_SERVER__PORT:`` (the
+    environment, which wins over the file). API keys and tokens are never echoed.
+    """
+    first = ""
+    try:
+        load_settings(path, **overrides)
+    except ConfigError as exc:
+        first = str(exc)
+    if path is None and DEFAULT_CONFIG.exists():
+        path = DEFAULT_CONFIG
+    lines: dict[tuple[str, ...], int] = {}
+    problems: list[str] = []
+    if path is not None and path.exists():
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            found = re.search(r"at line (\d+)", str(exc))
+            return [f"{path}:{found.group(1) if found else 1}: not valid TOML: {exc}"]
+        lines = key_lines(text)
+        problems = _unknown_keys(data, path, lines)
+    if not first:
+        return problems
+
+    class _FileSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+    try:
+        _FileSettings(**overrides)
+    except ValidationError as exc:
+        return [_located(error, path, lines) for error in exc.errors()] + problems
+    return [first, *problems]  # not a validation error (cannot happen today): load_settings' line
+
+
+def _unknown_keys(data: dict[str, Any], path: Path, lines: dict[tuple[str, ...], int]) -> list[str]:
+    """Keys of a known section that are no setting (a typo): the section ignores them, so the
+    value the trader meant is silently not used. (An unknown section is a validation error.)"""
+    problems = []
+    for section, field in Settings.model_fields.items():
+        model, values = field.annotation, data.get(section)
+        if not isinstance(values, dict) or not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        for key in values:
+            if key not in model.model_fields:
+                line = lines.get((section, key), lines.get((section,), 1))
+                problems.append(
+                    f"{path}:{line}: Setting '{section}.{key}': not a setting of [{section}], so it "
+                    "is ignored; check the spelling (every key: docs/settings.md)"
+                )
+    return problems
+
+
+def _located(error: Any, path: Path | None, lines: dict[tuple[str, ...], int]) -> str:
+    loc = tuple(str(p) for p in error["loc"])
+    key = ".".join(loc) or "settings"
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    given = error.get("input")
+    secret = "api_key" in key or "token" in key
+    shown = "" if isinstance(given, dict) or secret else f" = {given!r}"
+    target = loc
+    if len(loc) == 1:  # a rule over a section's keys: point at the key its message names first
+        keys = {path[1] for path in lines if len(path) == 2 and path[0] == loc[0]}
+        named = [
+            (m.start(), m.group(1)) for m in re.finditer(r"\b([a-z][a-z_]*)\b", msg) if m.group(1) in keys
+        ]
+        if named:
+            target = (loc[0], min(named)[1])
+            key = ".".join(target)
+    env = _env_name(target)
+    if env is not None:
+        where = env
+    else:
+        line = next((lines[target[:n]] for n in range(len(target), 0, -1) if target[:n] in lines), None)
+        where = f"{path}:{line}" if path is not None and line is not None else "settings"
+    return f"{where}: Setting '{key}'{shown}: {msg}"
+
+
+def _env_name(loc: tuple[str, ...]) -> str | None:
+    """The ``TVBRIDGE_*`` variable that set the key at ``loc`` (or its section), if one did."""
+    for n in range(len(loc), 0, -1):
+        name = "TVBRIDGE_" + "__".join(loc[:n]).upper()
+        for var in os.environ:
+            if var.upper() == name:
+                return var
+    return None
+
+
+_TOML_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_TOML_KEY = re.compile(
+    r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
+)
+
+
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """The line (from 1) of each table and key of a TOML document, by its dotted path: a small
+    scan, since tomllib keeps no positions. Keys inside multi-line values are not told apart
+    from keys (settings have none that matter); the first line of a path wins."""
+    found: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _TOML_HEADER.match(line)
+        if header:
+            table = _toml_path(header.group(1))
+            found.setdefault(table, number)
+            continue
+        key = _TOML_KEY.match(line)
+        if key:
+            found.setdefault(table + _toml_path(key.group(1)), number)
+    return found
+
+
+def _toml_path(dotted: str) -> tuple[str, ...]:
+    parts = re.findall(r""""([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+)""", dotted)
+    return tuple(next(p for p in part if p) if any(part) else "" for part in parts)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import load_settings
+from app.config import key_lines, load_settings, settings_problems
 from app.errors import ConfigError
 
 
@@ -109,3 +109,94 @@ def test_order_size_ceiling_is_10_by_default_and_can_be_set_higher_per_account(
     with pytest.raises(ConfigError, match="max_order_size"):
         path.write_text("[risk]\nmax_order_size = 0\n")
         load_settings(path)
+
+
+SEVERAL_WRONG = """\
+# a trader's tvbridge.toml with three mistakes
+[gateway]
+kind = "sim"
+timeout_s = 600
+
+[server]
+port = 8000
+max_body_bytes = 12
+
+[risk]
+session_close = "3pm"
+holidays = [2026-12-24]
+
+[tunnel]
+restart_delay_s = 0
+"""
+
+
+def test_every_settings_problem_is_listed_with_its_file_and_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Issue 14: `tvbridge check` said only the first wrong setting, and not where it was."""
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "tvbridge.toml"
+    config.write_text(SEVERAL_WRONG)
+
+    problems = settings_problems(config)
+
+    assert len(problems) == 4, problems
+    assert problems[0].startswith(f"{config}:4: Setting 'gateway.timeout_s' = 600: ")
+    assert problems[1].startswith(f"{config}:8: Setting 'server.max_body_bytes' = 12: ")
+    assert problems[2].startswith(f"{config}:15: Setting 'tunnel.restart_delay_s' = 0: ")
+    # A rule over the section's keys (checked once its keys are each right) names the key's line.
+    assert (
+        problems[3]
+        == f"{config}:11: Setting 'risk.session_close': session_close '3pm' must be HH:MM, e.g. 15:10"
+    )
+    with pytest.raises(ConfigError, match=r"\(\+3 more\)"):  # serve still stops at the first
+        load_settings(config)
+
+
+def test_a_problem_from_the_environment_names_the_variable_and_secrets_are_not_echoed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "tvbridge.toml"
+    config.write_text(
+        '[server]\nport = 8000\n\n[gateway]\nkind = "topstepx"\nusername = "me"\n'
+        '[risk.accounts."SIM-AUTO-OCO"]\nmax_order_size = 0\n'
+    )
+    monkeypatch.setenv("TVBRIDGE_SERVER__PORT", "eighty")
+
+    gateway, server, account = settings_problems(config)
+
+    # A rule over the [gateway] keys points at the first key it names that the file has.
+    assert gateway.startswith(f"{config}:5: Setting 'gateway.kind': kind 'topstepx' needs gateway.api_key")
+    assert server.startswith("TVBRIDGE_SERVER__PORT: Setting 'server.port' = 'eighty': ")
+    assert account.startswith(f"{config}:8: Setting 'risk.accounts.SIM-AUTO-OCO.max_order_size' = 0: ")
+    config.write_text('[gateway]\nkind = "topstepx"\nusername = "me"\napi_key = ["s3cr3t-value"]\n')
+    monkeypatch.delenv("TVBRIDGE_SERVER__PORT")
+    [problem] = settings_problems(config)
+    assert problem.startswith(f"{config}:4: Setting 'gateway.api_key': ") and "s3cr3t" not in problem
+
+
+def test_good_settings_and_broken_toml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "tvbridge.toml"
+    config.write_text("[server]\nport = 9000\n")
+    assert settings_problems(config) == []
+    config.write_text("[server]\nport = 9000\n[gateway\n")
+    [broken] = settings_problems(config)
+    assert broken.startswith(f"{config}:3: not valid TOML: ")
+    assert settings_problems(tmp_path / "missing.toml") == [
+        f"Config file {tmp_path / 'missing.toml'} does not exist; create it or drop --config"
+    ]
+
+
+def test_key_lines_reads_tables_dotted_and_quoted_keys() -> None:
+    text = '[a]\nx = 1\n  y.z = 2\n[b."c.d"]\n"e" = 3  # note\n[[f]]\ng=4\n'
+    assert key_lines(text) == {
+        ("a",): 1,
+        ("a", "x"): 2,
+        ("a", "y", "z"): 3,
+        ("b", "c.d"): 4,
+        ("b", "c.d", "e"): 5,
+        ("f",): 6,
+        ("f", "g"): 7,
+    }

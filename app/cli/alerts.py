@@ -7,15 +7,32 @@ import asyncio
 import json
 import sys
 
-from app.cli.common import read_file, read_text, say, settings_of, webhook_url
+from app.cli.accounts_check import check_template_accounts
+from app.cli.common import EXIT_CONFIG, read_file, read_text, say, settings_of, webhook_url
+from app.config import settings_problems
 from app.errors import BridgeError, ConfigError
 
 
 def check(args: argparse.Namespace) -> int:
     """List every problem of the settings, templates and webhook secrets; 1 when there is one."""
     from app.ingest.auth import load_secrets
-    from app.strategies import check_templates, load_templates, stale_check_warnings
+    from app.strategies import (
+        check_templates,
+        example_time_warnings,
+        load_templates,
+        stale_check_warnings,
+    )
 
+    wrong = settings_problems(args.config)
+    if wrong:
+        for problem in wrong:
+            say(problem)
+        say(
+            f"tvbridge check: {len(wrong)} settings problem(s); templates and secrets are checked "
+            "once the settings load",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     settings = settings_of(args)
     problems = [str(p) for p in check_templates(settings.server.templates_dir)]
     # Warnings do not fail the check: the template works, but its stale check is off.
@@ -27,6 +44,14 @@ def check(args: argparse.Namespace) -> int:
         message = read_text(settings.server.alerts_dir / f"{template.name}.txt")
         for warning in stale_check_warnings(template, message):
             say(f"warning: {warning}")
+        for example in sorted(settings.server.alerts_dir.glob(f"{template.name}.example.*")):
+            shown = example.as_posix()
+            for warning in example_time_warnings(template, read_text(example), shown):
+                say(f"warning: {warning}")
+    accounts = asyncio.run(check_template_accounts(settings, loaded))
+    problems += accounts.problems
+    if accounts.skipped:
+        say(f"warning: {accounts.skipped}")
     secrets = load_secrets(settings.server.secrets_file)
     names = sorted(p.stem for p in settings.server.templates_dir.glob("*.toml"))
     for name in names:
@@ -40,7 +65,8 @@ def check(args: argparse.Namespace) -> int:
     if any("no webhook secret" not in p for p in problems):
         say(f"tvbridge check: {len(problems)} problem(s)", file=sys.stderr)
         return 1
-    say(f"tvbridge check: {len(names)} template(s) OK, gateway {settings.gateway.firm_name}")
+    checked = "accounts not checked" if accounts.skipped else "accounts found"
+    say(f"tvbridge check: {len(names)} template(s) OK, gateway {settings.gateway.firm_name} ({checked})")
     return 0
 
 

@@ -10,7 +10,7 @@ exits): app/engine/execute.py.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.domain.models import Alert
 
@@ -32,6 +32,23 @@ class AgeRule(Protocol):
     @property
     def max_age_s(self) -> float:
         """Seconds an alert may be old and still open a position; 0: never stale."""
+
+
+def field_at(fields: dict[str, Any], path: str, default: Any = None) -> Any:
+    """The value of ``path`` in an alert's fields, or ``default`` when it is not there.
+
+    ``path`` is a field name (``time``) or a dotted path into nested JSON objects
+    (``metadata.timestamp``: the key ``timestamp`` of the object under ``metadata``). A key
+    that itself holds the dots (``{"metadata.timestamp": ...}``) is read first, as sent.
+    """
+    if path in fields:
+        return fields[path]
+    value: Any = fields
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return default
+        value = value[part]
+    return value
 
 
 def stale_age(rule: AgeRule, alert: Alert, alert_time: datetime | None, now: datetime) -> str | None:
@@ -72,7 +89,7 @@ def unchecked_time(rule: AgeRule, alert: Alert, alert_time: datetime | None, now
     if not field or not max_age_s:
         return None
     advice = f'send "{field}": "{{{{timenow}}}}" in the alert message (alerts/{alert.strategy}.txt)'
-    value = alert.fields.get(field)
+    value = field_at(alert.fields, field)
     if value is None or (isinstance(value, str) and not value.strip()):
         return (
             f"stale check not done: the alert has no '{field}' (time_field of template "

@@ -11,7 +11,8 @@ The strategy's name is the file stem (``^[a-z0-9][a-z0-9_-]{0,63}$``). The forma
     dedupe_window_s = 60         # seconds (default 60)
     secret_field = "secret"      # body field with the webhook secret (default "secret")
     time_field = "time"          # alert field with its fire time ({{timenow}}, not {{time}},
-                                 # the bar's open): ISO-8601 Z or epoch ms
+                                 # the bar's open): ISO-8601 Z or epoch ms; a dotted
+                                 # path ("metadata.timestamp") reads a nested object
     max_age_s = 30               # seconds (default 30; 0 = never stale): with time_field, an
                                  # entry (buy, sell, OCO pair, reverse's new entry) whose alert
                                  # is older when it starts executing is refused as stale and
@@ -84,7 +85,7 @@ Test alerts (``refresh_alert_time``): ``tvbridge send`` and the webhooks page se
 ``time_field`` to the moment they send it, as TradingView fills ``{{timenow}}`` when it fires.
 """
 
-from app.strategies.alert_time import refresh_alert_time, stale_check_warnings
+from app.strategies.alert_time import example_time_warnings, refresh_alert_time, stale_check_warnings
 from app.strategies.loader import check_templates, load_template, load_templates
 from app.strategies.schema import AccountSpec, Problem
 from app.strategies.store import (
@@ -107,6 +108,7 @@ __all__ = [
     "TemplateInvalid",
     "check_template_text",
     "check_templates",
+    "example_time_warnings",
     "load_template",
     "load_templates",
     "new_template_text",

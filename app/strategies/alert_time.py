@@ -11,10 +11,12 @@ import json
 import re
 from datetime import UTC, datetime
 
+from app.domain.staleness import field_at
 from app.strategies.template import StrategyTemplate
 from app.strategies.values import EPOCH_MS_FROM
 
 _WHITESPACE = " \t\n\r"
+_ABSENT = object()
 
 
 def refresh_alert_time(
@@ -22,11 +24,12 @@ def refresh_alert_time(
 ) -> bytes:
     """Return ``raw`` with the template's ``time_field`` set to ``now`` (default: the UTC clock).
 
-    Only a JSON object body that has ``time_field`` at its top level changes, and only that
-    value, keeping its kind: ISO-8601 text becomes ``YYYY-MM-DDTHH:MM:SSZ`` (UTC, whole seconds,
-    as ``{{timenow}}``); epoch milliseconds (or seconds) stay so, as a number or as text. The rest
-    of the body is kept byte for byte. Any other body (text, invalid JSON, no such field, no
-    template or no ``time_field``) is returned unchanged.
+    Only a JSON object body that has ``time_field`` changes (a field name, or a dotted path into
+    nested objects such as ``metadata.timestamp``), and only that value, keeping its kind:
+    ISO-8601 text becomes ``YYYY-MM-DDTHH:MM:SSZ`` (UTC, whole seconds, as ``{{timenow}}``);
+    epoch milliseconds (or seconds) stay so, as a number or as text. The rest of the body is
+    kept byte for byte. Any other body (text, invalid JSON, no such field, no template or no
+    ``time_field``) is returned unchanged.
     """
     if template is None or template.time_field is None or template.alert_format != "json":
         return raw
@@ -35,11 +38,14 @@ def refresh_alert_time(
         body = json.loads(text)
     except (UnicodeDecodeError, ValueError):
         return raw
-    if not isinstance(body, dict) or template.time_field not in body:
+    if not isinstance(body, dict) or field_at(body, template.time_field, _ABSENT) is _ABSENT:
         return raw
     moment = (now or datetime.now(UTC)).astimezone(UTC)
+    spans = _value_spans(text, template.time_field, 0)
+    if not spans:  # a key holding the dots is read first, as field_at reads it
+        spans = _path_spans(text, template.time_field.split("."), 0)
     # Rebuilt from the end so the earlier spans keep their offsets (a repeated key: every copy).
-    for start, end in reversed(_value_spans(text, template.time_field)):
+    for start, end in sorted(spans, reverse=True):
         text = text[:start] + _time_like(json.loads(text[start:end]), moment) + text[end:]
     return text.encode("utf-8")
 
@@ -55,11 +61,24 @@ def _time_like(old: object, moment: datetime) -> str:
     return str(epoch) if not isinstance(old, str) else json.dumps(str(epoch))
 
 
-def _value_spans(text: str, key: str) -> list[tuple[int, int]]:
-    """Where the values of ``key`` sit in a JSON object's text (already known to be valid)."""
+def _path_spans(text: str, path: list[str], start: int) -> list[tuple[int, int]]:
+    """Where the values at the dotted ``path`` sit in the JSON object starting at ``start``."""
+    spans = _value_spans(text, path[0], start)
+    if len(path) == 1:
+        return spans
+    inner = []
+    for at, _end in spans:
+        if text[at] == "{":
+            inner.extend(_path_spans(text, path[1:], at))
+    return inner
+
+
+def _value_spans(text: str, key: str, start: int) -> list[tuple[int, int]]:
+    """Where the values of ``key`` sit in the JSON object starting at ``start`` of ``text``
+    (already known to be valid)."""
     decoder = json.JSONDecoder()
     spans = []
-    at = _skip(text, _skip(text, 0) + 1)  # past "{"
+    at = _skip(text, _skip(text, start) + 1)  # past "{"
     while text[at] == '"':
         name, at = decoder.raw_decode(text, at)  # the key: a JSON string
         at = _skip(text, _skip(text, at) + 1)  # past ":"
@@ -99,7 +118,7 @@ def stale_check_warnings(template: StrategyTemplate, message: str | None) -> lis
     if message is None:
         return []
     if template.alert_format == "json":
-        sent = re.search(rf'"{re.escape(field)}"\s*:', message) is not None
+        sent = _json_sends(message, field)
     else:
         sent = template.pattern is not None and field in template.pattern.groupindex
     if sent:
@@ -108,4 +127,51 @@ def stale_check_warnings(template: StrategyTemplate, message: str | None) -> lis
         f"{where}: its alert message alerts/{template.name}.txt does not send time_field '{field}', "
         f"so the stale check cannot run and every alert is executed however old; add "
         f'"{field}": "{{{{timenow}}}}" to the message (max_age_s {template.max_age_s:g})'
+    ]
+
+
+def _json_sends(message: str, field: str) -> bool:
+    """Whether a JSON alert message has ``field`` (a name or a dotted path into nested objects).
+
+    The message may hold TradingView placeholders that are not JSON (``{{close}}`` unquoted), so
+    when it does not parse, a plain name is looked for as ``"name":`` and a dotted path as its
+    last part's key after each earlier part's key.
+    """
+    try:
+        body = json.loads(message)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        return field_at(body, field, _ABSENT) is not _ABSENT
+    if re.search(rf'"{re.escape(field)}"\s*:', message):
+        return True
+    keys = r"[\s\S]*?".join(rf'"{re.escape(part)}"\s*:' for part in field.split("."))
+    return "." in field and re.search(keys, message) is not None
+
+
+def example_time_warnings(template: StrategyTemplate, example: str | None, shown: str) -> list[str]:
+    """Warn when the example alert ``example`` (the text of ``shown``, e.g.
+    ``alerts/mnq-market.example.json``) lacks ``template``'s ``time_field``, for ``tvbridge check``.
+
+    Such an example, sent with ``tvbridge send`` or the page's "try it", is executed with no stale
+    check, and a message copied from it would be too. Nothing to say without ``time_field``,
+    with ``max_age_s = 0`` (stale_check_warnings says that) or without an example.
+    """
+    field = template.time_field
+    if field is None or not template.max_age_s or example is None:
+        return []
+    if template.alert_format == "json":
+        try:
+            body = json.loads(example)
+        except ValueError:
+            body = None
+        found = isinstance(body, dict) and field_at(body, field, _ABSENT) is not _ABSENT
+    else:
+        matched = template.pattern.search(example) if template.pattern is not None else None
+        found = matched is not None and matched.groupdict().get(field) is not None
+    if found:
+        return []
+    return [
+        f"template '{template.name}': its example alert {shown} has no time_field '{field}', so it "
+        "is executed with no stale check; add the field (as the alert message sends it)"
     ]

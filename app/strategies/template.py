@@ -14,6 +14,7 @@ from typing import Literal, TypeVar
 from app.config import RiskLimits
 from app.domain.enums import Action, OrderType, Side
 from app.domain.models import Alert, Bracket, Contract, OrderIntent
+from app.domain.staleness import field_at
 from app.domain.ticks import distance_to_ticks, round_to_tick
 from app.errors import TemplateError
 from app.strategies import values as conv
@@ -81,7 +82,7 @@ class StrategyTemplate:
         """Return the alert's own fire time (UTC) from ``time_field``; None when absent or unreadable."""
         if self.time_field is None:
             return None
-        return conv.to_alert_time(alert.fields.get(self.time_field))
+        return conv.to_alert_time(field_at(alert.fields, self.time_field))
 
     def render(self, alert: Alert, contract: Contract) -> list[OrderIntent]:
         """Return one OrderIntent per account, in the template's order. Pure: no I/O.

@@ -158,6 +158,84 @@ def test_check_lists_every_problem_with_file_and_line(workdir: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def _secrets_for_all(workdir: Path) -> None:
+    (workdir / "webhook_secrets.toml").write_text(
+        "".join(f'{p.stem} = "secret-{p.stem}-0123456789"\n' for p in (workdir / "templates").glob("*.toml"))
+    )
+
+
+def test_check_fails_a_template_account_the_gateway_does_not_list(workdir: Path) -> None:
+    """Issue 14: `check` passed a template naming an account that does not exist. It logs in to
+    the gateway (here the simulator) read-only and names the account, its line and the real ones."""
+    market = (workdir / "templates" / "mnq-market.toml").read_text()
+    (workdir / "templates" / "ghost.toml").write_text(market.replace('"SIM-AUTO-OCO"', '"SIM-NOPE"'))
+    line = market.splitlines().index('accounts = ["SIM-AUTO-OCO"]') + 1
+    _secrets_for_all(workdir)
+
+    result = tvbridge("check", cwd=workdir)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    [problem] = [x for x in result.stdout.splitlines() if "SIM-NOPE" in x]
+    assert problem.startswith(f"templates/ghost.toml:{line}: Template 'ghost': account 'SIM-NOPE' is not one")
+    assert "SIM-AUTO-OCO (" in problem  # the accounts that do exist
+    assert "tvbridge check: 1 problem(s)" in result.stderr
+
+
+def test_check_says_the_accounts_were_not_checked_when_no_gateway_answers(workdir: Path) -> None:
+    _secrets_for_all(workdir)
+    env = {
+        "TVBRIDGE_GATEWAY__KIND": "custom",
+        "TVBRIDGE_GATEWAY__API_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        "TVBRIDGE_GATEWAY__USER_HUB_URL": "http://127.0.0.1:1/hubs/user",
+        "TVBRIDGE_GATEWAY__USERNAME": "me",
+        "TVBRIDGE_GATEWAY__API_KEY": "k",
+    }
+
+    result = tvbridge("check", cwd=workdir, env=env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "warning: the templates' accounts were not checked: gateway ProjectX did not answer" in result.stdout
+    )
+    assert "7 template(s) OK, gateway ProjectX (accounts not checked)" in result.stdout
+
+
+def test_check_warns_when_an_example_alert_lacks_the_time_field(workdir: Path) -> None:
+    shutil.copytree(SHIPPED_ALERTS, workdir / "alerts")
+    _secrets_for_all(workdir)
+    example = workdir / "alerts" / "mnq-market.example.json"
+    body = json.loads(example.read_text())
+    example.write_text(json.dumps({k: v for k, v in body.items() if k != "time"}))
+
+    result = tvbridge("check", cwd=workdir)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    warnings = [x for x in result.stdout.splitlines() if x.startswith("warning: ")]
+    assert len(warnings) == 1, result.stdout
+    assert (
+        "template 'mnq-market': its example alert alerts/mnq-market.example.json has no time_field 'time'"
+        in (warnings[0])
+    )
+    assert "(accounts found)" in result.stdout
+
+
+def test_check_lists_every_settings_problem_with_file_and_line(workdir: Path) -> None:
+    """Issue 14: every wrong setting at once, each with the file and line (or the variable)."""
+    (workdir / "tvbridge.toml").write_text(
+        '[gateway]\nkind = "sim"\ntimeout_s = 600\n\n[server]\nmax_body_bytes = 12\nnot_a_key = 1\n'
+    )
+    result = tvbridge("check", cwd=workdir, env={"TVBRIDGE_ENGINE__ON_SHUTDOWN": "close"})
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("tvbridge.toml:3: Setting 'gateway.timeout_s' = 600: "), lines
+    assert lines[1].startswith("tvbridge.toml:6: Setting 'server.max_body_bytes' = 12: "), lines
+    assert lines[2].startswith("TVBRIDGE_ENGINE__ON_SHUTDOWN: Setting 'engine.on_shutdown' = 'close'"), lines
+    assert lines[3].startswith("tvbridge.toml:7: Setting 'server.not_a_key': not a setting of [server]")
+    assert "tvbridge check: 4 settings problem(s)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_a_bad_setting_stops_with_one_line_naming_the_key(workdir: Path) -> None:
     result = tvbridge("serve", cwd=workdir, env={"TVBRIDGE_GATEWAY__KIND": "topstep"})
 

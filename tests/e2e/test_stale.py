@@ -234,3 +234,23 @@ async def test_a_fresh_time_says_nothing(env: Env) -> None:
 
     assert reply["status"] == "executed" and not reply.get("reason"), reply
     assert _unchecked_events(env) == []
+
+
+async def test_an_old_alert_with_a_nested_time_is_refused_as_stale(env: Env) -> None:
+    """Issue 14: with time_field = "metadata.timestamp", a 14-day-old entry was executed."""
+    templates = env.settings.server.templates_dir
+    (templates / "nested.toml").write_text(TIMED.format(extra="").replace('"time"', '"metadata.timestamp"'))
+    ensure_secrets(env.settings.server.secrets_file, ["nested"])
+    env.runtime.bridge.templates = load_templates(templates)
+    env.runtime.bridge.secrets = load_secrets(env.settings.server.secrets_file)
+    body = {"ticker": "MNQ1!", "action": "buy", "quantity": "1", "metadata": {"timestamp": _iso(14 * 86400)}}
+
+    response = await env.send("nested", json.dumps(body), fresh_time=False)
+
+    reply = response.json()
+    assert reply["status"] == "stale" and reply["orders"] == [], reply
+    assert "older than max_age_s 30 of template 'nested'" in reply["reason"]
+    assert env.place_requests() == []
+    fresh = {**body, "metadata": {"timestamp": _iso(1)}}
+    response = await env.send("nested", json.dumps(fresh), fresh_time=False)
+    assert response.json()["status"] != "stale", response.text

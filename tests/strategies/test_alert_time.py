@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from app.strategies import StrategyTemplate, load_template, refresh_alert_time, stale_check_warnings
+from app.strategies import (
+    StrategyTemplate,
+    example_time_warnings,
+    load_template,
+    refresh_alert_time,
+    stale_check_warnings,
+)
 from tests.helpers import SHIPPED_ALERTS, SHIPPED_TEMPLATES
 
 NOW = datetime(2026, 11, 21, 9, 15, 42, 654321, tzinfo=UTC)
@@ -138,3 +144,41 @@ def test_a_text_message_is_read_through_the_pattern() -> None:
     assert "does not send time_field 'time'" in warning
     with_group = dataclasses.replace(timed, pattern=re.compile(r"(?P<action>\w+) .* (?P<time>\S+)$"))
     assert stale_check_warnings(with_group, "buy 1 NQ1! {{timenow}}") == []
+
+
+def test_a_dotted_time_field_is_read_refreshed_and_checked(market: StrategyTemplate) -> None:
+    """Issue 14: a nested time_field ("metadata.timestamp") is read, never silently ignored."""
+    nested = dataclasses.replace(market, time_field="metadata.timestamp")
+    raw = b'{"ticker": "MNQ1!", "metadata": {"timestamp": "2026-03-02T14:30:00Z", "time": 1}, "time": 2}'
+
+    fresh = refresh_alert_time(raw, nested, now=NOW)
+
+    assert json.loads(fresh) == {
+        "ticker": "MNQ1!",
+        "metadata": {"timestamp": "2026-11-21T09:15:42Z", "time": 1},
+        "time": 2,
+    }
+    message = '{"ticker": "{{ticker}}", "price": {{close}}, "metadata": {"timestamp": "{{timenow}}"}}'
+    assert stale_check_warnings(nested, message) == []
+    [missing] = stale_check_warnings(nested, '{"ticker": "{{ticker}}", "timestamp": "{{timenow}}"}')
+    assert "does not send time_field 'metadata.timestamp'" in missing
+
+
+def test_an_example_without_the_time_field_is_warned(market: StrategyTemplate) -> None:
+    shown = "alerts/mnq-market.example.json"
+    assert example_time_warnings(market, '{"ticker": "MNQ1!", "time": "2026-03-02T14:30:00Z"}', shown) == []
+    [warning] = example_time_warnings(market, '{"ticker": "MNQ1!"}', shown)
+    assert warning.startswith("template 'mnq-market': its example alert alerts/mnq-market.example.json")
+    assert "has no time_field 'time'" in warning
+    nested = dataclasses.replace(market, time_field="metadata.timestamp")
+    assert example_time_warnings(nested, '{"metadata": {"timestamp": "2026-03-02T14:30:00Z"}}', shown) == []
+    assert len(example_time_warnings(nested, '{"time": "2026-03-02T14:30:00Z"}', shown)) == 1
+    assert example_time_warnings(market, None, shown) == []
+
+
+def test_the_shipped_examples_have_their_templates_time_field() -> None:
+    for path in sorted(SHIPPED_TEMPLATES.glob("*.toml")):
+        template = load_template(SHIPPED_TEMPLATES, path.stem)
+        assert template is not None
+        for example in sorted(SHIPPED_ALERTS.glob(f"{path.stem}.example.*")):
+            assert example_time_warnings(template, example.read_text(), example.name) == [], example.name
