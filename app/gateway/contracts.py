@@ -18,10 +18,11 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
+from app.domain.calendar import TradingCalendar
 from app.domain.expiry import (
     MONTH_CODES,
     ROOT_SEGMENTS,
@@ -29,6 +30,7 @@ from app.domain.expiry import (
     has_expired,
     last_trading_day,
     parse_contract_id,
+    roll_warning,
     segment_of,
 )
 from app.domain.models import Contract
@@ -77,7 +79,8 @@ class ContractResolver:
         symbols: Mapping[str, str] | None = None,
         refresh_s: float = 3600,
         clock: Callable[[], float] = time.monotonic,
-        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        today: Callable[[], date] = lambda: TradingCalendar().trading_day(datetime.now(UTC)),
+        holidays: Iterable[date] = (),
     ) -> None:
         self._rest = rest
         self.symbols = {**DEFAULT_SYMBOLS, **{k.upper(): v for k, v in (symbols or {}).items()}}
@@ -86,6 +89,8 @@ class ContractResolver:
         self._refresh_s = refresh_s
         self._clock = clock
         self._today = today
+        self._holidays = frozenset(holidays)
+        self._rolls: dict[str, tuple[date, str]] = {}  # contract id → (the day warned, warning)
         self._searched: dict[str, tuple[list[dict[str, Any]], float]] = {}
         self._available: list[dict[str, Any]] | None = None
         self._available_at = 0.0
@@ -105,6 +110,31 @@ class ContractResolver:
         AlertInvalidError) naming the month and the active contract when a dated ticker's month
         has stopped trading; GatewayError when it cannot be asked.
         """
+        contract = await self._resolve(ticker)
+        self._note_roll(contract)
+        return contract
+
+    def roll_warnings(self) -> list[str]:
+        """Today's roll warnings (app/domain/expiry.py roll_warning) of the contracts resolved
+        so far, for the Status page: a contract within 5 trading days of its last trading day."""
+        today = self._today()
+        return [warning for day, warning in self._rolls.values() if day == today]
+
+    def _note_roll(self, contract: Contract) -> None:
+        """Log a contract's roll warning once a day (the first resolve of the day: at serve start
+        for the templates' fixed tickers, else the first alert)."""
+        today = self._today()
+        seen = self._rolls.get(contract.contract_id)
+        if seen is not None and seen[0] == today:
+            return
+        warning = roll_warning(contract, today, self._holidays)
+        if warning is None:
+            self._rolls.pop(contract.contract_id, None)
+            return
+        self._rolls[contract.contract_id] = (today, warning)
+        log.warning("contract roll: %s", warning)
+
+    async def _resolve(self, ticker: str) -> Contract:
         # An exchange prefix (CME_MINI:, CME_MINI_DL:) says nothing the root does not.
         text = ticker.strip().rsplit(":", 1)[-1].strip().upper()
         if text in self.symbols:

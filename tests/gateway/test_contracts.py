@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -383,3 +384,23 @@ async def test_an_expired_month_is_refused_on_the_simulator(sim_resolver: Contra
         "Ticker 'MNQU5': MNQU5 expired in September 2025 (last trading day 2025-09-19); "
         "the active MNQ contract is MNQZ5: use MNQ1! or MNQZ5"
     )
+
+
+async def test_a_contract_about_to_roll_is_warned_of_once_a_day(
+    resolver: ContractResolver, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    await resolver.resolve("NQ1!")
+    assert resolver.roll_warnings() == []  # March 2025: December is far
+    clock.today = date(2025, 12, 15)  # ENQ Z25 stops trading on Friday 2025-12-19
+    with caplog.at_level(logging.WARNING, logger="app.gateway.contracts"):
+        await resolver.resolve("NQ1!")
+        await resolver.resolve("CME_MINI:NQ1!")
+        clock.today = date(2025, 12, 16)
+        await resolver.resolve("NQ")
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2, messages  # once a day
+    assert (
+        "ENQZ25 (CON.F.US.ENQ.Z25) has its last trading day in 4 trading days (Fri 2025-12-19)" in messages[0]
+    )
+    assert "in 3 trading days" in messages[1]
+    assert resolver.roll_warnings() == [messages[1].removeprefix("contract roll: ")]
