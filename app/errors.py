@@ -13,6 +13,7 @@ Exception hierarchy (the classes defined elsewhere say where)::
     ├── AlertError                  a bad alert; it never reaches the gateway
     │   ├── AlertAuthError          missing or wrong webhook secret (answered 401)
     │   └── AlertInvalidError       the body cannot be read as an alert (answered 422)
+    │       └── ContractExpiredError  the ticker names a contract month that stopped trading
     ├── TemplateError               a template cannot render this alert (422, journaled)
     │   └── RenderBoundError        strategies/sandbox.py: an expression broke a sandbox bound
     ├── GatewayError                carries endpoint, errorCode name, message; credentials redacted
@@ -65,6 +66,11 @@ class AlertAuthError(AlertError):
 class AlertInvalidError(AlertError):
     """The body cannot be read as an alert (422; too large → 413; an unknown strategy is
     answered as a wrong secret, 401)."""
+
+
+class ContractExpiredError(AlertInvalidError):
+    """A dated ticker names a contract month past its last trading day (gateway/contracts.py);
+    the message names the month and the active contract to use instead."""
 
 
 class TemplateError(BridgeError):

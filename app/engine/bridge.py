@@ -44,6 +44,7 @@ from app.engine.reconcile import Reconciler
 from app.engine.recovery import Recovery
 from app.engine.risk_gate import RiskGate
 from app.engine.risk_monitor import RiskMonitor
+from app.engine.roll_watch import check_fixed_tickers
 from app.engine.runner import JournalRunner
 from app.engine.shutdown import SHUTDOWN_EVENT, Held, wind_down
 from app.engine.sync import OrderSync
@@ -230,6 +231,7 @@ class Bridge:
             assert record.id is not None  # a journaled row
             self.alerts.track(record.id, self.alerts.resume(record))
         self._spawn(self._recover(by_account))
+        self._spawn(check_fixed_tickers(self.gateway, list(self.templates.values())))  # roll warnings
         self._reconcile_loop = asyncio.create_task(self.upkeep.reconcile_forever())
         self.risk_monitor.start()
         self._spawn(self.upkeep.apply_events_forever())

@@ -1,9 +1,15 @@
 """TradingView ticker → ProjectX contract: the one place the two naming schemes meet.
 
-Continuous (``NQ1!``) and bare roots (``MNQ``) mean the gateway's active contract
-(``Contract/available``); dated tickers (``MNQZ2025``, ``MNQZ25``, ``MNQZ5``) are built into a
-contract id and checked with ``Contract/searchById`` (reference/projectx-api.md §4.3, §4.4, §8.11,
-§8.12; tradingview.md §2.3).
+Continuous (``NQ1!``) and bare roots (``MNQ``) mean the gateway's active contract of the root's
+product segment (``Contract/available``, else the fuzzy ``Contract/search``); dated tickers
+(``MNQZ2025``, ``MNQZ25``, ``MNQZ5``) are built into a contract id and checked with
+``Contract/searchById`` (reference/projectx-api.md §4.3, §4.4, §8.11, §8.12, §13 note 4;
+tradingview.md §2.3).
+
+A contract is chosen by the product segment of its id (``CON.F.US.EP.Z26`` is ES), never by the
+first row or by ``activeContract`` alone: a search for "ES" also lists MES, yen and Treasury
+futures, all active (§13 note 4). The root → segment table is app/domain/expiry.py's
+ROOT_SEGMENTS.
 """
 
 from __future__ import annotations
@@ -12,47 +18,46 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime
 from typing import Any
 
+from app.domain.calendar import TradingCalendar
+from app.domain.expiry import (
+    MONTH_CODES,
+    ROOT_SEGMENTS,
+    ContractMonth,
+    has_expired,
+    last_trading_day,
+    parse_contract_id,
+    roll_warning,
+    segment_of,
+)
 from app.domain.models import Contract
-from app.errors import AlertInvalidError, GatewayError
+from app.errors import AlertInvalidError, ContractExpiredError, GatewayError
 from app.gateway.rest import RestClient
 from app.gateway.wire import to_contract
 
 log = logging.getLogger(__name__)
 
-# TradingView root → ProjectX symbol id. ES trades as EP, NQ as ENQ, MGC as GMET (§8.11).
-DEFAULT_SYMBOLS: dict[str, str] = {
-    "ES": "F.US.EP",
-    "MES": "F.US.MES",
-    "NQ": "F.US.ENQ",
-    "MNQ": "F.US.MNQ",
-    "RTY": "F.US.RTY",
-    "M2K": "F.US.M2K",
-    "YM": "F.US.YM",
-    "MYM": "F.US.MYM",
-    "CL": "F.US.CLE",
-    "MCL": "F.US.MCLE",
-    "GC": "F.US.GCE",
-    "MGC": "F.US.GMET",
-}
-MONTH_CODES = "FGHJKMNQUVXZ"
+# TradingView root → ProjectX symbol id, from the one root → segment table (§13 note 4).
+DEFAULT_SYMBOLS: dict[str, str] = {root: f"F.US.{segment}" for root, segment in ROOT_SEGMENTS.items()}
 _CONTINUOUS = re.compile(r"^(?P<root>[A-Z0-9]+?)(?P<n>\d+)!$")
 _MONTH_YEAR = re.compile(rf"^(?P<month>[{MONTH_CODES}])(?P<year>\d{{4}}|\d{{2}}|\d)$")
 _SEARCH_BY_ID = "Contract/searchById"
 
 
-def expand_year(digits: str, this_year: int) -> int:
-    """Read a ticker's year: 4 digits as is, 2 as 20YY, 1 as the year in
-    [this_year - 1, this_year + 8] that ends in that digit."""
+def contract_year(digits: str, month: int, today: date) -> int:
+    """Read a ticker's year: 4 digits as is; 1 or 2 digits as the year ending in them whose
+    ``month`` is nearest ``today`` (MNQU4 in 2026 is September 2024, not 2034; a tie goes to
+    the later year)."""
     if len(digits) == 4:
         return int(digits)
-    if len(digits) == 2:
-        return 2000 + int(digits)
-    first = this_year - 1
-    return first + (int(digits) - first) % 10
+    span = 10 if len(digits) == 1 else 100
+    base = today.year - today.year % span + int(digits)
+    now = today.year * 12 + today.month
+    candidates = (base - span, base, base + span)
+    return min(candidates, key=lambda year: (abs(year * 12 + month - now), -year))
 
 
 def contract_id_for(symbol_id: str, month: str, year: int) -> str:
@@ -74,6 +79,8 @@ class ContractResolver:
         symbols: Mapping[str, str] | None = None,
         refresh_s: float = 3600,
         clock: Callable[[], float] = time.monotonic,
+        today: Callable[[], date] = lambda: TradingCalendar().trading_day(datetime.now(UTC)),
+        holidays: Iterable[date] = (),
     ) -> None:
         self._rest = rest
         self.symbols = {**DEFAULT_SYMBOLS, **{k.upper(): v for k, v in (symbols or {}).items()}}
@@ -81,6 +88,10 @@ class ContractResolver:
         self._roots = sorted(self.symbols, key=len, reverse=True)
         self._refresh_s = refresh_s
         self._clock = clock
+        self._today = today
+        self._holidays = frozenset(holidays)
+        self._rolls: dict[str, tuple[date, str]] = {}  # contract id → (the day warned, warning)
+        self._searched: dict[str, tuple[list[dict[str, Any]], float]] = {}
         self._available: list[dict[str, Any]] | None = None
         self._available_at = 0.0
         self._dated: dict[str, tuple[Contract, float]] = {}
@@ -95,9 +106,35 @@ class ContractResolver:
         ``MNQZ5``; any case) to a gateway Contract (tick size in points, tick value in USD).
 
         Raises AlertInvalidError naming the ticker when the root is unknown, the continuous
-        number is not 1, or the gateway has no such contract; GatewayError when it cannot be
-        asked.
+        number is not 1, or the gateway has no such contract; ContractExpiredError (an
+        AlertInvalidError) naming the month and the active contract when a dated ticker's month
+        has stopped trading; GatewayError when it cannot be asked.
         """
+        contract = await self._resolve(ticker)
+        self._note_roll(contract)
+        return contract
+
+    def roll_warnings(self) -> list[str]:
+        """Today's roll warnings (app/domain/expiry.py roll_warning) of the contracts resolved
+        so far, for the Status page: a contract within 5 trading days of its last trading day."""
+        today = self._today()
+        return [warning for day, warning in self._rolls.values() if day == today]
+
+    def _note_roll(self, contract: Contract) -> None:
+        """Log a contract's roll warning once a day (the first resolve of the day: at serve start
+        for the templates' fixed tickers, else the first alert)."""
+        today = self._today()
+        seen = self._rolls.get(contract.contract_id)
+        if seen is not None and seen[0] == today:
+            return
+        warning = roll_warning(contract, today, self._holidays)
+        if warning is None:
+            self._rolls.pop(contract.contract_id, None)
+            return
+        self._rolls[contract.contract_id] = (today, warning)
+        log.warning("contract roll: %s", warning)
+
+    async def _resolve(self, ticker: str) -> Contract:
         # An exchange prefix (CME_MINI:, CME_MINI_DL:) says nothing the root does not.
         text = ticker.strip().rsplit(":", 1)[-1].strip().upper()
         if text in self.symbols:
@@ -114,7 +151,8 @@ class ContractResolver:
         for root in self._roots:
             dated = _MONTH_YEAR.match(text[len(root) :]) if text.startswith(root) else None
             if dated:
-                year = expand_year(dated["year"], datetime.now(UTC).year)
+                month = MONTH_CODES.index(dated["month"]) + 1
+                year = contract_year(dated["year"], month, self._today())
                 return await self._dated_contract(ticker, root, dated["month"], year)
         root = continuous["root"] if continuous else text
         raise AlertInvalidError(
@@ -124,25 +162,30 @@ class ContractResolver:
         )
 
     async def _active(self, ticker: str, root: str) -> Contract:
-        rows = await self._available_rows()
         symbol = self.symbols[root]
-        # Clients disagree on some symbol ids (MGC: GMET or MGC), so try F.US.<ROOT> too.
-        for wanted in dict.fromkeys((symbol, f"F.US.{root}")):
-            active = [r for r in rows if r.get("symbolId") == wanted and r.get("activeContract")]
-            if active:
-                if len(active) > 1:
-                    log.warning(
-                        "%d active contracts for %s; using %s",
-                        len(active),
-                        wanted,
-                        active[0].get("id"),
-                    )
-                return to_contract(active[0])
-        raise AlertInvalidError(
-            f"Ticker '{ticker}': the gateway lists no active contract for symbol {symbol}. "
-            f"Check {root} under [gateway.symbols] in tvbridge.toml, or send a dated ticker "
-            f"(e.g. {root}Z2025)"
+        # Clients disagree on some segments (MGC: GMET or MGC), so try the root itself too.
+        segments = tuple(dict.fromkeys((segment_of(symbol), root)))
+        chosen = _choose(await self._available_rows(), segments)
+        if chosen is None:  # an empty or partial catalogue (§13 note 5): ask the fuzzy search
+            chosen = _choose(await self._search_rows(root), segments)
+        if chosen is None:
+            raise AlertInvalidError(
+                f"Ticker '{ticker}': the gateway lists no active contract for symbol {symbol}. "
+                f"Check {root} under [gateway.symbols] in tvbridge.toml, or send a dated ticker "
+                f"(e.g. {root}Z2025)"
+            )
+        return to_contract(chosen)
+
+    async def _search_rows(self, root: str) -> list[dict[str, Any]]:
+        cached = self._searched.get(root)
+        if cached is not None and self._clock() - cached[1] < self._refresh_s:
+            return cached[0]
+        envelope = await self._rest.call(
+            "Contract/search", {"live": False, "searchText": root}, mutating=False
         )
+        rows = [r for r in envelope.get("contracts") or [] if isinstance(r, dict)]
+        self._searched[root] = (rows, self._clock())
+        return rows
 
     async def _available_rows(self) -> list[dict[str, Any]]:
         async with self._lock:  # one read per refresh, however many alerts arrive at once
@@ -156,6 +199,9 @@ class ContractResolver:
 
     async def _dated_contract(self, ticker: str, root: str, month: str, year: int) -> Contract:
         contract_id = contract_id_for(self.symbols[root], month, year)
+        wanted = ContractMonth(year, MONTH_CODES.index(month) + 1, segment_of(self.symbols[root]))
+        if has_expired(wanted, self._today()):
+            raise await self._expired(ticker, root, wanted)
         cached = self._dated.get(contract_id)
         if cached is not None and self._clock() - cached[1] < self._refresh_s:
             return cached[0]
@@ -184,3 +230,32 @@ class ContractResolver:
             )
         self._dated[contract_id] = (contract, self._clock())
         return contract
+
+    async def _expired(self, ticker: str, root: str, wanted: ContractMonth) -> ContractExpiredError:
+        """The refusal of an expired month, naming the active one when the gateway lists it."""
+        name = ticker.strip().rsplit(":", 1)[-1].strip().upper()
+        last = last_trading_day(wanted)
+        when = f" (last trading day {last:%Y-%m-%d})" if last else ""
+        message = f"Ticker '{ticker}': {name} expired in {wanted.label}{when}"
+        try:
+            active = await self._active(ticker, root)
+        except AlertInvalidError:
+            return ContractExpiredError(f"{message}: use {root}1! for the active month")
+        return ContractExpiredError(
+            f"{message}; the active {root} contract is {active.name}: use {root}1! or {active.name}"
+        )
+
+
+def _choose(rows: list[dict[str, Any]], segments: tuple[str, ...]) -> dict[str, Any] | None:
+    """The row of the first of ``segments`` (by the id's product segment, §13 note 4): the
+    active one if the gateway marks one, then the nearest month (sorted year first)."""
+    for segment in segments:
+        found: list[tuple[ContractMonth, dict[str, Any]]] = []
+        for row in rows:
+            month = parse_contract_id(str(row.get("id", "")))
+            if month is not None and month.segment == segment:
+                found.append((month, row))
+        active = [pair for pair in found if pair[1].get("activeContract") is True]
+        if active or found:
+            return min(active or found, key=lambda pair: pair[0])[1]
+    return None

@@ -56,6 +56,10 @@ class ProjectXGateway:
         envelope = await self.rest.call("Account/search", {"onlyActiveAccounts": True}, mutating=False)
         return [wire.to_account(row) for row in envelope.get("accounts") or []]
 
+    def roll_warnings(self) -> list[str]:
+        """Today's roll warnings of the contracts resolved so far (ContractResolver.roll_warnings)."""
+        return self.resolver.roll_warnings()
+
     async def contract(self, ticker: str) -> Contract:
         """Resolve a TradingView ticker to a contract. Raises AlertInvalidError when unknown."""
         return await self.resolver.resolve(ticker)

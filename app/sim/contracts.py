@@ -191,13 +191,19 @@ class Catalogue:
         return list(self.listed.values())
 
     def search(self, text: str) -> list[SimContract]:
-        """Case-insensitive substring match on name, description and symbolId, at most 20."""
+        """Case-insensitive substring match on name, description and symbolId, at most 20.
+
+        Like the gateway's (projectx-api.md §13 note 4), the match is fuzzy and lists one
+        active month per product: "ES" finds ES, MES, YM and MYM ("Dow Jones"), every row
+        ``activeContract: true``, so a client must choose by the id's product segment.
+        """
         needle = text.strip().lower()
         found = [
             contract
             for contract in self.listed.values()
-            if needle in contract.name.lower()
-            or needle in contract.description.lower()
-            or needle in contract.symbol_id.lower()
+            if contract.active
+            and any(
+                needle in field.lower() for field in (contract.name, contract.description, contract.symbol_id)
+            )
         ]
         return found[:SEARCH_LIMIT]

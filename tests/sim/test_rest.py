@@ -133,10 +133,19 @@ async def test_contract_search_matches_text_case_insensitively_up_to_20(api: Api
     found = (await api.ok("Contract/search", {"live": False, "searchText": "nasdaq"}))["contracts"]
     assert {c["symbolId"] for c in found} == {"F.US.ENQ", "F.US.MNQ"}
 
+    # One active month per product, like the gateway (§13 note 4): 6 micro products, 12 in all.
     micro = (await api.ok("Contract/search", {"live": False, "searchText": "micro"}))["contracts"]
-    assert len(micro) == 12
+    assert len(micro) == 6 and all(c["activeContract"] for c in micro)
     everything = (await api.ok("Contract/search", {"live": False, "searchText": ""}))["contracts"]
-    assert len(everything) == 20
+    assert len(everything) == 12
+    fuzzy = (await api.ok("Contract/search", {"live": False, "searchText": "ES"}))["contracts"]
+    # "Dow Jones" matches too: the first hit is not the product asked for
+    assert {c["id"] for c in fuzzy} == {
+        "CON.F.US.EP.Z25",
+        "CON.F.US.MES.Z25",
+        "CON.F.US.YM.Z25",
+        "CON.F.US.MYM.Z25",
+    }
 
 
 async def test_search_by_id_returns_a_singular_contract_and_resolves_expired_ids(
