@@ -22,7 +22,14 @@ from typing import Literal
 
 from app.domain.models import Account, Alert
 from app.engine.accounts import AccountDirectory
-from app.errors import AlertError, BridgeError, GatewayAuthError, GatewayError, GatewayUnavailable, TemplateError
+from app.errors import (
+    AlertError,
+    BridgeError,
+    GatewayAuthError,
+    GatewayError,
+    GatewayUnavailable,
+    TemplateError,
+)
 from app.gateway.catalogue import available_contracts
 from app.gateway.hub import UserHub
 from app.gateway.projectx import ProjectXGateway
@@ -223,7 +230,9 @@ async def _template_accounts(
             "; ".join(problems),
             "fix order.accounts in the named templates (names are case-insensitive; ids work too)",
         )
-    return Check("template accounts", "PASS", f"{found} account reference(s) in {len(templates)} template(s) found")
+    return Check(
+        "template accounts", "PASS", f"{found} account reference(s) in {len(templates)} template(s) found"
+    )
 
 
 def _example_ticker(template: StrategyTemplate, alerts_dir: Path) -> str:
@@ -258,7 +267,9 @@ async def _contracts(
             )
         )
     else:
-        checks.append(Check("contracts available", "PASS", f"{len(catalogue)} contracts listed (live: false)"))
+        checks.append(
+            Check("contracts available", "PASS", f"{len(catalogue)} contracts listed (live: false)")
+        )
     for name, template in sorted(templates.items()):
         title = f"ticker of {name}"
         try:
