@@ -8,6 +8,7 @@ command; each command group lives in its own module:
 - ``tunnel``: tunnel, tunnel --check
 - ``journal``: journal, db upgrade, unlock
 - ``control``: pause, resume, flatten, set-password (the kill switch from a shell)
+- ``doctor``: doctor (the read-only pre-flight against the gateway)
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from app import __version__
-from app.cli import alerts, control, journal, run, tunnel
+from app.cli import alerts, control, doctor, journal, run, tunnel
 from app.cli.common import EXIT_CONFIG, say
 from app.cli.journal import UNLOCK_BY
 from app.errors import BridgeError, ConfigError
@@ -107,6 +108,12 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     command("check", alerts.check, "validate settings, templates and webhook secrets; list every problem")
+
+    command(
+        "doctor",
+        doctor.doctor,
+        "check the gateway before the first order (login, accounts, contracts, hub, clock); sends no order",
+    )
 
     p = command("render", alerts.render, "print the gateway requests an alert would make; sends nothing")
     p.add_argument("strategy")

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn
 
 import httpx
@@ -129,12 +130,20 @@ class RestClient:
         self._token_stale = False
         self._token_lock = asyncio.Lock()
         self._failing_since: datetime | None = None
+        self._clock_offset_s: float | None = None
 
     @property
     def failing_since(self) -> datetime | None:
         """Since when (UTC) the gateway has not answered: set by the first transport failure or
         5xx of a run of them, cleared by any answer below 500; None while it answers."""
         return self._failing_since
+
+    @property
+    def clock_offset_s(self) -> float | None:
+        """How far this computer's clock is ahead of the gateway's (seconds; negative: behind),
+        from the HTTP ``Date`` header of the last answer that had one; None before any. The
+        header has whole seconds, so the figure is good to about half a second."""
+        return self._clock_offset_s
 
     @property
     def token_expires_at(self) -> datetime | None:
@@ -254,6 +263,7 @@ class RestClient:
     async def _send(self, endpoint: str, body: dict[str, Any] | None, token: str | None) -> httpx.Response:
         await self.rate_limiter.acquire()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        started_wall = time.time()
         started = time.perf_counter()
         try:
             response = await self._client.post(f"/api/{endpoint}", json=body, headers=headers)
@@ -267,6 +277,7 @@ class RestClient:
             )
             raise
         self._answered(response.status_code < 500)
+        self._note_date(response, sent_at=started_wall)
         log.info(
             "%s → HTTP %s in %.0f ms",
             endpoint,
@@ -274,6 +285,16 @@ class RestClient:
             (time.perf_counter() - started) * 1000,
         )
         return response
+
+    def _note_date(self, response: httpx.Response, *, sent_at: float) -> None:
+        """Keep ``clock_offset_s`` from the answer's ``Date`` header (RFC 9110: whole seconds, so
+        the server's time was in [Date, Date + 1 s): its middle is compared with ours)."""
+        try:
+            server = parsedate_to_datetime(response.headers["date"]).timestamp() + 0.5
+        except (KeyError, TypeError, ValueError, IndexError):
+            return
+        ours = (sent_at + time.time()) / 2  # the middle of the round trip
+        self._clock_offset_s = ours - server
 
     def _answered(self, ok: bool) -> None:
         """Keep ``failing_since``: the first failure of a run sets it, an answer clears it."""

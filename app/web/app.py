@@ -22,13 +22,14 @@ from starlette.staticfiles import StaticFiles
 from app import __version__
 from app.config import Settings
 from app.engine.bridge import Bridge
+from app.engine.doctor import DoctorReport, run_doctor
 from app.engine.watchdog import Watchdog
 from app.gateway.hub import UserHub
-from app.gateway.projectx import build_gateway
+from app.gateway.projectx import ProjectXGateway, build_gateway
 from app.ingest.auth import ensure_secrets, load_secrets
 from app.journal import Journal
 from app.redact import url_without_password
-from app.strategies import load_templates
+from app.strategies import StrategyTemplate, load_templates
 from app.web import logsafe
 from app.web.access import AuthFile
 from app.web.api import api_alerts, api_fills, api_orders, api_positions, api_status
@@ -63,6 +64,7 @@ class Runtime:
     feed: JournalFeed | None = None  # wakes the journal page's live updates
     tunnel: TunnelSupervisor | None = None  # while `serve --tunnel` runs one
     watchdog: Watchdog | None = None  # the unreachable alarm; what the last shutdown left open
+    doctor: DoctorReport | None = None  # the cheap pre-flight checks made at start (Status page)
 
 
 async def start_runtime(settings: Settings) -> Runtime:
@@ -126,6 +128,7 @@ async def _start(settings: Settings, journal: Journal, sim: SimServer | None) ->
         raise
     for note in notes:
         log.warning(note)
+    doctor = await _cheap_doctor(settings, gateway, templates)
     log.warning(
         "tvbridge %s ready: gateway %s, %d strategies, journal %s",
         __version__,
@@ -144,7 +147,30 @@ async def _start(settings: Settings, journal: Journal, sim: SimServer | None) ->
         polled=lambda: bridge.follower.following().by == "rest polling",
     )
     watchdog.start()
-    return Runtime(bridge=bridge, journal=journal, sim=sim, hub=hub, feed=feed, watchdog=watchdog)
+    return Runtime(
+        bridge=bridge, journal=journal, sim=sim, hub=hub, feed=feed, watchdog=watchdog, doctor=doctor
+    )
+
+
+async def _cheap_doctor(
+    settings: Settings, gateway: ProjectXGateway, templates: dict[str, StrategyTemplate]
+) -> DoctorReport | None:
+    """The pre-flight's cheap checks (no hub, no tunnel: serve runs its own), logged; a problem
+    in them never stops the start (the bridge already logged in and read its accounts)."""
+    try:
+        report = await run_doctor(
+            gateway,
+            templates,
+            alerts_dir=settings.server.alerts_dir,
+            rate_limit_per_minute=settings.gateway.rate_limit_per_minute,
+        )
+    except Exception:
+        log.exception("the start-up checks failed; `tvbridge doctor` runs them on their own")
+        return None
+    for check in report.checks:
+        if check.verdict != "PASS":
+            log.warning("doctor: %s", check.line())
+    return report
 
 
 async def stop_runtime(runtime: Runtime) -> None:

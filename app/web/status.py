@@ -32,6 +32,7 @@ from app.web.tunnel_link import tunnel_status
 
 if TYPE_CHECKING:
     from app.engine.bridge import Bridge
+    from app.engine.doctor import DoctorReport
     from app.engine.watchdog import LeftOpen
     from app.journal import EventRecord, Journal
     from app.web.app import Runtime
@@ -89,6 +90,21 @@ async def status_snapshot(runtime: Runtime) -> dict[str, Any]:
         "risk": await risk_snapshot(bridge.gate, traded),
         "journal": {"url": url_without_password(settings.journal.url)},
         "strategies": sorted(bridge.templates),
+        "doctor": doctor_json(runtime.doctor),
+    }
+
+
+def doctor_json(report: DoctorReport | None) -> dict[str, Any] | None:
+    """The start-up checks (``tvbridge doctor``'s cheap ones): each verdict, detail and what to do."""
+    if report is None:
+        return None
+    return {
+        "ran_at": utc_iso(report.ran_at),
+        "failed": report.failed,
+        "summary": report.summary(),
+        "checks": [
+            {"name": c.name, "verdict": c.verdict, "detail": c.detail, "todo": c.todo} for c in report.checks
+        ],
     }
 
 
