@@ -5,8 +5,8 @@ the checks read (login, Account/search, Contract/available, Contract/searchById 
 resolver), connect the User Hub and subscribe, and compare clocks. ``serve`` runs the cheap ones
 (no hub, no tunnel) at start for the Status page.
 
-TODO (issue 14 item 3): the active month's expiry (WARN within 5 trading days) joins here once
-the gateway package has a last-trading-day function.
+A ticker's contract that stops trading within 5 trading days (app/domain/expiry.py roll_warning)
+is a WARN: the strategy's chart should move to the next month before then.
 """
 
 from __future__ import annotations
@@ -301,14 +301,22 @@ async def _contracts(
                 )
             )
             continue
-        checks.append(
-            Check(
-                title,
-                "PASS",
-                f"'{ticker}' → {contract.contract_id} ({contract.name}), tick size "
-                f"{contract.tick_size} points = {contract.tick_value} USD",
-            )
+        resolved = (
+            f"'{ticker}' → {contract.contract_id} ({contract.name}), tick size "
+            f"{contract.tick_size} points = {contract.tick_value} USD"
         )
+        rolling = gateway.resolver.roll_warning(contract)
+        if rolling is not None:
+            checks.append(
+                Check(
+                    title,
+                    "WARN",
+                    f"{resolved}; {rolling}",
+                    "move the TradingView chart and the alert to the next month before then",
+                )
+            )
+            continue
+        checks.append(Check(title, "PASS", resolved))
     return checks
 
 

@@ -114,6 +114,10 @@ class ContractResolver:
         self._note_roll(contract)
         return contract
 
+    def roll_warning(self, contract: Contract) -> str | None:
+        """``contract``'s roll warning on this resolver's today (app/domain/expiry.py), or None."""
+        return roll_warning(contract, self._today(), self._holidays)
+
     def roll_warnings(self) -> list[str]:
         """Today's roll warnings (app/domain/expiry.py roll_warning) of the contracts resolved
         so far, for the Status page: a contract within 5 trading days of its last trading day."""

@@ -4,7 +4,7 @@ named with what to do, and no order-changing call is ever made (the fixture asse
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,8 @@ def router() -> Iterator[respx.Router]:
         return_value=envelope(accounts=[row(PRACTICE), row(EXPRESS)])
     )
     router.post("/api/Contract/available", name="available").mock(return_value=envelope(contracts=[MNQ]))
+    # The resolver's fallback when Contract/available lists nothing for a root (§13 note 5).
+    router.post("/api/Contract/search", name="search").mock(return_value=envelope(contracts=[]))
     for endpoint in sorted(MUTATING_ENDPOINTS):
         router.post(f"/api/{endpoint}", name=endpoint).mock(return_value=envelope(orderId=1))
     yield router
@@ -92,8 +94,11 @@ def clock_offset() -> list[timedelta]:
 @pytest.fixture
 async def gateway(router: respx.Router, clock_offset: list[timedelta]) -> AsyncIterator[ProjectXGateway]:
     rest = RestClient(BASE, "trader1", SecretStr("k"), transport=Dated(router, clock_offset))
-    yield ProjectXGateway(rest, ContractResolver(rest))
+    yield ProjectXGateway(rest, ContractResolver(rest, today=lambda: TODAY[0]))
     await rest.aclose()
+
+
+TODAY = [date(2026, 11, 2)]  # weeks before MNQ Z26's last trading day (2026-12-18); a test may move it
 
 
 async def run(
@@ -255,3 +260,15 @@ async def test_a_hub_that_does_not_connect_fails(gateway: ProjectXGateway, tmp_p
     hub = check(report, "user hub")
     assert hub.verdict == "FAIL"
     assert "within 1 s" in hub.detail and "gateway.user_hub_url" in hub.todo
+
+
+async def test_a_contract_about_to_roll_warns(gateway: ProjectXGateway, tmp_path: Path) -> None:
+    TODAY[0] = date(2026, 12, 15)  # three trading days before MNQ Z26 stops trading
+    try:
+        report = await run(gateway, tmp_path)
+    finally:
+        TODAY[0] = date(2026, 11, 2)
+
+    ticker = check(report, "ticker of doc")
+    assert ticker.verdict == "WARN" and report.exit_code == 0
+    assert "CON.F.US.MNQ.Z26" in ticker.detail and "next month" in ticker.todo
