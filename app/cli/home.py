@@ -10,11 +10,11 @@ made absolute first, so they still mean what the trader typed).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
-import sys
 from dataclasses import dataclass
 from importlib import resources
-from importlib.abc import Traversable
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from app.cli.common import say
@@ -23,6 +23,8 @@ from app.errors import BridgeError, ConfigError
 HOME_ENV = "TVBRIDGE_HOME"
 CONFIG_NAME = "tvbridge.toml"
 SECRETS_NAME = "webhook_secrets.toml"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,9 @@ def _quoted(path: Path) -> str:
 
 
 def note(folder: WorkingFolder) -> None:
-    """The one line ``serve`` prints at start: which working folder it uses."""
-    say(f"tvbridge: {folder.describe()}", file=sys.stderr)
+    """The one line ``serve`` logs at start: which working folder it uses. A log line, not a
+    ``tvbridge:`` message: those are the one-line errors a failed start ends with."""
+    log.info("%s", folder.describe())
 
 
 __all__ = ["HOME_ENV", "WorkingFolder", "enter", "init", "note"]
