@@ -1,4 +1,4 @@
-"""Render the real TradingView alert messages of shared/corpus/tradingview as TradingView would.
+"""Render the real TradingView alert messages of tests/corpus/ as TradingView would.
 
 ``render_corpus("C10")`` substitutes every known placeholder with a realistic value
 (reference/tradingview.md §5) and leaves unknown ones, such as ``{{strategy.order_id}}``,
@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-CORPUS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "tradingview"
+# The corpus travels with the tests (tests/corpus/README.md: where each message comes from).
+CORPUS_DIR = Path(__file__).resolve().parent / "corpus"
 
 # A strategy that bought 2 NQ contracts from flat, on a 5-minute chart.
 VALUES: dict[str, str] = {

@@ -3,6 +3,7 @@
 ``main(argv)`` parses the command line (the parser below is the list of commands) and runs one
 command; each command group lives in its own module:
 
+- ``home``: init, and the working folder every command runs in
 - ``run``: serve, sim (run a server until stopped)
 - ``alerts``: check, render, url, send (templates, secrets, test alerts)
 - ``tunnel``: tunnel, tunnel --check
@@ -20,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from app import __version__
-from app.cli import alerts, control, doctor, journal, run, tunnel
+from app.cli import alerts, control, doctor, home, journal, run, tunnel
 from app.cli.common import EXIT_CONFIG, say
 from app.cli.journal import UNLOCK_BY
 from app.errors import BridgeError, ConfigError
@@ -41,6 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("app").setLevel(logging.INFO)  # every module logs as its own name (app.*)
     try:
+        if args.func is not home.init:  # init makes a folder: it is not run inside one
+            folder = home.enter(args)
+            if args.func is run.serve:
+                home.note(folder)
         return int(args.func(args) or 0)
     except ConfigError as exc:
         say(f"tvbridge: {exc}", file=sys.stderr)
@@ -58,7 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tvbridge {__version__}")
     parser.add_argument(
-        "--config", type=Path, default=None, help="settings file (default ./tvbridge.toml if present)"
+        "--config",
+        type=Path,
+        default=None,
+        help="settings file; its folder is the working folder (default: $TVBRIDGE_HOME, else the "
+        "current folder, and its tvbridge.toml if present)",
     )
     sub = parser.add_subparsers(title="commands")
 
@@ -105,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="hold every REST answer this long after performing the call (a distant gateway)",
+    )
+
+    p = command("init", home.init, "make a working folder: tvbridge.toml, templates/, alerts/, secrets")
+    p.add_argument(
+        "dir", nargs="?", type=Path, default=Path("."), help="the folder (default: the current one)"
     )
 
     command("check", alerts.check, "validate settings, templates and webhook secrets; list every problem")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,11 +15,12 @@ from sqlalchemy.exc import SQLAlchemyError
 if TYPE_CHECKING:
     from alembic.config import Config
 
-import app
 from app.errors import JournalError
 from app.journal.db import journal_error, redact
 
-MIGRATIONS_DIR = Path(app.__file__).resolve().parents[1] / "migrations"
+# Inside the package (package-data in pyproject.toml), so an installed wheel can migrate its journal.
+# Alembic reads env.py and versions/ from disk: a package installed from a wheel is on disk.
+MIGRATIONS_DIR = Path(str(resources.files("app.journal") / "migrations"))
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
@@ -41,7 +43,7 @@ _DOWN_REVISION = re.compile(r"^down_revision(?:: [^=]+)? = (.+)$", re.MULTILINE)
 
 
 def _at_head(engine: Engine) -> bool:
-    """True when the database's alembic_version holds exactly the one head of migrations/versions
+    """True when the database's alembic_version holds exactly the one head of app/journal/migrations/versions
     (read from the scripts' ``revision`` / ``down_revision`` lines). Anything unexpected (a
     script not read, several heads, no version table) is False: Alembic then decides."""
     revisions: set[str] = set()

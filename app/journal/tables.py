@@ -1,4 +1,4 @@
-"""The journal's tables (SQLModel). The schema is made by migrations/, never by create_all.
+"""The journal's tables (SQLModel). The schema is made by app/journal/migrations/, never by create_all.
 
 Prices are Decimal points (exact strings in the database), sizes contracts, offsets whole
 ticks, times tz-aware UTC. Enum columns hold the StrEnum values as plain strings. No

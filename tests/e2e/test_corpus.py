@@ -1,4 +1,4 @@
-"""Every real TradingView message of shared/corpus/tradingview, rendered with realistic values,
+"""Every real TradingView message of tests/corpus/, rendered with realistic values,
 through the webhook against the simulator: the expected order(s) or the expected 4xx and message.
 """
 
