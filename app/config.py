@@ -144,6 +144,11 @@ class ServerSettings(BaseModel):
     # address within 60 s before that address is locked out for auth_lockout_s (answered 429).
     auth_failures_per_minute: int = Field(10, ge=1, le=10000)
     auth_lockout_s: float = Field(300.0, ge=1, le=86400)
+    keep_awake: bool = Field(
+        True,
+        description="keep this computer from sleeping while `tvbridge serve` runs (a sleeping "
+        "computer misses alerts and leaves positions unwatched); the screen may still turn off",
+    )
 
     @model_validator(mode="after")
     def _ports(self) -> ServerSettings:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from app import __version__
 from app.cli import alerts, control, journal, run, tunnel
-from app.cli.console import utf8_output
 from app.cli.common import EXIT_CONFIG, say
+from app.cli.console import utf8_output
 from app.cli.journal import UNLOCK_BY
 from app.errors import BridgeError, ConfigError
 
