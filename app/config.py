@@ -215,6 +215,11 @@ class ServerSettings(BaseModel):
     auth_lockout_s: float = Field(
         300.0, ge=1, le=86400, description="seconds a locked-out address is answered 429"
     )
+    keep_awake: bool = Field(
+        True,
+        description="keep this computer from sleeping while `tvbridge serve` runs (a sleeping "
+        "computer misses alerts and leaves positions unwatched); the screen may still turn off",
+    )
 
     @model_validator(mode="after")
     def _ports(self) -> ServerSettings:

@@ -23,6 +23,7 @@ from pathlib import Path
 from app import __version__
 from app.cli import alerts, control, doctor, home, journal, run, tunnel
 from app.cli.common import EXIT_CONFIG, say
+from app.cli.console import utf8_output
 from app.cli.journal import UNLOCK_BY
 from app.errors import BridgeError, ConfigError
 
@@ -33,6 +34,7 @@ Handler = Callable[[argparse.Namespace], int | None]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``tvbridge`` command; return its exit code (0 done, 1 failed, 2 settings wrong)."""
+    utf8_output()  # before --help prints: "→" must not crash on a Windows code page
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

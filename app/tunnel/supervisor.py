@@ -12,8 +12,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import subprocess
-import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -24,6 +22,7 @@ from typing import Any, Literal
 from app.config import TunnelSettings
 from app.redact import mask_webhook_tokens
 from app.tunnel.clients import Launch, OutputParser, exit_hint, find_executable, launch, program
+from app.tunnel.lifetime import adopt, child_options
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +200,9 @@ class TunnelSupervisor:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env={**os.environ, **self._launch.env},
-            **_own_process_group(),
+            **child_options(),  # its own process group; on Linux it dies with the bridge
         )
+        adopt(process.pid)  # Windows: it dies with the bridge (a job object)
         self._process = process
         assert process.stdout is not None and process.stderr is not None
         readers = [
@@ -332,15 +332,6 @@ class TunnelSupervisor:
         if token:
             text = text.replace(token, "***")
         return mask_webhook_tokens(text)
-
-
-def _own_process_group() -> dict[str, Any]:
-    """Keep the terminal's Ctrl-C away from the client: only stop() ends it. A client killed by
-    the same Ctrl-C as the bridge would be seen dying and restarted (a new quick-tunnel URL,
-    reported as changed) while the bridge is still shutting down."""
-    if sys.platform == "win32":
-        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
-    return {"start_new_session": True}
 
 
 def _kill(process: asyncio.subprocess.Process) -> None:

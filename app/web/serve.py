@@ -5,9 +5,11 @@ Two uvicorn servers on one event loop share the runtime: the pages and JSON API 
 ``server.webhook_host:webhook_port`` (127.0.0.1:8001), the only port a tunnel points at. Both
 sockets are bound before anything else starts, so a port in use is one clear line. uvicorn's
 proxy-header rewriting is off: the client address is taken only from the configured tunnel's
-header (app/web/client.py). Ctrl-C or SIGTERM stops both servers (alerts in flight finish), then
-the runtime's shutdown runs (``engine.on_shutdown``); further signals meanwhile are logged, not
-obeyed, so that a second Ctrl-C cannot cut a flatten in half.
+header (app/web/client.py). Ctrl-C, SIGTERM, SIGHUP (the terminal closed) or, on Windows, closing
+the console window or logging off (app/web/console_close.py) stops both servers (alerts in flight
+finish), then the runtime's shutdown runs (``engine.on_shutdown``); further signals meanwhile are
+logged, not obeyed, so that a second Ctrl-C cannot cut a flatten in half. While it runs, the
+computer is kept awake (``[server] keep_awake``, app/web/keep_awake.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from app.config import Settings
 from app.errors import ConfigError
 from app.web import logsafe
 from app.web.app import create_app, start_runtime, stop_runtime
+from app.web.console_close import stop_on_console_close
+from app.web.keep_awake import keep_awake
 from app.web.webhook_app import create_webhook_app
 
 log = logging.getLogger(__name__)
@@ -113,7 +117,8 @@ async def serve(
     gc.collect()
     gc.freeze()
     # The handler stays until the runtime has shut down: a second Ctrl-C must not cut it short.
-    with _stop_on_signal(servers):
+    stopped = threading.Event()  # set when the shutdown is done: a console close waits for it
+    with _stop_on_signal(servers, stopped), keep_awake(settings.server.keep_awake):
         try:
             tasks = [
                 asyncio.create_task(servers[0].serve(sockets=[pages_socket])),
@@ -143,9 +148,12 @@ async def serve(
                 if runtime.tunnel is not None:
                     await runtime.tunnel.stop()
             finally:
-                await stop_runtime(runtime)
-                pages_socket.close()
-                webhook_socket.close()
+                try:
+                    await stop_runtime(runtime)
+                finally:
+                    pages_socket.close()
+                    webhook_socket.close()
+                    stopped.set()
 
 
 def _config(app: Any, *, lifespan: Literal["on", "off"]) -> uvicorn.Config:
@@ -160,8 +168,9 @@ def _config(app: Any, *, lifespan: Literal["on", "off"]) -> uvicorn.Config:
 
 
 @contextlib.contextmanager
-def _stop_on_signal(servers: list[_Server]) -> Iterator[None]:
-    """The first Ctrl-C / SIGTERM stops both servers; later ones while shutting down are logged."""
+def _stop_on_signal(servers: list[_Server], stopped: threading.Event) -> Iterator[None]:
+    """The first Ctrl-C / SIGTERM / SIGHUP (or console close on Windows) stops both servers;
+    later ones while shutting down are logged. A console close waits for ``stopped``."""
     stopping = False
 
     def handle(sig: int, frame: FrameType | None) -> None:
@@ -179,7 +188,8 @@ def _stop_on_signal(servers: list[_Server]) -> Iterator[None]:
         return
     previous = {sig: signal.signal(sig, handle) for sig in _SIGNALS}
     try:
-        yield
+        with stop_on_console_close(lambda: handle(signal.SIGTERM, None), stopped):
+            yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
