@@ -265,14 +265,14 @@ async def test_the_same_alert_whatever_its_whitespace_and_key_order(
             assert len(placed_tags(sim)) == 1
 
 
-async def test_restart_is_ready_within_3_s_with_an_unfinished_order_not_on_the_gateway(
+async def test_restart_is_ready_before_an_unfinished_order_not_on_the_gateway_is_settled(
     tmp_path: Path,
 ) -> None:
     """``tvbridge serve`` killed (SIGKILL) after writing an order row, before sending it; the
-    restart is ready (listener open, /readyz 200) without waiting for that row to be settled,
-    then sends the order once. The row's settling waits reconcile_delay_s (5 s here) between its
-    searches: a start that waited for it would take 10 s or more. The time measured is printed
-    (about 1 s on this machine, 3 s under heavy load); the bound leaves room for a loaded one."""
+    restart is ready (listener open, /readyz 200) while that row is still unsettled (a start
+    that waited for it would be ready only after its searches, reconcile_delay_s = 5 s apart),
+    then sends the order once. The time to ready is printed (about 1 s on this machine alone),
+    not asserted: a loaded machine may take longer, and the order of the two is what matters."""
     async with simulator() as sim:
         shutil_templates(tmp_path)
         pages = free_port()
@@ -309,7 +309,10 @@ async def test_restart_is_ready_within_3_s_with_an_unfinished_order_not_on_the_g
             ready_s = time.monotonic() - started
             try:
                 print(f"time to ready after kill -9 with an unfinished order: {ready_s:.2f} s")
-                assert ready_s < 8.0
+                # Ready before the row is settled: its settling waits reconcile_delay_s between
+                # searches after the login, and readiness comes right after the login.
+                [unsettled] = journal.alert_orders(alert_id)
+                assert unsettled.state == OrderState.SUBMITTING and placed_tags(sim) == []
 
                 async def resumed() -> bool:
                     stored = journal.get_alert(alert_id)
