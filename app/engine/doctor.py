@@ -33,6 +33,7 @@ from app.errors import (
 from app.gateway.catalogue import available_contracts
 from app.gateway.hub import UserHub
 from app.gateway.projectx import ProjectXGateway
+from app.gateway.wire_errors import error_hint
 from app.ingest.parse import parse_body
 from app.strategies import StrategyTemplate
 
@@ -42,7 +43,6 @@ Verdict = Literal["PASS", "WARN", "FAIL"]
 HUB_TIMEOUT_S = 10.0  # the User Hub must connect and subscribe within this
 SKEW_WARN_S = 2.0  # a clock off by more decides stale alerts wrongly (max_age_s)
 GATEWAY_LIMIT_PER_MINUTE = 200  # §3: all endpoints but History/retrieveBars
-LOGIN_UNKNOWN_ERROR = "UnknownError"  # LoginErrorCode 8 (§2.1): what a wrong username answers (§13.9)
 # Tunnel check: (arrived, what was seen) for the public base URL; given by the caller (the web
 # layer knows the URL and the signed path).
 TunnelProbe = Callable[[], Awaitable[tuple[bool, str]]]
@@ -137,13 +137,7 @@ async def _login(gateway: ProjectXGateway) -> Check:
     try:
         await gateway.rest.access_token()  # logs in unless a valid token is held (serve)
     except GatewayAuthError as exc:
-        todo = "check gateway.username and gateway.api_key"
-        if exc.error_name == LOGIN_UNKNOWN_ERROR:
-            todo = (
-                "the gateway answered HTTP 200 with success: false, errorCode 8 (UnknownError): "
-                "that is what a wrong username gets. gateway.username is your platform login name "
-                "(not your e-mail); then check gateway.api_key is that user's key"
-            )
+        todo = error_hint(exc.endpoint, exc.error_name) or "check gateway.username and gateway.api_key"
         return Check("login", "FAIL", str(exc), todo)
     except GatewayUnavailable as exc:
         return Check(

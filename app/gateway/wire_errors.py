@@ -113,6 +113,10 @@ _HINTS: dict[tuple[str, str], str] = {
     ("Auth/loginKey", "InvalidCredentials"): (
         "check gateway.username (your platform login, not e-mail) and gateway.api_key"
     ),
+    ("Auth/loginKey", "UnknownError"): (  # §13 item 9: HTTP 200, success false, errorCode 8
+        "errorCode 8 (UnknownError) is what a wrong username gets: gateway.username is your "
+        "platform login name (not your e-mail); then check gateway.api_key is that user's key"
+    ),
     ("Auth/loginKey", "AgreementsNotSigned"): (
         "log into the ProjectX platform and complete the required agreements"
     ),
