@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from app.errors import ConfigError
+from app.toml_lines import key_lines
 
 TOPSTEPX_API_URL = "https://api.topstepx.com"
 TOPSTEPX_USER_HUB_URL = "https://rtc.topstepx.com/hubs/user"
@@ -681,32 +682,3 @@ def _env_name(loc: tuple[str, ...]) -> str | None:
             if var.upper() == name:
                 return var
     return None
-
-
-_TOML_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_TOML_KEY = re.compile(
-    r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
-)
-
-
-def key_lines(text: str) -> dict[tuple[str, ...], int]:
-    """The line (from 1) of each table and key of a TOML document, by its dotted path: a small
-    scan, since tomllib keeps no positions. Keys inside multi-line values are not told apart
-    from keys (settings have none that matter); the first line of a path wins."""
-    found: dict[tuple[str, ...], int] = {}
-    table: tuple[str, ...] = ()
-    for number, line in enumerate(text.splitlines(), start=1):
-        header = _TOML_HEADER.match(line)
-        if header:
-            table = _toml_path(header.group(1))
-            found.setdefault(table, number)
-            continue
-        key = _TOML_KEY.match(line)
-        if key:
-            found.setdefault(table + _toml_path(key.group(1)), number)
-    return found
-
-
-def _toml_path(dotted: str) -> tuple[str, ...]:
-    parts = re.findall(r""""([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+)""", dotted)
-    return tuple(next(p for p in part if p) if any(part) else "" for part in parts)

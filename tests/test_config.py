@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from app.config import key_lines, load_settings, settings_problems
+from app.config import load_settings, settings_problems
 from app.errors import ConfigError
+from app.toml_lines import key_lines
 
 
 def test_defaults_run_on_the_simulator(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

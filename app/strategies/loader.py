@@ -9,10 +9,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from app.errors import ConfigError
-from app.strategies.lines import Path as KeyPath
-from app.strategies.lines import find_line, key_lines, value_start
 from app.strategies.schema import Problem, validate
 from app.strategies.template import StrategyTemplate
+from app.toml_lines import Path as KeyPath
+from app.toml_lines import find_line, key_lines, value_start
 
 STRATEGY_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TOML_AT = re.compile(r"\s*\(at line (\d+), column \d+\)$")

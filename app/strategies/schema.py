@@ -15,11 +15,11 @@ from pydantic import ValidationError
 
 from app.config import RiskLimits
 from app.strategies import values as conv
-from app.strategies.lines import Path
 from app.strategies.schema_checks import Report, choice, get_table, unknown_keys
 from app.strategies.schema_oco import ON_BOTH_FILLED, oco_order_values, oco_table, oco_values
 from app.strategies.schema_order import BRACKET_MODES, ON_FAILURE, SYNC_MODES, bracket_values, order_values
 from app.strategies.spec import AccountSpec, AlertFormat, BracketMode, Problem, Spec, SyncMode, TemplateKind
+from app.toml_lines import Path
 
 __all__ = [
     "AccountSpec",

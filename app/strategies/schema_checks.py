@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from jinja2 import TemplateSyntaxError
 
 from app.strategies.expressions import RenderBoundError, Value, compile_value
-from app.strategies.lines import Path
+from app.toml_lines import Path
 
 Report = Callable[..., None]  # report(path, message, expression_line=None)
 T = TypeVar("T")

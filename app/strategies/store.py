@@ -19,10 +19,10 @@ from pathlib import Path
 
 from app.errors import TemplateError
 from app.files import write_atomically
-from app.strategies.lines import key_lines
 from app.strategies.loader import STRATEGY_NAME, check_text, name_rule
 from app.strategies.schema import Problem
 from app.strategies.template import StrategyTemplate
+from app.toml_lines import key_lines
 
 PREVIOUS_DIR = ".previous"
 _STAMP = "%Y%m%dT%H%M%SZ"

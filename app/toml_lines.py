@@ -1,4 +1,4 @@
-"""Find the line of a key in TOML text: tomllib gives values but no positions.
+"""Find the line of a key in TOML text: tomllib gives values but no positions (templates, settings).
 
 Good enough for error messages: it follows ``[table]`` headers, dotted keys, inline tables
 (``stop_loss = { ticks = 40 }``), multi-line arrays and multi-line strings.
