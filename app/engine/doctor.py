@@ -30,7 +30,6 @@ from app.errors import (
     GatewayUnavailable,
     TemplateError,
 )
-from app.gateway.catalogue import available_contracts
 from app.gateway.hub import UserHub
 from app.gateway.projectx import ProjectXGateway
 from app.gateway.wire_errors import error_hint
@@ -245,7 +244,7 @@ async def _contracts(
     gateway: ProjectXGateway, templates: Mapping[str, StrategyTemplate], alerts_dir: Path
 ) -> list[Check]:
     try:
-        catalogue = await available_contracts(gateway.rest)
+        catalogue = await gateway.resolver.available()
     except BridgeError as exc:
         return [Check("contracts available", "FAIL", str(exc), "try again; check the firm's status page")]
     checks = []

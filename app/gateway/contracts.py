@@ -191,6 +191,12 @@ class ContractResolver:
         self._searched[root] = (rows, self._clock())
         return rows
 
+    async def available(self) -> list[Contract]:
+        """What ``Contract/available`` lists (``live: false``: with practice credentials ``live:
+        true`` answers empty lists, §4.4, §13 item 5), read through this resolver's cache, so the
+        pre-flight and the first alert share one read. Raises GatewayError."""
+        return [to_contract(row) for row in await self._available_rows()]
+
     async def _available_rows(self) -> list[dict[str, Any]]:
         async with self._lock:  # one read per refresh, however many alerts arrive at once
             fresh = self._clock() - self._available_at < self._refresh_s
