@@ -9,6 +9,7 @@ is called after every write transaction commits.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,13 +41,24 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self._engine = make_engine(url)
-        # Write transactions committed so far (and session transactions, which may only read):
-        # a caller that sees it unchanged across a failed call knows the call changed nothing.
-        self.commits = 0
+        # Write transactions committed so far on each thread (and session transactions, which
+        # may only read): a caller that sees its thread's count unchanged across a failed call
+        # knows the call changed nothing. Per thread, because the journal runner's lock-waiting
+        # thread commits while the event loop's own call fails on the lock it holds.
+        self._per_thread = threading.local()
         # The last time (time.monotonic()) a transaction failed because the database could not
         # work (locked, full, read-only, I/O), with the reason; check_writable clears it.
         self.fault: str | None = None
         self.fault_at = 0.0
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed so far by the calling thread."""
+        count: int = getattr(self._per_thread, "commits", 0)
+        return count
+
+    def _count_commit(self) -> None:
+        self._per_thread.commits = self.commits + 1
 
     @property
     def local(self) -> bool:
@@ -91,7 +103,7 @@ class Database:
         per call."""
         with self._read(what) as conn:
             yield conn
-        self.commits += 1
+        self._count_commit()
         if self.on_commit is not None:
             self._committed()
 
@@ -114,7 +126,7 @@ class Database:
         except SQLAlchemyError as exc:
             self._note_fault(exc)
             raise journal_error(self._engine.url, what, exc) from exc
-        self.commits += 1
+        self._count_commit()
 
     def _note_fault(self, exc: SQLAlchemyError) -> None:
         if is_fault(exc):

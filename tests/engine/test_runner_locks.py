@@ -98,6 +98,32 @@ async def test_a_call_that_committed_part_of_its_work_is_not_run_twice(
     assert _kinds(journal) == ["test.first"]
 
 
+async def test_a_commit_on_another_thread_does_not_stop_a_call_that_changed_nothing_from_running_again(
+    journal: Journal, holder: sqlite3.Connection
+) -> None:
+    # What CI met: the lock-waiting thread commits an earlier call's write while the loop's next
+    # call fails on the lock that commit held; that call changed nothing and must run again.
+    runner = JournalRunner(journal, lock_wait_s=1.0)
+    tries = 0
+
+    def meets_the_lock_after_another_thread_commits() -> None:
+        nonlocal tries
+        tries += 1
+        if tries == 1:
+            other = threading.Thread(target=journal.add_event, args=("test.other", "another thread"))
+            other.start()
+            other.join()
+            holder.execute("BEGIN IMMEDIATE")
+            threading.Timer(0.1, lambda: holder.execute("ROLLBACK")).start()
+        journal.add_event("test.mine", "written once")
+
+    await runner.run(meets_the_lock_after_another_thread_commits)
+    runner.shutdown()
+
+    assert tries == 2
+    assert _kinds(journal) == ["test.mine", "test.other"]
+
+
 async def test_code_outside_the_runner_keeps_sqlite_s_usual_wait(
     journal: Journal, holder: sqlite3.Connection
 ) -> None:
