@@ -38,7 +38,7 @@ from app.engine.followed import FollowedAccounts
 from app.engine.intake import Delivery, Intake, Refusal
 from app.engine.kill_switch import KillSwitch
 from app.engine.outcomes import Answer
-from app.engine.ports import Gateway
+from app.engine.ports import Gateway, Notifier, NullNotifier
 from app.engine.protection import Protection
 from app.engine.reconcile import Reconciler
 from app.engine.recovery import Recovery
@@ -98,8 +98,11 @@ class Bridge:
         journal: Journal,
         templates: Mapping[str, StrategyTemplate],
         secrets: Mapping[str, str],
+        notifier: Notifier | None = None,
     ) -> None:
         self.settings = settings
+        # Where notices for the trader go (app/notify/ when [notify] urls are set).
+        self.notifier: Notifier = notifier if notifier is not None else NullNotifier()
         self.gateway = gateway
         self.templates = dict(templates)
         self._secrets: dict[str, str] = {}

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from app.domain.events import Fill
 from app.domain.models import Account, BrokerOrder, Contract, OrderRequest, Position
+from app.domain.notices import Notice
 
 
 class Gateway(Protocol):
@@ -99,3 +100,22 @@ class Gateway(Protocol):
 
     def place_order_body(self, request: OrderRequest) -> dict[str, Any]:
         """The exact JSON body Order/place would send for ``request`` (for ``tvbridge render``)."""
+
+
+class Notifier(Protocol):
+    """Where the engine hands a notice for the trader (app/notify/ implements it).
+
+    ``notify`` returns at once and never raises: routing, deduplication within a window, quiet
+    hours, the bounded queue and the sending (with retries) happen off the caller's path, so a
+    notice never delays or fails an alert. A full queue drops the notice and counts it."""
+
+    def notify(self, notice: Notice) -> None:
+        """Queue ``notice`` for the targets its kind and level are routed to."""
+
+
+class NullNotifier:
+    """No notification targets configured: notices are dropped (they are journaled as events
+    where the engine journals them anyway)."""
+
+    def notify(self, notice: Notice) -> None:
+        """Drop ``notice``."""
