@@ -479,6 +479,92 @@ class RiskSettings(RiskLimits):
         return RiskLimits(**base)
 
 
+NOTIFY_LEVELS = ("critical", "warning", "info")
+
+
+class NotifyRoute(BaseModel):
+    """``[[notify.routes]]``: more targets for some notices, e.g. critical ones to a phone."""
+
+    model_config = {"extra": "forbid"}
+
+    urls: list[SecretStr] = Field(
+        default_factory=list, description="Apprise URLs of this route (never shown, never logged)"
+    )
+    kinds: list[str] = Field(
+        default_factory=list,
+        description='notice kinds this route takes, e.g. ["position.unprotected"]; empty: all',
+    )
+    level: Literal["critical", "warning", "info"] = Field(
+        "critical", description="the lowest level this route takes"
+    )
+
+
+class NotifySettings(BaseModel):
+    """``[notify]``: notifications for the trader away from the laptop, through Apprise.
+
+    ``urls`` get every notice at or above ``level`` (and the kinds asked for by ``fills``,
+    ``daily_summary``, ``heartbeat_min``), except the kinds in ``off``; each ``routes`` entry
+    adds targets for some kinds and levels. During ``quiet_hours`` (this computer's local time)
+    only critical notices are sent. A condition is sent once per ``dedupe_s``. URLs carry
+    tokens: set them in ``TVBRIDGE_NOTIFY__URLS='["tgram://…"]'`` to keep them out of the file;
+    they are never logged, journaled or shown (the pages show Apprise's privacy form).
+    """
+
+    model_config = {"extra": "forbid"}
+
+    urls: list[SecretStr] = Field(
+        default_factory=list,
+        description='Apprise URLs, e.g. ["tgram://BOTTOKEN/CHATID", "ntfy://ntfy.sh/TOPIC"]; empty: none',
+    )
+    level: Literal["critical", "warning", "info"] = Field(
+        "warning", description='the lowest level sent to urls: "critical", "warning" or "info"'
+    )
+    off: list[str] = Field(
+        default_factory=list, description='notice kinds never sent, e.g. ["roll.approaching"]'
+    )
+    routes: list[NotifyRoute] = Field(
+        default_factory=list,
+        description='more targets by kind and level: [[notify.routes]] urls = [...], level = "critical"',
+    )
+    fills: bool = Field(False, description="send every fill (account, side, size, contract, price)")
+    daily_summary: bool = Field(
+        False,
+        description="a summary at [risk] session_close: P&L per account and strategy, trades, worst loss",
+    )
+    heartbeat_min: float = Field(
+        0.0,
+        ge=0,
+        le=7 * 24 * 60,
+        description='minutes between "still running" notices, so silence is noticed; 0: none',
+    )
+    quiet_hours: str = Field(
+        "",
+        description='"HH:MM-HH:MM" (this computer\'s clock): only critical notices then; empty: none',
+    )
+    dedupe_s: float = Field(
+        600.0, ge=0, le=24 * 3600, description="seconds within which the same condition is sent once"
+    )
+    timeout_s: float = Field(10.0, gt=0, le=120, description="seconds one send to one URL may take")
+    retries: int = Field(3, ge=0, le=10, description="more tries of a failed send, with a growing wait")
+    queue_size: int = Field(
+        200, ge=1, le=10_000, description="notices waiting to be sent, at most; more are dropped and counted"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> NotifySettings:
+        # Kind names are checked against app/domain/notices.py's NoticeKind by app/notify/
+        # (config sits below the domain in the layers).
+        if self.quiet_hours and not re.fullmatch(f"{_CLOCK}-{_CLOCK}", self.quiet_hours):
+            raise ValueError(f"quiet_hours '{self.quiet_hours}' must be HH:MM-HH:MM, e.g. 22:00-07:00")
+        return self
+
+    def all_urls(self) -> list[str]:
+        """Every URL configured (urls and the routes'), in order, once each."""
+        found = [url.get_secret_value() for url in self.urls]
+        found += [url.get_secret_value() for route in self.routes for url in route.urls]
+        return list(dict.fromkeys(url for url in found if url))
+
+
 SIM_STATE_IN_MEMORY = ":memory:"
 
 
@@ -527,6 +613,10 @@ class Settings(BaseSettings):
         description="limits on entries for every followed account (exits are never refused)",
     )
     sim: SimSettings = Field(default_factory=SimSettings, description="the built-in ProjectX simulator")
+    notify: NotifySettings = Field(
+        default_factory=NotifySettings,
+        description="notifications for the trader away from the laptop (Telegram, Discord, ntfy …)",
+    )
 
     def sim_state_path(self) -> Path | None:
         """The in-process simulator's state file (``[sim] state_file``), or None to keep nothing."""
