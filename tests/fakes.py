@@ -20,6 +20,7 @@ from typing import Any
 from app.domain.enums import OrderState, OrderType, Side
 from app.domain.events import Fill, OrderEvent
 from app.domain.models import Account, BrokerOrder, Contract, OrderRequest, Position
+from app.domain.notices import Notice, NoticeKind
 from app.engine.ports import Gateway
 from app.errors import GatewayUnavailable, OrderRejected
 from app.gateway import wire
@@ -246,3 +247,19 @@ class FakeGateway:
 def conforms(fake: FakeGateway) -> Gateway:
     """Never called: mypy checks here that FakeGateway has every member of the Protocol."""
     return fake
+
+
+class RecordingNotifier:
+    """A Notifier (app/engine/ports.py) that keeps every notice it is handed, in order, unsent:
+    for tests of what the engine notifies and when (routing and sending are app/notify/'s)."""
+
+    def __init__(self) -> None:
+        self.notices: list[Notice] = []
+
+    def notify(self, notice: Notice) -> None:
+        """Keep ``notice``."""
+        self.notices.append(notice)
+
+    def of(self, kind: NoticeKind) -> list[Notice]:
+        """The notices of ``kind``, oldest first."""
+        return [notice for notice in self.notices if notice.kind == kind]

@@ -24,6 +24,7 @@ from app.config import Settings
 from app.engine.bridge import Bridge
 from app.engine.doctor import DoctorReport, run_doctor
 from app.engine.watchdog import Watchdog
+from app.engine.ports import Notifier
 from app.gateway.hub import UserHub
 from app.gateway.projectx import ProjectXGateway, build_gateway
 from app.ingest.auth import ensure_secrets, load_secrets
@@ -67,8 +68,10 @@ class Runtime:
     doctor: DoctorReport | None = None  # the cheap pre-flight checks made at start (Status page)
 
 
-async def start_runtime(settings: Settings) -> Runtime:
-    """Build and start everything the bridge needs. Raises ConfigError, GatewayError, JournalError."""
+async def start_runtime(settings: Settings, *, notifier: Notifier | None = None) -> Runtime:
+    """Build and start everything the bridge needs. Raises ConfigError, GatewayError, JournalError.
+
+    ``notifier``: where the trader's notices go; None: the one ``[notify]`` describes."""
     logsafe.install()  # before the bridge exists: its secrets are scrubbed from every log record
     sim = open_sim(settings)
     try:
@@ -81,7 +84,7 @@ async def start_runtime(settings: Settings) -> Runtime:
             sim.state.close()
         raise
     try:
-        return await _start(settings, journal, sim)
+        return await _start(settings, journal, sim, notifier)
     except BaseException:
         if sim is not None:
             sim.state.close()  # idempotent: stop() may have closed it already
@@ -89,7 +92,9 @@ async def start_runtime(settings: Settings) -> Runtime:
         raise
 
 
-async def _start(settings: Settings, journal: Journal, sim: SimServer | None) -> Runtime:
+async def _start(
+    settings: Settings, journal: Journal, sim: SimServer | None, notifier: Notifier | None
+) -> Runtime:
     templates = load_templates(settings.server.templates_dir)
     notes = []
     added = ensure_secrets(settings.server.secrets_file, templates)
@@ -105,7 +110,7 @@ async def _start(settings: Settings, journal: Journal, sim: SimServer | None) ->
         await sim.start(host="127.0.0.1", port=0)
         base_url = sim.url
     gateway = build_gateway(settings.gateway, base_url=base_url)
-    bridge = Bridge(settings, gateway, journal, templates, secrets)
+    bridge = Bridge(settings, gateway, journal, templates, secrets, notifier)
     hub = UserHub(
         f"{sim.url}/hubs/user" if sim is not None else settings.gateway.resolved_user_hub_url,
         gateway.rest.access_token,

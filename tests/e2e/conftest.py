@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from app.config import Settings, load_settings
+from app.engine.ports import Notifier
 from app.gateway.hub import UserHub
 from app.ingest.auth import load_secrets, webhook_path
 from app.sim.server import SimServer
@@ -103,12 +104,13 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
 class running:
     """``async with running(settings, root) as env``: start the runtime, stop it after."""
 
-    def __init__(self, settings: Settings, root: Path) -> None:
+    def __init__(self, settings: Settings, root: Path, *, notifier: Notifier | None = None) -> None:
         self.settings = settings
         self.root = root
+        self.notifier = notifier
 
     async def __aenter__(self) -> Env:
-        self.runtime = await start_runtime(self.settings)
+        self.runtime = await start_runtime(self.settings, notifier=self.notifier)
         await self._settled()
         app = create_app(self.settings)
         app.state.runtime = self.runtime
