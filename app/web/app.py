@@ -23,8 +23,8 @@ from app import __version__
 from app.config import Settings
 from app.engine.bridge import Bridge
 from app.engine.doctor import DoctorReport, run_doctor
-from app.engine.watchdog import Watchdog
 from app.engine.ports import Notifier
+from app.engine.watchdog import Watchdog
 from app.gateway.hub import UserHub
 from app.gateway.projectx import ProjectXGateway, build_gateway
 from app.ingest.auth import ensure_secrets, load_secrets
