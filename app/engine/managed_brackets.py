@@ -203,6 +203,7 @@ class ManagedBrackets:
         tick = row.tick_size or Decimal("0.25")
         session = await self.ctx.session(group)
         placed = []
+        unplaced = []  # stop losses the gateway did not take: the position is unprotected now
         for leg, ticks, attempt in plan:
             if leg == Leg.STOP_LOSS:
                 tag, order_type, away = ids.managed_stop_loss_tag, OrderType.STOP, -sign
@@ -231,6 +232,8 @@ class ManagedBrackets:
             failpoint("managed.leg_answered")  # journaled; the next leg not yet written
             again = " (placed again)" if attempt > 1 else ""
             placed.append(f"{leg}{again} {order_type} {price} × {size} ({outcome.state})")
+            if leg == Leg.STOP_LOSS and outcome.state in (OrderState.REJECTED, OrderState.NOT_PLACED):
+                unplaced.append(f"stop loss {price} × {size} {outcome.state}: {outcome.message}")
         message = f"entry {row.client_order_id} filled {entry.filled} @ {entry.price} → " + ", ".join(placed)
         if restored:
             kind, level = EventKind.BRACKET_MANAGED_RESTORED, EventLevel.WARNING
@@ -241,6 +244,13 @@ class ManagedBrackets:
         else:
             kind, level = EventKind.BRACKET_MANAGED_PLACED, EventLevel.INFO
         await self.ctx.record(group, kind, message, level)
+        if unplaced:
+            what = (
+                f"entry {row.client_order_id} filled {entry.filled} @ {entry.price}; its "
+                + "; ".join(unplaced)
+                + " (the bridge places it again after a reconnect or restart, or closes per on_failure)"
+            )
+            self.ctx.watch.lost(await self.ctx.case(group, row, size, what))
         self.ctx.spawn(self.verify(id_of(group)))
 
     async def verify(self, oco_group_id: int) -> None:

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 FLATTEN_ADVICE = "`tvbridge flatten` cancels and closes everything on the followed accounts (and pauses)"
 # CON.F.US.MNQ.H26 → MNQ, H, 26
 _CONTRACT_ID = re.compile(r"^CON\.F\.[A-Z]+\.(?P<root>[A-Z0-9]+)\.(?P<month>[FGHJKMNQUVXZ])(?P<year>\d{2})$")
+_CONTRACT_IN_TEXT = re.compile(r"CON\.F\.[A-Z]+\.[A-Z0-9]+\.[FGHJKMNQUVXZ]\d{2}\b")
 _PROTECTIVE = (Leg.STOP_LOSS, Leg.TAKE_PROFIT)
 
 
@@ -46,6 +47,14 @@ def contract_words(contract_id: str) -> str:
     if match is None:
         return contract_id
     return f"{match['root']}{match['month']}{match['year'][-1]}"
+
+
+def points(price: Decimal | str) -> str:
+    """A price in points with at least 2 decimals, as the platform shows it: 21500 → 21500.00,
+    21500.125 as it is."""
+    value = Decimal(price)
+    exponent = value.as_tuple().exponent
+    return f"{value:.2f}" if isinstance(exponent, int) and exponent > -2 else f"{value}"
 
 
 def send(notifier: Notifier, notice: Notice) -> None:
@@ -151,9 +160,9 @@ def fill(account: str, fill: Fill) -> Notice:
     pnl = "" if fill.profit_and_loss is None else f", P&L {signed_usd(fill.profit_and_loss)} USD"
     return Notice(
         kind=NoticeKind.FILL,
-        title=f"Fill on {account}: {fill.side} {fill.size} {contract} @ {fill.price}",
+        title=f"Fill on {account}: {fill.side} {fill.size} {contract} @ {points(fill.price)}",
         body=(
-            f"{account}: {fill.side} {fill.size} {contract} filled at {fill.price} "
+            f"{account}: {fill.side} {fill.size} {contract} filled at {points(fill.price)} "
             f"(broker order {fill.broker_order_id}, trade {fill.trade_id}{pnl}) at "
             f"{fill.filled_at:%H:%M:%S} UTC."
         ),
@@ -214,9 +223,10 @@ def unlock(lock: LockoutRecord, *, now: datetime) -> Notice:
 def session_flatten(account: str, report: FlattenReport | None, close_words: str) -> Notice:
     """The session-close flatten of ``close_at_session_end`` on one account is done."""
     if report is None:
-        did, ok = "nothing was open", True
+        did, ok = f"{account}: nothing was open", True
     else:
-        did, ok = "; ".join(a.describe() for a in report.accounts) or "nothing was open", report.ok
+        did = "; ".join(a.describe() for a in report.accounts) or f"{account}: nothing was open"
+        did, ok = _CONTRACT_IN_TEXT.sub(lambda m: contract_words(m[0]), did), report.ok
     todo = (
         "Entries are refused until the next trading day starts."
         if ok
@@ -225,7 +235,7 @@ def session_flatten(account: str, report: FlattenReport | None, close_words: str
     return Notice(
         kind=NoticeKind.SESSION_FLATTEN,
         title=f"Session close on {account}: " + ("flat" if ok else "NOT flat"),
-        body=f"Session close at {close_words} on {account}: {did}. {todo}",
+        body=f"Session close at {close_words}: {did}. {todo}",
         level=None if ok else NoticeLevel.CRITICAL,
         key=f"session-close:{account}:{close_words}",
         account=account,
@@ -411,7 +421,7 @@ def bridge_stopped_unchecked(*, firm: str) -> Notice:
 
 def _held_words(item: Held) -> str:
     contract = contract_words(item.contract_id)
-    at = f" @ {item.price}" if item.price is not None else ""
+    at = f" @ {points(item.price)}" if item.price is not None else ""
     if item.kind == "position":
         return f"{item.account_name}: position {item.side} {item.size} {contract}{at}"
     return f"{item.account_name}: working {item.side} {item.size} {item.order_type} {contract}{at}"
