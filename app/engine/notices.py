@@ -308,11 +308,13 @@ class ProtectionWatch:
     notifier: Notifier
     alarmed: dict[str, Unprotected] = field(default_factory=dict)
     ended: set[str] = field(default_factory=set)
+    quiet: set[str] = field(default_factory=set)  # alarmed by ``expect``: not reported yet
 
     def lost(self, case: Unprotected, *, level: NoticeLevel | None = None) -> None:
         """Report ``case`` unprotected (once per key)."""
-        if case.key in self.alarmed or case.key in self.ended:
+        if case.key in self.ended or (case.key in self.alarmed and case.key not in self.quiet):
             return
+        self.quiet.discard(case.key)
         self.alarmed[case.key] = case
         send(self.notifier, unprotected(case, level=level))
 
@@ -321,10 +323,12 @@ class ProtectionWatch:
         placed again after a restart), so that its PROTECTED notice follows."""
         if case.key not in self.alarmed and case.key not in self.ended:
             self.alarmed[case.key] = case
+            self.quiet.add(case.key)
 
     def forget(self, key: str) -> None:
         """The position of ``key`` will not be restored (its group failed): no PROTECTED."""
         self.alarmed.pop(key, None)
+        self.quiet.discard(key)
         self.ended.add(key)
 
     def restored_group(self, group_id: int, what: str) -> None:
@@ -335,6 +339,7 @@ class ProtectionWatch:
     def restored(self, key: str, what: str) -> None:
         """The position of ``key`` is protected again (or flat): PROTECTED, once, if reported."""
         case = self.alarmed.pop(key, None)
+        self.quiet.discard(key)
         if case is None:
             return
         self.ended.add(key)
