@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from app.domain.enums import Action, Leg, Side
-from app.domain.notices import NoticeKind, NoticeLevel
+from app.domain.notices import Notice, NoticeKind, NoticeLevel
 from app.engine import notices
 from app.engine.notices import ProtectionWatch, Unprotected
 from tests.fakes import RecordingNotifier
@@ -22,7 +22,7 @@ def test_contracts_by_their_trader_names_and_prices_with_two_decimals() -> None:
     )
 
 
-def _rejected(leg: Leg, action: Action) -> notices.Notice:
+def _rejected(leg: Leg, action: Action) -> Notice:
     return notices.order_rejected(
         account="ACC",
         contract_id="CON.F.US.MNQ.H26",
