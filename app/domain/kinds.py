@@ -63,6 +63,8 @@ class EventKind(StrEnum):
     LOGIN_FAILED = "login.failed"
     WEBHOOK_LOCKOUT = "webhook.lockout"
     BRIDGE_SHUTDOWN = "bridge.shutdown"
+    # notices on a clock (app/engine/notice_tasks.py): the day whose summary was sent
+    NOTIFY_DAILY_SUMMARY = "notify.daily_summary"
 
     @classmethod
     def of_oco_state(cls, state: OcoState) -> EventKind:

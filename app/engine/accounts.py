@@ -30,6 +30,11 @@ class AccountDirectory:
             self._read_at = self._clock()
         return self._accounts
 
+    def name_of(self, account_id: int) -> str:
+        """The account's name as last read (no request); its id when not read yet."""
+        found = next((a for a in self._accounts if a.account_id == account_id), None)
+        return found.name if found is not None else str(account_id)
+
     async def resolve(self, ref: str | int, *, template: str) -> Account:
         """Find the account a template names: an id, or a name (case-insensitive).
 

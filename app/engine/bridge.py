@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 from app import redact
 from app.config import Settings
 from app.domain.enums import AlertStatus, OrderState
-from app.domain.events import GatewayEvent
+from app.domain.events import Fill, GatewayEvent
 from app.domain.models import Account
+from app.engine import notices
 from app.engine.accounts import AccountDirectory
 from app.engine.alert_tasks import UNSETTLED_GRACE, AlertTasks
 from app.engine.events import EventApplier
@@ -37,6 +38,7 @@ from app.engine.follow import Follower, HubView
 from app.engine.followed import FollowedAccounts
 from app.engine.intake import Delivery, Intake, Refusal
 from app.engine.kill_switch import KillSwitch
+from app.engine.notice_tasks import NoticeClock
 from app.engine.outcomes import Answer
 from app.engine.ports import Gateway, Notifier, NullNotifier
 from app.engine.protection import Protection
@@ -112,7 +114,9 @@ class Bridge:
         self.accounts = AccountDirectory(gateway)
         # One applier for the hub's events, reconciliation and the after-burst sync, so what one
         # of them applied, the others see (newest state per order, each fill once).
-        self.events = EventApplier(self.runner)
+        # The FILL notice is not even built unless [notify] fills asks for it (the hub path).
+        on_fill = self._fill_notice if settings.notify.fills else None
+        self.events = EventApplier(self.runner, on_fill=on_fill)
         self.reconciler = Reconciler(
             gateway,
             self.runner,
@@ -130,10 +134,13 @@ class Bridge:
             self.events,
             verify_s=settings.engine.verify_s,
             spawn=self._spawn,
+            notifier=self.notifier,
         )
         # The accounts the templates trade on (those the followers, the monitor and flatten act on).
         self.following = FollowedAccounts(lambda: self.templates, self.accounts, self.runner)
-        self.flattener = Flattener(gateway, self.runner, self.accounts, reconciler=self.reconciler)
+        self.flattener = Flattener(
+            gateway, self.runner, self.accounts, reconciler=self.reconciler, notifier=self.notifier
+        )
         # The risk gate checks every entry; the monitor locks accounts and closes the session.
         self.gate = RiskGate(settings.risk, self.runner)
         self.risk_monitor = RiskMonitor(
@@ -141,6 +148,7 @@ class Bridge:
             self.followed_accounts,
             self.flatten_accounts,
             last_price=self._last_price,
+            notifier=self.notifier,
         )
         # The hub's events, the order sync after alerts, the periodic reconcile pass.
         self.upkeep = Upkeep(
@@ -215,6 +223,7 @@ class Bridge:
             instance=instance,
             gate=self.gate,
             ready=self.recovery.ready,
+            notifier=self.notifier,
         )
         await self.follower.load()  # where the first catch-up starts (the hub's last good moment)
         journal = self.runner.journal
@@ -238,6 +247,38 @@ class Bridge:
         self._reconcile_loop = asyncio.create_task(self.upkeep.reconcile_forever())
         self.risk_monitor.start()
         self._spawn(self.upkeep.apply_events_forever())
+        self._start_notices()
+
+    def _start_notices(self) -> None:
+        """BRIDGE_STARTED, and the notices on a clock ([notify] daily_summary, heartbeat_min),
+        run as background tasks that stop with the bridge."""
+        notify = self.settings.notify
+        clock = NoticeClock(self.settings, self.runner, self.notifier, self.followed_accounts)
+        if notify.daily_summary:
+            self._spawn(clock.daily_summary_forever())
+        if notify.heartbeat_min > 0:
+            self._spawn(clock.heartbeat_forever())
+        self._spawn(self._started_notice())
+
+    async def _started_notice(self) -> None:
+        """BRIDGE_STARTED with the followed accounts (read in the background: the listener
+        opens at once)."""
+        try:
+            accounts = [a.name for a in await self.followed_accounts()]
+        except Exception:  # noqa: BLE001 — the notice goes out without the names
+            log.warning("the started notice lists no account: the accounts could not be read")
+            accounts = []
+        notice = notices.bridge_started(
+            accounts=accounts,
+            strategies=sorted(self.templates),
+            gateway=f"{self.settings.gateway.firm_name} ({self.settings.gateway.kind})",
+            paused=self.kill_switch.paused is not None,
+        )
+        notices.send(self.notifier, notice)
+
+    def _fill_notice(self, fill: Fill) -> None:
+        """FILL for a fill journaled for the first time (only with [notify] fills = true)."""
+        notices.send(self.notifier, notices.fill(self.accounts.name_of(fill.account_id), fill))
 
     @property
     def _executor(self) -> Executor | None:

@@ -16,7 +16,9 @@ from app.domain import ids
 from app.domain.enums import Action, Leg, OrderState, OrderType, Side
 from app.domain.kinds import EventKind, EventLevel, OcoKind, OcoState
 from app.domain.models import Account, BrokerOrder, Contract, OrderIntent, OrderOutcome, OrderRequest
+from app.domain.notices import NoticeLevel
 from app.domain.risk import Entry, root_from_contract_id
+from app.engine import notices
 from app.engine.alert_run import AlertRun
 from app.engine.sender import Column
 from app.errors import JournalError
@@ -126,6 +128,16 @@ async def passes_gate(
         refusal = f"the risk gate could not read the journal ({exc}); entry not sent"
     if refusal is not None:
         run.refusals.append(f"{account.name}: {refusal}")
+        notice = notices.alert_refused(
+            account=account.name,
+            strategy=run.alert.strategy,
+            contract_id=contract.contract_id,
+            side=side,
+            size=entry.size,
+            reason=refusal,
+            alert_id=run.alert_id,
+        )
+        notices.send(run.orders.sender.notifier, notice)
         return False
     return True
 
@@ -301,6 +313,7 @@ async def contain_unprotected(
             client_order_id=ids.flatten_tag(request.client_order_id),
         )
         outcomes.append(await run.orders.submit(account, Leg.CLOSE, Action.EXIT, flat))
+    closed = not filled or outcomes[-1].state in PLACED
     message = (
         f"the gateway created entry {entry.broker_order_id} on {account.name} without its "
         f"bracket; {filled} contract(s) had filled and were closed, the rest cancelled"
@@ -313,4 +326,21 @@ async def contain_unprotected(
         alert_id=run.alert_id,
         order_record_id=entry.order_record_id,
     )
+    # The entry was taken back at once: a warning when that worked, critical when a filled part
+    # could not be closed (it is open without a stop loss).
+    done = "the bridge closed what filled" if closed else "the close of what filled was NOT accepted"
+    case = notices.Unprotected(
+        key=f"protection:{account.name}:{request.contract_id}:entry-{entry.order_record_id}",
+        account=account.name,
+        contract_id=request.contract_id,
+        side=request.side,
+        size=filled,
+        what=(
+            f"the gateway created entry {entry.broker_order_id} ({request.side} {request.size}) but "
+            f"refused its bracket; {filled} contract(s) had filled: {done}, the rest was cancelled"
+        ),
+        strategy=run.alert.strategy,
+    )
+    level = NoticeLevel.WARNING if closed else NoticeLevel.CRITICAL
+    notices.send(run.orders.sender.notifier, notices.unprotected(case, level=level))
     return outcomes

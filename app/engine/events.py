@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -52,8 +52,11 @@ def row_id(row: OrderRow) -> int:
 class EventApplier:
     """Apply gateway events to the journal."""
 
-    def __init__(self, runner: JournalRunner) -> None:
+    def __init__(self, runner: JournalRunner, *, on_fill: Callable[[Fill], None] | None = None) -> None:
         self._runner = runner
+        # Called with each fill journaled for the first time (the FILL notice, when [notify]
+        # fills = true); never awaited, it must return at once.
+        self._on_fill = on_fill
         self._journal = runner.journal
         self._instance: str | None = None
         # (account id, tag) → (event, monotonic time parked)
@@ -114,6 +117,7 @@ class EventApplier:
             for (fill, _), fresh in zip(fills, new, strict=True):
                 if fresh:
                     self._log_fill(fill)
+                    self._fill_is_new(fill)
             if self._parked and orders:
                 await self._retry_parked()
         except Exception:  # noqa: BLE001 — one bad batch must not stop the stream
@@ -175,7 +179,16 @@ class EventApplier:
         new = await self._runner.run(self._journal.record_fill, fill, None if row is None else row.id)
         if new:
             self._log_fill(fill)
+            self._fill_is_new(fill)
         return bool(new)
+
+    def _fill_is_new(self, fill: Fill) -> None:
+        if self._on_fill is None:
+            return
+        try:
+            self._on_fill(fill)
+        except Exception:  # noqa: BLE001 — a notice must never stop the event stream
+            log.exception("the notice of fill %s failed", fill.trade_id)
 
     @staticmethod
     def _log_fill(fill: Fill) -> None:

@@ -40,7 +40,7 @@ from app.engine.accounts import AccountDirectory
 from app.engine.alert_run import AlertRun
 from app.engine.entries import place_entry, place_oco, plain
 from app.engine.outcomes import alert_status
-from app.engine.ports import Gateway
+from app.engine.ports import Gateway, Notifier
 from app.engine.reconcile import Reconciler
 from app.engine.risk_gate import RiskGate
 from app.engine.runner import JournalRunner
@@ -116,6 +116,7 @@ class Executor:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         gate: RiskGate | None = None,
         ready: Callable[[set[int]], Awaitable[None]] | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.gateway = gateway
         self.runner = runner
@@ -129,7 +130,8 @@ class Executor:
         self.ready = ready
         # strategy → when an alert of it last journaled "stale check not done" (UTC)
         self.time_warned: dict[str, datetime] = {}
-        self.sender = OrderSender(gateway, runner, reconciler)
+        # ``notifier``: rejected orders and risk refusals are reported there (app/engine/notices.py).
+        self.sender = OrderSender(gateway, runner, reconciler, notifier=notifier)
 
     async def execute(self, alert: Alert, template: StrategyTemplate, *, resumed: bool = False) -> Settlement:
         """Render ``alert`` through ``template`` and send its orders; journal the outcome.
@@ -184,7 +186,7 @@ class _Execution(AlertRun):
         self, executor: Executor, alert: Alert, template: StrategyTemplate, *, resumed: bool = False
     ) -> None:
         assert alert.alert_id is not None
-        orders = executor.sender.session(alert.alert_id)
+        orders = executor.sender.session(alert.alert_id, strategy=alert.strategy)
         super().__init__(alert, template, orders, instance=executor.instance, gate=executor.gate)
         self.executor = executor
         self.accounts = executor.accounts

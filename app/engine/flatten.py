@@ -24,7 +24,7 @@ from app.domain.enums import AlertStatus, OrderState, Side
 from app.domain.kinds import EventKind, EventLevel, OcoState
 from app.domain.models import Account, BrokerOrder, OrderOutcome, Position
 from app.engine.accounts import AccountDirectory
-from app.engine.ports import Gateway
+from app.engine.ports import Gateway, Notifier
 from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
 from app.engine.sender import OrderSender, OrderSession
@@ -205,6 +205,7 @@ class Flattener:
         *,
         reconciler: Reconciler,
         check_s: float = CHECK_S,
+        notifier: Notifier | None = None,
     ) -> None:
         self.gateway = gateway
         self.runner = runner
@@ -212,7 +213,7 @@ class Flattener:
         self.accounts = accounts
         self.reconciler = reconciler
         self.check_s = check_s
-        self.sender = OrderSender(gateway, runner, reconciler)
+        self.sender = OrderSender(gateway, runner, reconciler, notifier=notifier)  # rejections reported
 
     async def plan(self, account_ids: Iterable[int]) -> FlattenPlan:
         """Read what ``account_ids`` hold now (two reads per account); never raises GatewayError:
@@ -231,7 +232,9 @@ class Flattener:
         alert_id = await self._journal_request(ids, by)
         groups = await self._stand_down_protection(ids)
         # One session per account: each holds its own unflushed answers.
-        work = [_Work(a, self.sender.session(alert_id)) for a in await self._resolve(ids)]
+        work = [
+            _Work(a, self.sender.session(alert_id, strategy=KILL_SWITCH)) for a in await self._resolve(ids)
+        ]
         # Every account's cancels, then every account's closes, then the checks: accounts run
         # side by side within each step, and one account's failure is noted in its own _Work.
         await asyncio.gather(*(self._cancel_all(w) for w in work))

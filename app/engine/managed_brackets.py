@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ from app.domain import ids
 from app.domain.enums import Action, Leg, OrderState, OrderType, Side
 from app.domain.kinds import EventKind, EventLevel, OcoKind, OcoState
 from app.domain.models import OrderRequest
+from app.domain.notices import NoticeLevel
 from app.engine.oco_review import OcoReview
 from app.engine.protection_context import (
     POLL_S,
@@ -30,6 +32,7 @@ from app.engine.protection_context import (
     account_of,
     current,
     id_of,
+    protection_key,
     side_of,
     tag_of,
 )
@@ -200,6 +203,7 @@ class ManagedBrackets:
         tick = row.tick_size or Decimal("0.25")
         session = await self.ctx.session(group)
         placed = []
+        unplaced = []  # stop losses the gateway did not take: the position is unprotected now
         for leg, ticks, attempt in plan:
             if leg == Leg.STOP_LOSS:
                 tag, order_type, away = ids.managed_stop_loss_tag, OrderType.STOP, -sign
@@ -228,13 +232,25 @@ class ManagedBrackets:
             failpoint("managed.leg_answered")  # journaled; the next leg not yet written
             again = " (placed again)" if attempt > 1 else ""
             placed.append(f"{leg}{again} {order_type} {price} × {size} ({outcome.state})")
+            if leg == Leg.STOP_LOSS and outcome.state in (OrderState.REJECTED, OrderState.NOT_PLACED):
+                unplaced.append(f"stop loss {price} × {size} {outcome.state}: {outcome.message}")
         message = f"entry {row.client_order_id} filled {entry.filled} @ {entry.price} → " + ", ".join(placed)
         if restored:
             kind, level = EventKind.BRACKET_MANAGED_RESTORED, EventLevel.WARNING
             message = "protection restored: " + message
+            # Its legs were missing: the PROTECTED notice follows once they are seen working.
+            what = f"stop loss missing for entry {row.client_order_id}; placed again"
+            self.ctx.watch.expect(await self.ctx.case(group, row, size, what))
         else:
             kind, level = EventKind.BRACKET_MANAGED_PLACED, EventLevel.INFO
         await self.ctx.record(group, kind, message, level)
+        if unplaced:
+            what = (
+                f"entry {row.client_order_id} filled {entry.filled} @ {entry.price}; its "
+                + "; ".join(unplaced)
+                + " (the bridge places it again after a reconnect or restart, or closes per on_failure)"
+            )
+            self.ctx.watch.lost(await self.ctx.case(group, row, size, what))
         self.ctx.spawn(self.verify(id_of(group)))
 
     async def verify(self, oco_group_id: int) -> None:
@@ -260,6 +276,7 @@ class ManagedBrackets:
                         EventLevel.INFO,
                         legs,
                     )
+                    self._protected_again(group, rows, legs)
                     return
                 if time.monotonic() >= deadline:
                     if refreshed:
@@ -288,6 +305,18 @@ class ManagedBrackets:
         finally:
             self.verifying.discard(oco_group_id)
 
+    def _protected_again(self, group: OcoGroupRow, rows: list[OrderRow], legs: list[LegView]) -> None:
+        """The group's legs are seen working: PROTECTED, if its position was reported without."""
+        entry = next((r for r in rows if r.leg == Leg.ENTRY), None)
+        if entry is None:
+            return
+        working = ", ".join(
+            f"{v.name} {v.row.stop_price or v.row.limit_price or ''} × {v.size}".replace("  ", " ")
+            for v in legs
+        )
+        what = f"working again on the gateway: {working} (entry {entry.client_order_id})"
+        self.ctx.watch.restored(protection_key(entry.account_name, group), what)
+
     async def _fail(self, group: OcoGroupRow, legs: list[LegView]) -> None:
         """The legs are not working in time: cancel what is left, then close or keep."""
         fresh = await self.ctx.runner.run(self.ctx.journal.oco_group, id_of(group))
@@ -303,19 +332,27 @@ class ManagedBrackets:
             f"{self.ctx.verify_s:g} s ({states})"
         )
         session = await self.ctx.session(group)
+        size = entry.filled - sum(v.filled for v in legs)
+        closed = size <= 0  # nothing open is left, or (below) the close was accepted
         if group.policy == "close":
             for view in [entry, *legs]:
                 if view.working and not view.state.is_open and view.broker_order_id is not None:
                     await session.cancel(account_of(view.row), group.contract_id, view.broker_order_id)
-            size = entry.filled - sum(v.filled for v in legs)
             if size > 0:
                 tag, state = await self.legs.take_back(group, entry.row, size)
                 note += f" → closed {size} contract(s) with {tag} ({state})"
+                closed = state in (OrderState.ACCEPTED, OrderState.FILLED, OrderState.DONE)
             else:
                 note += " → nothing left to close"
         else:
             note += " → kept (on_failure = keep): the position is NOT protected"
         await self.ctx.finish(group, OcoState.FAILED, note, [entry, *legs], EventLevel.CRITICAL)
+        # Reported whether or not the group was reported before (native bracket missing): this
+        # is its end, and nothing restores it any more.
+        case = await self.ctx.case(group, entry.row, size, note[:1].upper() + note[1:])
+        self.ctx.watch.forget(case.key)
+        failed = replace(case, key=f"{case.key}:failed")
+        self.ctx.watch.lost(failed, level=NoticeLevel.WARNING if closed else None)
 
     async def verify_later(self, group: OcoGroupRow) -> None:
         """Verify a resumed managed bracket whose legs are not all seen working yet."""

@@ -124,6 +124,13 @@ class NativeBrackets:
             f"seen working {when} (children: {seen}); the bridge places its own now"
         )
         await self.ctx.record(group, EventKind.BRACKET_NATIVE_MISSING, message, EventLevel.CRITICAL)
+        filled = self.ctx.view(entry).filled
+        what = (
+            f"entry {entry.client_order_id} filled {filled} but its native stop loss / take profit "
+            f"were not seen working {when} (seen: {seen}); the bridge is placing its own stop loss "
+            "and take profit now (a notice follows when they work)"
+        )
+        self.ctx.watch.lost(await self.ctx.case(group, entry, filled, what))
         await self.review(group_id, resumed=resumed)
 
     async def resume(self, account_id: int | None) -> None:

@@ -43,7 +43,7 @@ from app.engine.events import EventApplier
 from app.engine.managed_brackets import MAX_ATTEMPTS, ManagedBrackets
 from app.engine.native_brackets import NATIVE_LOOKBACK, NativeBrackets
 from app.engine.oco_review import OcoReview
-from app.engine.ports import Gateway
+from app.engine.ports import Gateway, Notifier
 from app.engine.protection_context import (
     POLL_S,
     SEARCH_SLACK,
@@ -90,6 +90,7 @@ class Protection:
         *,
         verify_s: float = 5.0,
         spawn: Spawn | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.gateway = gateway
         self.runner = runner
@@ -98,7 +99,9 @@ class Protection:
         self.reconciler = reconciler
         self.applier = applier
         self.verify_s = verify_s
-        self.ctx = ProtectionContext(gateway, runner, reconciler, applier, verify_s=verify_s, spawn=spawn)
+        self.ctx = ProtectionContext(
+            gateway, runner, reconciler, applier, verify_s=verify_s, spawn=spawn, notifier=notifier
+        )
         self.legs = OcoReview(self.ctx)
         self.managed = ManagedBrackets(self.ctx, self.legs)
         self.native = NativeBrackets(self.ctx, self.review)

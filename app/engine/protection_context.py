@@ -21,7 +21,8 @@ from app.domain.events import OrderEvent
 from app.domain.kinds import EventKind, EventLevel, OcoKind, OcoState
 from app.domain.models import Account, BrokerOrder
 from app.engine.events import EventApplier
-from app.engine.ports import Gateway
+from app.engine.notices import ProtectionWatch, Unprotected
+from app.engine.ports import Gateway, Notifier
 from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
 from app.engine.sender import OrderSender, OrderSession
@@ -102,6 +103,7 @@ class ProtectionContext:
         *,
         verify_s: float,
         spawn: Spawn | None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.gateway = gateway
         self.runner = runner
@@ -109,7 +111,9 @@ class ProtectionContext:
         self.reconciler = reconciler
         self.applier = applier
         self.verify_s = verify_s
-        self.sender = OrderSender(gateway, runner, reconciler)
+        self.sender = OrderSender(gateway, runner, reconciler, notifier=notifier)
+        # Positions reported without a working stop loss, and their return (app/engine/notices.py).
+        self.watch = ProtectionWatch(self.sender.notifier)
         self.spawn = spawn or self._own_spawn
         self._tasks: set[asyncio.Task[None]] = set()
         self.reports: dict[int, BrokerOrder] = {}
@@ -177,6 +181,8 @@ class ProtectionContext:
         await self.runner.run(self.journal.set_oco_group, id_of(group), state, note=note)
         message = f"{kind_words(group)} {group.id} {state}: {note}"
         await self.record(group, EventKind.of_oco_state(state), message, level, legs)
+        if state == OcoState.DONE:  # nothing of the position is left to protect
+            self.watch.restored_group(id_of(group), f"the position is flat now ({note})")
 
     async def record(
         self,
@@ -191,6 +197,26 @@ class ProtectionContext:
         data = {"oco_group_id": group.id, "legs": [v.describe() for v in legs or []]}
         await self.runner.run(
             self.journal.add_event, kind, message, level=level, alert_id=group.alert_id, data=data
+        )
+
+    async def case(self, group: OcoGroupRow, entry: OrderRow, size: int, what: str) -> Unprotected:
+        """The position a group protects, for the UNPROTECTED / PROTECTED notices: keyed by the
+        account, the contract and the group; ``size`` in contracts; ``what`` happened. Reads
+        the alert's strategy (a rare path: only when a notice is due)."""
+        strategy = ""
+        try:
+            alert = await self.runner.run(self.journal.get_alert, group.alert_id)
+            strategy = alert.strategy if alert is not None else ""
+        except Exception:  # noqa: BLE001 — a notice without the strategy is still worth sending
+            log.warning("could not read the strategy of alert %s for a notice", group.alert_id)
+        return Unprotected(
+            key=protection_key(entry.account_name, group),
+            account=entry.account_name,
+            contract_id=group.contract_id,
+            side=entry.side,
+            size=size,
+            what=what,
+            strategy=strategy,
         )
 
     def _own_spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -247,6 +273,11 @@ def native_entry(row: OrderRow) -> bool:
         and bool(row.stop_loss_ticks or row.take_profit_ticks)
         and row.state != OrderState.REJECTED
     )
+
+
+def protection_key(account_name: str, group: OcoGroupRow) -> str:
+    """The notice key of the position a group protects (UNPROTECTED and PROTECTED share it)."""
+    return f"protection:{account_name}:{group.contract_id}:group-{group.id}"
 
 
 def kind_words(group: OcoGroupRow) -> str:

@@ -101,6 +101,9 @@ class RiskGate:
         self._locked: set[int] | None = None
         # Latest traded prices the monitor read from the gateway: contract → (price, read at UTC).
         self.quotes: dict[str, tuple[Decimal, datetime]] = {}
+        # The lockouts in force at the last refresh_lockouts, by account (the monitor notices
+        # those that ended or were lifted by `tvbridge unlock` in another process).
+        self.lockouts: dict[int, LockoutRecord] = {}
 
     def calendar(self, limits: RiskLimits) -> TradingCalendar:
         """The exchange's calendar with the account's holidays."""
@@ -247,6 +250,7 @@ class RiskGate:
         check). Raises JournalError."""
         active = await self.runner.run(self.journal.active_lockouts, self.clock())
         self._locked = {lock.account_id for lock in active}
+        self.lockouts = {lock.account_id: lock for lock in active}
 
     def is_locked(self, account_id: int) -> bool:
         """Whether the journal held ``account_id`` locked at the last refresh_lockouts."""

@@ -22,11 +22,14 @@ from app.config import RiskLimits
 from app.domain.calendar import TradingCalendar
 from app.domain.models import Account
 from app.domain.risk import Lockout, lockout_due
+from app.engine import notices
+from app.engine.flatten import FlattenReport
+from app.engine.ports import Notifier, NullNotifier
 from app.engine.risk_gate import LOCKOUT_LIMITS, RiskGate
 from app.errors import GatewayError
 
 if TYPE_CHECKING:
-    from app.journal.tables import PositionRecord
+    from app.journal.tables import LockoutRecord, PositionRecord
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,7 @@ class RiskMonitor:
         *,
         last_price: Callable[[str], Awaitable[Decimal | None]] | None = None,
         interval_s: float = 5.0,
+        notifier: Notifier | None = None,
     ) -> None:
         self.gate = gate
         self.accounts = accounts  # the followed accounts, resolved
@@ -57,6 +61,9 @@ class RiskMonitor:
         # that an open position's loss counts between alerts; None: prices come from the journal.
         self.last_price = last_price
         self.interval_s = interval_s
+        # Lockouts, their end (by time or `tvbridge unlock`) and the session close are notified.
+        self.notifier: Notifier = notifier if notifier is not None else NullNotifier()
+        self._seen_locks: dict[int, LockoutRecord] | None = None  # as of the last check
         self._closed: dict[int, date] = {}  # account → the trading day whose session was closed
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -81,11 +88,22 @@ class RiskMonitor:
         async with self._lock:
             now = self.gate.clock()
             await self.gate.refresh_lockouts()
+            self._notice_unlocked(now)
             for account in await self.accounts():
                 try:
                     await self._check_one(account, now)
                 except Exception:  # noqa: BLE001 — one account's failure must not stop the rest
                     log.exception("risk check of account %s failed", account.name)
+
+    def _notice_unlocked(self, now: datetime) -> None:
+        """UNLOCK for each lockout in force at the last check and no longer: ended by time, or
+        lifted by `tvbridge unlock` (another process: seen here, within one check interval)."""
+        current = dict(self.gate.lockouts)
+        if self._seen_locks is not None:
+            for account_id, lock in self._seen_locks.items():
+                if account_id not in current:
+                    notices.send(self.notifier, notices.unlock(lock, now=now))
+        self._seen_locks = current
 
     async def _check_one(self, account: Account, now: datetime) -> None:
         gate = self.gate
@@ -106,7 +124,7 @@ class RiskMonitor:
         due: Lockout | None = lockout_due(limits, day, calendar, now=now)
         if due is None:
             return
-        await gate.runner.run(
+        lock = await gate.runner.run(
             gate.journal.lock_account,
             account.account_id,
             account.name,
@@ -116,6 +134,10 @@ class RiskMonitor:
             now=now,
         )
         gate.note_locked(account.account_id)
+        if self._seen_locks is not None:
+            self._seen_locks[account.account_id] = lock  # its end is noticed from now on
+        until = calendar.describe(due.until, now=now)
+        notices.send(self.notifier, notices.lockout(lock, until, flatten=limits.flatten_on_lockout))
         log.error("account %s locked until %s: %s", account.name, calendar.describe(due.until), due.reason)
         if limits.flatten_on_lockout:
             await self.flatten([account.account_id], f"{LOCKOUT_BY}: {due.reason}")
@@ -154,7 +176,10 @@ class RiskMonitor:
             calendar.describe(close_at),
             account.name,
         )
-        await self.flatten([account.account_id], SESSION_CLOSE_BY)
+        report = await self.flatten([account.account_id], SESSION_CLOSE_BY)
+        words = calendar.describe(close_at)  # with its date: the key of that day's close
+        flattened = report if isinstance(report, FlattenReport) else None
+        notices.send(self.notifier, notices.session_flatten(account.name, flattened, words))
 
     async def _run(self) -> None:
         while True:

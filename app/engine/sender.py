@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 from app.domain.enums import Action, Leg, OrderState, OrderType, Side
 from app.domain.models import Account, OrderOutcome, OrderRequest, Position
 from app.domain.records import OrderUpdate
+from app.engine import notices
 from app.engine.outcomes import explain_rejection
-from app.engine.ports import Gateway
+from app.engine.ports import Gateway, Notifier, NullNotifier
 from app.engine.reconcile import PendingOrder, Reconciler
 from app.engine.runner import JournalRunner
 from app.errors import GatewayError, GatewayUnavailable, OrderRejected, OutcomeUnknown
@@ -39,16 +40,28 @@ Column = (
 
 
 class OrderSender:
-    """Make OrderSessions: what each needs to send once and journal (gateway, journal, reconciler)."""
+    """Make OrderSessions: what each needs to send once and journal (gateway, journal, reconciler).
 
-    def __init__(self, gateway: Gateway, runner: JournalRunner, reconciler: Reconciler) -> None:
+    ``notifier``: where an order the gateway rejected is reported (ORDER_REJECTED, once per row).
+    """
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        runner: JournalRunner,
+        reconciler: Reconciler,
+        *,
+        notifier: Notifier | None = None,
+    ) -> None:
         self.gateway = gateway
         self.runner = runner
         self.reconciler = reconciler
+        self.notifier: Notifier = notifier if notifier is not None else NullNotifier()
 
-    def session(self, alert_id: int) -> OrderSession:
-        """Send orders on behalf of alert ``alert_id`` (rows journaled under it)."""
-        return OrderSession(self, alert_id)
+    def session(self, alert_id: int, *, strategy: str = "") -> OrderSession:
+        """Send orders on behalf of alert ``alert_id`` (rows journaled under it); ``strategy``:
+        the alert's, for the notices (empty when not known)."""
+        return OrderSession(self, alert_id, strategy=strategy)
 
 
 class OrderSession:
@@ -62,7 +75,9 @@ class OrderSession:
     ``prior_rows``: a resumed alert's rows from the run before a restart (by tag, in ``submit``).
     """
 
-    def __init__(self, sender: OrderSender, alert_id: int) -> None:
+    def __init__(self, sender: OrderSender, alert_id: int, *, strategy: str = "") -> None:
+        self.sender = sender
+        self.strategy = strategy
         self.gateway = sender.gateway
         self.runner = sender.runner
         self.journal: Journal = sender.runner.journal
@@ -110,7 +125,7 @@ class OrderSession:
             size=position.size,
         )
         close = lambda: self.gateway.close_position(account.account_id, position.contract_id)  # noqa: E731
-        return await self._call(pending, account, close, ok_state=OrderState.DONE)
+        return await self._call(pending, account, close, ok_state=OrderState.DONE, action=Action.EXIT)
 
     async def submit_cancel(
         self, account: Account, contract_id: str, broker_order_id: int
@@ -120,7 +135,7 @@ class OrderSession:
             account, Leg.CANCEL, Action.CANCEL, contract_id, broker_order_id=broker_order_id
         )
         cancel = lambda: self.gateway.cancel_order(account.account_id, broker_order_id)  # noqa: E731
-        return [await self._call(pending, account, cancel, ok_state=OrderState.DONE)]
+        return [await self._call(pending, account, cancel, ok_state=OrderState.DONE, action=Action.CANCEL)]
 
     async def submit(
         self, account: Account, leg: Leg, action: Action, request: OrderRequest, **row: Column
@@ -158,7 +173,9 @@ class OrderSession:
                 failpoint("managed.leg_sent")  # on the gateway, its answer not journaled
             return broker_order_id
 
-        return await self._call(pending, account, place, ok_state=OrderState.ACCEPTED)
+        return await self._call(
+            pending, account, place, ok_state=OrderState.ACCEPTED, action=action, prices=_prices(request)
+        )
 
     def prior(self, account_id: int, tag: str | None) -> OrderRecord | None:
         """The earlier run's row with this tag on this account, or None (only a resumed alert has any)."""
@@ -198,7 +215,9 @@ class OrderSession:
             size=request.size,
         )
         place = lambda: self.gateway.place_order(request)  # noqa: E731
-        outcome = await self._call(pending, account, place, ok_state=OrderState.ACCEPTED)
+        outcome = await self._call(
+            pending, account, place, ok_state=OrderState.ACCEPTED, action=action, prices=_prices(request)
+        )
         if outcome.state == OrderState.REJECTED:
             # Perhaps the tag is taken: the first send did arrive after all. Look once more.
             await self.flush()
@@ -262,8 +281,11 @@ class OrderSession:
         call: Callable[[], Awaitable[int | None]],
         *,
         ok_state: OrderState,
+        action: Action,
+        prices: str = "",
     ) -> OrderOutcome:
-        """Send once; record the answer; reconcile by tag when there is none."""
+        """Send once; record the answer; reconcile by tag when there is none. A rejection is
+        reported to the notifier (ORDER_REJECTED; ``action`` and ``prices`` for its text)."""
         broker_order_id = pending.broker_order_id
         message: str | None = None
         acknowledged_at: datetime | None = None
@@ -309,6 +331,20 @@ class OrderSession:
         else:
             self.updates.append(update)
         failpoint("order.answered")  # answered; committed with the alert's settlement
+        if state == OrderState.REJECTED:
+            notice = notices.order_rejected(
+                account=account.name,
+                contract_id=pending.contract_id,
+                leg=pending.leg,
+                action=action,
+                side=pending.side,
+                size=pending.size,
+                reason=message or "no reason given",
+                order_row=pending.id,
+                strategy=self.strategy,
+                prices=prices,
+            )
+            notices.send(self.sender.notifier, notice)
         log.info(
             "order row %s %s %s on %s: %s%s",
             pending.id,
@@ -330,6 +366,12 @@ class OrderSession:
             side=pending.side,
             size=pending.size,
         )
+
+
+def _prices(request: OrderRequest) -> str:
+    """The order type and prices (points) as a trader reads them: ``limit @ 21500.25``."""
+    price = request.limit_price if request.limit_price is not None else request.stop_price
+    return f"{request.order_type}" + (f" @ {price}" if price is not None else "")
 
 
 def row_outcome(row: OrderRecord) -> OrderOutcome:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from app.domain.enums import Leg, OrderState, Side
 from app.domain.kinds import EventKind, EventLevel
 from app.domain.models import BrokerOrder, Position
+from app.engine import notices
 from app.engine.flatten import AccountPlan
 
 if TYPE_CHECKING:
@@ -128,6 +129,9 @@ async def wind_down(bridge: Bridge, *, grace_s: float = 10.0) -> list[Held]:
         return await _report(bridge)
     except Exception:  # noqa: BLE001 — the rest of the shutdown must still run
         log.exception("the shutdown check failed: look at your accounts on the platform")
+        notices.send(
+            bridge.notifier, notices.bridge_stopped_unchecked(firm=bridge.settings.gateway.firm_name)
+        )
         return []
 
 
@@ -162,6 +166,11 @@ async def _report(bridge: Bridge) -> list[Held]:
         "flatten": flatten,
     }
     level = EventLevel.WARNING if held or unread else EventLevel.INFO
+    # Before the journal write: the trader hears of what is left even when the journal fails.
+    notice = notices.bridge_stopped(
+        held, unread, firm=bridge.settings.gateway.firm_name, flattened=flatten is not None
+    )
+    notices.send(bridge.notifier, notice)
     await bridge.runner.run(bridge.runner.journal.add_event, SHUTDOWN_EVENT, message, level=level, data=data)
     return held
 
