@@ -12,6 +12,7 @@ refused deliveries by their counts, never their bodies.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -242,8 +243,9 @@ def _counts(counts: Mapping[str, int], limit: int = 5) -> str:
 
 
 def deliveries_refused(summary: RefusedSummary, *, window_s: float) -> Notice:
-    """DELIVERIES_REFUSED: a summary of refused deliveries (never a token or a body)."""
-    minutes = max(1, round(window_s / 60))
+    """DELIVERIES_REFUSED: a summary of the refused deliveries of the last ``window_s`` seconds
+    (never a token or a body)."""
+    minutes = max(1, math.ceil(window_s / 60 - 1e-9))
     addresses = len(summary.by_address)
     top = ", ".join(
         f"{address or '(none)'} ×{n}"

@@ -5,7 +5,8 @@ URL went out of date, a template that no longer matches its Message, someone pro
 is. The digest counts each refusal the intake makes (app/engine/intake.py), and once THRESHOLD
 of them fall within WINDOW_S with no summary sent in the last WINDOW_S, it makes one
 DELIVERIES_REFUSED notice counting them by reason, strategy and address. Refusals after a
-summary wait for the next window. It keeps counts only: never a token, never a body.
+summary wait for the next one, which counts every refusal since (up to two windows back). It
+keeps counts only: never a token, never a body.
 
 The notices wait in the digest until ``take()``: the web layer, which reaches the bridge's
 notifier, hands them over right after answering the delivery (app/web/webhook.py).
@@ -68,7 +69,11 @@ class RefusalDigest:
         strategy's name when it is one of this bridge's, else None."""
         now = self.clock()
         self._seen.append(_Refused(now, REASONS.get(status, str(status)), strategy, address))
-        while self._seen and (now - self._seen[0].at).total_seconds() > self.window_s:
+        # Since the last summary when it is recent (so the next one counts them all), else the
+        # last window only.
+        recent = self._sent_at is not None and (now - self._sent_at).total_seconds() <= 2 * self.window_s
+        keep_s = (now - self._sent_at).total_seconds() if recent and self._sent_at else self.window_s
+        while self._seen and (now - self._seen[0].at).total_seconds() > keep_s:
             self._seen.popleft()
         quiet = self._sent_at is None or (now - self._sent_at).total_seconds() >= self.window_s
         if quiet and len(self._seen) >= self.threshold:
@@ -96,4 +101,4 @@ class RefusalDigest:
             by_address=Counter(r.address for r in seen),
             lockouts=self._lockouts,
         )
-        return deliveries_refused(summary, window_s=self.window_s)
+        return deliveries_refused(summary, window_s=(self.clock() - seen[0].at).total_seconds())
