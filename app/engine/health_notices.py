@@ -25,7 +25,7 @@ from app.redact import MASK
 
 Link = Literal["hub", "gateway"]
 
-_LINK_NAME: dict[Link, str] = {"hub": "User Hub", "gateway": "gateway"}
+_LINK_NAME: dict[Link, str] = {"hub": "User Hub", "gateway": "Gateway"}
 _LINK_WHAT: dict[Link, str] = {
     "hub": "the User Hub (the live order, fill and position events) is disconnected",
     "gateway": "the ProjectX gateway does not answer (connection failures or HTTP 5xx)",
@@ -116,7 +116,7 @@ def link_back(link: Link, *, since: datetime, now: datetime, accounts: Sequence[
     )
     body = "\n".join(
         [
-            f"The {name} is back at {utc(now)} after {_minutes((now - since).total_seconds())} "
+            f"The {name if link == 'hub' else 'gateway'} is back at {utc(now)} after {_minutes((now - since).total_seconds())} "
             f"(lost since {utc(since)}): {caught_up}.",
             _accounts_line(accounts),
             "What to do: look at the journal for what happened meanwhile (alerts failed while the "

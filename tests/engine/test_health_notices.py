@@ -117,7 +117,7 @@ async def test_a_gateway_not_answering_is_notified_once_and_back_once(journal: J
 
     [lost] = notifier.of(NoticeKind.GATEWAY_LOST)
     assert lost.severity is NoticeLevel.CRITICAL
-    assert lost.title == "gateway lost since 14:00 UTC"
+    assert lost.title == "Gateway lost since 14:00 UTC"
     assert "the ProjectX gateway does not answer" in lost.body and "cannot be sent" in lost.body
 
     gateway.failing_since = None
