@@ -108,6 +108,7 @@ def link_back(link: Link, *, since: datetime, now: datetime, accounts: Sequence[
     """HUB_BACK or GATEWAY_BACK: ``link``, down since ``since``, answers again at ``now``."""
     name = _LINK_NAME[link]
     kind = NoticeKind.HUB_BACK if link == "hub" else NoticeKind.GATEWAY_BACK
+    down = _minutes((now - since).total_seconds())
     caught_up = (
         "tvbridge reconnected and reconciles what happened meanwhile (fills, orders, positions) "
         "from the gateway"
@@ -116,14 +117,14 @@ def link_back(link: Link, *, since: datetime, now: datetime, accounts: Sequence[
     )
     body = "\n".join(
         [
-            f"The {name if link == 'hub' else 'gateway'} is back at {utc(now)} after {_minutes((now - since).total_seconds())} "
+            f"The {'User Hub' if link == 'hub' else 'gateway'} is back at {utc(now)} after {down} "
             f"(lost since {utc(since)}): {caught_up}.",
             _accounts_line(accounts),
             "What to do: look at the journal for what happened meanwhile (alerts failed while the "
             "gateway was away are not sent again by themselves).",
         ]
     )
-    title = f"{name} back after {_minutes((now - since).total_seconds())}"
+    title = f"{name} back after {down}"
     return Notice(kind, title, body, key=link, data={"since": since.isoformat(), "back": now.isoformat()})
 
 

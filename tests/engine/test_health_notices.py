@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from app.domain.enums import AlertStatus, Side
@@ -13,16 +14,28 @@ from app.domain.events import PositionEvent
 from app.domain.models import Account
 from app.domain.notices import NoticeKind, NoticeLevel
 from app.engine.refusal_digest import LOCKED_OUT, RefusalDigest
-from app.engine.roll_watch import RollWatch
+from app.engine.roll_watch import RollWatch, check_fixed_tickers
 from app.engine.runner import JournalRunner
 from app.engine.watchdog import TOKEN_GRACE_S, Watchdog
 from app.journal import Journal
+from app.strategies.loader import load_templates
 from tests.engine.test_watchdog import FakeHub
 from tests.fakes import FakeGateway, RecordingNotifier
 
 AUTO = 70000001
 MNQ = "CON.F.US.MNQ.H26"  # last trading day: Friday 2026-03-20
 T0 = datetime(2026, 3, 2, 14, 0, 0, tzinfo=UTC)
+FIXED_TEMPLATE = """
+[alert]
+format = "json"
+
+[order]
+accounts = ["SIM-AUTO-OCO"]
+ticker = "MNQH2026"
+action = "{{ alert.action }}"
+quantity = 1
+type = "market"
+"""
 
 
 class Clock:
@@ -238,3 +251,14 @@ def test_a_burst_of_refusals_makes_one_summary_with_counts_and_no_secret() -> No
     for _ in range(5):
         digest.refused(AlertStatus.UNKNOWN_STRATEGY, strategy=None, address="203.0.113.50")
     assert digest.take() == []
+
+
+async def test_a_fixed_ticker_near_its_roll_is_notified_at_start(tmp_path: Path) -> None:
+    (tmp_path / "fixed.toml").write_text(FIXED_TEMPLATE, encoding="utf-8")
+    notifier = RecordingNotifier()
+    rolls = RollWatch(notifier, today=lambda: date(2026, 3, 19))
+    await check_fixed_tickers(FakeGateway(), load_templates(tmp_path).values(), rolls)
+
+    [roll] = notifier.of(NoticeKind.ROLL_APPROACHING)  # FakeGateway resolves every ticker to MNQH6
+    assert roll.title == "MNQH6 has its last trading day in 1 trading day; use MNQM6"
+    assert "No position is open in it" in roll.body and "change dated tickers in templates" in roll.body
