@@ -34,6 +34,7 @@ from app.domain.enums import AlertStatus
 from app.domain.kinds import EventKind, EventLevel
 from app.domain.models import Alert
 from app.engine.outcomes import Answer
+from app.engine.refusal_digest import LOCKED_OUT, RefusalDigest
 from app.engine.runner import JournalRunner
 from app.errors import AlertAuthError, AlertInvalidError
 from app.failpoints import failpoint
@@ -105,6 +106,8 @@ class Intake:
         self._tradingview_only = tradingview_only
         self.limiter = limiter or RefusalLimiter(10, 300.0)
         self._decoy_secret = token_urlsafe(32)  # what an unknown strategy is checked against
+        # Refusals counted for the trader's summary notice (app/engine/refusal_digest.py).
+        self.refusals = RefusalDigest(clock)
 
     async def receive(self, delivery: Delivery) -> tuple[Alert, StrategyTemplate] | Refusal:
         """Return the journaled Alert and its template, or the Refusal to answer with.
@@ -248,13 +251,17 @@ class Intake:
         answered LOCKED_OUT unjournaled while the address is locked out. ``told``: the sender is
         told this instead, as a wrong secret (status unauthorized); the journal keeps the real one."""
         address = delivery.source_ip
+        known = delivery.strategy if delivery.strategy in self._templates() else None
         locked_for = None if authenticated else self.limiter.locked_for(address)
         if locked_for is not None:
+            self.refusals.refused(LOCKED_OUT, strategy=known, address=address)
             return _locked_out(address, locked_for)
         # Bodies of unauthenticated requests are not stored: they are not the trader's.
         entry = await self._record(delivery, received_at, raw_body=body, status=status, reason=reason)
         if not authenticated and self.limiter.refuse(address):
+            self.refusals.locked_out()
             await self._lock_out(address)
+        self.refusals.refused(status, strategy=known, address=address)
         shown = (status, reason) if told is None else (AlertStatus.UNAUTHORIZED, told)
         return Refusal(
             answer,

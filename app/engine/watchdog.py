@@ -7,6 +7,12 @@ while the journal shows a position open on a followed account, the watchdog rais
 ERROR in the log when it starts and every ``repeat_s`` while it lasts, WARNING when it clears, an
 event in the journal at both ends, and ``alarm`` for the status snapshot and the page's header.
 
+The trader away from the laptop is told through the Notifier (texts: app/engine/health_notices.py),
+each once per condition: the hub or the gateway lost for ``alarm_s`` (open positions or not:
+the next alert needs them too) and back again; the session token overdue for renewal by
+TOKEN_GRACE_S (``token_margin_s`` before it expires, gateway.token_refresh_margin_s, it is due);
+and the roll of a contract the followed accounts hold (app/engine/roll_watch.py).
+
 It also keeps ``left_open``: what the previous run's shutdown left open at the broker (the
 journal's last "bridge.shutdown" event, app/engine/shutdown.py) for as long as the journal shows it
 still open. A position counts while the journal's position in that contract on that account is not
@@ -23,12 +29,16 @@ import contextlib
 import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from app.domain.calendar import TradingCalendar
 from app.domain.kinds import EventKind, EventLevel
+from app.engine import health_notices
 from app.engine.follow import HubView
-from app.engine.ports import Gateway
+from app.engine.health_notices import Link
+from app.engine.ports import Gateway, Notifier, NullNotifier
+from app.engine.roll_watch import RollWatch
 from app.engine.runner import JournalRunner
 from app.engine.shutdown import Held, counted
 
@@ -41,6 +51,11 @@ ALARM_EVENT = EventKind.ALARM_UNREACHABLE
 ALARM_CLEARED_EVENT = EventKind.ALARM_CLEARED
 REPEAT_S = 300.0  # the alarm's ERROR line again every 5 minutes while it lasts
 UNSURE_S = 3600.0  # what the journal cannot tell about counts as open this long after start
+# A token not renewed this long after its renewal fell due: the renewal is failing (the hub asks
+# for it every gateway.hub_token_check_s, 60 s by default, and every REST call renews a due one).
+TOKEN_GRACE_S = 180.0
+TOKEN_MARGIN_S = 1800.0  # gateway.token_refresh_margin_s's default
+_LINK_TEXT: dict[Link, str] = {"hub": "the User Hub disconnected", "gateway": "the gateway not answering"}
 WHAT_TO_DO = (
     "check the internet connection; the positions are at the broker without the bridge "
     "watching; manage them on the platform"
@@ -126,9 +141,10 @@ class Watchdog:
     may have ``failing_since`` (datetime | None). ``followed()``: the followed account ids, without
     asking the gateway. ``polled()`` (optional): whether REST polling follows the accounts in the
     hub's place (the alarm still fires, and says so). ``last_shutdown``: the journal's last
-    "bridge.shutdown" event, or None.
+    "bridge.shutdown" event, or None. ``notifier``: where the notices for the trader go.
     Times in seconds: ``alarm_s`` unreachable before the alarm, ``interval_s`` between checks,
-    ``repeat_s`` between the alarm's ERROR lines.
+    ``repeat_s`` between the alarm's ERROR lines, ``token_margin_s`` before the session token
+    expires that it is due for renewal.
     """
 
     def __init__(
@@ -144,6 +160,8 @@ class Watchdog:
         last_shutdown: EventRecord | None = None,
         clock: Clock = utc_now,
         polled: Callable[[], bool] | None = None,
+        notifier: Notifier | None = None,
+        token_margin_s: float = TOKEN_MARGIN_S,
     ) -> None:
         self.runner = runner
         self.journal = runner.journal
@@ -162,6 +180,12 @@ class Watchdog:
         self._last_shutdown = last_shutdown if _left_anything(last_shutdown) else None
         self._left_open: LeftOpen | None = None
         self._task: asyncio.Task[None] | None = None
+        self.notifier: Notifier = notifier if notifier is not None else NullNotifier()
+        self.token_margin_s = token_margin_s
+        self._lost: dict[Link, datetime] = {}  # link → since when, for the links notified lost
+        self._token: tuple[datetime, datetime] | None = None  # (expiry seen, first seen at)
+        self._token_notified: datetime | None = None  # the expiry TOKEN_FAILING was sent for
+        self.rolls = RollWatch(self.notifier, today=lambda: TradingCalendar().trading_day(self.clock()))
 
     @property
     def alarm(self) -> Alarm | None:
@@ -192,7 +216,8 @@ class Watchdog:
         now = self.clock()
         positions = await self._open_positions()
         await self._check_left_open(now, positions)
-        down = self._unreachable(now)
+        links = self._down(now)
+        down = [(_LINK_TEXT[link], at) for link, at in links.items()]
         late = [at for _, at in down if (now - at).total_seconds() >= self.alarm_s]
         # Once raised, the alarm lasts while anything is down: a hub that drops again at once
         # after a reconnect does not make it blink.
@@ -202,6 +227,9 @@ class Watchdog:
         elif self._alarm is not None:
             why = "the User Hub and the gateway answer again" if positions else "no position is open any more"
             await self._clear(now, why)
+        await self._notify_links(now, links, positions)
+        await self._check_token(now, links)
+        self.rolls.check([p.contract_id for p in positions], positions)
 
     async def _watch(self) -> None:
         while True:
@@ -211,18 +239,63 @@ class Watchdog:
                 log.exception("the unreachable alarm's check failed; trying again")
             await asyncio.sleep(self.interval_s)
 
-    def _unreachable(self, now: datetime) -> list[tuple[str, datetime]]:
+    def _down(self, now: datetime) -> dict[Link, datetime]:
         """What does not answer now, each with since when (UTC)."""
-        down = []
+        down: dict[Link, datetime] = {}
         if self.hub is not None:
             if self.hub.state.connected:
                 self._hub_seen_at = now
             else:
-                down.append(("the User Hub disconnected", self._hub_seen_at))
+                down["hub"] = self._hub_seen_at
         failing = self.gateway.failing_since if self.gateway is not None else None
         if failing is not None:
-            down.append(("the gateway not answering", failing))
+            down["gateway"] = failing
         return down
+
+    async def _notify_links(self, now: datetime, down: dict[Link, datetime], held: list[Held]) -> None:
+        """Notify a link down for ``alarm_s`` once, and once when it is back."""
+        links: tuple[Link, ...] = ("hub", "gateway")
+        for link in links:
+            since = down.get(link)
+            if since is not None and link not in self._lost and (now - since).total_seconds() >= self.alarm_s:
+                self._lost[link] = since
+                notice = health_notices.link_lost(
+                    link,
+                    since=since,
+                    now=now,
+                    accounts=await self._account_names(),
+                    held=held,
+                    polled=self.polled(),
+                )
+                self.notifier.notify(notice)
+            elif since is None and link in self._lost:
+                lost_since = self._lost.pop(link)
+                back = health_notices.link_back(
+                    link, since=lost_since, now=now, accounts=await self._account_names()
+                )
+                self.notifier.notify(back)
+
+    async def _check_token(self, now: datetime, down: dict[Link, datetime]) -> None:
+        """Notify once per token when its renewal is overdue by TOKEN_GRACE_S (not while the
+        gateway does not answer at all: that is the gateway's notice)."""
+        expires = self.gateway.token_expires_at if self.gateway is not None else None
+        if expires is None:
+            return
+        if self._token is None or self._token[0] != expires:
+            self._token = (expires, now)  # a new token: renewed (or the first login)
+        due_at = max(expires - timedelta(seconds=self.token_margin_s), self._token[1])
+        overdue = (now - due_at).total_seconds() >= TOKEN_GRACE_S
+        if overdue and "gateway" not in down and self._token_notified != expires:
+            self._token_notified = expires
+            log.error("the session token expiring %s could not be renewed", utc_text(expires))
+            accounts = await self._account_names()
+            self.notifier.notify(health_notices.token_failing(expires_at=expires, now=now, accounts=accounts))
+
+    async def _account_names(self) -> list[str]:
+        """The followed accounts' names (ids when the journal has no name), sorted."""
+        followed = set(self.followed())
+        names = {a.account_id: a.name for a in await self.runner.run(self.journal.account_states)}
+        return sorted(names.get(account_id, f"account {account_id}") for account_id in followed)
 
     async def _open_positions(self) -> list[Held]:
         """The journal's open positions on the followed accounts, with the accounts' names."""

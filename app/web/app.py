@@ -150,6 +150,8 @@ async def _start(
         alarm_s=settings.engine.unreachable_alarm_s,
         last_shutdown=bridge.last_shutdown,
         polled=lambda: bridge.follower.following().by == "rest polling",
+        notifier=bridge.notifier,
+        token_margin_s=settings.gateway.token_refresh_margin_s,
     )
     watchdog.start()
     return Runtime(

@@ -4,7 +4,9 @@ records the tunnel's state in the journal and checks that a signed request arriv
 ``tvbridge serve --tunnel`` and ``tvbridge tunnel`` start it with :func:`start_tunnel`. The state
 is recorded in the journal (and refreshed every HEARTBEAT_S), so a ``tvbridge tunnel`` running
 beside ``tvbridge serve`` shows on the serve's pages. Webhook URLs carry the strategy's signed
-token: they go to the trader's terminal (``out``), never to the log.
+token: they go to the trader's terminal (``out``), never to the log. A changed URL and a failed
+reachability check are notices for the trader too (app/engine/health_notices.py): through the
+serve's bridge's notifier, or the one ``tvbridge tunnel`` passes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from app.config import Settings
 from app.domain.kinds import EventKind, EventLevel
+from app.engine import health_notices
+from app.engine.ports import Notifier, NullNotifier
 from app.engine.runner import JournalRunner
 from app.errors import JournalError
 from app.ingest.auth import load_secrets, webhook_path
@@ -62,17 +66,20 @@ def local_webhook_url(settings: Settings) -> str:
     return f"http://{host}:{settings.server.webhook_port}"
 
 
-async def start_tunnel(settings: Settings, runtime: Runtime | None, *, out: Out = say) -> TunnelSupervisor:
+async def start_tunnel(
+    settings: Settings, runtime: Runtime | None, *, out: Out = say, notifier: Notifier | None = None
+) -> TunnelSupervisor:
     """Start the tunnel client pointed at the webhook listener; return its supervisor (call
     ``await supervisor.stop()`` at shutdown).
 
     ``runtime``: the serve's app.web.app.Runtime, or None for ``tvbridge tunnel`` (the journal is
-    then opened here, and closed by ``stop()``). Raises TunnelMissing (install commands in the
+    then opened here, and closed by ``stop()``). ``notifier``: where the notices go without a
+    runtime (with one: its bridge's). Raises TunnelMissing (install commands in the
     message), ConfigError (a named tunnel without server.public_url), JournalError.
     """
     # The settings' faults first: nothing (not even the journal) is opened when the client is missing.
     preflight(settings)
-    link = _Link(settings, runtime, out)
+    link = _Link(settings, runtime, out, notifier)
     try:
         recorded = await link.recorded()
     except BaseException:
@@ -151,10 +158,14 @@ def public_base_url(settings: Settings, runtime: Runtime | None) -> str | None:
 class _Link:
     """The supervisor's listeners: terminal output, journal records, reachability checks."""
 
-    def __init__(self, settings: Settings, runtime: Runtime | None, out: Out) -> None:
+    def __init__(
+        self, settings: Settings, runtime: Runtime | None, out: Out, notifier: Notifier | None = None
+    ) -> None:
         self.settings = settings
         self.runtime = runtime
         self.out = out
+        self._notifier = notifier or NullNotifier()
+        self._unreachable_at: str | None = None  # the URL a failed check was notified for
         self.by = BY_SERVE if runtime is not None else BY_TUNNEL
         self.supervisor: TunnelSupervisor | None = None
         self.last_url: str | None = None
@@ -196,6 +207,11 @@ class _Link:
                     EventKind.TUNNEL_URL_CHANGED, warning, level=EventLevel.WARNING, data=data
                 )
             )
+            self.notifier.notify(
+                health_notices.tunnel_url_changed(
+                    old_url=old, new_url=url, kind=kind, stable_hint=_STABLE[kind], at=_now()
+                )
+            )
         self.out(f"Public URL: {url}  (the {kind} tunnel to {local_webhook_url(self.settings)})")
         urls = self._webhook_urls(url)
         if urls:
@@ -214,6 +230,11 @@ class _Link:
             if self._heartbeat is not None:
                 self._heartbeat.cancel()
             self.close()
+
+    @property
+    def notifier(self) -> Notifier:
+        """The serve's bridge's notifier (read each time: it may be replaced), else the given one."""
+        return self.runtime.bridge.notifier if self.runtime is not None else self._notifier
 
     def start_heartbeat(self) -> None:
         self._heartbeat = asyncio.create_task(self._beat(), name="tunnel-heartbeat")
@@ -241,8 +262,15 @@ class _Link:
         self.supervisor.record_check(result.arrived, result.message)
         if result.arrived:
             log.info("tunnel check (strategy %s): %s", name, result.message)
+            self._unreachable_at = None
         else:
             log.warning("tunnel check (strategy %s): %s", name, result.message)
+            if self._unreachable_at != base:  # once per URL until a check arrives
+                self._unreachable_at = base
+                notice = health_notices.tunnel_unreachable(
+                    url=base, kind=self.settings.tunnel.kind, message=result.message, at=_now()
+                )
+                self.notifier.notify(notice)
         self.out(f"reachability check ({name}): {result.message}")
 
     def _webhook_urls(self, base: str) -> dict[str, str]:
