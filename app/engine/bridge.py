@@ -46,7 +46,7 @@ from app.engine.reconcile import Reconciler
 from app.engine.recovery import Recovery
 from app.engine.risk_gate import RiskGate
 from app.engine.risk_monitor import RiskMonitor
-from app.engine.roll_watch import check_fixed_tickers
+from app.engine.roll_watch import RollWatch, check_fixed_tickers
 from app.engine.runner import JournalRunner
 from app.engine.shutdown import SHUTDOWN_EVENT, Held, wind_down
 from app.engine.sync import OrderSync
@@ -105,6 +105,8 @@ class Bridge:
         self.settings = settings
         # Where notices for the trader go (app/notify/ when [notify] urls are set).
         self.notifier: Notifier = notifier if notifier is not None else NullNotifier()
+        # Contracts near their roll, notified once a day (the watchdog checks the held ones).
+        self.rolls = RollWatch(self.notifier)
         self.gateway = gateway
         self.templates = dict(templates)
         self._secrets: dict[str, str] = {}
@@ -243,7 +245,9 @@ class Bridge:
             assert record.id is not None  # a journaled row
             self.alerts.track(record.id, self.alerts.resume(record))
         self._spawn(self._recover(by_account))
-        self._spawn(check_fixed_tickers(self.gateway, list(self.templates.values())))  # roll warnings
+        self._spawn(
+            check_fixed_tickers(self.gateway, list(self.templates.values()), RollWatch(self.notifier))
+        )
         self._reconcile_loop = asyncio.create_task(self.upkeep.reconcile_forever())
         self.risk_monitor.start()
         self._spawn(self.upkeep.apply_events_forever())
@@ -337,6 +341,9 @@ class Bridge:
         """Run one webhook delivery; never raises. The reply holds no secret or URL token
         (a refusal's reason may quote the body that carried one)."""
         reply = await self._handle(delivery)
+        # A run of refusals is summed up for the trader (app/engine/refusal_digest.py).
+        for notice in self.intake.refusals.take():
+            self.notifier.notify(notice)
         return Reply(reply.answer, redact.scrub_data(reply.body))
 
     async def _handle(self, delivery: Delivery) -> Reply:

@@ -162,6 +162,7 @@ class Watchdog:
         polled: Callable[[], bool] | None = None,
         notifier: Notifier | None = None,
         token_margin_s: float = TOKEN_MARGIN_S,
+        rolls: RollWatch | None = None,
     ) -> None:
         self.runner = runner
         self.journal = runner.journal
@@ -185,7 +186,10 @@ class Watchdog:
         self._lost: dict[Link, datetime] = {}  # link → since when, for the links notified lost
         self._token: tuple[datetime, datetime] | None = None  # (expiry seen, first seen at)
         self._token_notified: datetime | None = None  # the expiry TOKEN_FAILING was sent for
-        self.rolls = RollWatch(self.notifier, today=lambda: TradingCalendar().trading_day(self.clock()))
+        # One watch per process (the bridge's, shared): a contract's roll is notified once a day.
+        self.rolls = rolls or RollWatch(
+            self.notifier, today=lambda: TradingCalendar().trading_day(self.clock())
+        )
 
     @property
     def alarm(self) -> Alarm | None:

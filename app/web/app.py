@@ -152,6 +152,7 @@ async def _start(
         polled=lambda: bridge.follower.following().by == "rest polling",
         notifier=bridge.notifier,
         token_margin_s=settings.gateway.token_refresh_margin_s,
+        rolls=bridge.rolls,
     )
     watchdog.start()
     return Runtime(

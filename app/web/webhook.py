@@ -71,10 +71,6 @@ async def receive_webhook(request: Request) -> Response:
         check=None if check is None else check[:100],
     )
     reply = await bridge.handle(delivery)
-    # A run of refusals is summed up for the trader (app/engine/refusal_digest.py): handed to
-    # the notifier here, where the bridge's is reachable; it returns at once.
-    for notice in bridge.intake.refusals.take():
-        bridge.notifier.notify(notice)
     headers = {}
     if reply.answer is Answer.LOCKED_OUT and "retry_after_s" in reply.body:
         headers["Retry-After"] = str(reply.body["retry_after_s"])
