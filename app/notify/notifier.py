@@ -224,9 +224,9 @@ class AppriseNotifier:
                 await self._deliver(lane.target, item)
             except Exception:  # noqa: BLE001 — one notice's fault must not stop the target's worker
                 log.exception("notification '%s' to %s failed", item.title, lane.target.shown)
-            finally:
-                lane.busy = None
-                lane.queue.task_done()
+            # Cancelled (stop): ``busy`` stays set, so stop() records the notice as not sent.
+            lane.busy = None
+            lane.queue.task_done()
 
     async def _deliver(self, target: Target, item: _Item) -> None:
         tries = 1 + self.settings.retries
@@ -243,7 +243,7 @@ class AppriseNotifier:
         self.counts[status] += 1
         if not tried.ok:
             log.warning(
-                "notification '%s' to %s failed after %d tries: %s",
+                "notification '%s' to %s failed (%d tries): %s",
                 item.title,
                 target.shown,
                 attempt,
