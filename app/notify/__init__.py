@@ -6,11 +6,7 @@ One module per job: routing.py (who gets what, pure), dedupe.py (once per window
 (the URLs: loaded, privacy form, secrets remembered), send.py (one try through Apprise),
 notifier.py (queues, workers, retries, records), outcome.py (what became of each),
 samples.py (``tvbridge notify --test``), check.py (``tvbridge check``'s problems).
+
+Nothing is imported here: Apprise takes a third of a second to import, paid only by a bridge
+with notification URLs (import ``app.notify.notifier`` and the others by name).
 """
-
-from app.notify.check import notify_problems
-from app.notify.notifier import AppriseNotifier
-from app.notify.outcome import Outcome, Record, Status
-from app.notify.routing import KNOWN_KINDS
-
-__all__ = ["KNOWN_KINDS", "AppriseNotifier", "Outcome", "Record", "Status", "notify_problems"]

@@ -14,7 +14,8 @@ import pytest
 
 from app.config import NotifySettings
 from app.domain.notices import Notice, NoticeKind, NoticeLevel
-from app.notify import AppriseNotifier, Outcome, Status
+from app.notify.notifier import AppriseNotifier
+from app.notify.outcome import Outcome, Status
 from tests.helpers import eventually, free_port
 from tests.notify_receiver import Receiver
 

@@ -10,7 +10,8 @@ import pytest
 from app import redact
 from app.config import NotifySettings
 from app.domain.notices import Notice, NoticeKind
-from app.notify import AppriseNotifier, Status
+from app.notify.notifier import AppriseNotifier
+from app.notify.outcome import Status
 from app.notify.targets import secret_parts
 from app.web import logsafe
 from tests.helpers import free_port
