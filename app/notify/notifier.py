@@ -30,7 +30,7 @@ from app.domain.notices import Notice
 from app.notify.dedupe import Dedupe
 from app.notify.outcome import Outcome, Record, Status
 from app.notify.routing import Routing, check_kinds
-from app.notify.send import Tried, send
+from app.notify.send import NO_ANSWER, Tried, send
 from app.notify.targets import Target, load_targets
 from app.redact import scrub
 
@@ -263,13 +263,21 @@ class AppriseNotifier:
 
     async def send_now(self, notices: Sequence[Notice]) -> list[tuple[Notice, Target, Tried]]:
         """Send each notice to every target once, now: no routing, dedupe, quiet hours or
-        retries (``tvbridge notify --test``); targets in parallel. Needs ``start()``."""
+        retries (``tvbridge notify --test``); targets in parallel; after a try that got no answer,
+        the target's other notices are not tried. Needs ``start()``."""
 
         async def one_target(target: Target) -> list[tuple[Notice, Target, Tried]]:
             done = []
+            silent: Tried | None = None
             for notice in notices:
+                if silent is not None:  # a target that hangs would cost timeout_s per sample
+                    done.append((notice, target, silent))
+                    continue
                 title, body = scrub(notice.title), scrub(notice.body)
-                done.append((notice, target, await self.try_once(target, title, body, notice)))
+                tried = await self.try_once(target, title, body, notice)
+                if tried.reason.startswith(NO_ANSWER):
+                    silent = Tried(False, f"not tried: {tried.reason} to the previous one")
+                done.append((notice, target, tried))
             return done
 
         per_target = await asyncio.gather(*(one_target(target) for target in self.targets))

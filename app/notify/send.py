@@ -24,6 +24,7 @@ NOTIFY_TYPE = {
     NoticeLevel.WARNING: apprise.NotifyType.WARNING,
     NoticeLevel.CRITICAL: apprise.NotifyType.FAILURE,
 }
+NO_ANSWER = "no answer within"
 # A reason is one line on a page and in a journal row.
 MAX_REASON = 300
 
@@ -54,7 +55,7 @@ def reason(result: AppriseResult, timeout_s: float) -> str:
     if result.status is AppriseResultStatus.TIMEOUT or any(
         r.status is AppriseResultStatus.TIMEOUT for r in result
     ):
-        return f"no answer within {timeout_s:g} s"
+        return f"{NO_ANSWER} {timeout_s:g} s"
     lines = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR", "CRITICAL")]
     if lines:
         return _line(lines[-1])
