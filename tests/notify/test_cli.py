@@ -44,9 +44,11 @@ def test_one_kind_and_a_failing_url_exit_1_naming_the_reason(
     assert result.returncode == 1
     [message] = notify_receiver.received()
     assert "UNPROTECTED" in message.title and "Place a stop or close the position" in message.body
-    worked, failed = sorted(line for line in result.stdout.splitlines() if "position.unprotected" in line)
-    assert worked.startswith(notify_receiver.url) and worked.endswith("worked")
-    assert failed.startswith(dead) and "FAILED: A Connection error occurred" in failed
+    lines = [line for line in result.stdout.splitlines() if "position.unprotected" in line]
+    [worked] = [line for line in lines if line.startswith(notify_receiver.url)]
+    [failed] = [line for line in lines if line.startswith(dead)]
+    assert worked.endswith("worked")
+    assert "FAILED: A Connection error occurred" in failed
     assert "1 of 2 failed" in result.stderr
 
 
