@@ -94,7 +94,7 @@ class AppriseNotifier:
         self._pool: ThreadPoolExecutor | None = None
         self._lanes: dict[str, _Lane] = {}
         self._recording: set[asyncio.Task[None]] = set()
-        self._stopping = False
+        self._stop_asked = asyncio.Event()  # no more retries: send what is queued once each
 
     @property
     def shown(self) -> list[str]:
@@ -114,7 +114,7 @@ class AppriseNotifier:
     def start(self) -> None:
         """Start one worker per target on the running event loop."""
         self._loop = asyncio.get_running_loop()
-        self._stopping = False
+        self._stop_asked = asyncio.Event()
         self._pool = ThreadPoolExecutor(max_workers=len(self.targets) + 2, thread_name_prefix="notify")
         for target in self.targets:
             lane = _Lane(target, asyncio.Queue(maxsize=self.settings.queue_size))
@@ -126,7 +126,7 @@ class AppriseNotifier:
         2 s), then stop the workers; what is left is recorded as failed. Never raises."""
         if self._loop is None:
             return
-        self._stopping = True
+        self._stop_asked.set()
         wait_s = self.settings.timeout_s + DRAIN_EXTRA_S if drain_s is None else drain_s
         lanes = list(self._lanes.values())
         with contextlib.suppress(TimeoutError):  # what is left is recorded below
@@ -172,6 +172,8 @@ class AppriseNotifier:
                 self._accept(notice)
             else:
                 loop.call_soon_threadsafe(self._accept, notice)
+        except RuntimeError:  # from another thread, the loop already closed: the bridge stopped
+            log.info("notification '%s' not sent: the bridge stopped", scrub(notice.title))
         except Exception:  # noqa: BLE001 — a notice must never fail its caller
             log.exception("notification '%s' could not be queued", scrub(notice.title))
 
@@ -235,10 +237,12 @@ class AppriseNotifier:
         while attempt < tries:
             attempt += 1
             tried = await self.try_once(target, item.title, item.body, item.notice)
-            if tried.ok or self._stopping:
+            if tried.ok or self._stop_asked.is_set():
                 break
             if attempt < tries:
-                await asyncio.sleep(min(self.first_wait_s * 2 ** (attempt - 1), MAX_WAIT_S))
+                wait_s = min(self.first_wait_s * 2 ** (attempt - 1), MAX_WAIT_S)
+                with contextlib.suppress(TimeoutError):  # stop() cuts the wait short
+                    await asyncio.wait_for(self._stop_asked.wait(), wait_s)
         status = Status.SENT if tried.ok else Status.FAILED
         self.counts[status] += 1
         if not tried.ok:

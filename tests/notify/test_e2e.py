@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from app.config import NotifySettings, Settings
 from app.domain.notices import Notice, NoticeKind
+from app.errors import ConfigError
 from app.notify.notifier import AppriseNotifier
 from app.web.access import set_password
-from app.web.app import create_app
+from app.web.app import create_app, start_runtime
 from tests.e2e.conftest import make_settings, running
 from tests.helpers import SHIPPED_ALERTS, eventually, free_port
 from tests.notify_receiver import Receiver
@@ -108,3 +110,10 @@ async def test_without_urls_the_bridge_keeps_the_null_notifier(tmp_path: Path) -
     async with running(make_settings(tmp_path), tmp_path) as env:
         assert env.runtime.notifier is None
         env.runtime.bridge.notifier.notify(sample())  # dropped, never raises
+
+
+async def test_a_wrong_kind_name_stops_the_start_with_one_clear_error(tmp_path: Path) -> None:
+    settings = notify_settings(tmp_path, [], off=["fills"])  # no URL: still checked
+
+    with pytest.raises(ConfigError, match=r"\[notify\] off: unknown notice kind 'fills'; the kinds are: "):
+        await start_runtime(settings)

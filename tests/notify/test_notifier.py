@@ -273,3 +273,19 @@ async def test_levels_map_to_apprise_types(notify_receiver: Receiver) -> None:
         messages = await notify_receiver.wait_for(3)
 
     assert [m.type for m in messages] == ["info", "warning", "failure"]
+
+
+async def test_stop_cuts_a_retry_wait_short_and_records_the_real_failure(notify_receiver: Receiver) -> None:
+    notify_receiver.set_mode("fail")
+    records = Records()
+    settings = NotifySettings.model_validate({"urls": [notify_receiver.url], "retries": 3})
+    notifier = AppriseNotifier(settings, record=records, first_wait_s=600)
+    notifier.start()
+    notifier.notify(notice())
+    await notify_receiver.wait_for_attempts(1)
+
+    await notifier.stop(drain_s=30)
+
+    # Not "not sent: the bridge stopped": the 600 s wait was cut, and a last try made.
+    [failed] = records.outcomes
+    assert (failed.status, failed.attempts) == (Status.FAILED, 2) and "error=500" in failed.detail
