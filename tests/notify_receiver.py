@@ -10,9 +10,10 @@ Use the ``notify_receiver`` fixture (import it into a conftest.py, or into the t
 
     from tests.notify_receiver import Receiver, notify_receiver  # noqa: F401
 
-    async def test_x(notify_receiver: Receiver) -> None:
-        settings = make_settings(tmp_path, notify={"urls": [notify_receiver.url]})
-        ...
+    async def test_x(tmp_path: Path, notify_receiver: Receiver) -> None:
+        settings = with_notify(make_settings(tmp_path), notify_receiver.url)  # tests/e2e/conftest.py's
+        async with running(settings, tmp_path) as env:
+            ...  # the simulator's fault switch that raises the condition
         [message] = await notify_receiver.wait_for(1)
         assert "MNQ" in message.body
 
@@ -30,6 +31,7 @@ from typing import Any, Literal
 
 import pytest
 
+from app.config import NotifySettings, Settings
 from tests.helpers import eventually
 
 Mode = Literal["ok", "fail", "hang"]
@@ -179,6 +181,13 @@ class Receiver:
             return self.attempts
 
         return await eventually(reached, timeout_s=timeout_s)
+
+
+def with_notify(settings: Settings, *urls: str, **notify: Any) -> Settings:
+    """``settings`` with ``[notify] urls`` set (and any other ``[notify]`` setting, e.g.
+    ``level="info"``, ``fills=True``, ``dedupe_s=0``); the bridge started on them sends there."""
+    settings.notify = NotifySettings.model_validate({"urls": list(urls), **notify})
+    return settings
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.config import NotifySettings, Settings
+from app.config import Settings
 from app.domain.notices import Notice, NoticeKind
 from app.errors import ConfigError
 from app.notify.notifier import AppriseNotifier
@@ -18,7 +18,7 @@ from app.web.access import set_password
 from app.web.app import create_app, start_runtime
 from tests.e2e.conftest import make_settings, running
 from tests.helpers import SHIPPED_ALERTS, eventually, free_port
-from tests.notify_receiver import Receiver
+from tests.notify_receiver import Receiver, with_notify
 from tests.web.conftest import CLIENT_ADDRESS, FAST_HASHER, PASSWORD
 
 MARKET = (SHIPPED_ALERTS / "mnq-market.example.json").read_text()
@@ -26,9 +26,7 @@ PASSWORD_IN_URL = "S3cretPassw0rd"
 
 
 def notify_settings(root: Path, urls: list[str], **notify: Any) -> Settings:
-    settings = make_settings(root)
-    settings.notify = NotifySettings.model_validate({"urls": urls, **notify})
-    return settings
+    return with_notify(make_settings(root), *urls, **notify)
 
 
 def sample(kind: NoticeKind = NoticeKind.UNPROTECTED, key: str = "50KTC-V2-1234|MNQZ6") -> Notice:
