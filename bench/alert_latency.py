@@ -9,6 +9,9 @@ and prints p50/p99 of the round trip and their ratio.
 
     python bench/alert_latency.py --alerts 500 --rate 50
 
+``--notify dead`` or ``--notify hang`` configures a notification target that refuses or never
+answers (issue 15: a failing target must not slow alerts).
+
 Goal (issue 2): bridge p50 ≤ 1.5 × forwarder p50 and p99 ≤ 2 × forwarder p99 at 50 alerts/s.
 Every request stays on 127.0.0.1, and the run is bounded by --alerts and --rate.
 """
@@ -25,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -119,6 +123,32 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def notify_settings(port: int) -> str:
+    """``[notify]`` sending every notice to json://127.0.0.1:PORT/ (a target that fails)."""
+    return (
+        f'[notify]\nurls = ["json://127.0.0.1:{port}/"]\nlevel = "info"\nfills = true\n'
+        "dedupe_s = 0\ntimeout_s = 10\n"
+    )
+
+
+def hanging_server() -> socket.socket:
+    """A listener on 127.0.0.1 that accepts connections and never answers (a hung target)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(100)
+    held: list[socket.socket] = []
+
+    def hold() -> None:
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=hold, daemon=True).start()
+    return server
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -132,7 +162,14 @@ def main() -> None:
         type=Path,
         help="write each measured alert as CSV: target, alert number, sent at (Unix s), latency (ms)",
     )
+    parser.add_argument(
+        "--notify",
+        choices=["dead", "hang"],
+        help="configure a notification target that fails: 'dead' refuses connections, 'hang' accepts "
+        "and never answers; every notice is sent to it (level info, fills on, no dedupe)",
+    )
     args = parser.parse_args()
+    hung = hanging_server() if args.notify == "hang" else None
 
     work = Path(tempfile.mkdtemp(prefix="tvbridge-bench-"))
     shutil.copytree(REPO / "templates", work / "templates")
@@ -148,6 +185,7 @@ def main() -> None:
         'username = "bench"\napi_key = "bench"\n'
         "rate_limit_per_minute = 1000000\n"
         f"[server]\nport = {bridge_port}\nwebhook_port = {webhook_port}\n"
+        + (notify_settings(hung.getsockname()[1] if hung else free_port()) if args.notify else "")
     )
     python = sys.executable
     processes = []
@@ -235,6 +273,8 @@ def main() -> None:
     for name, errors in failures.items():
         if errors:
             print(f"{name} errors (first 5): {errors[:5]}")
+    if args.notify:
+        print(f"notifications: every notice to a {args.notify} json:// target")
     print(f"logs and journal: {work}")
 
 

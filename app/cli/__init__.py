@@ -10,6 +10,7 @@ command; each command group lives in its own module:
 - ``journal``: journal, db upgrade, unlock
 - ``control``: pause, resume, flatten, set-password (the kill switch from a shell)
 - ``doctor``: doctor (the read-only pre-flight against the gateway)
+- ``notify``: notify --test (a sample of each notification to the configured URLs)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from app import __version__
-from app.cli import alerts, control, doctor, home, journal, run, tunnel
+from app.cli import alerts, control, doctor, home, journal, notify, run, tunnel
 from app.cli.common import EXIT_CONFIG, say
 from app.cli.console import utf8_output
 from app.cli.journal import UNLOCK_BY
@@ -190,6 +191,14 @@ def _parser() -> argparse.ArgumentParser:
         "bridge reads lockouts from the journal at every entry, so it needs no restart or signal",
     )
     p.add_argument("account", metavar="ACCOUNT", help="the account's name (any case) or id")
+
+    p = command(
+        "notify",
+        notify.notify,
+        "send a sample notification of each kind (or of KIND) to the [notify] URLs and say which worked",
+    )
+    p.add_argument("--test", action="store_true", help="send the samples (bypassing routing and quiet hours)")
+    p.add_argument("kind", nargs="?", metavar="KIND", help="one notice kind, e.g. position.unprotected")
 
     p = command("db", None, "journal database commands")
     db = p.add_subparsers(title="db commands")

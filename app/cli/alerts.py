@@ -16,6 +16,7 @@ from app.errors import BridgeError, ConfigError
 def check(args: argparse.Namespace) -> int:
     """List every problem of the settings, templates and webhook secrets; 1 when there is one."""
     from app.ingest.auth import load_secrets
+    from app.notify.check import notify_problems
     from app.strategies import (
         check_templates,
         example_time_warnings,
@@ -35,6 +36,7 @@ def check(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     settings = settings_of(args)
     problems = [str(p) for p in check_templates(settings.server.templates_dir)]
+    problems += notify_problems(settings.notify)  # kind names and URLs config.py cannot check
     # Warnings do not fail the check: the template works, but its stale check is off.
     try:
         loaded = load_templates(settings.server.templates_dir)

@@ -11,6 +11,7 @@ from app.journal.tables import (
     AlertRecord,
     EventRecord,
     MetaRecord,
+    NotificationRecord,
     OrderRecord,
     OrderStatusRecord,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "EventRecord",
     "Journal",
     "MetaRecord",
+    "NotificationRecord",
     "OrderRecord",
     "OrderStatusRecord",
 ]

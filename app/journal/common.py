@@ -15,6 +15,7 @@ from app.journal.tables import (
     FillRecord,
     LockoutRecord,
     MetaRecord,
+    NotificationRecord,
     OcoGroupRecord,
     OrderRecord,
     OrderStatusRecord,
@@ -33,6 +34,7 @@ EVENT: Table = EventRecord.__table__  # type: ignore[attr-defined]
 META: Table = MetaRecord.__table__  # type: ignore[attr-defined]
 GROUP: Table = OcoGroupRecord.__table__  # type: ignore[attr-defined]
 LOCKOUT: Table = LockoutRecord.__table__  # type: ignore[attr-defined]
+NOTIFICATION: Table = NotificationRecord.__table__  # type: ignore[attr-defined]
 
 
 def stored(text: str) -> str:

@@ -42,6 +42,7 @@ from app.journal import (
     events,
     lockouts,
     migrate,
+    notifications,
     oco,
     orders,
     read_model,
@@ -57,6 +58,7 @@ from app.journal.tables import (
     EventRecord,
     FillRecord,
     LockoutRecord,
+    NotificationRecord,
     OcoGroupRecord,
     OrderRecord,
     OrderStatusRecord,
@@ -369,6 +371,41 @@ class Journal(Database):
         """The newest event of ``kind`` (e.g. "bridge.shutdown"), or None when there is none."""
         with self._transaction(f"read the latest '{kind}' event") as session:
             return events.latest_event(session, kind, self.gateway)
+
+    # -- notifications -------------------------------------------------------------------
+
+    def add_notification(
+        self,
+        *,
+        at: datetime,
+        kind: str,
+        level: str,
+        title: str,
+        target: str,
+        status: str,
+        detail: str = "",
+        attempts: int = 0,
+    ) -> int:
+        """Commit what became of one notice for one target (app/notify's Outcome; texts
+        scrubbed; the newest 1,000 rows are kept); return its id. ``at`` tz-aware UTC."""
+        at = aware(at, "at")
+        with self._write(f"record a '{kind}' notification") as conn:
+            return notifications.insert_notification(
+                conn,
+                at=at,
+                kind=kind,
+                level=level,
+                title=title,
+                target=target,
+                status=status,
+                detail=detail,
+                attempts=attempts,
+            )
+
+    def recent_notifications(self, limit: int = 20) -> list[NotificationRecord]:
+        """The newest ``limit`` notification rows, newest first."""
+        with self._transaction("list notifications") as session:
+            return notifications.newest_notifications(session, limit)
 
     # -- gateway events ------------------------------------------------------------------
 

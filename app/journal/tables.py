@@ -265,6 +265,25 @@ class EventRecord(SQLModel, table=True):
         return None if self.data_json is None else json.loads(self.data_json)
 
 
+class NotificationRecord(SQLModel, table=True):
+    """What became of one notice for one target (table ``notification``, migration 0007): the
+    newest NOTIFICATIONS_KEPT rows are kept. ``target`` is Apprise's privacy form ("" when the
+    notice was dropped before a target); ``status`` one of app/notify's Status values (sent,
+    failed, duplicate, quiet, queue_full); ``detail`` the failure's reason; text scrubbed."""
+
+    __tablename__ = "notification"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime)
+    kind: str = Field(sa_type=String(32))
+    level: str = Field(sa_type=String(16))
+    title: str = Field(sa_type=Text)
+    target: str = Field(sa_type=String)
+    status: str = Field(sa_type=String(16))
+    detail: str = Field(default="", sa_type=Text)
+    attempts: int = Field(default=0)
+
+
 class MetaRecord(SQLModel, table=True):
     """One setting of this database (table ``journal_meta``), e.g. ``instance`` or ``paused``."""
 

@@ -40,6 +40,7 @@ from app.web.guard import HostCheck, OriginCheck, SecurityHeaders, allowed_hosts
 from app.web.health import healthz, readyz
 from app.web.journal_page import journal_csv, journal_page, journal_rows, journal_stream
 from app.web.login import LoginPages, login_middleware
+from app.web.notify_link import build_notifier, journal_record
 from app.web.render import STATIC_DIR
 from app.web.sim_link import open_sim, pace_hub
 from app.web.status import status_page
@@ -48,6 +49,7 @@ from app.web.webhook import receive_webhook
 from app.web.webhooks_page import send_test_alert, webhooks_page
 
 if TYPE_CHECKING:
+    from app.notify.notifier import AppriseNotifier
     from app.sim.server import SimServer
     from app.tunnel.supervisor import TunnelSupervisor
 
@@ -66,6 +68,9 @@ class Runtime:
     tunnel: TunnelSupervisor | None = None  # while `serve --tunnel` runs one
     watchdog: Watchdog | None = None  # the unreachable alarm; what the last shutdown left open
     doctor: DoctorReport | None = None  # the cheap pre-flight checks made at start (Status page)
+    # The one [notify] describes, when it has URLs and no notifier was passed to start_runtime:
+    # started before the bridge, stopped last (Status page: targets, counts).
+    notifier: AppriseNotifier | None = None
 
 
 async def start_runtime(settings: Settings, *, notifier: Notifier | None = None) -> Runtime:
@@ -95,6 +100,7 @@ async def start_runtime(settings: Settings, *, notifier: Notifier | None = None)
 async def _start(
     settings: Settings, journal: Journal, sim: SimServer | None, notifier: Notifier | None
 ) -> Runtime:
+    own = build_notifier(settings) if notifier is None else None  # ConfigError: a wrong kind or URL
     templates = load_templates(settings.server.templates_dir)
     notes = []
     added = ensure_secrets(settings.server.secrets_file, templates)
@@ -110,7 +116,9 @@ async def _start(
         await sim.start(host="127.0.0.1", port=0)
         base_url = sim.url
     gateway = build_gateway(settings.gateway, base_url=base_url)
-    bridge = Bridge(settings, gateway, journal, templates, secrets, notifier)
+    bridge = Bridge(settings, gateway, journal, templates, secrets, notifier or own)
+    if own is not None:
+        own.record = journal_record(bridge.runner)
     hub = UserHub(
         f"{sim.url}/hubs/user" if sim is not None else settings.gateway.resolved_user_hub_url,
         gateway.rest.access_token,
@@ -121,12 +129,16 @@ async def _start(
         urgent=bridge.follower.urgent,
     )
     try:
+        if own is not None:
+            own.start()  # before the bridge, whose start may notify
         await bridge.start()
         bridge.follow_hub(lambda: hub.state)  # before the first connect's catch-up asks for it
         await hub.start(await bridge.followed_account_ids())
     except BaseException:
         await hub.stop()
         await bridge.follower.stop()
+        if own is not None:
+            await own.stop(drain_s=0)
         await gateway.close()
         if sim is not None:
             await sim.stop()
@@ -156,7 +168,14 @@ async def _start(
     )
     watchdog.start()
     return Runtime(
-        bridge=bridge, journal=journal, sim=sim, hub=hub, feed=feed, watchdog=watchdog, doctor=doctor
+        bridge=bridge,
+        journal=journal,
+        sim=sim,
+        hub=hub,
+        feed=feed,
+        watchdog=watchdog,
+        doctor=doctor,
+        notifier=own,
     )
 
 
@@ -184,8 +203,8 @@ async def _cheap_doctor(
 async def stop_runtime(runtime: Runtime) -> None:
     """Finish alerts in flight, then report (or flatten, engine.on_shutdown) what the followed
     accounts still hold while the hub and the gateway still answer; then stop following the hub
-    and close the gateway, the simulator and the journal. Call it once the servers stopped
-    taking alerts."""
+    and close the gateway, the simulator, the notifier (after sending what is queued) and the
+    journal. Call it once the servers stopped taking alerts."""
     if runtime.watchdog is not None:
         await runtime.watchdog.stop()
     await runtime.bridge.wind_down()  # never raises
@@ -196,6 +215,10 @@ async def stop_runtime(runtime: Runtime) -> None:
         await runtime.sim.stop()
     if runtime.feed is not None:
         runtime.feed.close()
+    if runtime.notifier is not None:
+        # Last but the journal: the shutdown's notices ("bridge stopped", what is left open) were
+        # queued above; what is queued goes out within [notify] timeout_s + 2 s, then is journaled.
+        await runtime.notifier.stop()
     runtime.journal.close()
 
 

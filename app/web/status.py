@@ -26,6 +26,7 @@ from app.errors import GatewayError
 from app.redact import url_without_password
 from app.web.health import hub_json
 from app.web.journal_view import order_json, position_json, utc_iso
+from app.web.notify_link import notifications_json
 from app.web.render import templates
 from app.web.risk_view import risk_snapshot
 from app.web.tunnel_link import tunnel_status
@@ -91,6 +92,7 @@ async def status_snapshot(runtime: Runtime) -> dict[str, Any]:
         "journal": {"url": url_without_password(settings.journal.url)},
         "strategies": sorted(bridge.templates),
         "doctor": doctor_json(runtime.doctor),
+        "notifications": await notifications_json(runtime),
     }
 
 

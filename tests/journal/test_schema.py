@@ -30,6 +30,7 @@ TABLES = {
     "account_state",
     "oco_group",
     "lockout",
+    "notification",
 }
 
 

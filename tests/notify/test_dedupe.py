@@ -1,0 +1,30 @@
+"""The same condition is sent once per window."""
+
+from __future__ import annotations
+
+from app.notify.dedupe import Dedupe
+
+
+def test_a_key_is_sent_once_per_window_and_again_after_it() -> None:
+    dedupe = Dedupe(600)
+
+    assert dedupe.first("hub.lost|", 0)
+    assert not dedupe.first("hub.lost|", 599)
+    assert dedupe.first("gateway.lost|", 1)  # another key
+    assert dedupe.first("hub.lost|", 600)
+    assert dedupe.dropped == 1
+
+
+def test_a_zero_window_sends_everything() -> None:
+    dedupe = Dedupe(0)
+
+    assert dedupe.first("k", 0) and dedupe.first("k", 0)
+    assert dedupe.dropped == 0
+
+
+def test_old_keys_are_forgotten() -> None:
+    dedupe = Dedupe(10)
+    for n in range(100):
+        dedupe.first(f"k{n}", n)
+
+    assert len(dedupe._seen) <= 11
