@@ -188,7 +188,10 @@ class AppriseNotifier:
                 self._drop(item, None, Status.QUIET, detail)
                 return
             if not self._dedupe.first(notice.dedupe_key, self._clock()):
-                self._drop(item, None, Status.DUPLICATE, f"sent less than {self.settings.dedupe_s:g} s ago")
+                detail = f"sent less than {self.settings.dedupe_s:g} s ago (later repeats only counted)"
+                self._drop(
+                    item, None, Status.DUPLICATE, detail, journal=self._dedupe.first_repeat(notice.dedupe_key)
+                )
                 return
             for url in urls:
                 self._enqueue(self._lanes[url], item)
@@ -200,7 +203,8 @@ class AppriseNotifier:
             lane.queue.put_nowait(item)
             lane.full = False
         except asyncio.QueueFull:
-            if not lane.full:
+            first = not lane.full
+            if first:
                 lane.full = True
                 log.warning(
                     "notifications to %s are dropped: %d are waiting ([notify] queue_size); "
@@ -208,10 +212,17 @@ class AppriseNotifier:
                     lane.target.shown,
                     lane.queue.qsize(),
                 )
-            self._drop(item, lane.target, Status.QUEUE_FULL, f"{lane.queue.qsize()} notifications waiting")
+            detail = f"{lane.queue.qsize()} notifications waiting (later drops only counted)"
+            self._drop(item, lane.target, Status.QUEUE_FULL, detail, journal=first)
 
-    def _drop(self, item: _Item, target: Target | None, status: Status, detail: str) -> None:
+    def _drop(
+        self, item: _Item, target: Target | None, status: Status, detail: str, *, journal: bool = True
+    ) -> None:
+        """Count a notice not sent; journal it when ``journal`` (the first of a run of repeats or
+        drops: the counts on the Status page hold the rest)."""
         self.counts[status] += 1
+        if not journal:
+            return
         task = asyncio.create_task(self._record(self._outcome(item, target, status, detail)))
         self._recording.add(task)
         task.add_done_callback(self._recording.discard)

@@ -28,3 +28,12 @@ def test_old_keys_are_forgotten() -> None:
         dedupe.first(f"k{n}", n)
 
     assert len(dedupe._seen) <= 11
+
+
+def test_only_the_first_repeat_in_a_window_is_to_be_journaled() -> None:
+    dedupe = Dedupe(window_s=60)
+    assert dedupe.first("lock", 0)
+    assert not dedupe.first("lock", 1) and dedupe.first_repeat("lock")
+    assert not dedupe.first("lock", 2) and not dedupe.first_repeat("lock")
+    assert dedupe.first("lock", 61)  # a new window
+    assert not dedupe.first("lock", 62) and dedupe.first_repeat("lock")

@@ -51,7 +51,8 @@ async def test_a_notice_arrives_once_is_journaled_and_shown(
         assert isinstance(notifier, AppriseNotifier) and env.runtime.notifier is notifier
 
         notifier.notify(sample())
-        notifier.notify(sample())  # the same condition again: dropped
+        notifier.notify(sample())  # the same condition again: dropped, journaled once
+        notifier.notify(sample())  # and again: only counted
 
         await notify_receiver.wait_for(1)
 
@@ -76,7 +77,8 @@ async def test_a_notice_arrives_once_is_journaled_and_shown(
     failed = next(r for r in rows if r.status == "failed")
     assert failed.target == dead and "Connection error" in failed.detail
     assert status["counts"]["sent"] == 1 and status["counts"]["failed"] == 1
-    assert status["counts"]["duplicate"] == 1
+    assert status["counts"]["duplicate"] == 2
+    assert [r.status for r in rows].count("duplicate") == 1
     assert status["targets"] == [sent.target, dead]
     assert [r["status"] for r in status["recent"]][:3].count("failed") == 1
     assert 'id="notifications"' in page and "1 sent" in page and "1 failed" in page
