@@ -23,9 +23,20 @@ async def _until_stopped(settings: Settings) -> int:
     """Run the tunnel client until Ctrl-C (or SIGTERM / SIGHUP: the client must not outlive us)."""
     import signal
 
+    from app.web.notify_link import build_notifier
     from app.web.tunnel_link import start_tunnel
 
-    supervisor = await start_tunnel(settings, None)
+    # Run beside a serve, the tunnel is what sees its public URL change: it tells the trader
+    # ([notify]); the outcomes are logged (the serve's Status page lists its own).
+    notifier = build_notifier(settings)
+    if notifier is not None:
+        notifier.start()
+    try:
+        supervisor = await start_tunnel(settings, None, notifier=notifier)
+    except BaseException:
+        if notifier is not None:
+            await notifier.stop()
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     if sys.platform != "win32":  # Windows: Ctrl-C and closing the console reach the client too
@@ -36,6 +47,8 @@ async def _until_stopped(settings: Settings) -> int:
         await stop.wait()
     finally:
         await supervisor.stop()
+        if notifier is not None:
+            await notifier.stop()
     return 0
 
 

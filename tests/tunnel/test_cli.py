@@ -3,6 +3,7 @@ them, with the fake cloudflared first on PATH; nothing reaches the internet."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import shutil
@@ -19,8 +20,12 @@ import pytest
 
 from app.cli import main
 from app.ingest.auth import load_secrets, webhook_path
+from app.journal import Journal
 from tests.helpers import SHIPPED_TEMPLATES, free_port, start_serve
+from tests.notify_receiver import Receiver, notify_receiver
 from tests.tunnel.conftest import FAKES
+
+__all__ = ["notify_receiver"]  # the fixture, used by name
 
 
 class Running:
@@ -208,3 +213,30 @@ def _no_fake_knobs(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in [k for k in os.environ if k.startswith(("FAKE_TUNNEL_", "TVBRIDGE_"))]:
         monkeypatch.delenv(name)
     yield
+
+
+def test_tunnel_beside_serve_notifies_a_changed_public_url(workdir: Path, notify_receiver: Receiver) -> None:
+    # Run on its own, `tvbridge tunnel` is what sees the quick tunnel's URL change: it tells the trader.
+    journal = Journal("sqlite:///tvbridge.db", gateway="test")
+    journal.upgrade()
+    old = "https://oklahoma-solo-younger-truck.trycloudflare.com"
+    journal.set_tunnel_state({"kind": "cloudflared", "public_url": old, "status": "stopped"})
+    journal.close()
+    env = {
+        "TVBRIDGE_SERVER__PORT": str(free_port()),
+        "TVBRIDGE_SERVER__WEBHOOK_PORT": str(free_port()),
+        "TVBRIDGE_TUNNEL__CHECK": "false",
+        "TVBRIDGE_NOTIFY__URLS": json.dumps([notify_receiver.url]),
+    }
+    tunnel = Running(["tunnel"], workdir, {**env, **with_fakes()})
+    try:
+        public = tunnel.wait_for("Public URL: ").split()[2]
+        deadline = time.monotonic() + 10
+        while not notify_receiver.received() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        code = tunnel.interrupt()
+    assert code == 130, "\n".join(tunnel.lines)
+    [message] = notify_receiver.received()
+    assert message.title == f"Tunnel address changed to {public}: update every TradingView alert"
+    assert old in message.body
