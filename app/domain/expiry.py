@@ -76,6 +76,22 @@ def parse_contract_id(contract_id: str) -> ContractMonth | None:
     return ContractMonth(2000 + int(match["yy"]), MONTH_CODES.index(match["month"]) + 1, match["segment"])
 
 
+_ROOTS = {segment: root for root, segment in ROOT_SEGMENTS.items()}
+
+
+def contract_name(month: ContractMonth) -> str:
+    """As the platform names it: ``MNQH6`` (the TradingView root, month letter, year digit);
+    ``CON.F.US.EP.H26`` is ``ESH6``, ``CON.F.US.GMET.Z25`` is ``MGCZ5``."""
+    root = _ROOTS.get(month.segment, month.segment)
+    return f"{root}{MONTH_CODES[month.month - 1]}{month.year % 10}"
+
+
+def contract_words(contract_id: str) -> str:
+    """How a trader names a contract id: ``CON.F.US.MNQ.H26`` → ``MNQH6``; any other id as it is."""
+    month = parse_contract_id(contract_id)
+    return contract_id if month is None else contract_name(month)
+
+
 def segment_of(symbol_id: str) -> str:
     """The product segment of a symbol id or contract id prefix: ``F.US.EP`` → ``EP``."""
     return symbol_id.removeprefix("CON.").split(".")[-1]

@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from app.domain.enums import Action, Leg, Side
+from app.domain.expiry import contract_words
 from app.domain.notices import Notice, NoticeKind, NoticeLevel
 from app.domain.risk_model import signed_usd, usd
 from app.engine.ports import Notifier
@@ -35,18 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FLATTEN_ADVICE = "`tvbridge flatten` cancels and closes everything on the followed accounts (and pauses)"
-# CON.F.US.MNQ.H26 → MNQ, H, 26
-_CONTRACT_ID = re.compile(r"^CON\.F\.[A-Z]+\.(?P<root>[A-Z0-9]+)\.(?P<month>[FGHJKMNQUVXZ])(?P<year>\d{2})$")
 _CONTRACT_IN_TEXT = re.compile(r"CON\.F\.[A-Z]+\.[A-Z0-9]+\.[FGHJKMNQUVXZ]\d{2}\b")
 _PROTECTIVE = (Leg.STOP_LOSS, Leg.TAKE_PROFIT)
-
-
-def contract_words(contract_id: str) -> str:
-    """How a trader names a contract: ``CON.F.US.MNQ.H26`` → ``MNQH6``; any other id as it is."""
-    match = _CONTRACT_ID.match(contract_id)
-    if match is None:
-        return contract_id
-    return f"{match['root']}{match['month']}{match['year'][-1]}"
 
 
 def points(price: Decimal | str) -> str:

@@ -21,8 +21,8 @@ from app.domain.calendar import TradingCalendar
 from app.domain.expiry import (
     MONTH_CODES,
     ROLL_WARNING_DAYS,
-    ROOT_SEGMENTS,
     ContractMonth,
+    contract_name,
     last_trading_day,
     parse_contract_id,
     trading_days_until,
@@ -43,13 +43,6 @@ _CYCLES: dict[str, str] = {
     **dict.fromkeys(("GCE", "GMET", "MGC"), "GJMQVZ"),
     **dict.fromkeys(("SIE", "SIL"), "HKNUZ"),
 }
-_ROOTS = {segment: root for root, segment in ROOT_SEGMENTS.items()}
-
-
-def contract_name(month: ContractMonth) -> str:
-    """As the platform names it: ``MNQH6`` (the TradingView root, month letter, year digit)."""
-    root = _ROOTS.get(month.segment, month.segment)
-    return f"{root}{MONTH_CODES[month.month - 1]}{month.year % 10}"
 
 
 def next_month(month: ContractMonth) -> ContractMonth | None:

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from app.config import Settings
+from app.domain.expiry import contract_words
 from app.domain.notices import Notice, NoticeKind, NoticeLevel
 from app.engine.notice_tasks import SUMMARY_EVENT, NoticeClock
-from app.engine.notices import contract_words
 from app.ingest.auth import ensure_secrets, load_secrets
 from app.strategies import load_templates
 from tests.e2e.conftest import Env, make_settings, running

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from app.domain.enums import Action, Leg, Side
+from app.domain.expiry import contract_words
 from app.domain.notices import Notice, NoticeKind, NoticeLevel
 from app.engine import notices
 from app.engine.notices import ProtectionWatch, Unprotected
@@ -12,9 +13,10 @@ from tests.fakes import RecordingNotifier
 
 
 def test_contracts_by_their_trader_names_and_prices_with_two_decimals() -> None:
-    assert notices.contract_words("CON.F.US.MNQ.H26") == "MNQH6"
-    assert notices.contract_words("CON.F.US.GMET.Z25") == "GMETZ5"
-    assert notices.contract_words("something else") == "something else"
+    assert contract_words("CON.F.US.MNQ.H26") == "MNQH6"
+    assert contract_words("CON.F.US.GMET.Z25") == "MGCZ5"  # micro gold, as TradingView names it
+    assert contract_words("CON.F.US.EP.H26") == "ESH6"
+    assert contract_words("something else") == "something else"
     assert (notices.points(Decimal(21500)), notices.points("21500.25"), notices.points("1.125")) == (
         "21500.00",
         "21500.25",
