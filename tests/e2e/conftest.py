@@ -138,3 +138,13 @@ class running:
     async def __aexit__(self, *exc: object) -> None:
         await self.client.aclose()
         await stop_runtime(self.runtime)
+
+
+async def watch_often(env: Env, interval_s: float = 0.2) -> None:
+    """Restart the unreachable alarm's watchdog checking every ``interval_s``: a check already
+    asleep for the default interval (5 s) would look only after a short outage ended."""
+    watchdog = env.runtime.watchdog
+    assert watchdog is not None
+    await watchdog.stop()
+    watchdog.interval_s = interval_s
+    watchdog.start()

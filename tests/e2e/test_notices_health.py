@@ -8,7 +8,7 @@ from pathlib import Path
 
 from app.domain.notices import NoticeKind
 from app.ingest.auth import load_secrets, url_token
-from tests.e2e.conftest import make_settings, running
+from tests.e2e.conftest import make_settings, running, watch_often
 from tests.fakes import RecordingNotifier
 from tests.helpers import eventually
 
@@ -21,11 +21,7 @@ async def test_a_hub_drop_past_the_alarm_delay_is_notified_once_and_its_return_o
     recorder = RecordingNotifier()
     async with running(settings, tmp_path, notifier=recorder) as env:
         assert env.runtime.watchdog is not None
-        # Look often (the notice is due alarm_s after the drop): restarted, or the check
-        # already asleep for the default interval (5 s) would look only after the hub is back.
-        await env.runtime.watchdog.stop()
-        env.runtime.watchdog.interval_s = 0.2
-        env.runtime.watchdog.start()
+        await watch_often(env)
         env.sim.hub.refuse_for(7.0)
         env.sim.hub.drop_all()
 

@@ -84,18 +84,23 @@ async def bridge(
         yield env
 
 
+def add_position_brackets_strategy(env: Env) -> None:
+    """Add the strategy ``pb-bracket``: mnq-bracket's native bracket on SIM-POSITION-BRACKETS,
+    an account with Position Brackets on, where the gateway refuses the bracketed entry."""
+    templates = env.settings.server.templates_dir
+    text = (templates / "mnq-bracket.toml").read_text()
+    (templates / "pb-bracket.toml").write_text(
+        text.replace('accounts = ["SIM-AUTO-OCO"]', 'accounts = ["SIM-POSITION-BRACKETS"]')
+    )
+    ensure_secrets(env.settings.server.secrets_file, ["pb-bracket"])
+    env.runtime.bridge.templates = load_templates(templates)
+    env.runtime.bridge.secrets = load_secrets(env.settings.server.secrets_file)
+
+
 async def test_an_order_the_gateway_rejects_is_one_warning_with_the_reason(tmp_path: Path) -> None:
     notifier = RecordingNotifier()
     async with bridge(tmp_path, notifier) as env:
-        # A native bracket on a Position Brackets account: the gateway refuses the bracket.
-        templates = env.settings.server.templates_dir
-        text = (templates / "mnq-bracket.toml").read_text()
-        (templates / "pb-bracket.toml").write_text(
-            text.replace('accounts = ["SIM-AUTO-OCO"]', 'accounts = ["SIM-POSITION-BRACKETS"]')
-        )
-        ensure_secrets(env.settings.server.secrets_file, ["pb-bracket"])
-        env.runtime.bridge.templates = load_templates(templates)
-        env.runtime.bridge.secrets = load_secrets(env.settings.server.secrets_file)
+        add_position_brackets_strategy(env)
 
         reply = (await env.send("pb-bracket", BRACKET_ALERT)).json()
 

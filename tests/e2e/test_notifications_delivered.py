@@ -15,11 +15,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from app.ingest.auth import ensure_secrets, load_secrets, url_token
+from app.ingest.auth import load_secrets, url_token
 from app.notify.notifier import AppriseNotifier
-from app.strategies import load_templates
-from tests.e2e.conftest import Env, make_settings, running
-from tests.e2e.test_notices_trading import BRACKET_ALERT
+from tests.e2e.conftest import Env, make_settings, running, watch_often
+from tests.e2e.test_notices_trading import BRACKET_ALERT, add_position_brackets_strategy
 from tests.e2e.test_risk_gate import ANY, AUTO_OCO, executed, move, order, refused
 from tests.helpers import eventually
 from tests.notify_receiver import Message, Receiver, notify_receiver, with_notify
@@ -81,15 +80,7 @@ async def test_a_rejected_order_a_refused_alert_and_a_stop_with_a_position_open_
     async with bridge(tmp_path, notify_receiver, max_order_size=2) as env:
         await arrives_once(notify_receiver, "tvbridge started")
         secrets = secrets_of(env)
-        # A native bracket on a Position Brackets account: the gateway refuses the order.
-        templates = env.settings.server.templates_dir
-        text = (templates / "mnq-bracket.toml").read_text()
-        (templates / "pb-bracket.toml").write_text(
-            text.replace('accounts = ["SIM-AUTO-OCO"]', 'accounts = ["SIM-POSITION-BRACKETS"]')
-        )
-        ensure_secrets(env.settings.server.secrets_file, ["pb-bracket"])
-        env.runtime.bridge.templates = load_templates(templates)
-        env.runtime.bridge.secrets = load_secrets(env.settings.server.secrets_file)
+        add_position_brackets_strategy(env)  # the gateway refuses its orders
         secrets = secrets_of(env)
 
         await env.send("pb-bracket", BRACKET_ALERT)
@@ -153,11 +144,7 @@ async def test_a_user_hub_drop_arrives_once_after_the_alarm_delay_and_its_return
     settings = with_notify(settings, url)  # the default level: warning and critical
     async with running(settings, root) as env:
         assert env.runtime.watchdog is not None
-        # Look often (the notice is due alarm_s after the drop): restarted, or the check
-        # already asleep for the default interval (5 s) would look only after the hub is back.
-        await env.runtime.watchdog.stop()
-        env.runtime.watchdog.interval_s = 0.2
-        env.runtime.watchdog.start()
+        await watch_often(env)
         env.sim.hub.refuse_for(4.0)
         env.sim.hub.drop_all()
 
