@@ -79,7 +79,6 @@ async def test_a_rejected_order_a_refused_alert_and_a_stop_with_a_position_open_
 ) -> None:
     async with bridge(tmp_path, notify_receiver, max_order_size=2) as env:
         await arrives_once(notify_receiver, "tvbridge started")
-        secrets = secrets_of(env)
         add_position_brackets_strategy(env)  # the gateway refuses its orders
         secrets = secrets_of(env)
 
