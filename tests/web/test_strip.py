@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from app.sim.models import Side
 from app.sim import AUTO_OCO_ACCOUNT_ID, POSITION_BRACKETS_ACCOUNT_ID
+from app.sim.models import Side
 from tests.helpers import SHIPPED_TEMPLATES, eventually
 from tests.web.conftest import Web
 
