@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from app.journal import Journal
-from tests.browser.conftest import Served, log_in, screenshot
+from tests.browser.conftest import LIVE_MS, Served, log_in, screenshot
 from tests.browser.test_pages import send
 
 pytestmark = pytest.mark.xdist_group("browser-fits")  # its module-scoped fixture starts once
@@ -91,6 +91,7 @@ def test_every_page_fits_the_window_and_shows_the_strip(browser: Browser, traded
             page.locator("#strip summary").click(position={"x": 4, "y": 4})
             expect(page.locator("#strip .strip-detail")).to_be_visible()
             screenshot(page, "strip-open-phone")
+            page.locator("#strip").screenshot(path=str(screenshot(page, "strip-open-phone-strip")))
             fits(page)
             account = page.locator("section.card[id^=account-]").last  # positions, working orders
             account.scroll_into_view_if_needed()
@@ -122,9 +123,35 @@ def test_during_a_lockout_the_phones_first_screen_shows_more_than_one_alert(
         screenshot(page, "journal-lockout-phone")
         page.screenshot(path=str(screenshot(page, "journal-lockout-phone-first-screen")), full_page=False)
         fits(page)
-        tops = page.evaluate("[...document.querySelectorAll('details.alert')].map(e => e.getBoundingClientRect().top)")
+        tops = page.evaluate(
+            "[...document.querySelectorAll('details.alert')].map(e => e.getBoundingClientRect().top)"
+        )
         assert sum(1 for top in tops if top < PHONE["height"] - 30) >= 2, tops
     finally:
         context.close()
         journal.unlock_account(AUTO_OCO, by="cli")
         journal.close()
+
+
+def test_the_strip_updates_live_when_an_alert_fills(browser: Browser, traded: Served) -> None:
+    context = browser.new_context(base_url=traded.url, viewport=DESKTOP)  # type: ignore[arg-type]
+    context.set_default_timeout(10_000)
+    try:
+        page = context.new_page()
+        log_in(page)
+        page.goto("/templates")  # not the journal: every page follows the strip
+        expect(page.locator("#strip")).to_be_visible()
+        page.evaluate("window.notReloaded = true")
+
+        reply = send(
+            traded, "mnq-market", "mnq-market.example.json", action="buy", quantity="2", price="21505.00"
+        )
+
+        assert reply["status"] == "executed", reply
+        last = page.locator("#strip-last")
+        expect(last).to_contain_text(f"#{reply['alert_id']} mnq-market", timeout=LIVE_MS)
+        expect(page.locator("#strip-positions")).to_contain_text("MNQ1! long", timeout=LIVE_MS)
+        assert page.evaluate("window.notReloaded") is True
+        screenshot(page, "strip-live-desktop")
+    finally:
+        context.close()
