@@ -30,7 +30,7 @@ from app.errors import JournalError
 from app.web.health import hub_json
 from app.web.journal_view import utc_iso
 from app.web.render import SafeJSONResponse, templates
-from app.web.risk_view import _money, account_risk_json
+from app.web.risk_view import account_risk_json, money
 from app.web.tunnel_link import tunnel_status
 
 if TYPE_CHECKING:
@@ -88,9 +88,9 @@ async def strip_snapshot(runtime: Runtime) -> dict[str, Any]:
             for r in rows
         ],
         "total": {
-            "realised_pnl": _money(realised),
-            "open_pnl": _money(unrealised),
-            "day_pnl": _money(realised + unrealised),
+            "realised_pnl": money(realised),
+            "open_pnl": money(unrealised),
+            "day_pnl": money(realised + unrealised),
         },
         "positions": positions,
         "last_alert": None
@@ -136,7 +136,7 @@ async def _positions(runtime: Runtime, names: dict[int, str], now: datetime) -> 
                 "average_price": None if p.average_price is None else str(p.average_price),
                 "tick_size": None if tick is None else str(tick[0]),
                 "mark": None if mark is None else str(mark),
-                "open_pnl": _money(pnl),
+                "open_pnl": money(pnl),
             }
         )
     return rows
