@@ -201,14 +201,7 @@ class RiskGate:
         )
         held = positions if positions is not None else await run(journal.positions, account.account_id)
         positions = [p for p in held if p.size]
-        # The journal's last fill or alert price, then a quote read since (QUOTE_FRESH_S), then
-        # the alert's own price: the newest that is known wins.
-        fresh = {
-            contract: price
-            for contract, (price, at) in self.quotes.items()
-            if (now - at).total_seconds() <= QUOTE_FRESH_S
-        }
-        latest = {**await run(journal.latest_prices), **fresh, **(prices or {})}
+        latest = await self.marks(now, prices)
         ticks = await run(journal.contract_ticks)
         open_pnl = Decimal(0)
         for p in positions:
@@ -231,6 +224,17 @@ class RiskGate:
             losing_streak=numbers.losing_streak,
             last_loss_at=numbers.last_loss_at,
         )
+
+    async def marks(self, now: datetime, prices: dict[str, Decimal] | None = None) -> dict[str, Decimal]:
+        """contract id → the price open P&L is counted at (points): the journal's last fill or
+        alert price, then a quote read since (QUOTE_FRESH_S), then ``prices`` (an alert's own):
+        the newest that is known wins. Journal reads only. Raises JournalError."""
+        fresh = {
+            contract: price
+            for contract, (price, at) in self.quotes.items()
+            if (now - at).total_seconds() <= QUOTE_FRESH_S
+        }
+        return {**await self.runner.run(self.journal.latest_prices), **fresh, **(prices or {})}
 
     async def status(self, accounts: Iterable[Account]) -> list[AccountRisk]:
         """Every account's limits, numbers and lockout now (for the status page)."""

@@ -44,6 +44,7 @@ from app.web.notify_link import build_notifier, journal_record
 from app.web.render import STATIC_DIR
 from app.web.sim_link import open_sim, pace_hub
 from app.web.status import status_page
+from app.web.strip import StripContext, api_strip, strip_stream
 from app.web.templates_page import routes as templates_routes
 from app.web.webhook import receive_webhook
 from app.web.webhooks_page import send_test_alert, webhooks_page
@@ -255,6 +256,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         Route("/api/fills", api_fills, methods=["GET"]),
         Route("/api/positions", api_positions, methods=["GET"]),
         Route("/api/status", api_status, methods=["GET"]),
+        Route("/api/strip", api_strip, methods=["GET"]),
+        Route("/strip/stream", strip_stream, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/webhook/{strategy}", receive_webhook, methods=["POST"]),
@@ -270,5 +273,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         Middleware(OriginCheck),
     ]
     return Starlette(
-        routes=routes, middleware=[*guards, *login_middleware(settings, auth)], lifespan=lifespan
+        routes=routes,
+        middleware=[*guards, *login_middleware(settings, auth), Middleware(StripContext)],
+        lifespan=lifespan,
     )

@@ -137,6 +137,8 @@ def page_context(request: Request) -> dict[str, Any]:
         "csrf_token": csrf_token(request) if session is not None else "",
         "flashes": session.pop("flashes", []) if session else [],
         "path": request.url.path,
+        # The strip's numbers, read before the handler ran (app/web/strip.py, StripContext).
+        "strip": request.scope.get("state", {}).get("strip") if logged_in else None,
     }
 
 

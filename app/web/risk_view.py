@@ -199,3 +199,9 @@ def _money(amount: Decimal | None) -> str | None:
 def _number(value: Decimal) -> str:
     """A weighted count without noise: "2", "0.1" (never "1E+1")."""
     return f"{value.normalize():f}"
+
+
+def money(amount: Decimal | None) -> str | None:
+    """USD with 2 decimals, half up, never "-0.00"; None stays None (the Risk card's format, for
+    the other views that show the same numbers: app/web/strip.py)."""
+    return _money(amount)

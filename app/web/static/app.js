@@ -38,6 +38,23 @@ function followJournal() {
   });
 }
 
+// The strip (day P&L, positions, last alert, health): the server sends its new HTML when the
+// journal commits or the health changes; put it in place, kept open if the trader opened it.
+function followStrip() {
+  const strip = document.getElementById("strip");
+  if (!strip || !window.EventSource) return;
+  const source = new EventSource("/strip/stream");
+  source.addEventListener("strip", (event) => {
+    const current = document.getElementById("strip");
+    const holder = document.createElement("div");
+    holder.innerHTML = JSON.parse(event.data).html;  // rendered and escaped by the server
+    const fresh = holder.querySelector("#strip");
+    if (!current || !fresh) return;
+    fresh.open = current.open;
+    current.replaceWith(fresh);
+  });
+}
+
 function insertById(list, row) {
   const id = Number(row.dataset.alertId);
   for (const other of list.children) {
@@ -76,6 +93,7 @@ function confirmForms() {
 
 document.addEventListener("DOMContentLoaded", () => {
   followJournal();
+  followStrip();
   copyButtons();
   confirmForms();
 });
