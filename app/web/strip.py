@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.domain.expiry import contract_words
 from app.domain.models import Account
 from app.domain.risk import signed
 from app.errors import JournalError
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 
 REFRESH_S = 10.0  # the stream re-reads at least this often (hub, token, lockout end: no commit)
 MIN_INTERVAL_S = 0.5  # a burst of commits costs one snapshot per this
-RECENT_ALERTS = 50  # alerts read to name each open contract by the ticker the trader sent
 # Paths whose requests render no page (JSON, rows, streams, files, webhooks): no strip built.
 NO_STRIP_PREFIXES = (
     "/api/",
@@ -114,10 +114,6 @@ async def _positions(runtime: Runtime, names: dict[int, str], now: datetime) -> 
         return []
     marks = await bridge.gate.marks(now)
     ticks = await run(journal.contract_ticks)
-    tickers: dict[str, str] = {}
-    for alert in await run(journal.recent_alerts, limit=RECENT_ALERTS):  # newest first
-        if alert.contract_id and alert.ticker:
-            tickers.setdefault(alert.contract_id, alert.ticker)
     rows = []
     for p in sorted(held, key=lambda p: (names[p.account_id], p.contract_id)):
         mark, tick = marks.get(p.contract_id), ticks.get(p.contract_id)
@@ -130,7 +126,8 @@ async def _positions(runtime: Runtime, names: dict[int, str], now: datetime) -> 
                 "account_id": p.account_id,
                 "account_name": names[p.account_id],
                 "contract_id": p.contract_id,
-                "contract": tickers.get(p.contract_id) or contract_name(p.contract_id),
+                # The month held, as the platform and the notices name it: MNQZ6, ESH7.
+                "contract": contract_words(p.contract_id),
                 "side": "long" if signed(p.side, p.size) > 0 else "short",
                 "size": p.size,
                 "average_price": None if p.average_price is None else str(p.average_price),
@@ -140,13 +137,6 @@ async def _positions(runtime: Runtime, names: dict[int, str], now: datetime) -> 
             }
         )
     return rows
-
-
-def contract_name(contract_id: str) -> str:
-    """A short name from a ProjectX contract id when no alert named it: "CON.F.US.MNQ.Z25" →
-    "MNQZ25" (display only)."""
-    parts = contract_id.split(".")
-    return f"{parts[3]}{parts[4]}" if len(parts) == 5 else contract_id
 
 
 def _health(runtime: Runtime, locked: list[dict[str, Any]]) -> dict[str, Any]:

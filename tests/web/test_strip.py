@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from app.domain.expiry import contract_words
 from app.sim import AUTO_OCO_ACCOUNT_ID, POSITION_BRACKETS_ACCOUNT_ID
 from app.sim.models import Side
 from tests.helpers import SHIPPED_TEMPLATES, eventually
@@ -148,7 +149,7 @@ async def test_the_strips_numbers_equal_the_simulators_fills_computed_by_hand(pa
     for account_id, numbers in hand.items():
         p = positions[account_id]
         assert (p["contract"], p["side"], p["size"], Decimal(p["average_price"]), p["open_pnl"]) == (
-            "MNQ1!",  # as the trader's alerts name it
+            contract_words(p["contract_id"]),  # the month held, as the platform names it: MNQZ6
             "long",
             numbers["size"],
             numbers["average"],
@@ -159,11 +160,12 @@ async def test_the_strips_numbers_equal_the_simulators_fills_computed_by_hand(pa
     assert data["health"]["paused"] is None and data["health"]["lockouts"] == []
 
     # Every page shows the same numbers in its strip.
+    name = contract_words(data["positions"][0]["contract_id"])
     for path in PAGES:
         text = _strip_text((await page.client.get(path)).text)
         assert "Day P&L -21.85" in text, (path, text)
-        assert "MNQ1! long 2 @ 21497.50 -10.00" in text, (path, text)
-        assert "MNQ1! long 1 @ 21490.00 10.00" in text, (path, text)
+        assert f"{name} long 2 @ 21497.50 -10.00" in text, (path, text)
+        assert f"{name} long 1 @ 21490.00 10.00" in text, (path, text)
         assert "SIM-AUTO-OCO -31.48" in text and "SIM-POSITION-BRACKETS 9.63" in text, (path, text)
 
 
