@@ -55,9 +55,16 @@ _CONTRACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_BARS_SPAN = timedelta(days=1)  # one request: at most a day of one-minute bars (1,440)
 DEFAULT_BARS_SPAN = timedelta(hours=2)
 CHART_MARGIN = timedelta(minutes=15)  # bars shown before the first and after the last fill
-# The legs drawn as lines on the price chart, and the states in which they mattered.
+# The legs drawn as lines on the price chart, over the trade they protected, and the states of a
+# leg that did protect it (a leg cancelled when the trade closed by another order still did).
 PROTECTION_LEGS = {Leg.STOP_LOSS, Leg.TAKE_PROFIT}
-PROTECTION_STATES = {OrderState.WORKING, OrderState.FILLED, OrderState.SUSPENDED, OrderState.ACCEPTED}
+PROTECTION_STATES = {
+    OrderState.ACCEPTED,
+    OrderState.SUSPENDED,
+    OrderState.WORKING,
+    OrderState.FILLED,
+    OrderState.CANCELLED,
+}
 MAX_CHART_TRADES = 200  # the newest trades of the chart's contract that get markers
 
 
@@ -153,7 +160,7 @@ def trade_json(trade: Trade) -> dict[str, Any]:
 
 def protection_json(trades: Iterable[Trade], orders: Iterable[OrderRecord]) -> list[dict[str, Any]]:
     """The stop loss and take profit orders of ``trades`` (the journal's rows of their alerts, in
-    the trade's account and contract, working or filled, with a price): leg, price (points),
+    the trade's account and contract, working, filled or cancelled, with a price): leg, price (points),
     state, and the span (UTC) of the trade they protected (``until`` None while it is open)."""
     by_alert: dict[int, list[OrderRecord]] = {}
     for order in orders:

@@ -63,7 +63,8 @@
     const first = seconds(data.equity[0].at) - 1;
     points.set(first, 0);
     for (const p of data.equity) points.set(seconds(p.at), parseFloat(p.equity));
-    const series = makeChart(element).addSeries(LWC.BaselineSeries, {
+    const chart = makeChart(element);
+    const series = chart.addSeries(LWC.BaselineSeries, {
       baseValue: { type: "price", price: 0 },
       topLineColor: COLORS.up, bottomLineColor: COLORS.down,
       topFillColor1: "rgba(31,122,58,0.25)", topFillColor2: "rgba(31,122,58,0.05)",
@@ -71,6 +72,7 @@
     });
     const rows = Array.from(points, ([time, value]) => ({ time, value })).sort((a, b) => a.time - b.time);
     series.setData(rows);
+    chart.timeScale().fitContent();
     element.dataset.points = String(rows.length);
     element.dataset.state = "drawn";
   }
@@ -82,11 +84,11 @@
       const long = t.side === "BUY";
       markers.push({ time: seconds(t.opened_at, true), position: "atPriceMiddle",
                      price: parseFloat(t.entry_price), shape: long ? "arrowUp" : "arrowDown",
-                     color: COLORS.entry, text: `${long ? "Long" : "Short"} ${t.size} @ ${t.entry_price}` });
+                     color: COLORS.entry, text: `${long ? "Buy" : "Sell"} ${t.size}` });
       if (t.closed_at && t.exit_price !== null) {
         markers.push({ time: seconds(t.closed_at, true), position: "atPriceMiddle",
                        price: parseFloat(t.exit_price), shape: "circle", color: COLORS.exit,
-                       text: `Exit @ ${t.exit_price}${t.net !== null ? ` (${t.net} USD)` : ""}` });
+                       text: t.net !== null ? `Exit ${t.net}` : "Exit" });
       }
     }
     return markers.sort((a, b) => a.time - b.time);
