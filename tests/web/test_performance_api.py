@@ -85,9 +85,11 @@ async def test_api_bars_answers_the_simulators_minute_bar(page: Web) -> None:
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["contract_id"] == contract and body["unit"] == "minute"
-    [bar] = body["bars"]
-    assert Decimal(bar["c"]) == price and Decimal(bar["o"]) == price
-    assert start <= datetime.fromisoformat(bar["t"]) <= end
+    bars = body["bars"]
+    assert bars and Decimal(bars[-1]["c"]) == price  # oldest first: the newest closes at the price
+    times = [datetime.fromisoformat(b["t"]) for b in bars]
+    assert times == sorted(times) and start - timedelta(minutes=1) <= times[0] and times[-1] <= end
+    assert all(Decimal(b["l"]) <= Decimal(b["c"]) <= Decimal(b["h"]) for b in bars)
     assert page.env.sim.requests_to("History/retrieveBars")
 
 
