@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from app.domain.bars import Bar, BarUnit
 from app.domain.enums import OrderState, OrderType, Side
 from app.domain.events import Fill, OrderEvent
 from app.domain.models import Account, BrokerOrder, Contract, OrderRequest, Position
@@ -48,6 +49,7 @@ class FakeGateway:
     positions: dict[tuple[int, str], Position] = field(default_factory=dict)  # held before any fill
     trades: list[Fill] = field(default_factory=list)  # what Trade/search lists, oldest first
     prices: dict[str, Decimal] = field(default_factory=dict)  # contract id → last traded price
+    bar_history: dict[str, list[Bar]] = field(default_factory=dict)  # contract id → its bars
     # What the engine sent, in order: ("place", tag), ("cancel", id), ("modify", id),
     # ("close", (account id, contract id)); and per kind below.
     calls: list[tuple[str, Any]] = field(default_factory=list)
@@ -199,6 +201,13 @@ class FakeGateway:
 
     async def last_price(self, contract_id: str) -> Decimal | None:
         return self.prices.get(contract_id)
+
+    async def bars(
+        self, contract_id: str, start: datetime, end: datetime, unit: BarUnit = BarUnit.MINUTE
+    ) -> list[Bar]:
+        """The test's ``bar_history`` of the contract that start in [start, end], oldest first."""
+        rows = self.bar_history.get(contract_id, [])
+        return sorted((b for b in rows if start <= b.at <= end), key=lambda b: b.at)
 
     # -- for the test ---------------------------------------------------------------------------
 

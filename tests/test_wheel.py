@@ -80,6 +80,10 @@ def test_the_built_wheel_inits_serves_sends_and_journals(tmp_path: Path) -> None
     assert any(n.startswith("app/journal/migrations/versions/0001_") for n in names)
     assert "app/cli/starter/tvbridge.example.toml" in names
     assert "app/cli/starter/templates/mnq-bracket.toml" in names
+    # The Performance page's chart library travels with its licence and notice (no CDN).
+    vendor = "app/web/static/vendor/lightweight-charts"
+    assert {f"{vendor}.standalone.production.js", f"{vendor}.LICENSE", f"{vendor}.NOTICE"} <= set(names)
+    assert "app/web/static/performance.js" in names
 
     bin_dir = fresh_venv(tmp_path, wheel)
     tvbridge = str(bin_dir / ("tvbridge.exe" if os.name == "nt" else "tvbridge"))

@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from app.domain.bars import Bar, BarUnit
 from app.domain.events import Fill
 from app.domain.models import Account, BrokerOrder, Contract, OrderRequest, Position
 from app.domain.notices import Notice
@@ -97,6 +98,14 @@ class Gateway(Protocol):
     async def last_price(self, contract_id: str) -> Decimal | None:
         """The contract's latest traded price (points), for the risk monitor; None when the
         gateway has no recent bar (market closed)."""
+
+    async def bars(
+        self, contract_id: str, start: datetime, end: datetime, unit: BarUnit = BarUnit.MINUTE
+    ) -> list[Bar]:
+        """History/retrieveBars (§4.5): the bars of one ``unit`` (unitNumber 1) starting in
+        [``start``, ``end``] (UTC), the partial bar included, oldest first; at most
+        MAX_BARS_PER_CALL (the newest are kept). Raises GatewayError naming the gateway's
+        error (ContractNotFound, …), GatewayUnavailable."""
 
     def place_order_body(self, request: OrderRequest) -> dict[str, Any]:
         """The exact JSON body Order/place would send for ``request`` (for ``tvbridge render``)."""

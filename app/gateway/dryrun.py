@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from app.domain.bars import Bar, BarUnit
 from app.domain.events import Fill
 from app.domain.models import Account, BrokerOrder, Contract, OrderRequest, Position
 from app.gateway import wire
@@ -69,6 +70,11 @@ class DryRunGateway:
 
     async def last_price(self, contract_id: str) -> Decimal | None:
         return await self.inner.last_price(contract_id)
+
+    async def bars(
+        self, contract_id: str, start: datetime, end: datetime, unit: BarUnit = BarUnit.MINUTE
+    ) -> list[Bar]:
+        return await self.inner.bars(contract_id, start, end, unit)
 
     def place_order_body(self, request: OrderRequest) -> dict[str, Any]:
         return wire.place_order_body(request)

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from app.config import GatewaySettings
+from app.domain.bars import MAX_BARS_PER_CALL, Bar, BarUnit
 from app.domain.events import Fill
 from app.domain.models import Account, BrokerOrder, Contract, OrderRequest, Position
 from app.errors import ConfigError, OrderRejected, OutcomeUnknown
@@ -192,6 +193,27 @@ class ProjectXGateway:
             return None
         newest = max(bars, key=lambda bar: str(bar.get("t") or ""))  # ISO 8601 UTC: sorts as text
         return Decimal(str(newest["c"]))
+
+    async def bars(
+        self, contract_id: str, start: datetime, end: datetime, unit: BarUnit = BarUnit.MINUTE
+    ) -> list[Bar]:
+        """History/retrieveBars (§4.5; 50 requests / 30 s, §3): bars of one ``unit`` in
+        [``start``, ``end``] (UTC), the partial one included, oldest first (the gateway answers
+        newest first). At most MAX_BARS_PER_CALL: the gateway keeps the newest of the window.
+        Raises GatewayError (error_name ContractNotFound, UnitInvalid, …), GatewayUnavailable."""
+        body = {
+            "contractId": contract_id,
+            "live": False,
+            "startTime": wire.format_timestamp(start),
+            "endTime": wire.format_timestamp(end),
+            "unit": int(unit),
+            "unitNumber": 1,
+            "limit": MAX_BARS_PER_CALL,
+            "includePartialBar": True,
+        }
+        envelope = await self.rest.call("History/retrieveBars", body, mutating=False)
+        bars = [wire.to_bar(row) for row in envelope.get("bars") or [] if row.get("c") is not None]
+        return sorted(bars, key=lambda bar: bar.at)
 
     def place_order_body(self, request: OrderRequest) -> dict[str, Any]:
         """The exact JSON body Order/place would send for ``request`` (for ``tvbridge render``)."""

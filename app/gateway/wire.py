@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from enum import IntEnum
 from typing import Any
 
+from app.domain.bars import Bar
 from app.domain.enums import OrderState, Side
 from app.domain.enums import OrderType as DomainOrderType
 from app.domain.events import AccountEvent, Fill, GatewayEvent, LogoutEvent, OrderEvent, PositionEvent
@@ -297,6 +298,20 @@ def to_fill(data: dict[str, Any]) -> Fill:
         commissions=_decimal(data.get("commissions")),
         profit_and_loss=_decimal(data.get("profitAndLoss")),
         voided=bool(data.get("voided")),
+    )
+
+
+def to_bar(data: dict[str, Any]) -> Bar:
+    """Parse one History/retrieveBars bar (§4.5): ``t`` start, ``o h l c`` points, ``v`` volume.
+    Raises GatewayError when the time or a price is missing."""
+    what = "a bar"
+    return Bar(
+        at=_timestamp(_required(data, "t", what)),
+        open=_number(_required(data, "o", what)),
+        high=_number(_required(data, "h", what)),
+        low=_number(_required(data, "l", what)),
+        close=_number(_required(data, "c", what)),
+        volume=int(data.get("v") or 0),
     )
 
 

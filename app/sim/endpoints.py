@@ -41,6 +41,7 @@ LOGIN_CODES = _codes(
 VALIDATE_CODES = _codes("Success InvalidSession SessionNotFound ExpiredToken UnknownError")
 LOGOUT_CODES = _codes("Success InvalidSession UnknownError")
 SUCCESS_ONLY = _codes("Success")
+MINUTE_UNIT = 2  # AggregateBarUnit Minute (§5.1)
 CONTRACT_BY_ID_CODES = _codes("Success ContractNotFound")
 BARS_CODES = _codes("Success ContractNotFound UnitInvalid UnitNumberInvalid LimitInvalid")
 PLACE_CODES = _codes(
@@ -212,8 +213,11 @@ def _trade_search(state: SimState, call: Call) -> list[dict[str, Any]]:
 
 
 def _retrieve_bars(state: SimState, call: Call) -> list[dict[str, Any]]:
-    """§4.5. The simulator keeps no price history: it answers one bar, the current one, at the
-    contract's current price (what a client asking for the latest partial bar needs)."""
+    """§4.5. One-minute bars come from the simulator's price history (app/sim/bars.py: the
+    prices it moved to since it started), newest first as the gateway answers, the ``limit``
+    newest of [startTime, endTime], the current minute only with ``includePartialBar``. Other
+    units, and a window with no recorded move, answer one bar: the current one at the current
+    price (what a client asking for the latest partial bar needs)."""
     body = call.body
     contract_id = body.need_text("contractId")
     if state.contracts.get(contract_id) is None:
@@ -223,11 +227,19 @@ def _retrieve_bars(state: SimState, call: Call) -> list[dict[str, Any]]:
         raise Rejected("UnitInvalid", f"Invalid unit {unit}.")
     if body.need_integer("unitNumber") < 1:
         raise Rejected("UnitNumberInvalid", "Invalid unit number.")
-    if body.need_integer("limit") < 1:
+    limit = body.need_integer("limit")
+    if limit < 1:
         raise Rejected("LimitInvalid", "Invalid limit.")
+    now = state.clock()
+    start, end = body.timestamp("startTime"), body.timestamp("endTime")
+    if unit == MINUTE_UNIT and start is not None and end is not None:
+        bars = state.history.between(contract_id, start, end)
+        if not body.boolean("includePartialBar"):
+            bars = [bar for bar in bars if bar.at < now.replace(second=0, microsecond=0)]
+        if bars:
+            return [bar.to_wire() for bar in reversed(bars[-limit:])]
     price = state.price(contract_id)
-    now = state.clock().isoformat()
-    return [{"t": now, "o": price, "h": price, "l": price, "c": price, "v": 0}]
+    return [{"t": now.isoformat(), "o": price, "h": price, "l": price, "c": price, "v": 0}]
 
 
 def _ping(state: SimState, call: Call) -> str:

@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.sim import rules
+from app.sim.bars import PriceHistory
 from app.sim.contracts import Catalogue, SimContract
 from app.sim.ledger import CENT, apply_fill
 from app.sim.models import (
@@ -100,6 +101,9 @@ class Exchange:
         self.prices: dict[str, Decimal] = {
             contract.id: contract.product.start_price for contract in self.contracts.all()
         }
+        self.history = PriceHistory()  # one-minute bars of the prices above, for retrieveBars
+        for contract_id, price in self.prices.items():
+            self.history.record(contract_id, clock(), price)
         self.orders: dict[int, SimOrder] = {}
         self.positions: dict[tuple[int, str], SimPosition] = {}
         self.trades: list[SimTrade] = []
@@ -177,6 +181,7 @@ class Exchange:
         for contract_id, price in dict(meta.get("prices") or {}).items():
             if contract_id in self.prices:  # a contract that rolled off keeps no price
                 self.prices[contract_id] = Decimal(price)
+                self.history.record(contract_id, self.clock(), self.prices[contract_id])
 
     def _take_id(self, kind: str) -> int:
         """The next order, trade or position id; the counter is saved with the change."""
@@ -203,6 +208,7 @@ class Exchange:
         if price <= 0 or price % contract.tick_size != 0:
             raise ValueError(f"price {price} of {contract_id} is not on its {contract.tick_size} grid")
         self.prices[contract_id] = price
+        self.history.record(contract_id, self.clock(), price)
         self._match(contract_id)
         self._changed_meta(prices=True)
         self.persist()
@@ -213,6 +219,7 @@ class Exchange:
             tick_size = self.contracts.listed[contract_id].tick_size
             move = self._rng.randint(-self.walk_ticks, self.walk_ticks) * tick_size
             self.prices[contract_id] = max(self.prices[contract_id] + move, tick_size)
+            self.history.record(contract_id, self.clock(), self.prices[contract_id])
         for contract_id in sorted(self.prices):
             self._match(contract_id)
         self._changed_meta(prices=True)

@@ -41,6 +41,7 @@ from app.web.health import healthz, readyz
 from app.web.journal_page import journal_csv, journal_page, journal_rows, journal_stream
 from app.web.login import LoginPages, login_middleware
 from app.web.notify_link import build_notifier, journal_record
+from app.web.performance_page import api_bars, api_performance, performance_page
 from app.web.render import STATIC_DIR
 from app.web.sim_link import open_sim, pace_hub
 from app.web.status import status_page
@@ -258,6 +259,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         Route("/api/status", api_status, methods=["GET"]),
         Route("/api/strip", api_strip, methods=["GET"]),
         Route("/strip/stream", strip_stream, methods=["GET"]),
+        Route("/performance", performance_page, methods=["GET"]),
+        Route("/api/performance", api_performance, methods=["GET"]),
+        Route("/api/bars", api_bars, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/webhook/{strategy}", receive_webhook, methods=["POST"]),

@@ -14,7 +14,7 @@ import respx
 from app.config import GatewaySettings
 from app.domain.enums import OrderState, OrderType, Side
 from app.domain.models import Bracket, OrderRequest
-from app.errors import ConfigError, OrderRejected, OutcomeUnknown
+from app.errors import ConfigError, GatewayError, OrderRejected, OutcomeUnknown
 from app.gateway import ProjectXGateway, build_gateway
 
 BASE = "https://sim.test"
@@ -267,3 +267,62 @@ async def test_last_price_is_the_close_of_the_newest_minute_bar(
 async def test_last_price_is_none_without_a_bar(gateway: ProjectXGateway, router: respx.Router) -> None:
     router.post("/api/History/retrieveBars").mock(return_value=ok(bars=[]))
     assert await gateway.last_price("CON.F.US.MNQ.H26") is None
+
+
+async def test_bars_asks_one_minute_bars_of_the_window_and_returns_them_oldest_first(
+    gateway: ProjectXGateway, router: respx.Router
+) -> None:
+    # §4.5: newest first on the wire; prices as numbers, "t" ISO 8601 with an offset.
+    route = router.post("/api/History/retrieveBars").mock(
+        return_value=ok(
+            bars=[
+                {
+                    "t": "2026-03-02T14:31:00+00:00",
+                    "o": 21501.25,
+                    "h": 21503,
+                    "l": 21498.5,
+                    "c": 21499,
+                    "v": 4,
+                },
+                {
+                    "t": "2026-03-02T14:30:00+00:00",
+                    "o": 21500,
+                    "h": 21502.5,
+                    "l": 21499.75,
+                    "c": 21501.25,
+                    "v": 9,
+                },
+            ]
+        )
+    )
+    start = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+    end = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    bars = await gateway.bars("CON.F.US.MNQ.H26", start, end)
+    assert [(b.at.minute, b.open, b.high, b.low, b.close, b.volume) for b in bars] == [
+        (30, Decimal("21500"), Decimal("21502.5"), Decimal("21499.75"), Decimal("21501.25"), 9),
+        (31, Decimal("21501.25"), Decimal("21503"), Decimal("21498.5"), Decimal("21499"), 4),
+    ]
+    body = json.loads(route.calls.last.request.content)
+    assert body == {
+        "contractId": "CON.F.US.MNQ.H26",
+        "live": False,
+        "startTime": "2026-03-02T14:00:00.000000Z",
+        "endTime": "2026-03-02T15:00:00.000000Z",
+        "unit": 2,
+        "unitNumber": 1,
+        "limit": 20_000,
+        "includePartialBar": True,
+    }
+
+
+async def test_bars_of_an_unknown_contract_is_the_gateways_error(
+    gateway: ProjectXGateway, router: respx.Router
+) -> None:
+    router.post("/api/History/retrieveBars").mock(
+        return_value=httpx.Response(200, json={"success": False, "errorCode": 1, "errorMessage": None})
+    )
+    with pytest.raises(GatewayError) as caught:
+        await gateway.bars(
+            "CON.F.US.NOPE.H26", datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC)
+        )
+    assert caught.value.error_name == "ContractNotFound"

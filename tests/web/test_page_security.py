@@ -37,6 +37,7 @@ READS = {
     "/templates": (),
     "/control/flatten": (),
     "/api/status": (),
+    "/api/bars": ("contract", "start", "end"),
 }
 ALL_PARAMS = sorted({p for params in READS.values() for p in params})
 # Numeric parameters and routes that read them; each bad value must be a 400 naming the parameter.
