@@ -75,6 +75,9 @@ class Trade:
     strategy: str | None = None
     closed_by: str = ""
     fill_ids: tuple[int, ...] = ()  # the gateway trade ids of its fills
+    # (alert id, gross USD) realised by each exit alert's closing fills (FIFO), partial exits of
+    # a trade still open included; empty without a contract spec.
+    realised_by_alert: tuple[tuple[int, Decimal], ...] = ()
 
     @property
     def open(self) -> bool:
@@ -186,6 +189,7 @@ class _Open:
     exit_size: int = 0
     exit_total: Decimal = Decimal(0)
     pnl_points: Decimal = Decimal(0)  # Σ (exit − entry) × size of the matched lots, signed
+    alert_points: dict[int, Decimal] = field(default_factory=dict)  # the same, per exit alert
     fees: Decimal = Decimal(0)
     entry_alerts: list[int] = field(default_factory=list)
     exit_alerts: list[int] = field(default_factory=list)
@@ -220,7 +224,10 @@ class _Open:
         while left:
             lot = self.lots[0]
             taken = min(left, lot.size)
-            self.pnl_points += sign * (fill.price - lot.price) * taken
+            points = sign * (fill.price - lot.price) * taken
+            self.pnl_points += points
+            if fill.alert_id is not None:
+                self.alert_points[fill.alert_id] = self.alert_points.get(fill.alert_id, Decimal(0)) + points
             lot.size -= taken
             left -= taken
             if not lot.size:
@@ -261,4 +268,7 @@ class _Open:
             strategy=self.strategy,
             closed_by=", ".join(_unique(self.closers)) if closed else "",
             fill_ids=tuple(self.fill_ids),
+            realised_by_alert=()
+            if spec is None
+            else tuple((a, points * spec.point_value) for a, points in self.alert_points.items()),
         )

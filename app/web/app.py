@@ -45,6 +45,7 @@ from app.web.render import STATIC_DIR
 from app.web.sim_link import open_sim, pace_hub
 from app.web.status import status_page
 from app.web.templates_page import routes as templates_routes
+from app.web.trades_page import api_trades, trades_csv, trades_page
 from app.web.webhook import receive_webhook
 from app.web.webhooks_page import send_test_alert, webhooks_page
 
@@ -255,6 +256,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         Route("/api/fills", api_fills, methods=["GET"]),
         Route("/api/positions", api_positions, methods=["GET"]),
         Route("/api/status", api_status, methods=["GET"]),
+        Route("/api/trades", api_trades, methods=["GET"]),
+        Route("/trades", trades_page, methods=["GET"]),
+        Route("/trades.csv", trades_csv, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/webhook/{strategy}", receive_webhook, methods=["POST"]),

@@ -289,3 +289,13 @@ def test_two_accounts_are_matched_as_if_alone(
     for t in together:
         per[t.account_id].append(t)
     assert per[1] == match_trades(fa, SPECS) and per[2] == match_trades(fb, SPECS)
+
+
+def test_each_exit_alert_has_the_pnl_its_closing_fills_realised() -> None:
+    (trade,) = match_trades(
+        [fill(B, 3, "100", 0, alert=1), fill(S, 1, "104", 1, alert=2), fill(S, 2, "98", 2, alert=3)], SPECS
+    )
+    assert dict(trade.realised_by_alert) == {2: Decimal(8), 3: Decimal(-8)}
+    assert sum(dict(trade.realised_by_alert).values()) == trade.pnl
+    (still_open,) = match_trades([fill(B, 2, "100", 0), fill(S, 1, "101", 1, alert=5)], SPECS)
+    assert still_open.open and still_open.realised_by_alert == ((5, Decimal(2)),)
