@@ -23,9 +23,9 @@ from app.domain.trades import TradeFill
 from app.journal.common import ALERT, FILL, ORDER, maybe_utc
 
 # A closeContract fill follows its CLOSE row within this time (the row is written before the
-# call, the fill comes back with its answer); the gateway's clock may run a little behind ours.
+# call, the fill comes back with its answer). Never before it: a manual fill just before an exit
+# alert must stay the trader's (the doctor checks that our clock agrees with the gateway's).
 CLOSE_FILL_WINDOW = timedelta(minutes=2)
-CLOSE_FILL_SLACK = timedelta(seconds=5)
 KILL_SWITCH = "(kill switch)"  # the strategy of a flatten's alert row (app/engine/flatten.py)
 
 _CLOSE_ROW_FOR_FILL = (
@@ -90,7 +90,7 @@ def close_row_for(
         "contract": contract_id,
         "side": Side(side),
         "earliest": filled_at - CLOSE_FILL_WINDOW,
-        "latest": filled_at + CLOSE_FILL_SLACK,
+        "latest": filled_at,
     }
     return conn.execute(_CLOSE_ROW_FOR_FILL, params).scalar()
 

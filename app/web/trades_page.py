@@ -13,7 +13,7 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -89,9 +89,9 @@ def trade_json(t: Trade) -> dict[str, Any]:
         "closed_at": t.closed_at.astimezone(UTC).isoformat() if t.closed_at else None,
         "duration_s": t.duration_s,
         "ticks": _s(t.ticks),
-        "pnl": _s(t.pnl),
-        "fees": str(t.fees),
-        "net": _s(t.net),
+        "pnl": usd_text(t.pnl),
+        "fees": usd_text(t.fees),
+        "net": usd_text(t.net),
         "open": t.open,
         "strategy": t.strategy,
         "closed_by": t.closed_by,
@@ -111,6 +111,11 @@ def held(seconds: float | None) -> str:
         if whole >= length:
             return f"{whole // length} {unit} {whole % length // sub_length} {sub}"
     return f"{seconds:.0f} s"
+
+
+def usd_text(value: Decimal | None) -> str | None:
+    """USD as an exact string with cents ("2.00", "-1.48"); None stays None."""
+    return None if value is None else str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def _s(value: object | None) -> str | None:
@@ -184,9 +189,9 @@ async def api_trades(request: Request) -> SafeJSONResponse:
             "totals": {
                 "trades": totals.trades,
                 "closed": totals.closed,
-                "pnl": str(totals.pnl),
-                "fees": str(totals.fees),
-                "net": str(totals.net),
+                "pnl": usd_text(totals.pnl),
+                "fees": usd_text(totals.fees),
+                "net": usd_text(totals.net),
             },
         }
     )
