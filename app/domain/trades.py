@@ -29,7 +29,8 @@ class TradeFill:
     ``fees``: the gateway's fees plus commissions for this fill (USD, ≥ 0). ``alert_id`` and
     ``strategy``: of the bridge's order that filled (None for a fill from outside the bridge:
     a manual trade on the platform). ``closed_by``: what sent the order, as the trader names
-    it: "alert", "stop loss", "take profit", "flatten", "sync", "outside".
+    it: "alert" (an entry), "exit" (an exit alert's close, Position/closeContract included),
+    "stop loss", "take profit", "flatten" (the kill switch), "outside".
     """
 
     trade_id: int
@@ -55,7 +56,7 @@ class Trade:
     (entry − exit) for a short, averaged per contract (None while open or without a tick size).
     ``pnl``: gross realised P&L in USD (None while open); ``fees``: USD of every fill in it;
     ``net``: pnl − fees. ``entry_alert_ids`` / ``exit_alert_ids``: the alerts whose orders
-    opened / closed it. ``strategy``: the opening alert's strategy (None: opened outside the
+    opened (or added to) / closed (or reduced, while still open) it. ``strategy``: the opening alert's strategy (None: opened outside the
     bridge). ``closed_by``: what sent the closing fill(s) (see TradeFill), "" while open.
     """
 
