@@ -119,7 +119,10 @@ async def journal_stream(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
 
     async def changes_since(cursor: JournalCursor | None) -> tuple[JournalCursor, list[int]]:
-        return await runtime.bridge.runner.run(runtime.journal.changes_since, cursor)
+        now, ids = await runtime.bridge.runner.run(runtime.journal.changes_since, cursor)
+        if ids and cursor is not None:
+            ids = await _with_trade_partners(runtime, ids)
+        return now, ids
 
     assert runtime.feed is not None  # start_runtime made one
     return StreamingResponse(
@@ -127,6 +130,18 @@ async def journal_stream(request: Request) -> Response:
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+async def _with_trade_partners(runtime: Runtime, ids: list[int]) -> list[int]:
+    """``ids`` and the other alerts of the trades they opened or closed: an exit's fill changes
+    the row of the alert that opened the trade too (its trade is closed now, with a net)."""
+    changed = set(ids)
+    more: set[int] = set()
+    for t in await load_trades(runtime):
+        alerts = {*t.entry_alert_ids, *t.exit_alert_ids}
+        if alerts & changed:
+            more |= alerts
+    return sorted(changed | more, reverse=True)[:MAX_IDS]
 
 
 async def journal_csv(request: Request) -> Response:

@@ -39,10 +39,15 @@ def no_sideways_scroll(page: Page, width: int) -> None:
 
 
 def test_journal_rows_and_trades_list_at_laptop_and_phone_sizes(page: Page, served: Served) -> None:
+    expect(page.locator("#live-text")).to_have_text("live")
     entry = send(served, "mnq-market", "mnq-market.example.json", quantity="2")
+    entry_trades = page.locator(f"#alert-{entry['alert_id']} table.alert-trades tbody tr")
+    expect(entry_trades).to_contain_text("open", timeout=LIVE_MS)
     exit_ = send(served, "mnq-exit", "mnq-exit.example.json")
+    # The exit's fill closes the trade: the entry's row shows it closed, without a reload.
+    expect(entry_trades).to_contain_text("-1.48", timeout=LIVE_MS)
 
-    page.goto("/")
+    page.reload()
     row = page.locator(f"#alert-{exit_['alert_id']}")
     expect(row.locator("[data-money]")).to_contain_text("sell", timeout=LIVE_MS)
     expect(row.locator("[data-net]")).to_have_text("-0.74", timeout=LIVE_MS)  # flat price: fees only
