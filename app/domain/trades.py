@@ -56,8 +56,9 @@ class Trade:
     (entry − exit) for a short, averaged per contract (None while open or without a tick size).
     ``pnl``: gross realised P&L in USD (None while open); ``fees``: USD of every fill in it;
     ``net``: pnl − fees. ``entry_alert_ids`` / ``exit_alert_ids``: the alerts whose orders
-    opened (or added to) / closed (or reduced, while still open) it. ``strategy``: the opening alert's strategy (None: opened outside the
-    bridge). ``closed_by``: what sent the closing fill(s) (see TradeFill), "" while open.
+    opened (or added to) / closed (or reduced, while still open) it. ``strategy``: the opening
+    alert's strategy (None: opened outside the bridge). ``closed_by``: what sent the closing
+    fill(s) (see TradeFill), "" while open.
     """
 
     account_id: int
