@@ -78,6 +78,9 @@ class FakeGateway:
     async def accounts(self) -> list[Account]:
         return list(self.account_list)
 
+    def known_contracts(self) -> list[Contract]:
+        return [self.contract_for]
+
     async def contract(self, ticker: str) -> Contract:
         return self.contract_for
 

@@ -44,6 +44,9 @@ class Gateway(Protocol):
     async def accounts(self) -> list[Account]:
         """Active accounts (Account/search, onlyActiveAccounts=true)."""
 
+    def known_contracts(self) -> list[Contract]:
+        """The contracts read so far (tick size and value), from the cache: no request."""
+
     async def contract(self, ticker: str) -> Contract:
         """Resolve a TradingView ticker (``NQ1!``, ``CME_MINI:NQ1!``, ``MNQZ2025``, ``MNQZ5``,
         ``MNQ``) to the gateway contract. Raises AlertInvalidError naming an unknown ticker."""

@@ -191,6 +191,21 @@ class ContractResolver:
         self._searched[root] = (rows, self._clock())
         return rows
 
+    def known(self) -> list[Contract]:
+        """The contracts read so far (Contract/available, searches, dated look-ups), from the
+        cache only: no request, whatever their age. Rows the gateway sent malformed are skipped."""
+        rows = [*(self._available or []), *(r for found, _ in self._searched.values() for r in found)]
+        known: dict[str, Contract] = {}
+        for row in rows:
+            try:
+                contract = to_contract(row)
+            except (GatewayError, TypeError, ValueError, ArithmeticError):
+                continue
+            known.setdefault(contract.contract_id, contract)
+        for contract, _ in self._dated.values():
+            known.setdefault(contract.contract_id, contract)
+        return list(known.values())
+
     async def available(self) -> list[Contract]:
         """What ``Contract/available`` lists (``live: false``: with practice credentials ``live:
         true`` answers empty lists, §4.4, §13 item 5), read through this resolver's cache, so the

@@ -46,6 +46,9 @@ class DryRunGateway:
     async def accounts(self) -> list[Account]:
         return await self.inner.accounts()
 
+    def known_contracts(self) -> list[Contract]:
+        return self.inner.known_contracts()
+
     async def contract(self, ticker: str) -> Contract:
         return await self.inner.contract(ticker)
 

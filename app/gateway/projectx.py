@@ -61,6 +61,10 @@ class ProjectXGateway:
         """Today's roll warnings of the contracts resolved so far (ContractResolver.roll_warnings)."""
         return self.resolver.roll_warnings()
 
+    def known_contracts(self) -> list[Contract]:
+        """The contracts the resolver has cached (ContractResolver.known): no request."""
+        return self.resolver.known()
+
     async def contract(self, ticker: str) -> Contract:
         """Resolve a TradingView ticker to a contract. Raises AlertInvalidError when unknown."""
         return await self.resolver.resolve(ticker)

@@ -24,6 +24,7 @@ from app.errors import JournalError
 from app.journal.common import ACCOUNT, FILL, ORDER, POSITION, as_utc, given, now
 from app.journal.orders import UPDATE_ORDER, update_order
 from app.journal.tables import AccountStateRecord, FillRecord, OrderRecord, PositionRecord
+from app.journal.trade_fills import close_row_for
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,11 @@ def record_fill(conn: Connection, fill: Fill, order_record_id: int | None, gatew
     """Journal.record_fill's work, in the caller's transaction."""
     key = {"of_gateway": gateway, "account": fill.account_id, "trade": fill.trade_id}
     held = conn.execute(_FILL_BY_TRADE, key).first()
+    if held is None and order_record_id is None:
+        # A Position/closeContract fill: its order id is none of ours (trade_fills.py).
+        order_record_id = close_row_for(
+            conn, gateway, fill.account_id, fill.contract_id, Side(fill.side), fill.filled_at
+        )
     if held is None:
         conn.execute(_INSERT_FILL, {**_fill_row(fill, order_record_id), "gateway": gateway})
     else:

@@ -34,6 +34,7 @@ from app.domain.records import (
     RiskNumbers,
     Slippage,
 )
+from app.domain.trades import TradeFill
 from app.errors import JournalError
 from app.journal import (
     alerts,
@@ -47,6 +48,7 @@ from app.journal import (
     orders,
     read_model,
     risk,
+    trade_fills,
 )
 from app.journal.common import aware, given, now
 from app.journal.database import Database
@@ -674,6 +676,18 @@ class Journal(Database):
         """
         with self._read("look for changes") as conn:
             return read_model.changes_since(conn, cursor)
+
+    def trade_fills(self, *, until: datetime | None = None) -> list[TradeFill]:
+        """Every fill of this gateway before ``until`` (UTC; None: all; voided ones left out),
+        oldest first, with the alert, strategy and sender of the bridge's order that filled
+        (app/journal/trade_fills.py): what app/domain/trades.match_trades reads."""
+        with self._read("read the fills for trades") as conn:
+            return trade_fills.trade_fills(conn, self.gateway, until=until)
+
+    def contract_specs(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """contract id → (tick size points, tick value USD) as this gateway's order rows recorded them."""
+        with self._read("read the contracts' tick sizes and values") as conn:
+            return trade_fills.contract_specs(conn, self.gateway)
 
     # -- risk gate -----------------------------------------------------------------------
 

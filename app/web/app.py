@@ -47,6 +47,7 @@ from app.web.sim_link import open_sim, pace_hub
 from app.web.status import status_page
 from app.web.strip import StripContext, api_strip, strip_stream
 from app.web.templates_page import routes as templates_routes
+from app.web.trades_page import api_trades, trades_csv, trades_page
 from app.web.webhook import receive_webhook
 from app.web.webhooks_page import send_test_alert, webhooks_page
 
@@ -262,6 +263,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         Route("/performance", performance_page, methods=["GET"]),
         Route("/api/performance", api_performance, methods=["GET"]),
         Route("/api/bars", api_bars, methods=["GET"]),
+        Route("/api/trades", api_trades, methods=["GET"]),
+        Route("/trades", trades_page, methods=["GET"]),
+        Route("/trades.csv", trades_csv, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/webhook/{strategy}", receive_webhook, methods=["POST"]),

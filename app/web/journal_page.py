@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from app.domain.enums import AlertStatus
+from app.web.alert_money import AlertMoney, alert_money
 from app.web.feed import alert_changes
 from app.web.queries import (
     MAX_IDS,
@@ -26,6 +27,7 @@ from app.web.queries import (
 )
 from app.web.render import templates
 from app.web.status import account_list
+from app.web.trades_view import load_trades
 
 if TYPE_CHECKING:
     from app.journal import OrderRecord
@@ -57,6 +59,7 @@ async def journal_page(request: Request) -> Response:
     except FilterError as exc:
         flt, error = AlertFilter(), f"{exc}; showing every alert instead."
     page = await runtime.bridge.runner.run(find_alert_page, runtime.journal, flt)
+    money = await _money(runtime, page)
     accounts = await account_list(runtime.bridge, runtime.journal, set())
     strategies = sorted(set(runtime.bridge.templates) | {a.strategy for a in page.alerts})
     return templates.TemplateResponse(
@@ -70,6 +73,7 @@ async def journal_page(request: Request) -> Response:
             "accounts": accounts,
             "statuses": [s.value for s in AlertStatus],
             "bad_statuses": BAD_STATUSES,
+            "money": money,
         },
         status_code=400 if error else 200,
     )
@@ -89,8 +93,19 @@ async def journal_rows(request: Request) -> Response:
         return bad_request(str(exc))
     page: AlertPage = await runtime.bridge.runner.run(alerts_by_id, runtime.journal, ids, flt)
     module: Any = templates.get_template("_alert.html").make_module({"bad_statuses": BAD_STATUSES})
-    html = "".join(str(module.alert_row(a, page.details[a.id], page.tick_sizes)) for a in page.alerts)
+    money = await _money(runtime, page)
+    html = "".join(
+        str(module.alert_row(a, page.details[a.id], page.tick_sizes, m=money.get(a.id))) for a in page.alerts
+    )
     return HTMLResponse(html)
+
+
+async def _money(runtime: Runtime, page: AlertPage) -> dict[int | None, AlertMoney]:
+    """Each shown alert's side, size, average fill, fees, realised P&L and trades."""
+    if not any(d.fills for d in page.details.values()):
+        return {}
+    trades = await load_trades(runtime)
+    return alert_money({i: d.fills for i, d in page.details.items()}, trades)
 
 
 def bad_request(message: str) -> HTMLResponse:
@@ -104,7 +119,10 @@ async def journal_stream(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
 
     async def changes_since(cursor: JournalCursor | None) -> tuple[JournalCursor, list[int]]:
-        return await runtime.bridge.runner.run(runtime.journal.changes_since, cursor)
+        now, ids = await runtime.bridge.runner.run(runtime.journal.changes_since, cursor)
+        if ids and cursor is not None:
+            ids = await _with_trade_partners(runtime, ids)
+        return now, ids
 
     assert runtime.feed is not None  # start_runtime made one
     return StreamingResponse(
@@ -112,6 +130,18 @@ async def journal_stream(request: Request) -> Response:
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+async def _with_trade_partners(runtime: Runtime, ids: list[int]) -> list[int]:
+    """``ids`` and the other alerts of the trades they opened or closed: an exit's fill changes
+    the row of the alert that opened the trade too (its trade is closed now, with a net)."""
+    changed = set(ids)
+    more: set[int] = set()
+    for t in await load_trades(runtime):
+        alerts = {*t.entry_alert_ids, *t.exit_alert_ids}
+        if alerts & changed:
+            more |= alerts
+    return sorted(changed | more, reverse=True)[:MAX_IDS]
 
 
 async def journal_csv(request: Request) -> Response:

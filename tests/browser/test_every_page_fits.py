@@ -24,6 +24,8 @@ PHONE = {"width": 390, "height": 844}
 PAGES: tuple[tuple[str, str, str | None], ...] = (
     ("journal", "/", None),
     ("journal-alert", "/", "details.alert > summary"),
+    ("trades", "/trades?range=all", None),
+    ("performance", "/performance?range=all", None),
     ("templates", "/templates", None),
     ("template-edit", "/templates/mnq-bracket", None),
     ("webhooks", "/webhooks", None),

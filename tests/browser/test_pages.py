@@ -160,7 +160,7 @@ def test_flatten_all_after_a_confirmation_listing_what_closes(page: Page, served
 def test_the_keyboard_reaches_the_content_and_every_page(page: Page) -> None:
     page.keyboard.press("Tab")
     expect(page.locator("a.skip")).to_be_focused()
-    for _ in range(2):  # from the skip link through the nav: Journal, then Templates
+    for _ in range(4):  # from the skip link through the nav: Journal, Trades, Performance, Templates
         page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Templates")).to_be_focused()
     page.keyboard.press("Enter")

@@ -291,8 +291,9 @@ async def test_the_daily_summary_is_sent_once_per_trading_day_even_across_a_rest
         day = CENTRAL.trading_day(after_close)
         assert summary.title == f"Day {day.isoformat()}: +38.15 USD on 1 account(s)"
         assert f"{NAME}: +38.15 USD realised, 1 trade(s)" in summary.body
-        # A close (Position/closeContract) has no broker order of its own: its fill is "other".
-        assert "(any -0.37, mnq-market -0.74, other +39.26)" in summary.body
+        # A close (Position/closeContract) has no broker order of ours, but its fill is linked
+        # to the CLOSE row the exit alert wrote just before it (issue 16): mnq-exit's, not "other".
+        assert "(any -0.37, mnq-exit +39.26, mnq-market -0.74)" in summary.body
         assert "1 contract(s) still open" in summary.body
         [event] = [e for e in env.journal.events() if e.kind == SUMMARY_EVENT]
         assert event.data == {"day": day.isoformat()}

@@ -38,6 +38,11 @@ READS = {
     "/control/flatten": (),
     "/api/status": (),
     "/api/bars": ("contract", "start", "end"),
+    "/trades": ("range", "account", "strategy"),
+    "/trades.csv": ("range", "account", "strategy"),
+    "/api/trades": ("range", "account", "strategy"),
+    "/performance": ("range", "account", "strategy", "contract"),
+    "/api/performance": ("range", "account", "strategy", "contract"),
 }
 ALL_PARAMS = sorted({p for params in READS.values() for p in params})
 # Numeric parameters and routes that read them; each bad value must be a 400 naming the parameter.
