@@ -83,7 +83,9 @@ async def test_performance_trades_and_strip_equal_the_simulators_fills(page: Web
     assert total["gross"] == _usd(gross) and total["fees"] == _usd(fees)
     assert total["largest_loss"] == _usd(min(losses)) and total["largest_win"] == _usd(max(wins))
     assert total["max_drawdown"] == _usd(drawdown)
-    assert Decimal(total["profit_factor"]) == (sum(wins) / -sum(losses)).quantize(CENT)
+    assert Decimal(total["profit_factor"]) == (sum(wins, Decimal(0)) / -sum(losses, Decimal(0))).quantize(
+        CENT
+    )
     assert total["expectancy"] == _usd(sum(nets, Decimal(0)) / 3)
     strategies = {s["strategy"]: s for s in perf["strategies"]}
     assert strategies["mnq-bracket"]["net"] == _usd(nets[2])
