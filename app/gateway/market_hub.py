@@ -57,6 +57,13 @@ class Quote:
     received_at: datetime
 
 
+def symbol_id_of(contract_id: str) -> str:
+    """The product's symbolId of a contract id: ``CON.F.US.MES.U26`` → ``F.US.MES``
+    (projectx-api.md §13 note 11; the inverse of contracts.contract_id_for). Prefer the
+    contract's own ``symbolId`` when it was read from the gateway."""
+    return contract_id.removeprefix("CON.").rsplit(".", 1)[0]
+
+
 def _price(value: Any) -> Decimal | None:
     """A JSON number as a Decimal without float noise (2100.25, not 2100.25000000001)."""
     return None if value is None else Decimal(str(value))
