@@ -7,15 +7,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TypeVar
 
 import httpx
 import pytest
 
+from app.config import GatewaySettings
 from app.domain.models import Contract
 from app.gateway.hub import SIGNALRCORE_LOGGER
-from app.gateway.market_hub import MarketHub, Quote
+from app.gateway.market_hub import MarketHub, Quote, symbol_id_of
 from app.sim import SimServer, SimState
 from app.sim.market_hub import MarketHubFaults, market_hub_faults
 from tests.gateway.test_hub import Tokens
@@ -209,3 +211,81 @@ async def test_the_token_never_reaches_the_logs(
 
 async def _some(value: T) -> T | None:
     return value or None
+
+
+async def test_a_quote_over_1_mib_is_read_without_closing_the_connection(rig: Rig) -> None:
+    await rig.connected(1)
+    await rig.price_reaches_book(MNQ, MNQ_START + TICK)
+    [connection] = rig.faults._hub.connections
+    big = {"symbol": "F.US.MNQ", "symbolName": "x" * (3 * 2**19), "lastPrice": float(MNQ_START + 9 * TICK)}
+
+    connection.push({"type": 1, "target": "GatewayQuote", "arguments": ["F.US.MNQ", big]})
+
+    async def read() -> bool:
+        quote = rig.hub.book.get(MNQ)
+        return quote is not None and quote.last_price == MNQ_START + 9 * TICK
+
+    await eventually(read)
+    assert rig.faults.connections_made == 1 and rig.hub.state.connected
+
+
+def test_sparse_quotes_merge_per_symbol_into_every_contract_of_the_product() -> None:
+    hub = MarketHub("http://127.0.0.1:1/hubs/market", _no_token)
+    march = contract("CON.F.US.MNQ.H26", "F.US.MNQ")
+    hub._contracts = {c.contract_id: c for c in (MNQ_CONTRACT, march, ES_CONTRACT)}
+
+    hub._parse("GatewayQuote", ["F.US.MNQ", {"symbol": "F.US.MNQ", "lastPrice": 21500.25}])
+    quotes = hub._parse(
+        "GatewayQuote",
+        [
+            "F.US.MNQ",
+            {"symbol": "F.US.MNQ", "bestBid": 21500, "bestAsk": 21500.5, "timestamp": "2025-11-03T14:30:01Z"},
+        ],
+    )
+
+    assert [q.contract_id for q in quotes] == ["CON.F.US.MNQ.H26", MNQ]
+    mnq = hub.book.get(MNQ)
+    assert mnq is not None
+    assert (mnq.last_price, mnq.best_bid, mnq.best_ask) == (
+        Decimal("21500.25"),
+        Decimal(21500),
+        Decimal("21500.5"),
+    )
+    assert mnq.at == datetime(2025, 11, 3, 14, 30, 1, tzinfo=UTC)
+    assert hub.book.get(ES) is None
+    # Tagged by the contract id instead (as the documentation describes): still mapped.
+    [es] = hub._parse("GatewayQuote", [ES, {"lastPrice": 6001.5}])
+    assert es.contract_id == ES and es.symbol_id == "F.US.EP" and es.last_price == Decimal("6001.5")
+    assert not hub.book.live  # never connected
+
+
+def test_symbol_id_of_a_contract_id() -> None:
+    assert symbol_id_of("CON.F.US.MES.U26") == "F.US.MES"
+    assert symbol_id_of("CON.F.US.EP.Z25") == "F.US.EP"
+
+
+async def _no_token() -> str:
+    return ""
+
+
+@pytest.mark.parametrize(
+    ("gateway", "expected"),
+    [
+        ({"kind": "topstepx"}, "https://rtc.topstepx.com/hubs/market"),
+        (
+            {"kind": "custom", "user_hub_url": "https://rtc.a.projectx.com/hubs/user"},
+            "https://rtc.a.projectx.com/hubs/market",
+        ),
+        (
+            {"kind": "custom", "user_hub_url": "https://x/hubs/user", "market_hub_url": "https://y/m"},
+            "https://y/m",
+        ),
+        ({"kind": "custom", "user_hub_url": "https://x/other"}, ""),
+    ],
+)
+def test_the_market_hub_address(gateway: dict[str, str], expected: str) -> None:
+    settings = GatewaySettings.model_validate(
+        {"api_url": "https://api.x", "username": "u", "api_key": "k", **gateway}
+    )
+    assert settings.resolved_market_hub_url == expected
+    assert settings.market_hub is False  # off unless asked for
