@@ -93,14 +93,14 @@ async def test_manual_flatten_on_the_platform_sweeps_the_legs_and_leaves_a_manua
     async def swept() -> bool:
         assert working(env, AUTO_OCO_ACCOUNT_ID, contract_id) == {mine}
         assert {e.data["broker_order_id"] for e in stray_events(env)} == legs
+        states = {o.broker_order_id: o.state for o in env.orders(alert_id)}
+        assert {states[i] for i in legs} == {OrderState.CANCELLED}  # the hub's cancel events
         return True
 
     await eventually(swept, timeout_s=5)
     events = stray_events(env)
     assert all(REASON in e.message and e.data["reason"] == REASON for e in events)
     assert sorted(cancels(env)) == sorted(legs)  # each leg once; the manual limit never
-    states = {o.broker_order_id: o.state for o in env.orders(alert_id)}
-    assert {states[i] for i in legs} == {OrderState.CANCELLED}
     # A repeated flat snapshot (the next catch-up) sweeps nothing again.
     await env.runtime.bridge.reconciler.reconcile_account(AUTO_OCO_ACCOUNT_ID)
     await env.runtime.bridge.sweeper.sweep(AUTO_OCO_ACCOUNT_ID, contract_id)
