@@ -39,6 +39,8 @@ class EventKind(StrEnum):
     BRACKET_DUPLICATE_LEG = "bracket.duplicate_leg"
     BRACKET_UNPROTECTED_ENTRY = "bracket.unprotected_entry"
     BRACKET_VERIFIED = "bracket.verified"
+    # a leg cancelled because the account is flat in its contract (app/engine/stray_legs.py)
+    STRAY_LEG_CANCELLED = "bracket.stray_leg_cancelled"
     # OCO groups (one per OcoState change, plus the legs' own steps)
     OCO_PLACED = "oco.placed"
     OCO_RESUMED = "oco.resumed"

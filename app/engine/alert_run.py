@@ -18,6 +18,7 @@ from app.engine.ports import Gateway
 from app.engine.risk_gate import RiskGate
 from app.engine.runner import JournalRunner
 from app.engine.sender import Column, OrderSession
+from app.engine.stray_legs import bracket_legs, stand_down_brackets
 
 if TYPE_CHECKING:
     from app.journal import Journal, OrderRecord
@@ -88,18 +89,38 @@ class AlertRun:
     async def flatten(
         self, account: Account, contract: Contract, position: Position | None
     ) -> list[OrderOutcome]:
-        """Close the position first, then cancel the working orders of that contract.
+        """Cancel the position's bracket legs, close the position, then cancel the other
+        working orders of that contract.
 
-        Closing first means a failed close leaves the stop loss working.
+        Position/closeContract leaves the legs working (projectx-api.md §13.1): cancelled
+        after the close, a leg could fill in between into a naked opposite position. The
+        contract's managed brackets are stood down first, so protection does not answer the
+        cancelled stop loss by placing it again or closing the position itself.
         """
-        outcomes = [] if position is None else [await self.orders.submit_close(account, position)]
-        return outcomes + await self.cancel_working(account, contract)
+        outcomes: list[OrderOutcome] = []
+        cancelled: set[int] = set()
+        if position is not None:
+            working = await self.gateway.open_orders(account.account_id)
+            legs = await bracket_legs(self.runner, working, contract.contract_id)
+            if legs:
+                note = f"closed by alert {self.alert_id}: its legs are cancelled first"
+                await stand_down_brackets(self.runner, account.account_id, contract.contract_id, note)
+            for leg in legs:
+                outcomes += await self.orders.submit_cancel(
+                    account, contract.contract_id, leg.broker_order_id
+                )
+                cancelled.add(leg.broker_order_id)
+            outcomes.append(await self.orders.submit_close(account, position))
+        return outcomes + await self.cancel_working(account, contract, skip=cancelled)
 
-    async def cancel_working(self, account: Account, contract: Contract) -> list[OrderOutcome]:
-        """Cancel every working order of ``contract`` on the account (Order/searchOpen)."""
+    async def cancel_working(
+        self, account: Account, contract: Contract, *, skip: set[int] | None = None
+    ) -> list[OrderOutcome]:
+        """Cancel every working order of ``contract`` on the account (Order/searchOpen) but
+        those in ``skip`` (broker ids already cancelled)."""
         outcomes = []
         for order in await self.gateway.open_orders(account.account_id):
-            if order.contract_id == contract.contract_id:
+            if order.contract_id == contract.contract_id and order.broker_order_id not in (skip or set()):
                 outcomes += await self.orders.submit_cancel(
                     account, contract.contract_id, order.broker_order_id
                 )

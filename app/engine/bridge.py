@@ -49,6 +49,7 @@ from app.engine.risk_monitor import RiskMonitor
 from app.engine.roll_watch import RollWatch, check_fixed_tickers
 from app.engine.runner import JournalRunner
 from app.engine.shutdown import SHUTDOWN_EVENT, Held, wind_down
+from app.engine.stray_legs import StraySweeper
 from app.engine.sync import OrderSync
 from app.engine.upkeep import EVENT_BATCH_S, RECONCILE_INTERVAL_S, SYNC_DELAY_S, Upkeep
 from app.errors import JournalError
@@ -127,6 +128,9 @@ class Bridge:
             applier=self.events,
         )
         self.sync = OrderSync(gateway, self.runner, self.events)
+        # Bracket legs left working where an account went flat (closeContract leaves them, §13.1).
+        self.sweeper = StraySweeper(gateway, self.runner, self.accounts, self.reconciler, spawn=self._spawn)
+        self.events.on_position = self.sweeper.on_position
         # OCO pairs and managed brackets; its background checks run in self._tasks (stopped with us).
         self.protection = Protection(
             gateway,

@@ -57,6 +57,9 @@ class EventApplier:
         # Called with each fill journaled for the first time (the FILL notice, when [notify]
         # fills = true); never awaited, it must return at once.
         self._on_fill = on_fill
+        # Called with each position snapshot journaled (hub and reconcile alike): the stray-leg
+        # sweep (app/engine/stray_legs.py) when set; never awaited, it must return at once.
+        self.on_position: Callable[[PositionEvent], None] | None = None
         self._journal = runner.journal
         self._instance: str | None = None
         # (account id, tag) → (event, monotonic time parked)
@@ -114,6 +117,8 @@ class EventApplier:
                 positions=list(positions.values()),
                 accounts=[e.account for e in accounts.values()],
             )
+            for position in positions.values():
+                self._position_seen(position)
             for (fill, _), fresh in zip(fills, new, strict=True):
                 if fresh:
                     self._log_fill(fill)
@@ -162,6 +167,7 @@ class EventApplier:
             return await self._apply_fill(event)
         if isinstance(event, PositionEvent):
             await self._runner.run(self._journal.set_position, event)
+            self._position_seen(event)
         elif isinstance(event, AccountEvent):
             await self._runner.run(self._journal.set_account, event.account)
         elif isinstance(event, LogoutEvent):
@@ -181,6 +187,13 @@ class EventApplier:
             self._log_fill(fill)
             self._fill_is_new(fill)
         return bool(new)
+
+    def _position_seen(self, event: PositionEvent) -> None:
+        if self.on_position is not None:
+            try:
+                self.on_position(event)
+            except Exception:  # noqa: BLE001 — a reaction must not stop the stream
+                log.exception("reacting to position %r failed", event)
 
     def _fill_is_new(self, fill: Fill) -> None:
         if self._on_fill is None:

@@ -169,3 +169,14 @@ async def test_bracket_ticks_are_signed_for_sells(api: Api) -> None:
         "Invalid stop loss ticks (-50). Stop loss tick value should be at least 4 ticks."
     )
     assert fine["success"] is True
+
+
+async def test_close_contract_leaves_the_bracket_legs_working_as_the_live_gateway_does(
+    api: Api, state: SimState
+) -> None:
+    # projectx-api.md §13.1: closeContract closes at market; the stop loss and take profit stay.
+    await api.place(customTag="b-close", stopLossBracket=STOP_LOSS, takeProfitBracket=TAKE_PROFIT)
+    await api.ok("Position/closeContract", {"accountId": AUTO_OCO_ACCOUNT_ID, "contractId": MNQ})
+
+    assert await api.positions() == []
+    assert set(by_tag(await api.open_orders())) == {"b-close-SL", "b-close-TP"}
