@@ -15,6 +15,7 @@ from pathlib import Path
 
 from app.domain.notices import NoticeKind
 from app.sim.models import OrderTicket, OrderType, Side
+from app.web.strip import strip_snapshot
 from tests.e2e.conftest import Env
 from tests.e2e.test_risk_gate import (
     AUTO_OCO,
@@ -176,6 +177,12 @@ async def test_can_trade_false_refuses_entries_with_that_reason(tmp_path: Path) 
             == f"account {NAME} cannot trade now (the gateway says canTrade false); nothing sent"
         )
         assert reply["orders"] == [] and len(env.place_requests()) == sent
+
+        async def shown() -> bool:  # the strip (every page) says so
+            [account] = (await strip_snapshot(env.runtime))["accounts"]
+            return account["can_trade"] is False
+
+        await eventually(shown)
 
 
 async def test_trades_per_minute_refuses_with_the_numbers(tmp_path: Path) -> None:
