@@ -307,8 +307,14 @@ def _entries(gate: _Gate) -> str | None:
 
 
 _RATES = (
-    ("max_trades_per_minute", "entries_last_minute", "strategy_entries_last_minute", "minute", "60 seconds"),
-    ("max_trades_per_hour", "entries_last_hour", "strategy_entries_last_hour", "hour", "60 minutes"),
+    (
+        "max_trades_per_minute",
+        "entries_last_minute",
+        "strategy_entries_last_minute",
+        "a minute",
+        "60 seconds",
+    ),
+    ("max_trades_per_hour", "entries_last_hour", "strategy_entries_last_hour", "an hour", "60 minutes"),
 )
 
 
@@ -320,7 +326,7 @@ def _rates(gate: _Gate) -> str | None:
         if limit is not None and count + 1 > limit:
             return (
                 f"entry {count + 1} in the last {window} would be above {key} {limit} on "
-                f"{gate.account}; entries resume when the oldest of them is a {unit} old"
+                f"{gate.account}; entries resume when the oldest of them is {unit} old"
             )
         strategy = gate.strategy_limits
         limit = getattr(strategy, key) if strategy is not None else None
@@ -329,7 +335,7 @@ def _rates(gate: _Gate) -> str | None:
             return (
                 f"entry {count + 1} in the last {window} of strategy '{gate.entry.strategy}' would "
                 f"be above its {key} {limit} on {gate.account}; entries resume when the oldest of "
-                f"them is a {unit} old"
+                f"them is {unit} old"
             )
     return None
 
