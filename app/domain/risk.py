@@ -69,7 +69,8 @@ def check_entry(
 
     ``limits`` are the account's (``RiskSettings.for_account``); ``strategy_limits`` the
     template's ``[risk]``, of which only max_order_size, max_contracts_per_contract,
-    max_contracts_total, trading_windows, max_entries_per_day and require_stop_loss count; they
+    max_contracts_total, trading_windows, max_entries_per_day, max_trades_per_minute,
+    max_trades_per_hour and require_stop_loss count; they
     apply in addition to the account's, so the stricter wins. ``now`` is UTC. ``weights``:
     symbol root → weight. ``root_of``: contract_id → root for the open contracts (default: the
     entry's ``symbol_root`` for its contract, else :func:`root_from_contract_id`). Rules, in order:

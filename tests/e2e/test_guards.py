@@ -18,6 +18,7 @@ from app.sim.models import OrderTicket, OrderType, Side
 from app.web.strip import strip_snapshot
 from tests.e2e.conftest import Env
 from tests.e2e.test_risk_gate import (
+    ANY,
     AUTO_OCO,
     NAME,
     bridge,
@@ -194,3 +195,15 @@ async def test_trades_per_minute_refuses_with_the_numbers(tmp_path: Path) -> Non
             f"{NAME}: entry 3 in the last 60 seconds would be above max_trades_per_minute 2 on "
             f"{NAME}; entries resume when the oldest of them is a minute old"
         )
+
+
+async def test_a_strategys_trades_per_minute_counts_its_own_entries(tmp_path: Path) -> None:
+    capped = ANY + "\n[risk]\nmax_trades_per_minute = 1\n"
+    async with bridge(tmp_path, monitor=False, templates={"capped": capped}) as env:
+        await executed(env, "capped", await order(env))
+        reason = await refused(env, "capped", await order(env))
+        assert reason == (
+            f"{NAME}: entry 2 in the last 60 seconds of strategy 'capped' would be above its "
+            f"max_trades_per_minute 1 on {NAME}; entries resume when the oldest of them is a minute old"
+        )
+        await executed(env, "any", await order(env))  # another strategy: not counted against it
