@@ -416,6 +416,12 @@ class RiskLimits(BaseModel):
     max_entries_per_day: int | None = Field(
         None, ge=1, description="entries per trading day, at most; e.g. 10"
     )
+    max_trades_per_minute: int | None = Field(
+        None, ge=1, description="entries in any 60 seconds, at most; e.g. 3"
+    )
+    max_trades_per_hour: int | None = Field(
+        None, ge=1, description="entries in any 60 minutes, at most; e.g. 20"
+    )
     cooldown_after_losses: int | None = Field(
         None, ge=1, description="losing trades in a row that start a cooldown; e.g. 3"
     )
@@ -471,6 +477,18 @@ class RiskSettings(RiskLimits):
             " symbol: MNQ, MES, MYM, M2K, MGC (GMET), MCL (MCLE) 0.1 each; a root not listed "
             "counts 1. A [risk.contract_weights] table replaces the whole list"
         ),
+    )
+    naked_position_grace_s: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "seconds a position may stay open with no working stop loss on its account and contract "
+            "before naked_position_action; e.g. 30 (off unless set)"
+        ),
+    )
+    naked_position_action: Literal["close", "alarm"] = Field(
+        "close",
+        description='"close": close the naked position and cancel its orders; "alarm": only tell the trader',
     )
     accounts: dict[str, RiskLimits] = Field(
         default_factory=dict,

@@ -52,6 +52,8 @@ _UNITS = {
     "daily_profit_target": "USD",
     "max_trailing_drawdown": "USD",
     "max_entries_per_day": "entries",
+    "max_trades_per_minute": "entries",
+    "max_trades_per_hour": "entries",
     "cooldown_after_losses": "losing trades",
     "port": "TCP port",
     "webhook_port": "TCP port",

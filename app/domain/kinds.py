@@ -56,6 +56,8 @@ class EventKind(StrEnum):
     KILL_FLATTEN = "kill.flatten"
     RISK_LOCKOUT = "risk.lockout"
     RISK_UNLOCK = "risk.unlock"
+    RISK_GUARD = "risk.guard"  # a position on a locked account closed (or its close failed)
+    RISK_NAKED = "risk.naked_position"  # a position with no working stop loss past the grace
     # the gateway, the hubs, the tunnel, the pages
     RECONCILE_NOT_PLACED = "reconcile.not_placed"
     GATEWAY_LOGOUT = "gateway.logout"

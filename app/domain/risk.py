@@ -69,7 +69,8 @@ def check_entry(
 
     ``limits`` are the account's (``RiskSettings.for_account``); ``strategy_limits`` the
     template's ``[risk]``, of which only max_order_size, max_contracts_per_contract,
-    max_contracts_total, trading_windows, max_entries_per_day and require_stop_loss count; they
+    max_contracts_total, trading_windows, max_entries_per_day, max_trades_per_minute,
+    max_trades_per_hour and require_stop_loss count; they
     apply in addition to the account's, so the stricter wins. ``now`` is UTC. ``weights``:
     symbol root → weight. ``root_of``: contract_id → root for the open contracts (default: the
     entry's ``symbol_root`` for its contract, else :func:`root_from_contract_id`). Rules, in order:
@@ -89,7 +90,8 @@ def check_entry(
     9. trailing drawdown: ``balance + open − stop risk ≤ high_water − max_trailing_drawdown``
        refuses; an unknown balance refuses too (the floor cannot be checked).
     10. entries per day: ``entries_today + 1 > max_entries_per_day`` (account) or
-        ``strategy_entries_today + 1 >`` the strategy's refuses.
+        ``strategy_entries_today + 1 >`` the strategy's refuses; likewise the entries of the last
+        60 s against ``max_trades_per_minute`` and of the last 60 min against ``max_trades_per_hour``.
     11. cool-down: ``losing_streak ≥ cooldown_after_losses`` and ``now < last_loss_at +
         cooldown_minutes`` refuses.
     """
@@ -106,6 +108,7 @@ def check_entry(
         _profit_target,
         _drawdown,
         _entries,
+        _rates,
         _cooldown,
     )
     gate = _Gate(limits, strategy_limits, day, entry, calendar, now, weights, root_of)
@@ -301,6 +304,40 @@ def _entries(gate: _Gate) -> str | None:
             f"would be above its max_entries_per_day {limit} on {gate.account}; "
             "entries resume next trading day"
         )
+    return None
+
+
+_RATES = (
+    (
+        "max_trades_per_minute",
+        "entries_last_minute",
+        "strategy_entries_last_minute",
+        "a minute",
+        "60 seconds",
+    ),
+    ("max_trades_per_hour", "entries_last_hour", "strategy_entries_last_hour", "an hour", "60 minutes"),
+)
+
+
+def _rates(gate: _Gate) -> str | None:
+    """max_trades_per_minute / _hour: the entries of the rolling window, plus this one."""
+    for key, mine, theirs, unit, window in _RATES:
+        limit = getattr(gate.limits, key)
+        count: int = getattr(gate.day, mine)
+        if limit is not None and count + 1 > limit:
+            return (
+                f"entry {count + 1} in the last {window} would be above {key} {limit} on "
+                f"{gate.account}; entries resume when the oldest of them is {unit} old"
+            )
+        strategy = gate.strategy_limits
+        limit = getattr(strategy, key) if strategy is not None else None
+        count = getattr(gate.day, theirs)
+        if limit is not None and count + 1 > limit:
+            return (
+                f"entry {count + 1} in the last {window} of strategy '{gate.entry.strategy}' would "
+                f"be above its {key} {limit} on {gate.account}; entries resume when the oldest of "
+                f"them is {unit} old"
+            )
     return None
 
 

@@ -27,6 +27,7 @@ class AccountDay:
     size (contracts, + long). ``entries_today``: entries on the account this trading day;
     ``strategy_entries_today``: those of the alert's strategy. ``losing_streak``: closed trades
     with P&L < 0 in a row, newest first; ``last_loss_at``: when the newest of them closed (UTC).
+    ``entries_last_minute`` / ``_hour`` (and the strategy's): entries in the rolling window.
     """
 
     account_id: int
@@ -41,6 +42,12 @@ class AccountDay:
     strategy_entries_today: int
     losing_streak: int
     last_loss_at: datetime | None
+    # Entries in the last 60 s and 60 min (rolling, not bounded by the day's start); 0 unless a
+    # max_trades_per_minute / max_trades_per_hour limit asked the journal.
+    entries_last_minute: int = 0
+    entries_last_hour: int = 0
+    strategy_entries_last_minute: int = 0
+    strategy_entries_last_hour: int = 0
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,11 @@ class AccountDirectory:
             self._read_at = self._clock()
         return self._accounts
 
+    def note(self, account: Account) -> None:
+        """The hub's snapshot of an account (balance, canTrade) replaces the cached one, so an
+        account switched off is seen at once, not at the next read."""
+        self._accounts = [account if a.account_id == account.account_id else a for a in self._accounts]
+
     def name_of(self, account_id: int) -> str:
         """The account's name as last read (no request); its id when not read yet."""
         found = next((a for a in self._accounts if a.account_id == account_id), None)

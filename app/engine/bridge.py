@@ -29,6 +29,7 @@ from app.domain.enums import AlertStatus, OrderState
 from app.domain.events import Fill, GatewayEvent
 from app.domain.models import Account
 from app.engine import notices
+from app.engine.account_guard import AccountGuard
 from app.engine.accounts import AccountDirectory
 from app.engine.alert_tasks import UNSETTLED_GRACE, AlertTasks
 from app.engine.events import EventApplier
@@ -156,6 +157,11 @@ class Bridge:
             last_price=self._last_price,
             notifier=self.notifier,
         )
+        # Whatever appears on a locked account, positions without a stop loss, canTrade.
+        self.guard = AccountGuard(
+            self.gate, gateway, self.accounts, self.flatten_accounts, self.notifier, spawn=self._spawn
+        )
+        self.risk_monitor.guard = self.guard.check
         # The hub's events, the order sync after alerts, the periodic reconcile pass.
         self.upkeep = Upkeep(
             gateway,
@@ -166,6 +172,7 @@ class Bridge:
             self.reconciler,
             resume_unsettled=lambda: self.alerts.resume_unsettled(),
             spawn=self._spawn,
+            guard=self.guard.on_events,
         )
         # The catch-up after every hub (re)connect, and REST polling while the hub is away.
         self.follower = Follower(

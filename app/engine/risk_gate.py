@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+_MINUTE, _HOUR = timedelta(minutes=1), timedelta(hours=1)
 QUOTE_FRESH_S = 60.0  # a price read longer ago than this no longer counts
 
 
@@ -60,13 +61,21 @@ _DAY_LIMITS = (
     "daily_profit_target",
     "max_trailing_drawdown",
     "max_entries_per_day",
+    "max_trades_per_minute",
+    "max_trades_per_hour",
     "cooldown_after_losses",
 )
+_RATE_LIMITS = ("max_trades_per_minute", "max_trades_per_hour")
+CANNOT_TRADE = "the gateway says canTrade false"
 LOCKOUT_LIMITS = ("daily_loss_limit", "max_trailing_drawdown", "cooldown_after_losses")
 
 
 def _needs_day(limits: RiskLimits) -> bool:
     return any(getattr(limits, key) is not None for key in _DAY_LIMITS)
+
+
+def _needs_rates(*limits: RiskLimits | None) -> bool:
+    return any(lim is not None and getattr(lim, key) is not None for lim in limits for key in _RATE_LIMITS)
 
 
 def _empty_day(account: Account, trading_day: date) -> AccountDay:
@@ -140,12 +149,22 @@ class RiskGate:
         needs_day = _needs_day(limits) or (strategy_limits is not None and _needs_day(strategy_limits))
         prices = {entry.contract_id: price} if price is not None else {}
         day = (
-            await self.account_day(account, calendar, now, strategy=entry.strategy, prices=prices)
+            await self.account_day(
+                account,
+                calendar,
+                now,
+                strategy=entry.strategy,
+                prices=prices,
+                rates=_needs_rates(limits, strategy_limits),
+            )
             if needs_day
             else _empty_day(account, calendar.trading_day(now))
         )
-        if lockout is not None:
-            refusal: str | None = (
+        if not account.can_trade:
+            # Topstep (or the trader) switched the account off: nothing would be accepted.
+            refusal: str | None = f"account {account.name} cannot trade now ({CANNOT_TRADE}); exits still run"
+        elif lockout is not None:
+            refusal = (
                 f"account {account.name} is locked until {calendar.describe(lockout.until, now=now)}: "
                 f"{lockout.reason}; exits still run; `tvbridge unlock {account.name}` lifts it early"
             )
@@ -189,9 +208,11 @@ class RiskGate:
         strategy: str | None = None,
         prices: dict[str, Decimal] | None = None,
         positions: list[PositionRecord] | None = None,
+        rates: bool = False,
     ) -> AccountDay:
         """The account's trading day so far, from the journal (see AccountDay). ``positions``:
-        the account's journal positions when the caller has just read them."""
+        the account's journal positions when the caller has just read them. ``rates``: also
+        count the entries of the last minute and hour (two more reads)."""
         journal, run = self.journal, self.runner.run
         trading_day = calendar.trading_day(now)
         since = calendar.day_start_at(trading_day)
@@ -210,6 +231,10 @@ class RiskGate:
                 continue  # never priced: counted 0 (the journal has seen no price for it)
             tick_size, tick_value = tick
             open_pnl += (price - p.average_price) * signed(p.side, p.size) / tick_size * tick_value
+        minute = hour = None
+        if rates:
+            minute = await run(journal.risk_numbers, account.account_id, now - _MINUTE, strategy=strategy)
+            hour = await run(journal.risk_numbers, account.account_id, now - _HOUR, strategy=strategy)
         return AccountDay(
             account_id=account.account_id,
             account_name=account.name,
@@ -223,6 +248,10 @@ class RiskGate:
             strategy_entries_today=numbers.strategy_entries,
             losing_streak=numbers.losing_streak,
             last_loss_at=numbers.last_loss_at,
+            entries_last_minute=minute.entries if minute else 0,
+            entries_last_hour=hour.entries if hour else 0,
+            strategy_entries_last_minute=minute.strategy_entries if minute else 0,
+            strategy_entries_last_hour=hour.strategy_entries if hour else 0,
         )
 
     async def marks(self, now: datetime, prices: dict[str, Decimal] | None = None) -> dict[str, Decimal]:

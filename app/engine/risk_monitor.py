@@ -53,6 +53,7 @@ class RiskMonitor:
         last_price: Callable[[str], Awaitable[Decimal | None]] | None = None,
         interval_s: float = 5.0,
         notifier: Notifier | None = None,
+        guard: Callable[[list[Account], datetime], Awaitable[None]] | None = None,
     ) -> None:
         self.gate = gate
         self.accounts = accounts  # the followed accounts, resolved
@@ -63,6 +64,8 @@ class RiskMonitor:
         self.interval_s = interval_s
         # Lockouts, their end (by time or `tvbridge unlock`) and the session close are notified.
         self.notifier: Notifier = notifier if notifier is not None else NullNotifier()
+        # AccountGuard.check: retry a locked account's failed close, naked positions (never raises).
+        self.guard = guard
         self._seen_locks: dict[int, LockoutRecord] | None = None  # as of the last check
         self._closed: dict[int, date] = {}  # account → the trading day whose session was closed
         self._task: asyncio.Task[None] | None = None
@@ -89,11 +92,14 @@ class RiskMonitor:
             now = self.gate.clock()
             await self.gate.refresh_lockouts()
             self._notice_unlocked(now)
-            for account in await self.accounts():
+            accounts = await self.accounts()
+            for account in accounts:
                 try:
                     await self._check_one(account, now)
                 except Exception:  # noqa: BLE001 — one account's failure must not stop the rest
                     log.exception("risk check of account %s failed", account.name)
+            if self.guard is not None:
+                await self.guard(accounts, now)
 
     def _notice_unlocked(self, now: datetime) -> None:
         """UNLOCK for each lockout in force at the last check and no longer: ended by time, or

@@ -44,6 +44,7 @@ class Upkeep:
         *,
         resume_unsettled: Callable[[], Awaitable[None]],
         spawn: Callable[[Coroutine[object, object, object]], None],
+        guard: Callable[[list[GatewayEvent]], Awaitable[None]] | None = None,
     ) -> None:
         self._gateway = gateway
         self._applier = events
@@ -53,6 +54,7 @@ class Upkeep:
         self._reconciler = reconciler
         self._resume_unsettled = resume_unsettled  # AlertTasks.resume_unsettled
         self._spawn = spawn  # a background task, cancelled when the bridge stops
+        self._guard = guard  # AccountGuard.on_events: what appears on a locked account
         self._to_sync: set[int] = set()
         self._events: asyncio.Queue[GatewayEvent] = asyncio.Queue()
 
@@ -82,6 +84,8 @@ class Upkeep:
         """What reacts to events once they are journaled (each event, in arrival order)."""
         for event in batch:
             await self._protection.on_event(event)  # never raises
+        if self._guard is not None:
+            await self._guard(batch)  # never raises; its closes run in tasks
         self._risk_monitor.poke()  # fills move the day's P&L: check the limits now
 
     def sync_soon(self, alert_id: int) -> None:

@@ -41,6 +41,8 @@ RISK_KEYS = (
     "max_contracts_total",
     "max_entries_per_day",
     "max_order_size",
+    "max_trades_per_hour",
+    "max_trades_per_minute",
     "require_stop_loss",
     "trading_windows",
 )

@@ -71,6 +71,7 @@ async def strip_snapshot(runtime: Runtime) -> dict[str, Any]:
     realised = sum((r.day.realised_pnl for r in risks), Decimal(0))
     unrealised = sum((r.day.open_pnl for r in risks), Decimal(0))
     names = {a.account_id: a.name for a in accounts}
+    can_trade = {a.account_id: a.can_trade for a in accounts}
     positions = await _positions(runtime, names, now)
     recent = await run(journal.recent_alerts, limit=1)
     last = recent[0] if recent else None
@@ -84,6 +85,8 @@ async def strip_snapshot(runtime: Runtime) -> dict[str, Any]:
                 "open_pnl": r["open_pnl"],
                 "day_pnl": r["day_pnl"],
                 "locked": r["lockout"] is not None,
+                # canTrade false (the gateway's account snapshot): every entry is refused.
+                "can_trade": can_trade.get(r["account_id"], True),
             }
             for r in rows
         ],

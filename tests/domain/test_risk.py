@@ -313,6 +313,25 @@ def test_entries_per_day_for_the_account_and_the_strategy() -> None:
     assert check(RiskLimits(), strategy, entries_today=5, strategy_entries_today=0) is None
 
 
+def test_trades_per_minute_and_per_hour_for_the_account_and_the_strategy() -> None:
+    limits = RiskLimits(max_trades_per_minute=2, max_trades_per_hour=5)
+    assert check(limits, entries_last_minute=1, entries_last_hour=4) is None
+    assert check(limits, entries_last_minute=2, entries_last_hour=2) == (
+        "entry 3 in the last 60 seconds would be above max_trades_per_minute 2 on PRAC-1; "
+        "entries resume when the oldest of them is a minute old"
+    )
+    assert check(limits, entries_last_minute=0, entries_last_hour=5) == (
+        "entry 6 in the last 60 minutes would be above max_trades_per_hour 5 on PRAC-1; "
+        "entries resume when the oldest of them is an hour old"
+    )
+    strategy = RiskLimits(max_trades_per_minute=1)
+    assert check(RiskLimits(), strategy, entries_last_minute=3, strategy_entries_last_minute=0) is None
+    assert check(RiskLimits(), strategy, entries_last_minute=3, strategy_entries_last_minute=1) == (
+        "entry 2 in the last 60 seconds of strategy 'mnq-trend' would be above its "
+        "max_trades_per_minute 1 on PRAC-1; entries resume when the oldest of them is a minute old"
+    )
+
+
 def test_cooldown_after_losing_streak() -> None:
     limits = RiskLimits(cooldown_after_losses=3, cooldown_minutes=30)
     lost_at = central(2026, 3, 10, 9, 40)
