@@ -135,3 +135,28 @@ async def test_killed_after_the_first_accounts_order_is_sent_no_account_doubled_
             rows = env.orders(alert.id)
             assert sorted(r.account_id for r in rows) == sorted(ids[n] for n in ACCOUNTS)
             assert all(r.state in PLACED for r in rows), rows
+
+
+async def test_one_accounts_unknown_outcome_is_reconciled_while_the_others_fill(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)  # answers after 0.5 s are timeouts: outcome unknown
+    fan_template(tmp_path)
+    async with running(settings, tmp_path) as env:
+        env.sim.add_practice_accounts(4)
+        assert (await env.send(STRATEGY, alert_body("buy", 1))).json()["status"] == "executed"
+        env.sim.faults.timeout_s = 1.0
+        env.sim.faults.timeout_next(1, path="Order/place")  # performed, its answer never in time
+        answer = (await env.send(STRATEGY, alert_body("sell", 2))).json()
+        alert_id = answer["alert_id"]
+        stored = await settled(env, alert_id)
+        assert stored.status == AlertStatus.EXECUTED, stored.reason
+        ids = account_ids(env)
+        places = places_of(env.sim, tags_of(env.journal, alert_id))
+        # the unknown one found by its tag, never sent again; every account once
+        assert sorted(r.json_body["accountId"] for r in places) == sorted(ids[n] for n in ACCOUNTS)
+        rows = env.orders(alert_id)
+        assert sorted(r.account_id for r in rows) == sorted(ids[n] for n in ACCOUNTS)
+        assert all(r.state in PLACED for r in rows), rows
+        unknown = [
+            r for r in rows if OrderState.UNKNOWN in [h.state for h in env.journal.order_history(r.id)]
+        ]
+        assert len(unknown) == 1
