@@ -50,6 +50,11 @@ def places_of(sim: Any, alert_tags: set[str]) -> list[Any]:
     return [r for r in sim.requests_to("Order/place") if r.json_body.get("customTag") in alert_tags]
 
 
+def gateway_orders(sim: Any, alert_tags: set[str]) -> list[int]:
+    """The accounts of the entries the simulator holds with these tags, one per order made."""
+    return sorted(o.account_id for o in sim.orders.values() if o.custom_tag in alert_tags)
+
+
 def tags_of(journal: Any, alert_id: int) -> set[str]:
     return {f"tvb-{journal.instance}-{alert_id}-{n}" for n in range(len(ACCOUNTS))}
 
@@ -81,6 +86,7 @@ async def test_an_alert_to_five_accounts_sends_their_orders_at_once_each_once_an
         # one place per account, its own tag; the answer lists them in the template's order
         assert sorted(r.json_body["accountId"] for r in places) == sorted(ids[n] for n in ACCOUNTS)
         assert len({r.json_body["customTag"] for r in places}) == len(ACCOUNTS)
+        assert gateway_orders(env.sim, tags_of(env.journal, alert_id)) == sorted(ids[n] for n in ACCOUNTS)
         assert [o["account_id"] for o in answer["orders"]] == [ids[n] for n in ACCOUNTS]
         assert [o["client_order_id"] for o in answer["orders"]] == [
             f"tvb-{env.journal.instance}-{alert_id}-{n}" for n in range(len(ACCOUNTS))
@@ -119,7 +125,8 @@ async def test_killed_after_the_first_accounts_order_is_sent_no_account_doubled_
 ) -> None:
     async with simulator() as sim:
         sim.state.add_practice_accounts(4)
-        settings = settings_on(sim, tmp_path)
+        settings = settings_on(sim, tmp_path).model_copy(deep=True)
+        settings.gateway.timeout_s = 5.0  # a loaded machine's slow answer is not a timeout here
         fan_template(tmp_path)
         async with on_sim(settings, tmp_path, sim) as env:
             with arm("order.sent"), pytest.raises(FailpointCrash):
@@ -127,11 +134,11 @@ async def test_killed_after_the_first_accounts_order_is_sent_no_account_doubled_
             [alert] = env.journal.recent_alerts(limit=1)
             assert any(r.state == OrderState.SUBMITTING for r in env.orders(alert.id))
         async with on_sim(settings, tmp_path, sim) as env:
-            assert (await settled(env, alert.id)).status == AlertStatus.EXECUTED
-            places = places_of(sim.state, tags_of(env.journal, alert.id))
+            assert (await settled(env, alert.id, timeout_s=30)).status == AlertStatus.EXECUTED
             ids = account_ids(env)
             # each account's order on the gateway once, its row settled from it
-            assert sorted(r.json_body["accountId"] for r in places) == sorted(ids[n] for n in ACCOUNTS)
+            expected = sorted(ids[n] for n in ACCOUNTS)
+            assert gateway_orders(sim.state, tags_of(env.journal, alert.id)) == expected
             rows = env.orders(alert.id)
             assert sorted(r.account_id for r in rows) == sorted(ids[n] for n in ACCOUNTS)
             assert all(r.state in PLACED for r in rows), rows
@@ -147,12 +154,11 @@ async def test_one_accounts_unknown_outcome_is_reconciled_while_the_others_fill(
         env.sim.faults.timeout_next(1, path="Order/place")  # performed, its answer never in time
         answer = (await env.send(STRATEGY, alert_body("sell", 2))).json()
         alert_id = answer["alert_id"]
-        stored = await settled(env, alert_id)
+        stored = await settled(env, alert_id, timeout_s=30)
         assert stored.status == AlertStatus.EXECUTED, stored.reason
         ids = account_ids(env)
-        places = places_of(env.sim, tags_of(env.journal, alert_id))
-        # the unknown one found by its tag, never sent again; every account once
-        assert sorted(r.json_body["accountId"] for r in places) == sorted(ids[n] for n in ACCOUNTS)
+        # the unknown one found by its tag, never made twice; every account once
+        assert gateway_orders(env.sim, tags_of(env.journal, alert_id)) == sorted(ids[n] for n in ACCOUNTS)
         rows = env.orders(alert_id)
         assert sorted(r.account_id for r in rows) == sorted(ids[n] for n in ACCOUNTS)
         assert all(r.state in PLACED for r in rows), rows
