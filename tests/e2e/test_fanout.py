@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from app.domain.enums import AlertStatus, Leg, OrderState
+from app.engine.entries import PLACED  # on the gateway: accepted, pending, working or filled
 from app.failpoints import FailpointCrash, arm
 from tests.e2e.conftest import Env, make_settings, running
 from tests.e2e.test_crash_recovery import on_sim, settings_on, settled, simulator
 
 STRATEGY = "mnq-fan"
 ACCOUNTS = ["SIM-AUTO-OCO", "SIM-EXTRA-1", "SIM-EXTRA-2", "SIM-EXTRA-3", "SIM-EXTRA-4"]
-PLACED = (OrderState.ACCEPTED, OrderState.FILLED)
 
 
 def fan_template(root: Path) -> None:
@@ -141,7 +141,7 @@ async def test_killed_after_the_first_accounts_order_is_sent_no_account_doubled_
             assert gateway_orders(sim.state, tags_of(env.journal, alert.id)) == expected
             rows = env.orders(alert.id)
             assert sorted(r.account_id for r in rows) == sorted(ids[n] for n in ACCOUNTS)
-            assert all(r.state in PLACED for r in rows), rows
+            assert all(r.state in PLACED for r in rows), [(r.account_id, r.state, r.message) for r in rows]
 
 
 async def test_one_accounts_unknown_outcome_is_reconciled_while_the_others_fill(tmp_path: Path) -> None:
