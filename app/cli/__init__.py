@@ -118,6 +118,12 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help="hold every REST answer this long after performing the call (a distant gateway)",
     )
+    p.add_argument(
+        "--extra-accounts",
+        type=int,
+        default=0,
+        help="practice accounts SIM-EXTRA-1… beside the two built in (benches of one alert to many accounts)",
+    )
 
     p = command("init", home.init, "make a working folder: tvbridge.toml, templates/, alerts/, secrets")
     p.add_argument(

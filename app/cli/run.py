@@ -57,6 +57,7 @@ def sim(args: argparse.Namespace) -> int:
             fresh=args.fresh,
             fault_control=args.faults,
             latency_s=max(0.0, args.latency_ms) / 1000,
+            extra_accounts=max(0, args.extra_accounts),
         )
     except StateFileError as exc:
         raise ConfigError(str(exc)) from None

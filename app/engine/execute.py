@@ -1,20 +1,20 @@
 """Turn one authenticated, journaled alert into gateway orders, write-ahead and never resent.
 
 One alert's run: render it through its template, check its age (app/domain/staleness.py),
-resolve its accounts, dispatch each intent by action (entries, brackets and OCO pairs in
-entries.py, the target position in target_position.py, exit / cancel / reverse here), then
-settle: the answers held by its OrderSession (sender.py) and the native bracket legs are
-committed with the alert's final status in one transaction at the end. A crash in between
-leaves rows SUBMITTING, which reconciliation settles by their tag. An UNKNOWN answer is
-journaled at once and reconciled by its tag before anything else is done for the alert
-(DESIGN.md, projectx-api.md §3, §8).
+resolve all its accounts before the first order, dispatch each intent by action (entries,
+brackets and OCO pairs in entries.py, the target position in target_position.py, exit / cancel /
+reverse here; the accounts at once, one lane per account: all_settled), then settle: the answers
+held by its OrderSession (sender.py) and the native bracket legs are committed with the alert's
+final status in one transaction at the end. A crash in between leaves rows SUBMITTING, which
+reconciliation settles by their tag. An UNKNOWN answer is journaled at once and reconciled by its
+tag before anything else is done for that account (DESIGN.md, projectx-api.md §3, §8).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -240,29 +240,36 @@ class _Execution(AlertRun):
             unreachable = f"gateway not reachable, nothing was sent: {exc}"
             return await self._settle(AlertStatus.FAILED, [], unreachable, ticker, contract_id)
 
-        outcomes: list[OrderOutcome] = []
-        notes: list[str] = []
-        unreached = False
         oco = template.kind == "oco"  # intents come in pairs per account
+        # One lane per account: its intents in their order, one after another (a reverse closes
+        # before it enters); the lanes of different accounts at once, so that five accounts fill
+        # about when one does. Each order is still written ahead and sent once (sender.py) and
+        # every journal call still runs one at a time on the loop (runner.py): only the waits on
+        # the gateway overlap. A rejection or an unknown outcome on one account stops nothing on
+        # another, as it did not when they were sent in turn.
+        lanes: dict[int, list[int]] = {}
+        for n in range(0, len(intents), 2 if oco else 1):
+            lanes.setdefault(accounts[n].account_id, []).append(n)
+        done: dict[int, tuple[list[OrderOutcome], str | None, bool]] = {}
+
+        async def lane(steps: list[int]) -> None:
+            for n in steps:
+                done[n] = await self._account_step(n, intents, accounts[n], contract, oco=oco)
+
         try:
-            for n in range(0, len(intents), 2 if oco else 1):
-                intent, account = intents[n], accounts[n]
-                try:
-                    if oco:
-                        got, note = await place_oco(self, n, intent, intents[n + 1], account, contract)
-                    else:
-                        got, note = await self._dispatch(n, intent, account, contract)
-                except GatewayError as exc:
-                    # Only reads get here (order-changing calls are settled in the sender): nothing
-                    # more was sent for this account.
-                    unreached = True
-                    got, note = [], f"{account.name}: gateway not reachable, nothing more sent: {exc}"
-                outcomes += got
-                if note:
-                    notes.append(note)
+            await all_settled([lane(steps) for steps in lanes.values()])
         except BaseException:
             await self.orders.flush()  # keep what is known; rows left SUBMITTING are reconciled
             raise
+        outcomes: list[OrderOutcome] = []
+        notes: list[str] = []
+        unreached = False
+        for n in sorted(done):  # in the template's order, as when they were sent in turn
+            got, note, failed = done[n]
+            outcomes += got
+            unreached = unreached or failed
+            if note:
+                notes.append(note)
         outcomes = self._prior_outcomes(outcomes)
         status = AlertStatus.FAILED if unreached and not outcomes else alert_status(outcomes)
         if self.withheld and not outcomes:
@@ -274,6 +281,22 @@ class _Execution(AlertRun):
         failures = [o.message for o in outcomes if o.message and not _ok(o)]
         reason = "; ".join(self.refusals + notes + failures) or None
         return await self._settle(status, outcomes, reason, ticker, contract_id)
+
+    async def _account_step(
+        self, n: int, intents: list[OrderIntent], account: Account, contract: Contract, *, oco: bool
+    ) -> tuple[list[OrderOutcome], str | None, bool]:
+        """Send what intent ``n`` asks on its account (an OCO pair: intents ``n`` and ``n + 1``);
+        return the outcomes, a note for the alert's reason, and whether the gateway could not be
+        read (only reads get there: order-changing calls are settled in the sender, so nothing
+        more was sent for this intent)."""
+        try:
+            if oco:
+                got, note = await place_oco(self, n, intents[n], intents[n + 1], account, contract)
+            else:
+                got, note = await self._dispatch(n, intents[n], account, contract)
+        except GatewayError as exc:
+            return [], f"{account.name}: gateway not reachable, nothing more sent: {exc}", True
+        return got, note, False
 
     async def _load_prior(self, template: StrategyTemplate, intents: list[OrderIntent]) -> None:
         """A resumed alert: wait until its accounts' unfinished rows are settled, then read the
@@ -411,6 +434,31 @@ class _Execution(AlertRun):
             return False
         position = await self.position(account, contract)
         return only_reduces(signed_position(position), side, intent.quantity or 0)
+
+
+async def all_settled(steps: list[Coroutine[Any, Any, None]]) -> None:
+    """Run ``steps`` at once and wait until every one has ended, then raise the first one's
+    exception (in ``steps`` order), if any: one that fails does not stop the others, whose
+    orders may be on their way already. A single step runs inline (no task). Cancelled, it
+    cancels the steps and waits for them before it raises (their rows are reconciled)."""
+    if len(steps) <= 1:
+        for step in steps:
+            await step
+        return
+    tasks = [asyncio.create_task(step) for step in steps]
+    try:
+        await asyncio.wait(tasks)
+    except asyncio.CancelledError:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    for task in tasks:
+        if task.cancelled():
+            raise asyncio.CancelledError
+        error = task.exception()
+        if error is not None:
+            raise error
 
 
 def _ok(outcome: OrderOutcome) -> bool:

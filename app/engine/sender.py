@@ -110,9 +110,17 @@ class OrderSession:
 
     async def flush(self) -> None:
         """Commit the answers owed so far (before anything that must see them in the journal)."""
-        if self.updates:
-            await self.runner.run(self.journal.update_orders, self.updates)
-            self.updates = []
+        # Taken before the await: an alert's accounts send at once (execute.py), and another
+        # account's answer that arrives while this commit waits on the journal's thread is kept
+        # for the next flush, not dropped.
+        updates, self.updates = self.updates, []
+        if not updates:
+            return
+        try:
+            await self.runner.run(self.journal.update_orders, updates)
+        except BaseException:
+            self.updates = updates + self.updates  # not committed: still owed
+            raise
 
     async def submit_close(self, account: Account, position: Position) -> OrderOutcome:
         """Position/closeContract once (a CLOSE row); the answer held until ``flush``."""

@@ -122,6 +122,22 @@ class Exchange:
         self._store: SimStore | None = None
         self._changes = Changes()
 
+    def add_practice_accounts(self, count: int) -> list[SimAccount]:
+        """Add ``count`` more practice accounts, ``SIM-EXTRA-1``…, bracket mode AUTO_OCO, each
+        with the starting balance; return them. For the benches and tests that send one alert
+        to many accounts (a trader's funded accounts): the product never calls it."""
+        added = []
+        for _ in range(count):
+            account_id = max(self.accounts) + 1
+            extra = sum(a.name.startswith("SIM-EXTRA-") for a in self.accounts.values())
+            account = SimAccount(account_id, f"SIM-EXTRA-{extra + 1}", STARTING_BALANCE, BracketMode.AUTO_OCO)
+            self.accounts[account_id] = account
+            if self._store is not None:
+                self._changes.accounts[account_id] = account
+            added.append(account)
+        self.persist()
+        return added
+
     # -- the state file ----------------------------------------------------------------------
 
     def attach_store(self, store: SimStore) -> None:

@@ -149,10 +149,13 @@ async def _serve_forever(
     state_path: Path | None,
     fault_control: bool,
     latency_s: float,
+    extra_accounts: int,
 ) -> None:
     state = SimState(seed=seed, state_path=state_path)
     state.rate_limit.limit = rate_limit
     state.faults.latency_s = latency_s
+    held = sum(a.name.startswith("SIM-EXTRA-") for a in state.accounts.values())  # a kept state file's
+    state.add_practice_accounts(max(0, extra_accounts - held))
     redact_uvicorn_logs()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -187,6 +190,7 @@ def run_sim(
     fresh: bool = False,
     fault_control: bool = False,
     latency_s: float = 0.0,
+    extra_accounts: int = 0,
 ) -> None:
     """Serve the simulator until Ctrl-C (``tvbridge sim --port N``); blocks.
 
@@ -195,7 +199,8 @@ def run_sim(
     gateway's is 200, projectx-api.md §3; benchmarks raise it). ``state_path`` keeps orders,
     positions, balances and ids across restarts (None: in memory); ``fresh`` deletes it first.
     ``latency_s`` holds every REST answer that long after the call was performed (the crash
-    tests' slow gateway). ``fault_control`` serves the fault endpoint (control.py); it raises
+    tests' slow gateway). ``extra_accounts``: practice accounts SIM-EXTRA-1… beside the two
+    built in (bench/fanout.py). ``fault_control`` serves the fault endpoint (control.py); it raises
     ValueError unless ``host`` is a loopback address. Raises StateFileError when another
     simulator holds the file.
     """
@@ -208,6 +213,15 @@ def run_sim(
         remove_state_file(state_path)
     asyncio.run(
         _serve_forever(
-            host, port, seed, walk_interval_s, rate_limit, access_log, state_path, fault_control, latency_s
+            host,
+            port,
+            seed,
+            walk_interval_s,
+            rate_limit,
+            access_log,
+            state_path,
+            fault_control,
+            latency_s,
+            extra_accounts,
         )
     )
