@@ -52,6 +52,13 @@ def start(
     )
 
 
+def start_sim(work: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    """``tvbridge sim`` on 127.0.0.1:``port`` in ``work`` (its client rate limit raised so it never
+    paces a bench, no access log), logging to work/sim.log; ``extra``: more sim options."""
+    args = ["--port", str(port), "--rate-limit", "100000000", "--no-access-log", *extra]
+    return start([sys.executable, "-m", "app.cli", "sim", *args], work, work / "sim.log")
+
+
 def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, *, method: str = "GET") -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -190,21 +197,7 @@ def main() -> None:
     python = sys.executable
     processes = []
     try:
-        sim = start(
-            [
-                python,
-                "-m",
-                "app.cli",
-                "sim",
-                "--port",
-                str(sim_port),
-                "--rate-limit",
-                "100000000",
-                "--no-access-log",
-            ],
-            work,
-            work / "sim.log",
-        )
+        sim = start_sim(work, sim_port)
         processes.append(sim)
         wait_ready(f"{sim_url}/api/Status/ping", sim, work / "sim.log")
         bridge = start([python, "-m", "app.cli", "serve"], work, work / "bridge.log")

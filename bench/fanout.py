@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from alert_latency import free_port, pct, start, wait_ready  # noqa: E402
+from alert_latency import free_port, pct, start, start_sim, wait_ready  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "bench-secret-0123456789abcdef"
@@ -83,26 +83,15 @@ def main() -> None:
     results: dict[str, list[float]] = {"fan-1": [], "fan-5": []}
     failures: dict[str, list[str]] = {"fan-1": [], "fan-5": []}
     try:
-        sim = start(
-            [
-                python,
-                "-m",
-                "app.cli",
-                "sim",
-                "--port",
-                str(sim_port),
-                "--rate-limit",
-                "100000000",
-                "--no-access-log",
-                "--state",
-                ":memory:",
-                "--latency-ms",
-                str(args.latency_ms),
-                "--extra-accounts",
-                str(len(ACCOUNTS) - 2),
-            ],
+        sim = start_sim(
             work,
-            work / "sim.log",
+            sim_port,
+            "--state",
+            ":memory:",
+            "--latency-ms",
+            str(args.latency_ms),
+            "--extra-accounts",
+            str(len(ACCOUNTS) - 2),
         )
         processes.append(sim)
         wait_ready(f"{sim_url}/api/Status/ping", sim, work / "sim.log")
