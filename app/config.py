@@ -29,6 +29,7 @@ from app.toml_lines import key_lines
 
 TOPSTEPX_API_URL = "https://api.topstepx.com"
 TOPSTEPX_USER_HUB_URL = "https://rtc.topstepx.com/hubs/user"
+TOPSTEPX_MARKET_HUB_URL = "https://rtc.topstepx.com/hubs/market"
 DEFAULT_CONFIG = Path("tvbridge.toml")
 # A ProjectX User Hub sends a Ping after 15 s without sending anything (signalr.md §1.5), so a
 # healthy idle hub may be silent that long: a silence timeout below twice it rebuilds healthy hubs.
@@ -75,6 +76,16 @@ class GatewaySettings(BaseModel):
     hub_token_check_s: float = Field(
         60.0, gt=0, description="seconds between the User Hub's looks for a refreshed session token"
     )
+    # Off by default until risk reads live prices from it (issue 17 item 2): it is a second
+    # WebSocket on the same session token that nothing else consumes yet.
+    market_hub: bool = Field(
+        False,
+        description="live quotes (Market Hub) for the contracts of open positions and working orders",
+    )
+    market_hub_url: str = Field(
+        "",
+        description="custom only: its Market Hub; empty: user_hub_url with /hubs/market for /hubs/user",
+    )
     symbols: dict[str, str] = Field(
         default_factory=dict,
         description='TradingView root → ProjectX symbol for roots not built in, e.g. { NQ = "F.US.ENQ" }',
@@ -120,6 +131,17 @@ class GatewaySettings(BaseModel):
     @property
     def resolved_user_hub_url(self) -> str:
         return TOPSTEPX_USER_HUB_URL if self.kind == "topstepx" else self.user_hub_url
+
+    @property
+    def resolved_market_hub_url(self) -> str:
+        """The Market Hub's address (projectx-api.md §2): TopstepX's, the one set, or the User
+        Hub's with /hubs/market for /hubs/user."""
+        if self.kind == "topstepx":
+            return TOPSTEPX_MARKET_HUB_URL
+        if self.market_hub_url:
+            return self.market_hub_url
+        base = self.user_hub_url.rstrip("/")
+        return base.removesuffix("/hubs/user") + "/hubs/market" if base.endswith("/hubs/user") else ""
 
     @property
     def identity(self) -> str:

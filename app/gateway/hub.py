@@ -118,7 +118,13 @@ class UserHub:
     attempts, ``connect_timeout_s`` bounds a connect and its subscriptions, and
     ``keep_alive_s`` is the interval of the bridge's own Pings (the live server drops a client
     silent for 30 s, signalr.md §1.5).
+
+    The Market Hub (app/gateway/market_hub.py) is this supervisor with other subscriptions and
+    events: it overrides ``NAME``, ``TARGETS``, ``_subscription_calls`` and ``_parse``.
     """
+
+    NAME = "User Hub"  # in log lines and thread names
+    TARGETS: tuple[str, ...] = USER_EVENTS  # the event targets that count as events
 
     def __init__(
         self,
@@ -230,12 +236,12 @@ class UserHub:
                 token = await self._token()
                 link = await self._connect(token)
             except Exception as exc:
-                self._failed(f"User Hub connect to {self.url} failed: {describe(exc)}")
+                self._failed(f"{self.NAME} connect to {self.url} failed: {describe(exc)}")
             else:
                 try:
                     healthy, planned = await self._serve(link)
                 except Exception as exc:
-                    self._failed(f"User Hub connection to {self.url} failed: {describe(exc)}")
+                    self._failed(f"{self.NAME} connection to {self.url} failed: {describe(exc)}")
                 finally:
                     if self._since is not None:
                         self._good_at = link.last_message_at
@@ -250,20 +256,31 @@ class UserHub:
     async def _serve(self, link: Link) -> tuple[bool, bool]:
         """Subscribe, announce, and watch ``link``; return (was healthy, rebuild was planned)."""
         self._link = link
-        calls: list[tuple[str, list[Any]]] = [("SubscribeAccounts", [])]
-        calls += [(method, [a]) for a in sorted(self._accounts) for method in PER_ACCOUNT]
-        await self._subscribe(link, calls)
+        await self._subscribe(link, self._subscription_calls())
         started = time.monotonic()
         self._since = datetime.now(UTC)
         self._connections += 1
-        log.info("User Hub connected; following accounts %s", sorted(self._accounts))
+        log.info("%s connected; %s", self.NAME, self._following())
         self._queue.put_nowait(_Connected(self._good_at))
         reason, planned = await self._watch(link)
         if not self._stopping:
-            log.warning("User Hub: %s; reconnecting", reason)
+            log.warning("%s: %s; reconnecting", self.NAME, reason)
             self._last_error = reason
         healthy_after_s = min(self.backoff_s[1], HEALTHY_AFTER_S)
         return time.monotonic() - started >= healthy_after_s or planned, planned
+
+    def _subscription_calls(self) -> list[tuple[str, list[Any]]]:
+        """The hub calls that (re)make every subscription on a new connection."""
+        calls: list[tuple[str, list[Any]]] = [("SubscribeAccounts", [])]
+        return calls + [(method, [a]) for a in sorted(self._accounts) for method in PER_ACCOUNT]
+
+    def _following(self) -> str:
+        return f"following accounts {sorted(self._accounts)}"
+
+    def _parse(self, target: str, arguments: list[Any]) -> list[Any]:
+        """The items one hub event puts on the queue for ``on_event`` (raises when unreadable)."""
+        parsed = wire.parse_user_event(target, arguments)
+        return parsed if isinstance(parsed, list) else [] if parsed is None else [parsed]
 
     def _failed(self, reason: str) -> None:
         """Note why an attempt failed: a WARNING when the reason changes, then one a minute
@@ -305,7 +322,7 @@ class UserHub:
         try:
             return bool(self._urgent())
         except Exception:  # noqa: BLE001 — when in doubt, hurry
-            log.exception("User Hub: urgent() failed; retrying soon")
+            log.exception("%s: urgent() failed; retrying soon", self.NAME)
             return True
 
     async def _pause(self, seconds: float) -> None:
@@ -341,7 +358,7 @@ class UserHub:
         try:
             return await self._token() != link.token
         except Exception as exc:  # the current token may well still be good: keep going
-            log.warning("User Hub: asking for the session token failed (%s)", redact(str(exc)))
+            log.warning("%s: asking for the session token failed (%s)", self.NAME, redact(str(exc)))
             return False
 
     # -- one connection -----------------------------------------------------------------------
@@ -384,7 +401,7 @@ class UserHub:
             try:
                 handle_messages(messages)
             except Exception:  # a raising handler would end signalrcore's reader (§2.4)
-                log.exception("User Hub: signalrcore failed on a message; continuing")
+                log.exception("%s: signalrcore failed on a message; continuing", self.NAME)
 
         connection.on_message = on_message  # start() reads it
 
@@ -395,7 +412,7 @@ class UserHub:
         connection.on_open(on_open)
         connection.on_close(lambda: self._post(self._closed, link))
         connection.on_error(lambda message: self._post(self._completed, link, message))
-        for target in (*USER_EVENTS, LOGOUT):
+        for target in (*self.TARGETS, LOGOUT):
             connection.on(target, _Handler(self, link, target))
 
     def _post(self, callback: Callable[..., Any], *args: Any) -> None:
@@ -420,15 +437,14 @@ class UserHub:
         if target == LOGOUT and link is self._link:
             link.logout = True
             self._wake.set()
-        if target in USER_EVENTS:
+        if target in self.TARGETS:
             self._last_event_at = datetime.now(UTC)
         try:
-            parsed = wire.parse_user_event(target, arguments)
+            events = self._parse(target, arguments)
         except Exception:
             self._handler_errors += 1
-            log.exception("User Hub: %s could not be read; reconciliation will catch up", target)
+            log.exception("%s: %s could not be read; reconciliation will catch up", self.NAME, target)
             return
-        events = parsed if isinstance(parsed, list) else [] if parsed is None else [parsed]
         for event in events:
             self._queue.put_nowait(event)
 
@@ -444,7 +460,7 @@ class UserHub:
             except Exception:
                 self._handler_errors += 1
                 what = "on_connected" if isinstance(item, _Connected) else f"on_event({type(item).__name__})"
-                log.exception("User Hub: %s failed; the hub carries on", what)
+                log.exception("%s: %s failed; the hub carries on", self.NAME, what)
 
     async def _subscribe(self, link: Link, calls: list[tuple[str, list[Any]]]) -> None:
         """Invoke the calls and wait for their Completions (``connect_timeout_s`` in all).
@@ -466,7 +482,7 @@ class UserHub:
         errors = await asyncio.wait_for(asyncio.gather(*pending.values()), self.connect_timeout_s)
         for (method, arguments), error in zip(calls, errors, strict=True):
             if error:
-                self._last_error = f"User Hub {method}({', '.join(map(str, arguments))}) failed: {error}"
+                self._last_error = f"{self.NAME} {method}({', '.join(map(str, arguments))}) failed: {error}"
                 log.error("%s; events for it will be missing until it is fixed", self._last_error)
 
     async def _teardown(self, link: Link) -> None:
@@ -503,7 +519,7 @@ class UserHub:
             else:
                 self._post(settle, result, None)
 
-        threading.Thread(target=run, name=f"tvbridge user hub {what}", daemon=True).start()
+        threading.Thread(target=run, name=f"tvbridge {self.NAME} {what}", daemon=True).start()
         return await asyncio.wait_for(future, timeout_s or self.connect_timeout_s)
 
 
@@ -518,7 +534,7 @@ class _Handler:
             listed = arguments if isinstance(arguments, list) else [arguments]
             self.hub._post(self.hub._on_hub_event, self.link, self.target, listed)
         except Exception:
-            log.exception("User Hub: %s could not be handed over", self.target)
+            log.exception("%s: %s could not be handed over", self.hub.NAME, self.target)
 
 
 class _Completion:

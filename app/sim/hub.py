@@ -20,6 +20,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Coroutine
 from typing import Any
 
 from starlette.requests import Request
@@ -238,6 +239,7 @@ class _UserHubServer:
         tasks = [
             asyncio.create_task(self._read_loop(connection, buffer)),
             asyncio.create_task(connection.write_loop()),
+            *(asyncio.create_task(extra) for extra in self._more_loops(connection)),
         ]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -252,6 +254,10 @@ class _UserHubServer:
                 with contextlib.suppress(Exception):
                     await connection.websocket.send_text(frame(connection.close_message))
             await _close_quietly(connection.websocket)
+
+    def _more_loops(self, connection: Connection) -> list[Coroutine[Any, Any, None]]:
+        """Further tasks of one connection (the Market Hub's quote pump); none here."""
+        return []
 
     async def _read_loop(self, connection: Connection, buffer: str) -> None:
         while True:

@@ -33,6 +33,7 @@ class Connection:
     subscriptions: dict[str, set[int]] = field(
         default_factory=lambda: {"orders": set(), "positions": set(), "trades": set()}
     )
+    contracts: set[str] = field(default_factory=set)  # the Market Hub's quote subscriptions
     outbox: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)  # None: end
     held: list[str] = field(default_factory=list)
     closing: asyncio.Event = field(default_factory=asyncio.Event)

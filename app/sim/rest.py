@@ -24,6 +24,7 @@ from app.sim.endpoints import Call as Call
 from app.sim.endpoints import Endpoint as Endpoint
 from app.sim.faults import FaultKind
 from app.sim.hub import hub_faults, hub_routes
+from app.sim.market_hub import market_hub_routes
 from app.sim.models import Rejected
 from app.sim.state import SimState
 from app.sim.wire import dump_json, load_json, normalize_path
@@ -148,7 +149,7 @@ def create_sim_app(state: SimState | None = None, *, fault_control: bool = False
 
     control = faults_routes() if fault_control else []
     catch_all = Route("/{path:path}", _dispatch, methods=["GET", "POST"])
-    app = Starlette(routes=[*control, *hub_routes(), catch_all])
+    app = Starlette(routes=[*control, *hub_routes(), *market_hub_routes(), catch_all])
     app.state.sim = state if state is not None else SimState()
     hub_faults(app.state.sim)  # the hub listens to the state from the start
     return app

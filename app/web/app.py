@@ -25,7 +25,7 @@ from app.engine.bridge import Bridge
 from app.engine.doctor import DoctorReport, run_doctor
 from app.engine.ports import Notifier
 from app.engine.watchdog import Watchdog
-from app.gateway.hub import UserHub
+from app.gateway.hub import TokenSource, UserHub
 from app.gateway.projectx import ProjectXGateway, build_gateway
 from app.ingest.auth import ensure_secrets, load_secrets
 from app.journal import Journal
@@ -40,6 +40,7 @@ from app.web.guard import HostCheck, OriginCheck, SecurityHeaders, allowed_hosts
 from app.web.health import healthz, readyz
 from app.web.journal_page import journal_csv, journal_page, journal_rows, journal_stream
 from app.web.login import LoginPages, login_middleware
+from app.web.market_link import MarketLink, build_market_link
 from app.web.notify_link import build_notifier, journal_record
 from app.web.performance_page import api_bars, api_performance, performance_page
 from app.web.render import STATIC_DIR
@@ -67,6 +68,7 @@ class Runtime:
     journal: Journal
     sim: SimServer | None = None  # the built-in simulator, when it runs in-process
     hub: UserHub | None = None
+    market: MarketLink | None = None  # the Market Hub, when [gateway] market_hub is on
     feed: JournalFeed | None = None  # wakes the journal page's live updates
     tunnel: TunnelSupervisor | None = None  # while `serve --tunnel` runs one
     watchdog: Watchdog | None = None  # the unreachable alarm; what the last shutdown left open
@@ -131,13 +133,18 @@ async def _start(
         token_check_s=settings.gateway.hub_token_check_s,
         urgent=bridge.follower.urgent,
     )
+    market = _market_link(settings, sim, gateway.rest.access_token, bridge)
     try:
         if own is not None:
             own.start()  # before the bridge, whose start may notify
         await bridge.start()
         bridge.follow_hub(lambda: hub.state)  # before the first connect's catch-up asks for it
         await hub.start(await bridge.followed_account_ids())
+        if market is not None:
+            await market.start()
     except BaseException:
+        if market is not None:
+            await market.stop()
         await hub.stop()
         await bridge.follower.stop()
         if own is not None:
@@ -175,11 +182,25 @@ async def _start(
         journal=journal,
         sim=sim,
         hub=hub,
+        market=market,
         feed=feed,
         watchdog=watchdog,
         doctor=doctor,
         notifier=own,
     )
+
+
+def _market_link(
+    settings: Settings, sim: SimServer | None, token: TokenSource, bridge: Bridge
+) -> MarketLink | None:
+    """The Market Hub when ``[gateway] market_hub`` is on and its address is known (not started)."""
+    if not settings.gateway.market_hub:
+        return None
+    url = f"{sim.url}/hubs/market" if sim is not None else settings.gateway.resolved_market_hub_url
+    if not url:
+        log.warning("gateway.market_hub is on but no Market Hub address is known: set gateway.market_hub_url")
+        return None
+    return build_market_link(settings.gateway, url, token, bridge)
 
 
 async def _cheap_doctor(
@@ -211,6 +232,8 @@ async def stop_runtime(runtime: Runtime) -> None:
     if runtime.watchdog is not None:
         await runtime.watchdog.stop()
     await runtime.bridge.wind_down()  # never raises
+    if runtime.market is not None:
+        await runtime.market.stop()
     if runtime.hub is not None:
         await runtime.hub.stop()
     await runtime.bridge.stop()

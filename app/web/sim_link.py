@@ -37,9 +37,10 @@ def pace_hub(sim: SimServer, silence_timeout_s: float) -> None:
     """Make the simulator's hub ping at half ``silence_timeout_s`` at most (ProjectX's every 15 s),
     so the shorter timeouts allowed on the simulator never rebuild a healthy hub."""
     from app.sim.hub import hub_faults
+    from app.sim.market_hub import market_hub_faults
 
-    faults = hub_faults(sim.state)
-    faults.ping_interval_s = min(faults.ping_interval_s, silence_timeout_s / 2)
+    for faults in (hub_faults(sim.state), market_hub_faults(sim.state)):
+        faults.ping_interval_s = min(faults.ping_interval_s, silence_timeout_s / 2)
 
 
 def sim_transport() -> tuple[httpx.AsyncBaseTransport, str]:

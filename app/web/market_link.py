@@ -1,0 +1,89 @@
+"""Serve's Market Hub (``[gateway] market_hub = true``): live quotes for what the accounts hold.
+
+It follows the contracts of the open positions and working orders the journal shows for the
+followed accounts, looked at again every ``FOLLOW_EVERY_S``; ``hub.book`` is the PriceBook
+(latest quote per contract id, its time, whether the hub is live) for whatever reads prices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from decimal import Decimal
+
+from app.config import GatewaySettings
+from app.domain.enums import OrderState
+from app.domain.models import Contract
+from app.engine.bridge import Bridge
+from app.errors import JournalError
+from app.gateway.hub import TokenSource
+from app.gateway.market_hub import MarketHub, symbol_id_of
+
+log = logging.getLogger(__name__)
+
+FOLLOW_EVERY_S = 2.0  # how often the followed contracts are read again from the journal
+
+
+class MarketLink:
+    """A MarketHub and the task that keeps it subscribed to the contracts held."""
+
+    def __init__(self, hub: MarketHub, bridge: Bridge) -> None:
+        self.hub = hub
+        self._bridge = bridge
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Connect in the background with the contracts held now; follow changes."""
+        await self.hub.start_quotes(await self._held())
+        self._task = asyncio.create_task(self._follow(), name="tvbridge market hub contracts")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.hub.stop()
+
+    async def _follow(self) -> None:
+        while True:
+            await asyncio.sleep(FOLLOW_EVERY_S)
+            try:
+                await self.hub.set_contracts(await self._held())
+            except Exception:  # noqa: BLE001 — the next look tries again
+                log.exception("Market Hub: updating the followed contracts failed")
+
+    async def _held(self) -> list[Contract]:
+        """The contracts of the followed accounts' open positions and working orders."""
+        followed = set(self._bridge.followed)
+        runner = self._bridge.runner
+        try:
+            positions = await runner.run(runner.journal.positions)
+            working = [state for state in OrderState if not state.is_final]
+            orders = await runner.run(runner.journal.orders_in_states, working)
+        except JournalError as exc:
+            log.warning("Market Hub: reading what the accounts hold failed (%s)", exc)
+            return [self._contract(cid) for cid in self.hub.contract_ids]  # keep what is followed
+        ids = {p.contract_id for p in positions if p.size and p.account_id in followed}
+        ids |= {o.contract_id for o in orders if o.account_id in followed}
+        return [self._contract(contract_id) for contract_id in sorted(ids)]
+
+    def _contract(self, contract_id: str) -> Contract:
+        for contract in self._bridge.gateway.known_contracts():
+            if contract.contract_id == contract_id:
+                return contract
+        # Not resolved in this run (a position from before the restart): only its symbolId
+        # is needed here, to map the quotes back.
+        return Contract(contract_id, contract_id, "", Decimal(0), Decimal(0), symbol_id_of(contract_id))
+
+
+def build_market_link(settings: GatewaySettings, url: str, token: TokenSource, bridge: Bridge) -> MarketLink:
+    """A MarketLink for ``url`` (not started), with the User Hub's silence and token settings."""
+    hub = MarketHub(
+        url,
+        token,
+        silence_timeout_s=settings.hub_silence_timeout_s,
+        token_check_s=settings.hub_token_check_s,
+    )
+    return MarketLink(hub, bridge)
