@@ -218,13 +218,28 @@ class UserHub:
         """Also follow ``account_ids`` (it adds; it never unsubscribes), now and after reconnects."""
         added = set(account_ids) - self._accounts
         self._accounts |= added
+        await self._call_now([(method, [a]) for a in sorted(added) for method in PER_ACCOUNT])
+
+    async def _call_now(self, calls: list[tuple[str, list[Any]]]) -> None:
+        """Make ``calls`` (subscriptions) on the current connection, if there is one; never raises
+        for the connection's sake: when it fails or is down, the next connect makes every
+        subscription followed then (``_subscription_calls``)."""
         link = self._link
-        if added and link is not None and self._since is not None:
-            try:
-                await self._subscribe(link, [(method, [a]) for a in sorted(added) for method in PER_ACCOUNT])
-            except (HubConnectError, TimeoutError) as exc:
-                # The supervisor notices a dead link on its own; the next connect subscribes.
-                log.warning("User Hub: subscribing accounts %s failed (%s)", sorted(added), exc)
+        if not calls or link is None or self._since is None:
+            return
+        what = ", ".join(f"{method}({', '.join(map(str, arguments))})" for method, arguments in calls)
+        try:
+            await self._subscribe(link, calls)
+        except (HubConnectError, TimeoutError) as exc:
+            # The supervisor notices a dead link on its own.
+            log.warning("%s: %s failed (%s)", self.NAME, what, exc)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the caller itself is being cancelled: let it end
+            # The link was torn down meanwhile, which cancels its pending calls: raising that
+            # here would end the caller's own loop (Market Hub's follower) for no reason.
+            log.warning("%s: %s: the connection closed before the answer", self.NAME, what)
 
     # -- the supervisor -----------------------------------------------------------------------
 
@@ -346,7 +361,7 @@ class UserHub:
                 return f"no message from the hub for {silent_for:.1f} s (silence_timeout_s)", False
             if now >= next_ping:
                 next_ping = now + self.keep_alive_s
-                await self._in_thread(lambda: link.connection.transport.send(PingMessage()), "ping")
+                await self._in_thread(lambda: link.send(PingMessage()), "ping")
             if now >= next_token_check:
                 next_token_check = now + self.token_check_s
                 if await self._token_changed(link):
@@ -474,9 +489,12 @@ class UserHub:
             pending[invocation_id] = link.invocations[invocation_id] = self._loop.create_future()
 
         def send_all() -> None:
-            for invocation_id, (method, arguments) in zip(pending, calls, strict=True):
-                on_done = _Completion(self, link, invocation_id)
-                link.connection.invoke(method, arguments, on_invocation=on_done, invocation_id=invocation_id)
+            with link.send_lock:
+                for invocation_id, (method, arguments) in zip(pending, calls, strict=True):
+                    on_done = _Completion(self, link, invocation_id)
+                    link.connection.invoke(
+                        method, arguments, on_invocation=on_done, invocation_id=invocation_id
+                    )
 
         await self._in_thread(send_all, "subscribe")
         errors = await asyncio.wait_for(asyncio.gather(*pending.values()), self.connect_timeout_s)

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import re
 import socket
+import threading
 import time
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -73,6 +74,14 @@ class Link:
         self.last_message = time.monotonic()  # written by signalrcore's thread: any message
         self.last_message_at = datetime.now(UTC)  # the same moment, wall clock (UTC)
         self.invocations: dict[str, asyncio.Future[str | None]] = {}
+        # signalrcore's send is a bare sock.sendall: two threads sending at once (a Ping and a
+        # subscription) could interleave their frames' bytes. Every send of ours holds this.
+        self.send_lock = threading.Lock()
+
+    def send(self, message: object) -> None:
+        """Send one hub message (a Ping) on signalrcore's transport, holding ``send_lock``."""
+        with self.send_lock:
+            self.connection.transport.send(message)
 
     def touch(self) -> None:
         self.last_message = time.monotonic()

@@ -26,7 +26,7 @@ from typing import Any
 
 from app.domain.models import Contract
 from app.gateway import wire
-from app.gateway.hub import HubConnectError, TokenSource, UserHub
+from app.gateway.hub import TokenSource, UserHub
 
 log = logging.getLogger(__name__)
 
@@ -174,16 +174,6 @@ class MarketHub(UserHub):
         wanted = {contract.contract_id: contract for contract in contracts}
         await self.unsubscribe([cid for cid in self._contracts if cid not in wanted])
         await self.subscribe(wanted.values())
-
-    async def _call_now(self, calls: list[tuple[str, list[Any]]]) -> None:
-        link = self._link
-        if not calls or link is None or self._since is None:
-            return  # the next connect subscribes what is followed then
-        try:
-            await self._subscribe(link, calls)
-        except (HubConnectError, TimeoutError) as exc:
-            # The supervisor notices a dead link on its own; the next connect subscribes.
-            log.warning("Market Hub: %s failed (%s)", ", ".join(f"{m}({a[0]})" for m, a in calls), exc)
 
     # -- UserHub's hooks ----------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +103,16 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
         yield e
 
 
+HUNG_AFTER_S = 540.0  # pyproject's pytest timeout (600 s) less a minute
+
+
+def print_task_stacks() -> None:
+    """Print every asyncio task of the running loop with its stack (where it awaits) to stderr."""
+    print(f"--- asyncio tasks still running after {HUNG_AFTER_S:g} s ---", file=sys.stderr)
+    for task in asyncio.all_tasks():
+        task.print_stack(file=sys.stderr)
+
+
 class running:
     """``async with running(settings, root) as env``: start the runtime, stop it after."""
 
@@ -110,6 +122,8 @@ class running:
         self.notifier = notifier
 
     async def __aenter__(self) -> Env:
+        # A hang shows where it waits: every asyncio task's stack, before pytest-timeout's fail.
+        self._hung = asyncio.get_running_loop().call_later(HUNG_AFTER_S, print_task_stacks)
         self.runtime = await start_runtime(self.settings, notifier=self.notifier)
         await self._settled()
         app = create_app(self.settings)
@@ -138,6 +152,7 @@ class running:
     async def __aexit__(self, *exc: object) -> None:
         await self.client.aclose()
         await stop_runtime(self.runtime)
+        self._hung.cancel()
 
 
 async def watch_often(env: Env, interval_s: float = 0.2) -> None:

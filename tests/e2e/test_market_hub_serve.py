@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,7 +15,8 @@ BRACKET_ALERT = (SHIPPED_ALERTS / "mnq-bracket.example.json").read_bytes()
 
 async def test_serve_quotes_the_contract_of_an_open_position_and_drops_it_once_flat(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, market_hub=True)
-    async with running(settings, tmp_path) as env:
+    # Bounded as a whole: a wait that never ends fails here with where it waited (it hung once).
+    async with asyncio.timeout(90), running(settings, tmp_path) as env:
         market = env.runtime.market
         assert market is not None
         assert market.hub.contract_ids == []  # nothing held yet
