@@ -76,11 +76,11 @@ class GatewaySettings(BaseModel):
     hub_token_check_s: float = Field(
         60.0, gt=0, description="seconds between the User Hub's looks for a refreshed session token"
     )
-    # Off by default until risk reads live prices from it (issue 17 item 2): it is a second
-    # WebSocket on the same session token that nothing else consumes yet.
+    # The risk limits' prices: without it open P&L moves only with the last one-minute bar, read
+    # every 15 s (app/engine/risk_monitor.py), and a fast market passes a limit by that much.
     market_hub: bool = Field(
-        False,
-        description="live quotes (Market Hub) for the contracts of open positions and working orders",
+        True,
+        description="live quotes (Market Hub) for open positions and working orders: risk on the live price",
     )
     market_hub_url: str = Field(
         "",
@@ -408,7 +408,9 @@ class RiskLimits(BaseModel):
         None, gt=0, description="USD: a day's realised + open P&L of -500 stops entries; e.g. 500"
     )
     daily_profit_target: Decimal | None = Field(
-        None, gt=0, description="USD: a day's P&L this high stops entries for the day; e.g. 1000"
+        None,
+        gt=0,
+        description="USD: a day's P&L (realised + open) this high locks the account for the day; e.g. 1000",
     )
     max_trailing_drawdown: Decimal | None = Field(
         None, gt=0, description="USD below the balance's high-water mark stops entries; e.g. 2000"

@@ -1,4 +1,5 @@
-"""When an account locks out for entries: daily loss, trailing drawdown, cool-down (pure)."""
+"""When an account locks out for entries: daily loss, profit target, trailing drawdown, cool-down
+(pure)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ def lockout_due(
 ) -> Lockout | None:
     """Return the lockout the account has reached now, or None.
 
-    Daily loss (``realised + open ≤ −daily_loss_limit``) and trailing drawdown (``balance +
-    open ≤ high_water − max_trailing_drawdown``) lock until ``lockout_until``: "next_day" → the
+    Daily loss (``realised + open ≤ −daily_loss_limit``), the profit target (``realised + open ≥
+    daily_profit_target``: the day's gain is kept) and trailing drawdown (``balance + open ≤
+    high_water − max_trailing_drawdown``) lock until ``lockout_until``: "next_day" → the
     next trading day's start, "HH:MM" → the next such exchange time. A cool-down
     (``losing_streak ≥ cooldown_after_losses`` with the last loss within ``cooldown_minutes``)
     locks from the last loss until its own end.
@@ -32,6 +34,12 @@ def lockout_due(
     if limits.daily_loss_limit is not None and pnl <= -limits.daily_loss_limit:
         reason = (
             f"daily loss {signed_usd(pnl)} USD reached the limit {signed_usd(-limits.daily_loss_limit)} USD"
+        )
+        return _lock(day, reason, now, _lock_end(limits, calendar, now))
+    if limits.daily_profit_target is not None and pnl >= limits.daily_profit_target:
+        reason = (
+            f"daily P&L {signed_usd(pnl)} USD reached the profit target "
+            f"{signed_usd(limits.daily_profit_target)} USD: the day's gain is kept"
         )
         return _lock(day, reason, now, _lock_end(limits, calendar, now))
     if limits.max_trailing_drawdown is not None and day.balance is not None:

@@ -39,6 +39,7 @@ from app.engine.follow import Follower, HubView
 from app.engine.followed import FollowedAccounts
 from app.engine.intake import Delivery, Intake, Refusal
 from app.engine.kill_switch import KillSwitch
+from app.engine.live_risk import LiveRisk
 from app.engine.notice_tasks import NoticeClock
 from app.engine.outcomes import Answer
 from app.engine.ports import Gateway, Notifier, NullNotifier
@@ -162,6 +163,8 @@ class Bridge:
             self.gate, gateway, self.accounts, self.flatten_accounts, self.notifier, spawn=self._spawn
         )
         self.risk_monitor.guard = self.guard.check
+        # The accounts a quote (serve's Market Hub, when on) or a fill concerns, checked at once.
+        self.live_risk = LiveRisk(self.risk_monitor)
         # The hub's events, the order sync after alerts, the periodic reconcile pass.
         self.upkeep = Upkeep(
             gateway,
@@ -173,6 +176,7 @@ class Bridge:
             resume_unsettled=lambda: self.alerts.resume_unsettled(),
             spawn=self._spawn,
             guard=self.guard.on_events,
+            journaled=self.live_risk.on_events,
         )
         # The catch-up after every hub (re)connect, and REST polling while the hub is away.
         self.follower = Follower(
@@ -261,6 +265,7 @@ class Bridge:
         )
         self._reconcile_loop = asyncio.create_task(self.upkeep.reconcile_forever())
         self.risk_monitor.start()
+        self.live_risk.start()
         self._spawn(self.upkeep.apply_events_forever())
         self._start_notices()
 
@@ -315,6 +320,7 @@ class Bridge:
         """Let alerts in flight finish (up to ``grace_s``), then close the gateway and journal."""
         await self.follower.stop()
         await self.risk_monitor.stop()
+        await self.live_risk.stop()
         if self._reconcile_loop:
             self._reconcile_loop.cancel()
         await self.finish_alerts(grace_s)

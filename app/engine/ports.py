@@ -5,6 +5,7 @@ app/gateway/projectx.py implements it (app/gateway/dryrun.py wraps it); tests' f
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -131,3 +132,27 @@ class NullNotifier:
 
     def notify(self, notice: Notice) -> None:
         """Drop ``notice``."""
+
+
+class LiveQuote(Protocol):
+    """One contract's latest quote, as a PriceFeed holds it (app/gateway/market_hub.Quote)."""
+
+    @property
+    def last_price(self) -> Decimal | None:
+        """The last traded price, points; None until the hub sent one."""
+
+    @property
+    def received_at(self) -> datetime:
+        """When the quote's last part arrived, UTC."""
+
+
+class PriceFeed(Protocol):
+    """Live prices of the contracts held (the Market Hub's PriceBook, app/gateway/market_hub.py)."""
+
+    @property
+    def live(self) -> bool:
+        """True while the feed is connected: a quote it holds is the current price however old
+        it is (a quote comes only when the price changes)."""
+
+    def all(self) -> Mapping[str, LiveQuote]:
+        """contract id → its latest quote (the contracts followed and quoted so far)."""

@@ -8,8 +8,8 @@ rules (app/domain/risk.py). A lockout in the journal refuses every entry until i
 refused; nor is a plain buy or sell that only reduces the position (an exit in substance).
 
 The gate also holds what the risk monitor (app/engine/risk_monitor.py) reads: the account's day,
-the lockouts as last read, the prices quoted since. The monitor locks the accounts that reach a
-limit and closes the session.
+the lockouts as last read, the prices quoted since (bars) and the live quotes (``feed``, the
+Market Hub's book). The monitor locks the accounts that reach a limit and closes the session.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from app.config import RiskLimits, RiskSettings
 from app.domain.calendar import TradingCalendar
 from app.domain.models import Account
 from app.domain.risk import AccountDay, Entry, check_entry, only_reduces, signed
+from app.engine.ports import PriceFeed
 from app.engine.runner import JournalRunner
 
 if TYPE_CHECKING:
@@ -39,6 +40,15 @@ QUOTE_FRESH_S = 60.0  # a price read longer ago than this no longer counts
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class PriceSource:
+    """Where open P&L is priced: ``kind`` "quotes" (the Market Hub, live) or "bars" (the last
+    one-minute bar, read every 15 s, and the journal's last fill); ``detail``: why, in words."""
+
+    kind: str
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -67,7 +77,12 @@ _DAY_LIMITS = (
 )
 _RATE_LIMITS = ("max_trades_per_minute", "max_trades_per_hour")
 CANNOT_TRADE = "the gateway says canTrade false"
-LOCKOUT_LIMITS = ("daily_loss_limit", "max_trailing_drawdown", "cooldown_after_losses")
+LOCKOUT_LIMITS = (
+    "daily_loss_limit",
+    "daily_profit_target",
+    "max_trailing_drawdown",
+    "cooldown_after_losses",
+)
 
 
 def _needs_day(limits: RiskLimits) -> bool:
@@ -110,6 +125,8 @@ class RiskGate:
         self._locked: set[int] | None = None
         # Latest traded prices the monitor read from the gateway: contract → (price, read at UTC).
         self.quotes: dict[str, tuple[Decimal, datetime]] = {}
+        # Live quotes (the Market Hub's book), when serve runs one: the newest prices of all.
+        self.feed: PriceFeed | None = None
         # The lockouts in force at the last refresh_lockouts, by account (the monitor notices
         # those that ended or were lifted by `tvbridge unlock` in another process).
         self.lockouts: dict[int, LockoutRecord] = {}
@@ -255,15 +272,48 @@ class RiskGate:
         )
 
     async def marks(self, now: datetime, prices: dict[str, Decimal] | None = None) -> dict[str, Decimal]:
-        """contract id → the price open P&L is counted at (points): the journal's last fill or
-        alert price, then a quote read since (QUOTE_FRESH_S), then ``prices`` (an alert's own):
-        the newest that is known wins. Journal reads only. Raises JournalError."""
-        fresh = {
-            contract: price
-            for contract, (price, at) in self.quotes.items()
-            if (now - at).total_seconds() <= QUOTE_FRESH_S
+        """contract id → the price open P&L is counted at (points): the newer of the journal's
+        last fill or alert price and the last bar read (within QUOTE_FRESH_S), then ``prices``
+        (an alert's own, newer still), then the Market Hub's live quote (the current price).
+        Journal reads only. Raises JournalError."""
+        seen = dict(await self.runner.run(self.journal.latest_prices))
+        for contract, (price, at) in self.quotes.items():
+            known = seen.get(contract)
+            if (now - at).total_seconds() <= QUOTE_FRESH_S and (known is None or known[1] <= at):
+                seen[contract] = (price, at)
+        newest = {contract: price for contract, (price, _) in seen.items()}
+        return {**newest, **(prices or {}), **self.live_prices(now)}
+
+    def live_prices(self, now: datetime) -> dict[str, Decimal]:
+        """contract id → the Market Hub's last price (points): every quote while the feed is live
+        (a quote comes only when the price moves, so an old one is still the price), only those
+        received within QUOTE_FRESH_S while it is down. Empty without a feed."""
+        feed = self.feed
+        if feed is None:
+            return {}
+        live = feed.live
+        return {
+            contract: quote.last_price
+            for contract, quote in feed.all().items()
+            if quote.last_price is not None
+            and (live or (now - quote.received_at).total_seconds() <= QUOTE_FRESH_S)
         }
-        return {**await self.runner.run(self.journal.latest_prices), **fresh, **(prices or {})}
+
+    def quoted_live(self, contract_id: str) -> bool:
+        """Whether the feed is live and has a price for ``contract_id`` (no bar needs reading)."""
+        feed = self.feed
+        if feed is None or not feed.live:
+            return False
+        quote = feed.all().get(contract_id)
+        return quote is not None and quote.last_price is not None
+
+    def price_source(self) -> PriceSource:
+        """Where open P&L's prices come from now (for the status page)."""
+        if self.feed is None:
+            return PriceSource("bars", "the Market Hub is off (gateway.market_hub = false)")
+        if not self.feed.live:
+            return PriceSource("bars", "the Market Hub is down: one-minute bars until it is back")
+        return PriceSource("quotes", "live quotes from the Market Hub")
 
     async def status(self, accounts: Iterable[Account]) -> list[AccountRisk]:
         """Every account's limits, numbers and lockout now (for the status page)."""

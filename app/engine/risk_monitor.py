@@ -1,11 +1,12 @@
 """The risk monitor: lock the followed accounts that reached a limit, and close the session.
 
-It checks every few seconds and after each burst of fills (``poke``): when the daily loss limit,
+It checks every few seconds and after each burst of fills (``poke``), and the accounts a quote or
+a fill concerns at once (``check_now``, driven by app/engine/live_risk.py): when the daily loss limit,
 the trailing drawdown or the cool-down is reached it locks the account (journaled, so it
 survives a restart) and, with ``flatten_on_lockout``, cancels its working orders and closes its
 positions; at ``session_close`` it flattens the accounts with ``close_at_session_end``, once per
 trading day. The numbers are the risk gate's (app/engine/risk_gate.py), open positions priced
-at the gateway's latest price when it can say.
+at the Market Hub's live quote, else the gateway's last one-minute bar when it can say.
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ class RiskMonitor:
         # AccountGuard.check: retry a locked account's failed close, naked positions (never raises).
         self.guard = guard
         self._seen_locks: dict[int, LockoutRecord] | None = None  # as of the last check
+        # account → the contracts it held at its last check (only accounts with priced limits):
+        # which accounts a quote of a contract concerns (app/engine/live_risk.py).
+        self.holding: dict[int, frozenset[str]] = {}
         self._closed: dict[int, date] = {}  # account → the trading day whose session was closed
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -101,6 +105,24 @@ class RiskMonitor:
             if self.guard is not None:
                 await self.guard(accounts, now)
 
+    async def check_now(self, account_ids: set[int]) -> None:
+        """Check the limits of ``account_ids`` (among the followed accounts) now: a quote or a
+        fill moved their numbers (app/engine/live_risk.py). Lockouts as last read; no guard
+        pass. Never raises for one account."""
+        async with self._lock:
+            now = self.gate.clock()
+            for account in await self.accounts():
+                if account.account_id not in account_ids:
+                    continue
+                try:
+                    await self._check_one(account, now)
+                except Exception:  # noqa: BLE001 — one account's failure must not stop the rest
+                    log.exception("risk check of account %s failed", account.name)
+
+    def holders(self, contract_id: str) -> set[int]:
+        """The accounts whose priced limits move with ``contract_id`` (held at their last check)."""
+        return {account_id for account_id, held in self.holding.items() if contract_id in held}
+
     def _notice_unlocked(self, now: datetime) -> None:
         """UNLOCK for each lockout in force at the last check and no longer: ended by time, or
         lifted by `tvbridge unlock` (another process: seen here, within one check interval)."""
@@ -120,8 +142,11 @@ class RiskMonitor:
         priced = any(getattr(limits, key) is not None for key in _PRICED_LIMITS)
         locking = any(getattr(limits, key) is not None for key in LOCKOUT_LIMITS)
         if not (priced or locking):
+            self.holding.pop(account.account_id, None)
             return  # nothing here needs the account's numbers: no journal read
         positions = await gate.runner.run(gate.journal.positions, account.account_id)
+        if priced:
+            self.holding[account.account_id] = frozenset(p.contract_id for p in positions if p.size)
         if priced:
             await self._read_prices(positions, now)
         if not locking or gate.is_locked(account.account_id):  # as read at the start of this check
@@ -156,6 +181,8 @@ class RiskMonitor:
             return
         gate = self.gate
         for contract_id in sorted({p.contract_id for p in positions if p.size}):
+            if gate.quoted_live(contract_id):
+                continue  # the Market Hub quotes it: no bar needed
             known = gate.quotes.get(contract_id)
             if known is not None and (now - known[1]).total_seconds() < QUOTE_INTERVAL_S:
                 continue

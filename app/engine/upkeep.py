@@ -45,6 +45,7 @@ class Upkeep:
         resume_unsettled: Callable[[], Awaitable[None]],
         spawn: Callable[[Coroutine[object, object, object]], None],
         guard: Callable[[list[GatewayEvent]], Awaitable[None]] | None = None,
+        journaled: Callable[[list[GatewayEvent]], None] | None = None,
     ) -> None:
         self._gateway = gateway
         self._applier = events
@@ -55,6 +56,7 @@ class Upkeep:
         self._resume_unsettled = resume_unsettled  # AlertTasks.resume_unsettled
         self._spawn = spawn  # a background task, cancelled when the bridge stops
         self._guard = guard  # AccountGuard.on_events: what appears on a locked account
+        self._journaled = journaled  # LiveRisk.on_events: the accounts whose numbers moved
         self._to_sync: set[int] = set()
         self._events: asyncio.Queue[GatewayEvent] = asyncio.Queue()
 
@@ -86,7 +88,9 @@ class Upkeep:
             await self._protection.on_event(event)  # never raises
         if self._guard is not None:
             await self._guard(batch)  # never raises; its closes run in tasks
-        self._risk_monitor.poke()  # fills move the day's P&L: check the limits now
+        if self._journaled is not None:
+            self._journaled(batch)  # never raises: the accounts with fills are checked at once
+        self._risk_monitor.poke()  # and every account (the guard's pass) soon after
 
     def sync_soon(self, alert_id: int) -> None:
         """Ask the gateway for this alert's orders shortly; alerts settled meanwhile share the

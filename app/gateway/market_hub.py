@@ -137,7 +137,7 @@ class MarketHub(UserHub):
             connect_timeout_s=connect_timeout_s,
             keep_alive_s=keep_alive_s,
         )
-        self._on_quote = on_quote
+        self.on_quote = on_quote
         self._contracts: dict[str, Contract] = {}
         self._merged: dict[str, dict[str, Any]] = {}  # symbolId → the fields seen so far
         self.book = PriceBook(lambda: self.state.connected)
@@ -213,8 +213,8 @@ class MarketHub(UserHub):
         return quotes
 
     async def _deliver(self, quote: Any) -> None:
-        if self._on_quote is not None:
-            await self._on_quote(quote)
+        if self.on_quote is not None:
+            await self.on_quote(quote)
 
     async def _reconnected(self, previous_good_at: datetime | None) -> None:
         """Nothing to catch up: the first quote after subscribing is the current one."""

@@ -702,9 +702,9 @@ class Journal(Database):
         with self._read(f"read the risk numbers of account {account_id}") as conn:
             return risk.risk_numbers(conn, self.gateway, account_id, since, strategy)
 
-    def latest_prices(self) -> dict[str, Decimal]:
-        """contract id → the latest price the journal has seen in it (points): the newest of its
-        live fills' prices and of the reference prices templates rendered (order rows).
+    def latest_prices(self) -> dict[str, tuple[Decimal, datetime]]:
+        """contract id → (the latest price the journal has seen in it (points), when (UTC)): the
+        newest of its live fills' prices and of the reference prices templates rendered (order rows).
 
         Not a live quote: it may be minutes or days old. Every account's rows count.
         """

@@ -130,14 +130,14 @@ def risk_numbers(
     )
 
 
-def latest_prices(conn: Connection, gateway: str) -> dict[str, Decimal]:
+def latest_prices(conn: Connection, gateway: str) -> dict[str, tuple[Decimal, datetime]]:
     """Journal.latest_prices' work, in the caller's transaction."""
     fills = conn.execute(_FILL_PRICES, {"of_gateway": gateway}).all()
     references = conn.execute(_REFERENCE_PRICES, {"of_gateway": gateway}).all()
     # A fill wins a tie: it is a trade, the reference only what the chart said.
     seen = [(as_utc(at), 1, contract, price) for contract, price, at in fills]
     seen += [(as_utc(at), 0, contract, price) for contract, price, at in references]
-    return {contract: price for _, _, contract, price in sorted(seen, key=lambda s: s[:2])}
+    return {contract: (price, at) for at, _, contract, price in sorted(seen, key=lambda s: s[:2])}
 
 
 def contract_ticks(conn: Connection) -> dict[str, tuple[Decimal, Decimal]]:

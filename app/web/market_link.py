@@ -1,8 +1,11 @@
-"""Serve's Market Hub (``[gateway] market_hub = true``): live quotes for what the accounts hold.
+"""Serve's Market Hub (``[gateway] market_hub``, on by default): live quotes for what the
+accounts hold, for the risk limits.
 
 It follows the contracts of the open positions and working orders the journal shows for the
-followed accounts, looked at again every ``FOLLOW_EVERY_S``; ``hub.book`` is the PriceBook
-(latest quote per contract id, its time, whether the hub is live) for whatever reads prices.
+followed accounts, looked at again every ``FOLLOW_EVERY_S`` and at once after journaled fills;
+``hub.book`` is the PriceBook (latest quote per contract id, its time, whether the hub is live),
+the risk gate's price feed, and every quote asks the live risk checks to look at the accounts
+holding its contract (app/engine/live_risk.py).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from app.domain.models import Contract
 from app.engine.bridge import Bridge
 from app.errors import JournalError
 from app.gateway.hub import TokenSource
-from app.gateway.market_hub import MarketHub, symbol_id_of
+from app.gateway.market_hub import MarketHub, Quote, symbol_id_of
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +35,20 @@ class MarketLink:
         self.hub = hub
         self._bridge = bridge
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
 
     async def start(self) -> None:
-        """Connect in the background with the contracts held now; follow changes."""
+        """Connect in the background with the contracts held now; follow changes; be the
+        risk gate's price feed."""
         await self.hub.start_quotes(await self._held())
+        self._bridge.gate.feed = self.hub.book
+        self._bridge.live_risk.listeners.append(self._wake.set)
         self._task = asyncio.create_task(self._follow(), name="tvbridge market hub contracts")
 
     async def stop(self) -> None:
+        self._bridge.gate.feed = None
+        if self._wake.set in self._bridge.live_risk.listeners:
+            self._bridge.live_risk.listeners.remove(self._wake.set)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -46,9 +56,16 @@ class MarketLink:
             self._task = None
         await self.hub.stop()
 
+    async def on_quote(self, quote: Quote) -> None:
+        """The Market Hub's quote handler: the accounts holding its contract are checked soon."""
+        self._bridge.live_risk.on_quote(quote.contract_id)
+
     async def _follow(self) -> None:
         while True:
-            await asyncio.sleep(FOLLOW_EVERY_S)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FOLLOW_EVERY_S):
+                    await self._wake.wait()  # fills were journaled: a new position may be held
+            self._wake.clear()
             try:
                 await self.hub.set_contracts(await self._held())
             except Exception:  # noqa: BLE001 — the next look tries again
@@ -86,4 +103,6 @@ def build_market_link(settings: GatewaySettings, url: str, token: TokenSource, b
         silence_timeout_s=settings.hub_silence_timeout_s,
         token_check_s=settings.hub_token_check_s,
     )
-    return MarketLink(hub, bridge)
+    link = MarketLink(hub, bridge)
+    hub.on_quote = link.on_quote
+    return link

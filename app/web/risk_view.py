@@ -24,6 +24,7 @@ _CENT = Decimal("0.01")
 
 async def risk_snapshot(gate: RiskGate, accounts: list[Account]) -> dict[str, Any]:
     """The risk gate's view of ``accounts`` now (app/engine/risk_gate.py): the exchange calendar,
+    where open positions are priced (``prices``: ``kind`` "quotes", the Market Hub, or "bars"),
     and per account its limits, the day's numbers and the room left to each limit.
 
     Money USD strings with 2 decimals (a loss negative), sizes contracts, times ISO 8601 UTC. One
@@ -33,7 +34,9 @@ async def risk_snapshot(gate: RiskGate, accounts: list[Account]) -> dict[str, An
     now = gate.clock()
     calendar = TradingCalendar(settings.timezone, settings.day_start)
     statuses = await gate.status(accounts)
+    source = gate.price_source()
     return {
+        "prices": {"kind": source.kind, "detail": source.detail},
         "calendar": {
             "timezone": settings.timezone,
             "zone_name": calendar.zone_name,

@@ -89,7 +89,9 @@ def make_settings(root: Path, *, risk: dict[str, Any] | None = None, **gateway: 
             "auth_file": root / "tvbridge_auth.toml",
         },
         engine={"reconcile_delay_s": 0.05, "reconcile_attempts": 3},
-        gateway={"kind": "sim", "timeout_s": 0.5, **gateway},
+        # No Market Hub unless a test asks (tests/e2e/test_market_hub_serve.py, test_live_risk.py):
+        # a second socket and a quote stream per test would load the suite for nothing.
+        gateway={"kind": "sim", "timeout_s": 0.5, "market_hub": False, **gateway},
         risk=risk or {},
         # Its own state file per test (the default beside the journal is not in tmp with PostgreSQL).
         sim={"state_file": str(root / "sim-state.db")},

@@ -59,9 +59,9 @@ async def bridge(
     **risk: Any,
 ) -> AsyncIterator[Env]:
     """A bridge on the simulator with ``[risk]`` = ``risk``, the ``any`` template and
-    ``templates`` (name → text). ``monitor`` False stops the risk monitor's own checks, so the
-    test says when it checks (``monitor.check()``). ``journal``: the journal URL of an earlier
-    bridge, to restart on it."""
+    ``templates`` (name → text). ``monitor`` False stops the risk monitor's own checks (and
+    those on fills), so the test says when it checks (``monitor.check()``). ``journal``: the
+    journal URL of an earlier bridge, to restart on it."""
     settings = make_settings(root, risk=risk)
     if journal is not None:  # a restart: the same journal (a new database on PostgreSQL otherwise)
         settings = settings.model_copy(
@@ -73,6 +73,7 @@ async def bridge(
         env.sim.walk_ticks = 0
         if not monitor:
             await env.runtime.bridge.risk_monitor.stop()
+            await env.runtime.bridge.live_risk.stop()
         yield env
 
 

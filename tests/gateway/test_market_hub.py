@@ -288,4 +288,4 @@ def test_the_market_hub_address(gateway: dict[str, str], expected: str) -> None:
         {"api_url": "https://api.x", "username": "u", "api_key": "k", **gateway}
     )
     assert settings.resolved_market_hub_url == expected
-    assert settings.market_hub is False  # off unless asked for
+    assert settings.market_hub is True  # on unless turned off: the risk limits price at its quotes

@@ -14,6 +14,7 @@ from app.domain.enums import Action, Leg, OrderState, Side
 from app.domain.events import Fill
 from app.domain.models import Account
 from app.journal import Journal, migrate
+from app.journal.common import as_utc
 from tests.journal.conftest import T0
 
 ACCOUNT = 26282486
@@ -182,12 +183,15 @@ def test_latest_prices_take_the_newest_fill_or_reference_price(journal: Journal)
     # order rows are written now (after DAY): a reference price newer than every fill above
     _order(journal, _alert(journal, T0), reference_price=Decimal("29430.75"))
 
-    assert journal.latest_prices() == {MNQ: Decimal("29430.75"), MES: Decimal("6335.25")}
-
     [order] = journal.find_orders()
+    assert journal.latest_prices() == {
+        MNQ: (Decimal("29430.75"), as_utc(order.created_at)),
+        MES: (Decimal("6335.25"), DAY + timedelta(hours=2)),
+    }
+
     # a fill at the same instant wins: it is a trade, the reference only what the chart said
     journal.record_fill(_fill(43, order.created_at, price=Decimal("29431")))
-    assert journal.latest_prices()[MNQ] == Decimal("29431")
+    assert journal.latest_prices()[MNQ][0] == Decimal("29431")
 
 
 def test_contract_ticks_come_from_the_newest_order_row_that_has_them(journal: Journal) -> None:
