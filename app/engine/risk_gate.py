@@ -272,32 +272,32 @@ class RiskGate:
         )
 
     async def marks(self, now: datetime, prices: dict[str, Decimal] | None = None) -> dict[str, Decimal]:
-        """contract id → the price open P&L is counted at (points): the newer of the journal's
-        last fill or alert price and the last bar read (within QUOTE_FRESH_S), then ``prices``
-        (an alert's own, newer still), then the Market Hub's live quote (the current price).
-        Journal reads only. Raises JournalError."""
+        """contract id → the price open P&L is counted at (points): while the Market Hub is live,
+        its quote (the current price); else the newest of the journal's last fill or alert price,
+        the last bar read and the hub's last quote before it went down (each within
+        QUOTE_FRESH_S), overridden by ``prices`` (an alert's own). Journal reads only. Raises
+        JournalError."""
         seen = dict(await self.runner.run(self.journal.latest_prices))
-        for contract, (price, at) in self.quotes.items():
+        read = list(self.quotes.items())
+        feed = self.feed
+        live = feed is not None and feed.live
+        if feed is not None and not live:  # the hub's last quotes are only as good as their age
+            read += [(c, (q.last_price, q.received_at)) for c, q in feed.all().items() if q.last_price]
+        for contract, (price, at) in read:
             known = seen.get(contract)
             if (now - at).total_seconds() <= QUOTE_FRESH_S and (known is None or known[1] <= at):
                 seen[contract] = (price, at)
         newest = {contract: price for contract, (price, _) in seen.items()}
-        return {**newest, **(prices or {}), **self.live_prices(now)}
+        return {**newest, **(prices or {}), **(self.live_prices() if live else {})}
 
-    def live_prices(self, now: datetime) -> dict[str, Decimal]:
-        """contract id → the Market Hub's last price (points): every quote while the feed is live
-        (a quote comes only when the price moves, so an old one is still the price), only those
-        received within QUOTE_FRESH_S while it is down. Empty without a feed."""
+    def live_prices(self) -> dict[str, Decimal]:
+        """contract id → the Market Hub's last price (points), however old: while the feed is
+        live, a quote comes only when the price moves, so the last one is the price. Empty
+        without a feed."""
         feed = self.feed
         if feed is None:
             return {}
-        live = feed.live
-        return {
-            contract: quote.last_price
-            for contract, quote in feed.all().items()
-            if quote.last_price is not None
-            and (live or (now - quote.received_at).total_seconds() <= QUOTE_FRESH_S)
-        }
+        return {c: q.last_price for c, q in feed.all().items() if q.last_price is not None}
 
     def quoted_live(self, contract_id: str) -> bool:
         """Whether the feed is live and has a price for ``contract_id`` (no bar needs reading)."""

@@ -450,20 +450,29 @@ async def test_cool_down_after_losing_trades_in_a_row(tmp_path: Path) -> None:
         await executed(env, "mnq-market", await order(env))
 
 
-async def test_a_daily_profit_target_reached_refuses_entries(tmp_path: Path) -> None:
-    async with bridge(tmp_path, daily_profit_target="118.52") as env:
+async def test_a_daily_profit_target_reached_locks_the_day(tmp_path: Path) -> None:
+    # Reaching the target locks the account for the trading day (the day's gain is kept): the
+    # monitor checks it on every fill, so the lock follows the exit that reached it.
+    async with bridge(tmp_path, monitor=False, daily_profit_target="118.53") as env:
+        monitor = env.runtime.bridge.risk_monitor
         await executed(env, "mnq-market", await order(env, quantity=2))
         await move(env, "21530.00")
         await executed(env, "mnq-exit", exit_all())  # +120.00 - 1.48 = +118.52 USD
 
-        reason = await refused(env, "mnq-market", await order(env))
+        await monitor.check()
+        assert await lockouts(env) == []  # a cent short of it
+        await executed(env, "mnq-market", await order(env))
+        await executed(env, "mnq-exit", exit_all())  # flat again, -0.74 USD in fees: +117.78
 
-        assert reason == (
-            f"{NAME}: daily profit target reached: +118.52 USD ≥ 118.52 USD; entries resume next trading day"
-        )
         gate = env.runtime.bridge.gate
-        gate.settings = gate.settings.model_copy(update={"daily_profit_target": Decimal("118.53")})
-        await executed(env, "mnq-market", await order(env))  # a cent short of it: allowed
+        gate.settings = gate.settings.model_copy(update={"daily_profit_target": Decimal("117.78")})
+        await monitor.check()
+
+        [lock] = await lockouts(env)
+        assert lock.reason == (
+            f"daily P&L +117.78 USD reached the profit target +117.78 USD: the day's gain is kept on {NAME}"
+        )
+        assert (await refused(env, "mnq-market", await order(env))).startswith(LOCKED)
 
 
 @pytest.mark.parametrize(

@@ -128,6 +128,23 @@ async def test_subscribe_and_unsubscribe_follow_contracts_at_once(rig: Rig) -> N
     assert rig.faults.connections_made == 1
 
 
+async def test_a_subscription_cut_short_by_a_rebuild_returns_and_is_made_on_the_next_connect(
+    rig: Rig,
+) -> None:
+    # The hub goes silent while a subscription waits for its answer: the silence watchdog
+    # rebuilds the connection, which cancels the pending call. The caller (serve's follower
+    # loop) must get its call back, not a CancelledError that would end its loop.
+    await rig.connected(1)
+    rig.faults.silent = True
+
+    await rig.hub.subscribe([ES_CONTRACT])  # returns once the rebuild cut it short
+
+    assert rig.hub.contract_ids == [ES, MNQ]
+    rig.faults.silent = False
+    await rig.connected(2)
+    await rig.price_reaches_book(ES, Decimal("6010.00"))  # subscribed again on the new connection
+
+
 async def test_dropped_hub_is_reconnected_and_resubscribed(rig: Rig) -> None:
     await rig.connected(1)
     await rig.price_reaches_book(MNQ, MNQ_START + TICK)
