@@ -123,3 +123,20 @@ async def test_with_the_market_hub_down_the_bars_price_the_limits_and_the_page_s
         [lock] = await lockouts(env)
         assert lock.reason.endswith(f"USD reached the limit -300.00 USD on {NAME}")
         await eventually(lambda: flat(env))
+
+
+async def test_a_close_refused_at_the_lockout_is_tried_again_and_never_doubled(tmp_path: Path) -> None:
+    # The gateway fails the flatten's close (HTTP 500, not performed) right after the quote
+    # locks the account: the position stays open, and the guard's next pass closes it, once.
+    async with live(tmp_path, daily_loss_limit=300) as env:
+        contract = await contract_id(env)
+        await executed(env, "any", await order(env, quantity=2))
+        await quoted(env, contract)
+        env.sim.faults.fail_next(1, "Position/closeContract")
+
+        env.sim.set_price(contract, Decimal("21420.00"))
+
+        await eventually(lambda: lockouts(env), timeout_s=5)
+        await eventually(lambda: flat(env), timeout_s=30)
+        assert len(env.sim.requests_to("Position/closeContract")) == 2  # the failed one, then one
+        assert not env.sim.open_positions(AUTO_OCO)  # closed once: not reversed into a short
