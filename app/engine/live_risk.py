@@ -15,7 +15,6 @@ contracts held again, so that a new position is quoted at once).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -26,6 +25,7 @@ from app.engine.risk_monitor import RiskMonitor
 log = logging.getLogger(__name__)
 
 LIVE_GAP_S = 0.2  # at most one pass of checks this often, however fast the quotes come
+STOP_TIMEOUT_S = 5.0  # the longest stop() waits for a pass under way to end
 
 
 class LiveRisk:
@@ -40,15 +40,23 @@ class LiveRisk:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last = float("-inf")  # monotonic: the last pass
+        self._stopping = False
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="tvbridge live risk")
 
     async def stop(self) -> None:
         if self._task is not None:
+            # The flag as well as the cancel: on Python 3.11 a cancel that meets a finishing
+            # asyncio.wait_for below check_now can be swallowed (CPython gh-86296); the loop then
+            # ends at its next turn, and this wait is bounded anyway.
+            self._stopping = True
+            self._wake.set()
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait({self._task}, timeout=STOP_TIMEOUT_S)
+            if not self._task.done():
+                log.error("live risk checks did not stop within %g s", STOP_TIMEOUT_S)
             self._task = None
 
     def on_quote(self, contract_id: str) -> None:
@@ -80,8 +88,10 @@ class LiveRisk:
         self._wake.set()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             await self._wake.wait()
+            if self._stopping:
+                return
             wait = self._last + self.gap_s - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)  # quotes arriving meanwhile join this pass

@@ -26,6 +26,7 @@ from app.gateway.market_hub import MarketHub, Quote, symbol_id_of
 log = logging.getLogger(__name__)
 
 FOLLOW_EVERY_S = 2.0  # how often the followed contracts are read again from the journal
+STOP_TIMEOUT_S = 5.0  # the longest stop() waits for the follower loop to end
 
 
 class MarketLink:
@@ -36,6 +37,7 @@ class MarketLink:
         self._bridge = bridge
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
 
     async def start(self) -> None:
         """Connect in the background with the contracts held now; follow changes; be the
@@ -50,9 +52,15 @@ class MarketLink:
         if self._wake.set in self._bridge.live_risk.listeners:
             self._bridge.live_risk.listeners.remove(self._wake.set)
         if self._task is not None:
+            # The flag as well as the cancel: on Python 3.11 asyncio.wait_for (under the hub's
+            # subscribe) can swallow a cancel that meets its answer (CPython gh-86296); the loop
+            # then ends at its next turn instead of running on, and this wait is bounded anyway.
+            self._stopping = True
+            self._wake.set()
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait({self._task}, timeout=STOP_TIMEOUT_S)
+            if not self._task.done():
+                log.error("Market Hub: the contract follower did not stop within %g s", STOP_TIMEOUT_S)
             self._task = None
         await self.hub.stop()
 
@@ -61,11 +69,13 @@ class MarketLink:
         self._bridge.live_risk.on_quote(quote.contract_id)
 
     async def _follow(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(FOLLOW_EVERY_S):
                     await self._wake.wait()  # fills were journaled: a new position may be held
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 await self.hub.set_contracts(await self._held())
             except Exception:  # noqa: BLE001 — the next look tries again

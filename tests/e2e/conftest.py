@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sys
 from collections.abc import AsyncIterator
@@ -105,7 +106,9 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
         yield e
 
 
-HUNG_AFTER_S = 540.0  # pyproject's pytest timeout (600 s) less a minute
+# pyproject's pytest timeout (600 s) less a minute; lower both to hunt a hang in a loop:
+# `HUNG_AFTER_S=60 pytest -o timeout=90 ...`
+HUNG_AFTER_S = float(os.environ.get("HUNG_AFTER_S", "540"))
 
 
 def print_task_stacks() -> None:
@@ -155,6 +158,13 @@ class running:
         await self.client.aclose()
         await stop_runtime(self.runtime)
         self._hung.cancel()
+
+
+async def stop_risk_checks(env: Env) -> None:
+    """Stop the risk monitor's own checks and those on quotes and fills (app/engine/live_risk.py):
+    the test calls ``risk_monitor.check()`` itself, so the moment of a lockout is known."""
+    await env.runtime.bridge.risk_monitor.stop()
+    await env.runtime.bridge.live_risk.stop()
 
 
 async def watch_often(env: Env, interval_s: float = 0.2) -> None:

@@ -22,7 +22,7 @@ from app.domain.notices import Notice, NoticeKind, NoticeLevel
 from app.engine.notice_tasks import SUMMARY_EVENT, NoticeClock
 from app.ingest.auth import ensure_secrets, load_secrets
 from app.strategies import load_templates
-from tests.e2e.conftest import Env, make_settings, running
+from tests.e2e.conftest import Env, make_settings, running, stop_risk_checks
 from tests.e2e.test_risk_gate import (
     ANY,
     AUTO_OCO,
@@ -80,7 +80,7 @@ async def bridge(
     async with running(settings, root, notifier=notifier) as env:
         env.sim.walk_ticks = 0
         if not monitor:
-            await env.runtime.bridge.risk_monitor.stop()
+            await stop_risk_checks(env)
         yield env
 
 

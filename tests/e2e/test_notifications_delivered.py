@@ -17,7 +17,7 @@ from typing import Any
 
 from app.ingest.auth import load_secrets, url_token
 from app.notify.notifier import AppriseNotifier
-from tests.e2e.conftest import Env, make_settings, running, watch_often
+from tests.e2e.conftest import Env, make_settings, running, stop_risk_checks, watch_often
 from tests.e2e.test_notices_trading import BRACKET_ALERT, add_position_brackets_strategy
 from tests.e2e.test_risk_gate import ANY, AUTO_OCO, executed, move, order, refused
 from tests.helpers import eventually
@@ -103,7 +103,7 @@ async def test_a_rejected_order_a_refused_alert_and_a_stop_with_a_position_open_
 async def test_a_lockout_and_its_lift_each_arrive_once(tmp_path: Path, notify_receiver: Receiver) -> None:
     async with bridge(tmp_path, notify_receiver, daily_loss_limit=200) as env:
         monitor = env.runtime.bridge.risk_monitor
-        await monitor.stop()  # the test checks, so the moment of the condition is known
+        await stop_risk_checks(env)  # the test checks, so the moment of the condition is known
         await monitor.check()
         await executed(env, "any", await order(env, quantity=2))  # long 2 at 21500.00
         await move(env, "21440.00")  # -240.00 USD open: past the limit
