@@ -15,10 +15,12 @@ from app.domain.enums import OrderState
 from app.domain.models import Account, Alert, Contract, OrderOutcome, Position
 from app.domain.records import OrderUpdate
 from app.engine.ports import Gateway
+from app.engine.reprotect import cancelled_stop, reprotect
 from app.engine.risk_gate import RiskGate
 from app.engine.runner import JournalRunner
 from app.engine.sender import Column, OrderSession
 from app.engine.stray_legs import bracket_legs, stand_down_brackets
+from app.failpoints import failpoint
 
 if TYPE_CHECKING:
     from app.journal import Journal, OrderRecord
@@ -87,15 +89,19 @@ class AlertRun:
         return next((p for p in positions if p.contract_id == contract.contract_id), None)
 
     async def flatten(
-        self, account: Account, contract: Contract, position: Position | None
+        self, account: Account, contract: Contract, position: Position | None, *, n: int = 0
     ) -> list[OrderOutcome]:
         """Cancel the position's bracket legs, close the position, then cancel the other
-        working orders of that contract.
+        working orders of that contract. ``n``: the intent's index (the tag of a stop loss
+        placed again).
 
         Position/closeContract leaves the legs working (projectx-api.md §13.1): cancelled
         after the close, a leg could fill in between into a naked opposite position. The
         contract's managed brackets are stood down first, so protection does not answer the
-        cancelled stop loss by placing it again or closing the position itself.
+        cancelled stop loss by placing it again or closing the position itself. A close that
+        does not go through (refused, or its outcome unknown and not found done) while the
+        gateway still lists the position has the cancelled stop loss placed again
+        (app/engine/reprotect.py): never a position left without it.
         """
         outcomes: list[OrderOutcome] = []
         cancelled: set[int] = set()
@@ -105,12 +111,19 @@ class AlertRun:
             if legs:
                 note = f"closed by alert {self.alert_id}: its legs are cancelled first"
                 await stand_down_brackets(self.runner, account.account_id, contract.contract_id, note)
+            cancels: list[OrderOutcome] = []
             for leg in legs:
-                outcomes += await self.orders.submit_cancel(
-                    account, contract.contract_id, leg.broker_order_id
-                )
+                cancels += await self.orders.submit_cancel(account, contract.contract_id, leg.broker_order_id)
                 cancelled.add(leg.broker_order_id)
-            outcomes.append(await self.orders.submit_close(account, position))
+            outcomes += cancels
+            failpoint("flatten.legs_cancelled")  # the legs are gone, the close not yet sent
+            close = await self.orders.submit_close(account, position)
+            outcomes.append(close)
+            stop = cancelled_stop(legs, cancels)
+            if close.state != OrderState.DONE and stop is not None:
+                again = await reprotect(self, n, account, contract, stop, close)
+                if again is not None and again.broker_order_id is not None:
+                    cancelled.add(again.broker_order_id)  # not cancelled with the other orders below
         return outcomes + await self.cancel_working(account, contract, skip=cancelled)
 
     async def cancel_working(

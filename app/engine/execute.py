@@ -410,12 +410,12 @@ class _Execution(AlertRun):
             return got, None if got else f"no working order {where}"
         position = await self.position(account, contract)
         if intent.action == Action.EXIT:
-            got = await self.flatten(account, contract, position)
+            got = await self.flatten(account, contract, position, n=n)
             return got, None if got else f"no open position or working order {where}"
         # reverse: close what is open, then enter the other way with the intent's size
         if position is None:
             return [], f"reverse: no open position {where}; nothing to reverse"
-        got = await self.flatten(account, contract, position)
+        got = await self.flatten(account, contract, position, n=n)
         if not any(o.leg == Leg.CLOSE and o.state == OrderState.DONE for o in got):
             return got, "reverse stopped: the position was not closed, so no new entry was sent"
         if self.stale:
