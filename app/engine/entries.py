@@ -20,6 +20,7 @@ from app.domain.notices import NoticeLevel
 from app.domain.risk import Entry, root_from_contract_id
 from app.engine import notices
 from app.engine.alert_run import AlertRun
+from app.engine.risk_gate import CANNOT_TRADE
 from app.engine.sender import Column
 from app.errors import JournalError
 from app.strategies import StrategyTemplate
@@ -105,7 +106,11 @@ async def passes_gate(
     that cannot give the numbers refuses too: no number, no entry. An order without a bracket,
     not an OCO leg, that only reduces the position is an exit to the gate (never refused)."""
     if run.gate is None:
-        return True
+        if account.can_trade:
+            return True
+        # No gate (a bare executor): canTrade false still refuses, as the gate would.
+        run.refusals.append(f"{account.name}: account {account.name} cannot trade now ({CANNOT_TRADE})")
+        return False
     entry = Entry(
         strategy=run.alert.strategy,
         contract_id=contract.contract_id,
@@ -149,11 +154,6 @@ async def place_oco(
 
     When a leg is not accepted the other is cancelled: half a pair is not what was asked.
     """
-    if not account.can_trade:
-        return (
-            [],
-            f"account {account.name} cannot trade now (the gateway says canTrade false); nothing sent",
-        )
     # One check for the pair, sized to its larger leg: only one of them is meant to fill.
     larger = max((first, second), key=lambda i: i.quantity or 0)
     assert larger.side is not None

@@ -388,11 +388,8 @@ class _Execution(AlertRun):
     ) -> tuple[list[OrderOutcome], str | None]:
         """Send what one intent asks for on one account: sync, entry, cancel, exit or reverse."""
         where = f"in {contract.contract_id} on {account.name}"
-        if not account.can_trade:
-            return (
-                [],
-                f"account {account.name} cannot trade now (the gateway says canTrade false); nothing sent",
-            )
+        # An account the gateway says cannot trade (canTrade false) has its entries refused by
+        # the risk gate (passes_gate: status refused, with that reason); exits still run.
         if isinstance(intent, SyncIntent):
             return await sync(self, n, intent, account, contract)
         if intent.action in (Action.BUY, Action.SELL):
