@@ -60,6 +60,9 @@ class AlertRun:
         self.stale: str | None = None  # how old the alert is when too old for a new entry
         self.withheld = False  # a position sync's entry part was not sent: the alert is stale
         self.refusals: list[str] = []  # entries the risk gate refused, with its reasons
+        # The gate's answers asked before the fan-out's lanes start, by intent index: taken
+        # (once) by place_entry / place_oco instead of asking again (execute.py).
+        self.gate_answers: dict[int, bool] = {}
 
     @property
     def updates(self) -> list[OrderUpdate]:

@@ -52,7 +52,7 @@ async def place_entry(
     first (``gated``: it already did, as an OCO pair); a refused one sends nothing."""
     tag = run.tag(n)
     sent_before = run.sent_before(account.account_id, tag)  # resumed: never gate it again
-    if not gated and not sent_before and not await passes_gate(run, intent, account, side, contract):
+    if not gated and not sent_before and not await _gate(run, n, intent, account, side, contract):
         return []
     bracket = intent.bracket
     managed = bracket is not None and run.template.bracket_mode == "managed"
@@ -97,6 +97,17 @@ async def place_entry(
     if bracket and entry.state == OrderState.REJECTED and entry.broker_order_id:
         return [entry, *await contain_unprotected(run, account, request, entry)]
     return [entry]
+
+
+async def _gate(
+    run: AlertRun, n: int, intent: OrderIntent, account: Account, side: Side, contract: Contract
+) -> bool:
+    """The gate's answer for intent ``n``: the one asked before the fan-out's lanes started
+    (taken once), else asked now (passes_gate)."""
+    answer = run.gate_answers.pop(n, None)
+    if answer is not None:
+        return answer
+    return await passes_gate(run, intent, account, side, contract)
 
 
 async def passes_gate(
@@ -159,7 +170,7 @@ async def place_oco(
     assert larger.side is not None
     prior = run.prior(account.account_id, run.tag(n))
     resumed = prior is not None and prior.oco_group_id is not None
-    if not resumed and not await passes_gate(run, larger, account, larger.side, contract):
+    if not resumed and not await _gate(run, n, larger, account, larger.side, contract):
         return [], None
     if prior is not None and prior.oco_group_id is not None:
         group = prior.oco_group_id  # the pair's group, made by the run before the restart
