@@ -8,18 +8,20 @@ AlertRun and sends through its OrderSession (sender.py).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from app.domain import ids
-from app.domain.enums import OrderState
-from app.domain.models import Account, Alert, Contract, OrderOutcome, Position
+from app.domain.enums import Leg, OrderState
+from app.domain.models import Account, Alert, BrokerOrder, Contract, OrderOutcome, Position
 from app.domain.records import OrderUpdate
 from app.engine.ports import Gateway
 from app.engine.reprotect import cancelled_stop, reprotect
 from app.engine.risk_gate import RiskGate
 from app.engine.runner import JournalRunner
-from app.engine.sender import Column, OrderSession
+from app.engine.sender import Column, OrderSession, row_outcome
 from app.engine.stray_legs import bracket_legs, stand_down_brackets
+from app.errors import GatewayError
 from app.failpoints import failpoint
 
 if TYPE_CHECKING:
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
     from app.strategies import StrategyTemplate
 
 log = logging.getLogger(__name__)
+
+# How far before its cancel a leg cancelled by an earlier run is looked for (Order/search).
+EARLIER_LEGS = timedelta(days=1)
 
 
 class AlertRun:
@@ -123,11 +128,44 @@ class AlertRun:
             close = await self.orders.submit_close(account, position)
             outcomes.append(close)
             stop = cancelled_stop(legs, cancels)
+            if close.state != OrderState.DONE and stop is None and self.orders.prior_rows:
+                stop = await self._stop_cancelled_before(account, contract)
             if close.state != OrderState.DONE and stop is not None:
                 again = await reprotect(self, n, account, contract, stop, close)
                 if again is not None and again.broker_order_id is not None:
                     cancelled.add(again.broker_order_id)  # not cancelled with the other orders below
         return outcomes + await self.cancel_working(account, contract, skip=cancelled)
+
+    async def _stop_cancelled_before(self, account: Account, contract: Contract) -> BrokerOrder | None:
+        """A resumed alert whose earlier run cancelled the position's legs and then died before
+        its close: the stop loss it cancelled, as the gateway reports it (Order/search), or None.
+        A gateway that cannot say is logged: nothing is guessed."""
+        rows = [
+            r
+            for r in self.orders.prior_rows
+            if r.account_id == account.account_id
+            and r.contract_id == contract.contract_id
+            and r.leg == Leg.CANCEL
+            and r.state == OrderState.DONE
+            and r.broker_order_id is not None
+        ]
+        if not rows:
+            return None
+        since = min(r.created_at for r in rows) - EARLIER_LEGS
+        try:
+            orders = await self.gateway.search_orders(account.account_id, since)
+        except GatewayError as exc:
+            log.error(
+                "alert %s: could not read the stop loss cancelled before the restart on %s (%s): "
+                "not placed again",
+                self.alert_id,
+                account.name,
+                exc,
+            )
+            return None
+        cancelled = [o for o in orders if o.broker_order_id in {r.broker_order_id for r in rows}]
+        done = [row_outcome(r) for r in rows]
+        return cancelled_stop(cancelled, done)
 
     async def cancel_working(
         self, account: Account, contract: Contract, *, skip: set[int] | None = None

@@ -27,7 +27,7 @@ REPROTECTED = "bracket.reprotected"
 
 
 def reprotected(env: Env) -> list[Any]:
-    return [e for e in env.journal.events() if e.kind == REPROTECTED]
+    return [e for e in env.journal.events(limit=1000) if e.kind == REPROTECTED]
 
 
 def rsl_places(env: Env) -> list[dict[str, Any]]:
@@ -118,3 +118,31 @@ async def test_a_crash_between_the_cancels_and_the_close_is_not_left_naked(tmp_p
             assert env.sim.open_positions(AUTO_OCO_ACCOUNT_ID) == []
             assert working(env, AUTO_OCO_ACCOUNT_ID, contract_id) == set()
             assert len(env.sim.requests_to("Position/closeContract")) == 1  # closed once
+
+
+async def test_a_crash_after_the_cancels_then_a_refused_close_places_the_stop_loss_again(
+    tmp_path: Path,
+) -> None:
+    async with simulator() as sim:
+        settings = settings_on(sim, tmp_path)
+        async with on_sim(settings, tmp_path, sim) as env:
+            alert_id, contract_id = await bracketed(env)
+            stop = stop_of(env, alert_id)
+            with arm("flatten.legs_cancelled"), pytest.raises(FailpointCrash):
+                await env.send("mnq-exit", EXIT_ALERT)
+            [exit_alert] = env.journal.recent_alerts(limit=1)
+        sim.state.faults.fail_next(1, "Position/closeContract")  # the resumed run's close: not done
+        async with on_sim(settings, tmp_path, sim) as env:
+
+            async def reprotected_once() -> Any:
+                found = reprotected(env)
+                assert len(found) == 1, found
+                return found[0]
+
+            event = await eventually(reprotected_once, timeout_s=30)
+            assert event.alert_id == exit_alert.id and "placed again" in event.message
+            assert len(env.sim.open_positions(AUTO_OCO_ACCOUNT_ID)) == 1  # the close did not go
+            [order_id] = working(env, AUTO_OCO_ACCOUNT_ID, contract_id)
+            again = env.sim.orders[order_id]
+            assert (again.type, again.side, again.stop_price) == (stop.type, stop.side, stop.stop_price)
+            assert len(rsl_places(env)) == 1
