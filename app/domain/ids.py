@@ -8,7 +8,8 @@ never make a second order. The gateway appends ``-SL``/``-TP`` for native bracke
 (reference/projectx-api.md §6.3); the base stays well under 60 characters. The bridge's own
 protective orders add ``-MSL``/``-MTP`` (managed stop loss / take profit; ``-MSL2``, ``-MSL3`` … when
 a leg that never reached the gateway is placed again after a restart) and ``-FL`` (a market order
-that takes back contracts: an unprotected entry, an OCO over-fill).
+that takes back contracts: an unprotected entry, an OCO over-fill), and ``-RSL`` (a stop loss placed
+again after an exit cancelled the legs but its close did not go through).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import re
 
 _TAG = re.compile(
-    r"^tvb-(?P<instance>[a-z0-9]+)-(?P<alert_id>\d+)-(?P<n>\d+)(?P<suffix>(?:-SL|-TP|-MSL\d*|-MTP\d*)?(?:-FL)?)$"
+    r"^tvb-(?P<instance>[a-z0-9]+)-(?P<alert_id>\d+)-(?P<n>\d+)(?P<suffix>(?:-SL|-TP|-MSL\d*|-MTP\d*|-RSL)?(?:-FL)?)$"
 )
 
 
@@ -39,6 +40,12 @@ def flatten_tag(entry_tag: str) -> str:
     """The tag of the market order that takes back contracts of ``entry_tag``: an entry the
     gateway left unprotected, or the excess when both legs of an OCO pair filled."""
     return f"{entry_tag}-FL"
+
+
+def reprotect_tag(intent_tag: str) -> str:
+    """The tag of the stop loss placed again by intent ``intent_tag`` (an exit, reverse or
+    target position) whose close did not go through after it cancelled the position's legs."""
+    return f"{intent_tag}-RSL"
 
 
 def managed_stop_loss_tag(entry_tag: str, attempt: int = 1) -> str:

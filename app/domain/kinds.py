@@ -41,6 +41,9 @@ class EventKind(StrEnum):
     BRACKET_VERIFIED = "bracket.verified"
     # a leg cancelled because the account is flat in its contract (app/engine/stray_legs.py)
     STRAY_LEG_CANCELLED = "bracket.stray_leg_cancelled"
+    # an exit cancelled the position's legs, its close did not go through: the stop loss is
+    # placed again (app/engine/reprotect.py)
+    BRACKET_REPROTECTED = "bracket.reprotected"
     # OCO groups (one per OcoState change, plus the legs' own steps)
     OCO_PLACED = "oco.placed"
     OCO_RESUMED = "oco.resumed"

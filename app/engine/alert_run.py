@@ -8,23 +8,30 @@ AlertRun and sends through its OrderSession (sender.py).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from app.domain import ids
-from app.domain.enums import OrderState
-from app.domain.models import Account, Alert, Contract, OrderOutcome, Position
+from app.domain.enums import Leg, OrderState
+from app.domain.models import Account, Alert, BrokerOrder, Contract, OrderOutcome, Position
 from app.domain.records import OrderUpdate
 from app.engine.ports import Gateway
+from app.engine.reprotect import cancelled_stop, reprotect
 from app.engine.risk_gate import RiskGate
 from app.engine.runner import JournalRunner
-from app.engine.sender import Column, OrderSession
+from app.engine.sender import Column, OrderSession, row_outcome
 from app.engine.stray_legs import bracket_legs, stand_down_brackets
+from app.errors import GatewayError
+from app.failpoints import failpoint
 
 if TYPE_CHECKING:
     from app.journal import Journal, OrderRecord
     from app.strategies import StrategyTemplate
 
 log = logging.getLogger(__name__)
+
+# How far before its cancel a leg cancelled by an earlier run is looked for (Order/search).
+EARLIER_LEGS = timedelta(days=1)
 
 
 class AlertRun:
@@ -58,6 +65,9 @@ class AlertRun:
         self.stale: str | None = None  # how old the alert is when too old for a new entry
         self.withheld = False  # a position sync's entry part was not sent: the alert is stale
         self.refusals: list[str] = []  # entries the risk gate refused, with its reasons
+        # The gate's answers asked before the fan-out's lanes start, by intent index: taken
+        # (once) by place_entry / place_oco instead of asking again (execute.py).
+        self.gate_answers: dict[int, bool] = {}
 
     @property
     def updates(self) -> list[OrderUpdate]:
@@ -87,15 +97,19 @@ class AlertRun:
         return next((p for p in positions if p.contract_id == contract.contract_id), None)
 
     async def flatten(
-        self, account: Account, contract: Contract, position: Position | None
+        self, account: Account, contract: Contract, position: Position | None, *, n: int = 0
     ) -> list[OrderOutcome]:
         """Cancel the position's bracket legs, close the position, then cancel the other
-        working orders of that contract.
+        working orders of that contract. ``n``: the intent's index (the tag of a stop loss
+        placed again).
 
         Position/closeContract leaves the legs working (projectx-api.md §13.1): cancelled
         after the close, a leg could fill in between into a naked opposite position. The
         contract's managed brackets are stood down first, so protection does not answer the
-        cancelled stop loss by placing it again or closing the position itself.
+        cancelled stop loss by placing it again or closing the position itself. A close that
+        does not go through (refused, or its outcome unknown and not found done) while the
+        gateway still lists the position has the cancelled stop loss placed again
+        (app/engine/reprotect.py): never a position left without it.
         """
         outcomes: list[OrderOutcome] = []
         cancelled: set[int] = set()
@@ -105,13 +119,53 @@ class AlertRun:
             if legs:
                 note = f"closed by alert {self.alert_id}: its legs are cancelled first"
                 await stand_down_brackets(self.runner, account.account_id, contract.contract_id, note)
+            cancels: list[OrderOutcome] = []
             for leg in legs:
-                outcomes += await self.orders.submit_cancel(
-                    account, contract.contract_id, leg.broker_order_id
-                )
+                cancels += await self.orders.submit_cancel(account, contract.contract_id, leg.broker_order_id)
                 cancelled.add(leg.broker_order_id)
-            outcomes.append(await self.orders.submit_close(account, position))
+            outcomes += cancels
+            failpoint("flatten.legs_cancelled")  # the legs are gone, the close not yet sent
+            close = await self.orders.submit_close(account, position)
+            outcomes.append(close)
+            stop = cancelled_stop(legs, cancels)
+            if close.state != OrderState.DONE and stop is None and self.orders.prior_rows:
+                stop = await self._stop_cancelled_before(account, contract)
+            if close.state != OrderState.DONE and stop is not None:
+                again = await reprotect(self, n, account, contract, stop, close)
+                if again is not None and again.broker_order_id is not None:
+                    cancelled.add(again.broker_order_id)  # not cancelled with the other orders below
         return outcomes + await self.cancel_working(account, contract, skip=cancelled)
+
+    async def _stop_cancelled_before(self, account: Account, contract: Contract) -> BrokerOrder | None:
+        """A resumed alert whose earlier run cancelled the position's legs and then died before
+        its close: the stop loss it cancelled, as the gateway reports it (Order/search), or None.
+        A gateway that cannot say is logged: nothing is guessed."""
+        rows = [
+            r
+            for r in self.orders.prior_rows
+            if r.account_id == account.account_id
+            and r.contract_id == contract.contract_id
+            and r.leg == Leg.CANCEL
+            and r.state == OrderState.DONE
+            and r.broker_order_id is not None
+        ]
+        if not rows:
+            return None
+        since = min(r.created_at for r in rows) - EARLIER_LEGS
+        try:
+            orders = await self.gateway.search_orders(account.account_id, since)
+        except GatewayError as exc:
+            log.error(
+                "alert %s: could not read the stop loss cancelled before the restart on %s (%s): "
+                "not placed again",
+                self.alert_id,
+                account.name,
+                exc,
+            )
+            return None
+        cancelled = [o for o in orders if o.broker_order_id in {r.broker_order_id for r in rows}]
+        done = [row_outcome(r) for r in rows]
+        return cancelled_stop(cancelled, done)
 
     async def cancel_working(
         self, account: Account, contract: Contract, *, skip: set[int] | None = None

@@ -246,7 +246,12 @@ class Bridge:
         journal = self.runner.journal
         rows = await self.runner.run(journal.orders_in_states, [OrderState.SUBMITTING, OrderState.UNKNOWN])
         unsettled = await self.runner.run(journal.unsettled_alerts)
-        by_account = self.recovery.plan(rows)
+        # The accounts of an alert a crash left unsettled recover too (their protection resumed
+        # before the alert's run resumes): an exit that died between cancelling a position's legs
+        # and closing it finds the stop loss protection restored, never races it.
+        earlier = [a.id for a in unsettled if a.id is not None]
+        held = await self.runner.run(journal.orders_of_alerts, earlier) if earlier else []
+        by_account = self.recovery.plan(rows, also={r.account_id for r in held})
         if rows or unsettled:
             log.warning(
                 "recovering after a restart: %d order(s) left SUBMITTING or UNKNOWN on %d account(s), "

@@ -20,6 +20,7 @@ from app.domain.notices import NoticeLevel
 from app.domain.risk import Entry, root_from_contract_id
 from app.engine import notices
 from app.engine.alert_run import AlertRun
+from app.engine.risk_gate import CANNOT_TRADE
 from app.engine.sender import Column
 from app.errors import JournalError
 from app.strategies import StrategyTemplate
@@ -51,7 +52,7 @@ async def place_entry(
     first (``gated``: it already did, as an OCO pair); a refused one sends nothing."""
     tag = run.tag(n)
     sent_before = run.sent_before(account.account_id, tag)  # resumed: never gate it again
-    if not gated and not sent_before and not await passes_gate(run, intent, account, side, contract):
+    if not gated and not sent_before and not await _gate(run, n, intent, account, side, contract):
         return []
     bracket = intent.bracket
     managed = bracket is not None and run.template.bracket_mode == "managed"
@@ -98,6 +99,17 @@ async def place_entry(
     return [entry]
 
 
+async def _gate(
+    run: AlertRun, n: int, intent: OrderIntent, account: Account, side: Side, contract: Contract
+) -> bool:
+    """The gate's answer for intent ``n``: the one asked before the fan-out's lanes started
+    (taken once), else asked now (passes_gate)."""
+    answer = run.gate_answers.pop(n, None)
+    if answer is not None:
+        return answer
+    return await passes_gate(run, intent, account, side, contract)
+
+
 async def passes_gate(
     run: AlertRun, intent: OrderIntent, account: Account, side: Side, contract: Contract
 ) -> bool:
@@ -105,7 +117,11 @@ async def passes_gate(
     that cannot give the numbers refuses too: no number, no entry. An order without a bracket,
     not an OCO leg, that only reduces the position is an exit to the gate (never refused)."""
     if run.gate is None:
-        return True
+        if account.can_trade:
+            return True
+        # No gate (a bare executor): canTrade false still refuses, as the gate would.
+        run.refusals.append(f"{account.name}: account {account.name} cannot trade now ({CANNOT_TRADE})")
+        return False
     entry = Entry(
         strategy=run.alert.strategy,
         contract_id=contract.contract_id,
@@ -149,17 +165,12 @@ async def place_oco(
 
     When a leg is not accepted the other is cancelled: half a pair is not what was asked.
     """
-    if not account.can_trade:
-        return (
-            [],
-            f"account {account.name} cannot trade now (the gateway says canTrade false); nothing sent",
-        )
     # One check for the pair, sized to its larger leg: only one of them is meant to fill.
     larger = max((first, second), key=lambda i: i.quantity or 0)
     assert larger.side is not None
     prior = run.prior(account.account_id, run.tag(n))
     resumed = prior is not None and prior.oco_group_id is not None
-    if not resumed and not await passes_gate(run, larger, account, larger.side, contract):
+    if not resumed and not await _gate(run, n, larger, account, larger.side, contract):
         return [], None
     if prior is not None and prior.oco_group_id is not None:
         group = prior.oco_group_id  # the pair's group, made by the run before the restart

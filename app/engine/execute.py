@@ -38,7 +38,7 @@ from app.domain.staleness import (
 )
 from app.engine.accounts import AccountDirectory
 from app.engine.alert_run import AlertRun
-from app.engine.entries import place_entry, place_oco, plain
+from app.engine.entries import passes_gate, place_entry, place_oco, plain
 from app.engine.outcomes import alert_status
 from app.engine.ports import Gateway, Notifier
 from app.engine.reconcile import Reconciler
@@ -251,6 +251,9 @@ class _Execution(AlertRun):
         for n in range(0, len(intents), 2 if oco else 1):
             lanes.setdefault(accounts[n].account_id, []).append(n)
         done: dict[int, tuple[list[OrderOutcome], str | None, bool]] = {}
+        # Every account's first entry is checked by the risk gate before any lane sends, so no
+        # account's order leaves before another account of the alert is found refused.
+        await self._gate_first_entries([steps[0] for steps in lanes.values()], intents, accounts, contract)
 
         async def lane(steps: list[int]) -> None:
             for n in steps:
@@ -281,6 +284,37 @@ class _Execution(AlertRun):
         failures = [o.message for o in outcomes if o.message and not _ok(o)]
         reason = "; ".join(self.refusals + notes + failures) or None
         return await self._settle(status, outcomes, reason, ticker, contract_id)
+
+    async def _gate_first_entries(
+        self, firsts: list[int], intents: list[OrderIntent], accounts: list[Account], contract: Contract
+    ) -> None:
+        """Ask the risk gate about each lane's first step when it is an entry (a buy or sell,
+        or an OCO pair by its larger leg), before any lane starts; the answers wait in
+        ``gate_answers`` for place_entry / place_oco. Exits are never gated; a reverse or a
+        position sync is gated in its lane, once its position is read; a stale alert's entries
+        are judged in the lane (only those that reduce the position are sent, never refused);
+        a resumed alert's order the earlier run wrote is left to its lane. Raises
+        JournalError (a gateway error leaves the account to be asked in its lane)."""
+        if self.stale:
+            return
+        for n in firsts:
+            intent, account = intents[n], accounts[n]
+            if isinstance(intent, SyncIntent) or intent.action not in (Action.BUY, Action.SELL):
+                continue
+            if self.prior(account.account_id, self.tag(n)) is not None:
+                continue  # resumed: its lane decides, as place_entry / place_oco do
+            if self.template.kind == "oco":
+                intent = max((intent, intents[n + 1]), key=lambda i: i.quantity or 0)
+                assert intent.side is not None
+                side = intent.side
+            else:
+                side = Side.BUY if intent.action == Action.BUY else Side.SELL
+            try:
+                self.gate_answers[n] = await passes_gate(self, intent, account, side, contract)
+            except GatewayError as exc:  # the position a reducing order would reduce: unread
+                log.warning(
+                    "alert %s: gate of %s asked again in its lane: %s", self.alert_id, account.name, exc
+                )
 
     async def _account_step(
         self, n: int, intents: list[OrderIntent], account: Account, contract: Contract, *, oco: bool
@@ -388,11 +422,8 @@ class _Execution(AlertRun):
     ) -> tuple[list[OrderOutcome], str | None]:
         """Send what one intent asks for on one account: sync, entry, cancel, exit or reverse."""
         where = f"in {contract.contract_id} on {account.name}"
-        if not account.can_trade:
-            return (
-                [],
-                f"account {account.name} cannot trade now (the gateway says canTrade false); nothing sent",
-            )
+        # An account the gateway says cannot trade (canTrade false) has its entries refused by
+        # the risk gate (passes_gate: status refused, with that reason); exits still run.
         if isinstance(intent, SyncIntent):
             return await sync(self, n, intent, account, contract)
         if intent.action in (Action.BUY, Action.SELL):
@@ -410,12 +441,12 @@ class _Execution(AlertRun):
             return got, None if got else f"no working order {where}"
         position = await self.position(account, contract)
         if intent.action == Action.EXIT:
-            got = await self.flatten(account, contract, position)
+            got = await self.flatten(account, contract, position, n=n)
             return got, None if got else f"no open position or working order {where}"
         # reverse: close what is open, then enter the other way with the intent's size
         if position is None:
             return [], f"reverse: no open position {where}; nothing to reverse"
-        got = await self.flatten(account, contract, position)
+        got = await self.flatten(account, contract, position, n=n)
         if not any(o.leg == Leg.CLOSE and o.state == OrderState.DONE for o in got):
             return got, "reverse stopped: the position was not closed, so no new entry was sent"
         if self.stale:

@@ -285,6 +285,37 @@ def protected(case: Unprotected) -> Notice:
     )
 
 
+def close_not_done(
+    *,
+    account: str,
+    contract_id: str,
+    side: Side,
+    size: int,
+    what: str,
+    strategy: str = "",
+    key: str,
+) -> Notice:
+    """An exit cancelled a position's stop loss and take profit, then its close did not go
+    through: the position is still open (critical), ``what`` the bridge did about it. ``side``
+    of the position (BUY = long), ``size`` in contracts."""
+    contract = contract_words(contract_id)
+    held = f"{_position_side(side)} {size} {contract}"
+    return Notice(
+        kind=NoticeKind.UNPROTECTED,
+        title=f"Exit not done on {account}: {held} still open",
+        body=(
+            f"{account}{_strategy_words(strategy)}: the exit cancelled the stop loss and take "
+            f"profit of {held}, then the close did not go through. {what}. Check the position on "
+            f"the platform now and close it there if you still want out; {FLATTEN_ADVICE}."
+        ),
+        level=NoticeLevel.CRITICAL,
+        key=key,
+        account=account,
+        strategy=strategy,
+        contract=contract,
+    )
+
+
 def _position_side(side: Side | None) -> str:
     if side is None:
         return ""

@@ -48,11 +48,15 @@ class Recovery:
         self._protecting = asyncio.Lock()
         self._waiting: dict[int, asyncio.Event] = {}
 
-    def plan(self, rows: Iterable[OrderRecord]) -> dict[int, list[OrderRecord]]:
-        """Mark the accounts of these unfinished rows as recovering; return the rows by account."""
+    def plan(self, rows: Iterable[OrderRecord], *, also: Iterable[int] = ()) -> dict[int, list[OrderRecord]]:
+        """Mark the accounts of these unfinished rows as recovering, and the accounts ``also``
+        (those of the alerts left unsettled: nothing to settle, their protection resumed first);
+        return the rows by account."""
         by_account: dict[int, list[OrderRecord]] = defaultdict(list)
         for row in rows:
             by_account[row.account_id].append(row)
+        for account_id in also:
+            by_account.setdefault(account_id, [])  # no rows: its protection resumes first
         for account_id in by_account:
             self._waiting.setdefault(account_id, asyncio.Event())
         return dict(by_account)

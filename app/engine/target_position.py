@@ -85,13 +85,13 @@ async def _sync_orders(
     if delta == 0:
         return [], f"already at the target position {_words(target)} {where}"
     if target == 0:
-        return await run.flatten(account, contract, position), None
+        return await run.flatten(account, contract, position, n=n), None
     grow = current == 0 or (current * target > 0 and abs(target) > abs(current))
     if position is not None and current * target > 0 and not grow and too_large is None:
         return [await _reduce(run, n, account, contract, position.side.opposite, abs(delta))], None
     got: list[OrderOutcome] = []
     if not grow:  # crossing zero, or shrinking under protection larger than what is left
-        got = await run.flatten(account, contract, position)
+        got = await run.flatten(account, contract, position, n=n)
         if not any(o.leg == Leg.CLOSE and o.state == OrderState.DONE for o in got):
             return got, f"sync stopped {where}: the position was not closed, so no new entry was sent"
     size = abs(delta) if grow else abs(target)

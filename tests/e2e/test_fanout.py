@@ -4,8 +4,9 @@ the others; a crash in the middle of the fan-out leaves no account doubled and n
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +167,41 @@ async def test_one_accounts_unknown_outcome_is_reconciled_while_the_others_fill(
             r for r in rows if OrderState.UNKNOWN in [h.state for h in env.journal.order_history(r.id)]
         ]
         assert len(unknown) == 1
+
+
+async def test_every_accounts_risk_gate_answers_before_the_first_order_leaves(tmp_path: Path) -> None:
+    async with await fan_env(tmp_path) as env:
+        env.sim.add_practice_accounts(4)
+        assert (await env.send(STRATEGY, alert_body("buy", 1))).json()["status"] == "executed"
+        ids = account_ids(env)
+        locked = "SIM-EXTRA-4"  # the last account of the template: its lane starts last
+        until = datetime.now(UTC) + timedelta(hours=1)
+        env.journal.lock_account(ids[locked], locked, reason="test lockout", until=until, by="test")
+        bridge = env.runtime.bridge
+        await bridge.gate.refresh_lockouts()
+        steps: list[str] = []
+        check, place = bridge.gate.check, bridge.gateway.place_order
+
+        async def slow_check(account: Any, *args: Any, **kwargs: Any) -> str | None:
+            if account.name == locked:
+                await asyncio.sleep(0.3)  # a slow journal: per lane, the others' orders would leave now
+            refusal = await check(account, *args, **kwargs)
+            steps.append(f"gate {account.name}")
+            return refusal
+
+        async def recorded_place(request: Any) -> int:
+            steps.append(f"place {request.account_id}")
+            return await place(request)
+
+        bridge.gate.check = slow_check  # type: ignore[method-assign]
+        bridge.gateway.place_order = recorded_place  # type: ignore[method-assign]
+
+        answer = (await env.send(STRATEGY, alert_body("sell", 2))).json()
+
+        assert answer["status"] == "partial", answer
+        assert answer["reason"].count(f"{locked}: account {locked} is locked") == 1, answer
+        first_place = next(i for i, s in enumerate(steps) if s.startswith("place"))
+        assert sorted(steps[:first_place]) == sorted(f"gate {n}" for n in ACCOUNTS), steps
+        assert all(s.startswith("place") for s in steps[first_place:]), steps  # each gate asked once
+        placed = sorted(int(s.split()[1]) for s in steps[first_place:])
+        assert placed == sorted(ids[n] for n in ACCOUNTS if n != locked)  # the others, once each

@@ -170,14 +170,19 @@ async def test_can_trade_false_refuses_entries_with_that_reason(tmp_path: Path) 
             return not next(a for a in accounts if a.account_id == AUTO_OCO).can_trade
 
         await eventually(switched_off)
-        sent = len(env.place_requests())
-        reply = (await env.send("any", await order(env))).json()
-        # execute.py answers before the gate (status noop, nothing sent); the gate says the same.
+        # The risk gate refuses the entry with its reason: status refused (it was noop, answered
+        # before the gate, until issue 17), nothing sent.
+        reason = await refused(env, "any", await order(env))
         assert (
-            reply["reason"]
-            == f"account {NAME} cannot trade now (the gateway says canTrade false); nothing sent"
+            reason
+            == f"{NAME}: account {NAME} cannot trade now (the gateway says canTrade false); exits still run"
         )
-        assert reply["orders"] == [] and len(env.place_requests()) == sent
+        # Exits still run on such an account: a position opened by hand is closed by an exit alert.
+        await by_hand(env)
+        await caught_up(env)
+        reply = (await env.send("any", await order(env, "exit"))).json()
+        assert reply["status"] == "executed", reply
+        assert env.sim.open_positions(AUTO_OCO) == []
 
         async def shown() -> bool:  # the strip (every page) says so
             [account] = (await strip_snapshot(env.runtime))["accounts"]
