@@ -33,7 +33,7 @@ T = TypeVar("T")
 
 
 async def eventually(
-    check: Callable[[], Awaitable[T]], *, timeout_s: float = 5.0, interval_s: float = 0.02
+    check: Callable[[], Awaitable[T]], *, timeout_s: float = 10.0, interval_s: float = 0.02
 ) -> T:
     """Poll ``check`` until it returns a truthy value (returned) or raises no AssertionError.
 

@@ -84,6 +84,9 @@ async def status_snapshot(runtime: Runtime) -> dict[str, Any]:
         "hub": {**hub_json(hub.state), "following": bridge.follower.following().data()}
         if hub is not None
         else None,
+        "market_hub": {**hub_json(runtime.market.hub.state), "contracts": runtime.market.hub.contract_ids}
+        if runtime.market is not None
+        else None,
         "tunnel": await bridge.runner.run(tunnel_status, runtime),
         "alarm": alarm.data() if alarm is not None else None,
         "last_shutdown": shutdown_json(bridge.last_shutdown, watchdog.left_open if watchdog else None),

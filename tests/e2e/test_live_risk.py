@@ -54,7 +54,9 @@ async def test_a_quote_past_the_daily_loss_limit_locks_and_flattens_without_a_ba
         contract = await contract_id(env)
         await executed(env, "any", await order(env, quantity=2))  # long 2 at 21500.00
         await quoted(env, contract)
-        assert (await status_snapshot(env.runtime))["risk"]["prices"]["kind"] == "quotes"
+        status = await status_snapshot(env.runtime)
+        assert status["risk"]["prices"]["kind"] == "quotes"
+        assert status["market_hub"]["connected"] and status["market_hub"]["contracts"] == [contract]
         bars = bar_reads(env)
 
         env.sim.set_price(contract, Decimal("21420.00"))  # -80 points × 2 × 2 USD = -320 USD open
@@ -108,7 +110,9 @@ async def test_with_the_market_hub_down_the_bars_price_the_limits_and_the_page_s
             return not market.hub.book.live
 
         await eventually(down, timeout_s=10)
-        prices = (await status_snapshot(env.runtime))["risk"]["prices"]
+        status = await status_snapshot(env.runtime)
+        assert not status["market_hub"]["connected"]
+        prices = status["risk"]["prices"]
         assert prices == {
             "kind": "bars",
             "detail": "the Market Hub is down: one-minute bars until it is back",

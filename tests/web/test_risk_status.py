@@ -85,7 +85,7 @@ async def _market(web: Web, action: str, quantity: int, price: str) -> None:
     body = {"ticker": "MNQ1!", "action": action, "quantity": str(quantity), "price": price, "time": ""}
     reply = (await web.env.send("mnq-market", json.dumps(body))).json()
     assert reply["status"] == "executed", reply
-    await eventually(lambda: _filled(web, reply["alert_id"]), timeout_s=5)
+    await eventually(lambda: _filled(web, reply["alert_id"]))
 
 
 async def _filled(web: Web, alert_id: int) -> bool:
@@ -102,7 +102,7 @@ async def _losing_day(web: Web) -> None:
     async def settled() -> bool:
         return any(s.balance == Decimal("49978.89") for s in web.env.journal.account_states())
 
-    await eventually(settled, timeout_s=5)
+    await eventually(settled)
 
 
 async def test_api_status_shows_every_limit_with_the_days_numbers_after_fills(page: Web) -> None:
@@ -293,3 +293,14 @@ async def test_a_lockout_is_a_red_banner_on_every_page_until_unlocked(page: Web)
         assert 'id="lockout-banner"' not in (await page.client.get(path)).text, path
     [account] = (await _risk(page))["accounts"]
     assert account["lockout"] is None
+
+
+async def test_the_status_page_says_how_open_positions_are_priced(page: Web) -> None:
+    # This bridge runs without the Market Hub: the page says so, and that a limit may be passed
+    # by a fast market before a bar shows it (tests/e2e/test_live_risk.py: the live case).
+    text = _text((await page.client.get("/status")).text)
+
+    assert (
+        "Market Hub off (gateway.market_hub = false): risk prices open positions at one-minute bars" in text
+    )
+    assert "Prices: one-minute bars (the Market Hub is off (gateway.market_hub = false))" in text
