@@ -81,6 +81,7 @@ async def _risk(web: Web) -> dict[str, Any]:
 async def _market(web: Web, action: str, quantity: int, price: str) -> None:
     """Move the simulator's MNQ to ``price``, send an mnq-market alert there, wait for its fill."""
     contract = await web.env.runtime.bridge.gateway.contract("MNQ1!")
+    web.env.sim.walk_ticks = 0  # only set_price moves it: the fill is at ``price`` however slow the machine
     web.env.sim.set_price(contract.contract_id, Decimal(price))
     body = {"ticker": "MNQ1!", "action": action, "quantity": str(quantity), "price": price, "time": ""}
     reply = (await web.env.send("mnq-market", json.dumps(body))).json()
