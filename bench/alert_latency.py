@@ -59,6 +59,22 @@ def start_sim(work: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     return start([sys.executable, "-m", "app.cli", "sim", *args], work, work / "sim.log")
 
 
+def bridge_settings(sim_port: int, bridge_port: int, webhook_port: int, gateway: str = "") -> str:
+    """tvbridge.toml for ``tvbridge serve`` on the simulator at 127.0.0.1:``sim_port`` as a
+    "custom" gateway, its rate limit raised so that it never paces a bench; ``gateway``: more
+    ``[gateway]`` lines. Append further tables to it."""
+    return (
+        "[gateway]\n"
+        'kind = "custom"\n'
+        f'api_url = "http://127.0.0.1:{sim_port}"\n'
+        f'user_hub_url = "ws://127.0.0.1:{sim_port}/hubs/user"\n'
+        'username = "bench"\napi_key = "bench"\n'
+        "rate_limit_per_minute = 1000000\n"
+        f"{gateway}"
+        f"[server]\nport = {bridge_port}\nwebhook_port = {webhook_port}\n"
+    )
+
+
 def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, *, method: str = "GET") -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -185,13 +201,7 @@ def main() -> None:
     webhook_port = free_port()  # the webhook listener: what TradingView reaches through a tunnel
     sim_url = f"http://127.0.0.1:{sim_port}"
     (work / "tvbridge.toml").write_text(
-        "[gateway]\n"
-        'kind = "custom"\n'
-        f'api_url = "{sim_url}"\n'
-        f'user_hub_url = "ws://127.0.0.1:{sim_port}/hubs/user"\n'
-        'username = "bench"\napi_key = "bench"\n'
-        "rate_limit_per_minute = 1000000\n"
-        f"[server]\nport = {bridge_port}\nwebhook_port = {webhook_port}\n"
+        bridge_settings(sim_port, bridge_port, webhook_port)
         + (notify_settings(hung.getsockname()[1] if hung else free_port()) if args.notify else "")
     )
     python = sys.executable

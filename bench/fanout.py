@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from alert_latency import free_port, pct, start, start_sim, wait_ready  # noqa: E402
+from alert_latency import bridge_settings, free_port, pct, start, start_sim, wait_ready  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "bench-secret-0123456789abcdef"
@@ -69,15 +69,7 @@ def main() -> None:
     (work / "webhook_secrets.toml").write_text(f'fan-1 = "{SECRET}"\nfan-5 = "{SECRET}"\n')
     sim_port, bridge_port, webhook_port = free_port(), free_port(), free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
-    (work / "tvbridge.toml").write_text(
-        "[gateway]\n"
-        'kind = "custom"\n'
-        f'api_url = "{sim_url}"\n'
-        f'user_hub_url = "ws://127.0.0.1:{sim_port}/hubs/user"\n'
-        'username = "bench"\napi_key = "bench"\n'
-        "rate_limit_per_minute = 1000000\n"
-        f"[server]\nport = {bridge_port}\nwebhook_port = {webhook_port}\n"
-    )
+    (work / "tvbridge.toml").write_text(bridge_settings(sim_port, bridge_port, webhook_port))
     python = sys.executable
     processes = []
     results: dict[str, list[float]] = {"fan-1": [], "fan-5": []}

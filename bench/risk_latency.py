@@ -51,7 +51,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from alert_latency import free_port, pct, start, start_sim, wait_ready  # noqa: E402
+from alert_latency import bridge_settings, free_port, pct, start, start_sim, wait_ready  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 LOSS_LIMIT = 200  # USD, [risk] daily_loss_limit
@@ -230,17 +230,13 @@ def main() -> None:
     )
     sim_port, bridge_port, webhook_port = free_port(), free_port(), free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
-    (work / "tvbridge.toml").write_text(
-        "[gateway]\n"
-        'kind = "custom"\n'
-        f'api_url = "{sim_url}"\n'
-        f'user_hub_url = "ws://127.0.0.1:{sim_port}/hubs/user"\n'
+    market = (
         f"market_hub = {'false' if args.no_market_hub else 'true'}\n"
         f'market_hub_url = "ws://127.0.0.1:{sim_port}/hubs/market"\n'
-        'username = "bench"\napi_key = "bench"\n'
-        "rate_limit_per_minute = 1000000\n"
-        f"[server]\nport = {bridge_port}\nwebhook_port = {webhook_port}\n"
-        f"[risk]\ndaily_loss_limit = {LOSS_LIMIT}\nflatten_on_lockout = true\n"
+    )
+    (work / "tvbridge.toml").write_text(
+        bridge_settings(sim_port, bridge_port, webhook_port, market)
+        + f"[risk]\ndaily_loss_limit = {LOSS_LIMIT}\nflatten_on_lockout = true\n"
     )
     journal = work / "tvbridge.db"
     python = sys.executable

@@ -20,12 +20,12 @@ import time
 from collections.abc import Callable, Iterable
 
 from app.domain.events import AccountEvent, Fill, GatewayEvent, PositionEvent
+from app.engine.loops import stop_loop
 from app.engine.risk_monitor import RiskMonitor
 
 log = logging.getLogger(__name__)
 
 LIVE_GAP_S = 0.2  # at most one pass of checks this often, however fast the quotes come
-STOP_TIMEOUT_S = 5.0  # the longest stop() waits for a pass under way to end
 
 
 class LiveRisk:
@@ -48,15 +48,8 @@ class LiveRisk:
 
     async def stop(self) -> None:
         if self._task is not None:
-            # The flag as well as the cancel: on Python 3.11 a cancel that meets a finishing
-            # asyncio.wait_for below check_now can be swallowed (CPython gh-86296); the loop then
-            # ends at its next turn, and this wait is bounded anyway.
-            self._stopping = True
-            self._wake.set()
-            self._task.cancel()
-            await asyncio.wait({self._task}, timeout=STOP_TIMEOUT_S)
-            if not self._task.done():
-                log.error("live risk checks did not stop within %g s", STOP_TIMEOUT_S)
+            self._stopping = True  # the loop ends at its next turn even if the cancel is lost
+            await stop_loop(self._task, self._wake, "the live risk checks")
             self._task = None
 
     def on_quote(self, contract_id: str) -> None:

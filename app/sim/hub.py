@@ -20,7 +20,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from starlette.requests import Request
@@ -355,24 +355,22 @@ def hub_faults(state: SimState) -> HubFaults:
     return faults
 
 
-def _server(state: SimState) -> _UserHubServer:
-    return hub_faults(state)._hub
-
-
-async def _negotiate(request: Request) -> Response:
-    return await _server(request.app.state.sim).negotiate(request)
-
-
-async def _user_hub(websocket: WebSocket) -> None:
-    await _server(websocket.app.state.sim).serve(websocket)
-
-
 def hub_routes() -> list[BaseRoute]:
     """The User Hub's routes, to mount before the REST catch-all (the app's ``state.sim``)."""
-    return [
-        Route(HUB_PATH + "/negotiate", _negotiate, methods=["POST"]),
-        WebSocketRoute(HUB_PATH, _user_hub),
-    ]
+    return mount_hub(HUB_PATH, lambda state: hub_faults(state)._hub)
+
+
+def mount_hub(path: str, server: Callable[[SimState], _UserHubServer]) -> list[BaseRoute]:
+    """A hub's routes at ``path`` (``/negotiate`` and the WebSocket); ``server(state)`` is the
+    hub of the app's ``state.sim``."""
+
+    async def negotiate(request: Request) -> Response:
+        return await server(request.app.state.sim).negotiate(request)
+
+    async def serve(websocket: WebSocket) -> None:
+        await server(websocket.app.state.sim).serve(websocket)
+
+    return [Route(path + "/negotiate", negotiate, methods=["POST"]), WebSocketRoute(path, serve)]
 
 
 class _RedactTokens(logging.Filter):

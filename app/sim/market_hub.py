@@ -22,12 +22,9 @@ from collections.abc import Coroutine
 from decimal import Decimal
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.websockets import WebSocket
+from starlette.routing import BaseRoute
 
-from app.sim.hub import HubFaults, _UserHubServer
+from app.sim.hub import HubFaults, _UserHubServer, mount_hub
 from app.sim.hub_connection import Connection
 from app.sim.state import SimState
 from app.sim.wire import format_timestamp
@@ -122,21 +119,6 @@ def market_hub_faults(state: SimState) -> MarketHubFaults:
     return faults
 
 
-def _server(state: SimState) -> _UserHubServer:
-    return market_hub_faults(state)._hub
-
-
-async def _negotiate(request: Request) -> Response:
-    return await _server(request.app.state.sim).negotiate(request)
-
-
-async def _market_hub(websocket: WebSocket) -> None:
-    await _server(websocket.app.state.sim).serve(websocket)
-
-
 def market_hub_routes() -> list[BaseRoute]:
     """The Market Hub's routes, to mount before the REST catch-all (the app's ``state.sim``)."""
-    return [
-        Route(MARKET_HUB_PATH + "/negotiate", _negotiate, methods=["POST"]),
-        WebSocketRoute(MARKET_HUB_PATH, _market_hub),
-    ]
+    return mount_hub(MARKET_HUB_PATH, lambda state: market_hub_faults(state)._hub)

@@ -19,6 +19,7 @@ from app.config import GatewaySettings
 from app.domain.enums import OrderState
 from app.domain.models import Contract
 from app.engine.bridge import Bridge
+from app.engine.loops import stop_loop
 from app.errors import JournalError
 from app.gateway.hub import TokenSource
 from app.gateway.market_hub import MarketHub, Quote, symbol_id_of
@@ -26,7 +27,6 @@ from app.gateway.market_hub import MarketHub, Quote, symbol_id_of
 log = logging.getLogger(__name__)
 
 FOLLOW_EVERY_S = 2.0  # how often the followed contracts are read again from the journal
-STOP_TIMEOUT_S = 5.0  # the longest stop() waits for the follower loop to end
 
 
 class MarketLink:
@@ -52,15 +52,9 @@ class MarketLink:
         if self._wake.set in self._bridge.live_risk.listeners:
             self._bridge.live_risk.listeners.remove(self._wake.set)
         if self._task is not None:
-            # The flag as well as the cancel: on Python 3.11 asyncio.wait_for (under the hub's
-            # subscribe) can swallow a cancel that meets its answer (CPython gh-86296); the loop
-            # then ends at its next turn instead of running on, and this wait is bounded anyway.
+            # The hub's subscribe waits in asyncio.wait_for, which can lose a cancel (loops.py).
             self._stopping = True
-            self._wake.set()
-            self._task.cancel()
-            await asyncio.wait({self._task}, timeout=STOP_TIMEOUT_S)
-            if not self._task.done():
-                log.error("Market Hub: the contract follower did not stop within %g s", STOP_TIMEOUT_S)
+            await stop_loop(self._task, self._wake, "the Market Hub's contract follower")
             self._task = None
         await self.hub.stop()
 
