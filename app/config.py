@@ -82,6 +82,11 @@ class GatewaySettings(BaseModel):
         True,
         description="live quotes (Market Hub) for open positions and working orders: risk on the live price",
     )
+    market_hub_traded: bool = Field(
+        False,
+        description="Market Hub: also quote every contract the templates trade (fixed tickers, and those "
+        "alerts resolved), not only what is held",
+    )
     market_hub_url: str = Field(
         "",
         description="custom only: its Market Hub; empty: user_hub_url with /hubs/market for /hubs/user",

@@ -81,6 +81,9 @@ class FakeGateway:
     def known_contracts(self) -> list[Contract]:
         return [self.contract_for]
 
+    def resolved_contracts(self) -> list[Contract]:
+        return [self.contract_for]
+
     async def contract(self, ticker: str) -> Contract:
         return self.contract_for
 

@@ -48,6 +48,10 @@ class Gateway(Protocol):
     def known_contracts(self) -> list[Contract]:
         """The contracts read so far (tick size and value), from the cache: no request."""
 
+    def resolved_contracts(self) -> list[Contract]:
+        """The contracts a ticker was resolved to in this run (the templates' fixed tickers at
+        start, then each alert's), from the cache: no request."""
+
     async def contract(self, ticker: str) -> Contract:
         """Resolve a TradingView ticker (``NQ1!``, ``CME_MINI:NQ1!``, ``MNQZ2025``, ``MNQZ5``,
         ``MNQ``) to the gateway contract. Raises AlertInvalidError naming an unknown ticker."""

@@ -91,6 +91,7 @@ class ContractResolver:
         self._today = today
         self._holidays = frozenset(holidays)
         self._rolls: dict[str, tuple[date, str]] = {}  # contract id → (the day warned, warning)
+        self._resolved: dict[str, Contract] = {}  # contract id → the contract a resolve answered
         self._searched: dict[str, tuple[list[dict[str, Any]], float]] = {}
         self._available: list[dict[str, Any]] | None = None
         self._available_at = 0.0
@@ -112,7 +113,12 @@ class ContractResolver:
         """
         contract = await self._resolve(ticker)
         self._note_roll(contract)
+        self._resolved[contract.contract_id] = contract
         return contract
+
+    def resolved(self) -> list[Contract]:
+        """The contracts ``resolve`` answered in this run, newest state of each: no request."""
+        return list(self._resolved.values())
 
     def roll_warning(self, contract: Contract) -> str | None:
         """``contract``'s roll warning on this resolver's today (app/domain/expiry.py), or None."""

@@ -49,6 +49,9 @@ class DryRunGateway:
     def known_contracts(self) -> list[Contract]:
         return self.inner.known_contracts()
 
+    def resolved_contracts(self) -> list[Contract]:
+        return self.inner.resolved_contracts()
+
     async def contract(self, ticker: str) -> Contract:
         return await self.inner.contract(ticker)
 

@@ -65,6 +65,10 @@ class ProjectXGateway:
         """The contracts the resolver has cached (ContractResolver.known): no request."""
         return self.resolver.known()
 
+    def resolved_contracts(self) -> list[Contract]:
+        """The contracts a ticker was resolved to in this run (ContractResolver.resolved)."""
+        return self.resolver.resolved()
+
     async def contract(self, ticker: str) -> Contract:
         """Resolve a TradingView ticker to a contract. Raises AlertInvalidError when unknown."""
         return await self.resolver.resolve(ticker)

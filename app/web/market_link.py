@@ -76,7 +76,9 @@ class MarketLink:
                 log.exception("Market Hub: updating the followed contracts failed")
 
     async def _held(self) -> list[Contract]:
-        """The contracts of the followed accounts' open positions and working orders."""
+        """The contracts of the followed accounts' open positions and working orders; with
+        ``[gateway] market_hub_traded`` also every contract resolved in this run (the templates'
+        fixed tickers at start, then each alert's)."""
         followed = set(self._bridge.followed)
         runner = self._bridge.runner
         try:
@@ -88,10 +90,13 @@ class MarketLink:
             return [self._contract(cid) for cid in self.hub.contract_ids]  # keep what is followed
         ids = {p.contract_id for p in positions if p.size and p.account_id in followed}
         ids |= {o.contract_id for o in orders if o.account_id in followed}
+        if self._bridge.settings.gateway.market_hub_traded:
+            # Quoted before the entry too: the first seconds of a position are priced live.
+            ids |= {contract.contract_id for contract in self._bridge.gateway.resolved_contracts()}
         return [self._contract(contract_id) for contract_id in sorted(ids)]
 
     def _contract(self, contract_id: str) -> Contract:
-        for contract in self._bridge.gateway.known_contracts():
+        for contract in self._bridge.gateway.resolved_contracts() + self._bridge.gateway.known_contracts():
             if contract.contract_id == contract_id:
                 return contract
         # Not resolved in this run (a position from before the restart): only its symbolId
