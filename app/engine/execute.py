@@ -40,6 +40,7 @@ from app.engine.accounts import AccountDirectory
 from app.engine.alert_run import AlertRun
 from app.engine.entries import passes_gate, place_entry, place_oco, plain
 from app.engine.outcomes import alert_status
+from app.engine.partial_exit import is_partial, partial_exit
 from app.engine.ports import Gateway, Notifier
 from app.engine.reconcile import Reconciler
 from app.engine.risk_gate import RiskGate
@@ -440,6 +441,8 @@ class _Execution(AlertRun):
             got = await self.cancel_working(account, contract)
             return got, None if got else f"no working order {where}"
         position = await self.position(account, contract)
+        if intent.action == Action.EXIT and is_partial(intent):
+            return await partial_exit(self, n, intent, account, contract, position)
         if intent.action == Action.EXIT:
             got = await self.flatten(account, contract, position, n=n)
             return got, None if got else f"no open position or working order {where}"
