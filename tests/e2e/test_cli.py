@@ -391,3 +391,14 @@ def test_journal_and_unlock_show_escape_codes_in_journaled_text_as_visible_escap
     )
     assert "by x\\x1b]0;pwned" in unlocked.stdout
     assert unknown.returncode == 1 and "\x1b" not in unknown.stderr and "SIM\\x1b[31m-AUTO" in unknown.stderr
+
+
+def test_render_a_partial_exit_with_no_position_sends_nothing_and_says_so(workdir: Path) -> None:
+    example = SHIPPED_ALERTS / "mnq-exit-partial.example.json"
+
+    result = tvbridge("render", "mnq-exit-partial", str(example), cwd=workdir)
+
+    assert result.returncode == 0, result.stderr
+    [call] = json.loads(result.stdout)
+    assert call["endpoint"] is None
+    assert call["note"].startswith("no open position in CON.F.US.MNQ.") and "nothing to close" in call["note"]

@@ -195,7 +195,9 @@ async def test_a_crash_after_the_partial_close_resizes_the_legs_on_restart(tmp_p
             assert held(env) == 2
             # The stop loss is hit: the long 2 is closed, nothing opened the other way.
             [stop] = [o for o in env.orders(entry_id) if o.leg == Leg.STOP_LOSS]
-            sim.state.set_price(contract_id, sim.state.orders[stop.broker_order_id].stop_price - 1)
+            stop_price = sim.state.orders[stop.broker_order_id].stop_price
+            assert stop_price is not None
+            sim.state.set_price(contract_id, stop_price - 1)
 
             async def flat() -> bool:
                 assert sim.state.open_positions(AUTO_OCO_ACCOUNT_ID) == []
@@ -240,7 +242,9 @@ async def test_render_shows_the_partial_close_and_the_resizes(tmp_path: Path) ->
         bridge = env.runtime.bridge
         raw = (SHIPPED_ALERTS / f"{PARTIAL}.example.json").read_bytes()
 
-        status, reason, calls = await dry_run(bridge, bridge.templates.get(PARTIAL), raw)
+        template = bridge.templates.get(PARTIAL)
+        assert template is not None
+        status, reason, calls = await dry_run(bridge, template, raw)
 
         assert status == AlertStatus.EXECUTED, reason
         legs = sorted(

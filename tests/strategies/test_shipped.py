@@ -323,3 +323,12 @@ def test_traderspost_shapes_we_cannot_honour_are_refused_not_ignored(
 
     assert str(caught.value).startswith("Template 'traderspost': ")
     assert expected in str(caught.value)
+
+
+def test_the_readme_shows_the_partial_exit_template_and_its_message() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Partial exits: `mnq-exit-partial`")[1].split("\n## ")[0]
+    order = (TEMPLATES / "mnq-exit-partial.toml").read_text().split("[order]\n")[1]
+
+    assert "[order]\n" + order in section
+    assert (ALERTS / "mnq-exit-partial.txt").read_text() in section
