@@ -332,3 +332,21 @@ def test_the_readme_shows_the_partial_exit_template_and_its_message() -> None:
 
     assert "[order]\n" + order in section
     assert (ALERTS / "mnq-exit-partial.txt").read_text() in section
+
+
+@pytest.mark.parametrize(
+    ("body", "contracts"),
+    [
+        ({"action": "exit", "quantity": "1"}, 1),  # TradersPost: an exit below the position
+        ({"action": "exit", "quantity": 3}, 3),
+        ({"action": "exit"}, None),  # the whole position
+        ({"action": "sell", "sentiment": "flat", "quantity": "1"}, None),  # flat: all of it
+    ],
+)
+def test_traderspost_exit_quantity_closes_that_many(
+    templates: dict[str, StrategyTemplate], body: dict[str, object], contracts: int | None
+) -> None:
+    (intent,) = traderspost(templates, {"ticker": "MNQ1!", **body})
+
+    assert intent.action is Action.EXIT
+    assert (intent.exit_contracts, intent.exit_percent) == (contracts, None)
