@@ -257,3 +257,31 @@ async def test_render_shows_the_partial_close_and_the_resizes(tmp_path: Path) ->
         assert sorted(c["body"]["orderId"] for c in calls[1:]) == legs
         assert all(c["endpoint"] == "Order/modify" and c["body"]["size"] == 2 for c in calls[1:])
         assert held(env) == 4 and env.sim.requests_to("Position/partialCloseContract") == []  # nothing sent
+
+
+async def test_a_crash_with_the_close_sent_and_unanswered_is_settled_by_its_trades(tmp_path: Path) -> None:
+    """Killed after the gateway took the partial close, before its answer was journaled: the row
+    is SUBMITTING. At restart the trades show it done (the gateway gives no order id to look
+    for); the resumed run does not close again and resizes the legs."""
+    async with simulator() as sim:
+        settings = settings_on(sim, tmp_path)
+        async with on_sim(settings, tmp_path, sim) as env:
+            entry_id, _ = await bracketed(env, body=long_4())
+            with arm("order.sent"), pytest.raises(FailpointCrash):
+                await env.send(PARTIAL, exit_alert("50%"))
+            [exit_row] = env.journal.recent_alerts(limit=1)
+            [row] = env.orders(exit_row.id)
+            assert (row.leg, row.state) == (Leg.PARTIAL_CLOSE, OrderState.SUBMITTING)
+            assert held(env) == 2
+        async with on_sim(settings, tmp_path, sim) as env:
+
+            async def finished() -> bool:
+                alert = env.journal.get_alert(exit_row.id)
+                assert alert.status == AlertStatus.EXECUTED, (alert.status, alert.reason)
+                return True
+
+            await eventually(finished, timeout_s=20)
+            [row] = env.orders(exit_row.id)
+            assert row.state == OrderState.DONE and "found by its trades" in (row.message or "")
+            assert len(sim.state.requests_to("Position/partialCloseContract")) == 1
+            assert held(env) == 2 and leg_sizes(env, entry_id) == {Leg.STOP_LOSS: 2, Leg.TAKE_PROFIT: 2}
