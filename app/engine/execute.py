@@ -350,7 +350,7 @@ class _Execution(AlertRun):
             for r in self.orders.prior_rows
             if r.id not in seen
             and r.state != OrderState.NOT_PLACED
-            and r.leg in (Leg.ENTRY, Leg.CLOSE, Leg.CANCEL)
+            and r.leg in (Leg.ENTRY, Leg.CLOSE, Leg.PARTIAL_CLOSE, Leg.CANCEL)
         ]
         return earlier + outcomes
 

@@ -8,9 +8,11 @@ exit (AlertRun.flatten: the legs cancelled first, then Position/closeContract).
 partialCloseContract answers no order id (projectx-api.md §4.9): its PARTIAL_CLOSE row is found
 by its trades (the fill linked by journal/trade_fills.py, an unknown outcome settled by
 reconcile.py). Once the gateway took it, the row is committed at once and the position's bracket
-legs (native children, the bridge's managed legs) larger than what is left are resized to it,
-each by one Order/modify of an absolute size (sent once, journaled as ``bracket.resized``): a
-stop loss larger than the position would, when hit, open a position the other way. A managed
+legs (native children, the bridge's managed legs) are shrunk so that its stop losses together,
+and its take profits together, cover no more than what is left: a leg over it is resized by one
+Order/modify of an absolute size (sent once, journaled as ``bracket.resized``), one with nothing
+left to cover is cancelled. A stop loss larger than the position would, when hit, open a
+position the other way. A managed
 bracket's group holds the PARTIAL_CLOSE row, so its review caps its legs to the entry's fill
 less what was closed and never sizes them back up (managed_brackets.py). A refused close
 changes nothing: the legs keep their size and the alert answers the gateway's reason. After a
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Result = tuple[list[OrderOutcome], str | None]
+# BrokerOrder.order_type values of a stop loss (the rest of a position's legs are take profits).
+STOP_TYPES = frozenset({"stop", "stop_limit", "trailing_stop"})
 
 
 def is_partial(intent: OrderIntent) -> bool:
@@ -101,18 +105,24 @@ async def partial_exit(
 
 
 async def resize_legs(run: AlertRun, account: Account, contract: Contract, left: int) -> list[OrderOutcome]:
-    """Shrink the position's working bracket legs larger than ``left`` contracts to ``left``
-    (Order/modify, once each; ``left`` 0: cancel them). Nothing is ever sized up. Each step is
-    journaled (``bracket.resized``); a refusal or no answer is reported, not resent (an absolute
-    size: a resumed run may send the same one again harmlessly)."""
+    """Shrink the position's working bracket legs so that the stop losses together, and the take
+    profits together, cover at most ``left`` contracts: the oldest keep theirs first, a leg
+    over the budget is resized (Order/modify, once), one with none left is cancelled (``left``
+    0: all of them). Nothing is ever sized up. Each resize is journaled (``bracket.resized``);
+    a refusal or no answer is reported, not resent (an absolute size: a resumed run may send
+    the same one again harmlessly)."""
     working = await run.gateway.open_orders(account.account_id)
     legs = await bracket_legs(run.runner, working, contract.contract_id)
+    budget = {True: left, False: left}  # stop losses, take profits
     outcomes: list[OrderOutcome] = []
-    for leg in legs:
-        if left <= 0:
+    for leg in sorted(legs, key=lambda o: o.broker_order_id):
+        stop = leg.order_type in STOP_TYPES
+        keep = min(leg.size, budget[stop])
+        budget[stop] -= keep
+        if keep <= 0:
             outcomes += await run.orders.submit_cancel(account, contract.contract_id, leg.broker_order_id)
-        elif leg.size > left:
-            await _modify(run, account, contract, leg, left)
+        elif keep < leg.size:
+            await _modify(run, account, contract, leg, keep)
     return outcomes
 
 

@@ -285,3 +285,25 @@ async def test_a_crash_with_the_close_sent_and_unanswered_is_settled_by_its_trad
             assert row.state == OrderState.DONE and "found by its trades" in (row.message or "")
             assert len(sim.state.requests_to("Position/partialCloseContract")) == 1
             assert held(env) == 2 and leg_sizes(env, entry_id) == {Leg.STOP_LOSS: 2, Leg.TAKE_PROFIT: 2}
+
+
+async def test_two_brackets_on_one_position_cover_no_more_than_is_left(tmp_path: Path) -> None:
+    """Two entries of 2, each with its native bracket, make a long 4; closing 2 leaves 2: the
+    older bracket keeps its 2, the newer one's legs are cancelled, so the stops together never
+    sell more than is held."""
+    async with running(make_settings(tmp_path), tmp_path) as env:
+        two = BRACKET_ALERT.replace(b'"quantity": "1"', b'"quantity": "2"')
+        first, contract_id = await bracketed(env, body=two)
+        second, _ = await bracketed(env, body=two.replace(b"Long-", b"Long2-"))
+        assert held(env) == 4
+
+        reply = (await env.send(PARTIAL, exit_alert("2"))).json()
+
+        assert reply["status"] == "executed", reply
+        assert held(env) == 2
+        assert leg_sizes(env, first) == {Leg.STOP_LOSS: 2, Leg.TAKE_PROFIT: 2}
+        newer = {o.broker_order_id for o in env.orders(second) if o.leg in (Leg.STOP_LOSS, Leg.TAKE_PROFIT)}
+        assert not newer & working(env, AUTO_OCO_ACCOUNT_ID, contract_id)  # cancelled
+        assert env.sim.requests_to("Order/modify") == []
+        rows = env.orders(reply["alert_id"])
+        assert [r.leg for r in rows] == [Leg.PARTIAL_CLOSE, Leg.CANCEL, Leg.CANCEL]
