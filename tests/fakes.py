@@ -166,6 +166,18 @@ class FakeGateway:
                 updated_at=self.now(),
             )
 
+    async def partial_close_position(self, account_id: int, contract_id: str, size: int) -> None:
+        """Reduce the held position by ``size`` contracts (no order, no fill: the e2e tests on
+        the simulator cover those)."""
+        self._sending("partial_close", (account_id, contract_id, size))
+        held = self.positions.get((account_id, contract_id))
+        if held is not None:
+            left = held.size - size
+            if left > 0:
+                self.positions[(account_id, contract_id)] = replace(held, size=left)
+            else:
+                self.positions.pop((account_id, contract_id), None)
+
     async def search_orders(
         self, account_id: int, since: datetime, until: datetime | None = None
     ) -> list[BrokerOrder]:

@@ -46,6 +46,9 @@ class Leg(StrEnum):
     TAKE_PROFIT = "take_profit"
     CLOSE = "close"  # Position/closeContract (no broker order id is returned)
     CANCEL = "cancel"  # Order/cancel of a working order
+    # Position/partialCloseContract (no broker order id either): its fills are linked like a
+    # CLOSE's (journal/trade_fills.py); a leg of its own, so nothing reads it as "now flat".
+    PARTIAL_CLOSE = "partial_close"
 
 
 class OrderState(StrEnum):

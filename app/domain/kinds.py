@@ -72,6 +72,8 @@ class EventKind(StrEnum):
     BRIDGE_SHUTDOWN = "bridge.shutdown"
     # notices on a clock (app/engine/notice_tasks.py): the day whose summary was sent
     NOTIFY_DAILY_SUMMARY = "notify.daily_summary"
+    # a partial exit resized the position's bracket legs to what is left (app/engine/partial_exit.py)
+    BRACKET_RESIZED = "bracket.resized"
 
     @classmethod
     def of_oco_state(cls, state: OcoState) -> EventKind:

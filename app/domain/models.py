@@ -76,7 +76,8 @@ class OrderIntent:
 
     ``account`` is the account name or id as the template gives it. ``quantity`` in contracts
     (already multiplied by the account's multiplier). Prices are on the contract's tick grid.
-    For ``exit`` and ``cancel`` only ``account``, ``contract_id`` and ``action`` matter.
+    For ``exit`` and ``cancel`` only ``account``, ``contract_id`` and ``action`` matter (and an
+    exit's ``exit_contracts`` / ``exit_percent`` when it closes part of the position).
     """
 
     account: str | int
@@ -89,6 +90,10 @@ class OrderIntent:
     stop_price: Decimal | None = None
     bracket: Bracket | None = None
     reference_price: Decimal | None = None  # the alert's price, for slippage and brackets
+    # An exit of part of the position (order.exit_quantity): contracts (× multiplier) or a
+    # percentage of the position (0 < p ≤ 100); both None: the whole position.
+    exit_contracts: int | None = None
+    exit_percent: Decimal | None = None
 
 
 @dataclass(frozen=True)

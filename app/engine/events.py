@@ -256,7 +256,8 @@ class EventApplier:
 
 def state_for(row: OrderRow, state: OrderState) -> OrderState:
     """The state ``row`` takes for the gateway's ``state``: a close order that filled is DONE."""
-    return OrderState.DONE if row.leg == Leg.CLOSE and state == OrderState.FILLED else state
+    closing = row.leg in (Leg.CLOSE, Leg.PARTIAL_CLOSE)
+    return OrderState.DONE if closing and state == OrderState.FILLED else state
 
 
 def _later(a: datetime | None, b: datetime | None) -> bool:

@@ -40,6 +40,7 @@ from app.engine.accounts import AccountDirectory
 from app.engine.alert_run import AlertRun
 from app.engine.entries import passes_gate, place_entry, place_oco, plain
 from app.engine.outcomes import alert_status
+from app.engine.partial_exit import is_partial, partial_exit
 from app.engine.ports import Gateway, Notifier
 from app.engine.reconcile import Reconciler
 from app.engine.risk_gate import RiskGate
@@ -349,7 +350,7 @@ class _Execution(AlertRun):
             for r in self.orders.prior_rows
             if r.id not in seen
             and r.state != OrderState.NOT_PLACED
-            and r.leg in (Leg.ENTRY, Leg.CLOSE, Leg.CANCEL)
+            and r.leg in (Leg.ENTRY, Leg.CLOSE, Leg.PARTIAL_CLOSE, Leg.CANCEL)
         ]
         return earlier + outcomes
 
@@ -440,6 +441,8 @@ class _Execution(AlertRun):
             got = await self.cancel_working(account, contract)
             return got, None if got else f"no working order {where}"
         position = await self.position(account, contract)
+        if intent.action == Action.EXIT and is_partial(intent):
+            return await partial_exit(self, n, intent, account, contract, position)
         if intent.action == Action.EXIT:
             got = await self.flatten(account, contract, position, n=n)
             return got, None if got else f"no open position or working order {where}"

@@ -63,6 +63,7 @@ class ManagedBrackets:
         entry = next(r for r in rows if r.leg == Leg.ENTRY)
         view = self.ctx.view(entry)
         legs = [self.ctx.view(r) for r in rows if r.leg in PROTECTIVE]
+        closed = partly_closed(rows)
         if not view.filled:
             if view.state.is_final and not any(v.working for v in legs):
                 note = f"entry {entry.client_order_id} {view.state} without a fill: nothing to protect"
@@ -72,7 +73,7 @@ class ManagedBrackets:
             if await self._cancel_duplicates(group, legs):
                 return True
             acted = await self.legs.review_legs(
-                group, legs, view.filled, entry_done=view.state.is_final, managed=True
+                group, legs, view.filled - closed, entry_done=view.state.is_final, managed=True
             )
             if acted:
                 return True  # read the gateway's answer back before deciding more
@@ -80,10 +81,10 @@ class ManagedBrackets:
             if fresh is None or fresh.state != OcoState.WORKING:
                 return False
             group = fresh
-        return await self._restore(group, view, legs, resumed=resumed)
+        return await self._restore(group, view, legs, resumed=resumed, closed=closed)
 
     async def _restore(
-        self, group: OcoGroupRow, entry: LegView, legs: list[LegView], *, resumed: bool
+        self, group: OcoGroupRow, entry: LegView, legs: list[LegView], *, resumed: bool, closed: int = 0
     ) -> bool:
         """Give the contracts the bracket still holds a live stop loss and take profit (those the
         template asks for); True when something was sent.
@@ -96,7 +97,7 @@ class ManagedBrackets:
         critical event (the stop loss still protects the position).
         """
         row = entry.row
-        open_size = entry.filled - sum(v.filled for v in legs)
+        open_size = entry.filled - closed - sum(v.filled for v in legs)
         if open_size <= 0 or entry.price is None:
             return False
         wanted = [(Leg.STOP_LOSS, row.stop_loss_ticks), (Leg.TAKE_PROFIT, row.take_profit_ticks)]
@@ -332,7 +333,7 @@ class ManagedBrackets:
             f"{self.ctx.verify_s:g} s ({states})"
         )
         session = await self.ctx.session(group)
-        size = entry.filled - sum(v.filled for v in legs)
+        size = entry.filled - partly_closed(rows) - sum(v.filled for v in legs)
         closed = size <= 0  # nothing open is left, or (below) the close was accepted
         if group.policy == "close":
             for view in [entry, *legs]:
@@ -362,3 +363,9 @@ class ManagedBrackets:
         legs = current([self.ctx.view(r) for r in rows if r.leg in PROTECTIVE])
         if legs and not all(v.state in SEEN for v in legs):
             self.ctx.spawn(self.verify(id_of(group)))
+
+
+def partly_closed(rows: list[OrderRow]) -> int:
+    """Contracts of the bracket's entry closed by partial exits (the group's PARTIAL_CLOSE rows
+    the gateway took, app/engine/partial_exit.py): the legs protect only what is left."""
+    return sum(r.size or 0 for r in rows if r.leg == Leg.PARTIAL_CLOSE and r.state == OrderState.DONE)

@@ -86,6 +86,7 @@ def order_rejected(
         Leg.TAKE_PROFIT: "take profit",
         Leg.CLOSE: "close of the position",
         Leg.CANCEL: "cancel",
+        Leg.PARTIAL_CLOSE: "partial close of the position",
     }[leg]
     order = " ".join(str(part) for part in (side, size, contract) if part) or contract
     if prices:

@@ -81,6 +81,11 @@ class Gateway(Protocol):
     async def close_position(self, account_id: int, contract_id: str) -> None:
         """Position/closeContract at market. Raises OrderRejected (PositionNotFound, …)."""
 
+    async def partial_close_position(self, account_id: int, contract_id: str, size: int) -> None:
+        """Position/partialCloseContract: close ``size`` contracts (1 … the position's size) at
+        market; the gateway answers no order id (§4.9). Never retried. Raises OrderRejected
+        (InvalidCloseSize, OrderRejected: market closed or no current price, …), OutcomeUnknown."""
+
     async def search_orders(
         self, account_id: int, since: datetime, until: datetime | None = None
     ) -> list[BrokerOrder]:

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 # Order/search window around the row's creation: the gateway's clock may differ from ours.
 SEARCH_SLACK = timedelta(minutes=5)
+# A partial close's fills are looked for from this long before its row (clocks differ a little).
+PARTIAL_CLOSE_SLACK = timedelta(seconds=5)
 # How far back reconcile_account looks when not told where to start.
 CATCH_UP = timedelta(hours=24)
 # Order/search lists orders by creation time: orders still open in the journal are searched from
@@ -186,12 +188,37 @@ class Reconciler:
             await self.settle(row, attempts=1 if old else None)
         return len(rows)
 
+    async def _partial_close_filled(self, order: PendingOrder | OrderRow) -> Settled | None:
+        """A partial close answers no order id (§4.9, §8.15): it is found by its trades, fills
+        in its contract on its side since it was sent whose order is none of the bridge's
+        (a stop loss or take profit filling meanwhile is a row of ours), adding up to its size."""
+        since = order.created_at - PARTIAL_CLOSE_SLACK
+        journal = self._runner.journal
+        found = 0
+        for fill in await self._gateway.search_trades(order.account_id, since):
+            if fill.contract_id != order.contract_id or fill.side != order.side or fill.voided:
+                continue
+            ours = await self._runner.run(
+                journal.order_for_event, order.account_id, fill.broker_order_id, None
+            )
+            if ours is None:
+                found += fill.size
+        if found >= (order.size or 0) > 0:
+            return Settled(
+                OrderState.DONE,
+                None,
+                f"partial close found by its trades ({found} filled) after an unknown outcome",
+            )
+        return None
+
     async def _look(self, order: PendingOrder | OrderRow) -> Settled | None:
         if order.leg == Leg.CANCEL:
             working = await self._gateway.open_orders(order.account_id)
             if all(o.broker_order_id != order.broker_order_id for o in working):
                 return Settled(OrderState.DONE, order.broker_order_id, "order no longer working")
             return None
+        if order.leg == Leg.PARTIAL_CLOSE:  # Position/partialCloseContract: no order id, no tag
+            return await self._partial_close_filled(order)
         if order.leg == Leg.CLOSE and not order.client_order_id:  # Position/closeContract
             positions = await self._gateway.open_positions(order.account_id)
             if all(p.contract_id != order.contract_id for p in positions):
@@ -210,6 +237,11 @@ class Reconciler:
 
 
 def _absent_message(order: PendingOrder | OrderRow, tries: int) -> str:
+    if order.leg == Leg.PARTIAL_CLOSE:
+        return (
+            f"no fill of the partial close of {order.size} in {order.contract_id} after {tries} "
+            "check(s): close not done"
+        )
     if order.leg == Leg.CLOSE:
         return f"position in {order.contract_id} still open after {tries} check(s): close not done"
     if order.leg == Leg.CANCEL:

@@ -121,7 +121,8 @@ class Recovery:
         outcomes = [
             row_outcome(r)
             for r in rows
-            if r.leg in (Leg.ENTRY, Leg.CLOSE, Leg.CANCEL) and r.state != OrderState.NOT_PLACED
+            if r.leg in (Leg.ENTRY, Leg.CLOSE, Leg.PARTIAL_CLOSE, Leg.CANCEL)
+            and r.state != OrderState.NOT_PLACED
         ]
         if outcomes:
             status = alert_status(outcomes)

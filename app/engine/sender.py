@@ -27,6 +27,7 @@ from app.engine.reconcile import PendingOrder, Reconciler
 from app.engine.runner import JournalRunner
 from app.errors import GatewayError, GatewayUnavailable, OrderRejected, OutcomeUnknown
 from app.failpoints import failpoint
+from app.gateway.wire import partial_close_body
 
 if TYPE_CHECKING:
     from app.journal import Journal, OrderRecord
@@ -133,6 +134,34 @@ class OrderSession:
             size=position.size,
         )
         close = lambda: self.gateway.close_position(account.account_id, position.contract_id)  # noqa: E731
+        return await self._call(pending, account, close, ok_state=OrderState.DONE, action=Action.EXIT)
+
+    async def submit_partial_close(
+        self, account: Account, position: Position, size: int, *, held: int, oco_group_id: int | None
+    ) -> OrderOutcome:
+        """Position/partialCloseContract of ``size`` contracts once (a PARTIAL_CLOSE row, no tag:
+        the gateway takes none); the answer held until ``flush``. ``held``: the position's size
+        before, journaled in the row's request beside the exact body; ``oco_group_id``: the
+        managed bracket whose cap it lowers (managed_brackets.py), or None. The gateway answers
+        no order id: the fills are linked by trade_fills.py, an unknown outcome settled by the
+        trades (reconcile.py)."""
+        body = {
+            **partial_close_body(account.account_id, position.contract_id, size),
+            "held": held,  # not sent: the position's size when the close was asked
+        }
+        pending = await self._write_ahead(
+            account,
+            Leg.PARTIAL_CLOSE,
+            Action.EXIT,
+            position.contract_id,
+            side=position.side.opposite,
+            size=size,
+            columns={"order_type": OrderType.MARKET, "request": body, "oco_group_id": oco_group_id},
+        )
+
+        async def close() -> None:
+            await self.gateway.partial_close_position(account.account_id, position.contract_id, size)
+
         return await self._call(pending, account, close, ok_state=OrderState.DONE, action=Action.EXIT)
 
     async def submit_cancel(
@@ -308,7 +337,7 @@ class OrderSession:
             acknowledged_at = datetime.now(UTC)  # a definite answer, too
             state, message = OrderState.REJECTED, explain_rejection(exc, account.name)
             broker_order_id = exc.broker_order_id or broker_order_id
-            if pending.leg == Leg.CLOSE and exc.error_name == "PositionNotFound":
+            if pending.leg in (Leg.CLOSE, Leg.PARTIAL_CLOSE) and exc.error_name == "PositionNotFound":
                 state, message = OrderState.DONE, "already flat (the gateway found no position)"
             if pending.leg == Leg.CANCEL and exc.error_name == "OrderNotFound":
                 state, message = OrderState.DONE, "already gone (the gateway found no such order)"

@@ -109,5 +109,8 @@ class DryRunGateway:
     async def close_position(self, account_id: int, contract_id: str) -> None:
         self._record("Position/closeContract", wire.close_position_body(account_id, contract_id))
 
+    async def partial_close_position(self, account_id: int, contract_id: str, size: int) -> None:
+        self._record("Position/partialCloseContract", wire.partial_close_body(account_id, contract_id, size))
+
     def _record(self, endpoint: str, body: dict[str, Any]) -> None:
         self.calls.append({"endpoint": endpoint, "body": body})

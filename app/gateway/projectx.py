@@ -130,6 +130,17 @@ class ProjectXGateway:
             "Position/closeContract", wire.close_position_body(account_id, contract_id), mutating=True
         )
 
+    async def partial_close_position(self, account_id: int, contract_id: str, size: int) -> None:
+        """Send Position/partialCloseContract once: close ``size`` contracts at market (§4.9; no
+        order id comes back). Raises OrderRejected (InvalidCloseSize, OrderRejected: errorCode 6
+        with no message means the market is closed or has no price, §8.17), OutcomeUnknown,
+        GatewayUnavailable."""
+        await self.rest.call(
+            "Position/partialCloseContract",
+            wire.partial_close_body(account_id, contract_id, size),
+            mutating=True,
+        )
+
     async def search_orders(
         self, account_id: int, since: datetime, until: datetime | None = None
     ) -> list[BrokerOrder]:

@@ -99,6 +99,11 @@ def close_position_body(account_id: int, contract_id: str) -> dict[str, Any]:
     return {"accountId": account_id, "contractId": contract_id}
 
 
+def partial_close_body(account_id: int, contract_id: str, size: int) -> dict[str, Any]:
+    """The Position/partialCloseContract body (§4.9): ``size`` in contracts."""
+    return {"accountId": account_id, "contractId": contract_id, "size": size}
+
+
 def place_order_body(request: OrderRequest) -> dict[str, Any]:
     """Build the ``Order/place`` JSON body for ``request`` (§4.6, §6).
 

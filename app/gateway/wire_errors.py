@@ -133,7 +133,20 @@ _HINTS: dict[tuple[str, str], str] = {
     ("Order/place", "AccountRejected"): "the account cannot trade now; check it in the platform",
     ("Position/closeContract", "PositionNotFound"): "there is no open position to close",
     ("Position/closeContract", "ContractNotActive"): "close the position in the platform",
+    ("Position/partialCloseContract", "PositionNotFound"): "there is no open position to close",
+    ("Position/partialCloseContract", "InvalidCloseSize"): (
+        "the size is not between 1 and the position's size; check the alert's exit quantity"
+    ),
+    ("Position/partialCloseContract", "ContractNotActive"): "close the position in the platform",
+    ("Position/partialCloseContract", "AccountRejected"): (
+        "the API cannot close on this account (live accounts); close it in the platform"
+    ),
 }
+# §8.17: partialCloseContract's errorCode 6 comes with errorMessage null for both causes.
+_PARTIAL_CLOSE_REFUSED_HINT = (
+    "the gateway gives no reason for this code: the market is closed or halted, or the "
+    "contract has no current price; nothing was closed"
+)
 _POSITION_BRACKETS_HINT = (
     "enable Auto OCO Brackets under Settings > Risk Settings (be flat first) "
     "or remove the bracket from the template"
@@ -156,4 +169,6 @@ def error_hint(endpoint: str, name: str, message: str | None = None) -> str:
     """Return what a trader should do about errorCode ``name`` from ``endpoint`` ('' if nothing)."""
     if message and "Position Brackets" in message:
         return _POSITION_BRACKETS_HINT  # §6.4: the order was still created
+    if endpoint == "Position/partialCloseContract" and name == "OrderRejected" and not message:
+        return _PARTIAL_CLOSE_REFUSED_HINT
     return _HINTS.get((endpoint, name), "")

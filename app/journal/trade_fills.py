@@ -1,5 +1,5 @@
 """The fills the trade matcher reads (app/domain/trades.py), and the link of a Position/
-closeContract fill to the CLOSE row that asked for it.
+closeContract (or partialCloseContract) fill to the CLOSE (PARTIAL_CLOSE) row that asked for it.
 
 A close through Position/closeContract returns no order id (reference/projectx-api.md §4.9): the
 gateway makes a market order without our tag, so its fill names a broker order id no row holds
@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func
+from sqlalchemy import Connection, and_, bindparam, func, or_
 from sqlalchemy import select as core_select
 
 from app.domain.enums import Action, Leg, OrderState, Side
@@ -34,8 +34,12 @@ _CLOSE_ROW_FOR_FILL = (
         ORDER.c.gateway == bindparam("of_gateway"),
         ORDER.c.account_id == bindparam("account"),
         ORDER.c.contract_id == bindparam("contract"),
-        ORDER.c.leg == Leg.CLOSE,
-        ORDER.c.client_order_id.is_(None),  # Position/closeContract (reconcile.py reads it so)
+        # Position/closeContract (untagged: reconcile.py reads it so) or partialCloseContract
+        # (tagged by the bridge only, the gateway takes no tag): neither answers an order id.
+        or_(
+            and_(ORDER.c.leg == Leg.CLOSE, ORDER.c.client_order_id.is_(None)),
+            ORDER.c.leg == Leg.PARTIAL_CLOSE,
+        ),
         ORDER.c.side == bindparam("side"),
         ORDER.c.state.not_in([OrderState.REJECTED, OrderState.NOT_PLACED]),
         ORDER.c.created_at >= bindparam("earliest"),
@@ -139,7 +143,7 @@ def sent_by(leg: str | None, action: str | None, strategy: str | None) -> str:
         return "stop loss"
     if leg == Leg.TAKE_PROFIT:
         return "take profit"
-    if leg == Leg.CLOSE or action == Action.EXIT:
+    if leg in (Leg.CLOSE, Leg.PARTIAL_CLOSE) or action == Action.EXIT:
         return "exit"
     return "alert"
 

@@ -108,6 +108,9 @@ class Exchange:
         self.positions: dict[tuple[int, str], SimPosition] = {}
         self.trades: list[SimTrade] = []
         self._open: dict[int, SimOrder] = {}  # status Open orders, the ones prices can fill
+        # Contracts whose market is closed or halted (tests set it): partialCloseContract answers
+        # errorCode 6 with errorMessage null there, as the gateway does (§4.9, §8.17).
+        self.halted: set[str] = set()
         self._children: dict[int, list[SimOrder]] = {}  # entry id → bracket children
         self._tags: set[tuple[int, str]] = set()  # (account id, customTag) in use
         self._rng = random.Random(seed)
@@ -444,7 +447,9 @@ class Exchange:
         Creates a market order without customTag and fills it at the current price; working
         bracket legs of the position are left alone (the caller cancels them). Raises
         Rejected: AccountNotFound, ContractNotFound, ContractNotActive, PositionNotFound,
-        InvalidCloseSize (partial size not in 1..position size).
+        InvalidCloseSize (partial size not in 1..position size); a partial close in a ``halted``
+        contract, or one without a current price, OrderRejected with no message (§8.17: the
+        gateway gives none for either).
         """
         self.account(account_id)
         contract = self._active_contract(contract_id)
@@ -457,6 +462,8 @@ class Exchange:
                 "InvalidCloseSize",
                 f"Close size {size} is invalid: the position in {contract_id} is {held} contracts.",
             )
+        if size is not None and (contract_id in self.halted or contract_id not in self.prices):
+            raise Rejected("OrderRejected", None)
         ticket = OrderTicket(
             account_id=account_id,
             contract_id=contract_id,

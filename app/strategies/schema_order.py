@@ -19,6 +19,7 @@ _PRICE_FOR = {OrderType.LIMIT: "limit_price", OrderType.STOP: "stop_price"}  # t
 ORDER_KEYS = (
     "accounts",
     "action",
+    "exit_quantity",
     "limit_price",
     "price",
     "quantity",
@@ -50,9 +51,9 @@ def order_values(order: dict[str, Any], accounts: list[AccountSpec], report: Rep
     unknown_keys(order, ORDER_KEYS, ("order",), "[order]", report)
     sync = "sync" in order
     values: dict[str, Value] = {}
-    for key in ("ticker", "action", "quantity", "type", *PRICE_KEYS, *TARGET_KEYS):
+    for key in ("ticker", "action", "quantity", "type", "exit_quantity", *PRICE_KEYS, *TARGET_KEYS):
         if key in order:
-            textual = key in ("ticker", "action", "type", "target_position")
+            textual = key in ("ticker", "action", "type", "target_position", "exit_quantity")
             value = field_value(key, order[key], ("order", key), report, textual=textual)
             if value is not None:
                 values[key] = value
@@ -65,6 +66,7 @@ def order_values(order: dict[str, Any], accounts: list[AccountSpec], report: Rep
     quantity = check_literal(values.get("quantity"), conv.to_quantity, report)
     for key in PRICE_KEYS:
         check_literal(values.get(key), conv.to_price, report)
+    _exit_quantity(order, values, action, sync, report)
     if sync:
         _sync_values(order, values, accounts, action, order_type, report)
     else:
@@ -91,6 +93,21 @@ def order_values(order: dict[str, Any], accounts: list[AccountSpec], report: Rep
     if needs is not None and needs not in order:
         report(("order", "type"), f'order.type = "{order_type}" needs order.{needs}')
     return values
+
+
+def _exit_quantity(
+    order: dict[str, Any], values: dict[str, Value], action: Action | None, sync: bool, report: Report
+) -> None:
+    """order.exit_quantity: part of the position an exit closes (contracts or "50%"); read
+    only by exits, so a literal other action (or position sync) with it is a mistake."""
+    if "exit_quantity" not in order:
+        return
+    check_literal(values.get("exit_quantity"), conv.to_exit_quantity, report)
+    if sync or action in (Action.BUY, Action.SELL, Action.CANCEL, Action.REVERSE):
+        report(
+            ("order", "exit_quantity"),
+            'order.exit_quantity is only read by exits (action = "exit"); remove it',
+        )
 
 
 def _sync_values(

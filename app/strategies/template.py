@@ -100,7 +100,9 @@ class StrategyTemplate:
             return self._render_sync(alert, contract)
         run = _Rendering(self, alert)
         action = run.get("action", conv.to_action)
-        if action in (Action.EXIT, Action.CANCEL):
+        if action == Action.EXIT:
+            return self._render_exit(run, contract)
+        if action == Action.CANCEL:
             return [
                 OrderIntent(account=spec.account, contract_id=contract.contract_id, action=action)
                 for spec in self.accounts
@@ -129,6 +131,28 @@ class StrategyTemplate:
             )
             for spec in self.accounts
         ]
+
+    def _render_exit(self, run: _Rendering, contract: Contract) -> list[OrderIntent]:
+        """One exit intent per account: the whole position, or the part order.exit_quantity
+        names (contracts × the account's multiplier, or a percentage; rendered empty: all)."""
+        part = run.optional("exit_quantity", conv.to_exit_quantity)
+        intents = []
+        for spec in self.accounts:
+            contracts = percent = None
+            if part is not None and part[1]:
+                percent = part[0]
+            elif part is not None:
+                contracts = run.contracts(part[0], spec, field="exit_quantity")
+            intents.append(
+                OrderIntent(
+                    account=spec.account,
+                    contract_id=contract.contract_id,
+                    action=Action.EXIT,
+                    exit_contracts=contracts,
+                    exit_percent=percent,
+                )
+            )
+        return intents
 
     def _render_oco(self, alert: Alert, contract: Contract) -> list[OrderIntent]:
         """Two intents per account, ``first`` then ``second`` (a kind = "oco" template)."""

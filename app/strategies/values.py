@@ -73,6 +73,24 @@ def to_quantity(value: object) -> Decimal:
     return _positive(value, EXPECT_QUANTITY)
 
 
+EXPECT_EXIT_QUANTITY = (
+    "expected a number of contracts above 0 (e.g. 2) or a percentage of the position above 0 "
+    "and at most 100 (e.g. 50%)"
+)
+
+
+def to_exit_quantity(value: object) -> tuple[Decimal, bool]:
+    """Read an exit's size: contracts (``2``) or a percentage of the position (``50%``, above 0
+    and at most 100). Return (number, is_percent); the caller multiplies contracts."""
+    text = str(value).strip()
+    if text.endswith("%"):
+        number = _positive(text[:-1].strip(), EXPECT_EXIT_QUANTITY)
+        if number > 100:
+            raise ValueError(EXPECT_EXIT_QUANTITY)
+        return number, True
+    return _positive(text, EXPECT_EXIT_QUANTITY), False
+
+
 def times_multiplier(quantity: Decimal, multiplier: Decimal) -> int:
     """Return quantity × multiplier in contracts; raises ValueError unless whole and ≥ 1."""
     return _whole_contracts(quantity, multiplier, minimum=1)

@@ -107,3 +107,28 @@ async def test_a_fill_through_zero_reverses_the_position(api: Api, state: SimSta
 
     assert (position["type"], position["size"], position["averagePrice"]) == (2, 2, 21504)
     assert closing["profitAndLoss"] == 8  # only the one closed contract: 16 ticks × 0.50
+
+
+async def test_partial_close_when_the_market_is_halted_answers_code_6_without_a_message(
+    api: Api, state: SimState
+) -> None:
+    await api.place(size=3)
+    body = {"accountId": AUTO_OCO_ACCOUNT_ID, "contractId": MNQ}
+    state.halted.add(MNQ)
+
+    refused = await api.result("Position/partialCloseContract", {**body, "size": 1})
+    zero = await api.result("Position/partialCloseContract", {**body, "size": 0})
+
+    # §4.9, §8.17: OrderRejected is 6 on this endpoint (5 on closeContract), and carries no reason.
+    assert refused == {"success": False, "errorCode": 6, "errorMessage": None}
+    assert zero["errorCode"] == 5  # InvalidCloseSize comes first
+    [position] = await api.positions()
+    assert position["size"] == 3  # nothing was closed
+    state.halted.clear()
+    await api.ok("Position/partialCloseContract", {**body, "size": 1})
+    [position] = await api.positions()
+    assert position["size"] == 2
+    closing = (await api.trades())[0]
+    assert (closing["side"], closing["size"]) == (1, 1)  # one sell fill, its order untagged
+    [order] = [o for o in await api.orders() if o["id"] == closing["orderId"]]
+    assert order["customTag"] is None and order["type"] == 2

@@ -171,8 +171,8 @@ def test_toml_syntax_error_carries_tomllib_line(tmp_path: Path) -> None:
         (
             ("quantity = 1", "quantity = 1\nquantityy = 2"),
             "7: unknown key 'quantityy' in [order] (did you mean 'quantity'?); allowed: accounts, "
-            "action, limit_price, price, quantity, stop_price, sync, target_position, target_signed, "
-            "target_size, ticker, type",
+            "action, exit_quantity, limit_price, price, quantity, stop_price, sync, target_position, "
+            "target_signed, target_size, ticker, type",
         ),
         (
             ('description = "test"', 'descripton = "x"'),
@@ -381,3 +381,19 @@ def test_lines_are_found_in_sub_tables_and_after_multi_line_strings(tmp_path: Pa
         '9: order.type = "limit" needs order.limit_price',
         "13: bracket.take_profit.ticks is 0, expected a whole number of ticks, 1 or more",
     ]
+
+
+def test_exit_quantity_on_an_entry_is_a_mistake(tmp_path: Path) -> None:
+    (tmp_path / "buy.toml").write_text(
+        'description = "d"\n[order]\naccounts = ["SIM-AUTO-OCO"]\nticker = "MNQ1!"\naction = "buy"\n'
+        'quantity = 1\nexit_quantity = "50%"\n'
+    )
+    (tmp_path / "half.toml").write_text(
+        'description = "d"\n[order]\naccounts = ["SIM-AUTO-OCO"]\nticker = "MNQ1!"\naction = "exit"\n'
+        'exit_quantity = "150%"\n'
+    )
+
+    problems = " ".join(str(p) for p in check_templates(tmp_path))
+
+    assert 'order.exit_quantity is only read by exits (action = "exit")' in problems
+    assert "at most 100 (e.g. 50%)" in problems

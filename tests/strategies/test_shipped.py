@@ -23,7 +23,16 @@ pytestmark = pytest.mark.xdist_group("shipped-templates")  # its module-scoped f
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
 ALERTS = ROOT / "alerts"
-SHIPPED = ["mnq-bracket", "mnq-exit", "mnq-market", "mnq-oco", "mnq-sync", "nq-text", "traderspost"]
+SHIPPED = [
+    "mnq-bracket",
+    "mnq-exit",
+    "mnq-exit-partial",
+    "mnq-market",
+    "mnq-oco",
+    "mnq-sync",
+    "nq-text",
+    "traderspost",
+]
 MNQ = Contract(
     "CON.F.US.MNQ.H26", "MNQH6", "Micro E-mini Nasdaq-100", Decimal("0.25"), Decimal("0.50"), "F.US.MNQ"
 )
@@ -134,6 +143,33 @@ def test_mnq_exit_closes(templates: dict[str, StrategyTemplate]) -> None:
     assert render(templates["mnq-exit"], example("mnq-exit")) == [
         OrderIntent(account="SIM-AUTO-OCO", contract_id=MNQ.contract_id, action=Action.EXIT)
     ]
+
+
+@pytest.mark.parametrize(
+    ("quantity", "contracts", "percent"),
+    [("50%", None, Decimal(50)), (" 12.5 % ", None, Decimal("12.5")), ("2", 2, None), ("", None, None)],
+)
+def test_mnq_exit_partial_reads_contracts_or_a_percentage(
+    templates: dict[str, StrategyTemplate], quantity: str, contracts: int | None, percent: Decimal | None
+) -> None:
+    body = json.loads(example("mnq-exit-partial"))
+    body["quantity"] = quantity
+
+    [intent] = render(templates["mnq-exit-partial"], json.dumps(body).encode())
+
+    assert intent.action is Action.EXIT
+    assert (intent.exit_contracts, intent.exit_percent) == (contracts, percent)
+
+
+@pytest.mark.parametrize("quantity", ["0", "-1", "150%", "0%", "half", "1.5"])
+def test_mnq_exit_partial_refuses_a_size_it_cannot_close(
+    templates: dict[str, StrategyTemplate], quantity: str
+) -> None:
+    body = json.loads(example("mnq-exit-partial"))
+    body["quantity"] = quantity
+
+    with pytest.raises(TemplateError, match="exit_quantity"):
+        render(templates["mnq-exit-partial"], json.dumps(body).encode())
 
 
 @pytest.mark.parametrize(
@@ -287,3 +323,30 @@ def test_traderspost_shapes_we_cannot_honour_are_refused_not_ignored(
 
     assert str(caught.value).startswith("Template 'traderspost': ")
     assert expected in str(caught.value)
+
+
+def test_the_readme_shows_the_partial_exit_template_and_its_message() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Partial exits: `mnq-exit-partial`")[1].split("\n## ")[0]
+    order = (TEMPLATES / "mnq-exit-partial.toml").read_text().split("[order]\n")[1]
+
+    assert "[order]\n" + order in section
+    assert (ALERTS / "mnq-exit-partial.txt").read_text() in section
+
+
+@pytest.mark.parametrize(
+    ("body", "contracts"),
+    [
+        ({"action": "exit", "quantity": "1"}, 1),  # TradersPost: an exit below the position
+        ({"action": "exit", "quantity": 3}, 3),
+        ({"action": "exit"}, None),  # the whole position
+        ({"action": "sell", "sentiment": "flat", "quantity": "1"}, None),  # flat: all of it
+    ],
+)
+def test_traderspost_exit_quantity_closes_that_many(
+    templates: dict[str, StrategyTemplate], body: dict[str, object], contracts: int | None
+) -> None:
+    (intent,) = traderspost(templates, {"ticker": "MNQ1!", **body})
+
+    assert intent.action is Action.EXIT
+    assert (intent.exit_contracts, intent.exit_percent) == (contracts, None)
