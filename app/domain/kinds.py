@@ -72,6 +72,8 @@ class EventKind(StrEnum):
     BRIDGE_SHUTDOWN = "bridge.shutdown"
     # notices on a clock (app/engine/notice_tasks.py): the day whose summary was sent
     NOTIFY_DAILY_SUMMARY = "notify.daily_summary"
+    # size by risk: an entry's contracts computed from its risk (app/engine/sizing.py)
+    ALERT_SIZED = "alert.sized"
 
     @classmethod
     def of_oco_state(cls, state: OcoState) -> EventKind:

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.domain.enums import Action, Leg, OrderState, OrderType, Side
+from app.domain.sizing import RiskRequest
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ class OrderIntent:
     stop_price: Decimal | None = None
     bracket: Bracket | None = None
     reference_price: Decimal | None = None  # the alert's price, for slippage and brackets
+    # Size by risk (risk_usd / risk_percent): ``quantity`` is 0 until the engine sizes it per
+    # account from its stop loss, tick value and balance (app/engine/sizing.py).
+    risk: RiskRequest | None = None
 
 
 @dataclass(frozen=True)
