@@ -349,6 +349,8 @@ class _Execution(AlertRun):
                 alert_id=self.alert_id,
             )
             notices.send(self.orders.sender.notifier, notice)
+        if self.sizing_lines:
+            failpoint("sizing.sized")  # sized and journaled, nothing written ahead or sent yet
         return sized
 
     async def _gate_first_entries(

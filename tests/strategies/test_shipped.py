@@ -23,7 +23,16 @@ pytestmark = pytest.mark.xdist_group("shipped-templates")  # its module-scoped f
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
 ALERTS = ROOT / "alerts"
-SHIPPED = ["mnq-bracket", "mnq-exit", "mnq-market", "mnq-oco", "mnq-sync", "nq-text", "traderspost"]
+SHIPPED = [
+    "mnq-bracket",
+    "mnq-exit",
+    "mnq-market",
+    "mnq-oco",
+    "mnq-risk",
+    "mnq-sync",
+    "nq-text",
+    "traderspost",
+]
 MNQ = Contract(
     "CON.F.US.MNQ.H26", "MNQH6", "Micro E-mini Nasdaq-100", Decimal("0.25"), Decimal("0.50"), "F.US.MNQ"
 )
