@@ -82,13 +82,14 @@ def size_by_risk(
     tick_value: Decimal,
     balance: Decimal | None = None,
     max_order_size: int | None = None,
-    cap_name: str = "max_order_size",
+    cap_name: str | None = None,
 ) -> Sizing:
     """Size one entry: floor(risk ÷ (stop_ticks × tick_value)), capped at ``max_order_size``.
 
     ``stop_ticks`` ≥ 1 (the entry's stop loss distance), ``tick_value`` USD per tick per
     contract (> 0), ``balance`` USD (needed with ``request.percent``). ``cap_name`` names the
-    cap in the text (e.g. "strategy 'x' max_order_size 5"). Raises ValueError when an input
+    cap with its number in the text (default "max_order_size N"; e.g. "strategy 'x'
+    max_order_size 5", as the risk gate names it). Raises ValueError when an input
     cannot size anything (no balance for a percent, a tick value or distance not above 0).
     """
     if stop_ticks < 1:
@@ -115,7 +116,7 @@ def size_by_risk(
     floor = int(exact.to_integral_value(rounding=ROUND_FLOOR))
     capped_at = None
     if max_order_size is not None and floor > max_order_size:
-        floor, capped_at = max_order_size, f"{cap_name} {max_order_size}"
+        floor, capped_at = max_order_size, cap_name or f"max_order_size {max_order_size}"
     return Sizing(risk, stop_ticks, tick_value, exact, max(floor, 0), capped_at, basis)
 
 

@@ -58,7 +58,7 @@ def size_entry(
     stop = intent.bracket.stop_loss_ticks if intent.bracket is not None else None
     if stop is None:  # the template refuses this at render; a guard, not a path
         return Sized(intent, None, "size by risk needs a stop loss; nothing sent")
-    cap, named = None, "max_order_size"
+    cap, named = None, None
     if limits is not None:
         limit, named = stricter(limits, strategy_limits, "max_order_size", strategy)
         cap = None if limit is None else int(limit)
