@@ -105,3 +105,42 @@ def test_a_stop_loss_that_renders_nothing_refuses_the_alert(tmp_path: Path) -> N
     with pytest.raises(TemplateError, match="size by risk needs a stop loss"):
         template.render(alert(risk="100"), MNQ)
     assert template.render(alert(risk="100", sl="40"), MNQ)[0].bracket is not None
+
+
+TRADERSPOST = Path(__file__).resolve().parents[2] / "templates"
+
+
+@pytest.mark.parametrize(
+    ("fields", "quantity", "risk"),
+    [
+        ({"quantity": 2}, 2, None),
+        ({"quantityType": "fixed_quantity", "quantity": 3}, 3, None),
+        ({"quantityType": "risk_dollar_amount", "quantity": 100}, 0, RiskRequest(usd=Decimal(100))),
+        ({"quantityType": "RISK_PERCENT", "quantity": "0.25"}, 0, RiskRequest(percent=Decimal("0.25"))),
+    ],
+)
+def test_traderspost_quantity_types_size_by_risk(
+    fields: dict[str, object], quantity: int, risk: RiskRequest | None
+) -> None:
+    template = load_templates(TRADERSPOST)["traderspost"]
+    stop = {"stopLoss": {"type": "stop", "amount": "5"}, "price": "21500.25"}
+
+    (intent,) = template.render(alert(**fields, **stop), MNQ)
+
+    assert (intent.quantity, intent.risk) == (quantity, risk)
+    assert intent.bracket is not None and intent.bracket.stop_loss_ticks == 20
+
+
+@pytest.mark.parametrize("kind", ["dollar_amount", "percent_of_equity", "percent_of_position"])
+def test_traderspost_quantity_types_not_supported_are_refused(kind: str) -> None:
+    template = load_templates(TRADERSPOST)["traderspost"]
+
+    with pytest.raises(TemplateError, match=f"unsupported quantityType {kind}"):
+        template.render(alert(quantityType=kind, quantity=10), MNQ)
+
+
+def test_traderspost_risk_without_a_stop_loss_is_refused() -> None:
+    template = load_templates(TRADERSPOST)["traderspost"]
+
+    with pytest.raises(TemplateError, match="size by risk needs a stop loss"):
+        template.render(alert(quantityType="risk_dollar_amount", quantity=100), MNQ)
