@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -314,6 +314,12 @@ class _Execution(AlertRun):
         sized = list(intents)
         for n, (intent, account) in enumerate(zip(intents, accounts, strict=True)):
             if intent.risk is None or intent.action in (Action.EXIT, Action.CANCEL):
+                continue
+            prior = self.prior(account.account_id, self.tag(n))
+            if prior is not None and prior.size:
+                # Resumed: the earlier run sized and wrote this entry; its size stands (the
+                # balance may have moved since), so a re-send is the same order.
+                sized[n] = replace(intent, quantity=prior.size)
                 continue
             got = size_entry(
                 intent,

@@ -205,3 +205,23 @@ def test_render_shows_the_computation_and_the_exact_order(tmp_path: Path) -> Non
     }
     assert place["endpoint"] == "Order/place"
     assert (place["body"]["size"], place["body"]["stopLossBracket"]) == (10, {"ticks": -20, "type": 4})
+
+
+async def test_a_resumed_entry_keeps_the_size_its_first_run_wrote(tmp_path: Path) -> None:
+    async with simulator() as sim:
+        settings = settings_on(sim, tmp_path)
+        edit_template(tmp_path, 'risk_usd = "{{ alert.risk }}"', "risk_percent = 0.1")
+        raw = body("ignored")
+        async with on_sim(settings, tmp_path, sim) as env:
+            with arm("order.written"), pytest.raises(FailpointCrash):
+                await env.send(STRATEGY, raw, fresh_time=False)
+            [alert] = env.journal.recent_alerts(limit=1)
+            [row] = env.orders(alert.id)
+            assert (row.size, placed_tags(sim)) == (5, [])  # 0.1 % of 50,000 USD over 10 USD a contract
+        # The balance doubles while the bridge is down: the entry written as 5 is still sent as 5.
+        for account in sim.state.accounts.values():
+            account.balance *= 2
+        async with on_sim(settings, tmp_path, sim) as env:
+            assert (await settled(env, alert.id)).status == AlertStatus.EXECUTED
+            assert placed_tags(sim) == [tag(env.journal, alert.id)]
+            assert [r.json_body["size"] for r in sim.state.requests_to("Order/place")] == [5]
