@@ -74,6 +74,8 @@ class EventKind(StrEnum):
     NOTIFY_DAILY_SUMMARY = "notify.daily_summary"
     # a partial exit resized the position's bracket legs to what is left (app/engine/partial_exit.py)
     BRACKET_RESIZED = "bracket.resized"
+    # size by risk: an entry's contracts computed from its risk (app/engine/sizing.py)
+    ALERT_SIZED = "alert.sized"
 
     @classmethod
     def of_oco_state(cls, state: OcoState) -> EventKind:

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.domain.enums import Action, Leg, OrderState, OrderType, Side
+from app.domain.sizing import RiskRequest
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ class OrderIntent:
     # percentage of the position (0 < p ≤ 100); both None: the whole position.
     exit_contracts: int | None = None
     exit_percent: Decimal | None = None
+    # Size by risk (risk_usd / risk_percent): ``quantity`` is 0 until the engine sizes it per
+    # account from its stop loss, tick value and balance (app/engine/sizing.py).
+    risk: RiskRequest | None = None
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ __all__ = [  # the records and numbers live in risk_model, the lockouts in locko
     "root_from_contract_id",
     "signed",
     "stop_risk",
+    "stricter",
     "weighted",
 ]
 
@@ -119,6 +120,19 @@ def check_entry(
     return None
 
 
+def stricter(
+    limits: RiskLimits, strategy_limits: RiskLimits | None, key: str, strategy: str
+) -> tuple[float | None, str]:
+    """The lower of the account's and the strategy's limit ``key`` (None: off), and its name in
+    a refusal, e.g. ``max_order_size 10`` or ``strategy 'mnq-risk' max_order_size 5``. Size by
+    risk caps with it (app/engine/sizing.py), so the cap is the gate's own."""
+    mine = getattr(limits, key)
+    theirs = getattr(strategy_limits, key) if strategy_limits is not None else None
+    if theirs is not None and (mine is None or theirs < mine):
+        return theirs, f"strategy '{strategy}' {key} {plain_number(theirs)}"
+    return mine, f"{key} {plain_number(mine)}" if mine is not None else key
+
+
 @dataclass(frozen=True)
 class _Gate:
     """One check's inputs, so each rule is a small function of them."""
@@ -138,11 +152,7 @@ class _Gate:
 
     def stricter(self, key: str) -> tuple[float | None, str]:
         """The lower of the account's and the strategy's limit ``key``, and how to name it."""
-        mine = getattr(self.limits, key)
-        theirs = getattr(self.strategy_limits, key) if self.strategy_limits is not None else None
-        if theirs is not None and (mine is None or theirs < mine):
-            return theirs, f"strategy '{self.entry.strategy}' {key} {plain_number(theirs)}"
-        return mine, f"{key} {plain_number(mine)}" if mine is not None else key
+        return stricter(self.limits, self.strategy_limits, key, self.entry.strategy)
 
     @property
     def open_after(self) -> int:

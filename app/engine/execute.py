@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from app.config import RiskLimits
 from app.domain.enums import Action, AlertStatus, Leg, OrderState, Side
 from app.domain.kinds import EventKind, EventLevel
 from app.domain.models import (
@@ -36,6 +37,7 @@ from app.domain.staleness import (
     stale_age,
     unchecked_time,
 )
+from app.engine import notices
 from app.engine.accounts import AccountDirectory
 from app.engine.alert_run import AlertRun
 from app.engine.entries import passes_gate, place_entry, place_oco, plain
@@ -46,6 +48,7 @@ from app.engine.reconcile import Reconciler
 from app.engine.risk_gate import RiskGate
 from app.engine.runner import JournalRunner
 from app.engine.sender import OrderSender, OrderSession, row_outcome
+from app.engine.sizing import LimitsOf, size_entry
 from app.engine.target_position import signed_position, sync
 from app.errors import (
     AlertInvalidError,
@@ -93,6 +96,7 @@ class Settlement:
     orders: list[OrderOutcome] = field(default_factory=list)
     reason: str | None = None
     nothing_done: bool = False
+    sizing: list[str] = field(default_factory=list)  # size by risk, per account (tvbridge render)
 
     def body(self) -> dict[str, Any]:
         return {
@@ -118,6 +122,7 @@ class Executor:
         gate: RiskGate | None = None,
         ready: Callable[[set[int]], Awaitable[None]] | None = None,
         notifier: Notifier | None = None,
+        limits: LimitsOf | None = None,
     ) -> None:
         self.gateway = gateway
         self.runner = runner
@@ -126,6 +131,9 @@ class Executor:
         self.instance = instance
         self.clock = clock  # UTC; an alert's age is measured on it (stale entries)
         self.gate = gate  # the risk gate every entry passes (app/engine/risk_gate.py)
+        # An account's limits, for size by risk's cap (max_order_size): the gate's when there is
+        # one; a preview passes the settings' own (it has no gate).
+        self._limits = limits
         # Awaited with an alert's account ids before anything is sent on them: after a restart,
         # until those accounts' unfinished orders are settled (app/engine/recovery.py).
         self.ready = ready
@@ -133,6 +141,12 @@ class Executor:
         self.time_warned: dict[str, datetime] = {}
         # ``notifier``: rejected orders and risk refusals are reported there (app/engine/notices.py).
         self.sender = OrderSender(gateway, runner, reconciler, notifier=notifier)
+
+    def limits_of(self, account: Account) -> RiskLimits | None:
+        """The account's risk limits (size by risk caps at their max_order_size); None: none known."""
+        if self._limits is not None:
+            return self._limits(account)
+        return self.gate.limits(account) if self.gate is not None else None
 
     async def execute(self, alert: Alert, template: StrategyTemplate, *, resumed: bool = False) -> Settlement:
         """Render ``alert`` through ``template`` and send its orders; journal the outcome.
@@ -194,6 +208,8 @@ class _Execution(AlertRun):
         self.resumed = resumed
         self.unchecked: str | None = None  # why the stale check could not judge the alert
         self.started_at = executor.clock()  # the alert's age is measured from here
+        self.sizing_lines: list[str] = []  # size by risk: each account's computation, in words
+        self.unsized: set[int] = set()  # intents sized to 0 contracts (refused, not sent)
 
     async def run(self, template: StrategyTemplate) -> Settlement:
         ticker: str | None = None
@@ -235,6 +251,7 @@ class _Execution(AlertRun):
             accounts = [await self.accounts.resolve(i.account, template=template.name) for i in intents]
             if self.executor.ready is not None:
                 await self.executor.ready({a.account_id for a in accounts})
+            intents = await self._size_by_risk(intents, accounts, contract)
         except (TemplateError, AlertInvalidError) as exc:
             return await self._settle(AlertStatus.INVALID, [], str(exc), ticker, contract_id)
         except GatewayError as exc:
@@ -250,6 +267,8 @@ class _Execution(AlertRun):
         # another, as it did not when they were sent in turn.
         lanes: dict[int, list[int]] = {}
         for n in range(0, len(intents), 2 if oco else 1):
+            if n in self.unsized:
+                continue  # sized to 0 contracts: refused with the numbers, nothing to send
             lanes.setdefault(accounts[n].account_id, []).append(n)
         done: dict[int, tuple[list[OrderOutcome], str | None, bool]] = {}
         # Every account's first entry is checked by the risk gate before any lane sends, so no
@@ -285,6 +304,61 @@ class _Execution(AlertRun):
         failures = [o.message for o in outcomes if o.message and not _ok(o)]
         reason = "; ".join(self.refusals + notes + failures) or None
         return await self._settle(status, outcomes, reason, ticker, contract_id)
+
+    async def _size_by_risk(
+        self, intents: list[OrderIntent], accounts: list[Account], contract: Contract
+    ) -> list[OrderIntent]:
+        """Size every entry rendered with a risk (risk_usd / risk_percent) on its account
+        (app/engine/sizing.py); journal each computation (``alert.sized``). One that sizes to 0
+        is refused with the numbers (the alert's reason, a notice) and left out of the lanes.
+        Raises JournalError."""
+        sized = list(intents)
+        for n, (intent, account) in enumerate(zip(intents, accounts, strict=True)):
+            if intent.risk is None or intent.action in (Action.EXIT, Action.CANCEL):
+                continue
+            prior = self.prior(account.account_id, self.tag(n))
+            if prior is not None and prior.size:
+                # Resumed: the earlier run sized and wrote this entry; its size stands (the
+                # balance may have moved since), so a re-send is the same order.
+                sized[n] = replace(intent, quantity=prior.size)
+                continue
+            got = size_entry(
+                intent,
+                account,
+                contract,
+                strategy=self.alert.strategy,
+                limits=self.executor.limits_of(account),
+                strategy_limits=self.template.risk,
+            )
+            sized[n] = got.intent
+            line = f"{account.name}: {got.line}"
+            self.sizing_lines.append(line)
+            await self.runner.run(
+                self.journal.add_event,
+                EventKind.ALERT_SIZED,
+                line,
+                level=EventLevel.INFO if got.refusal is None else EventLevel.WARNING,
+                alert_id=self.alert_id,
+                data={"account_id": account.account_id, "contracts": got.intent.quantity},
+            )
+            if got.refusal is None:
+                continue
+            self.unsized.add(n)
+            self.refusals.append(f"{account.name}: {got.refusal}")
+            side = Side.BUY if intent.action == Action.BUY else Side.SELL
+            notice = notices.alert_refused(
+                account=account.name,
+                strategy=self.alert.strategy,
+                contract_id=contract.contract_id,
+                side=side,
+                size=0,
+                reason=got.refusal,
+                alert_id=self.alert_id,
+            )
+            notices.send(self.orders.sender.notifier, notice)
+        if self.sizing_lines:
+            failpoint("sizing.sized")  # sized and journaled, nothing written ahead or sent yet
+        return sized
 
     async def _gate_first_entries(
         self, firsts: list[int], intents: list[OrderIntent], accounts: list[Account], contract: Contract
@@ -390,7 +464,7 @@ class _Execution(AlertRun):
         for (outcome, _), row_id in zip(self.new_rows, new_ids, strict=True):
             outcome.order_record_id = row_id
         self.updates, self.new_rows = [], []
-        return Settlement(self.alert_id, status, outcomes, reason)
+        return Settlement(self.alert_id, status, outcomes, reason, sizing=self.sizing_lines)
 
     async def _warn_unchecked(self, why: str) -> None:
         """Log and journal (event ``alert.time_unchecked``, warning) that the stale check could

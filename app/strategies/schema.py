@@ -17,7 +17,14 @@ from app.config import RiskLimits
 from app.strategies import values as conv
 from app.strategies.schema_checks import Report, choice, get_table, unknown_keys
 from app.strategies.schema_oco import ON_BOTH_FILLED, oco_order_values, oco_table, oco_values
-from app.strategies.schema_order import BRACKET_MODES, ON_FAILURE, SYNC_MODES, bracket_values, order_values
+from app.strategies.schema_order import (
+    BRACKET_MODES,
+    ON_FAILURE,
+    SYNC_MODES,
+    bracket_values,
+    check_risk_sizing,
+    order_values,
+)
 from app.strategies.spec import AccountSpec, AlertFormat, BracketMode, Problem, Spec, SyncMode, TemplateKind
 from app.toml_lines import Path
 
@@ -90,6 +97,7 @@ def validate(data: dict[str, Any], report: Report) -> Spec:
                 '[oco] is only used with kind = "oco" at the top of the file; add it or remove [oco]',
             )
     legs = bracket_values(bracket, values, report)
+    check_risk_sizing(values, legs, report)
     sync: SyncMode | None = None
     if kind == "order" and "sync" in order:
         sync = choice(order, "sync", SYNC_MODES, ("order",), report) or "target"

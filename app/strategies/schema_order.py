@@ -23,6 +23,8 @@ ORDER_KEYS = (
     "limit_price",
     "price",
     "quantity",
+    "risk_percent",
+    "risk_usd",
     "stop_price",
     "sync",
     "target_position",
@@ -32,6 +34,9 @@ ORDER_KEYS = (
     "type",
 )
 SYNC_MODES = ("target",)
+RISK_KEYS = ("risk_usd", "risk_percent")  # size by risk instead of a quantity (app/domain/sizing.py)
+SIZE_KEYS = ("quantity", *RISK_KEYS)
+_RISK_CHECKS = {"risk_usd": conv.to_risk_usd, "risk_percent": conv.to_risk_percent}
 TARGET_KEYS = ("target_position", "target_size", "target_signed")
 _TARGET_CHECKS = {
     "target_position": conv.to_market_position,
@@ -51,7 +56,8 @@ def order_values(order: dict[str, Any], accounts: list[AccountSpec], report: Rep
     unknown_keys(order, ORDER_KEYS, ("order",), "[order]", report)
     sync = "sync" in order
     values: dict[str, Value] = {}
-    for key in ("ticker", "action", "quantity", "type", "exit_quantity", *PRICE_KEYS, *TARGET_KEYS):
+    keys = ("ticker", "action", "quantity", "type", "exit_quantity", *PRICE_KEYS, *TARGET_KEYS, *RISK_KEYS)
+    for key in keys:
         if key in order:
             textual = key in ("ticker", "action", "type", "target_position", "exit_quantity")
             value = field_value(key, order[key], ("order", key), report, textual=textual)
@@ -67,6 +73,9 @@ def order_values(order: dict[str, Any], accounts: list[AccountSpec], report: Rep
     for key in PRICE_KEYS:
         check_literal(values.get(key), conv.to_price, report)
     _exit_quantity(order, values, action, sync, report)
+    for key, convert in _RISK_CHECKS.items():
+        check_literal(values.get(key), convert, report)
+    _one_size(order, values, sync, report)
     if sync:
         _sync_values(order, values, accounts, action, order_type, report)
     else:
@@ -77,9 +86,12 @@ def order_values(order: dict[str, Any], accounts: list[AccountSpec], report: Rep
                     f'order.{key} is only used with sync = "target" (position sync); add that '
                     "to [order] or remove it",
                 )
-    if "quantity" not in order and not sync and action not in (Action.EXIT, Action.CANCEL):
+    sized = any(key in order for key in SIZE_KEYS)
+    if not sized and not sync and action not in (Action.EXIT, Action.CANCEL):
         report(
-            ("order",), 'order.quantity is missing; e.g. quantity = 1 or quantity = "{{ alert.quantity }}"'
+            ("order",),
+            'order.quantity is missing; e.g. quantity = 1 or quantity = "{{ alert.quantity }}", or '
+            "size by risk: risk_usd = 100 (USD) or risk_percent = 0.5 (% of the balance)",
         )
     if isinstance(quantity, Decimal):
         for spec in accounts:
@@ -108,6 +120,37 @@ def _exit_quantity(
             ("order", "exit_quantity"),
             'order.exit_quantity is only read by exits (action = "exit"); remove it',
         )
+
+
+def _one_size(order: dict[str, Any], values: dict[str, Value], sync: bool, report: Report) -> None:
+    """Exactly one of quantity, risk_usd and risk_percent (several only when all are
+    expressions, of which one renders); size by risk is for entries, not a position sync."""
+    given = [key for key in SIZE_KEYS if key in order]
+    literal = [key for key in given if key in values and not values[key].is_expression]
+    if len(given) > 1 and literal:
+        report(
+            ("order", given[1]),
+            f"order takes one of quantity, risk_usd or risk_percent, not {' and '.join(given)} "
+            "(several only when all are expressions, of which one renders)",
+        )
+    for key in RISK_KEYS:
+        if sync and key in order:
+            report(
+                ("order", key),
+                f'order.{key} (size by risk) is not used with sync = "target", which follows the '
+                "strategy's position size; remove it",
+            )
+
+
+def check_risk_sizing(order: dict[str, Value], legs: dict[str, dict[str, Value]], report: Report) -> None:
+    """risk_usd / risk_percent size the entry by its stop loss's distance: [bracket] needs one."""
+    for key in RISK_KEYS:
+        if key in order and "stop_loss" not in legs:
+            report(
+                ("order", key),
+                f"order.{key}: size by risk needs a stop loss, the distance the risk is measured "
+                "over; add [bracket] stop_loss = { ticks = 20 } (or points, or price)",
+            )
 
 
 def _sync_values(

@@ -14,6 +14,7 @@ from typing import Literal, TypeVar
 from app.config import RiskLimits
 from app.domain.enums import Action, OrderType, Side
 from app.domain.models import Alert, Bracket, Contract, OrderIntent
+from app.domain.sizing import RiskRequest
 from app.domain.staleness import field_at
 from app.domain.ticks import distance_to_ticks, round_to_tick
 from app.errors import TemplateError
@@ -108,7 +109,7 @@ class StrategyTemplate:
                 for spec in self.accounts
             ]
         tick = contract.tick_size
-        quantity = run.get("quantity", conv.to_quantity)
+        quantity, risk = self._size(run)
         order_type = run.optional("type", conv.to_order_type) or OrderType.MARKET
         limit_price = run.price("limit_price", tick) if order_type is OrderType.LIMIT else None
         stop_price = run.price("stop_price", tick) if order_type is OrderType.STOP else None
@@ -116,6 +117,11 @@ class StrategyTemplate:
         entry = limit_price if limit_price is not None else stop_price
         side = _SIDES.get(action)
         bracket = self._bracket(run, side, entry if entry is not None else price, tick)
+        if risk is not None and (bracket is None or bracket.stop_loss_ticks is None):
+            key, amount = risk
+            raise run.error(
+                key, amount, "but size by risk needs a stop loss: [bracket] stop_loss rendered nothing"
+            )
         return [
             OrderIntent(
                 account=spec.account,
@@ -123,11 +129,12 @@ class StrategyTemplate:
                 action=action,
                 side=side,
                 order_type=order_type,
-                quantity=run.contracts(quantity, spec),
+                quantity=0 if quantity is None else run.contracts(quantity, spec),
                 limit_price=limit_price,
                 stop_price=stop_price,
                 bracket=bracket,
                 reference_price=price if price is not None else entry,
+                risk=None if risk is None else _risk_request(risk, spec),
             )
             for spec in self.accounts
         ]
@@ -153,6 +160,26 @@ class StrategyTemplate:
                 )
             )
         return intents
+
+    def _size(self, run: _Rendering) -> tuple[Decimal | None, tuple[str, Decimal] | None]:
+        """The entry's quantity, or its risk (``risk_usd`` / ``risk_percent`` and the amount):
+        exactly one of them renders. Raises TemplateError."""
+        if not any(key in self.order_values for key in _RISK_KEYS):
+            return run.get("quantity", conv.to_quantity), None
+        given = {
+            key: amount
+            for key, convert in (
+                ("quantity", conv.to_quantity),
+                ("risk_usd", conv.to_risk_usd),
+                ("risk_percent", conv.to_risk_percent),
+            )
+            if (amount := run.optional(key, convert)) is not None
+        }
+        if len(given) != 1:
+            shown = " and ".join(f"{key} {amount}" for key, amount in given.items()) or "nothing"
+            raise run.error("quantity", shown, "expected exactly one of quantity, risk_usd or risk_percent")
+        ((key, amount),) = given.items()
+        return (amount, None) if key == "quantity" else (None, (key, amount))
 
     def _render_oco(self, alert: Alert, contract: Contract) -> list[OrderIntent]:
         """Two intents per account, ``first`` then ``second`` (a kind = "oco" template)."""
@@ -248,6 +275,16 @@ class StrategyTemplate:
         if not ticks:
             return None
         return Bracket(stop_loss_ticks=ticks.get("stop_loss"), take_profit_ticks=ticks.get("take_profit"))
+
+
+_RISK_KEYS = ("risk_usd", "risk_percent")
+
+
+def _risk_request(risk: tuple[str, Decimal], spec: AccountSpec) -> RiskRequest:
+    key, amount = risk
+    if key == "risk_usd":
+        return RiskRequest(usd=amount, multiplier=spec.multiplier)
+    return RiskRequest(percent=amount, multiplier=spec.multiplier)
 
 
 # The name the engine and the pages annotate with (``template: Template``): one class, two

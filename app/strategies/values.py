@@ -34,6 +34,8 @@ EXPECT_PRICE = "expected a price above 0"
 EXPECT_TICKS = "expected a whole number of ticks, 1 or more"
 EXPECT_POINTS = "expected a distance in points above 0"
 EXPECT_MULTIPLIER = "expected a number above 0"
+EXPECT_RISK_USD = "expected a risk in USD above 0 (size by risk)"
+EXPECT_RISK_PERCENT = "expected a share of the balance in percent, above 0 and at most 100 (0.5 is 0.5 %)"
 EXPECT_MARKET_POSITION = "expected long, flat or short ({{strategy.market_position}})"
 EXPECT_POSITION_SIZE = "expected a number of contracts, 0 or more ({{strategy.market_position_size}})"
 EXPECT_SIGNED_SIZE = (
@@ -89,6 +91,19 @@ def to_exit_quantity(value: object) -> tuple[Decimal, bool]:
             raise ValueError(EXPECT_EXIT_QUANTITY)
         return number, True
     return _positive(text, EXPECT_EXIT_QUANTITY), False
+
+
+def to_risk_usd(value: object) -> Decimal:
+    """Read a risk in USD (> 0): size by risk, ``order.risk_usd``."""
+    return _positive(value, EXPECT_RISK_USD)
+
+
+def to_risk_percent(value: object) -> Decimal:
+    """Read a share of the account's balance in percent (0 < p ≤ 100): ``order.risk_percent``."""
+    number = _positive(value, EXPECT_RISK_PERCENT)
+    if number > 100:
+        raise ValueError(EXPECT_RISK_PERCENT)
+    return number
 
 
 def times_multiplier(quantity: Decimal, multiplier: Decimal) -> int:

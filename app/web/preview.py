@@ -19,9 +19,10 @@ from app.config import Settings
 from app.domain.enums import AlertStatus
 from app.domain.models import Alert
 from app.engine.accounts import AccountDirectory
-from app.engine.execute import Executor
+from app.engine.execute import Executor, Settlement
 from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
+from app.engine.sizing import LimitsOf
 from app.errors import ConfigError, TemplateError
 from app.gateway.dryrun import DryRunGateway
 from app.gateway.projectx import build_gateway
@@ -44,9 +45,28 @@ async def preview_alert(
     *,
     instance: str,
     accounts: AccountDirectory | None = None,
+    limits: LimitsOf | None = None,
 ) -> tuple[AlertStatus, str | None, Calls]:
     """Run ``raw`` through ``template`` on a dry-run gateway; return status, reason and calls.
-    ``accounts``: the running bridge's directory (reads only), else one over ``gateway``.
+    ``accounts``: the running bridge's directory (reads only), else one over ``gateway``;
+    ``limits``: an account's risk limits (size by risk caps at their max_order_size).
+    """
+    settlement, calls = await preview_settlement(
+        template, raw, gateway, instance=instance, accounts=accounts, limits=limits
+    )
+    return settlement.status, settlement.reason, calls
+
+
+async def preview_settlement(
+    template: StrategyTemplate,
+    raw: bytes,
+    gateway: DryRunGateway,
+    *,
+    instance: str,
+    accounts: AccountDirectory | None = None,
+    limits: LimitsOf | None = None,
+) -> tuple[Settlement, Calls]:
+    """preview_alert's run, whole: the Settlement (with its size-by-risk lines) and the calls.
 
     Previewed as if it fired now (its time field set to now, as TradingView's {{timenow}}), so
     a saved example shows its orders instead of a stale refusal.
@@ -69,12 +89,13 @@ async def preview_alert(
                 accounts or AccountDirectory(gateway),
                 Reconciler(gateway, runner, attempts=1, delay_s=0.0),
                 instance=instance,
+                limits=limits,
             )
             settlement = await executor.execute(alert, template)
         finally:
             runner.shutdown()
             journal.close()
-    return settlement.status, settlement.reason, gateway.calls
+    return settlement, gateway.calls
 
 
 async def render_alert(settings: Settings, strategy: str, raw: bytes) -> Calls:
@@ -94,15 +115,26 @@ async def render_alert(settings: Settings, strategy: str, raw: bytes) -> Calls:
     transport, base_url = sim_transport() if settings.gateway.kind == "sim" else (None, None)
     gateway = DryRunGateway(build_gateway(settings.gateway, base_url=base_url, transport=transport))
     await gateway.start()
+    risk = settings.risk
     try:
-        status, reason, calls = await preview_alert(template, raw, gateway, instance=instance)
+        settlement, calls = await preview_settlement(
+            template,
+            raw,
+            gateway,
+            instance=instance,
+            limits=lambda account: risk.for_account(account.name, account.account_id),
+        )
     finally:
         await gateway.close()
+    status, reason = settlement.status, settlement.reason
     if status == AlertStatus.INVALID:
         raise TemplateError(reason or "the template cannot render this alert")
     if not calls:
         calls = [{"endpoint": None, "body": None, "note": reason or "nothing to send"}]
-    return calls
+    # Size by risk shows its computation first, per account (the balance is the gateway's: the
+    # simulator's, or the live account's when logged in).
+    sizing: Calls = [{"endpoint": None, "body": None, "note": line} for line in settlement.sizing]
+    return sizing + calls
 
 
 async def dry_run(
@@ -117,4 +149,6 @@ async def dry_run(
     # DryRunGateway uses only the Gateway Protocol's members; app/gateway cannot name the
     # engine's Protocol (layers), so it is typed with the concrete class.
     gateway = DryRunGateway(cast("ProjectXGateway", bridge.gateway))
-    return await preview_alert(template, raw, gateway, instance=instance, accounts=bridge.accounts)
+    return await preview_alert(
+        template, raw, gateway, instance=instance, accounts=bridge.accounts, limits=bridge.gate.limits
+    )

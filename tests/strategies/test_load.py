@@ -171,8 +171,8 @@ def test_toml_syntax_error_carries_tomllib_line(tmp_path: Path) -> None:
         (
             ("quantity = 1", "quantity = 1\nquantityy = 2"),
             "7: unknown key 'quantityy' in [order] (did you mean 'quantity'?); allowed: accounts, "
-            "action, exit_quantity, limit_price, price, quantity, stop_price, sync, target_position, "
-            "target_signed, target_size, ticker, type",
+            "action, exit_quantity, limit_price, price, quantity, risk_percent, risk_usd, stop_price, "
+            "sync, target_position, target_signed, target_size, ticker, type",
         ),
         (
             ('description = "test"', 'descripton = "x"'),

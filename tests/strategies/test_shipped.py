@@ -29,6 +29,7 @@ SHIPPED = [
     "mnq-exit-partial",
     "mnq-market",
     "mnq-oco",
+    "mnq-risk",
     "mnq-sync",
     "nq-text",
     "traderspost",
