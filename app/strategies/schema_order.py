@@ -41,9 +41,18 @@ BRACKET_LEGS = ("stop_loss", "take_profit")
 BRACKET_KEYS = ("mode", "on_failure", *BRACKET_LEGS)
 BRACKET_MODES = ("native", "managed")
 ON_FAILURE = ("close", "keep")
-LEG_KEYS = ("points", "price", "ticks")
+LEG_KEYS = ("points", "price", "ticks", "trail_points", "trail_ticks")
+# A stop loss given as trail_ticks / trail_points is a native trailing stop (Order/place type 5)
+# the bridge places after the fill: always a managed bracket.
+TRAIL_KEYS = ("trail_points", "trail_ticks")
 PRICE_KEYS = ("limit_price", "stop_price", "price")
-_LEG_CHECKS = {"ticks": conv.to_ticks, "points": conv.to_points, "price": conv.to_price}
+_LEG_CHECKS = {
+    "ticks": conv.to_ticks,
+    "points": conv.to_points,
+    "price": conv.to_price,
+    "trail_ticks": conv.to_trail_ticks,
+    "trail_points": conv.to_points,
+}
 
 
 def order_values(order: dict[str, Any], accounts: list[AccountSpec], report: Report) -> dict[str, Value]:
@@ -166,11 +175,20 @@ def bracket_values(
             continue
         unknown_keys(table, LEG_KEYS, path, f"bracket.{leg}", report)
         kinds = {k: v for k, v in table.items() if k in LEG_KEYS}
+        for key in TRAIL_KEYS:
+            if key in kinds and leg != "stop_loss":
+                report(
+                    (*path, key),
+                    f"bracket.{leg}.{key}: only the stop loss can trail; use ticks, points or price",
+                )
+                del kinds[key]
         literal = [k for k, v in kinds.items() if not is_expression(v)]
         if not kinds or (len(kinds) > 1 and literal):
             report(
                 path,
-                f"bracket.{leg} needs exactly one of ticks, points or price "
+                f"bracket.{leg} needs exactly one of ticks, points or price"
+                + (" (or trail_ticks, trail_points for a trailing stop)" if leg == "stop_loss" else "")
+                + " "
                 "(several only when all are expressions, of which one renders)",
             )
             continue
@@ -183,6 +201,16 @@ def bracket_values(
         if "price" in compiled:
             _check_price_leg(leg, order, report)
         legs[leg] = compiled
+    stop_loss = bracket.get("stop_loss")
+    trails = isinstance(stop_loss, dict) and any(
+        key in stop_loss and not is_expression(stop_loss[key]) for key in TRAIL_KEYS
+    )
+    if trails and bracket.get("mode") == "native":
+        report(
+            ("bracket", "mode"),
+            "a trailing stop loss (trail_ticks / trail_points) is placed by the bridge after the fill: "
+            'use mode = "managed" (or leave mode out)',
+        )
     return legs
 
 

@@ -112,7 +112,7 @@ async def test_modify_measures_again_without_a_maximum_and_refuses_misaligned_wi
 
     await api.ok("Order/modify", {**body, "trailPrice": str(MNQ_START - 2)})
     row = _row(await api.open_orders(), placed["orderId"])
-    assert (Decimal(str(row["trailPrice"])), Decimal(str(row["stopPrice"]))) == (2, MNQ_START - 2)
+    assert (Decimal(str(row["trailPrice"])), Decimal(str(row["stopPrice"]))) == (Decimal(2), MNQ_START - 2)
 
     # No maximum on modify (§6.2): a distance sent as a price is taken as it is.
     await api.ok("Order/modify", {**body, "trailPrice": "0.25"})
