@@ -240,7 +240,7 @@ def test_traderspost_stop_loss_and_take_profit_shapes(
 def test_traderspost_trailing_stop_loss_is_a_native_trailing_stop(
     templates: dict[str, StrategyTemplate], stop_loss: dict[str, object], expected: Bracket
 ) -> None:
-    body = {"ticker": "MNQ1!", "action": "buy", "price": "21500.25", "stopLoss": stop_loss}
+    body: dict[str, object] = {"ticker": "MNQ1!", "action": "buy", "price": "21500.25", "stopLoss": stop_loss}
 
     (intent,) = traderspost(templates, body)
 
