@@ -17,7 +17,14 @@ from app.config import RiskLimits
 from app.strategies import values as conv
 from app.strategies.schema_checks import Report, choice, get_table, unknown_keys
 from app.strategies.schema_oco import ON_BOTH_FILLED, oco_order_values, oco_table, oco_values
-from app.strategies.schema_order import BRACKET_MODES, ON_FAILURE, SYNC_MODES, bracket_values, order_values
+from app.strategies.schema_order import (
+    BRACKET_MODES,
+    ON_FAILURE,
+    SYNC_MODES,
+    bracket_values,
+    default_mode,
+    order_values,
+)
 from app.strategies.spec import AccountSpec, AlertFormat, BracketMode, Problem, Spec, SyncMode, TemplateKind
 from app.toml_lines import Path
 
@@ -99,7 +106,7 @@ def validate(data: dict[str, Any], report: Report) -> Spec:
         order_values=values,
         bracket_values=legs,
         kind=kind,
-        bracket_mode=choice(bracket, "mode", BRACKET_MODES, ("bracket",), report) or "native",
+        bracket_mode=choice(bracket, "mode", BRACKET_MODES, ("bracket",), report) or default_mode(legs),
         bracket_on_failure=choice(bracket, "on_failure", ON_FAILURE, ("bracket",), report) or "close",
         oco_values=oco,
         oco_on_both_filled=choice(oco_table(data), "on_both_filled", ON_BOTH_FILLED, ("oco",), report)

@@ -12,7 +12,7 @@ from app.strategies.expressions import Value, is_expression
 from app.strategies.schema_checks import Report, check, check_literal, field_value, quiet, unknown_keys
 
 if TYPE_CHECKING:
-    from app.strategies.spec import AccountSpec
+    from app.strategies.spec import AccountSpec, BracketMode
 
 _PRICE_FOR = {OrderType.LIMIT: "limit_price", OrderType.STOP: "stop_price"}  # the price a type needs
 
@@ -212,6 +212,14 @@ def bracket_values(
             'use mode = "managed" (or leave mode out)',
         )
     return legs
+
+
+def default_mode(legs: dict[str, dict[str, Value]]) -> BracketMode:
+    """A bracket's mode when ``[bracket] mode`` is not given: "managed" when its stop loss can
+    only be a trailing stop (the bridge places those), else "native". A stop loss that may render
+    either way (e.g. traderspost's) stays native and is managed for the alerts that trail."""
+    kinds = set(legs.get("stop_loss", {}))
+    return "managed" if kinds and kinds <= set(TRAIL_KEYS) else "native"
 
 
 def _check_price_leg(leg: str, order: dict[str, Value], report: Report) -> None:
