@@ -55,8 +55,10 @@ def trailing_stops(env_sim: Any) -> list[Any]:
 
 
 def stop_row(env: Env, alert_id: int) -> Any:
-    """The alert's only stop loss row."""
-    return one([o for o in env.orders(alert_id) if o.leg == Leg.STOP_LOSS])
+    """The alert's newest stop loss row (a second one only when the first never reached the gateway)."""
+    rows = [o for o in env.orders(alert_id) if o.leg == Leg.STOP_LOSS]
+    assert rows, "no stop loss row yet"
+    return rows[-1]
 
 
 async def entered(env: Env, body: bytes = TRAIL_ALERT) -> tuple[int, str, Decimal]:
@@ -77,6 +79,7 @@ async def entered(env: Env, body: bytes = TRAIL_ALERT) -> tuple[int, str, Decima
 
 
 async def test_the_trailing_stop_follows_the_price_up_and_fills_when_it_falls(env: Env) -> None:
+    env.sim.walk_ticks = 0  # prices move only by set_price
     alert_id, contract_id, filled = await entered(env)
 
     # The exact body sent: a sell trailing stop starting 20 ticks below the fill (an absolute
@@ -123,6 +126,7 @@ async def test_a_trail_over_1000_ticks_is_refused_before_anything_is_sent(env: E
 
 
 async def test_an_exit_cancels_the_trailing_stop_before_it_closes(env: Env) -> None:
+    env.sim.walk_ticks = 0  # prices move only by set_price
     alert_id, contract_id, _ = await entered(env)
     [stop] = trailing_stops(env.sim)
 
@@ -141,6 +145,7 @@ async def test_an_exit_cancels_the_trailing_stop_before_it_closes(env: Env) -> N
 
 
 async def test_a_position_closed_on_the_platform_has_its_trailing_stop_swept(env: Env) -> None:
+    env.sim.walk_ticks = 0  # prices move only by set_price
     alert_id, contract_id, _ = await entered(env)
     [stop] = trailing_stops(env.sim)
 
@@ -234,3 +239,51 @@ def test_render_shows_the_entry_and_the_trailing_stop_it_places_after_the_fill(t
     body = stop["body"]
     assert (body["type"], body["side"], body["size"], body["trailPrice"]) == (5, 1, 1, 21495.25)
     assert (body["stopPrice"], body["limitPrice"]) == (None, None)
+
+
+def fault_the_leg(env: Env, arm_fault: Any) -> None:
+    """Arm ``arm_fault`` on the simulator when the entry fills, so it hits the next Order/place:
+    the trailing stop's (the listener runs inside the entry's own place, before its answer)."""
+    armed: list[bool] = []
+
+    def on_fill(event: str, payload: dict[str, Any]) -> None:
+        if event == "GatewayUserOrder" and payload["data"]["status"] == OrderStatus.FILLED and not armed:
+            armed.append(True)
+            arm_fault(1, path="Order/place")
+
+    env.sim.add_listener(on_fill)
+
+
+async def test_a_trailing_stop_placed_but_answered_500_is_found_by_its_tag_not_sent_twice(env: Env) -> None:
+    env.sim.walk_ticks = 0  # prices move only by set_price
+    fault_the_leg(env, env.sim.faults.fail_after_next)  # performed, then HTTP 500: outcome unknown
+
+    alert_id, contract_id, filled = await entered(env)
+
+    assert len([b for b in env.place_requests() if b["type"] == 5]) == 1  # never resent
+    stop = one(trailing_stops(env.sim))
+    assert stop_row(env, alert_id).broker_order_id == stop.id  # reconciled by its tag
+    env.sim.set_price(contract_id, filled - TRAIL * TICK)
+
+    async def stopped_out() -> bool:
+        assert stop_row(env, alert_id).state == OrderState.FILLED
+        assert env.sim.open_positions(AUTO_OCO_ACCOUNT_ID) == []
+        return True
+
+    await eventually(stopped_out, timeout_s=5)
+
+
+async def test_a_trailing_stop_the_gateway_never_took_is_placed_again(env: Env) -> None:
+    env.sim.walk_ticks = 0
+    fault_the_leg(env, env.sim.faults.fail_next)  # HTTP 500, not performed: NOT_PLACED by its tag
+
+    alert_id, contract_id, filled = await entered(env)
+
+    first, again = [o for o in env.orders(alert_id) if o.leg == Leg.STOP_LOSS]
+    assert first.state == OrderState.NOT_PLACED and first.broker_order_id is None
+    stop = one(trailing_stops(env.sim))
+    assert (again.broker_order_id, again.client_order_id) == (stop.id, first.client_order_id + "2")
+    assert (stop.size, stop.stop_price) == (1, filled - TRAIL * TICK)
+    kinds = [e.kind for e in env.journal.events(alert_id=alert_id)]
+    assert "bracket.managed_restored" in kinds, kinds
+    assert group_of(env, alert_id).state == "working"
