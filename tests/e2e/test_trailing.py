@@ -23,7 +23,7 @@ from app.sim.models import OrderStatus, Side
 from app.sim.models import OrderType as SimOrderType
 from app.sim.server import SimServer
 from app.sim.wire import normalize_path
-from tests.e2e.conftest import Env, make_settings
+from tests.e2e.conftest import Env, make_settings, running
 from tests.e2e.test_protection import group_of, on_sim
 from tests.e2e.test_protection_restart import crashed, one, position_size
 from tests.helpers import SHIPPED_ALERTS, SHIPPED_TEMPLATES, eventually, tvbridge
@@ -287,3 +287,38 @@ async def test_a_trailing_stop_the_gateway_never_took_is_placed_again(env: Env) 
     kinds = [e.kind for e in env.journal.events(alert_id=alert_id)]
     assert "bracket.managed_restored" in kinds, kinds
     assert group_of(env, alert_id).state == "working"
+
+
+async def test_an_entry_filled_while_the_hub_was_down_gets_its_trailing_stop_after_the_reconnect(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path)
+    limit = (SHIPPED_TEMPLATES / "mnq-trail.toml").read_text()
+    limit = limit.replace('type = "market"', 'type = "limit"\nlimit_price = "{{ alert.price }}"')
+    (tmp_path / "templates" / "mnq-trail-limit.toml").write_text(limit)
+    async with running(settings, tmp_path) as env:
+        env.sim.walk_ticks = 0
+        contract = await env.runtime.bridge.gateway.contract("MNQ1!")
+        below = env.sim.price(contract.contract_id) - 50
+        body = TRAIL_ALERT.replace(b'"21500.25"', f'"{below}"'.encode())
+        reply = (await env.send("mnq-trail-limit", body)).json()
+        assert reply["status"] == "executed", reply
+        hub = env.hub
+        env.sim.hub.refuse_for(1.0)
+        env.sim.hub.drop_all()
+
+        async def dropped() -> bool:
+            return not hub.state.connected
+
+        await eventually(dropped, timeout_s=5)
+        env.sim.set_price(contract.contract_id, below)  # the entry fills while the bridge is deaf
+        assert trailing_stops(env.sim) == []
+
+        async def protected() -> bool:
+            assert hub.state.connected
+            stop = one(trailing_stops(env.sim))
+            assert (stop.side, stop.size, stop.stop_price) == (Side.ASK, 1, below - TRAIL * TICK)
+            return True
+
+        await eventually(protected, timeout_s=10)
+        assert group_of(env, reply["alert_id"]).state == "working"
