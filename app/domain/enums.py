@@ -17,11 +17,13 @@ class Side(StrEnum):
 
 
 class OrderType(StrEnum):
-    """Entry order types a template may ask for."""
+    """Order types: a template's entry is market, limit or stop; a managed bracket's stop loss
+    may be a native trailing stop (Order/place type 5, never an entry type)."""
 
     MARKET = "market"
     LIMIT = "limit"
     STOP = "stop"
+    TRAILING_STOP = "trailing_stop"
 
 
 class Action(StrEnum):

@@ -69,6 +69,9 @@ class Bracket:
 
     stop_loss_ticks: int | None = None
     take_profit_ticks: int | None = None
+    # The stop loss is a native trailing stop (Order/place type 5) that trails by
+    # ``stop_loss_ticks``; placed by the bridge after the fill (a managed bracket).
+    trailing: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,9 @@ class OrderRequest:
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     bracket: Bracket | None = None
+    # A trailing stop (TRAILING_STOP): the absolute price it starts at; the gateway trails by
+    # |last price − trail_price| (projectx-api.md §6.2).
+    trail_price: Decimal | None = None
 
 
 @dataclass(frozen=True)

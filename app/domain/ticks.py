@@ -5,6 +5,9 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 MAX_EXPONENT = 20  # a price, distance or quantity is within 1e-20 .. 1e20 (28-digit arithmetic)
+# The longest trail the gateway takes on Order/place: "Trail Distance exceeds maximum (1000)"
+# (projectx-api.md §6.2), in ticks.
+MAX_TRAIL_TICKS = 1000
 
 
 def to_decimal(value: object) -> Decimal:

@@ -22,6 +22,7 @@ from app.engine import notices
 from app.engine.alert_run import AlertRun
 from app.engine.risk_gate import CANNOT_TRADE
 from app.engine.sender import Column
+from app.engine.trailing import managed_policy
 from app.errors import JournalError
 from app.strategies import StrategyTemplate
 
@@ -55,16 +56,17 @@ async def place_entry(
     if not gated and not sent_before and not await _gate(run, n, intent, account, side, contract):
         return []
     bracket = intent.bracket
-    managed = bracket is not None and run.template.bracket_mode == "managed"
+    # A trailing stop loss is always placed by the bridge (app/engine/trailing.py).
+    managed = bracket is not None and (run.template.bracket_mode == "managed" or bracket.trailing)
     if managed:
         # Sent without the native bracket; protection places it after the fill (sized to it).
         prior = run.prior(account.account_id, tag)
         if prior is not None and prior.oco_group_id is not None:
             oco_group_id = prior.oco_group_id  # resumed: the group the earlier run made
         else:
-            oco_group_id = await new_group(
-                run, account, contract, OcoKind.MANAGED_BRACKET, run.template.bracket_on_failure
-            )
+            assert bracket is not None
+            policy = managed_policy(run.template.bracket_on_failure, bracket.trailing)
+            oco_group_id = await new_group(run, account, contract, OcoKind.MANAGED_BRACKET, policy)
     request = OrderRequest(
         account_id=account.account_id,
         contract_id=intent.contract_id,

@@ -36,6 +36,7 @@ from app.engine.protection_context import (
     side_of,
     tag_of,
 )
+from app.engine.trailing import on_failure, trail_price, trails
 from app.failpoints import failpoint
 
 if TYPE_CHECKING:
@@ -48,6 +49,40 @@ log = logging.getLogger(__name__)
 
 # How often a managed leg that never reached the gateway is placed again before the bracket fails.
 MAX_ATTEMPTS = 3
+
+
+def leg_request(
+    row: OrderRow, policy: str, fill_price: Decimal, leg: Leg, ticks: int, size: int, attempt: int
+) -> OrderRequest:
+    """The Order/place of a managed bracket's ``leg`` for the entry ``row`` filled at
+    ``fill_price`` (points): the stop loss a stop ``ticks`` below a long's fill (above a
+    short's), or a trailing stop starting there when the group's ``policy`` trails
+    (app/engine/trailing.py); the take profit a limit ``ticks`` the other way. ``size``
+    contracts, ``attempt`` numbers the tag. Raises ValueError for a trail over 1000 ticks."""
+    side = side_of(row)
+    sign = 1 if side is Side.BUY else -1
+    tick = row.tick_size or Decimal("0.25")
+    if leg == Leg.STOP_LOSS:
+        tag, order_type, away = ids.managed_stop_loss_tag, OrderType.STOP, -sign
+        if trails(policy):
+            order_type = OrderType.TRAILING_STOP
+    else:
+        tag, order_type, away = ids.managed_take_profit_tag, OrderType.LIMIT, sign
+    price = (fill_price + away * ticks * tick).quantize(tick)
+    return OrderRequest(
+        row.account_id,
+        row.contract_id,
+        side.opposite,
+        order_type,
+        size,
+        tag(tag_of(row), attempt),
+        limit_price=price if order_type is OrderType.LIMIT else None,
+        stop_price=price if order_type is OrderType.STOP else None,
+        # trailPrice: the start level, measured from the fill price (trailing.py)
+        trail_price=trail_price(fill_price, side, ticks, tick)
+        if order_type is OrderType.TRAILING_STOP
+        else None,
+    )
 
 
 class ManagedBrackets:
@@ -199,28 +234,15 @@ class ManagedBrackets:
         in the background. ``restored``: legs missing after a crash or a failed placement."""
         row = entry.row
         assert entry.price is not None
-        side = side_of(row)
-        sign = 1 if side is Side.BUY else -1
-        tick = row.tick_size or Decimal("0.25")
         session = await self.ctx.session(group)
         placed = []
         unplaced = []  # stop losses the gateway did not take: the position is unprotected now
         for leg, ticks, attempt in plan:
-            if leg == Leg.STOP_LOSS:
-                tag, order_type, away = ids.managed_stop_loss_tag, OrderType.STOP, -sign
-            else:
-                tag, order_type, away = ids.managed_take_profit_tag, OrderType.LIMIT, sign
-            price = (entry.price + away * ticks * tick).quantize(tick)
-            request = OrderRequest(
-                row.account_id,
-                row.contract_id,
-                side.opposite,
-                order_type,
-                size,
-                tag(tag_of(row), attempt),
-                limit_price=price if order_type is OrderType.LIMIT else None,
-                stop_price=price if order_type is OrderType.STOP else None,
-            )
+            request = leg_request(row, group.policy, entry.price, leg, ticks, size, attempt)
+            price = request.limit_price or request.stop_price or request.trail_price
+            shown = f"{request.order_type} {price}"
+            if request.order_type is OrderType.TRAILING_STOP:
+                shown = f"trailing_stop from {price}, {ticks} ticks behind the price"
             outcome = await session.place(
                 account_of(row),
                 leg,
@@ -232,7 +254,7 @@ class ManagedBrackets:
             )
             failpoint("managed.leg_answered")  # journaled; the next leg not yet written
             again = " (placed again)" if attempt > 1 else ""
-            placed.append(f"{leg}{again} {order_type} {price} × {size} ({outcome.state})")
+            placed.append(f"{leg}{again} {shown} × {size} ({outcome.state})")
             if leg == Leg.STOP_LOSS and outcome.state in (OrderState.REJECTED, OrderState.NOT_PLACED):
                 unplaced.append(f"stop loss {price} × {size} {outcome.state}: {outcome.message}")
         message = f"entry {row.client_order_id} filled {entry.filled} @ {entry.price} → " + ", ".join(placed)
@@ -335,7 +357,7 @@ class ManagedBrackets:
         session = await self.ctx.session(group)
         size = entry.filled - partly_closed(rows) - sum(v.filled for v in legs)
         closed = size <= 0  # nothing open is left, or (below) the close was accepted
-        if group.policy == "close":
+        if on_failure(group.policy) == "close":
             for view in [entry, *legs]:
                 if view.working and not view.state.is_open and view.broker_order_id is not None:
                     await session.cancel(account_of(view.row), group.contract_id, view.broker_order_id)

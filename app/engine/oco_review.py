@@ -24,6 +24,7 @@ from app.engine.protection_context import (
     side_of,
     tag_of,
 )
+from app.engine.trailing import on_failure
 from app.errors import GatewayError, OrderRejected
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ class OcoReview:
         later = max((v for v in legs if v.filled), key=_fill_order)
         filled = " and ".join(f"{v.name} {v.broker_order_id} filled {v.filled}" for v in legs if v.filled)
         note = f"both legs filled ({filled}): {excess} contract(s) over"
-        if group.policy in ("flatten", "close"):
+        if on_failure(group.policy) in ("flatten", "close"):
             tag, state = await self.take_back(group, later.row, excess)
             note += f" → took back {excess} of the later {later.name} with {tag} ({state})"
         else:

@@ -38,13 +38,16 @@ _PLACED = (OrderState.ACCEPTED, OrderState.WORKING, OrderState.FILLED, OrderStat
 
 def cancelled_stop(legs: list[BrokerOrder], cancels: list[OrderOutcome]) -> BrokerOrder | None:
     """The stop loss among ``legs`` whose cancel took effect (DONE), or None: a leg whose cancel
-    did not is still working, and protects the position without a second stop."""
+    did not is still working, and protects the position without a second stop. A trailing stop
+    (type 5) counts when the gateway reports where it stands (stopPrice): it is placed again as a
+    plain stop there, never looser than it was."""
     done = {o.broker_order_id for o in cancels if o.state == OrderState.DONE}
+    stops = (OrderType.STOP, OrderType.TRAILING_STOP)
     return next(
         (
             leg
             for leg in legs
-            if leg.order_type == OrderType.STOP and leg.stop_price is not None and leg.broker_order_id in done
+            if leg.order_type in stops and leg.stop_price is not None and leg.broker_order_id in done
         ),
         None,
     )

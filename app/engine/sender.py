@@ -193,7 +193,8 @@ class OrderSession:
             columns={
                 "order_type": request.order_type,
                 "limit_price": request.limit_price,
-                "stop_price": request.stop_price,
+                # a trailing stop's row keeps the trailPrice it was sent with (its start level)
+                "stop_price": request.stop_price if request.stop_price is not None else request.trail_price,
                 "request": self.gateway.place_order_body(request),
                 **row,
             },
@@ -408,6 +409,7 @@ class OrderSession:
 def _prices(request: OrderRequest) -> str:
     """The order type and prices (points) as a trader reads them: ``limit @ 21500.25``."""
     price = request.limit_price if request.limit_price is not None else request.stop_price
+    price = price if price is not None else request.trail_price
     return f"{request.order_type}" + (f" @ {price}" if price is not None else "")
 
 

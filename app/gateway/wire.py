@@ -86,6 +86,7 @@ _WIRE_TYPE = {
     DomainOrderType.MARKET: OrderType.MARKET,
     DomainOrderType.LIMIT: OrderType.LIMIT,
     DomainOrderType.STOP: OrderType.STOP,
+    DomainOrderType.TRAILING_STOP: OrderType.TRAILING_STOP,
 }
 
 
@@ -124,7 +125,7 @@ def place_order_body(request: OrderRequest) -> dict[str, Any]:
         "size": request.size,
         "limitPrice": _price(request.limit_price),
         "stopPrice": _price(request.stop_price),
-        "trailPrice": None,
+        "trailPrice": _price(request.trail_price),  # an absolute start price, not a distance (§6.2)
         "customTag": request.client_order_id,
         "stopLossBracket": _bracket_leg(bracket.stop_loss_ticks, -sign, OrderType.STOP, "stop_loss"),
         "takeProfitBracket": _bracket_leg(bracket.take_profit_ticks, sign, OrderType.LIMIT, "take_profit"),

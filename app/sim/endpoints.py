@@ -117,7 +117,6 @@ def _bracket(body: Body, name: str) -> BracketSpec | None:
 
 def _order_place(state: SimState, call: Call) -> int:
     body = call.body
-    body.decimal("trailPrice")  # accepted; trailing stops (type 5) are not simulated
     ticket = OrderTicket(
         account_id=body.need_integer("accountId"),
         contract_id=body.need_text("contractId"),
@@ -126,6 +125,7 @@ def _order_place(state: SimState, call: Call) -> int:
         size=body.need_integer("size"),
         limit_price=body.decimal("limitPrice"),
         stop_price=body.decimal("stopPrice"),
+        trail_price=body.decimal("trailPrice"),
         custom_tag=body.text("customTag"),
         stop_loss=_bracket(body, "stopLossBracket"),
         take_profit=_bracket(body, "takeProfitBracket"),
@@ -139,13 +139,13 @@ def _order_cancel(state: SimState, call: Call) -> None:
 
 def _order_modify(state: SimState, call: Call) -> None:
     body = call.body
-    body.decimal("trailPrice")
     state.modify_order(
         body.need_integer("accountId"),
         body.need_integer("orderId"),
         size=body.integer("size"),
         limit_price=body.decimal("limitPrice"),
         stop_price=body.decimal("stopPrice"),
+        trail_price=body.decimal("trailPrice"),
     )
 
 

@@ -73,7 +73,7 @@ def _crossing_price(order: SimOrder, price: Decimal) -> Decimal | None:
     if order.type == OrderType.LIMIT and order.limit_price is not None:
         crossed = price <= order.limit_price if buying else price >= order.limit_price
         return order.limit_price if crossed else None
-    if order.type == OrderType.STOP and order.stop_price is not None:
+    if order.type in (OrderType.STOP, OrderType.TRAILING_STOP) and order.stop_price is not None:
         crossed = price >= order.stop_price if buying else price <= order.stop_price
         return price if crossed else None
     return price if order.type == OrderType.MARKET else None
@@ -365,9 +365,18 @@ class Exchange:
             raise Rejected("OrderRejected", rules.BRACKETS_NEED_AUTO_OCO, order_id=order.id)
         if problem := rules.bracket_problem(ticket):
             raise Rejected("OrderRejected", problem)
+        trailing = ticket.type == OrderType.TRAILING_STOP
+        last = self.prices.get(contract.id)
+        if trailing and (
+            problem := rules.trail_problem(ticket.trail_price, last, contract.tick_size, placing=True)
+        ):
+            raise Rejected("OrderRejected", problem)
 
         market = ticket.type == OrderType.MARKET
         entry = self._new_order(ticket, contract, now, OrderStatus.PENDING if market else OrderStatus.OPEN)
+        if trailing:
+            assert ticket.trail_price is not None and last is not None  # trail_problem checked both
+            self._start_trail(entry, ticket.trail_price, last, contract.tick_size)
         stop_loss = self._new_child(entry, ticket.stop_loss, "SL", None)
         take_profit = self._new_child(entry, ticket.take_profit, "TP", stop_loss.id if stop_loss else None)
         # The live hub sends one interleaved batch: SL child, entry, TP child (§8.10).
@@ -406,9 +415,12 @@ class Exchange:
         size: int | None = None,
         limit_price: Decimal | None = None,
         stop_price: Decimal | None = None,
+        trail_price: Decimal | None = None,
     ) -> None:
         """Order/modify (§4.7): change only the given fields of an Open order, then re-match.
 
+        A trailing stop's ``trail_price`` is a new absolute start price: the distance is measured
+        again from the last price and the stop restarts there; no 1000-tick maximum (§6.2).
         Raises Rejected: AccountNotFound, OrderNotFound, Rejected (not Open, bad size, a price
         the order type does not have, or off the tick grid).
         """
@@ -434,6 +446,17 @@ class Exchange:
                 )
             if problem := rules.price_problem(price, field, contract.tick_size):
                 raise Rejected("Rejected", problem)
+        last = self.prices.get(order.contract_id)
+        if trail_price is not None:
+            if order.type != OrderType.TRAILING_STOP:
+                raise Rejected(
+                    "Rejected",
+                    f"Order {order_id} is a {order.type.name.lower()} order; it has no trailPrice.",
+                )
+            if problem := rules.trail_problem(trail_price, last, contract.tick_size, placing=False):
+                raise Rejected("Rejected", problem)
+            assert last is not None  # trail_problem checked it
+            self._start_trail(order, trail_price, last, contract.tick_size)
         order.size = size if size is not None else order.size
         order.limit_price = limit_price if limit_price is not None else order.limit_price
         order.stop_price = stop_price if stop_price is not None else order.stop_price
@@ -561,6 +584,28 @@ class Exchange:
         self._children.setdefault(entry.id, []).append(child)
         return child
 
+    def _start_trail(self, order: SimOrder, trail_price: Decimal, last: Decimal, tick_size: Decimal) -> None:
+        """Trail ``order`` by |last − trailPrice| whole ticks (§6.2), its stop that far from the
+        last price: below it for a sell stop, above it for a buy stop."""
+        distance = rules.trail_ticks(trail_price, last, tick_size) * tick_size
+        order.trail_distance = distance
+        order.stop_price = last - distance if order.side == Side.ASK else last + distance
+
+    def _trail(self, contract_id: str, price: Decimal) -> None:
+        """Move the working trailing stops on the contract after ``price``: a sell stop follows
+        the price up by its distance and never down, a buy stop follows it down, never up."""
+        for order in list(self._open.values()):
+            if order.contract_id != contract_id or order.type != OrderType.TRAILING_STOP:
+                continue
+            if order.trail_distance is None or order.stop_price is None:
+                continue
+            selling = order.side == Side.ASK
+            moved = price - order.trail_distance if selling else price + order.trail_distance
+            if (moved > order.stop_price) if selling else (moved < order.stop_price):
+                order.stop_price = moved
+                order.updated_at = self.clock()
+                self._emit_order(order)
+
     def _set_status(self, order: SimOrder, status: OrderStatus, now: datetime) -> None:
         order.status = status
         order.updated_at = now
@@ -581,6 +626,7 @@ class Exchange:
         price = self.prices.get(contract_id)
         if price is None:
             return
+        self._trail(contract_id, price)
         while True:
             for order in sorted(self._open.values(), key=lambda o: o.id):
                 if order.contract_id != contract_id:

@@ -125,6 +125,9 @@ class SimOrder:
     parent_order_id: int | None = None  # bracket child → its entry
     linked_order_id: int | None = None  # take-profit child → its stop-loss sibling
     bracket_ticks: int | None = None  # signed offset from the entry fill (children only)
+    # A trailing stop (type 5): its distance (points) from the best price since it was placed;
+    # ``stop_price`` is where it stands now (§6.2).
+    trail_distance: Decimal | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """The REST row: null price fields kept, bracket links only when set (§4.8)."""
@@ -145,6 +148,9 @@ class SimOrder:
             "filledPrice": self.filled_price,
             "customTag": self.custom_tag,
         }
+        if self.trail_distance is not None:
+            # Written as an absolute start price, read back as the distance in price (§6.2).
+            row["trailPrice"] = self.trail_distance
         if self.parent_order_id is not None:
             row["parentOrderId"] = self.parent_order_id
         if self.linked_order_id is not None:
@@ -233,6 +239,7 @@ class OrderTicket:
     size: int  # contracts
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
+    trail_price: Decimal | None = None  # type 5: the absolute price the trailing stop starts at
     custom_tag: str | None = None
     stop_loss: BracketSpec | None = None
     take_profit: BracketSpec | None = None

@@ -11,11 +11,18 @@ from decimal import Decimal
 from app.sim.models import BracketSpec, OrderTicket, OrderType, Side
 
 MIN_STOP_LOSS_TICKS = 4  # "Stop loss tick value should be at least 4 ticks." (§6.4)
-SUPPORTED_TYPES = (OrderType.LIMIT, OrderType.MARKET, OrderType.STOP)
+SUPPORTED_TYPES = (OrderType.LIMIT, OrderType.MARKET, OrderType.STOP, OrderType.TRAILING_STOP)
 CHILD_TYPES = (OrderType.LIMIT, OrderType.STOP)
 
 BRACKETS_NEED_AUTO_OCO = "Brackets cannot be used with Position Brackets. You must enable Auto OCO Brackets."
 MISALIGNED_PRICE = "Invalid price. Price is not aligned to tick size."
+
+# Trailing stops (type 5), the gateway's own messages (§6.2), all code 2 on Order/place.
+MAX_TRAIL_TICKS = 1000
+TRAIL_NOT_SET = "Trail Distance not set."
+TRAIL_MISALIGNED = "Invalid trail price. Price is not aligned to tick size."
+TRAIL_NO_LAST_PRICE = "Cannot trail without a last price"
+TRAIL_TOO_FAR = f"Trail Distance exceeds maximum ({MAX_TRAIL_TICKS})"
 
 
 def price_problem(price: Decimal | None, field: str, tick_size: Decimal) -> str | None:
@@ -39,6 +46,31 @@ def entry_problem(ticket: OrderTicket, tick_size: Decimal) -> str | None:
         return price_problem(ticket.limit_price, "limitPrice", tick_size)
     if ticket.type == OrderType.STOP:
         return price_problem(ticket.stop_price, "stopPrice", tick_size)
+    return None
+
+
+def trail_ticks(trail_price: Decimal, last_price: Decimal, tick_size: Decimal) -> int:
+    """The distance the gateway trails by: |last − trailPrice| / tick size, fractions dropped (§6.2)."""
+    return int(abs(last_price - trail_price) // tick_size)
+
+
+def trail_problem(
+    trail_price: Decimal | None, last_price: Decimal | None, tick_size: Decimal, *, placing: bool
+) -> str | None:
+    """Check a trailing stop's ``trailPrice`` (an absolute start price, §6.2): set, on the tick
+    grid, a last price to measure from, and (Order/place only, ``placing``) at most 1000 ticks
+    away; Order/modify has no maximum (§6.2)."""
+    if trail_price is None:
+        return TRAIL_NOT_SET
+    if trail_price % tick_size != 0:
+        return TRAIL_MISALIGNED
+    if last_price is None:
+        return TRAIL_NO_LAST_PRICE
+    ticks = trail_ticks(trail_price, last_price, tick_size)
+    if ticks == 0:
+        return TRAIL_NOT_SET
+    if placing and ticks > MAX_TRAIL_TICKS:
+        return TRAIL_TOO_FAR
     return None
 
 

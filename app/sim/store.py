@@ -193,6 +193,7 @@ def _order(row: dict[str, Any]) -> SimOrder:
             "limit_price": _decimal(row["limit_price"]),
             "stop_price": _decimal(row["stop_price"]),
             "filled_price": _decimal(row["filled_price"]),
+            "trail_distance": _decimal(row.get("trail_distance")),
         }
     )
 

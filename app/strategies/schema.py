@@ -23,6 +23,7 @@ from app.strategies.schema_order import (
     SYNC_MODES,
     bracket_values,
     check_risk_sizing,
+    default_mode,
     order_values,
 )
 from app.strategies.spec import AccountSpec, AlertFormat, BracketMode, Problem, Spec, SyncMode, TemplateKind
@@ -107,7 +108,7 @@ def validate(data: dict[str, Any], report: Report) -> Spec:
         order_values=values,
         bracket_values=legs,
         kind=kind,
-        bracket_mode=choice(bracket, "mode", BRACKET_MODES, ("bracket",), report) or "native",
+        bracket_mode=choice(bracket, "mode", BRACKET_MODES, ("bracket",), report) or default_mode(legs),
         bracket_on_failure=choice(bracket, "on_failure", ON_FAILURE, ("bracket",), report) or "close",
         oco_values=oco,
         oco_on_both_filled=choice(oco_table(data), "on_both_filled", ON_BOTH_FILLED, ("oco",), report)

@@ -12,7 +12,7 @@ from app.strategies.expressions import Value, is_expression
 from app.strategies.schema_checks import Report, check, check_literal, field_value, quiet, unknown_keys
 
 if TYPE_CHECKING:
-    from app.strategies.spec import AccountSpec
+    from app.strategies.spec import AccountSpec, BracketMode
 
 _PRICE_FOR = {OrderType.LIMIT: "limit_price", OrderType.STOP: "stop_price"}  # the price a type needs
 
@@ -47,9 +47,18 @@ BRACKET_LEGS = ("stop_loss", "take_profit")
 BRACKET_KEYS = ("mode", "on_failure", *BRACKET_LEGS)
 BRACKET_MODES = ("native", "managed")
 ON_FAILURE = ("close", "keep")
-LEG_KEYS = ("points", "price", "ticks")
+LEG_KEYS = ("points", "price", "ticks", "trail_points", "trail_ticks")
+# A stop loss given as trail_ticks / trail_points is a native trailing stop (Order/place type 5)
+# the bridge places after the fill: always a managed bracket.
+TRAIL_KEYS = ("trail_points", "trail_ticks")
 PRICE_KEYS = ("limit_price", "stop_price", "price")
-_LEG_CHECKS = {"ticks": conv.to_ticks, "points": conv.to_points, "price": conv.to_price}
+_LEG_CHECKS = {
+    "ticks": conv.to_ticks,
+    "points": conv.to_points,
+    "price": conv.to_price,
+    "trail_ticks": conv.to_trail_ticks,
+    "trail_points": conv.to_points,
+}
 
 
 def order_values(order: dict[str, Any], accounts: list[AccountSpec], report: Report) -> dict[str, Value]:
@@ -226,11 +235,20 @@ def bracket_values(
             continue
         unknown_keys(table, LEG_KEYS, path, f"bracket.{leg}", report)
         kinds = {k: v for k, v in table.items() if k in LEG_KEYS}
+        for key in TRAIL_KEYS:
+            if key in kinds and leg != "stop_loss":
+                report(
+                    (*path, key),
+                    f"bracket.{leg}.{key}: only the stop loss can trail; use ticks, points or price",
+                )
+                del kinds[key]
         literal = [k for k, v in kinds.items() if not is_expression(v)]
         if not kinds or (len(kinds) > 1 and literal):
             report(
                 path,
-                f"bracket.{leg} needs exactly one of ticks, points or price "
+                f"bracket.{leg} needs exactly one of ticks, points or price"
+                + (" (or trail_ticks, trail_points for a trailing stop)" if leg == "stop_loss" else "")
+                + " "
                 "(several only when all are expressions, of which one renders)",
             )
             continue
@@ -243,7 +261,25 @@ def bracket_values(
         if "price" in compiled:
             _check_price_leg(leg, order, report)
         legs[leg] = compiled
+    stop_loss = bracket.get("stop_loss")
+    trails = isinstance(stop_loss, dict) and any(
+        key in stop_loss and not is_expression(stop_loss[key]) for key in TRAIL_KEYS
+    )
+    if trails and bracket.get("mode") == "native":
+        report(
+            ("bracket", "mode"),
+            "a trailing stop loss (trail_ticks / trail_points) is placed by the bridge after the fill: "
+            'use mode = "managed" (or leave mode out)',
+        )
     return legs
+
+
+def default_mode(legs: dict[str, dict[str, Value]]) -> BracketMode:
+    """A bracket's mode when ``[bracket] mode`` is not given: "managed" when its stop loss can
+    only be a trailing stop (the bridge places those), else "native". A stop loss that may render
+    either way (e.g. traderspost's) stays native and is managed for the alerts that trail."""
+    kinds = set(legs.get("stop_loss", {}))
+    return "managed" if kinds and kinds <= set(TRAIL_KEYS) else "native"
 
 
 def _check_price_leg(leg: str, order: dict[str, Value], report: Report) -> None:

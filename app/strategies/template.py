@@ -261,6 +261,7 @@ class StrategyTemplate:
         self, run: _Rendering, side: Side | None, reference: Decimal | None, tick: Decimal
     ) -> Bracket | None:
         ticks: dict[str, int] = {}
+        trailing = False
         for leg, kinds in self.bracket_values.items():
             rendered = {kind: run.text(value) for kind, value in kinds.items()}
             chosen = {kind: raw for kind, raw in rendered.items() if raw is not None}
@@ -271,10 +272,15 @@ class StrategyTemplate:
                     "expected exactly one of ticks, points or price",
                 )
             for kind, raw in chosen.items():
+                trailing = trailing or kind.startswith("trail_")
                 ticks[leg] = run.leg_ticks(leg, kinds[kind].field, kind, raw, side, reference, tick)
         if not ticks:
             return None
-        return Bracket(stop_loss_ticks=ticks.get("stop_loss"), take_profit_ticks=ticks.get("take_profit"))
+        return Bracket(
+            stop_loss_ticks=ticks.get("stop_loss"),
+            take_profit_ticks=ticks.get("take_profit"),
+            trailing=trailing,
+        )
 
 
 _RISK_KEYS = ("risk_usd", "risk_percent")
@@ -372,13 +378,19 @@ class _Rendering:
         reference: Decimal | None,
         tick: Decimal,
     ) -> int:
-        """Convert one bracket leg (ticks, points or price) to positive whole ticks."""
-        if kind == "ticks":
-            return self.convert(field, raw, conv.to_ticks)
-        if kind == "points":
+        """Convert one bracket leg (ticks, points or price; a stop loss's trail_ticks or
+        trail_points, at most MAX_TRAIL_TICKS) to positive whole ticks."""
+        if kind in ("ticks", "trail_ticks"):
+            return self.convert(field, raw, conv.to_trail_ticks if kind == "trail_ticks" else conv.to_ticks)
+        if kind in ("points", "trail_points"):
             ticks = distance_to_ticks(self.convert(field, raw, conv.to_points), tick)
             if ticks < 1:
                 raise self.error(field, raw, f"expected at least one tick ({tick} points)")
+            if kind == "trail_points":
+                try:
+                    conv.check_trail_ticks(ticks)
+                except ValueError as exc:
+                    raise self.error(field, raw, f"{exc} of {tick} points") from None
             return ticks
         price = round_to_tick(self.convert(field, raw, conv.to_price), tick)
         if side is None:

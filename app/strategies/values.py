@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 from app.domain.enums import Action, OrderType
-from app.domain.ticks import to_decimal
+from app.domain.ticks import MAX_TRAIL_TICKS, to_decimal
 
 ACTION_SYNONYMS: dict[str, Action] = {
     "buy": Action.BUY,
@@ -65,9 +65,14 @@ def to_action(value: object) -> Action:
 def to_order_type(value: object) -> OrderType:
     """Read an entry order type: market, limit or stop (case-insensitive)."""
     try:
-        return OrderType(str(value).strip().lower())
+        order_type = OrderType(str(value).strip().lower())
     except ValueError:
         raise ValueError(EXPECT_TYPE) from None
+    if order_type is OrderType.TRAILING_STOP:  # a stop loss only: bracket.stop_loss.trail_ticks
+        raise ValueError(
+            EXPECT_TYPE + "; a trailing stop is a stop loss: [bracket] stop_loss = { trail_ticks = 20 }"
+        )
+    return order_type
 
 
 def to_quantity(value: object) -> Decimal:
@@ -148,6 +153,22 @@ def to_ticks(value: object) -> int:
     if number != number.to_integral_value():
         raise ValueError(EXPECT_TICKS)
     return int(number)
+
+
+def to_trail_ticks(value: object) -> int:
+    """Read a trailing stop's distance in whole ticks, 1 to MAX_TRAIL_TICKS (the gateway's maximum)."""
+    ticks = to_ticks(value)
+    check_trail_ticks(ticks)
+    return ticks
+
+
+def check_trail_ticks(ticks: int) -> None:
+    """Refuse (ValueError, with the numbers) a trail longer than the gateway takes (§6.2)."""
+    if ticks > MAX_TRAIL_TICKS:
+        raise ValueError(
+            f"expected a trail of at most {MAX_TRAIL_TICKS} ticks (the gateway refuses a longer one: "
+            f'"Trail Distance exceeds maximum ({MAX_TRAIL_TICKS})"), got {ticks} ticks'
+        )
 
 
 def to_points(value: object) -> Decimal:

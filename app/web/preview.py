@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from app.config import Settings
-from app.domain.enums import AlertStatus
+from app.domain.enums import AlertStatus, Leg
+from app.domain.kinds import OcoKind, OcoState
 from app.domain.models import Alert
 from app.engine.accounts import AccountDirectory
 from app.engine.execute import Executor, Settlement
+from app.engine.managed_brackets import leg_request
 from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
 from app.engine.sizing import LimitsOf
@@ -92,10 +94,41 @@ async def preview_settlement(
                 limits=limits,
             )
             settlement = await executor.execute(alert, template)
+            after = _after_fill(journal, gateway)
         finally:
             runner.shutdown()
             journal.close()
-    return settlement, gateway.calls
+    return settlement, gateway.calls + after
+
+
+def _after_fill(journal: Journal, gateway: DryRunGateway) -> Calls:
+    """The Order/place bodies of the managed brackets' legs the bridge sends once each entry
+    fills, shown as if it filled at its limit/stop price, else the alert's reference price
+    (the real legs use the real fill price: ``when`` says so). A trailing stop loss's
+    ``trailPrice`` is measured from that price too (app/engine/trailing.py)."""
+    calls: Calls = []
+    for group in journal.oco_groups(OcoState.WORKING):
+        if group.kind != OcoKind.MANAGED_BRACKET or group.id is None:
+            continue
+        entry = next((r for r in journal.oco_group_orders(group.id) if r.leg == Leg.ENTRY), None)
+        if entry is None or entry.size is None:
+            continue
+        fill = entry.limit_price or entry.stop_price or entry.reference_price
+        if fill is None:
+            note = "the legs are placed at the entry's fill price; give order.price to see them here"
+            calls.append({"endpoint": None, "body": None, "note": note})
+            continue
+        for leg, ticks in (
+            (Leg.STOP_LOSS, entry.stop_loss_ticks),
+            (Leg.TAKE_PROFIT, entry.take_profit_ticks),
+        ):
+            if ticks:
+                request = leg_request(entry, group.policy, fill, leg, ticks, entry.size, 1)
+                when = f"after entry {entry.client_order_id} fills (shown filled at {fill})"
+                calls.append(
+                    {"endpoint": "Order/place", "when": when, "body": gateway.place_order_body(request)}
+                )
+    return calls
 
 
 async def render_alert(settings: Settings, strategy: str, raw: bytes) -> Calls:

@@ -64,7 +64,10 @@ async def test_buy_stop_fills_when_the_price_reaches_it(api: Api, state: SimStat
 
 async def test_invalid_orders_are_rejected_with_code_2_and_the_gateway_message(api: Api) -> None:
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"type": 5, "trailPrice": 21490}, "Invalid order type specified"),
+        (
+            {"type": 6},
+            "Invalid order type specified",
+        ),  # JoinBid: not simulated (type 5 is, test_trailing_stop.py)
         ({"type": 3, "limitPrice": 21490, "stopPrice": 21490}, "Invalid order type specified"),
         ({"size": 0}, "Invalid order size specified"),
         ({"type": 1, "limitPrice": 21490.1}, "Invalid price. Price is not aligned to tick size."),

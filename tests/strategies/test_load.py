@@ -192,7 +192,7 @@ def test_toml_syntax_error_carries_tomllib_line(tmp_path: Path) -> None:
         (
             ("[order]", "[bracket]\nstop_loss = { tick = 4 }\n[order]"),
             "3: unknown key 'tick' in bracket.stop_loss (did you mean 'ticks'?); allowed: points, "
-            "price, ticks",
+            "price, ticks, trail_points, trail_ticks",
         ),
     ],
 )

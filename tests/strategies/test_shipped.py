@@ -31,6 +31,7 @@ SHIPPED = [
     "mnq-oco",
     "mnq-risk",
     "mnq-sync",
+    "mnq-trail",
     "nq-text",
     "traderspost",
 ]
@@ -256,6 +257,56 @@ def test_traderspost_stop_loss_and_take_profit_shapes(
     assert intent.bracket == expected
 
 
+@pytest.mark.parametrize(
+    ("stop_loss", "expected"),
+    [
+        ({"type": "trailing_stop", "trailAmount": "5"}, Bracket(20, None, trailing=True)),  # points
+        ({"type": "Trailing_Stop", "trailAmount": 2.5}, Bracket(10, None, trailing=True)),
+        ({"type": "trailing_stop", "trailPercent": "0.1"}, Bracket(86, None, trailing=True)),  # of 21500.25
+        ({"type": "trailing_stop", "trailAmount": "250"}, Bracket(1000, None, trailing=True)),  # the maximum
+    ],
+)
+def test_traderspost_trailing_stop_loss_is_a_native_trailing_stop(
+    templates: dict[str, StrategyTemplate], stop_loss: dict[str, object], expected: Bracket
+) -> None:
+    body: dict[str, object] = {"ticker": "MNQ1!", "action": "buy", "price": "21500.25", "stopLoss": stop_loss}
+
+    (intent,) = traderspost(templates, body)
+
+    assert intent.bracket == expected
+
+
+def test_mnq_trail_example_is_an_entry_with_a_20_tick_trailing_stop(
+    templates: dict[str, StrategyTemplate],
+) -> None:
+    (intent,) = render(templates["mnq-trail"], example("mnq-trail"))
+
+    assert intent.bracket == Bracket(stop_loss_ticks=20, trailing=True)
+    assert (intent.side, intent.order_type, intent.reference_price) == (
+        Side.BUY,
+        OrderType.MARKET,
+        Decimal("21500.25"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("trail", "expected"),
+    [
+        ("1001", "field 'bracket.stop_loss.trail_ticks' is '1001', expected a trail of at most 1000 ticks"),
+        ("0", "expected a whole number of ticks, 1 or more"),
+    ],
+)
+def test_mnq_trail_refuses_a_trail_the_gateway_would_refuse(
+    templates: dict[str, StrategyTemplate], trail: str, expected: str
+) -> None:
+    raw = example("mnq-trail").replace(b'"trail_ticks": "20"', f'"trail_ticks": "{trail}"'.encode())
+
+    with pytest.raises(TemplateError) as caught:
+        render(templates["mnq-trail"], raw)
+
+    assert expected in str(caught.value)
+
+
 def test_traderspost_sell_limit_measures_from_the_limit_price(templates: dict[str, StrategyTemplate]) -> None:
     body: dict[str, object] = {
         "ticker": "MNQ1!",
@@ -295,8 +346,20 @@ def test_traderspost_cancel(templates: dict[str, StrategyTemplate]) -> None:
     ("extra", "expected"),
     [
         (
-            {"stopLoss": {"type": "trailing_stop", "trailAmount": "2"}},
-            'unsupported stopLoss type trailing_stop: only "stop"',
+            {"stopLoss": {"type": "stop_limit", "amount": "10"}},
+            'unsupported stopLoss type stop_limit: only "stop" or',
+        ),
+        (
+            {"stopLoss": {"type": "trailing_stop"}},
+            "stopLoss trailing_stop needs trailAmount or trailPercent",
+        ),
+        (
+            {"stopLoss": {"type": "trailing_stop", "trailAmount": "2", "trailPercent": "1"}},
+            "send trailAmount or trailPercent, not both",
+        ),
+        (
+            {"stopLoss": {"type": "trailing_stop", "trailAmount": "250.25"}},
+            "expected a trail of at most 1000 ticks",
         ),
         (
             {"stopLoss": {"type": "stop", "pnlAmount": 100}},
