@@ -619,6 +619,9 @@ class SimSettings(BaseModel):
     """``[sim]``: the built-in ProjectX simulator."""
 
     seed: int = Field(7, description="the in-process simulator's random seed (its market)")
+    walk_interval_s: float = Field(
+        1.0, ge=0, description="seconds between the in-process simulator's price steps; 0: still"
+    )
     # Where the in-process simulator keeps its orders, positions, balances and ids across restarts.
     # Empty: next to a SQLite journal (tvbridge.db → tvbridge.sim.db), else ./tvbridge.sim.db;
     # ":memory:" keeps nothing (every start is a new simulator).

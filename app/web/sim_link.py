@@ -28,7 +28,11 @@ def open_sim(settings: Settings) -> SimServer | None:
     from app.sim.store import StateFileError
 
     try:
-        return SimServer(seed=settings.sim.seed, walk_interval_s=1.0, state_path=settings.sim_state_path())
+        return SimServer(
+            seed=settings.sim.seed,
+            walk_interval_s=settings.sim.walk_interval_s or None,
+            state_path=settings.sim_state_path(),
+        )
     except StateFileError as exc:
         raise ConfigError(f"{exc}; or set [sim] state_file") from None
 

@@ -57,7 +57,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     shutil.copytree(SHIPPED_TEMPLATES, workdir / "templates")
     shutil.copytree(SHIPPED_ALERTS, workdir / "alerts")
     port = free_port()
-    env = {"TVBRIDGE_SERVER__PORT": str(port), "TVBRIDGE_SERVER__WEBHOOK_PORT": str(free_port())}
+    env = {
+        "TVBRIDGE_SERVER__PORT": str(port),
+        "TVBRIDGE_SERVER__WEBHOOK_PORT": str(free_port()),
+        # A still market: a fill is at the price the alert saw, however slow the machine.
+        "TVBRIDGE_SIM__WALK_INTERVAL_S": "0",
+    }
     served = Served(f"http://127.0.0.1:{port}", workdir, env)
     done = served.tvbridge("set-password", "--stdin", stdin=PASSWORD + "\n")
     assert done.returncode == 0, done.stderr

@@ -95,7 +95,13 @@ async def test_performance_trades_and_strip_equal_the_simulators_fills(page: Web
     trades = (await page.client.get(f"/api/trades?range=all&account={AUTO_OCO}")).json()
     assert trades["totals"]["net"] == total["net"]
 
-    # The strip: flat, so the day's P&L is all realised: the same net, fees included.
+    # The strip: flat, so the day's P&L is all realised: the same net, fees included. (The hub's
+    # flat position may reach the journal a moment after the last fill.)
+
+    async def journal_flat() -> bool:
+        return not [p for p in env.journal.positions(AUTO_OCO) if p.size]
+
+    await eventually(journal_flat)
     strip = (await page.client.get("/api/strip")).json()
     [account] = [a for a in strip["accounts"] if a["account_id"] == AUTO_OCO]
     assert (account["realised_pnl"], account["open_pnl"]) == (total["net"], "0.00")
