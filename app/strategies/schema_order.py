@@ -10,6 +10,7 @@ from app.domain.enums import Action, OrderType
 from app.strategies import values as conv
 from app.strategies.expressions import Value, is_expression
 from app.strategies.schema_checks import Report, check, check_literal, field_value, quiet, unknown_keys
+from app.strategies.schema_scale_out import scale_out_values
 
 if TYPE_CHECKING:
     from app.strategies.spec import AccountSpec
@@ -38,7 +39,7 @@ _TARGET_CHECKS = {
     "target_signed": conv.to_signed_size,
 }
 BRACKET_LEGS = ("stop_loss", "take_profit")
-BRACKET_KEYS = ("mode", "on_failure", *BRACKET_LEGS)
+BRACKET_KEYS = ("mode", "on_failure", *BRACKET_LEGS, "targets", "break_even")
 BRACKET_MODES = ("native", "managed")
 ON_FAILURE = ("close", "keep")
 LEG_KEYS = ("points", "price", "ticks")
@@ -183,6 +184,7 @@ def bracket_values(
         if "price" in compiled:
             _check_price_leg(leg, order, report)
         legs[leg] = compiled
+    legs.update(scale_out_values(bracket, order, report))  # targets, break_even
     return legs
 
 
