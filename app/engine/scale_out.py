@@ -10,7 +10,8 @@ holds its entry, then after the fill (price P, F contracts):
 
 The review is level-triggered (the same on an event, at start and after a hub reconnect):
 targets filled T, stop filled S, open = F − T − S. The stop's size is kept at F − T (Order/modify,
-an absolute size: written ahead as a ``scale_out.modify`` event, then sent once); once target
+an absolute size: written ahead as a ``scale_out.modify`` event, then sent once; sent again only
+when the gateway did not answer and Order/search still shows the old order); once target
 ``after_target`` and those before it filled, its price moves to P ± offset ticks, never the wrong
 way. When the stop fills the targets are cancelled; when nothing is open the rest is cancelled and
 the group is done. Fills beyond F (a target and the stop in a race) are taken back per the policy.
@@ -313,7 +314,11 @@ class ScaleOut:
         except OrderRejected as exc:  # filled or cancelled meanwhile: its event settles it
             result, level = f"{message}: refused ({exc})", EventLevel.WARNING
         except GatewayError as exc:
-            result, level = f"{message}: no answer ({exc}); not resent, checked over REST", EventLevel.WARNING
+            # Not known to be done: forget the change, so the gateway's word (Order/search, read
+            # right after) decides; an absolute change sent again where it did land changes nothing.
+            result, level = f"{message}: no answer ({exc}); checked over REST", EventLevel.WARNING
+            self.ctx.sizes.pop(stop.id, None)
+            self.prices.pop(stop.id, None)
         await self.ctx.record(group, EventKind.OCO_MODIFY, result, level, legs)
         if stop_price is not None and level == EventLevel.INFO:
             await self.ctx.record(group, EventKind.SCALE_OUT_BREAK_EVEN, result, EventLevel.INFO, legs)

@@ -194,3 +194,24 @@ async def test_a_crash_before_the_legs_places_them_on_restart(tmp_path: Path, si
     async with on_sim(settings, tmp_path, sim) as env:
         await placed(env, alert_id)
         assert group_of(env, alert_id).state == "working"
+
+
+async def test_a_resize_the_gateway_did_not_answer_is_sent_again_after_reading_the_order(
+    tmp_path: Path, sim: SimServer
+) -> None:
+    settings = on_the_sim(tmp_path, sim)
+    async with on_sim(settings, tmp_path, sim) as env:
+        alert_id = (await env.send("mnq-scale-out", body("so-fault"))).json()["alert_id"]
+        entry, fill = await placed(env, alert_id)
+        sim.state.faults.fail_next(1, path="Order/modify")  # HTTP 500: not performed
+        sim.state.set_price(entry.contract_id, fill + 20 * TICK)  # TP1
+
+        async def resized() -> bool:
+            stop = one(stops(sim))
+            assert (stop.size, stop.stop_price) == (2, fill + TICK)
+            return True
+
+        await eventually(resized, timeout_s=5)
+        modifies = [e.message for e in env.journal.events(alert_id=alert_id) if e.kind == "oco.modify"]
+        # the unanswered one, then the same change sent again once Order/search showed size 3
+        assert sorted("no answer" in m for m in modifies) == [False, True], modifies
