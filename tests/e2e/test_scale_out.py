@@ -215,3 +215,32 @@ async def test_a_resize_the_gateway_did_not_answer_is_sent_again_after_reading_t
         modifies = [e.message for e in env.journal.events(alert_id=alert_id) if e.kind == "oco.modify"]
         # the unanswered one, then the same change sent again once Order/search showed size 3
         assert sorted("no answer" in m for m in modifies) == [False, True], modifies
+
+
+async def test_a_target_filled_while_the_hub_was_down_resizes_the_stop_after_the_reconnect(
+    tmp_path: Path, sim: SimServer
+) -> None:
+    settings = on_the_sim(tmp_path, sim)
+    async with on_sim(settings, tmp_path, sim) as env:
+        alert_id = (await env.send("mnq-scale-out", body("so-hub"))).json()["alert_id"]
+        entry, fill = await placed(env, alert_id)
+        hub = env.hub
+        env.sim.hub.refuse_for(1.0)
+        env.sim.hub.drop_all()
+
+        async def dropped() -> bool:
+            return not hub.state.connected
+
+        await eventually(dropped, timeout_s=5)
+        sim.state.set_price(entry.contract_id, fill + 40 * TICK)  # TP1 and TP2 fill, the bridge deaf
+        assert one(stops(sim)).size == 3
+
+        async def resized() -> bool:
+            assert hub.state.connected
+            stop = one(stops(sim))
+            assert (stop.size, stop.stop_price) == (1, fill + TICK)  # what is left, at break-even
+            assert [t.size for t in targets(sim)] == [1]
+            return True
+
+        await eventually(resized, timeout_s=10)
+        assert group_of(env, alert_id).state == "working"
