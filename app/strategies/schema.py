@@ -90,6 +90,10 @@ def validate(data: dict[str, Any], report: Report) -> Spec:
                 '[oco] is only used with kind = "oco" at the top of the file; add it or remove [oco]',
             )
     legs = bracket_values(bracket, values, report)
+    if "sync" in order and "targets" in bracket:
+        report(
+            ("bracket", "targets"), 'bracket.targets cannot be used with sync = "target"; remove one of them'
+        )
     sync: SyncMode | None = None
     if kind == "order" and "sync" in order:
         sync = choice(order, "sync", SYNC_MODES, ("order",), report) or "target"

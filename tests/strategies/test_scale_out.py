@@ -84,6 +84,10 @@ def test_sizes_above_the_entry_are_refused_at_render(tmp_path: Path) -> None:
         (("{ ticks = 20, size = 1 }", "{ ticks = 20, percent = 50 }"), "a size, or every target a percent"),
         (("{ ticks = 20, size = 1 }", "{ ticks = 20, size = 1, qty = 2 }"), "unknown key 'qty'"),
         (("targets = [", "targets = [ { ticks = 1, size = 1 }, "), "a list of 1 to 3 tables"),
+        (
+            ('quantity = "{{ alert.quantity | default(3) }}"', 'sync = "target"\ntarget_signed = 3'),
+            'bracket.targets cannot be used with sync = "target"',
+        ),
     ],
 )
 def test_bad_targets_are_named(tmp_path: Path, edit: tuple[str, str], expected: str) -> None:
