@@ -118,7 +118,7 @@ def test_check_passes_on_the_shipped_templates(workdir: Path) -> None:
     )
     result = tvbridge("check", cwd=workdir)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "7 template(s) OK" in result.stdout
+    assert "8 template(s) OK" in result.stdout
 
 
 def test_check_warns_when_the_stale_check_would_be_silently_off(workdir: Path) -> None:
@@ -142,7 +142,7 @@ def test_check_warns_when_the_stale_check_would_be_silently_off(workdir: Path) -
     assert len(warnings) == 2, result.stdout
     assert any("'mnq-market'" in w and "does not send time_field 'time'" in w for w in warnings)
     assert any("'mnq-exit'" in w and "max_age_s = 0" in w for w in warnings)
-    assert "7 template(s) OK" in result.stdout
+    assert "8 template(s) OK" in result.stdout
 
 
 def test_check_lists_every_problem_with_file_and_line(workdir: Path) -> None:
@@ -197,7 +197,7 @@ def test_check_says_the_accounts_were_not_checked_when_no_gateway_answers(workdi
     assert (
         "warning: the templates' accounts were not checked: gateway ProjectX did not answer" in result.stdout
     )
-    assert "7 template(s) OK, gateway ProjectX (accounts not checked)" in result.stdout
+    assert "8 template(s) OK, gateway ProjectX (accounts not checked)" in result.stdout
 
 
 def test_check_warns_when_an_example_alert_lacks_the_time_field(workdir: Path) -> None:

@@ -19,7 +19,7 @@ from app.sim.server import SimServer
 from tests.e2e.conftest import Env
 from tests.e2e.test_protection import group_of, on_sim
 from tests.e2e.test_protection_restart import (
-    POSITION_BRACKETS,
+    AUTO_OCO,
     crashed,
     on_the_sim,
     one,
@@ -27,6 +27,8 @@ from tests.e2e.test_protection_restart import (
     working,
 )
 from tests.helpers import SHIPPED_ALERTS, eventually
+
+ACCOUNT = AUTO_OCO  # the shipped mnq-scale-out's account (SIM-AUTO-OCO)
 
 
 @pytest.fixture
@@ -57,11 +59,11 @@ def legs(env: Env, alert_id: int) -> dict[str, Any]:
 
 
 def stops(sim: SimServer) -> list[Any]:
-    return working(sim, POSITION_BRACKETS, OrderType.STOP)
+    return working(sim, ACCOUNT, OrderType.STOP)
 
 
 def targets(sim: SimServer) -> list[Any]:
-    return sorted(working(sim, POSITION_BRACKETS, OrderType.LIMIT), key=lambda o: o.limit_price)
+    return sorted(working(sim, ACCOUNT, OrderType.LIMIT), key=lambda o: o.limit_price)
 
 
 async def placed(env: Env, alert_id: int) -> tuple[Any, Decimal]:
@@ -96,7 +98,7 @@ async def test_three_targets_one_by_one_then_the_stop_at_break_even(tmp_path: Pa
         async def after_tp1() -> bool:
             stop = one(stops(sim))
             assert (stop.size, stop.stop_price) == (2, fill + TICK)  # resized, at break-even + 1 tick
-            assert position_size(sim, POSITION_BRACKETS) == 2
+            assert position_size(sim, ACCOUNT) == 2
             return True
 
         await eventually(after_tp1, timeout_s=5)
@@ -114,7 +116,7 @@ async def test_three_targets_one_by_one_then_the_stop_at_break_even(tmp_path: Pa
         sim.state.set_price(entry.contract_id, fill)  # back below break-even: the stop fills
 
         async def flat() -> bool:
-            assert position_size(sim, POSITION_BRACKETS) == 0
+            assert position_size(sim, ACCOUNT) == 0
             assert stops(sim) == [] and targets(sim) == []
             assert group_of(env, alert_id).state == "done"
             rows = legs(env, alert_id)
@@ -153,7 +155,7 @@ async def test_a_crash_between_a_target_s_fill_and_the_resize_resizes_on_restart
 
             await crashed(env, at_the_failpoint)
     # the bridge is gone: the stop still covers 3 against a position of 2
-    assert position_size(sim, POSITION_BRACKETS) == 2
+    assert position_size(sim, ACCOUNT) == 2
     assert one(stops(sim)).size == 3
 
     async with on_sim(settings, tmp_path, sim) as env:  # the restart
@@ -169,7 +171,7 @@ async def test_a_crash_between_a_target_s_fill_and_the_resize_resizes_on_restart
         sim.state.set_price(entry.contract_id, fill - 40 * TICK)  # the stop fills at break-even
 
         async def flat() -> bool:
-            assert position_size(sim, POSITION_BRACKETS) == 0
+            assert position_size(sim, ACCOUNT) == 0
             assert stops(sim) == [] and targets(sim) == []
             assert group_of(env, alert_id).state == "done"
             return True
@@ -189,7 +191,7 @@ async def test_a_crash_before_the_legs_places_them_on_restart(tmp_path: Path, si
                 return True
 
             await crashed(env, at_the_failpoint)
-    assert position_size(sim, POSITION_BRACKETS) == 3 and stops(sim) == []
+    assert position_size(sim, ACCOUNT) == 3 and stops(sim) == []
 
     async with on_sim(settings, tmp_path, sim) as env:
         await placed(env, alert_id)

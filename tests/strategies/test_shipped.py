@@ -87,9 +87,7 @@ def test_every_example_renders_to_orders(templates: dict[str, StrategyTemplate],
     intents = render(template, example(strategy), contract)
 
     pair = 2 if template.kind == "oco" else 1  # an OCO template makes two orders per account
-    # a managed bracket needs an account in Position Brackets mode
-    account = "SIM-POSITION-BRACKETS" if template.bracket_mode == "managed" else "SIM-AUTO-OCO"
-    assert [i.account for i in intents] == [account] * pair
+    assert [i.account for i in intents] == ["SIM-AUTO-OCO"] * pair
     assert all(i.contract_id == contract.contract_id for i in intents)
 
 
