@@ -246,3 +246,24 @@ async def test_a_target_filled_while_the_hub_was_down_resizes_the_stop_after_the
 
         await eventually(resized, timeout_s=10)
         assert group_of(env, alert_id).state == "working"
+
+
+async def test_the_stop_loss_first_cancels_every_target(tmp_path: Path, sim: SimServer) -> None:
+    settings = on_the_sim(tmp_path, sim)
+    async with on_sim(settings, tmp_path, sim) as env:
+        alert_id = (await env.send("mnq-scale-out", body("so-stop"))).json()["alert_id"]
+        entry, fill = await placed(env, alert_id)
+        sim.state.set_price(entry.contract_id, fill - 40 * TICK)  # the stop loss, 3 contracts
+
+        async def flat() -> bool:
+            assert position_size(sim, ACCOUNT) == 0
+            assert stops(sim) == [] and targets(sim) == []
+            assert group_of(env, alert_id).state == "done"
+            rows = legs(env, alert_id)
+            assert (rows["MSL"].state, rows["MSL"].fill_volume) == (OrderState.FILLED, 3)
+            assert {rows[t].state for t in ("T1", "T2", "T3")} == {OrderState.CANCELLED}
+            return True
+
+        await eventually(flat, timeout_s=5)
+        kinds = [e.kind for e in env.journal.events(alert_id=alert_id)]
+        assert "oco.modify" not in kinds and "scale_out.break_even" not in kinds
