@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from app.config import Settings
-from app.domain.enums import AlertStatus
+from app.domain.enums import AlertStatus, Leg
+from app.domain.kinds import OcoKind, OcoState
 from app.domain.models import Alert
+from app.domain.scale_out import read_plan
 from app.engine.accounts import AccountDirectory
 from app.engine.execute import Executor
 from app.engine.reconcile import Reconciler
@@ -44,6 +46,7 @@ async def preview_alert(
     *,
     instance: str,
     accounts: AccountDirectory | None = None,
+    notes: bool = False,
 ) -> tuple[AlertStatus, str | None, Calls]:
     """Run ``raw`` through ``template`` on a dry-run gateway; return status, reason and calls.
     ``accounts``: the running bridge's directory (reads only), else one over ``gateway``.
@@ -71,6 +74,8 @@ async def preview_alert(
                 instance=instance,
             )
             settlement = await executor.execute(alert, template)
+            if notes:
+                gateway.calls.extend(scale_out_notes(journal))
         finally:
             runner.shutdown()
             journal.close()
@@ -95,7 +100,7 @@ async def render_alert(settings: Settings, strategy: str, raw: bytes) -> Calls:
     gateway = DryRunGateway(build_gateway(settings.gateway, base_url=base_url, transport=transport))
     await gateway.start()
     try:
-        status, reason, calls = await preview_alert(template, raw, gateway, instance=instance)
+        status, reason, calls = await preview_alert(template, raw, gateway, instance=instance, notes=True)
     finally:
         await gateway.close()
     if status == AlertStatus.INVALID:
@@ -103,6 +108,25 @@ async def render_alert(settings: Settings, strategy: str, raw: bytes) -> Calls:
     if not calls:
         calls = [{"endpoint": None, "body": None, "note": reason or "nothing to send"}]
     return calls
+
+
+def scale_out_notes(journal: Journal) -> Calls:
+    """What a scale-out group places after its entry fills, in words (``tvbridge render``): the
+    plan its group holds (app/domain/scale_out.py); nothing is sent before the fill."""
+    notes: Calls = []
+    for group in journal.oco_groups(OcoState.WORKING):
+        plan = read_plan(group.note) if group.kind == OcoKind.SCALE_OUT else None
+        if plan is None or group.id is None:
+            continue
+        targets, be = plan
+        entry = next((r for r in journal.oco_group_orders(group.id) if r.leg == Leg.ENTRY), None)
+        stop = entry.stop_loss_ticks if entry is not None else None
+        words = ", ".join(f"target {n} {t.ticks} ticks × {t.size}" for n, t in enumerate(targets, start=1))
+        note = f"after the entry fills: stop loss {stop} ticks × what is left, {words}"
+        if be is not None:
+            note += f"; break-even + {be.offset_ticks} tick(s) after target {be.after_target}"
+        notes.append({"endpoint": None, "body": None, "note": note})
+    return notes
 
 
 async def dry_run(
