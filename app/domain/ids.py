@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 _TAG = re.compile(
-    r"^tvb-(?P<instance>[a-z0-9]+)-(?P<alert_id>\d+)-(?P<n>\d+)(?P<suffix>(?:-SL|-TP|-MSL\d*|-MTP\d*|-RSL)?(?:-FL)?)$"
+    r"^tvb-(?P<instance>[a-z0-9]+)-(?P<alert_id>\d+)-(?P<n>\d+)(?P<suffix>(?:-SL|-TP|-MSL\d*|-MTP\d*|-RSL|-T[1-3]\d*)?(?:-FL)?)$"
 )
 
 
@@ -58,6 +58,21 @@ def managed_take_profit_tag(entry_tag: str, attempt: int = 1) -> str:
     """The tag of the take profit the bridge places itself after ``entry_tag`` filled (managed);
     ``attempt`` as for managed_stop_loss_tag."""
     return f"{entry_tag}-MTP{_nth(attempt)}"
+
+
+def scale_target_tag(entry_tag: str, n: int, attempt: int = 1) -> str:
+    """The tag of scale-out target ``n`` (1…3) the bridge places after ``entry_tag`` filled;
+    ``attempt`` as for managed_stop_loss_tag (``-T1``, ``-T12`` its second attempt)."""
+    return f"{entry_tag}-T{n}{_nth(attempt)}"
+
+
+def target_number(tag: str | None) -> int | None:
+    """The target number (1…3) of a scale-out target's tag, else None."""
+    m = _TARGET.search(tag or "")
+    return int(m.group(1)) if m else None
+
+
+_TARGET = re.compile(r"-T([1-3])\d*$")
 
 
 def _nth(attempt: int) -> str:

@@ -44,6 +44,11 @@ class EventKind(StrEnum):
     # an exit cancelled the position's legs, its close did not go through: the stop loss is
     # placed again (app/engine/reprotect.py)
     BRACKET_REPROTECTED = "bracket.reprotected"
+    # scale-out groups (app/engine/scale_out.py): legs placed, a modify written ahead of its
+    # send, the stop loss moved to break-even
+    SCALE_OUT_PLACED = "scale_out.placed"
+    SCALE_OUT_MODIFY = "scale_out.modify"
+    SCALE_OUT_BREAK_EVEN = "scale_out.break_even"
     # OCO groups (one per OcoState change, plus the legs' own steps)
     OCO_PLACED = "oco.placed"
     OCO_RESUMED = "oco.resumed"
@@ -88,6 +93,7 @@ class OcoKind(StrEnum):
 
     OCO = "oco"
     MANAGED_BRACKET = "managed_bracket"
+    SCALE_OUT = "scale_out"  # a managed stop loss and up to three targets (app/engine/scale_out.py)
 
 
 class OcoState(StrEnum):

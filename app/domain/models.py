@@ -69,9 +69,31 @@ class Bracket:
 
     stop_loss_ticks: int | None = None
     take_profit_ticks: int | None = None
+    # Scale-out (managed only, app/engine/scale_out.py): up to three targets in order of
+    # distance, and the target after whose fill the stop loss moves to break-even.
+    targets: tuple[Target, ...] = ()
+    break_even: BreakEven | None = None
     # The stop loss is a native trailing stop (Order/place type 5) that trails by
     # ``stop_loss_ticks``; placed by the bridge after the fill (a managed bracket).
     trailing: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    """One scale-out take profit: ``ticks`` from the entry's fill (≥ 1), ``size`` in contracts
+    (≥ 0; 0 when a percentage rounded down to nothing: the target is skipped)."""
+
+    ticks: int
+    size: int
+
+
+@dataclass(frozen=True)
+class BreakEven:
+    """Move the stop loss to the entry's average fill price ± ``offset_ticks`` (in the trade's
+    favour) once target ``after_target`` (1-based) has filled."""
+
+    after_target: int
+    offset_ticks: int = 0
 
 
 @dataclass(frozen=True)

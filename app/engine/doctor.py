@@ -315,10 +315,12 @@ async def _contracts(
 
 def orders_per_alert(template: StrategyTemplate) -> int:
     """The order-changing calls one alert makes on the template's accounts, at least: one entry
-    per account, two for an OCO pair, two more for a managed bracket's stop and target."""
+    per account, two for an OCO pair, one more for each leg of a managed bracket (its stop loss,
+    its take profit or each of its scale-out targets)."""
     per_account = 2 if template.kind == "oco" else 1
     if template.bracket_mode == "managed" and template.bracket_values:
-        per_account += 2
+        legs = [k for k in template.bracket_values if k != "break_even"]
+        per_account += len(legs)
     return per_account * len(template.accounts)
 
 

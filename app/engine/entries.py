@@ -18,6 +18,7 @@ from app.domain.kinds import EventKind, EventLevel, OcoKind, OcoState
 from app.domain.models import Account, BrokerOrder, Contract, OrderIntent, OrderOutcome, OrderRequest
 from app.domain.notices import NoticeLevel
 from app.domain.risk import Entry, root_from_contract_id
+from app.domain.scale_out import plan_note
 from app.engine import notices
 from app.engine.alert_run import AlertRun
 from app.engine.risk_gate import CANNOT_TRADE
@@ -65,8 +66,9 @@ async def place_entry(
             oco_group_id = prior.oco_group_id  # resumed: the group the earlier run made
         else:
             assert bracket is not None
+            kind = OcoKind.SCALE_OUT if bracket.targets else OcoKind.MANAGED_BRACKET
             policy = managed_policy(run.template.bracket_on_failure, bracket.trailing)
-            oco_group_id = await new_group(run, account, contract, OcoKind.MANAGED_BRACKET, policy)
+            oco_group_id = await new_group(run, account, contract, kind, policy, note=plan_note(bracket))
     request = OrderRequest(
         account_id=account.account_id,
         contract_id=intent.contract_id,
@@ -204,7 +206,15 @@ async def place_oco(
     return outcomes, note
 
 
-async def new_group(run: AlertRun, account: Account, contract: Contract, kind: OcoKind, policy: str) -> int:
+async def new_group(
+    run: AlertRun,
+    account: Account,
+    contract: Contract,
+    kind: OcoKind,
+    policy: str,
+    *,
+    note: str | None = None,
+) -> int:
     """Journal a working OCO group with the template's ``policy`` for it; return its id."""
     return await run.runner.run(
         run.journal.add_oco_group,
@@ -213,6 +223,7 @@ async def new_group(run: AlertRun, account: Account, contract: Contract, kind: O
         contract_id=contract.contract_id,
         kind=kind,
         policy=policy,
+        note=note,
     )
 
 

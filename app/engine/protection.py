@@ -55,6 +55,7 @@ from app.engine.protection_context import (
 )
 from app.engine.reconcile import Reconciler
 from app.engine.runner import JournalRunner
+from app.engine.scale_out import ScaleOut
 
 __all__ = [  # the names other modules and tests used from here before the split
     "MAX_ATTEMPTS",
@@ -105,6 +106,7 @@ class Protection:
         self.legs = OcoReview(self.ctx)
         self.managed = ManagedBrackets(self.ctx, self.legs)
         self.native = NativeBrackets(self.ctx, self.review)
+        self.scale_out = ScaleOut(self.ctx, self.legs, self.managed)
 
     async def on_event(self, event: GatewayEvent) -> None:
         """Act on one gateway event already applied to the journal. Never raises."""
@@ -164,6 +166,8 @@ class Protection:
                 rows = await self.ctx.rows(oco_group_id)
                 if group.kind == OcoKind.MANAGED_BRACKET:
                     acted = await self.managed.review(group, rows, resumed=resumed)
+                elif group.kind == OcoKind.SCALE_OUT:
+                    acted = await self.scale_out.review(group, rows, resumed=resumed)
                 else:
                     legs = [self.ctx.view(r) for r in rows if r.leg == Leg.ENTRY]
                     acted = await self.legs.review_legs(group, legs, max(v.row.size or 0 for v in legs))

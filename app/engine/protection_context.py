@@ -281,4 +281,6 @@ def protection_key(account_name: str, group: OcoGroupRow) -> str:
 
 
 def kind_words(group: OcoGroupRow) -> str:
+    if group.kind == OcoKind.SCALE_OUT:
+        return "scale-out"
     return "managed bracket" if group.kind == OcoKind.MANAGED_BRACKET else "OCO pair"

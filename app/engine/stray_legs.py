@@ -81,7 +81,7 @@ async def stand_down_brackets(
         if g.id is not None
         and g.account_id == account_id
         and g.contract_id == contract_id
-        and g.kind == OcoKind.MANAGED_BRACKET
+        and g.kind in (OcoKind.MANAGED_BRACKET, OcoKind.SCALE_OUT)
     ]
     for group_id in done:
         await runner.run(journal.set_oco_group, group_id, OcoState.DONE, note=note)

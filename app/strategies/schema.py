@@ -99,6 +99,10 @@ def validate(data: dict[str, Any], report: Report) -> Spec:
             )
     legs = bracket_values(bracket, values, report)
     check_risk_sizing(values, legs, report)
+    if "sync" in order and "targets" in bracket:
+        report(
+            ("bracket", "targets"), 'bracket.targets cannot be used with sync = "target"; remove one of them'
+        )
     sync: SyncMode | None = None
     if kind == "order" and "sync" in order:
         sync = choice(order, "sync", SYNC_MODES, ("order",), report) or "target"

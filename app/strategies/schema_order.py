@@ -10,6 +10,7 @@ from app.domain.enums import Action, OrderType
 from app.strategies import values as conv
 from app.strategies.expressions import Value, is_expression
 from app.strategies.schema_checks import Report, check, check_literal, field_value, quiet, unknown_keys
+from app.strategies.schema_scale_out import scale_out_values
 
 if TYPE_CHECKING:
     from app.strategies.spec import AccountSpec, BracketMode
@@ -44,7 +45,7 @@ _TARGET_CHECKS = {
     "target_signed": conv.to_signed_size,
 }
 BRACKET_LEGS = ("stop_loss", "take_profit")
-BRACKET_KEYS = ("mode", "on_failure", *BRACKET_LEGS)
+BRACKET_KEYS = ("mode", "on_failure", *BRACKET_LEGS, "targets", "break_even")
 BRACKET_MODES = ("native", "managed")
 ON_FAILURE = ("close", "keep")
 LEG_KEYS = ("points", "price", "ticks", "trail_points", "trail_ticks")
@@ -265,12 +266,19 @@ def bracket_values(
     trails = isinstance(stop_loss, dict) and any(
         key in stop_loss and not is_expression(stop_loss[key]) for key in TRAIL_KEYS
     )
+    if trails and "targets" in bracket:
+        report(
+            ("bracket", "targets"),
+            "scale-out targets resize and move a plain stop loss; a trailing stop loss (trail_ticks / "
+            "trail_points) is not moved by the bridge: use stop_loss = { ticks = N } with targets",
+        )
     if trails and bracket.get("mode") == "native":
         report(
             ("bracket", "mode"),
             "a trailing stop loss (trail_ticks / trail_points) is placed by the bridge after the fill: "
             'use mode = "managed" (or leave mode out)',
         )
+    legs.update(scale_out_values(bracket, order, report))  # targets, break_even
     return legs
 
 

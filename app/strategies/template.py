@@ -13,7 +13,7 @@ from typing import Literal, TypeVar
 
 from app.config import RiskLimits
 from app.domain.enums import Action, OrderType, Side
-from app.domain.models import Alert, Bracket, Contract, OrderIntent
+from app.domain.models import Alert, Bracket, BreakEven, Contract, OrderIntent, Target
 from app.domain.sizing import RiskRequest
 from app.domain.staleness import field_at
 from app.domain.ticks import distance_to_ticks, round_to_tick
@@ -22,6 +22,7 @@ from app.strategies import values as conv
 from app.strategies.expressions import AlertView, MissingField, Value
 from app.strategies.sandbox import RENDER_BUDGET_S
 from app.strategies.schema import AccountSpec, AlertFormat, BracketMode, SyncMode, TemplateKind
+from app.strategies.schema_scale_out import to_offset_ticks, to_percent
 
 T = TypeVar("T")
 _SIDES = {Action.BUY: Side.BUY, Action.SELL: Side.SELL}
@@ -116,7 +117,8 @@ class StrategyTemplate:
         price = run.price("price", tick, required=False)
         entry = limit_price if limit_price is not None else stop_price
         side = _SIDES.get(action)
-        bracket = self._bracket(run, side, entry if entry is not None else price, tick)
+        reference = entry if entry is not None else price
+        bracket = self._bracket(run, side, reference, tick)
         if risk is not None and (bracket is None or bracket.stop_loss_ticks is None):
             key, amount = risk
             raise run.error(
@@ -132,7 +134,7 @@ class StrategyTemplate:
                 quantity=0 if quantity is None else run.contracts(quantity, spec),
                 limit_price=limit_price,
                 stop_price=stop_price,
-                bracket=bracket,
+                bracket=scale_out(run, bracket, side, reference, tick, _contracts(run, quantity, spec), spec),
                 reference_price=price if price is not None else entry,
                 risk=None if risk is None else _risk_request(risk, spec),
             )
@@ -263,6 +265,8 @@ class StrategyTemplate:
         ticks: dict[str, int] = {}
         trailing = False
         for leg, kinds in self.bracket_values.items():
+            if leg not in ("stop_loss", "take_profit"):
+                continue  # targets and break_even: scale_out() below
             rendered = {kind: run.text(value) for kind, value in kinds.items()}
             chosen = {kind: raw for kind, raw in rendered.items() if raw is not None}
             if len(chosen) > 1:
@@ -291,6 +295,88 @@ def _risk_request(risk: tuple[str, Decimal], spec: AccountSpec) -> RiskRequest:
     if key == "risk_usd":
         return RiskRequest(usd=amount, multiplier=spec.multiplier)
     return RiskRequest(percent=amount, multiplier=spec.multiplier)
+
+
+def _contracts(run: _Rendering, quantity: Decimal | None, spec: AccountSpec) -> int | None:
+    """The entry's contracts on ``spec`` (× its multiplier); None when sized by risk later."""
+    return None if quantity is None else run.contracts(quantity, spec)
+
+
+def scale_out(
+    run: _Rendering,
+    bracket: Bracket | None,
+    side: Side | None,
+    reference: Decimal | None,
+    tick: Decimal,
+    quantity: int | None,
+    spec: AccountSpec,
+) -> Bracket | None:
+    """The bracket with its scale-out targets and break-even for one account (``quantity``
+    contracts); unchanged when the template has no targets. Sizes: ``size`` × the account's
+    multiplier, or ``percent`` of the entry rounded down, the rounding remainder to the last
+    target when the percentages add up to 100. Raises TemplateError (distances not increasing,
+    sizes above the entry)."""
+    values = run.template.bracket_values
+    if quantity is None and any(f"target{n}" in values for n in range(1, 4)):
+        raise run.error(
+            "bracket.targets",
+            "size by risk",
+            "scale-out targets are sized from the entry's quantity: give order.quantity, not "
+            "risk_usd or risk_percent",
+        )
+    if quantity is None:
+        return bracket  # sized by risk, no targets: nothing to add
+    targets: list[Target] = []
+    percents: list[Decimal] = []
+    for n in range(1, 4):
+        kinds = values.get(f"target{n}")
+        if kinds is None:
+            continue
+        where = f"bracket.targets.{n}"
+        rendered = {k: run.text(v) for k, v in kinds.items() if k not in ("size", "percent")}
+        chosen = {k: raw for k, raw in rendered.items() if raw is not None}
+        if len(chosen) != 1:
+            raise run.error(where, chosen or "nothing", "expected exactly one of ticks, points or price")
+        kind, raw = next(iter(chosen.items()))
+        ticks = run.leg_ticks("take_profit", kinds[kind].field, kind, raw, side, reference, tick)
+        if targets and ticks <= targets[-1].ticks:
+            raise run.error(
+                where, ticks, f"expected a distance beyond target {n - 1}'s {targets[-1].ticks} ticks"
+            )
+        if "percent" in kinds:
+            percent = run.convert(f"{where}.percent", run.text(kinds["percent"]), to_percent)
+            percents.append(percent)
+            size = int(quantity * percent / 100)
+        else:
+            raw_size = run.convert(f"{where}.size", run.text(kinds["size"]), conv.to_quantity)
+            size = run.contracts(raw_size, spec, field=f"{where}.size")
+        targets.append(Target(ticks, size))
+    if not targets:
+        return bracket
+    if percents and sum(percents) == 100:
+        given = sum(t.size for t in targets)
+        targets[-1] = Target(targets[-1].ticks, targets[-1].size + quantity - given)
+    if sum(t.size for t in targets) > quantity:
+        sizes = " + ".join(str(t.size) for t in targets)
+        raise run.error(
+            "bracket.targets", sizes, f"expected the target sizes to add up to at most the entry's {quantity}"
+        )
+    break_even = None
+    if (be := values.get("break_even")) is not None and "after_target" in be:
+        after = run.text(be["after_target"])
+        if after is not None:  # an expression that renders empty: no break-even for this alert
+            number = run.convert("bracket.break_even.after_target", after, conv.to_ticks)
+            if number > len(targets):
+                raise run.error("bracket.break_even.after_target", number, f"expected 1 to {len(targets)}")
+            offset_raw = run.text(be["offset_ticks"]) if "offset_ticks" in be else None
+            offset = (
+                0
+                if offset_raw is None
+                else run.convert("bracket.break_even.offset_ticks", offset_raw, to_offset_ticks)
+            )
+            break_even = BreakEven(number, offset)
+    base = bracket or Bracket()
+    return Bracket(base.stop_loss_ticks, None, tuple(targets), break_even)
 
 
 # The name the engine and the pages annotate with (``template: Template``): one class, two

@@ -19,6 +19,7 @@ from app.config import Settings
 from app.domain.enums import AlertStatus, Leg
 from app.domain.kinds import OcoKind, OcoState
 from app.domain.models import Alert
+from app.domain.scale_out import read_plan
 from app.engine.accounts import AccountDirectory
 from app.engine.execute import Executor, Settlement
 from app.engine.managed_brackets import leg_request
@@ -48,13 +49,15 @@ async def preview_alert(
     instance: str,
     accounts: AccountDirectory | None = None,
     limits: LimitsOf | None = None,
+    notes: bool = False,
 ) -> tuple[AlertStatus, str | None, Calls]:
     """Run ``raw`` through ``template`` on a dry-run gateway; return status, reason and calls.
     ``accounts``: the running bridge's directory (reads only), else one over ``gateway``;
-    ``limits``: an account's risk limits (size by risk caps at their max_order_size).
+    ``limits``: an account's risk limits (size by risk caps at their max_order_size);
+    ``notes``: also what a scale-out places after the fill, in words (endpoint None: the CLI's).
     """
     settlement, calls = await preview_settlement(
-        template, raw, gateway, instance=instance, accounts=accounts, limits=limits
+        template, raw, gateway, instance=instance, accounts=accounts, limits=limits, notes=notes
     )
     return settlement.status, settlement.reason, calls
 
@@ -67,6 +70,7 @@ async def preview_settlement(
     instance: str,
     accounts: AccountDirectory | None = None,
     limits: LimitsOf | None = None,
+    notes: bool = False,
 ) -> tuple[Settlement, Calls]:
     """preview_alert's run, whole: the Settlement (with its size-by-risk lines) and the calls.
 
@@ -95,6 +99,8 @@ async def preview_settlement(
             )
             settlement = await executor.execute(alert, template)
             after = _after_fill(journal, gateway)
+            if notes:
+                after += scale_out_notes(journal)
         finally:
             runner.shutdown()
             journal.close()
@@ -156,6 +162,7 @@ async def render_alert(settings: Settings, strategy: str, raw: bytes) -> Calls:
             gateway,
             instance=instance,
             limits=lambda account: risk.for_account(account.name, account.account_id),
+            notes=True,
         )
     finally:
         await gateway.close()
@@ -168,6 +175,25 @@ async def render_alert(settings: Settings, strategy: str, raw: bytes) -> Calls:
     # simulator's, or the live account's when logged in).
     sizing: Calls = [{"endpoint": None, "body": None, "note": line} for line in settlement.sizing]
     return sizing + calls
+
+
+def scale_out_notes(journal: Journal) -> Calls:
+    """What a scale-out group places after its entry fills, in words (``tvbridge render``): the
+    plan its group holds (app/domain/scale_out.py); nothing is sent before the fill."""
+    notes: Calls = []
+    for group in journal.oco_groups(OcoState.WORKING):
+        plan = read_plan(group.note) if group.kind == OcoKind.SCALE_OUT else None
+        if plan is None or group.id is None:
+            continue
+        targets, be = plan
+        entry = next((r for r in journal.oco_group_orders(group.id) if r.leg == Leg.ENTRY), None)
+        stop = entry.stop_loss_ticks if entry is not None else None
+        words = ", ".join(f"target {n} {t.ticks} ticks × {t.size}" for n, t in enumerate(targets, start=1))
+        note = f"after the entry fills: stop loss {stop} ticks × what is left, {words}"
+        if be is not None:
+            note += f"; break-even + {be.offset_ticks} tick(s) after target {be.after_target}"
+        notes.append({"endpoint": None, "body": None, "note": note})
+    return notes
 
 
 async def dry_run(

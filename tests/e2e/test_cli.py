@@ -267,6 +267,22 @@ def test_render_prints_the_exact_bodies_and_sends_nothing(workdir: Path) -> None
     assert json.loads(journal.stdout) == []  # nothing journaled
 
 
+def test_render_shows_what_a_scale_out_places_after_the_fill(workdir: Path) -> None:
+    example = SHIPPED_ALERTS / "mnq-scale-out.example.json"
+    result = tvbridge("render", "mnq-scale-out", str(example), cwd=workdir)
+
+    assert result.returncode == 0, result.stderr
+    entry, note = json.loads(result.stdout)
+    assert entry["endpoint"] == "Order/place" and entry["body"]["size"] == 3
+    assert entry["body"]["stopLossBracket"] is None  # managed: the legs follow the fill
+    assert note == {
+        "endpoint": None,
+        "body": None,
+        "note": "after the entry fills: stop loss 40 ticks × what is left, target 1 20 ticks × 1, "
+        "target 2 40 ticks × 1, target 3 80 ticks × 1; break-even + 1 tick(s) after target 1",
+    }
+
+
 def test_render_shows_the_exact_error(workdir: Path, tmp_path: Path) -> None:
     alert = tmp_path / "typo.json"
     alert.write_text('{\n\u201cticker\u201d: "MNQ1!"\n}')

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from app.domain.enums import Action, OrderType, Side
-from app.domain.models import Alert, Bracket, Contract, OrderIntent
+from app.domain.models import Alert, Bracket, BreakEven, Contract, OrderIntent, Target
 from app.errors import TemplateError
 from app.ingest import parse_body
 from app.strategies import StrategyTemplate, SyncIntent, check_templates, load_templates
@@ -30,6 +30,7 @@ SHIPPED = [
     "mnq-market",
     "mnq-oco",
     "mnq-risk",
+    "mnq-scale-out",
     "mnq-sync",
     "mnq-trail",
     "nq-text",
@@ -71,6 +72,8 @@ def test_every_template_has_its_message_and_example(strategy: str) -> None:
     values = {**VALUES, "ticker": "NQ1!" if strategy.startswith("nq") else "MNQ1!"}
     if not strategy.startswith("nq") and strategy != "mnq-sync":  # mnq-sync: buy 2, now long 2
         values.update({"strategy.order.contracts": "1", "strategy.position_size": "1"})
+    if strategy == "mnq-scale-out":  # three targets of 1 each: an entry of 3
+        values["strategy.order.contracts"] = "3"
 
     rendered = re.sub(r"\{\{(.+?)\}\}", lambda m: values[m.group(1)], message)
 
@@ -114,6 +117,19 @@ def test_mnq_bracket_example_is_an_entry_with_stop_loss_and_take_profit(
     fields = json.loads(example("mnq-bracket"))
     assert template.alert_time(Alert("mnq-bracket", "", fields, AT)) == datetime(
         2026, 3, 2, 14, 30, tzinfo=UTC
+    )
+
+
+def test_mnq_scale_out_example_is_three_targets_and_break_even(
+    templates: dict[str, StrategyTemplate],
+) -> None:
+    (intent,) = render(templates["mnq-scale-out"], example("mnq-scale-out"))
+
+    assert (intent.side, intent.quantity) == (Side.BUY, 3)
+    assert intent.bracket == Bracket(
+        stop_loss_ticks=40,
+        targets=(Target(20, 1), Target(40, 1), Target(80, 1)),
+        break_even=BreakEven(after_target=1, offset_ticks=1),
     )
 
 
