@@ -40,9 +40,9 @@ from app.domain.staleness import (
 from app.engine import notices
 from app.engine.accounts import AccountDirectory
 from app.engine.alert_run import AlertRun
+from app.engine.break_even import break_even
 from app.engine.entries import passes_gate, place_entry, place_oco, plain
 from app.engine.outcomes import alert_status
-from app.engine.break_even import break_even
 from app.engine.partial_exit import is_partial, partial_exit
 from app.engine.ports import Gateway, Notifier
 from app.engine.reconcile import Reconciler
