@@ -30,7 +30,8 @@ class Action(StrEnum):
     """What an alert asks the bridge to do in one contract on one account.
 
     ``exit`` closes the position and cancels its working orders; ``reverse`` closes the
-    position and enters the other way; ``cancel`` cancels the working orders only.
+    position and enters the other way; ``cancel`` cancels the working orders only;
+    ``breakeven`` moves the position's stop loss to its average entry price (never loosens it).
     """
 
     BUY = "buy"
@@ -38,6 +39,7 @@ class Action(StrEnum):
     EXIT = "exit"
     REVERSE = "reverse"
     CANCEL = "cancel"
+    BREAKEVEN = "breakeven"
 
 
 class Leg(StrEnum):

@@ -48,6 +48,12 @@ def reprotect_tag(intent_tag: str) -> str:
     return f"{intent_tag}-RSL"
 
 
+def break_even_tag(intent_tag: str) -> str:
+    """The tag of the stop loss a breakeven alert (intent ``intent_tag``) places at break-even
+    when the position had none."""
+    return f"{intent_tag}-BSL"
+
+
 def managed_stop_loss_tag(entry_tag: str, attempt: int = 1) -> str:
     """The tag of the stop loss the bridge places itself after ``entry_tag`` filled (managed);
     ``attempt`` 2, 3 … when an earlier one never reached the gateway (tags are never reused)."""

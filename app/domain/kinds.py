@@ -81,6 +81,10 @@ class EventKind(StrEnum):
     BRACKET_RESIZED = "bracket.resized"
     # size by risk: an entry's contracts computed from its risk (app/engine/sizing.py)
     ALERT_SIZED = "alert.sized"
+    # a breakeven alert (app/engine/break_even.py): the stop loss's move written ahead of its
+    # send, then its result (moved, refused, skipped, or a stop placed at break-even)
+    BREAK_EVEN_MODIFY = "break_even.modify"
+    BREAK_EVEN_RESULT = "break_even.result"
 
     @classmethod
     def of_oco_state(cls, state: OcoState) -> EventKind:

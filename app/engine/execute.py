@@ -40,6 +40,7 @@ from app.domain.staleness import (
 from app.engine import notices
 from app.engine.accounts import AccountDirectory
 from app.engine.alert_run import AlertRun
+from app.engine.break_even import break_even
 from app.engine.entries import passes_gate, place_entry, place_oco, plain
 from app.engine.outcomes import alert_status
 from app.engine.partial_exit import is_partial, partial_exit
@@ -314,7 +315,7 @@ class _Execution(AlertRun):
         Raises JournalError."""
         sized = list(intents)
         for n, (intent, account) in enumerate(zip(intents, accounts, strict=True)):
-            if intent.risk is None or intent.action in (Action.EXIT, Action.CANCEL):
+            if intent.risk is None or intent.action in (Action.EXIT, Action.CANCEL, Action.BREAKEVEN):
                 continue
             prior = self.prior(account.account_id, self.tag(n))
             if prior is not None and prior.size:
@@ -495,7 +496,8 @@ class _Execution(AlertRun):
     async def _dispatch(
         self, n: int, intent: OrderIntent, account: Account, contract: Contract
     ) -> tuple[list[OrderOutcome], str | None]:
-        """Send what one intent asks for on one account: sync, entry, cancel, exit or reverse."""
+        """Send what one intent asks for on one account: sync, entry, cancel, breakeven, exit or
+        reverse."""
         where = f"in {contract.contract_id} on {account.name}"
         # An account the gateway says cannot trade (canTrade false) has its entries refused by
         # the risk gate (passes_gate: status refused, with that reason); exits still run.
@@ -515,6 +517,8 @@ class _Execution(AlertRun):
             got = await self.cancel_working(account, contract)
             return got, None if got else f"no working order {where}"
         position = await self.position(account, contract)
+        if intent.action == Action.BREAKEVEN:
+            return await break_even(self, n, account, contract, position)
         if intent.action == Action.EXIT and is_partial(intent):
             return await partial_exit(self, n, intent, account, contract, position)
         if intent.action == Action.EXIT:

@@ -97,7 +97,7 @@ def order_values(order: dict[str, Any], accounts: list[AccountSpec], report: Rep
                     "to [order] or remove it",
                 )
     sized = any(key in order for key in SIZE_KEYS)
-    if not sized and not sync and action not in (Action.EXIT, Action.CANCEL):
+    if not sized and not sync and action not in (Action.EXIT, Action.CANCEL, Action.BREAKEVEN):
         report(
             ("order",),
             'order.quantity is missing; e.g. quantity = 1 or quantity = "{{ alert.quantity }}", or '
@@ -125,7 +125,7 @@ def _exit_quantity(
     if "exit_quantity" not in order:
         return
     check_literal(values.get("exit_quantity"), conv.to_exit_quantity, report)
-    if sync or action in (Action.BUY, Action.SELL, Action.CANCEL, Action.REVERSE):
+    if sync or action in (Action.BUY, Action.SELL, Action.CANCEL, Action.REVERSE, Action.BREAKEVEN):
         report(
             ("order", "exit_quantity"),
             'order.exit_quantity is only read by exits (action = "exit"); remove it',

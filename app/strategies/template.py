@@ -104,7 +104,7 @@ class StrategyTemplate:
         action = run.get("action", conv.to_action)
         if action == Action.EXIT:
             return self._render_exit(run, contract)
-        if action == Action.CANCEL:
+        if action in (Action.CANCEL, Action.BREAKEVEN):
             return [
                 OrderIntent(account=spec.account, contract_id=contract.contract_id, action=action)
                 for spec in self.accounts

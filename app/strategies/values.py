@@ -24,10 +24,12 @@ ACTION_SYNONYMS: dict[str, Action] = {
     "flat": Action.EXIT,
     "reverse": Action.REVERSE,
     "cancel": Action.CANCEL,
+    "breakeven": Action.BREAKEVEN,
+    "break_even": Action.BREAKEVEN,
 }
 
 EXPECT_TICKER = "expected a contract such as NQ1!, MNQ1! or MNQZ2025"
-EXPECT_ACTION = "expected buy, sell, exit, reverse or cancel (or long, short, close, flat)"
+EXPECT_ACTION = "expected buy, sell, exit, reverse, cancel or breakeven (or long, short, close, flat)"
 EXPECT_TYPE = "expected market, limit or stop"
 EXPECT_QUANTITY = "expected a whole number of contracts"
 EXPECT_PRICE = "expected a price above 0"

@@ -254,3 +254,203 @@ async def test_kill_9_during_a_burst_loses_no_alert_and_doubles_no_order(tmp_pat
         sim.wait(timeout=10)
         if os.environ.get("TVBRIDGE_CHAOS_KEEP"):
             shutil.copy(tmp_path / "serve.log", os.environ["TVBRIDGE_CHAOS_KEEP"])
+
+
+# -- a scale-out group under kill -9 ------------------------------------------------------------
+# Bounded: SCALE_GROUPS entries of 3 (mnq-scale-out: targets at 20/40/80 ticks, stop loss 40 ticks,
+# break-even + 1 tick after target 1), each walked through TP1, TP2 and then back through its stop,
+# with SCALE_KILLS kill -9 at steps drawn from the seed, each a random moment after the step.
+SCALE_GROUPS = int(os.environ.get("TVBRIDGE_CHAOS_SCALE_GROUPS", "2"))
+SCALE_KILLS = int(os.environ.get("TVBRIDGE_CHAOS_SCALE_KILLS", "3"))
+SCALE_BASE = Decimal("21500")
+# the price after each step, in ticks from the entry's fill, and the position left then
+SCALE_STEPS = [(None, 3), (20, 2), (40, 1), (-20, 0)]
+
+
+class SimView:
+    """trader1's view of the standalone simulator over REST (one token)."""
+
+    def __init__(self, port: int) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        self.client = httpx.Client(timeout=10)
+        token = self.client.post(
+            f"{self.base}/api/Auth/loginKey", json={"userName": "trader1", "apiKey": "chaos"}
+        ).json()["token"]
+        self.client.headers["Authorization"] = f"Bearer {token}"
+        accounts = self.post("Account/search", {"onlyActiveAccounts": False})["accounts"]
+        self.account_id = next(a["id"] for a in accounts if a["name"] == "SIM-AUTO-OCO")
+
+    def post(self, route: str, payload: dict[str, Any]) -> dict[str, Any]:
+        answer: dict[str, Any] = self.client.post(f"{self.base}/api/{route}", json=payload).json()
+        return answer
+
+    def position(self) -> int:
+        """Signed contracts held on SIM-AUTO-OCO (> 0 long; positionType 1 long, 2 short)."""
+        held = self.post("Position/searchOpen", {"accountId": self.account_id})["positions"]
+        return sum(p["size"] if p["type"] == 1 else -p["size"] for p in held)
+
+    def working(self) -> list[dict[str, Any]]:
+        return list(self.post("Order/searchOpen", {"accountId": self.account_id})["orders"])
+
+    def orders(self) -> list[dict[str, Any]]:
+        since = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+        return list(
+            self.post("Order/search", {"accountId": self.account_id, "startTimestamp": since})["orders"]
+        )
+
+    def set_price(self, contract_id: str, price: Decimal) -> None:
+        moved = self.client.post(
+            f"{self.base}/_faults/price", json={"contractId": contract_id, "price": str(price)}
+        )
+        assert moved.status_code == 200, moved.text
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def protected(view: SimView, held: int) -> bool:
+    """The invariants once the bridge settled: the position is ``held`` long; while it is open,
+    exactly one working stop loss of the open size and targets adding up to at most it; flat, no
+    working order. An AssertionError names what is wrong (``eventually`` waits on it)."""
+    assert view.position() == held, (view.position(), held)
+    working = view.working()
+    stops = [o for o in working if o["type"] == 4]  # OrderType stop (projectx-api.md §4)
+    limits = [o for o in working if o["type"] == 1]
+    if held == 0:
+        assert working == [], working
+        return True
+    assert [o["size"] for o in stops] == [held], stops  # one stop, never larger than the position
+    assert sum(o["size"] for o in limits) <= held, limits
+    return True
+
+
+async def test_kill_9_during_scale_out_groups_keeps_each_protected_and_doubles_nothing(
+    tmp_path: Path,
+) -> None:
+    seed = int(os.environ.get("TVBRIDGE_CHAOS_SEED", str(random.randrange(1 << 30))))
+    rng = random.Random(seed)
+    moments = SCALE_GROUPS * len(SCALE_STEPS)
+    kills = dict.fromkeys(rng.sample(range(moments), min(SCALE_KILLS, moments)), 0.0)
+    for step in kills:
+        kills[step] = rng.uniform(0.0, 0.4)
+    print(f"chaos scale-out: seed {seed}, {SCALE_GROUPS} groups, kill -9 after steps {sorted(kills.items())}")
+
+    (tmp_path / "templates").mkdir()
+    template = (SHIPPED_TEMPLATES / "mnq-scale-out.toml").read_text()
+    (tmp_path / "templates" / "mnq-scale-out.toml").write_text(
+        template.replace('time_field = "time"', 'time_field = "time"\nmax_age_s = 0')
+    )
+    sim_port = free_port()
+    # the price walk held still (a step a day): only the test moves the market
+    sim, _ = start_sim(
+        tmp_path, "--faults", "--rate-limit", "1000000", "--walk-interval", "86400", port=sim_port
+    )
+    url = journal_url(tmp_path)
+    env = {
+        "TVBRIDGE_GATEWAY__KIND": "custom",
+        "TVBRIDGE_GATEWAY__API_URL": f"http://127.0.0.1:{sim_port}",
+        "TVBRIDGE_GATEWAY__USER_HUB_URL": f"ws://127.0.0.1:{sim_port}/hubs/user",
+        "TVBRIDGE_GATEWAY__USERNAME": "trader1",
+        "TVBRIDGE_GATEWAY__API_KEY": "chaos-test-key",
+        "TVBRIDGE_GATEWAY__RATE_LIMIT_PER_MINUTE": "1000000",
+        "TVBRIDGE_JOURNAL__URL": url,
+        "TVBRIDGE_SERVER__PORT": str(free_port()),
+        "TVBRIDGE_SERVER__WEBHOOK_PORT": str(free_port()),
+    }
+    bridge = Bridge(tmp_path, env, tmp_path / "serve.log")
+    view = SimView(sim_port)
+    contract_id: str | None = None
+    try:
+        await asyncio.to_thread(bridge.start)
+        secret = load_secrets(tmp_path / "webhook_secrets.toml")["mnq-scale-out"]
+        hook = (
+            f"http://127.0.0.1:{env['TVBRIDGE_SERVER__WEBHOOK_PORT']}{webhook_path('mnq-scale-out', secret)}"
+        )
+
+        async with httpx.AsyncClient(timeout=TRADINGVIEW_TIMEOUT_S) as client:
+
+            async def deliver(raw: bytes) -> None:
+                """Send until a 2xx, as TradingView re-sends (the bridge may be down meanwhile)."""
+                for _ in range(20):
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await client.post(hook, content=raw)).is_success:
+                            return
+                    await asyncio.sleep(0.5)
+                raise AssertionError(f"alert never answered 2xx: {raw!r}")
+
+            async def kill_soon(delay_s: float) -> None:
+                await asyncio.sleep(delay_s)
+                bridge.kill()
+                await asyncio.to_thread(bridge.start)
+
+            for group in range(SCALE_GROUPS):
+                fill = SCALE_BASE
+                for n, (ticks, held) in enumerate(SCALE_STEPS):
+                    moment = group * len(SCALE_STEPS) + n
+                    killing = asyncio.create_task(kill_soon(kills[moment])) if moment in kills else None
+                    if ticks is None:  # the entry: buy 3 at market
+                        if contract_id is not None:
+                            view.set_price(contract_id, SCALE_BASE)
+                        raw = json.dumps(
+                            {
+                                "id": f"chaos-scale-{group}",
+                                "ticker": "MNQ1!",
+                                "action": "buy",
+                                "quantity": "3",
+                                "price": str(SCALE_BASE),
+                                "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            }
+                        ).encode()
+                        await deliver(raw)
+                    else:
+                        assert contract_id is not None
+                        view.set_price(contract_id, fill + ticks * STEP)
+                    if killing is not None:
+                        await killing
+
+                    async def settled(held: int = held) -> bool:
+                        return protected(view, held)
+
+                    await eventually(settled, timeout_s=30, interval_s=0.2)
+                    if ticks is None:
+                        entry = max(
+                            (o for o in view.orders() if TAG.match(o.get("customTag") or "")),
+                            key=lambda o: o["id"],
+                        )
+                        contract_id = entry["contractId"]
+                        fill = Decimal(str(entry["filledPrice"]))
+                    elif ticks == 20:  # TP1 filled: the stop loss at break-even + 1 tick
+                        [stop] = [o for o in view.working() if o["type"] == 4]
+                        assert Decimal(str(stop["stopPrice"])) == fill + STEP, stop
+
+        orders = view.orders()
+        tags = Counter(o.get("customTag") for o in orders)
+        doubled = [t for t, count in tags.items() if count > 1]
+        entries = [o for o in orders if TAG.match(o.get("customTag") or "")]
+        print(
+            f"chaos scale-out: {len(bridge.ready_s)} starts, {len(orders)} orders on the simulator, "
+            f"{len(entries)} entries, doubled tags {doubled}"
+        )
+        assert doubled == [], f"seed {seed}: orders sent twice: {doubled}"
+        assert len(entries) == SCALE_GROUPS, f"seed {seed}: {len(entries)} entries for {SCALE_GROUPS} alerts"
+        assert view.position() == 0 and view.working() == []
+        journal = Journal(url)
+        try:
+
+            async def all_settled() -> bool:
+                open_rows = journal.orders_in_states([OrderState.SUBMITTING, OrderState.UNKNOWN])
+                assert open_rows == [], open_rows
+                alerts = journal.recent_alerts(limit=50, strategy="mnq-scale-out")
+                assert all(a.settled_at is not None for a in alerts if a.status != AlertStatus.DUPLICATE)
+                return True
+
+            await eventually(all_settled, timeout_s=20, interval_s=0.5)
+        finally:
+            journal.close()
+    finally:
+        view.close()
+        bridge.stop()
+        sim.terminate()
+        sim.wait(timeout=10)
+        if os.environ.get("TVBRIDGE_CHAOS_KEEP"):
+            shutil.copy(tmp_path / "serve.log", os.environ["TVBRIDGE_CHAOS_KEEP"])

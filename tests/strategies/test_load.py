@@ -115,7 +115,7 @@ type = "iceberg"
     assert message.startswith(f"6 problems in the templates in {tmp_path}:\n")
     for line in (
         f"{a}:3: order.accounts must list at least one account",
-        f"{a}:5: order.action is 'hold', expected buy, sell, exit, reverse or cancel",
+        f"{a}:5: order.action is 'hold', expected buy, sell, exit, reverse, cancel or breakeven",
         f"{a}:6: order.quantity is 'abc', expected a whole number of contracts",
         f"{a}:7: order.type is 'iceberg', expected market, limit or stop",
         f"{b}:3: bracket.stop_loss.ticks is 0, expected a whole number of ticks, 1 or more",

@@ -323,7 +323,7 @@ def test_reverse_with_a_bracket_price_is_refused(make: Make) -> None:
         ({"quantity": "1.5"}, "field 'quantity' is '1.5', expected a whole number of contracts"),
         (
             {"action": "hold"},
-            "field 'action' is 'hold', expected buy, sell, exit, reverse or cancel "
+            "field 'action' is 'hold', expected buy, sell, exit, reverse, cancel or breakeven "
             "(or long, short, close, flat)",
         ),
         ({"type": "iceberg"}, "field 'type' is 'iceberg', expected market, limit or stop"),

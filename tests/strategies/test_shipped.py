@@ -382,7 +382,10 @@ def test_traderspost_cancel(templates: dict[str, StrategyTemplate]) -> None:
             "unsupported stopLoss {type: stop, pnlAmount: 100}",
         ),
         ({"takeProfit": {"pnlAmount": 100}}, "unsupported takeProfit {pnlAmount: 100}"),
-        ({"action": "add"}, "field 'action' is 'add', expected buy, sell, exit, reverse or cancel"),
+        (
+            {"action": "add"},
+            "field 'action' is 'add', expected buy, sell, exit, reverse, cancel or breakeven",
+        ),
         (
             {"orderType": "stop_limit", "stopPrice": 21510, "limitPrice": 21511},
             "field 'type' is 'stop_limit', expected market, limit or stop",
