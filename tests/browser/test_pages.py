@@ -136,6 +136,9 @@ def test_pause_then_an_alert_is_journaled_as_paused(page: Page, served: Served) 
 def test_flatten_all_after_a_confirmation_listing_what_closes(page: Page, served: Served) -> None:
     reply = send(served, "mnq-bracket", "mnq-bracket.example.json", price="21503.00")
     assert reply["status"] == "executed"
+    # The status page is read once, as the User Hub last reported: wait until the hub's
+    # position reached the journal (the strip is live) before opening it.
+    expect(page.locator("#strip")).to_contain_text("long 1", timeout=10_000)
     page.get_by_role("link", name="Status").click()
     expect(page.locator("table.positions").first).to_be_visible()
     screenshot(page, "status")

@@ -27,6 +27,7 @@ async def live(root: Path, **risk: Any) -> AsyncIterator[Env]:
     """A bridge with the Market Hub on, ``[risk]`` = ``risk``, the ``any`` template, the walk
     stilled."""
     settings = make_settings(root, risk=risk, market_hub=True)
+    settings.sim.walk_interval_s = 0  # still from the start: every P&L below is exact
     (settings.server.templates_dir / "any.toml").write_text(ANY)
     async with running(settings, root) as env:
         env.sim.walk_ticks = 0

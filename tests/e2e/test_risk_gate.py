@@ -63,6 +63,7 @@ async def bridge(
     those on fills), so the test says when it checks (``monitor.check()``). ``journal``: the
     journal URL of an earlier bridge, to restart on it."""
     settings = make_settings(root, risk=risk)
+    settings.sim.walk_interval_s = 0  # still from the start: every P&L below is exact
     if journal is not None:  # a restart: the same journal (a new database on PostgreSQL otherwise)
         settings = settings.model_copy(
             update={"journal": settings.journal.model_copy(update={"url": journal})}
