@@ -70,6 +70,7 @@ class LiveStops:
         self.asked: dict[int, Decimal] = {}  # stop row id → the stop price the gateway took
         self.sent_at: dict[int, float] = {}  # stop row id → monotonic time of its last modify
         self.modifies = 0  # Order/modify sent (for tests)
+        self.passes = 0  # passes over the quoted contracts (for tests)
         self._due: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -102,6 +103,7 @@ class LiveStops:
                 await self._pass(due)
             except Exception:  # noqa: BLE001 — one failed pass must not end the moves
                 log.exception("live stop moves in %s failed", sorted(due))
+            self.passes += 1
 
     async def _pass(self, contracts: set[str]) -> None:
         runner = self.protection.runner

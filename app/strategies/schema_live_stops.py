@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from app.strategies import values as conv
-from app.strategies.expressions import Value, is_expression
+from app.strategies.expressions import Value
 from app.strategies.schema_checks import Report, check_literal, field_value, unknown_keys
 from app.strategies.schema_scale_out import to_offset_ticks
 
@@ -44,8 +44,7 @@ def live_stop_values(bracket: dict[str, Any], report: Report) -> dict[str, dict[
         else:
             unknown_keys(be, ("after_ticks", "offset_ticks"), path, "bracket.break_even", report)
         _needs_managed(bracket, path, "bracket.break_even.after_ticks", report)
-        if "stop_loss" not in bracket:
-            report(path, "bracket.break_even moves the stop loss: give bracket.stop_loss = { ticks = N }")
+        _needs_plain_stop(bracket, path, "bracket.break_even.after_ticks", report)
         checks: tuple[tuple[str, Callable[[object], int]], ...] = (
             ("after_ticks", conv.to_ticks),
             ("offset_ticks", to_offset_ticks),
@@ -63,15 +62,7 @@ def live_stop_values(bracket: dict[str, Any], report: Report) -> dict[str, dict[
             return legs
         unknown_keys(trail, TRAIL_KEYS, path, "bracket.trail", report)
         _needs_managed(bracket, path, "bracket.trail", report)
-        stop_loss = bracket.get("stop_loss")
-        if not isinstance(stop_loss, dict):
-            report(path, "bracket.trail moves the stop loss: give bracket.stop_loss = { ticks = N }")
-        elif any(k in stop_loss and not is_expression(stop_loss[k]) for k in _TRAILING_STOP_KEYS):
-            report(
-                path,
-                "bracket.trail moves a plain stop loss; the stop loss is already a trailing stop "
-                "(trail_ticks / trail_points), which the bridge never moves: remove one of them",
-            )
+        _needs_plain_stop(bracket, path, "bracket.trail", report)
         checks = (
             ("ticks", conv.to_ticks),
             ("activation_ticks", to_offset_ticks),
@@ -79,6 +70,18 @@ def live_stop_values(bracket: dict[str, Any], report: Report) -> dict[str, dict[
         )
         legs["trail"] = _compile(trail, path, "bracket.trail", checks, report)
     return legs
+
+
+def _needs_plain_stop(bracket: dict[str, Any], path: tuple[str, ...], what: str, report: Report) -> None:
+    stop_loss = bracket.get("stop_loss")
+    if not isinstance(stop_loss, dict):
+        report(path, f"{what} moves the stop loss: give bracket.stop_loss = {{ ticks = N }}")
+    elif any(k in stop_loss for k in _TRAILING_STOP_KEYS):
+        report(
+            path,
+            f"{what} moves a plain stop loss; this stop loss is a trailing stop (trail_ticks / "
+            "trail_points), which the bridge never moves: remove one of them",
+        )
 
 
 def _needs_managed(bracket: dict[str, Any], path: tuple[str, ...], what: str, report: Report) -> None:
