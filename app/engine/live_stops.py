@@ -71,6 +71,7 @@ class LiveStops:
         self.sent_at: dict[int, float] = {}  # stop row id → monotonic time of its last modify
         self.modifies = 0  # Order/modify sent (for tests)
         self.passes = 0  # passes over the quoted contracts (for tests)
+        self.looked: dict[str, Decimal] = {}  # contract id → the price its last pass judged (tests)
         self._due: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -109,6 +110,9 @@ class LiveStops:
         runner = self.protection.runner
         groups = await runner.run(self.protection.journal.oco_groups, OcoState.WORKING)
         prices = self.prices()
+        for contract in contracts:
+            if (last := prices.get(contract)) is not None:
+                self.looked[contract] = last
         for group in groups:
             if group.contract_id not in contracts or group.kind not in KINDS:
                 continue

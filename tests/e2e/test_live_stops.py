@@ -158,10 +158,9 @@ async def quoted_at(env: Env, contract: str, price: Decimal) -> None:
 
     await eventually(in_book, timeout_s=10)
     moves = env.runtime.bridge.live_stops
-    seen = moves.passes
 
     async def looked() -> bool:
-        return moves.passes > seen
+        return moves.looked.get(contract) == price
 
     await eventually(looked, timeout_s=5)
 
@@ -311,10 +310,10 @@ async def test_a_crash_between_a_move_s_write_ahead_and_its_send_leaves_one_stop
 
         async def moved_once() -> bool:
             assert stop(sim).stop_price == fill + TICK  # never a second stop loss
+            assert len(modifies(env, alert_id)) == 1  # the one answered modify
             return True
 
         await eventually(moved_once, timeout_s=10)
-        assert len(modifies(env, alert_id)) == 1  # the one answered modify
         assert group_of(env, alert_id).state == "working"
         await quoted_at(env, contract, fill + 21 * TICK)
         assert stop(sim).stop_price == fill + TICK and len(modifies(env, alert_id)) == 1
