@@ -16,8 +16,9 @@ quotes its contract:
 The stop only moves in the trade's favour. Each move is ScaleOut._modify's Order/modify: written
 ahead (``scale_out.modify``, with the numbers), sent once, its answer journaled (``oco.modify``);
 a refused one (e.g. the price passed the new stop) is journaled and the stop stays where the
-gateway has it. At most one modify per stop per ``gap_s`` (1 s), one at a time (one task, under
-the group's lock, so a review and a move never race). The quote handler only marks and wakes.
+gateway has it (that same price is asked again only after RETRY_SAME_S; a better one at once).
+At most one modify per stop per ``gap_s`` (1 s), one at a time (one task, under the group's
+lock, so a review and a move never race). The quote handler only marks and wakes.
 A crash between the write-ahead and the send leaves the stop where it was: nothing sends it
 again after the restart; the next quote decides afresh (one stop, at most one modify).
 """
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODIFY_GAP_S = 1.0  # at most one Order/modify per stop this often
+RETRY_SAME_S = 10.0  # a price refused (or unanswered) is asked again only after this long
 PASS_GAP_S = 0.1  # at most one pass over the quoted contracts this often
 KINDS = (OcoKind.MANAGED_BRACKET, OcoKind.SCALE_OUT)
 
@@ -69,6 +71,7 @@ class LiveStops:
         self.best: dict[int, Decimal] = {}  # group id → the most favourable price since the fill
         self.asked: dict[int, Decimal] = {}  # stop row id → the stop price the gateway took
         self.sent_at: dict[int, float] = {}  # stop row id → monotonic time of its last modify
+        self.refused: dict[int, tuple[Decimal, float]] = {}  # stop row id → price refused, when
         self.modifies = 0  # Order/modify sent (for tests)
         self.passes = 0  # passes over the quoted contracts (for tests)
         self.looked: dict[str, Decimal] = {}  # contract id → the price its last pass judged (tests)
@@ -168,6 +171,9 @@ class LiveStops:
         if not better:
             return
         target, why, label = max(better, key=lambda w: w[0] * sign)
+        no = self.refused.get(stop.id)
+        if no is not None and no[0] == target and time.monotonic() - no[1] < RETRY_SAME_S:
+            return  # the gateway said no to this very price just now: a better one may come
         wait = self.sent_at.get(stop.id, float("-inf")) + self.gap_s - time.monotonic()
         if wait > 0:  # rate limit: look again when this stop may be moved
             asyncio.get_running_loop().call_later(wait, self.on_quote, group.contract_id)
@@ -182,6 +188,7 @@ class LiveStops:
         if took:
             self.asked[stop.id] = target
         else:  # refused or unanswered: the gateway's word (its report) decides the stop's price
+            self.refused[stop.id] = (target, time.monotonic())
             scale_out.prices.pop(stop.id, None)
 
     def _current(self, stop: LegView) -> Decimal | None:
