@@ -76,6 +76,24 @@ class Bracket:
     # The stop loss is a native trailing stop (Order/place type 5) that trails by
     # ``stop_loss_ticks``; placed by the bridge after the fill (a managed bracket).
     trailing: bool = False
+    # Stop moves from live quotes (managed only, app/engine/live_stops.py).
+    live: LiveStops | None = None
+
+
+@dataclass(frozen=True)
+class LiveStops:
+    """Moves of a managed plain stop loss from live quotes, in whole ticks (app/engine/live_stops.py).
+
+    Break-even: once the price went ``be_after_ticks`` in favour of the fill, the stop goes to the
+    average fill ± ``be_offset_ticks``. Trail: once it went ``trail_activation_ticks`` in favour,
+    the stop follows the best price at ``trail_ticks``, moved by at least ``trail_step_ticks``.
+    """
+
+    be_after_ticks: int | None = None
+    be_offset_ticks: int = 0
+    trail_ticks: int | None = None
+    trail_activation_ticks: int = 0
+    trail_step_ticks: int = 1
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 The plan (the targets' distances and sizes, the break-even rule) must outlive the process: the
 group's legs may all be placed after a restart. No column holds it, so it is the working group's
 note, written with the group before its entry is sent: ``scale-out plan {"targets": [[ticks,
-size], …], "break_even": [after_target, offset_ticks] | null}``. The group's final note replaces
+size], …], "break_even": [after_target, offset_ticks] | null, "live": [be_after_ticks, be_offset_ticks,
+trail_ticks, trail_activation_ticks, trail_step_ticks] | absent}``; a managed bracket with live stop
+moves (and no targets) keeps the same note with no targets. The group's final note replaces
 it once nothing is left to place. The stop loss's distance is the entry row's stop_loss_ticks.
 """
 
@@ -11,21 +13,49 @@ from __future__ import annotations
 
 import json
 
-from app.domain.models import Bracket, BreakEven, Target
+from app.domain.models import Bracket, BreakEven, LiveStops, Target
 
 PREFIX = "scale-out plan "
 
 
 def plan_note(bracket: Bracket | None) -> str | None:
     """The note of a new group for ``bracket``: its plan when it has targets, else None."""
-    if bracket is None or not bracket.targets:
+    if bracket is None or not (bracket.targets or bracket.live):
         return None
-    be = bracket.break_even
-    body = {
+    be, live = bracket.break_even, bracket.live
+    body: dict[str, object] = {
         "targets": [[t.ticks, t.size] for t in bracket.targets],
         "break_even": None if be is None else [be.after_target, be.offset_ticks],
     }
+    if live is not None:
+        body["live"] = [
+            live.be_after_ticks,
+            live.be_offset_ticks,
+            live.trail_ticks,
+            live.trail_activation_ticks,
+            live.trail_step_ticks,
+        ]
     return PREFIX + json.dumps(body)
+
+
+def read_live(note: str | None) -> LiveStops | None:
+    """The live stop moves of a working group's note; None when it has none."""
+    if not note or not note.startswith(PREFIX):
+        return None
+    try:
+        live = json.loads(note[len(PREFIX) :]).get("live")
+        if live is None:
+            return None
+        after, offset, trail, activation, step = live
+        return LiveStops(
+            None if after is None else int(after),
+            int(offset),
+            None if trail is None else int(trail),
+            int(activation),
+            int(step),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def read_plan(note: str | None) -> tuple[tuple[Target, ...], BreakEven | None] | None:

@@ -40,6 +40,7 @@ from app.engine.followed import FollowedAccounts
 from app.engine.intake import Delivery, Intake, Refusal
 from app.engine.kill_switch import KillSwitch
 from app.engine.live_risk import LiveRisk
+from app.engine.live_stops import LiveStops
 from app.engine.notice_tasks import NoticeClock
 from app.engine.outcomes import Answer
 from app.engine.ports import Gateway, Notifier, NullNotifier
@@ -165,6 +166,9 @@ class Bridge:
         self.risk_monitor.guard = self.guard.check
         # The accounts a quote (serve's Market Hub, when on) or a fill concerns, checked at once.
         self.live_risk = LiveRisk(self.risk_monitor)
+        # Managed stop losses moved from the same quotes (break-even after X ticks, trail).
+        self.live_stops = LiveStops(self.protection, self.gate.live_prices)
+        self.live_risk.quote_listeners.append(self.live_stops.on_quote)
         # The hub's events, the order sync after alerts, the periodic reconcile pass.
         self.upkeep = Upkeep(
             gateway,
@@ -271,6 +275,7 @@ class Bridge:
         self._reconcile_loop = asyncio.create_task(self.upkeep.reconcile_forever())
         self.risk_monitor.start()
         self.live_risk.start()
+        self.live_stops.start()
         self._spawn(self.upkeep.apply_events_forever())
         self._start_notices()
 
@@ -326,6 +331,7 @@ class Bridge:
         await self.follower.stop()
         await self.risk_monitor.stop()
         await self.live_risk.stop()
+        await self.live_stops.stop()
         if self._reconcile_loop:
             self._reconcile_loop.cancel()
         await self.finish_alerts(grace_s)

@@ -319,7 +319,7 @@ def orders_per_alert(template: StrategyTemplate) -> int:
     its take profit or each of its scale-out targets)."""
     per_account = 2 if template.kind == "oco" else 1
     if template.bracket_mode == "managed" and template.bracket_values:
-        legs = [k for k in template.bracket_values if k != "break_even"]
+        legs = [k for k in template.bracket_values if k not in ("break_even", "live_break_even", "trail")]
         per_account += len(legs)
     return per_account * len(template.accounts)
 

@@ -35,6 +35,8 @@ class LiveRisk:
         self.monitor = monitor
         self.gap_s = gap_s
         self.listeners: list[Callable[[], None]] = []
+        # Told of every quote's contract id (live_stops.py); each must be cheap (mark and wake).
+        self.quote_listeners: list[Callable[[str], None]] = []
         self.passes = 0  # checks run (for tests and the bench)
         self._due: set[int] = set()
         self._wake = asyncio.Event()
@@ -55,6 +57,8 @@ class LiveRisk:
     def on_quote(self, contract_id: str) -> None:
         """A quote of ``contract_id`` arrived (its price is in the gate's feed): check the
         accounts holding it soon. Cheap: it only marks and wakes."""
+        for listener in self.quote_listeners:
+            listener(contract_id)
         holders = self.monitor.holders(contract_id)
         if holders:
             self._mark(holders)

@@ -291,17 +291,19 @@ class ScaleOut:
         *,
         size: int | None,
         stop_price: Decimal | None,
-    ) -> None:
+        label: str = "break-even",
+    ) -> bool:
         """Order/modify the stop loss: the change is journaled first (``scale_out.modify``), then
         sent once (an absolute size and price: a review after a crash sends it only when the
-        gateway's order still differs)."""
+        gateway's order still differs). ``label`` names a price move ("break-even" also journals
+        ``scale_out.break_even``; live_stops.py passes its own). True when the gateway took it."""
         assert stop.broker_order_id is not None
         change = []
         if size is not None:
             change.append(f"size {stop.size} → {size}")
             self.ctx.sizes[stop.id] = size
         if stop_price is not None:
-            change.append(f"stop price → {stop_price} (break-even)")
+            change.append(f"stop price → {stop_price} ({label})")
             self.prices[stop.id] = stop_price
         message = f"scale-out {group.id}: {why} → stop loss {stop.broker_order_id} {', '.join(change)}"
         await self.ctx.record(group, EventKind.SCALE_OUT_MODIFY, message + ": sending", EventLevel.INFO, legs)
@@ -321,8 +323,9 @@ class ScaleOut:
             self.ctx.sizes.pop(stop.id, None)
             self.prices.pop(stop.id, None)
         await self.ctx.record(group, EventKind.OCO_MODIFY, result, level, legs)
-        if stop_price is not None and level == EventLevel.INFO:
+        if stop_price is not None and level == EventLevel.INFO and label == "break-even":
             await self.ctx.record(group, EventKind.SCALE_OUT_BREAK_EVEN, result, EventLevel.INFO, legs)
+        return level == EventLevel.INFO
 
     async def _cancel(self, group: OcoGroupRow, view: LegView, legs: list[LegView]) -> bool:
         """Cancel a working leg once (True when asked now)."""

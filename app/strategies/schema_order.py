@@ -10,6 +10,7 @@ from app.domain.enums import Action, OrderType
 from app.strategies import values as conv
 from app.strategies.expressions import Value, is_expression
 from app.strategies.schema_checks import Report, check, check_literal, field_value, quiet, unknown_keys
+from app.strategies.schema_live_stops import live_stop_values
 from app.strategies.schema_scale_out import scale_out_values
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ _TARGET_CHECKS = {
     "target_signed": conv.to_signed_size,
 }
 BRACKET_LEGS = ("stop_loss", "take_profit")
-BRACKET_KEYS = ("mode", "on_failure", *BRACKET_LEGS, "targets", "break_even")
+BRACKET_KEYS = ("mode", "on_failure", *BRACKET_LEGS, "targets", "break_even", "trail")
 BRACKET_MODES = ("native", "managed")
 ON_FAILURE = ("close", "keep")
 LEG_KEYS = ("points", "price", "ticks", "trail_points", "trail_ticks")
@@ -279,6 +280,7 @@ def bracket_values(
             'use mode = "managed" (or leave mode out)',
         )
     legs.update(scale_out_values(bracket, order, report))  # targets, break_even
+    legs.update(live_stop_values(bracket, report))  # break_even.after_ticks, trail
     return legs
 
 

@@ -55,7 +55,9 @@ def scale_out_values(
     legs: dict[str, dict[str, Value]] = {}
     targets = bracket.get("targets")
     if targets is None:
-        if "break_even" in bracket:
+        be = bracket.get("break_even")
+        live = isinstance(be, dict) and "after_ticks" in be and "after_target" not in be
+        if be is not None and not live:  # after_ticks: schema_live_stops.py
             report(
                 ("bracket", "break_even"), "bracket.break_even needs bracket.targets (the target it follows)"
             )
@@ -128,6 +130,8 @@ def _break_even(
     if table is None:
         return
     path = ("bracket", "break_even")
+    if isinstance(table, dict) and "after_ticks" in table:
+        return  # from live quotes: schema_live_stops.py
     if not isinstance(table, dict) or "after_target" not in table:
         report(
             path,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +13,7 @@ from typing import Literal, TypeVar
 
 from app.config import RiskLimits
 from app.domain.enums import Action, OrderType, Side
-from app.domain.models import Alert, Bracket, BreakEven, Contract, OrderIntent, Target
+from app.domain.models import Alert, Bracket, BreakEven, Contract, LiveStops, OrderIntent, Target
 from app.domain.sizing import RiskRequest
 from app.domain.staleness import field_at
 from app.domain.ticks import distance_to_ticks, round_to_tick
@@ -303,6 +303,48 @@ def _contracts(run: _Rendering, quantity: Decimal | None, spec: AccountSpec) -> 
 
 
 def scale_out(
+    run: _Rendering,
+    bracket: Bracket | None,
+    side: Side | None,
+    reference: Decimal | None,
+    tick: Decimal,
+    quantity: int | None,
+    spec: AccountSpec,
+) -> Bracket | None:
+    """The bracket with its scale-out targets and break-even (``_targets``) and its stop moves
+    from live quotes (``_live_stops``) for one account."""
+    bracket = _targets(run, bracket, side, reference, tick, quantity, spec)
+    live = _live_stops(run)
+    if bracket is None or live is None:
+        return bracket
+    return replace(bracket, live=live)
+
+
+def _live_stops(run: _Rendering) -> LiveStops | None:
+    """[bracket] break_even.after_ticks and trail (schema_live_stops.py) for this alert; None when
+    neither is given (or both render empty)."""
+    values = run.template.bracket_values
+    be, trail = values.get("live_break_even"), values.get("trail")
+
+    def number(kinds: dict[str, Value] | None, key: str, convert: Callable[[object], int]) -> int | None:
+        raw = run.text(kinds[key]) if kinds is not None and key in kinds else None
+        where = "bracket.break_even" if kinds is be else "bracket.trail"
+        return None if raw is None else run.convert(f"{where}.{key}", raw, convert)
+
+    after = number(be, "after_ticks", conv.to_ticks)
+    ticks = number(trail, "ticks", conv.to_ticks)
+    if after is None and ticks is None:
+        return None
+    return LiveStops(
+        be_after_ticks=after,
+        be_offset_ticks=number(be, "offset_ticks", to_offset_ticks) or 0,
+        trail_ticks=ticks,
+        trail_activation_ticks=number(trail, "activation_ticks", to_offset_ticks) or 0,
+        trail_step_ticks=number(trail, "step_ticks", conv.to_ticks) or 1,
+    )
+
+
+def _targets(
     run: _Rendering,
     bracket: Bracket | None,
     side: Side | None,

@@ -187,7 +187,7 @@ def test_toml_syntax_error_carries_tomllib_line(tmp_path: Path) -> None:
         (
             ("[order]", "[bracket]\nstop = { ticks = 4 }\n[order]"),
             "3: unknown key 'stop' in [bracket] (did you mean 'stop_loss'?); allowed: mode, on_failure, "
-            "stop_loss, take_profit, targets, break_even",
+            "stop_loss, take_profit, targets, break_even, trail",
         ),
         (
             ("[order]", "[bracket]\nstop_loss = { tick = 4 }\n[order]"),

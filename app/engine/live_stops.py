@@ -1,0 +1,210 @@
+"""Stop moves from live quotes: break-even after X ticks in favour, and a bridge-managed trail.
+
+A managed bracket or scale-out group whose plan has live stop moves (app/domain/scale_out.py's
+``live``, from [bracket] break_even.after_ticks and trail) has its plain stop loss (type 4,
+never a native trailing stop, type 5: a "+trailing" group is skipped) moved as the Market Hub
+quotes its contract:
+
+- best: the most favourable live price seen since the entry filled. It is kept in memory only:
+  after a restart it starts again from the first quote (the price now), so a move already made
+  stays (the stop never loosens) and further moves count from there.
+- break-even: once best is ``be_after_ticks`` or more in favour of the average fill, the stop goes
+  to the fill ± ``be_offset_ticks`` (scale_out.break_even_price); a stop already better stays.
+- trail: once best is ``trail_activation_ticks`` or more in favour, the wanted stop is best ∓
+  ``trail_ticks``, moved only when it improves the stop by ``trail_step_ticks`` or more.
+
+The stop only moves in the trade's favour. Each move is ScaleOut._modify's Order/modify: written
+ahead (``scale_out.modify``, with the numbers), sent once, its answer journaled (``oco.modify``);
+a refused one (e.g. the price passed the new stop) is journaled and the stop stays where the
+gateway has it (that same price is asked again only after RETRY_SAME_S; a better one at once).
+At most one modify per stop per ``gap_s`` (1 s), one at a time (one task, under the group's
+lock, so a review and a move never race). The quote handler only marks and wakes.
+A crash between the write-ahead and the send leaves the stop where it was: nothing sends it
+again after the restart; the next quote decides afresh (one stop, at most one modify).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import TYPE_CHECKING
+
+from app.domain.enums import Leg, OrderType, Side
+from app.domain.kinds import OcoKind, OcoState
+from app.domain.scale_out import read_live
+from app.engine.loops import stop_loop
+from app.engine.protection_context import LegView, id_of, side_of
+from app.engine.scale_out import break_even_price
+
+if TYPE_CHECKING:
+    from app.domain.models import LiveStops as Plan
+    from app.domain.records import OcoGroupRow
+    from app.engine.protection import Protection
+
+log = logging.getLogger(__name__)
+
+MODIFY_GAP_S = 1.0  # at most one Order/modify per stop this often
+RETRY_SAME_S = 10.0  # a price refused (or unanswered) is asked again only after this long
+PASS_GAP_S = 0.1  # at most one pass over the quoted contracts this often
+KINDS = (OcoKind.MANAGED_BRACKET, OcoKind.SCALE_OUT)
+
+
+class LiveStops:
+    """Move managed stop losses from live quotes (see the module docstring).
+
+    ``prices()``: contract id → the Market Hub's last price (points).
+    """
+
+    def __init__(
+        self,
+        protection: Protection,
+        prices: Callable[[], Mapping[str, Decimal]],
+        *,
+        gap_s: float = MODIFY_GAP_S,
+    ) -> None:
+        self.protection = protection
+        self.prices = prices
+        self.gap_s = gap_s
+        self.best: dict[int, Decimal] = {}  # group id → the most favourable price since the fill
+        self.asked: dict[int, Decimal] = {}  # stop row id → the stop price the gateway took
+        self.sent_at: dict[int, float] = {}  # stop row id → monotonic time of its last modify
+        self.refused: dict[int, tuple[Decimal, float]] = {}  # stop row id → price refused, when
+        self.modifies = 0  # Order/modify sent (for tests)
+        self.passes = 0  # passes over the quoted contracts (for tests)
+        self.looked: dict[str, Decimal] = {}  # contract id → the price its last pass judged (tests)
+        self._due: set[str] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="tvbridge live stops")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._stopping = True
+            await stop_loop(self._task, self._wake, "the live stop moves")
+            self._task = None
+
+    def on_quote(self, contract_id: str) -> None:
+        """A quote of ``contract_id`` arrived: look at its groups soon. Cheap: marks and wakes."""
+        self._due.add(contract_id)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            await self._wake.wait()
+            if self._stopping:
+                return
+            await asyncio.sleep(PASS_GAP_S)  # quotes arriving meanwhile join this pass
+            self._wake.clear()
+            due, self._due = self._due, set()
+            try:
+                await self._pass(due)
+            except Exception:  # noqa: BLE001 — one failed pass must not end the moves
+                log.exception("live stop moves in %s failed", sorted(due))
+            self.passes += 1
+
+    async def _pass(self, contracts: set[str]) -> None:
+        runner = self.protection.runner
+        groups = await runner.run(self.protection.journal.oco_groups, OcoState.WORKING)
+        prices = self.prices()
+        for contract in contracts:
+            if (last := prices.get(contract)) is not None:
+                self.looked[contract] = last
+        for group in groups:
+            if group.contract_id not in contracts or group.kind not in KINDS:
+                continue
+            plan = read_live(group.note)
+            price = prices.get(group.contract_id)
+            if plan is None or price is None or group.policy.endswith("+trailing"):
+                continue
+            async with self.protection.ctx.locks[id_of(group)]:
+                await self._group(group, plan, price)
+
+    async def _group(self, group: OcoGroupRow, plan: Plan, price: Decimal) -> None:
+        ctx = self.protection.ctx
+        rows = await ctx.rows(id_of(group))
+        entry = next((ctx.view(r) for r in rows if r.leg == Leg.ENTRY), None)
+        if entry is None or not entry.filled or entry.price is None:
+            return
+        stops = [ctx.view(r) for r in rows if r.leg == Leg.STOP_LOSS]
+        live = [v for v in stops if v.working]
+        if len(live) != 1 or live[0].row.order_type != OrderType.STOP:
+            return  # none yet, or being replaced: protection's review settles it first
+        stop = live[0]
+        if stop.state.is_open or stop.broker_order_id is None or stop.id in ctx.cancel_asked:
+            return
+        side = side_of(entry.row)
+        sign = 1 if side is Side.BUY else -1
+        tick = entry.row.tick_size or Decimal("0.25")
+        held = self.best.get(id_of(group))
+        best = price if held is None or (price - held) * sign > 0 else held
+        self.best[id_of(group)] = best
+        favour = int((best - entry.price) * sign / tick)
+        current = self._current(stop)
+        wanted: list[tuple[Decimal, str, str]] = []
+        if plan.be_after_ticks is not None and favour >= plan.be_after_ticks:
+            be = break_even_price(entry.price, side, plan.be_offset_ticks, tick)
+            why = (
+                f"best {best} is {favour} ticks in favour of the fill {entry.price} (break-even after "
+                f"{plan.be_after_ticks}): stop {current} → {be} (the fill "
+                f"{'+' if sign > 0 else '-'} {plan.be_offset_ticks} tick(s))"
+            )
+            wanted.append((be, why, "break-even"))
+        if plan.trail_ticks is not None and favour >= plan.trail_activation_ticks:
+            rounding = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
+            raw = best - sign * plan.trail_ticks * tick
+            trail = (raw / tick).to_integral_value(rounding=rounding) * tick
+            if current is None or (trail - current) * sign >= plan.trail_step_ticks * tick:
+                why = (
+                    f"best {best} is {favour} ticks in favour of the fill {entry.price} (trail "
+                    f"{plan.trail_ticks} ticks after {plan.trail_activation_ticks}, steps of "
+                    f"{plan.trail_step_ticks}): stop {current} → {trail}"
+                )
+                wanted.append((trail, why, "trail"))
+        better = [w for w in wanted if current is None or (w[0] - current) * sign > 0]
+        if not better:
+            return
+        target, why, label = max(better, key=lambda w: w[0] * sign)
+        no = self.refused.get(stop.id)
+        if no is not None and no[0] == target and time.monotonic() - no[1] < RETRY_SAME_S:
+            return  # the gateway said no to this very price just now: a better one may come
+        wait = self.sent_at.get(stop.id, float("-inf")) + self.gap_s - time.monotonic()
+        if wait > 0:  # rate limit: look again when this stop may be moved
+            asyncio.get_running_loop().call_later(wait, self.on_quote, group.contract_id)
+            return
+        self.sent_at[stop.id] = time.monotonic()
+        self.modifies += 1
+        legs = [ctx.view(r) for r in rows if r.leg != Leg.ENTRY]
+        scale_out = self.protection.scale_out
+        took = await scale_out._modify(  # noqa: SLF001 — the one journaled modify path
+            group, stop, legs, why, size=None, stop_price=target, label=label
+        )
+        if took:
+            self.asked[stop.id] = target
+        else:  # refused or unanswered: the gateway's word (its report) decides the stop's price
+            self.refused[stop.id] = (target, time.monotonic())
+            scale_out.prices.pop(stop.id, None)
+
+    def _current(self, stop: LegView) -> Decimal | None:
+        """The stop's price: the best of what the gateway last reported, the row and what it took."""
+        report = self.protection.ctx.reports.get(stop.id)
+        known = [
+            p
+            for p in (
+                report.stop_price if report else None,
+                stop.row.stop_price,
+                self.asked.get(stop.id),
+                self.protection.scale_out.prices.get(stop.id),
+            )
+            if p is not None
+        ]
+        if not known:
+            return None
+        side = side_of(stop.row).opposite  # the stop's side is the opposite of the trade's
+        return max(known) if side is Side.BUY else min(known)
