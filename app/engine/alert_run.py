@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from app.domain import ids
 from app.domain.enums import Leg, OrderState
+from app.domain.kinds import EventKind, EventLevel
 from app.domain.models import Account, Alert, BrokerOrder, Contract, OrderOutcome, Position
 from app.domain.records import OrderUpdate
 from app.engine.ports import Gateway
@@ -95,6 +96,38 @@ class AlertRun:
         """The account's open position in ``contract`` (Position/searchOpen), None when flat."""
         positions = await self.gateway.open_positions(account.account_id)
         return next((p for p in positions if p.contract_id == contract.contract_id), None)
+
+    async def leg_event(
+        self,
+        kind: EventKind,
+        message: str,
+        level: EventLevel,
+        account: Account,
+        contract: Contract,
+        leg: BrokerOrder,
+        **data: object,
+    ) -> int | None:
+        """Journal an event about one working leg of this alert's position (its resize, its
+        move), linked to the leg's order row when the journal has one; return that row's id.
+        ``data`` joins the account, contract and broker order ids. Raises JournalError."""
+        row = await self.runner.run(
+            self.journal.order_for_event, account.account_id, leg.broker_order_id, leg.client_order_id
+        )
+        await self.runner.run(
+            self.journal.add_event,
+            kind,
+            message,
+            level=level,
+            alert_id=self.alert_id,
+            order_record_id=row.id if row is not None else None,
+            data={
+                "account_id": account.account_id,
+                "contract_id": contract.contract_id,
+                "broker_order_id": leg.broker_order_id,
+                **data,
+            },
+        )
+        return row.id if row is not None else None
 
     async def flatten(
         self, account: Account, contract: Contract, position: Position | None, *, n: int = 0

@@ -217,22 +217,14 @@ async def _record(
 ) -> int | None:
     """Journal one step of a stop's move (its order row linked when the journal has one);
     return that row's id."""
-    row = await run.runner.run(
-        run.journal.order_for_event, account.account_id, stop.broker_order_id, stop.client_order_id
-    )
-    await run.runner.run(
-        run.journal.add_event,
-        EventKind.BREAK_EVEN_MODIFY if ahead else EventKind.BREAK_EVEN_RESULT,
+    kind = EventKind.BREAK_EVEN_MODIFY if ahead else EventKind.BREAK_EVEN_RESULT
+    return await run.leg_event(
+        kind,
         message,
-        level=level,
-        alert_id=run.alert_id,
-        order_record_id=row.id if row is not None else None,
-        data={
-            "account_id": account.account_id,
-            "contract_id": contract.contract_id,
-            "broker_order_id": stop.broker_order_id,
-            "from_stop_price": str(stop.stop_price),
-            "stop_price": str(target),
-        },
+        level,
+        account,
+        contract,
+        stop,
+        from_stop_price=str(stop.stop_price),
+        stop_price=str(target),
     )
-    return row.id if row is not None else None

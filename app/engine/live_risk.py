@@ -14,13 +14,11 @@ contracts held again, so that a new position is quoted at once).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Callable, Iterable
 
 from app.domain.events import AccountEvent, Fill, GatewayEvent, PositionEvent
-from app.engine.loops import stop_loop
+from app.engine.loops import Passes
 from app.engine.risk_monitor import RiskMonitor
 
 log = logging.getLogger(__name__)
@@ -33,26 +31,21 @@ class LiveRisk:
 
     def __init__(self, monitor: RiskMonitor, *, gap_s: float = LIVE_GAP_S) -> None:
         self.monitor = monitor
-        self.gap_s = gap_s
         self.listeners: list[Callable[[], None]] = []
         # Told of every quote's contract id (live_stops.py); each must be cheap (mark and wake).
         self.quote_listeners: list[Callable[[str], None]] = []
-        self.passes = 0  # checks run (for tests and the bench)
-        self._due: set[int] = set()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._last = float("-inf")  # monotonic: the last pass
-        self._stopping = False
+        self._passes: Passes[int] = Passes("live risk checks", self._check, gap_s)
+
+    @property
+    def passes(self) -> int:
+        """Passes of checks run (for tests and the bench)."""
+        return self._passes.passes
 
     def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="tvbridge live risk")
+        self._passes.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._stopping = True  # the loop ends at its next turn even if the cancel is lost
-            await stop_loop(self._task, self._wake, "the live risk checks")
-            self._task = None
+        await self._passes.stop()
 
     def on_quote(self, contract_id: str) -> None:
         """A quote of ``contract_id`` arrived (its price is in the gate's feed): check the
@@ -81,22 +74,7 @@ class LiveRisk:
                 log.exception("a listener of the journaled events failed")
 
     def _mark(self, account_ids: set[int]) -> None:
-        self._due |= account_ids
-        self._wake.set()
+        self._passes.mark(account_ids)
 
-    async def _run(self) -> None:
-        while not self._stopping:
-            await self._wake.wait()
-            if self._stopping:
-                return
-            wait = self._last + self.gap_s - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)  # quotes arriving meanwhile join this pass
-            self._wake.clear()
-            due, self._due = self._due, set()
-            self._last = time.monotonic()
-            try:
-                await self.monitor.check_now(due)
-            except Exception:  # noqa: BLE001 — the accounts could not be listed: the next pass tries
-                log.exception("live risk check of accounts %s failed", sorted(due))
-            self.passes += 1
+    async def _check(self, account_ids: set[int]) -> None:
+        await self.monitor.check_now(account_ids)

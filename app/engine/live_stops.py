@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from app.domain.enums import Leg, OrderType, Side
 from app.domain.kinds import OcoKind, OcoState
 from app.domain.scale_out import read_live
-from app.engine.loops import stop_loop
+from app.engine.loops import Passes
 from app.engine.protection_context import LegView, id_of, side_of
 from app.engine.scale_out import break_even_price
 
@@ -73,41 +73,23 @@ class LiveStops:
         self.sent_at: dict[int, float] = {}  # stop row id → monotonic time of its last modify
         self.refused: dict[int, tuple[Decimal, float]] = {}  # stop row id → price refused, when
         self.modifies = 0  # Order/modify sent (for tests)
-        self.passes = 0  # passes over the quoted contracts (for tests)
         self.looked: dict[str, Decimal] = {}  # contract id → the price its last pass judged (tests)
-        self._due: set[str] = set()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._passes: Passes[str] = Passes("live stop moves", self._pass, PASS_GAP_S)
+
+    @property
+    def passes(self) -> int:
+        """Passes over the quoted contracts (for tests)."""
+        return self._passes.passes
 
     def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="tvbridge live stops")
+        self._passes.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._stopping = True
-            await stop_loop(self._task, self._wake, "the live stop moves")
-            self._task = None
+        await self._passes.stop()
 
     def on_quote(self, contract_id: str) -> None:
         """A quote of ``contract_id`` arrived: look at its groups soon. Cheap: marks and wakes."""
-        self._due.add(contract_id)
-        self._wake.set()
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            await self._wake.wait()
-            if self._stopping:
-                return
-            await asyncio.sleep(PASS_GAP_S)  # quotes arriving meanwhile join this pass
-            self._wake.clear()
-            due, self._due = self._due, set()
-            try:
-                await self._pass(due)
-            except Exception:  # noqa: BLE001 — one failed pass must not end the moves
-                log.exception("live stop moves in %s failed", sorted(due))
-            self.passes += 1
+        self._passes.mark((contract_id,))
 
     async def _pass(self, contracts: set[str]) -> None:
         runner = self.protection.runner

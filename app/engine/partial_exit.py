@@ -139,23 +139,8 @@ async def _modify(run: AlertRun, account: Account, contract: Contract, leg: Brok
     except GatewayError as exc:
         message, level = f"{message}: no answer ({exc}); not resent", EventLevel.WARNING
     (log.info if level == EventLevel.INFO else log.warning)("alert %s: %s", run.alert_id, message)
-    row = await run.runner.run(
-        run.journal.order_for_event, account.account_id, leg.broker_order_id, leg.client_order_id
-    )
-    await run.runner.run(
-        run.journal.add_event,
-        EventKind.BRACKET_RESIZED,
-        message,
-        level=level,
-        alert_id=run.alert_id,
-        order_record_id=row.id if row is not None else None,
-        data={
-            "account_id": account.account_id,
-            "contract_id": contract.contract_id,
-            "broker_order_id": leg.broker_order_id,
-            "from_size": leg.size,
-            "size": size,
-        },
+    await run.leg_event(
+        EventKind.BRACKET_RESIZED, message, level, account, contract, leg, from_size=leg.size, size=size
     )
 
 
