@@ -38,6 +38,7 @@ from app.domain.scale_out import read_live
 from app.engine.loops import Passes
 from app.engine.protection_context import LegView, id_of, side_of
 from app.engine.scale_out import break_even_price
+from app.engine.trailing import trails
 
 if TYPE_CHECKING:
     from app.domain.models import LiveStops as Plan
@@ -103,7 +104,7 @@ class LiveStops:
                 continue
             plan = read_live(group.note)
             price = prices.get(group.contract_id)
-            if plan is None or price is None or group.policy.endswith("+trailing"):
+            if plan is None or price is None or trails(group.policy):
                 continue
             async with self.protection.ctx.locks[id_of(group)]:
                 await self._group(group, plan, price)
@@ -123,7 +124,10 @@ class LiveStops:
             return
         side = side_of(entry.row)
         sign = 1 if side is Side.BUY else -1
-        tick = entry.row.tick_size or Decimal("0.25")
+        tick = entry.row.tick_size
+        if tick is None:  # never guess a tick: a wrong one would put the stop anywhere
+            log.warning("group %s: the entry's tick size is not journaled; its stop is not moved", group.id)
+            return
         held = self.best.get(id_of(group))
         best = price if held is None or (price - held) * sign > 0 else held
         self.best[id_of(group)] = best
