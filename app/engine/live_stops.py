@@ -5,9 +5,12 @@ A managed bracket or scale-out group whose plan has live stop moves (app/domain/
 never a native trailing stop, type 5: a "+trailing" group is skipped) moved as the Market Hub
 quotes its contract:
 
-- best: the most favourable live price seen since the entry filled. It is kept in memory only:
-  after a restart it starts again from the first quote (the price now), so a move already made
-  stays (the stop never loosens) and further moves count from there.
+- best: the most favourable live price seen since the entry filled. It is kept in the group's
+  note (app/domain/scale_out.py ``best``): written before any move it decides (so a crash between
+  a move's write-ahead and its send leaves the best that decided it, and the restart makes that
+  move even if the price has come back meanwhile), else at most once per SAVE_GAP_S while it
+  improves. A restart goes on from the kept best (at most SAVE_GAP_S of improvement unkept)
+  and the price now, whichever is better; prices while the bridge was down are not seen.
 - break-even: once best is ``be_after_ticks`` or more in favour of the average fill, the stop goes
   to the fill ± ``be_offset_ticks`` (scale_out.break_even_price); a stop already better stays.
 - trail: once best is ``trail_activation_ticks`` or more in favour, the wanted stop is best ∓
@@ -20,7 +23,8 @@ gateway has it (that same price is asked again only after RETRY_SAME_S; a better
 At most one modify per stop per ``gap_s`` (1 s), one at a time (one task, under the group's
 lock, so a review and a move never race). The quote handler only marks and wakes.
 A crash between the write-ahead and the send leaves the stop where it was: nothing sends it
-again after the restart; the next quote decides afresh (one stop, at most one modify).
+again after the restart; the next quote decides afresh from the kept best (one stop, at most one
+modify).
 """
 
 from __future__ import annotations
@@ -34,11 +38,12 @@ from typing import TYPE_CHECKING
 
 from app.domain.enums import Leg, OrderType, Side
 from app.domain.kinds import OcoKind, OcoState
-from app.domain.scale_out import read_live
+from app.domain.scale_out import read_best, read_live, with_best
 from app.engine.loops import Passes
 from app.engine.protection_context import LegView, id_of, side_of
 from app.engine.scale_out import break_even_price
 from app.engine.trailing import trails
+from app.errors import JournalError
 
 if TYPE_CHECKING:
     from app.domain.models import LiveStops as Plan
@@ -50,6 +55,7 @@ log = logging.getLogger(__name__)
 MODIFY_GAP_S = 1.0  # at most one Order/modify per stop this often
 RETRY_SAME_S = 10.0  # a price refused (or unanswered) is asked again only after this long
 PASS_GAP_S = 0.1  # at most one pass over the quoted contracts this often
+SAVE_GAP_S = 1.0  # an improving best is written to the journal at most this often (and before a move)
 KINDS = (OcoKind.MANAGED_BRACKET, OcoKind.SCALE_OUT)
 
 
@@ -70,6 +76,8 @@ class LiveStops:
         self.prices = prices
         self.gap_s = gap_s
         self.best: dict[int, Decimal] = {}  # group id → the most favourable price since the fill
+        self.saved: dict[int, tuple[Decimal, float]] = {}  # group id → best kept in its note, when
+        self._flushing: set[int] = set()  # groups with a later look scheduled to keep their best
         self.asked: dict[int, Decimal] = {}  # stop row id → the stop price the gateway took
         self.sent_at: dict[int, float] = {}  # stop row id → monotonic time of its last modify
         self.refused: dict[int, tuple[Decimal, float]] = {}  # stop row id → price refused, when
@@ -96,6 +104,10 @@ class LiveStops:
         runner = self.protection.runner
         groups = await runner.run(self.protection.journal.oco_groups, OcoState.WORKING)
         prices = self.prices()
+        working = {id_of(g) for g in groups}
+        for gone in [gid for gid in self.best if gid not in working]:  # done: forget its best
+            self.best.pop(gone, None)
+            self.saved.pop(gone, None)
         for contract in contracts:
             if (last := prices.get(contract)) is not None:
                 self.looked[contract] = last
@@ -129,6 +141,9 @@ class LiveStops:
             log.warning("group %s: the entry's tick size is not journaled; its stop is not moved", group.id)
             return
         held = self.best.get(id_of(group))
+        if held is None and (kept := read_best(group.note)) is not None:  # after a restart
+            held = kept
+            self.saved[id_of(group)] = (kept, float("-inf"))
         best = price if held is None or (price - held) * sign > 0 else held
         self.best[id_of(group)] = best
         favour = int((best - entry.price) * sign / tick)
@@ -155,15 +170,19 @@ class LiveStops:
                 wanted.append((trail, why, "trail"))
         better = [w for w in wanted if current is None or (w[0] - current) * sign > 0]
         if not better:
+            await self._keep(group, best, now=False)
             return
         target, why, label = max(better, key=lambda w: w[0] * sign)
         no = self.refused.get(stop.id)
         if no is not None and no[0] == target and time.monotonic() - no[1] < RETRY_SAME_S:
+            await self._keep(group, best, now=False)
             return  # the gateway said no to this very price just now: a better one may come
         wait = self.sent_at.get(stop.id, float("-inf")) + self.gap_s - time.monotonic()
         if wait > 0:  # rate limit: look again when this stop may be moved
+            await self._keep(group, best, now=False)
             asyncio.get_running_loop().call_later(wait, self.on_quote, group.contract_id)
             return
+        await self._keep(group, best, now=True)  # the best that decides the move, before its write-ahead
         self.sent_at[stop.id] = time.monotonic()
         self.modifies += 1
         legs = [ctx.view(r) for r in rows if r.leg != Leg.ENTRY]
@@ -176,6 +195,35 @@ class LiveStops:
         else:  # refused or unanswered: the gateway's word (its report) decides the stop's price
             self.refused[stop.id] = (target, time.monotonic())
             scale_out.prices.pop(stop.id, None)
+
+    async def _keep(self, group: OcoGroupRow, best: Decimal, *, now: bool) -> None:
+        """Write ``best`` into the group's note when it is not kept yet: at once when ``now`` (a
+        move is decided on it), else at most once per SAVE_GAP_S (a later look is scheduled so the
+        last improvement is kept even when no quote follows)."""
+        gid = id_of(group)
+        kept = self.saved.get(gid)
+        if kept is not None and kept[0] == best:
+            return
+        wait = 0.0 if now or kept is None else kept[1] + SAVE_GAP_S - time.monotonic()
+        if wait > 0:
+            if gid not in self._flushing:  # one later look per group, however many quotes come
+                self._flushing.add(gid)
+                asyncio.get_running_loop().call_later(wait, self._flush, gid, group.contract_id)
+            return
+        note = with_best(group.note or "", best)
+        if note is None:
+            return
+        runner = self.protection.runner
+        try:
+            await runner.run(self.protection.journal.set_working_group_note, gid, note)
+        except JournalError as exc:  # the move itself still goes on: it is journaled on its own
+            log.warning("group %s: the best price %s since the fill was not kept: %s", gid, best, exc)
+            return
+        self.saved[gid] = (best, time.monotonic())
+
+    def _flush(self, gid: int, contract_id: str) -> None:
+        self._flushing.discard(gid)
+        self.on_quote(contract_id)
 
     def _current(self, stop: LegView) -> Decimal | None:
         """The stop's price: the best of what the gateway last reported, the row and what it took."""

@@ -548,6 +548,11 @@ class Journal(Database):
         with self._write(f"set the state of oco group {oco_group_id}") as conn:
             oco.set_group(conn, oco_group_id, state, note)
 
+    def set_working_group_note(self, oco_group_id: int, note: str) -> bool:
+        """Replace the note of a group still working; False when it is not (nothing written)."""
+        with self._write(f"keep the note of oco group {oco_group_id}") as conn:
+            return oco.set_working_note(conn, oco_group_id, note)
+
     def oco_group(self, oco_group_id: int) -> OcoGroupRow | None:
         """The group row (read-only, the oco_group columns as attributes), or None."""
         with self._read(f"read oco group {oco_group_id}") as conn:

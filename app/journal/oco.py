@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 # Read and written for every hub event about one of their orders.
 _INSERT_GROUP = insert(GROUP)
 _UPDATE_GROUP = update(GROUP).where(GROUP.c.id == bindparam("row_id"))
+_UPDATE_WORKING_NOTE = update(GROUP).where(
+    GROUP.c.id == bindparam("row_id"), GROUP.c.state == str(OcoState.WORKING)
+)
 _GROUP_BY_ID = core_select(GROUP).where(GROUP.c.id == bindparam("row_id"))
 _ORDERS_OF_GROUP = (
     core_select(ORDER).where(ORDER.c.oco_group_id == bindparam("group_id")).order_by(ORDER.c.id)
@@ -73,6 +76,13 @@ def set_group(conn: Connection, oco_group_id: int, state: str, note: str | None)
     )
     if result.rowcount == 0:
         raise JournalError(f"oco_group {oco_group_id} is not in the journal")
+
+
+def set_working_note(conn: Connection, oco_group_id: int, note: str) -> bool:
+    """Replace a WORKING group's note; False (nothing written) when it is no longer working, so a
+    late writer never puts a plan back on a finished group."""
+    result = conn.execute(_UPDATE_WORKING_NOTE, {"row_id": oco_group_id, "note": note, "updated_at": now()})
+    return result.rowcount > 0
 
 
 def group(conn: Connection, oco_group_id: int) -> OcoGroupRow | None:

@@ -21,6 +21,7 @@ import pytest
 
 from app.config import Settings
 from app.domain.enums import Leg, OrderState
+from app.domain.scale_out import read_best
 from app.failpoints import arm
 from app.sim.models import OrderType
 from app.sim.server import SimServer
@@ -178,6 +179,12 @@ async def test_break_even_after_x_ticks_moves_the_stop_and_a_fall_leaves_it_ther
         await quoted_at(env, contract, fill + 19 * TICK)  # not yet
         assert stop(sim).stop_price == fill - 40 * TICK
 
+        async def kept() -> bool:  # the best since the fill outlives the process
+            assert read_best(group_of(env, alert_id).note) == fill + 19 * TICK
+            return True
+
+        await eventually(kept, timeout_s=10)
+
         sim.state.set_price(contract, fill + 20 * TICK)
 
         async def at_break_even() -> bool:
@@ -302,10 +309,15 @@ async def test_a_crash_between_a_move_s_write_ahead_and_its_send_leaves_one_stop
                 return True
 
             await crashed(env, at_the_failpoint)
+            # the best that decided the move was kept before its write-ahead
+            assert read_best(group_of(env, alert_id).note) == fill + 20 * TICK
     # the bridge is gone with the move written, never sent: the stop is where it was
     assert stop(sim).stop_price == fill - 40 * TICK
+    # the price comes back to 15 ticks in favour while the bridge is down: from the price alone
+    # nothing would move (break-even after 20), from the kept best the move is still made
+    sim.state.set_price(contract, fill + 15 * TICK)
 
-    async with on_sim(settings, tmp_path, sim) as env:  # the restart: best starts from the price now
+    async with on_sim(settings, tmp_path, sim) as env:  # the restart: best goes on from the kept one
 
         async def moved_once() -> bool:
             assert stop(sim).stop_price == fill + TICK  # never a second stop loss

@@ -57,6 +57,20 @@ def test_a_finished_group_keeps_its_note_and_leaves_the_working_list(journal: Jo
     assert [g.id for g in journal.oco_groups("done")] == [group]
 
 
+def test_a_working_group_s_note_is_replaced_and_a_finished_one_s_never(journal: Journal) -> None:
+    _, group = _group(journal, "scale_out")
+
+    assert journal.set_working_group_note(group, 'scale-out plan {"best": "21505.25"}') is True
+    row = journal.oco_group(group)
+    assert row is not None and row.note == 'scale-out plan {"best": "21505.25"}'
+
+    journal.set_oco_group(group, "done", note="flat: T1 filled 1")
+    # a live stop move that read the group while it worked must not put its plan back
+    assert journal.set_working_group_note(group, 'scale-out plan {"best": "21506"}') is False
+    row = journal.oco_group(group)
+    assert row is not None and (row.state, row.note) == ("done", "flat: T1 filled 1")
+
+
 def test_an_existing_order_joins_a_group(journal: Journal) -> None:
     alert_id, group = _group(journal, "managed_bracket")
     entry = _order(journal, alert_id, "tvb-x-1-0", state=OrderState.ACCEPTED)
