@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
 MAX_EXPONENT = 20  # a price, distance or quantity is within 1e-20 .. 1e20 (28-digit arithmetic)
 # The longest trail the gateway takes on Order/place: "Trail Distance exceeds maximum (1000)"
@@ -37,6 +37,20 @@ def round_to_tick(price: Decimal, tick_size: Decimal) -> Decimal:
     if tick_size <= 0:
         raise ValueError(f"tick size {tick_size} must be positive")
     ticks = (price / tick_size).to_integral_value(rounding=ROUND_HALF_UP)
+    return (ticks * tick_size).quantize(tick_size)
+
+
+def round_in_favour(price: Decimal, tick_size: Decimal, *, long: bool) -> Decimal:
+    """``price`` (points) on the tick grid, rounded in the trade's favour: up for a long, down for
+    a short. A stop loss so never risks more than its ticks, a take profit never asks for less.
+
+    Needed wherever a price is worked out from an average fill: 3 contracts filled at 21500.00,
+    21500.25 and 21500.25 average 21500.1666…, and 40 ticks from it is off the grid (the gateway
+    refuses an unaligned price, projectx-api.md §6.2). Raises ValueError for a tick size ≤ 0.
+    """
+    if tick_size <= 0:
+        raise ValueError(f"tick size {tick_size} must be positive")
+    ticks = (price / tick_size).to_integral_value(rounding=ROUND_CEILING if long else ROUND_FLOOR)
     return (ticks * tick_size).quantize(tick_size)
 
 

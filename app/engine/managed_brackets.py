@@ -22,6 +22,7 @@ from app.domain.enums import Action, Leg, OrderState, OrderType, Side
 from app.domain.kinds import EventKind, EventLevel, OcoKind, OcoState
 from app.domain.models import OrderRequest
 from app.domain.notices import NoticeLevel
+from app.domain.ticks import round_in_favour
 from app.engine.oco_review import OcoReview
 from app.engine.protection_context import (
     POLL_S,
@@ -35,6 +36,7 @@ from app.engine.protection_context import (
     protection_key,
     side_of,
     tag_of,
+    tick_of,
 )
 from app.engine.trailing import on_failure, trail_price, trails
 from app.failpoints import failpoint
@@ -60,15 +62,14 @@ def leg_request(
     (app/engine/trailing.py); the take profit a limit ``ticks`` the other way. ``size``
     contracts, ``attempt`` numbers the tag. Raises ValueError for a trail over 1000 ticks."""
     side = side_of(row)
-    sign = 1 if side is Side.BUY else -1
-    tick = row.tick_size or Decimal("0.25")
+    tick = tick_of(row)
     if leg == Leg.STOP_LOSS:
-        tag, order_type, away = ids.managed_stop_loss_tag, OrderType.STOP, -sign
+        tag, order_type = ids.managed_stop_loss_tag, OrderType.STOP
         if trails(policy):
             order_type = OrderType.TRAILING_STOP
     else:
-        tag, order_type, away = ids.managed_take_profit_tag, OrderType.LIMIT, sign
-    price = (fill_price + away * ticks * tick).quantize(tick)
+        tag, order_type = ids.managed_take_profit_tag, OrderType.LIMIT
+    price = leg_price(fill_price, side, leg, ticks, tick)
     return OrderRequest(
         row.account_id,
         row.contract_id,
@@ -83,6 +84,15 @@ def leg_request(
         if order_type is OrderType.TRAILING_STOP
         else None,
     )
+
+
+def leg_price(fill_price: Decimal, side: Side, leg: Leg, ticks: int, tick: Decimal) -> Decimal:
+    """A managed leg's price ``ticks`` from the average ``fill_price`` (points) of an entry on
+    ``side``: the stop loss below a long's fill (above a short's), the take profit the other way;
+    on the tick grid, rounded in the trade's favour (an average fill may be off the grid)."""
+    sign = 1 if side is Side.BUY else -1
+    away = -sign if leg == Leg.STOP_LOSS else sign
+    return round_in_favour(fill_price + away * ticks * tick, tick, long=side is Side.BUY)
 
 
 class ManagedBrackets:

@@ -254,6 +254,15 @@ def side_of(row: OrderRow) -> Side:
     return Side(row.side)
 
 
+def tick_of(row: OrderRow) -> Decimal:
+    """The tick size (points) journaled with ``row`` from its contract (entries.py writes it on
+    every entry). Never guessed: a wrong tick puts a leg anywhere. Raises ValueError when the row
+    has none (protection's review logs it for the group)."""
+    if row.tick_size is None:
+        raise ValueError(f"order {row.client_order_id} has no tick size journaled: its legs cannot be priced")
+    return row.tick_size
+
+
 def tag_of(row: OrderRow) -> str:
     """The tag (client order id) of an order row the bridge placed."""
     assert row.client_order_id is not None

@@ -22,7 +22,7 @@ a stop the gateway will not hold fails the group per ``on_failure`` (managed_bra
 from __future__ import annotations
 
 import logging
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from app.domain import ids
@@ -30,9 +30,17 @@ from app.domain.enums import Action, Leg, OrderState, OrderType, Side
 from app.domain.kinds import EventKind, EventLevel, OcoState
 from app.domain.models import BreakEven, OrderRequest, Target
 from app.domain.scale_out import read_plan
-from app.engine.managed_brackets import MAX_ATTEMPTS, ManagedBrackets
+from app.domain.ticks import round_in_favour
+from app.engine.managed_brackets import MAX_ATTEMPTS, ManagedBrackets, leg_price
 from app.engine.oco_review import OcoReview
-from app.engine.protection_context import LegView, ProtectionContext, account_of, side_of, tag_of
+from app.engine.protection_context import (
+    LegView,
+    ProtectionContext,
+    account_of,
+    side_of,
+    tag_of,
+    tick_of,
+)
 from app.engine.trailing import on_failure
 from app.errors import GatewayError, OrderRejected
 from app.failpoints import failpoint
@@ -58,9 +66,7 @@ def capped(targets: tuple[Target, ...], filled: int) -> list[int]:
 def break_even_price(price: Decimal, side: Side, offset_ticks: int, tick: Decimal) -> Decimal:
     """P ± offset ticks in the trade's favour, on the tick grid (rounded in the trade's favour)."""
     sign = 1 if side is Side.BUY else -1
-    raw = price + sign * offset_ticks * tick
-    rounding = ROUND_CEILING if side is Side.BUY else ROUND_FLOOR
-    return (raw / tick).to_integral_value(rounding=rounding) * tick
+    return round_in_favour(price + sign * offset_ticks * tick, tick, long=side is Side.BUY)
 
 
 class ScaleOut:
@@ -130,7 +136,7 @@ class ScaleOut:
         """Keep one stop loss of ``want`` contracts (F − targets filled) at its price or break-even."""
         row = entry.row
         assert entry.price is not None
-        tick = row.tick_size or Decimal("0.25")
+        tick = tick_of(row)
         side = side_of(row)
         live = [v for v in stops if v.working]
         if any(v.state.is_open for v in live):
@@ -159,9 +165,8 @@ class ScaleOut:
                     await self.ctx.finish(group, OcoState.DONE, note, legs, EventLevel.WARNING)
                     return True
                 size = min(size, held)
-            sign = 1 if side is Side.BUY else -1
             ticks = row.stop_loss_ticks or 0
-            price = be_price or (entry.price - sign * ticks * tick).quantize(tick)
+            price = be_price or leg_price(entry.price, side, Leg.STOP_LOSS, ticks, tick)
             if be_price is None and not ticks:
                 return False
             await self._place(group, entry, Leg.STOP_LOSS, 0, size, price, len(stops) + 1, ticks)
@@ -219,9 +224,8 @@ class ScaleOut:
             size = min(size, free)
             if size <= 0:
                 continue
-            tick = entry.row.tick_size or Decimal("0.25")
-            sign = 1 if side_of(entry.row) is Side.BUY else -1
-            price = (entry.price + sign * target.ticks * tick).quantize(tick)
+            tick = tick_of(entry.row)
+            price = leg_price(entry.price, side_of(entry.row), Leg.TAKE_PROFIT, target.ticks, tick)
             await self._place(group, entry, Leg.TAKE_PROFIT, n, size, price, len(tries) + 1, target.ticks)
             free -= size
             acted = True

@@ -18,7 +18,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from app.domain.enums import Side
-from app.domain.ticks import MAX_TRAIL_TICKS
+from app.domain.ticks import MAX_TRAIL_TICKS, round_in_favour
 
 TRAILING = "+trailing"  # the policy suffix of a managed bracket whose stop loss trails
 
@@ -53,4 +53,5 @@ def trail_price(last: Decimal, entry_side: Side, ticks: int, tick_size: Decimal)
             f"a trail of {ticks} ticks is outside 1..{MAX_TRAIL_TICKS} (the gateway's maximum): not sent"
         )
     away = -1 if entry_side is Side.BUY else 1
-    return (last + away * ticks * tick_size).quantize(tick_size)
+    # in the trade's favour: the distance the gateway measures is then never more than ``ticks``
+    return round_in_favour(last + away * ticks * tick_size, tick_size, long=entry_side is Side.BUY)
