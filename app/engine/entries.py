@@ -25,6 +25,7 @@ from app.engine.risk_gate import CANNOT_TRADE
 from app.engine.sender import Column
 from app.engine.trailing import managed_policy
 from app.errors import JournalError
+from app.failpoints import failpoint
 from app.strategies import StrategyTemplate
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ async def place_entry(
             kind = OcoKind.SCALE_OUT if bracket.targets else OcoKind.MANAGED_BRACKET
             policy = managed_policy(run.template.bracket_on_failure, bracket.trailing)
             oco_group_id = await new_group(run, account, contract, kind, policy, note=plan_note(bracket))
+            failpoint("group.written")  # the group journaled, its entry not yet written
     request = OrderRequest(
         account_id=account.account_id,
         contract_id=intent.contract_id,

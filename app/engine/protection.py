@@ -68,7 +68,7 @@ __all__ = [  # the names other modules and tests used from here before the split
 ]
 
 if TYPE_CHECKING:
-    from app.domain.records import OrderRow
+    from app.domain.records import OcoGroupRow, OrderRow
     from app.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -164,6 +164,8 @@ class Protection:
                 if group is None or group.state != OcoState.WORKING:
                     return
                 rows = await self.ctx.rows(oco_group_id)
+                if await self._orphan(group, rows):
+                    return
                 if group.kind == OcoKind.MANAGED_BRACKET:
                     acted = await self.managed.review(group, rows, resumed=resumed)
                 elif group.kind == OcoKind.SCALE_OUT:
@@ -174,6 +176,19 @@ class Protection:
                 if not acted:
                     return
                 await self.ctx.refresh(group.account_id, group.created_at, await self.ctx.rows(oco_group_id))
+
+    async def _orphan(self, group: OcoGroupRow, rows: list[OrderRow]) -> bool:
+        """A managed group with no entry row: True (nothing to review). One an earlier run made
+        (it stopped between journaling the group and writing its entry, so nothing was sent; the
+        resumed alert makes a new group) is done; one of this run is an entry about to be written."""
+        if group.kind not in (OcoKind.MANAGED_BRACKET, OcoKind.SCALE_OUT) or any(
+            r.leg == Leg.ENTRY for r in rows
+        ):
+            return False
+        if group.created_at < self.ctx.started_at:
+            note = "its entry was never written (the bridge stopped first): nothing was sent for it"
+            await self.ctx.finish(group, OcoState.DONE, note, [], EventLevel.INFO)
+        return True
 
     async def _on_event(self, event: GatewayEvent) -> None:
         if isinstance(event, OrderEvent):

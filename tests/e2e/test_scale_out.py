@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from app.domain.enums import Leg, OrderState
-from app.failpoints import arm
+from app.failpoints import FailpointCrash, arm
 from app.sim.models import OrderStatus, OrderType
 from app.sim.server import SimServer
 from tests.e2e.conftest import Env
@@ -196,6 +196,32 @@ async def test_a_crash_before_the_legs_places_them_on_restart(tmp_path: Path, si
     async with on_sim(settings, tmp_path, sim) as env:
         await placed(env, alert_id)
         assert group_of(env, alert_id).state == "working"
+
+
+async def test_a_crash_between_the_group_and_its_entry_sends_one_entry_and_closes_the_empty_group(
+    tmp_path: Path, sim: SimServer
+) -> None:
+    settings = on_the_sim(tmp_path, sim)
+    async with on_sim(settings, tmp_path, sim) as env:
+        # the group journaled, its entry not written: nothing sent
+        with arm("group.written", 1), pytest.raises(FailpointCrash):
+            await env.send("mnq-scale-out", body("so-group"))
+        assert len(env.journal.oco_groups("working")) == 1
+    assert position_size(sim, ACCOUNT) == 0 and stops(sim) == []
+
+    async with on_sim(settings, tmp_path, sim) as env:  # the alert is resumed: one entry, protected
+        [alert_id] = {g.alert_id for g in env.journal.oco_groups("working") + env.journal.oco_groups("done")}
+        await placed(env, alert_id)
+        assert position_size(sim, ACCOUNT) == 3  # one entry of 3, not two
+
+        async def the_empty_group_is_done() -> bool:
+            [done] = env.journal.oco_groups("done")
+            assert done.note is not None and "never written" in done.note, done.note
+            [working_group] = env.journal.oco_groups("working")
+            assert working_group.alert_id == alert_id and working_group.id != done.id
+            return True
+
+        await eventually(the_empty_group_is_done, timeout_s=10)
 
 
 async def test_a_resize_the_gateway_did_not_answer_is_sent_again_after_reading_the_order(
