@@ -18,6 +18,7 @@ quotes its contract:
 
 The stop only moves in the trade's favour. Each move is ScaleOut._modify's Order/modify: written
 ahead (``scale_out.modify``, with the numbers), sent once, its answer journaled (``oco.modify``);
+a stop the last price is already at or through is not asked for until the price is back past it;
 a refused one (e.g. the price passed the new stop) is journaled and the stop stays where the
 gateway has it (that same price is asked again only after RETRY_SAME_S; a better one at once).
 At most one modify per stop per ``gap_s`` (1 s), one at a time (one task, under the group's
@@ -173,6 +174,11 @@ class LiveStops:
             await self._keep(group, best, now=False)
             return
         target, why, label = max(better, key=lambda w: w[0] * sign)
+        if (price - target) * sign <= 0:
+            # the price is back at or through the wanted stop: asked now it would be refused (or
+            # fill at once); it is asked when the price is on the right side of it again
+            await self._keep(group, best, now=False)
+            return
         no = self.refused.get(stop.id)
         if no is not None and no[0] == target and time.monotonic() - no[1] < RETRY_SAME_S:
             await self._keep(group, best, now=False)

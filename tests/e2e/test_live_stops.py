@@ -294,13 +294,15 @@ def test_the_schema_refuses_a_trail_in_native_mode(tmp_path: Path) -> None:
     assert any('use mode = "managed"' in m for m in problems), problems
 
 
-async def test_a_crash_between_a_move_s_write_ahead_and_its_send_leaves_one_stop(
-    tmp_path: Path, sim: SimServer
-) -> None:
+async def crashed_before_break_even(
+    tmp_path: Path, sim: SimServer, key: str
+) -> tuple[Settings, int, str, Decimal]:
+    """Enter (live-be), move the price 20 ticks in favour and kill the bridge between the
+    break-even move's write-ahead and its send; return the settings, alert, contract and fill."""
     settings = settings_for(tmp_path, sim)
     with arm("scale_out.modify_written", 1):
         async with on_sim(settings, tmp_path, sim) as env:
-            alert_id, contract, fill = await entered(env, "live-be", "be-crash")
+            alert_id, contract, fill = await entered(env, "live-be", key)
             sim.state.set_price(contract, fill + 20 * TICK)
 
             async def at_the_failpoint() -> bool:
@@ -313,6 +315,13 @@ async def test_a_crash_between_a_move_s_write_ahead_and_its_send_leaves_one_stop
             assert read_best(group_of(env, alert_id).note) == fill + 20 * TICK
     # the bridge is gone with the move written, never sent: the stop is where it was
     assert stop(sim).stop_price == fill - 40 * TICK
+    return settings, alert_id, contract, fill
+
+
+async def test_a_crash_between_a_move_s_write_ahead_and_its_send_leaves_one_stop(
+    tmp_path: Path, sim: SimServer
+) -> None:
+    settings, alert_id, contract, fill = await crashed_before_break_even(tmp_path, sim, "be-crash")
     # the price comes back to 15 ticks in favour while the bridge is down: from the price alone
     # nothing would move (break-even after 20), from the kept best the move is still made
     sim.state.set_price(contract, fill + 15 * TICK)
@@ -328,6 +337,27 @@ async def test_a_crash_between_a_move_s_write_ahead_and_its_send_leaves_one_stop
         assert group_of(env, alert_id).state == "working"
         await quoted_at(env, contract, fill + 21 * TICK)
         assert stop(sim).stop_price == fill + TICK and len(modifies(env, alert_id)) == 1
+
+
+async def test_a_stop_the_price_is_already_through_is_asked_for_once_the_price_is_back(
+    tmp_path: Path, sim: SimServer
+) -> None:
+    settings, alert_id, contract, fill = await crashed_before_break_even(tmp_path, sim, "be-through")
+    # while the bridge is down the price falls below the break-even stop (the fill + 1 tick)
+    sim.state.set_price(contract, fill)
+
+    async with on_sim(settings, tmp_path, sim) as env:
+        await quoted_at(env, contract, fill - TICK)  # a pass judged the price: nothing asked
+        assert stop(sim).stop_price == fill - 40 * TICK and modifies(env, alert_id) == []
+
+        sim.state.set_price(contract, fill + 3 * TICK)  # back above it: moved, from the kept best
+
+        async def moved() -> bool:
+            assert stop(sim).stop_price == fill + TICK
+            assert len(modifies(env, alert_id)) == 1
+            return True
+
+        await eventually(moved, timeout_s=10)
 
 
 async def test_a_move_the_gateway_did_not_take_is_journaled_and_the_stop_stays(
