@@ -335,9 +335,17 @@ def _live_stops(run: _Rendering) -> LiveStops | None:
     ticks = number(trail, "ticks", conv.to_ticks)
     if after is None and ticks is None:
         return None
+    offset = number(be, "offset_ticks", to_offset_ticks) or 0
+    if after is not None and offset >= after:
+        raise run.error(
+            "bracket.break_even.offset_ticks",
+            offset,
+            f"expected fewer ticks than after_ticks {after}: the stop loss would be moved to or "
+            "past the price that moves it",
+        )
     return LiveStops(
         be_after_ticks=after,
-        be_offset_ticks=number(be, "offset_ticks", to_offset_ticks) or 0,
+        be_offset_ticks=offset,
         trail_ticks=ticks,
         trail_activation_ticks=number(trail, "activation_ticks", to_offset_ticks) or 0,
         trail_step_ticks=number(trail, "step_ticks", conv.to_ticks) or 1,
@@ -416,6 +424,13 @@ def _targets(
                 if offset_raw is None
                 else run.convert("bracket.break_even.offset_ticks", offset_raw, to_offset_ticks)
             )
+            if offset >= targets[number - 1].ticks:
+                raise run.error(
+                    "bracket.break_even.offset_ticks",
+                    offset,
+                    f"expected fewer ticks than target {number}'s {targets[number - 1].ticks}: the "
+                    "stop loss would be moved to or past the price that filled the target",
+                )
             break_even = BreakEven(number, offset)
     base = bracket or Bracket()
     return Bracket(base.stop_loss_ticks, None, tuple(targets), break_even)

@@ -130,3 +130,23 @@ def test_targets_need_a_quantity_not_a_risk(tmp_path: Path) -> None:
 
     with pytest.raises(TemplateError, match="scale-out targets are sized from the entry's quantity"):
         brackets(tmp_path, text, risk="100")
+
+
+def test_a_break_even_offset_at_or_past_its_target_is_refused_at_render(tmp_path: Path) -> None:
+    text = SCALE_OUT.replace("offset_ticks = 1", 'offset_ticks = "{{ alert.offset }}"')
+
+    assert brackets(tmp_path, text, quantity=3, offset=19)[0] is not None  # 19 < target 1's 20
+    with pytest.raises(TemplateError, match="expected fewer ticks than target 1's 20"):
+        brackets(tmp_path, text, quantity=3, offset=20)
+
+
+def test_a_live_break_even_offset_at_or_past_after_ticks_is_refused_at_render(tmp_path: Path) -> None:
+    text = SCALE_OUT.replace(
+        "break_even = { after_target = 1, offset_ticks = 1 }",
+        'break_even = { after_ticks = 10, offset_ticks = "{{ alert.offset }}" }',
+    )
+
+    bracket = brackets(tmp_path, text, quantity=3, offset=9)[0]
+    assert bracket is not None and bracket.live is not None and bracket.live.be_offset_ticks == 9
+    with pytest.raises(TemplateError, match="expected fewer ticks than after_ticks 10"):
+        brackets(tmp_path, text, quantity=3, offset=10)
