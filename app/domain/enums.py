@@ -17,8 +17,9 @@ class Side(StrEnum):
 
 
 class OrderType(StrEnum):
-    """Order types: a template's entry is market, limit or stop; a managed bracket's stop loss
-    may be a native trailing stop (Order/place type 5, never an entry type)."""
+    """Order types: a template's order is market, limit, stop or a native trailing stop on its
+    own (Order/place type 5: [order] type = "trailing_stop"); a managed bracket's stop loss may
+    be a native trailing stop too."""
 
     MARKET = "market"
     LIMIT = "limit"

@@ -141,6 +141,9 @@ class OrderIntent:
     # Size by risk (risk_usd / risk_percent): ``quantity`` is 0 until the engine sizes it per
     # account from its stop loss, tick value and balance (app/engine/sizing.py).
     risk: RiskRequest | None = None
+    # A trailing stop order on its own (order_type TRAILING_STOP): the distance it trails the
+    # price by, in whole ticks (1..1000); the engine prices its trailPrice from the last price.
+    trail_ticks: int | None = None
 
 
 @dataclass(frozen=True)

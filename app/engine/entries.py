@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from app.domain import ids
 from app.domain.enums import Action, Leg, OrderState, OrderType, Side
@@ -23,7 +24,7 @@ from app.engine import notices
 from app.engine.alert_run import AlertRun
 from app.engine.risk_gate import CANNOT_TRADE
 from app.engine.sender import Column
-from app.engine.trailing import managed_policy
+from app.engine.trailing import managed_policy, trail_price
 from app.errors import JournalError
 from app.failpoints import failpoint
 from app.strategies import StrategyTemplate
@@ -71,6 +72,11 @@ async def place_entry(
             policy = managed_policy(run.template.bracket_on_failure, bracket.trailing)
             oco_group_id = await new_group(run, account, contract, kind, policy, note=plan_note(bracket))
             failpoint("group.written")  # the group journaled, its entry not yet written
+    trail: Decimal | None = None
+    if intent.order_type is OrderType.TRAILING_STOP:
+        trail = trail_start(run, intent, account, side, contract)
+        if trail is None:
+            return []
     request = OrderRequest(
         account_id=account.account_id,
         contract_id=intent.contract_id,
@@ -81,6 +87,7 @@ async def place_entry(
         limit_price=intent.limit_price,
         stop_price=intent.stop_price,
         bracket=None if managed else intent.bracket,
+        trail_price=trail,
     )
     entry = await run.orders.submit(
         account,
@@ -103,6 +110,40 @@ async def place_entry(
     if bracket and entry.state == OrderState.REJECTED and entry.broker_order_id:
         return [entry, *await contain_unprotected(run, account, request, entry)]
     return [entry]
+
+
+def trail_start(
+    run: AlertRun, intent: OrderIntent, account: Account, side: Side, contract: Contract
+) -> Decimal | None:
+    """The ``trailPrice`` of a trailing stop order on its own: ``intent.trail_ticks`` from the
+    last price, below it for a sell, above it for a buy, on the tick grid (trailing.trail_price).
+    The gateway measures the distance from its own last traded price (projectx-api.md §6.2), so
+    the last price is the Market Hub's live quote; without one, the alert's order.price. None
+    (a refusal kept for the alert's reason, nothing sent) when there is neither."""
+    assert intent.trail_ticks is not None  # the template renders it with the type
+    if run.gate is not None and run.gate.quoted_live(contract.contract_id):
+        last, source = run.gate.live_prices()[contract.contract_id], "the Market Hub's last price"
+    elif intent.reference_price is not None:
+        last, source = intent.reference_price, "the alert's price"
+    else:
+        run.refusals.append(
+            f"{account.name}: a trailing stop order is placed {intent.trail_ticks} ticks from the last "
+            f"price, and there is none for {contract.contract_id}: the Market Hub has no quote of it "
+            'and the alert gives no order.price; add price = "{{ alert.close }}" to [order], or keep '
+            "[gateway] market_hub on"
+        )
+        return None
+    start = trail_price(last, side.opposite, intent.trail_ticks, contract.tick_size)
+    log.info(
+        "alert %s: trailing stop %s %s ticks from %s %s: trailPrice %s",
+        run.alert_id,
+        side,
+        intent.trail_ticks,
+        source,
+        last,
+        start,
+    )
+    return start
 
 
 async def _gate(

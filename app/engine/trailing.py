@@ -11,6 +11,9 @@ modifies its distance.
 The group remembers that its stop loss trails in its ``policy`` column ("close+trailing",
 "keep+trailing"), so the stop loss placed again after a crash or a reconnect is a trailing
 stop too, without a schema change.
+
+``trail_price`` also prices a trailing stop order on its own ([order] type = "trailing_stop",
+app/engine/entries.py ``trail_start``), measured from the last price instead of a fill.
 """
 
 from __future__ import annotations

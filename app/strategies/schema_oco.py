@@ -85,10 +85,15 @@ def _leg(name: str, leg: dict[str, Any], accounts: list[AccountSpec], report: Re
     if action is not None and action not in (Action.BUY, Action.SELL):
         report((*path, "action"), f"oco.{name}.action is '{action}', expected buy or sell")
     order_type = check_literal(values.get("type"), conv.to_order_type, report)
-    if order_type is OrderType.MARKET:
+    if order_type in (OrderType.MARKET, OrderType.TRAILING_STOP):
         report(
             (*path, "type"),
-            f'oco.{name}.type is "market", expected limit or stop (a market order fills at once)',
+            f'oco.{name}.type is "{order_type}", expected limit or stop '
+            + (
+                "(a market order fills at once)"
+                if order_type is OrderType.MARKET
+                else "(a trailing stop is no side of a breakout)"
+            ),
         )
     quantity = check_literal(values.get("quantity"), conv.to_quantity, report)
     for key in ("limit_price", "stop_price"):

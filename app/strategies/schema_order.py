@@ -33,6 +33,8 @@ ORDER_KEYS = (
     "target_signed",
     "target_size",
     "ticker",
+    "trail_points",
+    "trail_ticks",
     "type",
 )
 SYNC_MODES = ("target",)
@@ -67,7 +69,17 @@ def order_values(order: dict[str, Any], accounts: list[AccountSpec], report: Rep
     unknown_keys(order, ORDER_KEYS, ("order",), "[order]", report)
     sync = "sync" in order
     values: dict[str, Value] = {}
-    keys = ("ticker", "action", "quantity", "type", "exit_quantity", *PRICE_KEYS, *TARGET_KEYS, *RISK_KEYS)
+    keys = (
+        "ticker",
+        "action",
+        "quantity",
+        "type",
+        "exit_quantity",
+        *PRICE_KEYS,
+        *TARGET_KEYS,
+        *RISK_KEYS,
+        *TRAIL_KEYS,
+    )
     for key in keys:
         if key in order:
             textual = key in ("ticker", "action", "type", "target_position", "exit_quantity")
@@ -115,7 +127,31 @@ def order_values(order: dict[str, Any], accounts: list[AccountSpec], report: Rep
     needs = _PRICE_FOR.get(order_type) if order_type is not None else None
     if needs is not None and needs not in order:
         report(("order", "type"), f'order.type = "{order_type}" needs order.{needs}')
+    _trailing_order(order, values, order_type, report)
     return values
+
+
+def _trailing_order(
+    order: dict[str, Any], values: dict[str, Value], order_type: OrderType | None, report: Report
+) -> None:
+    """A trailing stop order on its own: order.type = "trailing_stop" with exactly one of
+    order.trail_ticks / trail_points (its distance, at most MAX_TRAIL_TICKS ticks: §6.2)."""
+    check_literal(values.get("trail_ticks"), conv.to_trail_ticks, report)
+    check_literal(values.get("trail_points"), conv.to_points, report)
+    given = [key for key in TRAIL_KEYS if key in order]
+    if order_type is OrderType.TRAILING_STOP and len(given) != 1:
+        report(
+            ("order", "type"),
+            'order.type = "trailing_stop" needs exactly one of order.trail_ticks or order.trail_points '
+            "(the distance it trails the price by), e.g. trail_ticks = 20",
+        )
+    type_known = "type" not in values or not values["type"].is_expression  # none: market
+    if given and type_known and order_type is not OrderType.TRAILING_STOP:
+        report(
+            ("order", given[0]),
+            f"order.{given[0]} is the distance of a trailing stop order: it needs "
+            'order.type = "trailing_stop"',
+        )
 
 
 def _exit_quantity(
@@ -226,6 +262,18 @@ def bracket_values(
     bracket: dict[str, Any], order: dict[str, Value], report: Report
 ) -> dict[str, dict[str, Value]]:
     unknown_keys(bracket, BRACKET_KEYS, ("bracket",), "[bracket]", report)
+    order_type = order.get("type")
+    if (
+        bracket
+        and order_type is not None
+        and not order_type.is_expression
+        and quiet(conv.to_order_type, order_type.literal) == OrderType.TRAILING_STOP
+    ):
+        report(
+            ("bracket",),
+            'a trailing stop order (order.type = "trailing_stop") carries no bracket: it is the '
+            "protection; remove [bracket] or use a market, limit or stop entry",
+        )
     legs: dict[str, dict[str, Value]] = {}
     for leg in BRACKET_LEGS:
         if leg not in bracket:

@@ -119,6 +119,11 @@ class StrategyTemplate:
         side = _SIDES.get(action)
         reference = entry if entry is not None else price
         bracket = self._bracket(run, side, reference, tick)
+        trail = _trail_ticks(run, tick) if order_type is OrderType.TRAILING_STOP else None
+        if trail is not None and bracket is not None:
+            raise run.error(
+                "type", order_type, "with no [bracket]: a trailing stop order is the protection itself"
+            )
         if risk is not None and (bracket is None or bracket.stop_loss_ticks is None):
             key, amount = risk
             raise run.error(
@@ -137,6 +142,7 @@ class StrategyTemplate:
                 bracket=scale_out(run, bracket, side, reference, tick, _contracts(run, quantity, spec), spec),
                 reference_price=price if price is not None else entry,
                 risk=None if risk is None else _risk_request(risk, spec),
+                trail_ticks=trail,
             )
             for spec in self.accounts
         ]
@@ -192,7 +198,7 @@ class StrategyTemplate:
             if action not in _SIDES:
                 raise run.error(run.prefix + "action", action, "expected buy or sell")
             order_type = run.get("type", conv.to_order_type)
-            if order_type is OrderType.MARKET:
+            if order_type not in (OrderType.LIMIT, OrderType.STOP):
                 raise run.error(run.prefix + "type", order_type, "expected limit or stop")
             price_key = "limit_price" if order_type is OrderType.LIMIT else "stop_price"
             price = run.price(price_key, contract.tick_size)
@@ -318,6 +324,22 @@ def scale_out(
     if bracket is None or live is None:
         return bracket
     return replace(bracket, live=live)
+
+
+def _trail_ticks(run: _Rendering, tick: Decimal) -> int:
+    """A trailing stop order's distance (order.trail_ticks or trail_points; exactly one renders)
+    in whole ticks, 1..MAX_TRAIL_TICKS. Raises TemplateError."""
+    given = {
+        key: raw
+        for key in ("trail_ticks", "trail_points")
+        if (raw := run._raw(key)) is not None  # noqa: SLF001
+    }
+    if len(given) != 1:
+        raise run.error(
+            "type", "trailing_stop", "with exactly one of order.trail_ticks or order.trail_points rendered"
+        )
+    ((key, raw),) = given.items()
+    return run.leg_ticks("stop_loss", key, key, raw, None, None, tick)
 
 
 def _live_stops(run: _Rendering) -> LiveStops | None:

@@ -30,7 +30,7 @@ ACTION_SYNONYMS: dict[str, Action] = {
 
 EXPECT_TICKER = "expected a contract such as NQ1!, MNQ1! or MNQZ2025"
 EXPECT_ACTION = "expected buy, sell, exit, reverse, cancel or breakeven (or long, short, close, flat)"
-EXPECT_TYPE = "expected market, limit or stop"
+EXPECT_TYPE = "expected market, limit, stop or trailing_stop"
 EXPECT_QUANTITY = "expected a whole number of contracts"
 EXPECT_PRICE = "expected a price above 0"
 EXPECT_TICKS = "expected a whole number of ticks, 1 or more"
@@ -65,16 +65,12 @@ def to_action(value: object) -> Action:
 
 
 def to_order_type(value: object) -> OrderType:
-    """Read an entry order type: market, limit or stop (case-insensitive)."""
+    """Read an order type: market, limit, stop or trailing_stop (case-insensitive). A trailing
+    stop order on its own takes order.trail_ticks / trail_points (schema_order.py)."""
     try:
-        order_type = OrderType(str(value).strip().lower())
+        return OrderType(str(value).strip().lower())
     except ValueError:
         raise ValueError(EXPECT_TYPE) from None
-    if order_type is OrderType.TRAILING_STOP:  # a stop loss only: bracket.stop_loss.trail_ticks
-        raise ValueError(
-            EXPECT_TYPE + "; a trailing stop is a stop loss: [bracket] stop_loss = { trail_ticks = 20 }"
-        )
-    return order_type
 
 
 def to_quantity(value: object) -> Decimal:

@@ -117,7 +117,7 @@ type = "iceberg"
         f"{a}:3: order.accounts must list at least one account",
         f"{a}:5: order.action is 'hold', expected buy, sell, exit, reverse, cancel or breakeven",
         f"{a}:6: order.quantity is 'abc', expected a whole number of contracts",
-        f"{a}:7: order.type is 'iceberg', expected market, limit or stop",
+        f"{a}:7: order.type is 'iceberg', expected market, limit, stop or trailing_stop",
         f"{b}:3: bracket.stop_loss.ticks is 0, expected a whole number of ticks, 1 or more",
         f"{c}:1: not valid TOML: ",
     ):
@@ -172,7 +172,7 @@ def test_toml_syntax_error_carries_tomllib_line(tmp_path: Path) -> None:
             ("quantity = 1", "quantity = 1\nquantityy = 2"),
             "7: unknown key 'quantityy' in [order] (did you mean 'quantity'?); allowed: accounts, "
             "action, exit_quantity, limit_price, price, quantity, risk_percent, risk_usd, stop_price, "
-            "sync, target_position, target_signed, target_size, ticker, type",
+            "sync, target_position, target_signed, target_size, ticker, trail_points, trail_ticks, type",
         ),
         (
             ('description = "test"', 'descripton = "x"'),

@@ -326,7 +326,7 @@ def test_reverse_with_a_bracket_price_is_refused(make: Make) -> None:
             "field 'action' is 'hold', expected buy, sell, exit, reverse, cancel or breakeven "
             "(or long, short, close, flat)",
         ),
-        ({"type": "iceberg"}, "field 'type' is 'iceberg', expected market, limit or stop"),
+        ({"type": "iceberg"}, "field 'type' is 'iceberg', expected market, limit, stop or trailing_stop"),
         ({"type": "limit", "price": "NaN"}, "field 'limit_price' is 'NaN', expected a price above 0"),
         ({"type": "limit", "price": ""}, "field 'limit_price' is '', expected a price above 0"),
         ({"type": "limit", "price": "abc"}, "field 'limit_price' is 'abc', expected a price above 0"),

@@ -33,6 +33,7 @@ SHIPPED = [
     "mnq-scale-out",
     "mnq-sync",
     "mnq-trail",
+    "mnq-trail-stop",
     "nq-text",
     "traderspost",
 ]
@@ -305,6 +306,20 @@ def test_mnq_trail_example_is_an_entry_with_a_20_tick_trailing_stop(
     )
 
 
+def test_mnq_trail_stop_example_is_a_sell_trailing_stop_of_20_ticks_on_its_own(
+    templates: dict[str, StrategyTemplate],
+) -> None:
+    (intent,) = render(templates["mnq-trail-stop"], example("mnq-trail-stop"))
+
+    assert (intent.side, intent.order_type, intent.trail_ticks, intent.quantity) == (
+        Side.SELL,
+        OrderType.TRAILING_STOP,
+        20,
+        1,
+    )
+    assert intent.bracket is None and intent.reference_price == Decimal("21500.25")
+
+
 @pytest.mark.parametrize(
     ("trail", "expected"),
     [
@@ -388,7 +403,7 @@ def test_traderspost_cancel(templates: dict[str, StrategyTemplate]) -> None:
         ),
         (
             {"orderType": "stop_limit", "stopPrice": 21510, "limitPrice": 21511},
-            "field 'type' is 'stop_limit', expected market, limit or stop",
+            "field 'type' is 'stop_limit', expected market, limit, stop or trailing_stop",
         ),
         (
             {"stopLoss": {"type": "stop", "stopPrice": 21510}},
