@@ -25,7 +25,7 @@ from app.engine.alert_run import AlertRun
 from app.engine.risk_gate import CANNOT_TRADE
 from app.engine.sender import Column
 from app.engine.trailing import managed_policy, trail_price
-from app.errors import JournalError
+from app.errors import GatewayError, JournalError
 from app.failpoints import failpoint
 from app.strategies import StrategyTemplate
 
@@ -73,10 +73,12 @@ async def place_entry(
             oco_group_id = await new_group(run, account, contract, kind, policy, note=plan_note(bracket))
             failpoint("group.written")  # the group journaled, its entry not yet written
     trail: Decimal | None = None
+    leg = Leg.ENTRY
     if intent.order_type is OrderType.TRAILING_STOP:
         trail = trail_start(run, intent, account, side, contract)
         if trail is None:
             return []
+        leg = await trailing_leg(run, account, contract, side, intent.quantity)
     request = OrderRequest(
         account_id=account.account_id,
         contract_id=intent.contract_id,
@@ -91,7 +93,7 @@ async def place_entry(
     )
     entry = await run.orders.submit(
         account,
-        Leg.ENTRY,
+        leg,
         intent.action,
         request,
         stop_loss_ticks=bracket.stop_loss_ticks if bracket else None,
@@ -144,6 +146,23 @@ def trail_start(
         start,
     )
     return start
+
+
+async def trailing_leg(run: AlertRun, account: Account, contract: Contract, side: Side, size: int) -> Leg:
+    """What a trailing stop order on its own is: a stop loss when it only reduces the open
+    position (the other side, at most its size), so an exit cancels it before its close and the
+    stray-leg sweep cancels it once the account is flat some other way (stray_legs.py; a
+    leftover stop would fill into a naked position, §13.1); else an entry (it opens or adds).
+    A position that cannot be read counts as an entry: the order is still sent, as asked."""
+    try:
+        position = await run.position(account, contract)
+    except GatewayError as exc:
+        log.warning(
+            "alert %s: the position could not be read (%s): the trailing stop is an entry", run.alert_id, exc
+        )
+        return Leg.ENTRY
+    protects = position is not None and position.side is side.opposite and size <= position.size
+    return Leg.STOP_LOSS if protects else Leg.ENTRY
 
 
 async def _gate(

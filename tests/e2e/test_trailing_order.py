@@ -26,6 +26,7 @@ from app.failpoints import FailpointCrash, arm
 from app.sim.models import OrderStatus
 from app.sim.models import OrderType as SimOrderType
 from app.sim.server import SimServer
+from app.sim.wire import normalize_path
 from tests.e2e.conftest import Env, make_settings
 from tests.e2e.test_protection import on_sim
 from tests.e2e.test_protection_restart import AUTO_OCO, one, position_size
@@ -140,7 +141,8 @@ async def test_a_sell_trailing_stop_starts_20_ticks_under_the_live_price_follows
         assert (place["type"], place["side"], place["size"]) == (5, 1, 1)
         assert Decimal(str(place["trailPrice"])) == last - 20 * TICK and place["stopPrice"] is None
         [row] = env.orders(reply["alert_id"])
-        assert (row.leg, row.order_type, row.stop_price) == (Leg.ENTRY, OrderType.TRAILING_STOP, last - 5)
+        # it only reduces the long: journaled as its stop loss (an exit and the sweep cancel it)
+        assert (row.leg, row.order_type, row.stop_price) == (Leg.STOP_LOSS, OrderType.TRAILING_STOP, last - 5)
         order = one(trailing(sim))
         assert (order.trail_distance, order.stop_price) == (20 * TICK, last - 5)
 
@@ -209,6 +211,60 @@ async def test_a_crash_after_the_send_leaves_exactly_one_trailing_stop(
         await eventually(settled, timeout_s=10)
         one(trailing(sim))  # never a second one
         assert len([p for p in env.place_requests() if p["type"] == 5]) == 1
+
+
+async def protected_long(env: Env, key: str) -> tuple[str, Any]:
+    """A long of 1 with a sell trailing stop of 20 ticks placed on its own; the contract and it."""
+    contract, fill = await long_one(env, f"long-{key}")
+    await quoted(env, contract, fill)
+    body = alert(f"trail-{key}", "sell", "trailing_stop", trail_ticks="20", price=str(fill))
+    reply = (await env.send("trail-order", body)).json()
+    assert reply["status"] == "executed", reply
+    return contract, one(trailing(env.sim_server))
+
+
+async def test_an_exit_cancels_the_trailing_stop_before_it_closes(tmp_path: Path, sim: SimServer) -> None:
+    async with on_sim(settings_for(tmp_path, sim), tmp_path, sim) as env:
+        _, stop = await protected_long(env, "exit")
+        exit_body = (SHIPPED_ALERTS / "mnq-exit.example.json").read_bytes()
+
+        reply = (await env.send("mnq-exit", exit_body)).json()
+
+        assert reply["status"] == "executed", reply
+        paths = [normalize_path(r.path) for r in sim.state.requests]
+        assert [p for p in paths if p in ("order/cancel", "position/closecontract")] == [
+            "order/cancel",
+            "position/closecontract",
+        ]
+        assert stop.status == OrderStatus.CANCELLED and position_size(sim, AUTO_OCO) == 0
+
+
+async def test_a_position_closed_on_the_platform_has_its_trailing_stop_swept(
+    tmp_path: Path, sim: SimServer
+) -> None:
+    async with on_sim(settings_for(tmp_path, sim), tmp_path, sim) as env:
+        contract, stop = await protected_long(env, "sweep")
+
+        sim.state.close_position(AUTO_OCO, contract)  # the trader closes by hand
+
+        async def swept() -> bool:
+            assert stop.status == OrderStatus.CANCELLED
+            return True
+
+        await eventually(swept, timeout_s=10)
+        assert position_size(sim, AUTO_OCO) == 0  # nothing re-opened
+
+
+async def test_a_trailing_stop_that_would_open_a_position_is_an_entry_and_stays(
+    tmp_path: Path, sim: SimServer
+) -> None:
+    async with on_sim(settings_for(tmp_path, sim), tmp_path, sim) as env:
+        body = alert("trail-flat", "buy", "trailing_stop", trail_ticks="8", price="21500.00")
+        reply = (await env.send("trail-order", body)).json()
+        assert reply["status"] == "executed", reply
+        [row] = env.orders(reply["alert_id"])
+        assert (row.leg, row.order_type) == (Leg.ENTRY, OrderType.TRAILING_STOP)
+        assert one(trailing(sim)).status == OrderStatus.OPEN  # flat: nothing sweeps an entry
 
 
 def test_render_shows_the_shipped_trailing_stop_order_measured_from_the_alert_s_price(tmp_path: Path) -> None:
