@@ -99,10 +99,13 @@ class LiveStops:
 @dataclass(frozen=True)
 class Target:
     """One scale-out take profit: ``ticks`` from the entry's fill (≥ 1), ``size`` in contracts
-    (≥ 0; 0 when a percentage rounded down to nothing: the target is skipped)."""
+    (≥ 0; 0 when a percentage rounded down to nothing: the target is skipped). ``percent`` (of
+    the entry, 0 < p ≤ 100) is set only while the entry's quantity is not known yet (size by
+    risk): app/domain/scale_out.py ``sized_targets`` gives it its contracts once it is."""
 
     ticks: int
     size: int
+    percent: Decimal | None = None
 
 
 @dataclass(frozen=True)

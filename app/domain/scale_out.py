@@ -14,6 +14,7 @@ left to place. The stop loss's distance is the entry row's stop_loss_ticks.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -40,6 +41,21 @@ def plan_note(bracket: Bracket | None) -> str | None:
             live.trail_step_ticks,
         ]
     return PREFIX + json.dumps(body)
+
+
+def sized_targets(targets: Sequence[Target], quantity: int) -> tuple[Target, ...]:
+    """The targets' contracts for an entry of ``quantity`` contracts: one given as a percentage
+    gets int(quantity × percent / 100) (rounded down; 0 skips it), one given in contracts keeps
+    its size; when the percentages add up to 100 the rounding remainder goes to the last target.
+    The result holds contracts only (``percent`` None)."""
+    sized = [
+        Target(t.ticks, int(quantity * t.percent / 100) if t.percent is not None else t.size) for t in targets
+    ]
+    percents = [t.percent for t in targets if t.percent is not None]
+    if sized and percents and sum(percents) == 100:
+        given = sum(t.size for t in sized)
+        sized[-1] = Target(sized[-1].ticks, max(0, sized[-1].size + quantity - given))
+    return tuple(sized)
 
 
 def _body(note: str | None) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -49,7 +49,7 @@ from app.engine.reconcile import Reconciler
 from app.engine.risk_gate import RiskGate
 from app.engine.runner import JournalRunner
 from app.engine.sender import OrderSender, OrderSession, row_outcome
-from app.engine.sizing import LimitsOf, size_entry
+from app.engine.sizing import LimitsOf, size_entry, with_quantity
 from app.engine.target_position import signed_position, sync
 from app.errors import (
     AlertInvalidError,
@@ -321,7 +321,7 @@ class _Execution(AlertRun):
             if prior is not None and prior.size:
                 # Resumed: the earlier run sized and wrote this entry; its size stands (the
                 # balance may have moved since), so a re-send is the same order.
-                sized[n] = replace(intent, quantity=prior.size)
+                sized[n] = with_quantity(intent, prior.size)
                 continue
             got = size_entry(
                 intent,

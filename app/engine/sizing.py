@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from app.config import RiskLimits
 from app.domain.models import Account, Contract, OrderIntent
 from app.domain.risk import stricter
+from app.domain.scale_out import sized_targets
 from app.domain.sizing import Sizing, size_by_risk
 
 log = logging.getLogger(__name__)
@@ -75,4 +76,13 @@ def size_entry(
         return Sized(intent, None, f"{exc}; nothing sent")
     if sizing.refused:
         return Sized(intent, sizing, sizing.text())
-    return Sized(replace(intent, quantity=sizing.contracts), sizing, None)
+    return Sized(with_quantity(intent, sizing.contracts), sizing, None)
+
+
+def with_quantity(intent: OrderIntent, contracts: int) -> OrderIntent:
+    """``intent`` sized to ``contracts``, its scale-out targets given theirs (a percentage of
+    the entry: domain/scale_out.py ``sized_targets``)."""
+    bracket = intent.bracket
+    if bracket is not None and bracket.targets:
+        bracket = replace(bracket, targets=sized_targets(bracket.targets, contracts))
+    return replace(intent, quantity=contracts, bracket=bracket)

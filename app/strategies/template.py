@@ -14,6 +14,7 @@ from typing import Literal, TypeVar
 from app.config import RiskLimits
 from app.domain.enums import Action, OrderType, Side
 from app.domain.models import Alert, Bracket, BreakEven, Contract, LiveStops, OrderIntent, Target
+from app.domain.scale_out import sized_targets
 from app.domain.sizing import RiskRequest
 from app.domain.staleness import field_at
 from app.domain.ticks import distance_to_ticks, round_to_tick
@@ -386,20 +387,11 @@ def _targets(
     """The bracket with its scale-out targets and break-even for one account (``quantity``
     contracts); unchanged when the template has no targets. Sizes: ``size`` × the account's
     multiplier, or ``percent`` of the entry rounded down, the rounding remainder to the last
-    target when the percentages add up to 100. Raises TemplateError (distances not increasing,
-    sizes above the entry)."""
+    target when the percentages add up to 100 (domain/scale_out.py ``sized_targets``; with size
+    by risk, ``quantity`` None, the engine sizes them with the entry: app/engine/sizing.py).
+    Raises TemplateError (distances not increasing, sizes above the entry)."""
     values = run.template.bracket_values
-    if quantity is None and any(f"target{n}" in values for n in range(1, 4)):
-        raise run.error(
-            "bracket.targets",
-            "size by risk",
-            "scale-out targets are sized from the entry's quantity: give order.quantity, not "
-            "risk_usd or risk_percent",
-        )
-    if quantity is None:
-        return bracket  # sized by risk, no targets: nothing to add
     targets: list[Target] = []
-    percents: list[Decimal] = []
     for n in range(1, 4):
         kinds = values.get(f"target{n}")
         if kinds is None:
@@ -417,18 +409,15 @@ def _targets(
             )
         if "percent" in kinds:
             percent = run.convert(f"{where}.percent", run.text(kinds["percent"]), to_percent)
-            percents.append(percent)
-            size = int(quantity * percent / 100)
+            targets.append(Target(ticks, 0, percent))
         else:
             raw_size = run.convert(f"{where}.size", run.text(kinds["size"]), conv.to_quantity)
-            size = run.contracts(raw_size, spec, field=f"{where}.size")
-        targets.append(Target(ticks, size))
+            targets.append(Target(ticks, run.contracts(raw_size, spec, field=f"{where}.size")))
     if not targets:
         return bracket
-    if percents and sum(percents) == 100:
-        given = sum(t.size for t in targets)
-        targets[-1] = Target(targets[-1].ticks, targets[-1].size + quantity - given)
-    if sum(t.size for t in targets) > quantity:
+    if quantity is not None:  # else sized by risk: the engine sizes them with the entry
+        targets = list(sized_targets(targets, quantity))
+    if quantity is not None and sum(t.size for t in targets) > quantity:
         sizes = " + ".join(str(t.size) for t in targets)
         raise run.error(
             "bracket.targets", sizes, f"expected the target sizes to add up to at most the entry's {quantity}"

@@ -17,7 +17,7 @@ from app.domain.enums import AlertStatus
 from app.failpoints import FailpointCrash, arm
 from tests.e2e.conftest import Env, make_settings, running
 from tests.e2e.test_crash_recovery import on_sim, placed_tags, settings_on, settled, simulator, tag
-from tests.helpers import SHIPPED_ALERTS, SHIPPED_TEMPLATES, tvbridge
+from tests.helpers import SHIPPED_ALERTS, SHIPPED_TEMPLATES, eventually, tvbridge
 
 STRATEGY = "mnq-risk"  # the shipped template: risk_usd from the alert, a 20-tick stop loss
 
@@ -225,3 +225,32 @@ async def test_a_resumed_entry_keeps_the_size_its_first_run_wrote(tmp_path: Path
             assert (await settled(env, alert.id)).status == AlertStatus.EXECUTED
             assert placed_tags(sim) == [tag(env.journal, alert.id)]
             assert [r.json_body["size"] for r in sim.state.requests_to("Order/place")] == [5]
+
+
+async def test_scale_out_targets_in_percent_are_sized_from_the_risk_sized_entry(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    edit_template(
+        tmp_path,
+        "stop_loss = { ticks = 20 }  # 5 points on MNQ: 10 USD a contract\n"
+        "take_profit = { ticks = 40 }  # 10 points",
+        'mode = "managed"\nstop_loss = { ticks = 20 }\n'
+        "targets = [ { ticks = 20, percent = 50 }, { ticks = 40, percent = 50 } ]\n"
+        "break_even = { after_target = 1, offset_ticks = 1 }",
+    )
+    async with running(settings, tmp_path) as env:
+        env.sim.walk_ticks = 0
+        answer = (await env.send(STRATEGY, body("70"))).json()  # 70 USD ÷ 10 USD a contract = 7
+
+        assert answer["status"] == "executed", answer
+        [entry] = places(env, answer["alert_id"])
+        assert entry["size"] == 7 and entry["stopLossBracket"] is None  # managed: placed after the fill
+
+        async def legs() -> bool:
+            bodies = places(env, answer["alert_id"])[1:]
+            stops = [b["size"] for b in bodies if b["type"] == 4]
+            targets = sorted((b["limitPrice"], b["size"]) for b in bodies if b["type"] == 1)
+            assert stops == [7]
+            assert [size for _, size in targets] == [3, 4]  # 50 % of 7 rounded down, the rest last
+            return True
+
+        await eventually(legs, timeout_s=10)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from app.domain.models import Bracket, BreakEven, Target
+from app.domain.scale_out import sized_targets
 from app.errors import TemplateError
 from app.strategies import StrategyTemplate
 from tests.strategies.test_oco_and_managed import MNQ, alert, load, problems
@@ -123,13 +125,30 @@ def test_alert_fields_give_the_targets(tmp_path: Path) -> None:
         brackets(tmp_path, text, quantity=3, tp1=30, qty1=2, tp2=12, qty2=1, be_after=2)
 
 
-def test_targets_need_a_quantity_not_a_risk(tmp_path: Path) -> None:
-    text = SCALE_OUT.replace(
-        'quantity = "{{ alert.quantity | default(3) }}"', 'risk_usd = "{{ alert.risk }}"'
-    )
+def test_with_size_by_risk_percent_targets_wait_for_the_entry_s_size(tmp_path: Path) -> None:
+    text = PERCENT.replace('quantity = "{{ alert.quantity | default(3) }}"', 'risk_usd = "{{ alert.risk }}"')
 
-    with pytest.raises(TemplateError, match="scale-out targets are sized from the entry's quantity"):
-        brackets(tmp_path, text, risk="100")
+    bracket = brackets(tmp_path, text, risk="100")[0]
+
+    # sized by the engine once the entry's contracts are known (app/engine/sizing.py)
+    assert bracket is not None
+    assert bracket.targets == (Target(20, 0, Decimal(50)), Target(40, 0, Decimal(50)))
+    assert sized_targets(bracket.targets, 5) == (Target(20, 2), Target(40, 3))
+
+
+@pytest.mark.parametrize(
+    ("targets", "quantity", "sizes"),
+    [
+        ((Target(20, 0, Decimal(50)), Target(40, 0, Decimal(50))), 1, [0, 1]),
+        ((Target(20, 0, Decimal(50)), Target(40, 0, Decimal(50))), 10, [5, 5]),
+        ((Target(20, 0, Decimal(30)), Target(40, 0, Decimal(30))), 10, [3, 3]),  # 4 ride the stop
+        ((Target(20, 1), Target(40, 0, Decimal(100))), 4, [1, 3]),
+        ((Target(20, 2), Target(40, 0, Decimal(100))), 1, [2, 0]),  # never below 0
+    ],
+)
+def test_sized_targets(targets: tuple[Target, ...], quantity: int, sizes: list[int]) -> None:
+    got = sized_targets(targets, quantity)
+    assert [t.size for t in got] == sizes and all(t.percent is None for t in got)
 
 
 def test_a_break_even_offset_at_or_past_its_target_is_refused_at_render(tmp_path: Path) -> None:
