@@ -319,7 +319,8 @@ def bracket_values(
         report(
             ("bracket", "targets"),
             "scale-out targets resize and move a plain stop loss; a trailing stop loss (trail_ticks / "
-            "trail_points) is not moved by the bridge: use stop_loss = { ticks = N } with targets",
+            "trail_points) is not moved by the bridge: use stop_loss = { ticks = N } with targets, and "
+            "trail = { ticks = N } for the bridge to trail it from live quotes",
         )
     if trails and bracket.get("mode") == "native":
         report(
