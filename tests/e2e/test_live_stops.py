@@ -88,17 +88,16 @@ async def sim() -> AsyncIterator[SimServer]:
     await server.stop()
 
 
-def settings_for(root: Path, sim: SimServer) -> Settings:
-    templates = root / "templates"
-    if not templates.exists():
-        shutil.copytree(SHIPPED_TEMPLATES, templates)
-    for name, text in (
-        ("live-be", BREAK_EVEN),
-        ("live-trail", TRAIL),
-        ("live-every", TRAIL_EVERY_TICK),
-        ("live-native", NATIVE_TRAILING),
-    ):
-        (templates / f"{name}.toml").write_text(text)
+def sim_settings(
+    root: Path, sim: SimServer, templates: dict[str, str], *, market_hub: bool = True
+) -> Settings:
+    """Settings for a bridge on ``sim`` (which outlives it) with the shipped templates and
+    ``templates`` (name → TOML text) beside them; the Market Hub on unless ``market_hub`` is False."""
+    folder = root / "templates"
+    if not folder.exists():
+        shutil.copytree(SHIPPED_TEMPLATES, folder)
+    for name, text in templates.items():
+        (folder / f"{name}.toml").write_text(text)
     return make_settings(
         root,
         kind="custom",
@@ -106,8 +105,18 @@ def settings_for(root: Path, sim: SimServer) -> Settings:
         user_hub_url=f"{sim.url}/hubs/user",
         username="trader",
         api_key="key",
-        market_hub=True,
+        market_hub=market_hub,
     )
+
+
+def settings_for(root: Path, sim: SimServer) -> Settings:
+    live = {
+        "live-be": BREAK_EVEN,
+        "live-trail": TRAIL,
+        "live-every": TRAIL_EVERY_TICK,
+        "live-native": NATIVE_TRAILING,
+    }
+    return sim_settings(root, sim, live)
 
 
 def alert(key: str, quantity: int = 1) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,9 @@ from app.sim.models import OrderStatus
 from app.sim.models import OrderType as SimOrderType
 from app.sim.server import SimServer
 from app.sim.wire import normalize_path
-from tests.e2e.conftest import Env, make_settings
+from tests.e2e import test_live_stops
+from tests.e2e.conftest import Env
+from tests.e2e.test_live_stops import quoted_at, sim_settings
 from tests.e2e.test_protection import on_sim
 from tests.e2e.test_protection_restart import AUTO_OCO, one, position_size
 from tests.helpers import SHIPPED_ALERTS, SHIPPED_TEMPLATES, eventually, tvbridge
@@ -51,29 +52,11 @@ trail_ticks = "{{ alert.trail_ticks | default('') }}"
 """
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[SimServer]:
-    server = SimServer()
-    await server.start()
-    server.state.walk_ticks = 0
-    yield server
-    await server.stop()
+sim = test_live_stops.sim  # the fixture: a simulator that outlives the bridge, its walk stilled
 
 
 def settings_for(root: Path, sim: SimServer, *, market_hub: bool = True) -> Settings:
-    templates = root / "templates"
-    if not templates.exists():
-        shutil.copytree(SHIPPED_TEMPLATES, templates)
-    (templates / "trail-order.toml").write_text(TEMPLATE)
-    return make_settings(
-        root,
-        kind="custom",
-        api_url=sim.url,
-        user_hub_url=f"{sim.url}/hubs/user",
-        username="trader",
-        api_key="key",
-        market_hub=market_hub,
-    )
+    return sim_settings(root, sim, {"trail-order": TEMPLATE}, market_hub=market_hub)
 
 
 def alert(key: str, action: str, order_type: str, **more: str) -> str:
@@ -111,27 +94,13 @@ async def long_one(env: Env, key: str) -> tuple[str, Decimal]:
     return await eventually(filled, timeout_s=10)
 
 
-async def quoted(env: Env, contract: str, price: Decimal) -> None:
-    """Set the price and wait for the Market Hub's quote of it."""
-    env.sim_server.state.set_price(contract, price)
-    market = env.runtime.market
-    assert market is not None
-
-    async def in_book() -> bool:
-        quote = market.hub.book.get(contract)
-        assert quote is not None and quote.last_price == price
-        return True
-
-    await eventually(in_book, timeout_s=10)
-
-
 async def test_a_sell_trailing_stop_starts_20_ticks_under_the_live_price_follows_it_and_fills(
     tmp_path: Path, sim: SimServer
 ) -> None:
     async with on_sim(settings_for(tmp_path, sim), tmp_path, sim) as env:
         contract, fill = await long_one(env, "long-1")
         last = fill + 8 * TICK  # the market moved since the fill: the trail is measured from here
-        await quoted(env, contract, last)
+        await quoted_at(env, contract, last)
         # the alert's own price is older: the live quote is what the gateway measures from
         body = alert("trail-1", "sell", "trailing_stop", trail_ticks="20", price=str(fill))
         reply = (await env.send("trail-order", body)).json()
@@ -193,7 +162,7 @@ async def test_a_crash_after_the_send_leaves_exactly_one_trailing_stop(
     settings = settings_for(tmp_path, sim)
     async with on_sim(settings, tmp_path, sim) as env:
         contract, fill = await long_one(env, "long-4")
-        await quoted(env, contract, fill)
+        await quoted_at(env, contract, fill)
         body = alert("trail-4", "sell", "trailing_stop", trail_ticks="20", price=str(fill))
         # on the gateway, its answer not journaled: the bridge dies there
         with arm("order.sent", 1), pytest.raises(FailpointCrash):
@@ -216,7 +185,7 @@ async def test_a_crash_after_the_send_leaves_exactly_one_trailing_stop(
 async def protected_long(env: Env, key: str) -> tuple[str, Any]:
     """A long of 1 with a sell trailing stop of 20 ticks placed on its own; the contract and it."""
     contract, fill = await long_one(env, f"long-{key}")
-    await quoted(env, contract, fill)
+    await quoted_at(env, contract, fill)
     body = alert(f"trail-{key}", "sell", "trailing_stop", trail_ticks="20", price=str(fill))
     reply = (await env.send("trail-order", body)).json()
     assert reply["status"] == "executed", reply
@@ -283,7 +252,7 @@ def test_render_shows_the_shipped_trailing_stop_order_measured_from_the_alert_s_
 async def test_the_shipped_alert_protects_a_long_on_the_simulator(tmp_path: Path, sim: SimServer) -> None:
     async with on_sim(settings_for(tmp_path, sim), tmp_path, sim) as env:
         contract, fill = await long_one(env, "long-5")
-        await quoted(env, contract, fill)
+        await quoted_at(env, contract, fill)
         raw = (SHIPPED_ALERTS / "mnq-trail-stop.example.json").read_bytes()
         reply = (await env.send("mnq-trail-stop", raw)).json()
         assert reply["status"] == "executed", reply
