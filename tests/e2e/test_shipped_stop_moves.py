@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from app.domain.enums import Leg, OrderState
+from app.sim.market_hub import market_hub_faults
 from app.sim.models import OrderType
 from app.sim.server import SimServer
 from tests.e2e.conftest import Env
@@ -131,3 +132,30 @@ async def test_mnq_breakeven_example_moves_a_managed_stop_to_the_entry(
         again = (await env.send("mnq-breakeven", second)).json()
         assert again["status"] == "noop", again  # already better than break-even: never loosened
         assert stop(sim).stop_price == fill + TICK
+
+
+async def test_mnq_trail_live_with_the_market_hub_down_keeps_its_stop_until_quotes_return(
+    tmp_path: Path, sim: SimServer
+) -> None:
+    async with on_sim(settings_for(tmp_path, sim), tmp_path, sim) as env:
+        alert_id, contract, fill = await trail_live_entry(env)
+        await quoted_at(env, contract, fill + 5 * TICK)
+        market = env.runtime.market
+        assert market is not None
+        faults = market_hub_faults(sim.state)
+        faults.refuse_for(600)
+        faults.drop_all()
+
+        async def down() -> bool:
+            return not market.hub.book.live
+
+        await eventually(down, timeout_s=10)
+        sim.state.set_price(contract, fill + 25 * TICK)  # past break-even, but no quote says so
+        assert stop(sim).stop_price == fill - 40 * TICK  # the stop stays, still working
+        assert position_size(sim, AUTO_OCO) == 1 and sim.state.requests_to("Order/modify") == []
+
+        faults.refuse_for(0)  # the hub is back: its first quote decides
+
+        await stop_at(sim, fill + TICK)
+        assert market.hub.book.live
+        assert "scale_out.break_even" in events(env, alert_id)
