@@ -474,3 +474,22 @@ def test_traderspost_exit_quantity_closes_that_many(
 
     assert intent.action is Action.EXIT
     assert (intent.exit_contracts, intent.exit_percent) == (contracts, None)
+
+
+@pytest.mark.parametrize("strategy", SHIPPED)
+def test_the_readme_shows_every_template_with_its_alert(
+    templates: dict[str, StrategyTemplate], strategy: str
+) -> None:
+    """README's "Shipped templates and their alerts" table: one row per template, with the very
+    message of alerts/<strategy>.txt (on one line)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("### Shipped templates and their alerts", 1)[1].split("\n### ", 1)[0]
+    [row] = [line for line in table.splitlines() if line.startswith(f"| `{strategy}` |")]
+    shown = row.rsplit(" | `", 1)[1].removesuffix("` |")
+    message = (ALERTS / f"{strategy}.txt").read_text().strip()
+
+    if strategy == "nq-text":  # the plain-text message, as it is
+        assert shown == message
+    else:
+        assert json.loads(shown) == json.loads(message)
+    assert f"| `{strategy}` | {templates[strategy].description} |" in row
