@@ -308,6 +308,18 @@ def test_render_shows_the_stop_moves_from_live_quotes_with_their_prices(workdir:
     assert all(n["endpoint"] is None and n["body"] is None for n in notes)
 
 
+def test_render_a_breakeven_with_no_position_sends_nothing_and_says_so(workdir: Path) -> None:
+    example = SHIPPED_ALERTS / "mnq-breakeven.example.json"
+
+    result = tvbridge("render", "mnq-breakeven", str(example), cwd=workdir)
+
+    assert result.returncode == 0, result.stderr
+    [note] = json.loads(result.stdout)
+    assert note["endpoint"] is None and note["body"] is None
+    assert note["note"].startswith("breakeven: no open position in CON.F.US.MNQ.")
+    assert note["note"].endswith("on SIM-AUTO-OCO: nothing to move")
+
+
 def test_render_shows_a_short_s_stop_moves_below_the_fill(workdir: Path, tmp_path: Path) -> None:
     alert = tmp_path / "short.json"
     body = json.loads((SHIPPED_ALERTS / "mnq-trail-live.example.json").read_text())
