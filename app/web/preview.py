@@ -192,8 +192,9 @@ def scale_out_notes(journal: Journal) -> Calls:
         stop = entry.stop_loss_ticks if entry is not None else None
         words = ", ".join(f"target {n} {t.ticks} ticks × {t.size}" for n, t in enumerate(targets, start=1))
         note = f"after the entry fills: stop loss {stop} ticks × what is left, {words}"
-        if be is not None and entry is not None:
-            note += "; " + after_target_words(shown(entry), be.after_target, be.offset_ticks)
+        if be is not None:
+            known = shown(entry) if entry is not None else None
+            note += "; " + after_target_words(known, be.after_target, be.offset_ticks)
         notes.append({"endpoint": None, "body": None, "note": note})
     return notes
 
@@ -215,10 +216,12 @@ def live_stop_notes(journal: Journal) -> Calls:
 
 
 def shown(entry: OrderRow) -> Entry:
-    """The entry as the render shows it: filled at its limit/stop price, else the reference price."""
+    """The entry as the render shows it: filled at its limit/stop price, else the reference price
+    (no price when its side is not journaled: a price on the wrong side would mislead)."""
+    if entry.side is None:
+        return Entry(Side.BUY, None, entry.tick_size, entry.tick_value)
     fill = entry.limit_price or entry.stop_price or entry.reference_price
-    side = Side(entry.side) if entry.side is not None else Side.BUY
-    return Entry(side, fill, entry.tick_size, entry.tick_value)
+    return Entry(Side(entry.side), fill, entry.tick_size, entry.tick_value)
 
 
 async def dry_run(

@@ -105,8 +105,9 @@ def live_words(entry: Entry, plan: LiveStops) -> list[str]:
     return notes
 
 
-def after_target_words(entry: Entry, after_target: int, offset_ticks: int) -> str:
+def after_target_words(entry: Entry | None, after_target: int, offset_ticks: int) -> str:
     """A scale-out's break-even after target N, with its price when the fill is known."""
-    stop = entry.at(offset_ticks, ROUND_CEILING if entry.side is Side.BUY else ROUND_FLOOR)
-    where = f": stop loss to {stop} (shown filled at {entry.fill})" if stop is not None else ""
+    rounding = ROUND_CEILING if entry is None or entry.side is Side.BUY else ROUND_FLOOR
+    stop = entry.at(offset_ticks, rounding) if entry is not None else None
+    where = f": stop loss to {stop} (shown filled at {entry.fill})" if entry and stop is not None else ""
     return f"break-even + {offset_ticks} tick(s) after target {after_target}{where}"

@@ -41,3 +41,7 @@ def test_a_short_trail_alone_and_its_break_even_after_a_target_round_in_its_favo
         "break-even + 1 tick(s) after target 2: stop loss to 21500.00 (shown filled at 21500.25)"
     )
     assert live_words(entry, LiveStops()) == []
+
+
+def test_a_break_even_after_a_target_with_no_entry_known_is_told_without_a_price() -> None:
+    assert after_target_words(None, 1, 2) == "break-even + 2 tick(s) after target 1"
