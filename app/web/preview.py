@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from app.config import Settings
-from app.domain.enums import AlertStatus, Leg
+from app.domain.enums import AlertStatus, Leg, Side
 from app.domain.kinds import OcoKind, OcoState
 from app.domain.models import Alert
-from app.domain.scale_out import read_plan
+from app.domain.scale_out import read_live, read_plan
 from app.engine.accounts import AccountDirectory
 from app.engine.execute import Executor, Settlement
 from app.engine.managed_brackets import leg_request
@@ -33,8 +33,10 @@ from app.ingest.parse import parse_body
 from app.journal import Journal
 from app.strategies import StrategyTemplate, load_templates, refresh_alert_time
 from app.web.sim_link import sim_transport
+from app.web.stop_moves import Entry, after_target_words, live_words
 
 if TYPE_CHECKING:
+    from app.domain.records import OrderRow
     from app.engine.bridge import Bridge
     from app.gateway.projectx import ProjectXGateway
 
@@ -100,7 +102,7 @@ async def preview_settlement(
             settlement = await executor.execute(alert, template)
             after = _after_fill(journal, gateway)
             if notes:
-                after += scale_out_notes(journal)
+                after += scale_out_notes(journal) + live_stop_notes(journal)
         finally:
             runner.shutdown()
             journal.close()
@@ -191,9 +193,35 @@ def scale_out_notes(journal: Journal) -> Calls:
         words = ", ".join(f"target {n} {t.ticks} ticks × {t.size}" for n, t in enumerate(targets, start=1))
         note = f"after the entry fills: stop loss {stop} ticks × what is left, {words}"
         if be is not None:
-            note += f"; break-even + {be.offset_ticks} tick(s) after target {be.after_target}"
+            known = shown(entry) if entry is not None else None
+            note += "; " + after_target_words(known, be.after_target, be.offset_ticks)
         notes.append({"endpoint": None, "body": None, "note": note})
     return notes
+
+
+def live_stop_notes(journal: Journal) -> Calls:
+    """The stop moves from live quotes a managed bracket or scale-out group makes after its
+    entry fills (break-even after X ticks in favour, the trail: app/engine/live_stops.py), in
+    words with the prices they imply from the price the entry is shown filled at."""
+    notes: Calls = []
+    for group in journal.oco_groups(OcoState.WORKING):
+        plan = read_live(group.note)
+        if plan is None or group.id is None:
+            continue
+        entry = next((r for r in journal.oco_group_orders(group.id) if r.leg == Leg.ENTRY), None)
+        if entry is None or entry.side is None:
+            continue
+        notes += [{"endpoint": None, "body": None, "note": n} for n in live_words(shown(entry), plan)]
+    return notes
+
+
+def shown(entry: OrderRow) -> Entry:
+    """The entry as the render shows it: filled at its limit/stop price, else the reference price
+    (no price when its side is not journaled: a price on the wrong side would mislead)."""
+    if entry.side is None:
+        return Entry(Side.BUY, None, entry.tick_size, entry.tick_value)
+    fill = entry.limit_price or entry.stop_price or entry.reference_price
+    return Entry(Side(entry.side), fill, entry.tick_size, entry.tick_value)
 
 
 async def dry_run(

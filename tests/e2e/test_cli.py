@@ -279,8 +279,63 @@ def test_render_shows_what_a_scale_out_places_after_the_fill(workdir: Path) -> N
         "endpoint": None,
         "body": None,
         "note": "after the entry fills: stop loss 40 ticks × what is left, target 1 20 ticks × 1, "
-        "target 2 40 ticks × 1, target 3 80 ticks × 1; break-even + 1 tick(s) after target 1",
+        "target 2 40 ticks × 1, target 3 80 ticks × 1; break-even + 1 tick(s) after target 1: "
+        "stop loss to 21500.50 (shown filled at 21500.25)",
     }
+
+
+def test_render_shows_the_stop_moves_from_live_quotes_with_their_prices(workdir: Path) -> None:
+    example = SHIPPED_ALERTS / "mnq-trail-live.example.json"
+    result = tvbridge("render", "mnq-trail-live", str(example), cwd=workdir)
+
+    assert result.returncode == 0, result.stderr
+    entry, stop, *notes = json.loads(result.stdout)
+    assert entry["endpoint"] == "Order/place" and entry["body"]["stopLossBracket"] is None
+    assert stop["when"].endswith("fills (shown filled at 21500.25)")
+    assert (stop["body"]["type"], stop["body"]["stopPrice"]) == (4, 21490.25)  # a plain stop, 40 ticks
+    assert [n["note"] for n in notes] == [
+        "break-even: once the price is 20 ticks (5.00 points) in favour of the fill (21505.25 when "
+        "filled at 21500.25), the stop loss moves to 21500.50, the fill + 1 tick (0.25 points); "
+        "never loosened",
+        "trail: once the price is 30 ticks (7.50 points) in favour of the fill (21507.75 when filled "
+        "at 21500.25), the stop loss follows the best price 20 ticks (5.00 points, 10.00 USD a "
+        "contract) behind it (there: 21502.75), moved in steps of 4 ticks (1.00 points) or more; "
+        "never loosened",
+        "stop moves: the better of the two wins; moved by the bridge from the Market Hub's live "
+        "quotes ([gateway] market_hub, on by default); while the hub is down the stop loss stays "
+        "where it is",
+    ]
+    assert all(n["endpoint"] is None and n["body"] is None for n in notes)
+
+
+def test_render_a_breakeven_with_no_position_sends_nothing_and_says_so(workdir: Path) -> None:
+    example = SHIPPED_ALERTS / "mnq-breakeven.example.json"
+
+    result = tvbridge("render", "mnq-breakeven", str(example), cwd=workdir)
+
+    assert result.returncode == 0, result.stderr
+    [note] = json.loads(result.stdout)
+    assert note["endpoint"] is None and note["body"] is None
+    assert note["note"].startswith("breakeven: no open position in CON.F.US.MNQ.")
+    assert note["note"].endswith("on SIM-AUTO-OCO: nothing to move")
+
+
+def test_render_shows_a_short_s_stop_moves_below_the_fill(workdir: Path, tmp_path: Path) -> None:
+    alert = tmp_path / "short.json"
+    body = json.loads((SHIPPED_ALERTS / "mnq-trail-live.example.json").read_text())
+    alert.write_text(json.dumps({**body, "action": "sell", "be_after_ticks": 8, "trail_ticks": 12}))
+
+    result = tvbridge("render", "mnq-trail-live", str(alert), cwd=workdir)
+
+    assert result.returncode == 0, result.stderr
+    _, stop, be, trail, _ = json.loads(result.stdout)
+    assert (stop["body"]["side"], stop["body"]["stopPrice"]) == (0, 21510.25)  # a buy stop above
+    assert be["note"].startswith(
+        "break-even: once the price is 8 ticks (2.00 points) in favour of the fill (21498.25 when "
+        "filled at 21500.25), the stop loss moves to 21500.00, the fill - 1 tick"
+    )
+    assert "(7.50 points) in favour of the fill (21492.75 when filled at 21500.25)" in trail["note"]
+    assert "12 ticks (3.00 points, 6.00 USD a contract) behind it (there: 21495.75)" in trail["note"]
 
 
 def test_render_shows_the_exact_error(workdir: Path, tmp_path: Path) -> None:

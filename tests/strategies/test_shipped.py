@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from app.domain.enums import Action, OrderType, Side
-from app.domain.models import Alert, Bracket, BreakEven, Contract, OrderIntent, Target
+from app.domain.models import Alert, Bracket, BreakEven, Contract, LiveStops, OrderIntent, Target
 from app.errors import TemplateError
 from app.ingest import parse_body
 from app.strategies import StrategyTemplate, SyncIntent, check_templates, load_templates
@@ -25,6 +25,7 @@ TEMPLATES = ROOT / "templates"
 ALERTS = ROOT / "alerts"
 SHIPPED = [
     "mnq-bracket",
+    "mnq-breakeven",
     "mnq-exit",
     "mnq-exit-partial",
     "mnq-market",
@@ -33,6 +34,7 @@ SHIPPED = [
     "mnq-scale-out",
     "mnq-sync",
     "mnq-trail",
+    "mnq-trail-live",
     "mnq-trail-stop",
     "nq-text",
     "traderspost",
@@ -132,6 +134,45 @@ def test_mnq_scale_out_example_is_three_targets_and_break_even(
         targets=(Target(20, 1), Target(40, 1), Target(80, 1)),
         break_even=BreakEven(after_target=1, offset_ticks=1),
     )
+
+
+def test_mnq_trail_live_example_is_a_managed_stop_moved_from_live_quotes(
+    templates: dict[str, StrategyTemplate],
+) -> None:
+    template = templates["mnq-trail-live"]
+
+    (intent,) = render(template, example("mnq-trail-live"))
+
+    assert (intent.side, intent.order_type, intent.quantity) == (Side.BUY, OrderType.MARKET, 1)
+    assert intent.reference_price == Decimal("21500.25")
+    assert intent.bracket == Bracket(
+        stop_loss_ticks=40,
+        live=LiveStops(
+            be_after_ticks=20,
+            be_offset_ticks=1,
+            trail_ticks=20,
+            trail_activation_ticks=30,
+            trail_step_ticks=4,
+        ),
+    )
+    assert template.bracket_mode == "managed"
+    raw = example("mnq-trail-live").replace(b'"be_after_ticks": 20', b'"be_after_ticks": 12')
+    (tighter,) = render(template, raw.replace(b'"trail_ticks": 20', b'"trail_ticks": 8'))
+    assert tighter.bracket is not None and tighter.bracket.live is not None
+    assert (tighter.bracket.live.be_after_ticks, tighter.bracket.live.trail_ticks) == (12, 8)
+
+
+def test_mnq_breakeven_example_asks_to_move_the_mnq_stop_to_break_even(
+    templates: dict[str, StrategyTemplate],
+) -> None:
+    (intent,) = render(templates["mnq-breakeven"], example("mnq-breakeven"))
+
+    assert (intent.account, intent.contract_id, intent.action) == (
+        "SIM-AUTO-OCO",
+        MNQ.contract_id,
+        Action.BREAKEVEN,
+    )
+    assert intent.bracket is None
 
 
 def test_mnq_market_sells_what_the_strategy_sold(templates: dict[str, StrategyTemplate]) -> None:
@@ -448,3 +489,22 @@ def test_traderspost_exit_quantity_closes_that_many(
 
     assert intent.action is Action.EXIT
     assert (intent.exit_contracts, intent.exit_percent) == (contracts, None)
+
+
+@pytest.mark.parametrize("strategy", SHIPPED)
+def test_the_readme_shows_every_template_with_its_alert(
+    templates: dict[str, StrategyTemplate], strategy: str
+) -> None:
+    """README's "Shipped templates and their alerts" table: one row per template, with the very
+    message of alerts/<strategy>.txt (on one line)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("### Shipped templates and their alerts", 1)[1].split("\n### ", 1)[0]
+    [row] = [line for line in table.splitlines() if line.startswith(f"| `{strategy}` |")]
+    shown = row.rsplit(" | `", 1)[1].removesuffix("` |")
+    message = (ALERTS / f"{strategy}.txt").read_text().strip()
+
+    if strategy == "nq-text":  # the plain-text message, as it is
+        assert shown == message
+    else:
+        assert json.loads(shown) == json.loads(message)
+    assert f"| `{strategy}` | {templates[strategy].description} |" in row
