@@ -7,7 +7,9 @@ AlertRun and sends through its OrderSession (sender.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import defaultdict
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -51,6 +53,7 @@ class AlertRun:
         *,
         instance: str,
         gate: RiskGate | None,
+        group_locks: defaultdict[int, asyncio.Lock] | None = None,
     ) -> None:
         assert alert.alert_id is not None
         self.alert = alert
@@ -69,6 +72,10 @@ class AlertRun:
         # The gate's answers asked before the fan-out's lanes start, by intent index: taken
         # (once) by place_entry / place_oco instead of asking again (execute.py).
         self.gate_answers: dict[int, bool] = {}
+        # protection's lock per OCO group (Executor.group_locks): held to move a group's stop
+        self.group_locks: defaultdict[int, asyncio.Lock] = (
+            defaultdict(asyncio.Lock) if group_locks is None else group_locks
+        )
 
     @property
     def updates(self) -> list[OrderUpdate]:

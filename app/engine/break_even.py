@@ -16,6 +16,10 @@ Otherwise one Order/modify of ``stopPrice`` (an absolute price): written ahead a
 run reads the gateway again, so a move that landed before a crash is found done and never sent
 twice (and one that did not land is sent once).
 
+A stop loss of a group the bridge manages is moved under that group's lock (protection's, the
+one live_stops.py holds), read again once the lock is held: a live break-even or trail move in
+flight lands first and is never undone by a looser break-even.
+
 A position with no stop loss at all gets one at break-even, sized to the position, through the
 sender (a write-ahead row, sent once, tag ``<intent>-BSL``): asked to protect at break-even, the
 protective answer is a stop there rather than a refusal that leaves the position naked.
@@ -82,10 +86,39 @@ async def break_even(
     outcomes: list[OrderOutcome] = []
     notes: list[str] = []
     for stop in stops:
-        moved, note = await _move(run, account, contract, position, stop, target)
+        moved, note = await _move_held(run, account, contract, position, stop, target)
         outcomes += [moved] if moved is not None else []
         notes += [note] if note else []
     return outcomes, "; ".join(notes) or None
+
+
+async def _move_held(
+    run: AlertRun,
+    account: Account,
+    contract: Contract,
+    position: Position,
+    stop: BrokerOrder,
+    target: Decimal,
+) -> tuple[OrderOutcome | None, str | None]:
+    """``_move`` under the lock of the stop's group when the bridge manages it (protection's own:
+    live_stops.py moves that stop under it too), the stop read again once the lock is held: a
+    move made meanwhile (a live break-even or trail) is seen, never undone by a looser one."""
+    row = await run.runner.run(
+        run.journal.order_for_event, account.account_id, stop.broker_order_id, stop.client_order_id
+    )
+    if row is None or row.oco_group_id is None:
+        return await _move(run, account, contract, position, stop, target)
+    async with run.group_locks[row.oco_group_id]:
+        try:
+            working = await run.gateway.open_orders(account.account_id)
+        except GatewayError as exc:
+            what = f"breakeven {account.name} {contract.contract_id}: stop loss {stop.broker_order_id}"
+            return None, f"{what}: the working orders could not be read again ({exc}); nothing sent"
+        now = next((o for o in working if o.broker_order_id == stop.broker_order_id), None)
+        if now is None or now.state != OrderState.WORKING:
+            what = f"breakeven {account.name} {contract.contract_id}: stop loss {stop.broker_order_id}"
+            return None, f"{what} is no longer working: nothing to move"
+        return await _move(run, account, contract, position, now, target)
 
 
 async def _move(

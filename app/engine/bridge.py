@@ -245,6 +245,7 @@ class Bridge:
             gate=self.gate,
             ready=self.recovery.ready,
             notifier=self.notifier,
+            group_locks=self.protection.ctx.locks,
         )
         await self.follower.load()  # where the first catch-up starts (the hub's last good moment)
         journal = self.runner.journal

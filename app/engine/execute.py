@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -124,8 +125,14 @@ class Executor:
         ready: Callable[[set[int]], Awaitable[None]] | None = None,
         notifier: Notifier | None = None,
         limits: LimitsOf | None = None,
+        group_locks: defaultdict[int, asyncio.Lock] | None = None,
     ) -> None:
         self.gateway = gateway
+        # One lock per OCO group, protection's own (ProtectionContext.locks): an alert that moves
+        # a group's stop loss (breakeven) holds it, so it never races a live stop move.
+        self.group_locks: defaultdict[int, asyncio.Lock] = (
+            defaultdict(asyncio.Lock) if group_locks is None else group_locks
+        )
         self.runner = runner
         self.accounts = accounts
         self.reconciler = reconciler
@@ -203,7 +210,14 @@ class _Execution(AlertRun):
     ) -> None:
         assert alert.alert_id is not None
         orders = executor.sender.session(alert.alert_id, strategy=alert.strategy)
-        super().__init__(alert, template, orders, instance=executor.instance, gate=executor.gate)
+        super().__init__(
+            alert,
+            template,
+            orders,
+            instance=executor.instance,
+            gate=executor.gate,
+            group_locks=executor.group_locks,
+        )
         self.executor = executor
         self.accounts = executor.accounts
         self.resumed = resumed

@@ -9,16 +9,15 @@ The simulator's price walk is stilled, so prices move only by ``set_price``. MNQ
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
 from decimal import Decimal
 from pathlib import Path
-
-import pytest
 
 from app.domain.enums import Leg, OrderState
 from app.sim.market_hub import market_hub_faults
 from app.sim.models import OrderType
 from app.sim.server import SimServer
+from tests.e2e import test_live_stops
 from tests.e2e.conftest import Env
 from tests.e2e.test_live_stops import quoted_at, settings_for, stop
 from tests.e2e.test_protection import group_of, on_sim
@@ -28,13 +27,7 @@ from tests.helpers import SHIPPED_ALERTS, eventually
 TICK = Decimal("0.25")
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[SimServer]:
-    server = SimServer()
-    await server.start()
-    server.state.walk_ticks = 0
-    yield server
-    await server.stop()
+sim = test_live_stops.sim  # the fixture: a simulator that outlives the bridge, its walk stilled
 
 
 async def trail_live_entry(env: Env) -> tuple[int, str, Decimal]:
@@ -132,6 +125,37 @@ async def test_mnq_breakeven_example_moves_a_managed_stop_to_the_entry(
         again = (await env.send("mnq-breakeven", second)).json()
         assert again["status"] == "noop", again  # already better than break-even: never loosened
         assert stop(sim).stop_price == fill + TICK
+
+
+async def test_a_breakeven_waits_for_a_live_move_in_flight_and_never_undoes_it(
+    tmp_path: Path, sim: SimServer
+) -> None:
+    async with on_sim(settings_for(tmp_path, sim), tmp_path, sim) as env:
+        entry_id, contract, fill = await trail_live_entry(env)
+        await quoted_at(env, contract, fill + 8 * TICK)
+        # a live stop move holds the group's lock (live_stops.py): the breakeven alert must wait
+        # for it and read the stop again, not send the price it read before
+        lock = env.runtime.bridge.protection.ctx.locks[group_of(env, entry_id).id]
+        await lock.acquire()
+        reads = len(sim.state.requests_to("Order/searchOpen"))
+        raw = (SHIPPED_ALERTS / "mnq-breakeven.example.json").read_bytes()
+        sent = asyncio.create_task(env.send("mnq-breakeven", raw))
+        try:
+
+            async def read_once() -> bool:  # the alert found the stop at fill − 40 ticks
+                assert len(sim.state.requests_to("Order/searchOpen")) > reads
+                return True
+
+            await eventually(read_once, timeout_s=10)
+            msl = stop(sim)
+            sim.state.modify_order(AUTO_OCO, msl.id, stop_price=fill + 2 * TICK)  # the live move lands
+        finally:
+            lock.release()
+        reply = (await sent).json()
+
+        assert reply["status"] == "noop", reply  # already better than break-even (the fill)
+        assert stop(sim).stop_price == fill + 2 * TICK  # never set back to the fill
+        assert sim.state.requests_to("Order/modify") == []  # the bridge sent none
 
 
 async def test_mnq_trail_live_with_the_market_hub_down_keeps_its_stop_until_quotes_return(
