@@ -41,7 +41,7 @@ from app.domain.enums import Leg, OrderType, Side
 from app.domain.kinds import OcoKind, OcoState
 from app.domain.scale_out import read_best, read_live, with_best
 from app.engine.loops import Passes
-from app.engine.protection_context import LegView, id_of, side_of
+from app.engine.protection_context import id_of, side_of
 from app.engine.scale_out import break_even_price
 from app.engine.trailing import trails
 from app.errors import JournalError
@@ -148,7 +148,7 @@ class LiveStops:
         best = price if held is None or (price - held) * sign > 0 else held
         self.best[id_of(group)] = best
         favour = int((best - entry.price) * sign / tick)
-        current = self._current(stop)
+        current = self.protection.scale_out.stop_price(stop, self.asked.get(stop.id))
         wanted: list[tuple[Decimal, str, str]] = []
         if plan.be_after_ticks is not None and favour >= plan.be_after_ticks:
             be = break_even_price(entry.price, side, plan.be_offset_ticks, tick)
@@ -230,21 +230,3 @@ class LiveStops:
     def _flush(self, gid: int, contract_id: str) -> None:
         self._flushing.discard(gid)
         self.on_quote(contract_id)
-
-    def _current(self, stop: LegView) -> Decimal | None:
-        """The stop's price: the best of what the gateway last reported, the row and what it took."""
-        report = self.protection.ctx.reports.get(stop.id)
-        known = [
-            p
-            for p in (
-                report.stop_price if report else None,
-                stop.row.stop_price,
-                self.asked.get(stop.id),
-                self.protection.scale_out.prices.get(stop.id),
-            )
-            if p is not None
-        ]
-        if not known:
-            return None
-        side = side_of(stop.row).opposite  # the stop's side is the opposite of the trade's
-        return max(known) if side is Side.BUY else min(known)

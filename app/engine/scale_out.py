@@ -174,10 +174,7 @@ class ScaleOut:
         if stop.broker_order_id is None or stop.id in self.ctx.cancel_asked:
             return False
         resize = want if stop.size != want and not stop.filled else None
-        current = self.prices.get(stop.id)
-        if current is None:
-            report = self.ctx.reports.get(stop.id)
-            current = (report.stop_price if report else None) or stop.row.stop_price
+        current = self.stop_price(stop)
         better = be_price is not None and (
             current is None or (be_price > current if side is Side.BUY else be_price < current)
         )
@@ -191,6 +188,27 @@ class ScaleOut:
             failpoint("scale_out.before_resize")  # a target's fill journaled, the stop not yet resized
         await self._modify(group, stop, legs, why, size=resize, stop_price=be_price if better else None)
         return True
+
+    def stop_price(self, stop: LegView, *more: Decimal | None) -> Decimal | None:
+        """The stop loss's price as the bridge best knows it (points): the most protective of the
+        gateway's last report, its row, the price last asked for and ``more``. A stop moved
+        tighter elsewhere (by hand in the platform, a breakeven alert) is never taken for the
+        looser price asked before, so a move to break-even never loosens it."""
+        report = self.ctx.reports.get(stop.id)
+        known = [
+            p
+            for p in (
+                report.stop_price if report else None,
+                stop.row.stop_price,
+                self.prices.get(stop.id),
+                *more,
+            )
+            if p is not None
+        ]
+        if not known:
+            return None
+        long = side_of(stop.row) is Side.SELL  # a long's stop loss sells
+        return max(known) if long else min(known)
 
     async def _targets(
         self,

@@ -138,6 +138,35 @@ async def test_three_targets_one_by_one_then_the_stop_at_break_even(tmp_path: Pa
         assert len(asked) == len(modifies) == 2
 
 
+async def test_a_stop_tightened_by_hand_is_resized_but_never_loosened_to_break_even(
+    tmp_path: Path, sim: SimServer
+) -> None:
+    settings = on_the_sim(tmp_path, sim)
+    async with on_sim(settings, tmp_path, sim) as env:
+        alert_id = (await env.send("mnq-scale-out", body("so-hand"))).json()["alert_id"]
+        entry, fill = await placed(env, alert_id)
+        stop = one(stops(sim))
+        sim.state.set_price(entry.contract_id, fill + 10 * TICK)
+        sim.state.modify_order(ACCOUNT, stop.id, stop_price=fill + 5 * TICK)  # the trader, in TopstepX
+        row_id = legs(env, alert_id)["MSL"].id
+        reports = env.runtime.bridge.protection.ctx.reports
+
+        async def reported() -> bool:
+            assert reports[row_id].stop_price == fill + 5 * TICK
+            return True
+
+        await eventually(reported, timeout_s=10)
+        sim.state.set_price(entry.contract_id, fill + 20 * TICK)  # TP1: break-even would be fill + 1
+
+        async def resized() -> bool:
+            assert (one(stops(sim)).size, one(stops(sim)).stop_price) == (2, fill + 5 * TICK)
+            return True
+
+        await eventually(resized, timeout_s=10)
+        modifies = [e.message for e in env.journal.events(alert_id=alert_id) if e.kind == "oco.modify"]
+        assert len(modifies) == 1 and "size 3 → 2" in modifies[0] and "stop price" not in modifies[0]
+
+
 @pytest.mark.parametrize("point", ["scale_out.before_resize", "scale_out.modify_written"])
 async def test_a_crash_between_a_target_s_fill_and_the_resize_resizes_on_restart(
     tmp_path: Path, sim: SimServer, point: str
