@@ -49,6 +49,7 @@ class EventKind(StrEnum):
     SCALE_OUT_PLACED = "scale_out.placed"
     SCALE_OUT_MODIFY = "scale_out.modify"
     SCALE_OUT_BREAK_EVEN = "scale_out.break_even"
+    SCALE_OUT_MODIFY_REFUSED = "scale_out.modify_refused"  # a stop change refused MODIFY_ATTEMPTS times
     # OCO groups (one per OcoState change, plus the legs' own steps)
     OCO_PLACED = "oco.placed"
     OCO_RESUMED = "oco.resumed"

@@ -106,7 +106,7 @@ class Protection:
         self.legs = OcoReview(self.ctx)
         self.managed = ManagedBrackets(self.ctx, self.legs)
         self.native = NativeBrackets(self.ctx, self.review)
-        self.scale_out = ScaleOut(self.ctx, self.legs, self.managed)
+        self.scale_out = ScaleOut(self.ctx, self.legs, self.managed, self.review)
 
     async def on_event(self, event: GatewayEvent) -> None:
         """Act on one gateway event already applied to the journal. Never raises."""

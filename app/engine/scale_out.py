@@ -17,13 +17,27 @@ way. When the stop fills the targets are cancelled; when nothing is open the res
 the group is done. Fills beyond F (a target and the stop in a race) are taken back per the policy.
 A leg never placed (crash) is placed on resume, the stop never larger than the gateway's position;
 a stop the gateway will not hold fails the group per ``on_failure`` (managed_brackets.py).
+
+A resize or break-even the gateway REFUSES (a definite "no": the order is as it was) is not
+believed: the refused size and price are forgotten, so the gateway's report decides. The same
+change is a new decision, journaled and sent once each, at most MODIFY_ATTEMPTS times,
+``retry_s`` apart (a review is scheduled for it). When the gateway still refuses a resize, a
+CRITICAL ``scale_out.modify_refused`` says what and the numbers, and the group follows
+``on_failure``: "close" cancels the legs and closes what is open (a stop loss larger than the
+position turns into a naked opposite position when it fills; one smaller leaves contracts
+unprotected: the trader chose closing over either), "keep" leaves the stop as the gateway has
+it for the trader to fix. A refused break-even only is a WARNING: the stop still protects.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from app.domain import ids
 from app.domain.enums import Action, Leg, OrderState, OrderType, Side
@@ -32,7 +46,7 @@ from app.domain.models import BreakEven, OrderRequest, Target
 from app.domain.scale_out import read_plan
 from app.engine.managed_brackets import MAX_ATTEMPTS, ManagedBrackets
 from app.engine.oco_review import OcoReview
-from app.engine.protection_context import LegView, ProtectionContext, account_of, side_of, tag_of
+from app.engine.protection_context import LegView, ProtectionContext, account_of, id_of, side_of, tag_of
 from app.engine.trailing import on_failure
 from app.errors import GatewayError, OrderRejected
 from app.failpoints import failpoint
@@ -43,6 +57,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GONE = (OrderState.REJECTED, OrderState.CANCELLED, OrderState.EXPIRED)
+MODIFY_ATTEMPTS = 3  # a change of the stop the gateway refuses is asked at most this often
+RETRY_AFTER_S = 2.0  # ... this long apart (seconds)
+Answer = Literal["taken", "refused", "unknown"]
+
+
+@dataclass
+class Refusal:
+    """The change of a stop loss the gateway refused last: size (contracts) and stop price
+    (points), None when not part of it; ``attempts`` so far; ``at`` (monotonic seconds)."""
+
+    size: int | None
+    price: Decimal | None
+    attempts: int
+    at: float
+    message: str
+    reported: bool = False
 
 
 def capped(targets: tuple[Target, ...], filled: int) -> list[int]:
@@ -66,12 +96,23 @@ def break_even_price(price: Decimal, side: Side, offset_ticks: int, tick: Decima
 class ScaleOut:
     """Review scale-out groups (see the module docstring)."""
 
-    def __init__(self, ctx: ProtectionContext, legs: OcoReview, managed: ManagedBrackets) -> None:
+    def __init__(
+        self,
+        ctx: ProtectionContext,
+        legs: OcoReview,
+        managed: ManagedBrackets,
+        review: Callable[[int], Awaitable[None]] | None = None,
+    ) -> None:
+        """``review(group id)``: review a group again (Protection.review), for a retry later."""
         self.ctx = ctx
         self.legs = legs
         self.managed = managed
+        self.review_again = review
         self.prices: dict[int, Decimal] = {}  # stop loss row id → stop price last asked for
         self.reported: set[int] = set()  # target rows named in a critical event
+        self.refusals: dict[int, Refusal] = {}  # stop loss row id → its last refused change
+        self.retry_s = RETRY_AFTER_S
+        self._later: set[int] = set()  # groups with a review scheduled
 
     async def review(self, group: OcoGroupRow, rows: list[OrderRow], *, resumed: bool = False) -> bool:
         """One pass over a scale-out group; True when something was sent."""
@@ -182,10 +223,89 @@ class ScaleOut:
             ", ".join(f"{v.row.client_order_id} filled {v.filled}" for v in legs if v.filled)
             or "entry filled"
         )
+        price = be_price if better else None
+        attempt = 1
+        refusal = self.refusals.get(stop.id)
+        if refusal is not None and (refusal.size, refusal.price) == (resize, price):
+            if refusal.attempts >= MODIFY_ATTEMPTS:
+                return await self._refused_for_good(group, stop, legs, open_size, refusal)
+            wait = refusal.at + self.retry_s - time.monotonic()
+            if wait > 0:  # refused just now: asked again later, never in a loop
+                self._review_later(group, wait)
+                return False
+            attempt = refusal.attempts + 1
+            why = f"{why}; the gateway refused it {refusal.attempts} time(s), asking again"
         if resize is not None:
             failpoint("scale_out.before_resize")  # a target's fill journaled, the stop not yet resized
-        await self._modify(group, stop, legs, why, size=resize, stop_price=be_price if better else None)
+        answer = await self._change(group, stop, legs, why, size=resize, stop_price=price, attempt=attempt)
+        if answer == "refused":
+            message = self.refusals[stop.id].message if stop.id in self.refusals else ""
+            self.refusals[stop.id] = Refusal(resize, price, attempt, time.monotonic(), message)
+            if attempt < MODIFY_ATTEMPTS:
+                self._review_later(group, self.retry_s)
+        else:
+            self.refusals.pop(stop.id, None)
         return True
+
+    async def _refused_for_good(
+        self, group: OcoGroupRow, stop: LegView, legs: list[LegView], open_size: int, refusal: Refusal
+    ) -> bool:
+        """The gateway refused the same change MODIFY_ATTEMPTS times: say so once, with the
+        numbers, and follow ``on_failure`` when the stop does not match the position (see the
+        module docstring). True when something was sent."""
+        if refusal.reported:
+            return False
+        refusal.reported = True
+        name = f"stop loss {stop.broker_order_id}"
+        asked = []
+        if refusal.size is not None:
+            asked.append(f"size {stop.size} → {refusal.size}")
+        if refusal.price is not None:
+            asked.append(f"stop price → {refusal.price}")
+        head = (
+            f"scale-out {group.id}: the gateway refused {', '.join(asked)} of {name} "
+            f"{refusal.attempts} times ({refusal.message})"
+        )
+        if refusal.size is None or stop.size == open_size:
+            # Only the price: the stop still covers the position where the gateway has it.
+            message = f"{head}; it stays where it is, protecting {open_size}: move it in TopstepX if you want"
+            await self.ctx.record(
+                group, EventKind.SCALE_OUT_MODIFY_REFUSED, message, EventLevel.WARNING, legs
+            )
+            return False
+        numbers = f"{name} is {stop.size} contracts for {open_size} open"
+        if on_failure(group.policy) == "close":
+            message = f"{head}: {numbers} → closing the position and its legs (on_failure = close)"
+            await self.ctx.record(
+                group, EventKind.SCALE_OUT_MODIFY_REFUSED, message, EventLevel.CRITICAL, legs
+            )
+            await self.managed._fail(group, legs, why=f"{numbers}; the gateway refused the resize")  # noqa: SLF001
+            return True
+        message = (
+            f"{head}: {numbers} → kept (on_failure = keep): resize it to {open_size} in TopstepX or "
+            "flatten the position"
+        )
+        await self.ctx.record(group, EventKind.SCALE_OUT_MODIFY_REFUSED, message, EventLevel.CRITICAL, legs)
+        return False
+
+    def _review_later(self, group: OcoGroupRow, delay_s: float) -> None:
+        """Review the group again in ``delay_s`` seconds (once, however often asked meanwhile)."""
+        group_id = id_of(group)
+        if self.review_again is None or group_id in self._later:
+            return
+        self._later.add(group_id)
+        self.ctx.spawn(self._review_after(group_id, delay_s))
+
+    async def _review_after(self, group_id: int, delay_s: float) -> None:
+        try:
+            await asyncio.sleep(delay_s)
+        finally:
+            self._later.discard(group_id)
+        assert self.review_again is not None
+        try:
+            await self.review_again(group_id)
+        except Exception:  # noqa: BLE001 — a later review failing must not end the task loudly
+            log.exception("could not review scale-out %s again after a refused modify", group_id)
 
     async def _targets(
         self,
@@ -296,7 +416,25 @@ class ScaleOut:
         """Order/modify the stop loss: the change is journaled first (``scale_out.modify``), then
         sent once (an absolute size and price: a review after a crash sends it only when the
         gateway's order still differs). ``label`` names a price move ("break-even" also journals
-        ``scale_out.break_even``; live_stops.py passes its own). True when the gateway took it."""
+        ``scale_out.break_even``; live_stops.py passes its own). True when the gateway took it;
+        a refused or unanswered change is forgotten (the gateway's report decides)."""
+        answer = await self._change(group, stop, legs, why, size=size, stop_price=stop_price, label=label)
+        return answer == "taken"
+
+    async def _change(
+        self,
+        group: OcoGroupRow,
+        stop: LegView,
+        legs: list[LegView],
+        why: str,
+        *,
+        size: int | None,
+        stop_price: Decimal | None,
+        label: str = "break-even",
+        attempt: int | None = None,
+    ) -> Answer:
+        """``_modify``, answering how the gateway took it; ``attempt`` (of MODIFY_ATTEMPTS) is
+        named in the journal when given."""
         assert stop.broker_order_id is not None
         change = []
         if size is not None:
@@ -306,26 +444,43 @@ class ScaleOut:
             change.append(f"stop price → {stop_price} ({label})")
             self.prices[stop.id] = stop_price
         message = f"scale-out {group.id}: {why} → stop loss {stop.broker_order_id} {', '.join(change)}"
+        if attempt is not None:
+            message += f" (attempt {attempt} of {MODIFY_ATTEMPTS})"
         await self.ctx.record(group, EventKind.SCALE_OUT_MODIFY, message + ": sending", EventLevel.INFO, legs)
         failpoint("scale_out.modify_written")  # the change journaled, not sent
-        level = EventLevel.INFO
+        level, answer = EventLevel.INFO, "taken"
         try:
             await self.ctx.gateway.modify_order(
                 group.account_id, stop.broker_order_id, size=size, stop_price=stop_price
             )
             result = message
-        except OrderRejected as exc:  # filled or cancelled meanwhile: its event settles it
-            result, level = f"{message}: refused ({exc})", EventLevel.WARNING
+        except OrderRejected as exc:
+            # A definite "no": the stop is as it was (or filled or cancelled meanwhile: its event
+            # settles that). Never believe the refused size or price: the gateway's report decides.
+            reason = str(exc)
+            result, level, answer = f"{message}: refused ({reason})", EventLevel.WARNING, "refused"
+            self._forget(stop.id, size, stop_price)
+            self.refusals.setdefault(stop.id, Refusal(size, stop_price, 0, 0.0, reason)).message = reason
         except GatewayError as exc:
             # Not known to be done: forget the change, so the gateway's word (Order/search, read
             # right after) decides; an absolute change sent again where it did land changes nothing.
-            result, level = f"{message}: no answer ({exc}); checked over REST", EventLevel.WARNING
-            self.ctx.sizes.pop(stop.id, None)
-            self.prices.pop(stop.id, None)
+            result, level, answer = (
+                f"{message}: no answer ({exc}); checked over REST",
+                EventLevel.WARNING,
+                "unknown",
+            )
+            self._forget(stop.id, size, stop_price)
         await self.ctx.record(group, EventKind.OCO_MODIFY, result, level, legs)
         if stop_price is not None and level == EventLevel.INFO and label == "break-even":
             await self.ctx.record(group, EventKind.SCALE_OUT_BREAK_EVEN, result, EventLevel.INFO, legs)
-        return level == EventLevel.INFO
+        return answer
+
+    def _forget(self, stop_id: int, size: int | None, stop_price: Decimal | None) -> None:
+        """Forget a size and price asked for and not known to be taken."""
+        if size is not None:
+            self.ctx.sizes.pop(stop_id, None)
+        if stop_price is not None:
+            self.prices.pop(stop_id, None)
 
     async def _cancel(self, group: OcoGroupRow, view: LegView, legs: list[LegView]) -> bool:
         """Cancel a working leg once (True when asked now)."""
