@@ -223,10 +223,10 @@ class ScaleOut:
             ", ".join(f"{v.row.client_order_id} filled {v.filled}" for v in legs if v.filled)
             or "entry filled"
         )
-        price = be_price if better else None
+        moved = be_price if better else None
         attempt = 1
         refusal = self.refusals.get(stop.id)
-        if refusal is not None and (refusal.size, refusal.price) == (resize, price):
+        if refusal is not None and (refusal.size, refusal.price) == (resize, moved):
             if refusal.attempts >= MODIFY_ATTEMPTS:
                 return await self._refused_for_good(group, stop, legs, open_size, refusal)
             wait = refusal.at + self.retry_s - time.monotonic()
@@ -237,10 +237,11 @@ class ScaleOut:
             why = f"{why}; the gateway refused it {refusal.attempts} time(s), asking again"
         if resize is not None:
             failpoint("scale_out.before_resize")  # a target's fill journaled, the stop not yet resized
-        answer = await self._change(group, stop, legs, why, size=resize, stop_price=price, attempt=attempt)
+        answer, reason = await self._change(
+            group, stop, legs, why, size=resize, stop_price=moved, attempt=attempt
+        )
         if answer == "refused":
-            message = self.refusals[stop.id].message if stop.id in self.refusals else ""
-            self.refusals[stop.id] = Refusal(resize, price, attempt, time.monotonic(), message)
+            self.refusals[stop.id] = Refusal(resize, moved, attempt, time.monotonic(), reason)
             if attempt < MODIFY_ATTEMPTS:
                 self._review_later(group, self.retry_s)
         else:
@@ -418,7 +419,7 @@ class ScaleOut:
         gateway's order still differs). ``label`` names a price move ("break-even" also journals
         ``scale_out.break_even``; live_stops.py passes its own). True when the gateway took it;
         a refused or unanswered change is forgotten (the gateway's report decides)."""
-        answer = await self._change(group, stop, legs, why, size=size, stop_price=stop_price, label=label)
+        answer, _ = await self._change(group, stop, legs, why, size=size, stop_price=stop_price, label=label)
         return answer == "taken"
 
     async def _change(
@@ -432,9 +433,9 @@ class ScaleOut:
         stop_price: Decimal | None,
         label: str = "break-even",
         attempt: int | None = None,
-    ) -> Answer:
-        """``_modify``, answering how the gateway took it; ``attempt`` (of MODIFY_ATTEMPTS) is
-        named in the journal when given."""
+    ) -> tuple[Answer, str]:
+        """``_modify``, answering how the gateway took it and, when it did not, why;
+        ``attempt`` (of MODIFY_ATTEMPTS) is named in the journal when given."""
         assert stop.broker_order_id is not None
         change = []
         if size is not None:
@@ -448,7 +449,9 @@ class ScaleOut:
             message += f" (attempt {attempt} of {MODIFY_ATTEMPTS})"
         await self.ctx.record(group, EventKind.SCALE_OUT_MODIFY, message + ": sending", EventLevel.INFO, legs)
         failpoint("scale_out.modify_written")  # the change journaled, not sent
-        level, answer = EventLevel.INFO, "taken"
+        level = EventLevel.INFO
+        answer: Answer = "taken"
+        reason = ""
         try:
             await self.ctx.gateway.modify_order(
                 group.account_id, stop.broker_order_id, size=size, stop_price=stop_price
@@ -460,8 +463,8 @@ class ScaleOut:
             reason = str(exc)
             result, level, answer = f"{message}: refused ({reason})", EventLevel.WARNING, "refused"
             self._forget(stop.id, size, stop_price)
-            self.refusals.setdefault(stop.id, Refusal(size, stop_price, 0, 0.0, reason)).message = reason
         except GatewayError as exc:
+            reason = str(exc)
             # Not known to be done: forget the change, so the gateway's word (Order/search, read
             # right after) decides; an absolute change sent again where it did land changes nothing.
             result, level, answer = (
@@ -473,7 +476,7 @@ class ScaleOut:
         await self.ctx.record(group, EventKind.OCO_MODIFY, result, level, legs)
         if stop_price is not None and level == EventLevel.INFO and label == "break-even":
             await self.ctx.record(group, EventKind.SCALE_OUT_BREAK_EVEN, result, EventLevel.INFO, legs)
-        return answer
+        return answer, reason
 
     def _forget(self, stop_id: int, size: int | None, stop_price: Decimal | None) -> None:
         """Forget a size and price asked for and not known to be taken."""
