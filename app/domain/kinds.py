@@ -49,12 +49,12 @@ class EventKind(StrEnum):
     SCALE_OUT_PLACED = "scale_out.placed"
     SCALE_OUT_MODIFY = "scale_out.modify"
     SCALE_OUT_BREAK_EVEN = "scale_out.break_even"
-    SCALE_OUT_MODIFY_REFUSED = "scale_out.modify_refused"  # a stop change refused MODIFY_ATTEMPTS times
     # OCO groups (one per OcoState change, plus the legs' own steps)
     OCO_PLACED = "oco.placed"
     OCO_RESUMED = "oco.resumed"
     OCO_CANCEL = "oco.cancel"
     OCO_MODIFY = "oco.modify"
+    OCO_MODIFY_REFUSED = "oco.modify_refused"  # a leg's change refused every attempt (refusals.py)
     OCO_WORKING = "oco.working"
     OCO_DONE = "oco.done"
     OCO_RACED = "oco.raced"

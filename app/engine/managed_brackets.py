@@ -108,7 +108,12 @@ class ManagedBrackets:
             if await self._cancel_duplicates(group, legs):
                 return True
             acted = await self.legs.review_legs(
-                group, legs, view.filled - closed, entry_done=view.state.is_final, managed=True
+                group,
+                legs,
+                view.filled - closed,
+                entry_done=view.state.is_final,
+                managed=True,
+                fail=lambda g, failed, why: self._fail(g, failed, why=why),
             )
             if acted:
                 return True  # read the gateway's answer back before deciding more

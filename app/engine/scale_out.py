@@ -21,8 +21,8 @@ a stop the gateway will not hold fails the group per ``on_failure`` (managed_bra
 A resize or break-even the gateway REFUSES (a definite "no": the order is as it was) is not
 believed: the refused size and price are forgotten, so the gateway's report decides. The same
 change is a new decision, journaled and sent once each, at most MODIFY_ATTEMPTS times,
-``retry_s`` apart (a review is scheduled for it). When the gateway still refuses a resize, a
-CRITICAL ``scale_out.modify_refused`` says what and the numbers, and the group follows
+``retry_s`` apart (refusals.py). When the gateway still refuses a resize, a
+CRITICAL ``oco.modify_refused`` says what and the numbers, and the group follows
 ``on_failure``: "close" cancels the legs and closes what is open (a stop loss larger than the
 position turns into a naked opposite position when it fills; one smaller leaves contracts
 unprotected: the trader chose closing over either), "keep" leaves the stop as the gateway has
@@ -31,11 +31,7 @@ it for the trader to fix. A refused break-even only is a WARNING: the stop still
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Literal
 
@@ -47,6 +43,7 @@ from app.domain.scale_out import read_plan
 from app.engine.managed_brackets import MAX_ATTEMPTS, ManagedBrackets
 from app.engine.oco_review import OcoReview
 from app.engine.protection_context import LegView, ProtectionContext, account_of, id_of, side_of, tag_of
+from app.engine.refusals import MODIFY_ATTEMPTS, Refusal, Refusals
 from app.engine.trailing import on_failure
 from app.errors import GatewayError, OrderRejected
 from app.failpoints import failpoint
@@ -57,22 +54,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GONE = (OrderState.REJECTED, OrderState.CANCELLED, OrderState.EXPIRED)
-MODIFY_ATTEMPTS = 3  # a change of the stop the gateway refuses is asked at most this often
-RETRY_AFTER_S = 2.0  # ... this long apart (seconds)
 Answer = Literal["taken", "refused", "unknown"]
-
-
-@dataclass
-class Refusal:
-    """The change of a stop loss the gateway refused last: size (contracts) and stop price
-    (points), None when not part of it; ``attempts`` so far; ``at`` (monotonic seconds)."""
-
-    size: int | None
-    price: Decimal | None
-    attempts: int
-    at: float
-    message: str
-    reported: bool = False
 
 
 def capped(targets: tuple[Target, ...], filled: int) -> list[int]:
@@ -101,18 +83,15 @@ class ScaleOut:
         ctx: ProtectionContext,
         legs: OcoReview,
         managed: ManagedBrackets,
-        review: Callable[[int], Awaitable[None]] | None = None,
+        refusals: Refusals | None = None,
     ) -> None:
-        """``review(group id)``: review a group again (Protection.review), for a retry later."""
+        """``refusals``: the changes the gateway refused (shared with the legs' review)."""
         self.ctx = ctx
         self.legs = legs
         self.managed = managed
-        self.review_again = review
+        self.refusals = refusals or Refusals(ctx.spawn)
         self.prices: dict[int, Decimal] = {}  # stop loss row id → stop price last asked for
         self.reported: set[int] = set()  # target rows named in a critical event
-        self.refusals: dict[int, Refusal] = {}  # stop loss row id → its last refused change
-        self.retry_s = RETRY_AFTER_S
-        self._later: set[int] = set()  # groups with a review scheduled
 
     async def review(self, group: OcoGroupRow, rows: list[OrderRow], *, resumed: bool = False) -> bool:
         """One pass over a scale-out group; True when something was sent."""
@@ -223,29 +202,23 @@ class ScaleOut:
             ", ".join(f"{v.row.client_order_id} filled {v.filled}" for v in legs if v.filled)
             or "entry filled"
         )
-        moved = be_price if better else None
-        attempt = 1
-        refusal = self.refusals.get(stop.id)
-        if refusal is not None and (refusal.size, refusal.price) == (resize, moved):
-            if refusal.attempts >= MODIFY_ATTEMPTS:
-                return await self._refused_for_good(group, stop, legs, open_size, refusal)
-            wait = refusal.at + self.retry_s - time.monotonic()
-            if wait > 0:  # refused just now: asked again later, never in a loop
-                self._review_later(group, wait)
-                return False
-            attempt = refusal.attempts + 1
-            why = f"{why}; the gateway refused it {refusal.attempts} time(s), asking again"
+        change = (resize, be_price if better else None)
+        if (given_up := self.refusals.given_up(stop.id, change)) is not None:
+            return await self._refused_for_good(group, stop, legs, open_size, given_up)
+        attempt = self.refusals.attempt(stop.id, change, id_of(group))
+        if attempt is None:
+            return False  # refused just now: asked again later (scheduled), never in a loop
+        if (before := self.refusals.before(stop.id, change)) is not None:
+            why = f"{why}; the gateway refused it {before.attempts} time(s), asking again"
         if resize is not None:
             failpoint("scale_out.before_resize")  # a target's fill journaled, the stop not yet resized
         answer, reason = await self._change(
-            group, stop, legs, why, size=resize, stop_price=moved, attempt=attempt
+            group, stop, legs, why, size=resize, stop_price=change[1], attempt=attempt
         )
         if answer == "refused":
-            self.refusals[stop.id] = Refusal(resize, moved, attempt, time.monotonic(), reason)
-            if attempt < MODIFY_ATTEMPTS:
-                self._review_later(group, self.retry_s)
+            self.refusals.refused(stop.id, change, attempt, reason, id_of(group))
         else:
-            self.refusals.pop(stop.id, None)
+            self.refusals.settled(stop.id)
         return True
 
     async def _refused_for_good(
@@ -270,43 +243,20 @@ class ScaleOut:
         if refusal.size is None or stop.size == open_size:
             # Only the price: the stop still covers the position where the gateway has it.
             message = f"{head}; it stays where it is, protecting {open_size}: move it in TopstepX if you want"
-            await self.ctx.record(
-                group, EventKind.SCALE_OUT_MODIFY_REFUSED, message, EventLevel.WARNING, legs
-            )
+            await self.ctx.record(group, EventKind.OCO_MODIFY_REFUSED, message, EventLevel.WARNING, legs)
             return False
         numbers = f"{name} is {stop.size} contracts for {open_size} open"
         if on_failure(group.policy) == "close":
             message = f"{head}: {numbers} → closing the position and its legs (on_failure = close)"
-            await self.ctx.record(
-                group, EventKind.SCALE_OUT_MODIFY_REFUSED, message, EventLevel.CRITICAL, legs
-            )
+            await self.ctx.record(group, EventKind.OCO_MODIFY_REFUSED, message, EventLevel.CRITICAL, legs)
             await self.managed._fail(group, legs, why=f"{numbers}; the gateway refused the resize")  # noqa: SLF001
             return True
         message = (
             f"{head}: {numbers} → kept (on_failure = keep): resize it to {open_size} in TopstepX or "
             "flatten the position"
         )
-        await self.ctx.record(group, EventKind.SCALE_OUT_MODIFY_REFUSED, message, EventLevel.CRITICAL, legs)
+        await self.ctx.record(group, EventKind.OCO_MODIFY_REFUSED, message, EventLevel.CRITICAL, legs)
         return False
-
-    def _review_later(self, group: OcoGroupRow, delay_s: float) -> None:
-        """Review the group again in ``delay_s`` seconds (once, however often asked meanwhile)."""
-        group_id = id_of(group)
-        if self.review_again is None or group_id in self._later:
-            return
-        self._later.add(group_id)
-        self.ctx.spawn(self._review_after(group_id, delay_s))
-
-    async def _review_after(self, group_id: int, delay_s: float) -> None:
-        try:
-            await asyncio.sleep(delay_s)
-        finally:
-            self._later.discard(group_id)
-        assert self.review_again is not None
-        try:
-            await self.review_again(group_id)
-        except Exception:  # noqa: BLE001 — a later review failing must not end the task loudly
-            log.exception("could not review scale-out %s again after a refused modify", group_id)
 
     async def _targets(
         self,

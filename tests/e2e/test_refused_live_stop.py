@@ -10,6 +10,9 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
+from app.engine import live_stops
 from app.sim.server import SimServer
 from tests.e2e.test_live_stops import TICK, entered, modifies, quoted_at, settings_for, sim, stop
 from tests.e2e.test_protection import group_of, on_sim
@@ -19,8 +22,10 @@ __all__ = ["sim"]  # the fixture (its price walk stilled), shared with test_live
 
 
 async def test_a_refused_move_leaves_the_stop_and_a_better_price_is_sent_and_taken(
-    tmp_path: Path, sim: SimServer
+    tmp_path: Path, sim: SimServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # "not asked again at once" must not turn into "asked again after 10 s" on a slow machine
+    monkeypatch.setattr(live_stops, "RETRY_SAME_S", 600.0)
     async with on_sim(settings_for(tmp_path, sim), tmp_path, sim) as env:
         alert_id, contract, fill = await entered(env, "live-every", "refused-1")
         start = fill - 40 * TICK

@@ -32,7 +32,7 @@ def refused_at_sim(sim: SimServer) -> list[object]:
 async def test_a_refused_resize_is_tried_again_and_taken(tmp_path: Path, sim: SimServer) -> None:
     settings = on_the_sim(tmp_path, sim)
     async with on_sim(settings, tmp_path, sim) as env:
-        env.runtime.bridge.protection.scale_out.retry_s = RETRY_S
+        env.runtime.bridge.protection.refusals.retry_s = RETRY_S
         alert_id = (await env.send("mnq-scale-out", body("so-refused-once"))).json()["alert_id"]
         entry, fill = await placed(env, alert_id)
         sim.state.faults.reject_next(1, path="Order/modify")  # code 3 Rejected, not performed
@@ -60,7 +60,7 @@ async def test_a_refused_resize_is_tried_again_and_taken(tmp_path: Path, sim: Si
 async def test_a_resize_refused_every_time_closes_per_on_failure(tmp_path: Path, sim: SimServer) -> None:
     settings = on_the_sim(tmp_path, sim)
     async with on_sim(settings, tmp_path, sim) as env:
-        env.runtime.bridge.protection.scale_out.retry_s = RETRY_S
+        env.runtime.bridge.protection.refusals.retry_s = RETRY_S
         alert_id = (await env.send("mnq-scale-out", body("so-refused"))).json()["alert_id"]
         entry, fill = await placed(env, alert_id)
         sim.state.faults.reject_next(10, path="Order/modify", code=3, message="Order is locked")
@@ -77,7 +77,7 @@ async def test_a_resize_refused_every_time_closes_per_on_failure(tmp_path: Path,
         said = modifies(env, alert_id)
         assert len(said) == 3 and all(": refused (" in m and "Order is locked" in m for m in said), said
         events = env.journal.events(alert_id=alert_id)
-        [critical] = [e for e in events if e.kind == "scale_out.modify_refused"]
+        [critical] = [e for e in events if e.kind == "oco.modify_refused"]
         assert critical.level == "critical"
         assert "stop loss" in critical.message and "3 contracts for 2 open" in critical.message
         assert "closing" in critical.message
