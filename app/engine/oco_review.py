@@ -200,7 +200,7 @@ class OcoReview:
             # A definite "no": the leg is as it was (or filled or cancelled meanwhile: its event
             # settles that). Never believe the refused size: the gateway's report decides.
             message, level = (
-                f"{message}: refused ({exc}) (attempt {attempt} of {MODIFY_ATTEMPTS})",
+                f"{message}: refused ({exc})" + ("" if attempt > 1 else f" (attempt 1 of {MODIFY_ATTEMPTS})"),
                 EventLevel.WARNING,
             )
             self.ctx.sizes.pop(leg.id, None)

@@ -4,15 +4,22 @@ when the gateway still says no, follows the template's ``on_failure`` (app/engin
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from typing import Any
 
-from app.domain.enums import OrderState
+import pytest
+
+from app.domain.enums import Leg, OrderState
+from app.sim import POSITION_BRACKETS_ACCOUNT_ID
 from app.sim.server import SimServer
-from tests.e2e.conftest import Env
-from tests.e2e.test_protection import group_of, on_sim
+from tests.e2e.conftest import Env, make_settings, running
+from tests.e2e.test_partial_exit import PARTIAL, exit_alert, held, leg_sizes, long_4
+from tests.e2e.test_protection import MANAGED, group_of, on_sim
 from tests.e2e.test_protection_restart import on_the_sim, one, position_size
 from tests.e2e.test_scale_out import ACCOUNT, TICK, body, legs, placed, sim, stops, targets
-from tests.helpers import eventually
+from tests.e2e.test_stray_legs import BRACKET_ALERT, bracketed, working
+from tests.helpers import SHIPPED_TEMPLATES, eventually
 
 __all__ = ["sim"]  # the fixture, shared with test_scale_out.py
 
@@ -82,3 +89,75 @@ async def test_a_resize_refused_every_time_closes_per_on_failure(tmp_path: Path,
         assert "stop loss" in critical.message and "3 contracts for 2 open" in critical.message
         assert "closing" in critical.message
         assert legs(env, alert_id)["T1"].state == OrderState.FILLED
+
+
+@pytest.mark.parametrize("policy", ["close", "keep"])
+async def test_a_managed_bracket_s_resize_refused_every_time_follows_on_failure(
+    tmp_path: Path, policy: str
+) -> None:
+    """Long 4 with a managed bracket, half closed by a partial exit: the legs must shrink to 2
+    and the gateway refuses every Order/modify. The bridge never believes 2: it asks again, at
+    most 3 times a leg, then CRITICAL and the template's on_failure (close: flat; keep: the legs
+    left for the trader, never asked again, even on a resume)."""
+    shutil.copytree(SHIPPED_TEMPLATES, tmp_path / "templates")
+    managed = MANAGED.replace('mode = "managed"', f'mode = "managed"\non_failure = "{policy}"')
+    assert f'on_failure = "{policy}"' in managed
+    (tmp_path / "templates" / "mnq-managed.toml").write_text(managed)
+    managed_exit = (
+        (SHIPPED_TEMPLATES / f"{PARTIAL}.toml").read_text().replace("SIM-AUTO-OCO", "SIM-POSITION-BRACKETS")
+    )
+    (tmp_path / "templates" / "mnq-managed-exit.toml").write_text(managed_exit)
+    async with running(make_settings(tmp_path), tmp_path) as env:
+        protection = env.runtime.bridge.protection
+        protection.refusals.retry_s = RETRY_S
+        entry_id, contract_id = await bracketed(
+            env, "mnq-managed", long_4(BRACKET_ALERT.replace(b"Long-", b"Managed-"))
+        )
+        env.sim.faults.reject_next(100, path="Order/modify", message="Order is locked")
+
+        reply = (await env.send("mnq-managed-exit", exit_alert("50%"))).json()
+        assert reply["status"] == "executed", reply
+        assert held(env, POSITION_BRACKETS_ACCOUNT_ID) == 2
+        # The partial exit's own resizes were refused (reported, not resent: partial_exit.py) and
+        # no event of the legs follows a refusal: the group's next review (here a reconnect's)
+        # finds 4 for 2 and resizes, asking again as the gateway keeps refusing.
+        await protection.resume(POSITION_BRACKETS_ACCOUNT_ID)
+
+        async def given_up() -> list[Any]:
+            events = env.journal.events(limit=1000)
+            found = [e for e in events if e.kind == "oco.modify_refused"]
+            assert found, [e.kind for e in events][:30]
+            return found
+
+        found = await eventually(given_up, timeout_s=15)
+        critical = found[-1]  # the first leg given up (newest first)
+        assert critical.level == "critical" and "Order is locked" in critical.message
+        assert "is 4 contracts for 2" in critical.message, critical.message
+        if policy == "close":
+
+            async def flat() -> bool:
+                assert held(env, POSITION_BRACKETS_ACCOUNT_ID) == 0
+                assert not working(env, POSITION_BRACKETS_ACCOUNT_ID, contract_id)
+                return True
+
+            await eventually(flat, timeout_s=10)
+            assert "closing" in critical.message
+        else:
+            assert "resize it to 2 in TopstepX or flatten" in critical.message
+
+            async def both_legs() -> bool:
+                said = " ".join(e.message for e in await given_up())
+                assert "stop_loss" in said and "take_profit" in said
+                return True
+
+            await eventually(both_legs, timeout_s=10)
+            asked = len(env.sim.requests_to("Order/modify"))
+            await protection.resume(POSITION_BRACKETS_ACCOUNT_ID)  # a reconnect: not asked again
+            assert len(env.sim.requests_to("Order/modify")) == asked
+            assert held(env, POSITION_BRACKETS_ACCOUNT_ID) == 2
+            assert leg_sizes(env, entry_id) == {
+                Leg.STOP_LOSS: 4,
+                Leg.TAKE_PROFIT: 4,
+            }  # as the gateway has them
+        # bounded: the partial exit's own resize of each leg, then at most 3 attempts a leg
+        assert len(env.sim.requests_to("Order/modify")) <= 2 + 3 * 2
