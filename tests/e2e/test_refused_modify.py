@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 
 from app.domain.enums import Leg, OrderState
+from app.failpoints import arm
 from app.sim import POSITION_BRACKETS_ACCOUNT_ID
 from app.sim.server import SimServer
 from tests.e2e.conftest import Env, make_settings, running
 from tests.e2e.test_partial_exit import PARTIAL, exit_alert, held, leg_sizes, long_4
 from tests.e2e.test_protection import MANAGED, group_of, on_sim
-from tests.e2e.test_protection_restart import on_the_sim, one, position_size
+from tests.e2e.test_protection_restart import crashed, on_the_sim, one, position_size
 from tests.e2e.test_scale_out import ACCOUNT, TICK, body, legs, placed, sim, stops, targets
 from tests.e2e.test_stray_legs import BRACKET_ALERT, bracketed, working
 from tests.helpers import SHIPPED_TEMPLATES, eventually
@@ -31,7 +32,7 @@ def modifies(env: Env, alert_id: int) -> list[str]:
     return [e.message for e in reversed(env.journal.events(alert_id=alert_id)) if e.kind == "oco.modify"]
 
 
-def refused_at_sim(sim: SimServer) -> list[object]:
+def modify_asks(sim: SimServer) -> list[object]:
     """The Order/modify bodies the simulator received."""
     return [r.json_body for r in sim.state.requests_to("Order/modify")]
 
@@ -58,7 +59,7 @@ async def test_a_refused_resize_is_tried_again_and_taken(tmp_path: Path, sim: Si
         assert ": refused (" not in said[1] and "attempt 2 of 3" in said[1]
         assert "the gateway refused it 1 time(s), asking again" in said[1]  # a new decision, said so
         # each attempt written ahead, then sent once: two asks at the simulator, the same change
-        asks = refused_at_sim(sim)
+        asks = modify_asks(sim)
         assert len(asks) == 2 and asks[0] == asks[1], asks
         assert group_of(env, alert_id).state == "working"
         assert [t.size for t in targets(sim)] == [1, 1]
@@ -80,7 +81,7 @@ async def test_a_resize_refused_every_time_closes_per_on_failure(tmp_path: Path,
             return True
 
         await eventually(closed, timeout_s=15)
-        assert len(refused_at_sim(sim)) == 3  # bounded: three attempts, then no more
+        assert len(modify_asks(sim)) == 3  # bounded: three attempts, then no more
         said = modifies(env, alert_id)
         assert len(said) == 3 and all(": refused (" in m and "Order is locked" in m for m in said), said
         events = env.journal.events(alert_id=alert_id)
@@ -161,3 +162,37 @@ async def test_a_managed_bracket_s_resize_refused_every_time_follows_on_failure(
             }  # as the gateway has them
         # bounded: the partial exit's own resize of each leg, then at most 3 attempts a leg
         assert len(env.sim.requests_to("Order/modify")) <= 2 + 3 * 2
+
+
+async def test_a_crash_between_a_retry_s_write_ahead_and_its_send_resizes_once_on_restart(
+    tmp_path: Path, sim: SimServer
+) -> None:
+    settings = on_the_sim(tmp_path, sim)
+    with arm("scale_out.modify_written", 2):  # the retry's write-ahead: the first attempt was refused
+        async with on_sim(settings, tmp_path, sim) as env:
+            env.runtime.bridge.protection.refusals.retry_s = RETRY_S
+            alert_id = (await env.send("mnq-scale-out", body("so-refused-crash"))).json()["alert_id"]
+            entry, fill = await placed(env, alert_id)
+            sim.state.faults.reject_next(1, path="Order/modify")
+            sim.state.set_price(entry.contract_id, fill + 20 * TICK)  # TP1 fills: resize 3 → 2
+
+            async def at_the_failpoint() -> bool:
+                asked = [e for e in env.journal.events(alert_id=alert_id) if e.kind == "scale_out.modify"]
+                assert len(asked) == 2  # the refused attempt and the retry, both written ahead
+                return True
+
+            await crashed(env, at_the_failpoint)
+    # the bridge is gone with the retry written, never sent: the stop is as the gateway has it
+    assert len(modify_asks(sim)) == 1
+    assert one(stops(sim)).size == 3 and position_size(sim, ACCOUNT) == 2
+
+    async with on_sim(settings, tmp_path, sim) as env:  # the restart decides afresh, once
+
+        async def resized() -> bool:
+            stop = one(stops(sim))  # never a second stop loss
+            assert (stop.size, stop.stop_price) == (2, fill + TICK)
+            return True
+
+        await eventually(resized, timeout_s=10)
+        assert len(modify_asks(sim)) == 2
+        assert group_of(env, alert_id).state == "working"
