@@ -54,6 +54,7 @@ class EventKind(StrEnum):
     OCO_RESUMED = "oco.resumed"
     OCO_CANCEL = "oco.cancel"
     OCO_MODIFY = "oco.modify"
+    OCO_MODIFY_REFUSED = "oco.modify_refused"  # a leg's change refused every attempt (refusals.py)
     OCO_WORKING = "oco.working"
     OCO_DONE = "oco.done"
     OCO_RACED = "oco.raced"

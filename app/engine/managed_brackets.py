@@ -118,7 +118,12 @@ class ManagedBrackets:
             if await self._cancel_duplicates(group, legs):
                 return True
             acted = await self.legs.review_legs(
-                group, legs, view.filled - closed, entry_done=view.state.is_final, managed=True
+                group,
+                legs,
+                view.filled - closed,
+                entry_done=view.state.is_final,
+                managed=True,
+                fail=lambda g, failed, why: self._fail(g, failed, why=why),
             )
             if acted:
                 return True  # read the gateway's answer back before deciding more
@@ -350,8 +355,9 @@ class ManagedBrackets:
         what = f"working again on the gateway: {working} (entry {entry.client_order_id})"
         self.ctx.watch.restored(protection_key(entry.account_name, group), what)
 
-    async def _fail(self, group: OcoGroupRow, legs: list[LegView]) -> None:
-        """The legs are not working in time: cancel what is left, then close or keep."""
+    async def _fail(self, group: OcoGroupRow, legs: list[LegView], *, why: str | None = None) -> None:
+        """The legs are not working in time (or ``why``: what else failed): cancel what is left,
+        then close or keep."""
         fresh = await self.ctx.runner.run(self.ctx.journal.oco_group, id_of(group))
         if fresh is None or fresh.state != OcoState.WORKING:
             return
@@ -363,6 +369,8 @@ class ManagedBrackets:
         note = (
             f"managed bracket of entry {entry.row.client_order_id} not working within "
             f"{self.ctx.verify_s:g} s ({states})"
+            if why is None
+            else f"{why} ({states})"
         )
         session = await self.ctx.session(group)
         size = entry.filled - partly_closed(rows) - sum(v.filled for v in legs)

@@ -5,11 +5,17 @@ filled size): once the legs' fills reach it, the legs still working are cancelle
 fill shrinks the others (Order/modify, an absolute size); fills beyond the cap (both legs filled
 in a race) follow the group's policy: "flatten" (or "close") takes back the later leg's excess
 with an opposite market order, "keep" only journals it. Every decision is an event row.
+
+A resize the gateway refuses is not believed (the gateway's report decides the leg's size): it is
+asked again as a new decision at most MODIFY_ATTEMPTS times, spaced (refusals.py); then a CRITICAL
+``oco.modify_refused`` gives the numbers, and a managed bracket follows its ``on_failure`` (``fail``:
+"close" cancels the legs and closes what is open, "keep" leaves the leg for the trader).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from app.domain import ids
@@ -21,9 +27,11 @@ from app.engine.protection_context import (
     LegView,
     ProtectionContext,
     account_of,
+    id_of,
     side_of,
     tag_of,
 )
+from app.engine.refusals import MODIFY_ATTEMPTS, Refusal, Refusals
 from app.engine.trailing import on_failure
 from app.errors import GatewayError, OrderRejected
 
@@ -35,12 +43,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A managed bracket's failure policy: fail(group, legs, why) cancels the legs and closes or keeps.
+Fail = Callable[["OcoGroupRow", list[LegView], str], Awaitable[None]]
+
 
 class OcoReview:
     """Review a group's legs against their cap (OCO pairs and managed brackets alike)."""
 
-    def __init__(self, ctx: ProtectionContext) -> None:
+    def __init__(self, ctx: ProtectionContext, refusals: Refusals | None = None) -> None:
         self.ctx = ctx
+        self.refusals = refusals or Refusals(ctx.spawn)
 
     async def review_legs(
         self,
@@ -50,8 +62,10 @@ class OcoReview:
         *,
         entry_done: bool = True,
         managed: bool = False,
+        fail: Fail | None = None,
     ) -> bool:
-        """One pass over a group's legs against their cap; True when something was sent."""
+        """One pass over a group's legs against their cap; True when something was sent.
+        ``fail``: the managed bracket's failure policy, for a resize the gateway keeps refusing."""
         total = sum(v.filled for v in legs)
         if total > cap and sum(1 for v in legs if v.filled) > 1:
             await self._race(group, legs, total - cap)
@@ -66,8 +80,11 @@ class OcoReview:
                     await self.cancel_leg(group, leg, legs)
                     acted = True
             elif leg.filled == 0 and leg.size != target:
-                await self._modify_leg(group, leg, legs, target)
-                acted = True
+                if (given_up := self.refusals.given_up(leg.id, (target, None))) is not None:
+                    if await self._given_up(group, leg, legs, given_up, fail):
+                        return True  # the group failed per its policy: nothing more to do here
+                    continue
+                acted |= await self._resize(group, leg, legs, target)
         if any(v.working for v in legs) or not entry_done:
             return acted
         if managed and total < cap:
@@ -126,20 +143,68 @@ class OcoReview:
             message += f" ({outcome.message})"
         await self.ctx.record(group, EventKind.OCO_CANCEL, message, EventLevel.INFO, legs)
 
-    async def _modify_leg(self, group: OcoGroupRow, leg: LegView, legs: list[LegView], size: int) -> None:
+    async def _resize(self, group: OcoGroupRow, leg: LegView, legs: list[LegView], size: int) -> bool:
+        """Resize the leg unless the gateway refused this very size just now (asked again later,
+        refusals.py); True when something was sent."""
+        attempt = self.refusals.attempt(leg.id, (size, None), id_of(group))
+        if attempt is None:
+            return False
+        await self._modify_leg(group, leg, legs, size, attempt)
+        return True
+
+    async def _given_up(
+        self, group: OcoGroupRow, leg: LegView, legs: list[LegView], refusal: Refusal, fail: Fail | None
+    ) -> bool:
+        """The gateway refused resizing the leg every attempt: say so once (CRITICAL, with the
+        numbers), then a managed bracket's ``fail`` when its policy closes; True when it did."""
+        if refusal.reported:
+            return False
+        refusal.reported = True
+        numbers = f"{leg.name} {leg.broker_order_id} is {leg.size} contracts for {refusal.size}"
+        head = (
+            f"OCO group {group.id}: the gateway refused resizing {leg.name} {leg.broker_order_id} "
+            f"{leg.size} → {refusal.size} {refusal.attempts} times ({refusal.message}): {numbers}"
+        )
+        closing = fail is not None and on_failure(group.policy) == "close"
+        if closing:
+            message = f"{head} → closing the position and its legs (on_failure = close)"
+        else:
+            message = f"{head} → kept: resize it to {refusal.size} in TopstepX or flatten the position"
+        await self.ctx.record(group, EventKind.OCO_MODIFY_REFUSED, message, EventLevel.CRITICAL, legs)
+        if fail is not None and closing:
+            await fail(group, legs, f"{numbers}; the gateway refused the resize")
+            return True
+        return False
+
+    async def _modify_leg(
+        self, group: OcoGroupRow, leg: LegView, legs: list[LegView], size: int, attempt: int = 1
+    ) -> None:
         """Order/modify the leg to ``size`` contracts; sent once (an absolute size, so a later
-        review that sends it again after an unknown answer changes nothing)."""
+        review that sends it again after an unknown answer changes nothing). A refusal is not
+        believed: the size is forgotten and the refusal kept (refusals.py)."""
         assert leg.broker_order_id is not None
         self.ctx.sizes[leg.id] = size
         why = ", ".join(f"{v.name} filled {v.filled}" for v in legs if v.filled) or "entry filled"
+        if (before := self.refusals.before(leg.id, (size, None))) is not None:
+            why = f"{why}; the gateway refused it {before.attempts} time(s), asking again"
         message = (
             f"OCO group {group.id}: {why} → {leg.name} {leg.broker_order_id} resized {leg.size} → {size}"
         )
+        if attempt > 1:
+            message += f" (attempt {attempt} of {MODIFY_ATTEMPTS})"
         level = EventLevel.INFO
         try:
             await self.ctx.gateway.modify_order(group.account_id, leg.broker_order_id, size=size)
-        except OrderRejected as exc:  # filled or cancelled meanwhile: its event settles it
-            message, level = f"{message}: refused ({exc})", EventLevel.WARNING
+            self.refusals.settled(leg.id)
+        except OrderRejected as exc:
+            # A definite "no": the leg is as it was (or filled or cancelled meanwhile: its event
+            # settles that). Never believe the refused size: the gateway's report decides.
+            message, level = (
+                f"{message}: refused ({exc})" + ("" if attempt > 1 else f" (attempt 1 of {MODIFY_ATTEMPTS})"),
+                EventLevel.WARNING,
+            )
+            self.ctx.sizes.pop(leg.id, None)
+            self.refusals.refused(leg.id, (size, None), attempt, str(exc), id_of(group))
         except GatewayError as exc:
             message, level = (
                 f"{message}: no answer ({exc}); not resent, checked over REST",

@@ -54,6 +54,7 @@ from app.engine.protection_context import (
     native_entry,
 )
 from app.engine.reconcile import Reconciler
+from app.engine.refusals import Refusals
 from app.engine.runner import JournalRunner
 from app.engine.scale_out import ScaleOut
 
@@ -103,10 +104,12 @@ class Protection:
         self.ctx = ProtectionContext(
             gateway, runner, reconciler, applier, verify_s=verify_s, spawn=spawn, notifier=notifier
         )
-        self.legs = OcoReview(self.ctx)
+        # Changes of a leg the gateway refused: asked again later by a review of the group.
+        self.refusals = Refusals(self.ctx.spawn, self.review)
+        self.legs = OcoReview(self.ctx, self.refusals)
         self.managed = ManagedBrackets(self.ctx, self.legs)
         self.native = NativeBrackets(self.ctx, self.review)
-        self.scale_out = ScaleOut(self.ctx, self.legs, self.managed)
+        self.scale_out = ScaleOut(self.ctx, self.legs, self.managed, self.refusals)
 
     async def on_event(self, event: GatewayEvent) -> None:
         """Act on one gateway event already applied to the journal. Never raises."""

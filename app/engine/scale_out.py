@@ -17,13 +17,23 @@ way. When the stop fills the targets are cancelled; when nothing is open the res
 the group is done. Fills beyond F (a target and the stop in a race) are taken back per the policy.
 A leg never placed (crash) is placed on resume, the stop never larger than the gateway's position;
 a stop the gateway will not hold fails the group per ``on_failure`` (managed_brackets.py).
+
+A resize or break-even the gateway REFUSES (a definite "no": the order is as it was) is not
+believed: the refused size and price are forgotten, so the gateway's report decides. The same
+change is a new decision, journaled and sent once each, at most MODIFY_ATTEMPTS times,
+``retry_s`` apart (refusals.py). When the gateway still refuses a resize, a
+CRITICAL ``oco.modify_refused`` says what and the numbers, and the group follows
+``on_failure``: "close" cancels the legs and closes what is open (a stop loss larger than the
+position turns into a naked opposite position when it fills; one smaller leaves contracts
+unprotected: the trader chose closing over either), "keep" leaves the stop as the gateway has
+it for the trader to fix. A refused break-even only is a WARNING: the stop still protects.
 """
 
 from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from app.domain import ids
 from app.domain.enums import Action, Leg, OrderState, OrderType, Side
@@ -37,10 +47,12 @@ from app.engine.protection_context import (
     LegView,
     ProtectionContext,
     account_of,
+    id_of,
     side_of,
     tag_of,
     tick_of,
 )
+from app.engine.refusals import MODIFY_ATTEMPTS, Refusal, Refusals
 from app.engine.trailing import on_failure
 from app.errors import GatewayError, OrderRejected
 from app.failpoints import failpoint
@@ -51,6 +63,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GONE = (OrderState.REJECTED, OrderState.CANCELLED, OrderState.EXPIRED)
+Answer = Literal["taken", "refused", "unknown"]
 
 
 def capped(targets: tuple[Target, ...], filled: int) -> list[int]:
@@ -72,10 +85,18 @@ def break_even_price(price: Decimal, side: Side, offset_ticks: int, tick: Decima
 class ScaleOut:
     """Review scale-out groups (see the module docstring)."""
 
-    def __init__(self, ctx: ProtectionContext, legs: OcoReview, managed: ManagedBrackets) -> None:
+    def __init__(
+        self,
+        ctx: ProtectionContext,
+        legs: OcoReview,
+        managed: ManagedBrackets,
+        refusals: Refusals | None = None,
+    ) -> None:
+        """``refusals``: the changes the gateway refused (shared with the legs' review)."""
         self.ctx = ctx
         self.legs = legs
         self.managed = managed
+        self.refusals = refusals or Refusals(ctx.spawn)
         self.prices: dict[int, Decimal] = {}  # stop loss row id → stop price last asked for
         self.reported: set[int] = set()  # target rows named in a critical event
 
@@ -184,9 +205,23 @@ class ScaleOut:
             ", ".join(f"{v.row.client_order_id} filled {v.filled}" for v in legs if v.filled)
             or "entry filled"
         )
+        change = (resize, be_price if better else None)
+        if (given_up := self.refusals.given_up(stop.id, change)) is not None:
+            return await self._refused_for_good(group, stop, legs, open_size, given_up)
+        attempt = self.refusals.attempt(stop.id, change, id_of(group))
+        if attempt is None:
+            return False  # refused just now: asked again later (scheduled), never in a loop
+        if (before := self.refusals.before(stop.id, change)) is not None:
+            why = f"{why}; the gateway refused it {before.attempts} time(s), asking again"
         if resize is not None:
             failpoint("scale_out.before_resize")  # a target's fill journaled, the stop not yet resized
-        await self._modify(group, stop, legs, why, size=resize, stop_price=be_price if better else None)
+        answer, reason = await self._change(
+            group, stop, legs, why, size=resize, stop_price=change[1], attempt=attempt
+        )
+        if answer == "refused":
+            self.refusals.refused(stop.id, change, attempt, reason, id_of(group))
+        else:
+            self.refusals.settled(stop.id)
         return True
 
     def stop_price(self, stop: LegView, *more: Decimal | None) -> Decimal | None:
@@ -209,6 +244,43 @@ class ScaleOut:
             return None
         long = side_of(stop.row) is Side.SELL  # a long's stop loss sells
         return max(known) if long else min(known)
+
+    async def _refused_for_good(
+        self, group: OcoGroupRow, stop: LegView, legs: list[LegView], open_size: int, refusal: Refusal
+    ) -> bool:
+        """The gateway refused the same change MODIFY_ATTEMPTS times: say so once, with the
+        numbers, and follow ``on_failure`` when the stop does not match the position (see the
+        module docstring). True when something was sent."""
+        if refusal.reported:
+            return False
+        refusal.reported = True
+        name = f"stop loss {stop.broker_order_id}"
+        asked = []
+        if refusal.size is not None:
+            asked.append(f"size {stop.size} → {refusal.size}")
+        if refusal.price is not None:
+            asked.append(f"stop price → {refusal.price}")
+        head = (
+            f"scale-out {group.id}: the gateway refused {', '.join(asked)} of {name} "
+            f"{refusal.attempts} times ({refusal.message})"
+        )
+        if refusal.size is None or stop.size == open_size:
+            # Only the price: the stop still covers the position where the gateway has it.
+            message = f"{head}; it stays where it is, protecting {open_size}: move it in TopstepX if you want"
+            await self.ctx.record(group, EventKind.OCO_MODIFY_REFUSED, message, EventLevel.WARNING, legs)
+            return False
+        numbers = f"{name} is {stop.size} contracts for {open_size} open"
+        if on_failure(group.policy) == "close":
+            message = f"{head}: {numbers} → closing the position and its legs (on_failure = close)"
+            await self.ctx.record(group, EventKind.OCO_MODIFY_REFUSED, message, EventLevel.CRITICAL, legs)
+            await self.managed._fail(group, legs, why=f"{numbers}; the gateway refused the resize")  # noqa: SLF001
+            return True
+        message = (
+            f"{head}: {numbers} → kept (on_failure = keep): resize it to {open_size} in TopstepX or "
+            "flatten the position"
+        )
+        await self.ctx.record(group, EventKind.OCO_MODIFY_REFUSED, message, EventLevel.CRITICAL, legs)
+        return False
 
     async def _targets(
         self,
@@ -318,7 +390,25 @@ class ScaleOut:
         """Order/modify the stop loss: the change is journaled first (``scale_out.modify``), then
         sent once (an absolute size and price: a review after a crash sends it only when the
         gateway's order still differs). ``label`` names a price move ("break-even" also journals
-        ``scale_out.break_even``; live_stops.py passes its own). True when the gateway took it."""
+        ``scale_out.break_even``; live_stops.py passes its own). True when the gateway took it;
+        a refused or unanswered change is forgotten (the gateway's report decides)."""
+        answer, _ = await self._change(group, stop, legs, why, size=size, stop_price=stop_price, label=label)
+        return answer == "taken"
+
+    async def _change(
+        self,
+        group: OcoGroupRow,
+        stop: LegView,
+        legs: list[LegView],
+        why: str,
+        *,
+        size: int | None,
+        stop_price: Decimal | None,
+        label: str = "break-even",
+        attempt: int | None = None,
+    ) -> tuple[Answer, str]:
+        """``_modify``, answering how the gateway took it and, when it did not, why;
+        ``attempt`` (of MODIFY_ATTEMPTS) is named in the journal when given."""
         assert stop.broker_order_id is not None
         change = []
         if size is not None:
@@ -328,26 +418,45 @@ class ScaleOut:
             change.append(f"stop price → {stop_price} ({label})")
             self.prices[stop.id] = stop_price
         message = f"scale-out {group.id}: {why} → stop loss {stop.broker_order_id} {', '.join(change)}"
+        if attempt is not None:
+            message += f" (attempt {attempt} of {MODIFY_ATTEMPTS})"
         await self.ctx.record(group, EventKind.SCALE_OUT_MODIFY, message + ": sending", EventLevel.INFO, legs)
         failpoint("scale_out.modify_written")  # the change journaled, not sent
         level = EventLevel.INFO
+        answer: Answer = "taken"
+        reason = ""
         try:
             await self.ctx.gateway.modify_order(
                 group.account_id, stop.broker_order_id, size=size, stop_price=stop_price
             )
             result = message
-        except OrderRejected as exc:  # filled or cancelled meanwhile: its event settles it
-            result, level = f"{message}: refused ({exc})", EventLevel.WARNING
+        except OrderRejected as exc:
+            # A definite "no": the stop is as it was (or filled or cancelled meanwhile: its event
+            # settles that). Never believe the refused size or price: the gateway's report decides.
+            reason = str(exc)
+            result, level, answer = f"{message}: refused ({reason})", EventLevel.WARNING, "refused"
+            self._forget(stop.id, size, stop_price)
         except GatewayError as exc:
+            reason = str(exc)
             # Not known to be done: forget the change, so the gateway's word (Order/search, read
             # right after) decides; an absolute change sent again where it did land changes nothing.
-            result, level = f"{message}: no answer ({exc}); checked over REST", EventLevel.WARNING
-            self.ctx.sizes.pop(stop.id, None)
-            self.prices.pop(stop.id, None)
+            result, level, answer = (
+                f"{message}: no answer ({exc}); checked over REST",
+                EventLevel.WARNING,
+                "unknown",
+            )
+            self._forget(stop.id, size, stop_price)
         await self.ctx.record(group, EventKind.OCO_MODIFY, result, level, legs)
         if stop_price is not None and level == EventLevel.INFO and label == "break-even":
             await self.ctx.record(group, EventKind.SCALE_OUT_BREAK_EVEN, result, EventLevel.INFO, legs)
-        return level == EventLevel.INFO
+        return answer, reason
+
+    def _forget(self, stop_id: int, size: int | None, stop_price: Decimal | None) -> None:
+        """Forget a size and price asked for and not known to be taken."""
+        if size is not None:
+            self.ctx.sizes.pop(stop_id, None)
+        if stop_price is not None:
+            self.prices.pop(stop_id, None)
 
     async def _cancel(self, group: OcoGroupRow, view: LegView, legs: list[LegView]) -> bool:
         """Cancel a working leg once (True when asked now)."""

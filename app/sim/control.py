@@ -10,10 +10,12 @@ the simulator lie), so a test or a trader rehearsing a bad day can drive a runni
   fault (faults.py) for the next ``calls`` calls (to ``path`` only when given). K is one of
   ``error`` (500, not performed), ``error_after`` (performed, then 500), ``hold`` (held
   ``timeout_s``, then 500, not performed), ``timeout`` (performed, answer held ``timeout_s``),
-  ``throttle`` (429), ``unauthorized`` (401). Optional keys ``timeout_s`` (seconds, the hold of
-  ``hold``/``timeout``), ``latency_s`` (every other answer held that long after the call was
-  performed: a distant gateway; 0 stops) and ``rate_limit`` (requests per 60 s per token) set
-  those instead or too.
+  ``throttle`` (429), ``unauthorized`` (401), ``reject`` (HTTP 200 ``success: false``, not
+  performed; optional ``code`` (the errorCode, default the route's own refusal: 3 on
+  Order/modify) and ``message`` (the errorMessage, default null)). Optional keys
+  ``timeout_s`` (seconds, the hold of ``hold``/``timeout``), ``latency_s`` (every other answer
+  held that long after the call was performed: a distant gateway; 0 stops) and ``rate_limit``
+  (requests per 60 s per token) set those instead or too.
 - ``POST /_faults/hub`` ``{"drop": true}`` (close every User Hub socket, no Close message),
   ``{"refuse_s": 30}`` (answer new upgrades 503 that long; 0 stops), ``{"silent": true}``,
   ``{"duplicate": true}``, ``{"reorder_batch": 4}``, ``{"expire_tokens": true}``,
@@ -116,7 +118,7 @@ def _number(body: dict[str, Any], key: str) -> float:
 
 
 def _arm_rest(state: SimState, body: dict[str, Any]) -> None:
-    unknown = set(body) - {"kind", "calls", "path", "timeout_s", "latency_s", "rate_limit"}
+    unknown = set(body) - {"kind", "calls", "path", "code", "message", "timeout_s", "latency_s", "rate_limit"}
     if unknown:
         raise _BadControl(f"unknown key(s) {sorted(unknown)}")
     if "timeout_s" in body:
@@ -135,7 +137,12 @@ def _arm_rest(state: SimState, body: dict[str, Any]) -> None:
             raise _BadControl(f"'calls' must be a whole number, got {calls!r}")
         if path is not None and not isinstance(path, str):
             raise _BadControl(f"'path' must be a route like 'Order/place', got {path!r}")
-        state.faults.arm(FaultKind(body["kind"]), calls, path)
+        code, message = body.get("code"), body.get("message")
+        if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
+            raise _BadControl(f"'code' must be a whole number (the errorCode), got {code!r}")
+        if message is not None and not isinstance(message, str):
+            raise _BadControl(f"'message' must be text (the errorMessage), got {message!r}")
+        state.faults.arm(FaultKind(body["kind"]), calls, path, code=code, message=message)
 
 
 def _switch_hub(state: SimState, body: dict[str, Any]) -> None:

@@ -3,7 +3,8 @@
 One catch-all route dispatches on the lower-cased path, so routes are case-insensitive (§1.2).
 Per call, in order: record the request; 404/405 for unknown routes or methods; armed faults
 (faults.py); bearer token check (bare 401, all but Auth/loginKey and Status/ping); the rate
-limit (bare 429); body binding (400 ProblemDetails); the handler. Answers use the envelope of
+limit (bare 429); an armed ``reject`` fault (HTTP 200 ``success: false``); body binding (400
+ProblemDetails); the handler. Answers use the envelope of
 §1.3: the payload field first, then ``success``, ``errorCode``, ``errorMessage``; business
 failures are HTTP 200 with the calling endpoint's own errorCode (§5.2).
 """
@@ -22,7 +23,7 @@ from app.sim.body import BadRequest, Body
 from app.sim.endpoints import ENDPOINTS as ENDPOINTS  # re-exported: the old place
 from app.sim.endpoints import Call as Call
 from app.sim.endpoints import Endpoint as Endpoint
-from app.sim.faults import FaultKind
+from app.sim.faults import FaultKind, Hit
 from app.sim.hub import hub_faults, hub_routes
 from app.sim.market_hub import market_hub_routes
 from app.sim.models import Rejected
@@ -44,6 +45,17 @@ class ProblemResponse(WireResponse):
 
 
 _FAULT_STATUS = {FaultKind.ERROR: 500, FaultKind.THROTTLE: 429, FaultKind.UNAUTHORIZED: 401}
+# A REJECT fault without a code answers the route's own refusal (§5.2), the first of these its
+# errorCode enum has (Order/modify and Order/cancel: Rejected 3; Order/place: OrderRejected 2).
+_REFUSALS = ("Rejected", "OrderRejected", "UnknownError")
+
+
+def _refusal(endpoint: Endpoint, hit: Hit) -> WireResponse:
+    """A REJECT fault's answer: HTTP 200, ``success: false``, its code and message; nothing done."""
+    code = hit.code
+    if code is None:
+        code = next((endpoint.codes[name] for name in _REFUSALS if name in endpoint.codes), 1)
+    return _envelope(endpoint, None, code, hit.message)
 
 
 def _envelope(endpoint: Endpoint, payload: Any, code: int = 0, message: str | None = None) -> WireResponse:
@@ -113,7 +125,8 @@ async def _dispatch(request: Request) -> Response:
     if request.method != endpoint.method:
         return Response(status_code=405, headers={"Allow": endpoint.method})
 
-    fault = state.faults.take(path)
+    hit = state.faults.hit(path)
+    fault = hit.kind if hit is not None else None
     if fault is FaultKind.HOLD:
         await asyncio.sleep(state.faults.timeout_s)  # the caller gave up; nothing was done
         return Response(status_code=500)
@@ -125,6 +138,8 @@ async def _dispatch(request: Request) -> Response:
     client = request.client.host if request.client else "unknown"
     if not state.rate_limit.allow(token or f"anonymous@{client}", state.clock().timestamp()):
         return Response(status_code=429)
+    if hit is not None and hit.kind is FaultKind.REJECT:
+        return _refusal(endpoint, hit)  # a business refusal: after the token and the rate limit
 
     response = _perform(state, endpoint, parsed, malformed, token)
     state.persist()  # before the answer leaves: an acknowledged order survives a crash
