@@ -108,15 +108,14 @@ async def _move_held(
     )
     if row is None or row.oco_group_id is None:
         return await _move(run, account, contract, position, stop, target)
+    what = f"breakeven {account.name} {contract.contract_id}: stop loss {stop.broker_order_id}"
     async with run.group_locks[row.oco_group_id]:
         try:
             working = await run.gateway.open_orders(account.account_id)
         except GatewayError as exc:
-            what = f"breakeven {account.name} {contract.contract_id}: stop loss {stop.broker_order_id}"
             return None, f"{what}: the working orders could not be read again ({exc}); nothing sent"
         now = next((o for o in working if o.broker_order_id == stop.broker_order_id), None)
         if now is None or now.state != OrderState.WORKING:
-            what = f"breakeven {account.name} {contract.contract_id}: stop loss {stop.broker_order_id}"
             return None, f"{what} is no longer working: nothing to move"
         return await _move(run, account, contract, position, now, target)
 
