@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 MODIFY_GAP_S = 1.0  # at most one Order/modify per stop this often
 RETRY_SAME_S = 10.0  # a price refused (or unanswered) is asked again only after this long
 PASS_GAP_S = 0.1  # at most one pass over the quoted contracts this often
+RELOOK_S = 0.5  # a group skipped while its stop is placed or settled is looked at again this soon
 SAVE_GAP_S = 1.0  # an improving best is written to the journal at most this often (and before a move)
 KINDS = (OcoKind.MANAGED_BRACKET, OcoKind.SCALE_OUT)
 
@@ -79,6 +80,7 @@ class LiveStops:
         self.best: dict[int, Decimal] = {}  # group id → the most favourable price since the fill
         self.saved: dict[int, tuple[Decimal, float]] = {}  # group id → best kept in its note, when
         self._flushing: set[int] = set()  # groups with a later look scheduled to keep their best
+        self._relooking: set[str] = set()  # contracts with a later look scheduled (a stop not ready)
         self.asked: dict[int, Decimal] = {}  # stop row id → the stop price the gateway took
         self.sent_at: dict[int, float] = {}  # stop row id → monotonic time of its last modify
         self.refused: dict[int, tuple[Decimal, float]] = {}  # stop row id → price refused, when
@@ -131,9 +133,12 @@ class LiveStops:
         stops = [ctx.view(r) for r in rows if r.leg == Leg.STOP_LOSS]
         live = [v for v in stops if v.working]
         if len(live) != 1 or live[0].row.order_type != OrderType.STOP:
+            if not stops or any(v.working for v in stops):  # placed or replaced soon
+                self._look_again(group.contract_id)
             return  # none yet, or being replaced: protection's review settles it first
         stop = live[0]
         if stop.state.is_open or stop.broker_order_id is None or stop.id in ctx.cancel_asked:
+            self._look_again(group.contract_id)  # its placement or cancel is being settled
             return
         side = side_of(entry.row)
         sign = 1 if side is Side.BUY else -1
@@ -226,6 +231,19 @@ class LiveStops:
             log.warning("group %s: the best price %s since the fill was not kept: %s", gid, best, exc)
             return
         self.saved[gid] = (best, time.monotonic())
+
+    def _look_again(self, contract_id: str) -> None:
+        """Look at ``contract_id``'s groups again in RELOOK_S: a stop being placed or settled was
+        skipped, and a quiet market may send no other quote to decide on (one look per contract)."""
+        if contract_id in self._relooking:
+            return
+        self._relooking.add(contract_id)
+
+        def look() -> None:
+            self._relooking.discard(contract_id)
+            self.on_quote(contract_id)
+
+        asyncio.get_running_loop().call_later(RELOOK_S, look)
 
     def _flush(self, gid: int, contract_id: str) -> None:
         self._flushing.discard(gid)

@@ -150,7 +150,7 @@ async def entered(env: Env, strategy: str, key: str, quantity: int = 1) -> tuple
         )
         return entry.contract_id, entry.filled_price
 
-    contract, fill = await eventually(protected, timeout_s=5)
+    contract, fill = await eventually(protected, timeout_s=15)
     return alert_id, contract, fill
 
 
@@ -172,7 +172,7 @@ async def quoted_at(env: Env, contract: str, price: Decimal) -> None:
     async def looked() -> bool:
         return moves.looked.get(contract) == price
 
-    await eventually(looked, timeout_s=5)
+    await eventually(looked, timeout_s=15)
 
 
 def modifies(env: Env, alert_id: int) -> list[str]:

@@ -38,7 +38,7 @@ async def test_a_refused_move_leaves_the_stop_and_a_better_price_is_sent_and_tak
             assert ": refused (" in said and f"→ {fill + 5 * TICK}" in said, said
             return True
 
-        await eventually(refused, timeout_s=10)
+        await eventually(refused, timeout_s=20)
         assert stop(sim).stop_price == start  # where the gateway has it: never believed moved
         assert len(sim.state.requests_to("Order/modify")) == 1
 
@@ -53,7 +53,7 @@ async def test_a_refused_move_leaves_the_stop_and_a_better_price_is_sent_and_tak
             assert len(modifies(env, alert_id)) == 2  # its answer journaled too
             return True
 
-        await eventually(moved, timeout_s=10)
+        await eventually(moved, timeout_s=20)
         taken = modifies(env, alert_id)[0]  # newest first
         assert ": refused (" not in taken, taken
         decided = re.search(r"\): stop (\S+) → (\S+) →", taken)

@@ -50,6 +50,7 @@ async def test_a_refused_resize_is_tried_again_and_taken(tmp_path: Path, sim: Si
             stop = one(stops(sim))
             assert (stop.size, stop.stop_price) == (2, fill + TICK)  # resized, at break-even + 1 tick
             assert position_size(sim, ACCOUNT) == 2
+            assert len(modifies(env, alert_id)) == 2  # the taken one's answer journaled too
             return True
 
         await eventually(resized, timeout_s=10)

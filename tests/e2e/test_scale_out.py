@@ -160,11 +160,12 @@ async def test_a_stop_tightened_by_hand_is_resized_but_never_loosened_to_break_e
 
         async def resized() -> bool:
             assert (one(stops(sim)).size, one(stops(sim)).stop_price) == (2, fill + 5 * TICK)
+            modifies = [e.message for e in env.journal.events(alert_id=alert_id) if e.kind == "oco.modify"]
+            assert len(modifies) == 1 and "size 3 → 2" in modifies[0], modifies  # its answer journaled
+            assert "stop price" not in modifies[0]
             return True
 
         await eventually(resized, timeout_s=10)
-        modifies = [e.message for e in env.journal.events(alert_id=alert_id) if e.kind == "oco.modify"]
-        assert len(modifies) == 1 and "size 3 → 2" in modifies[0] and "stop price" not in modifies[0]
 
 
 @pytest.mark.parametrize("point", ["scale_out.before_resize", "scale_out.modify_written"])
@@ -266,12 +267,13 @@ async def test_a_resize_the_gateway_did_not_answer_is_sent_again_after_reading_t
         async def resized() -> bool:
             stop = one(stops(sim))
             assert (stop.size, stop.stop_price) == (2, fill + TICK)
+            modifies = [e.message for e in env.journal.events(alert_id=alert_id) if e.kind == "oco.modify"]
+            # the unanswered one, then the same change sent again once Order/search showed size 3
+            # (each answer journaled after the gateway has the change: waited for too)
+            assert sorted("no answer" in m for m in modifies) == [False, True], modifies
             return True
 
-        await eventually(resized, timeout_s=5)
-        modifies = [e.message for e in env.journal.events(alert_id=alert_id) if e.kind == "oco.modify"]
-        # the unanswered one, then the same change sent again once Order/search showed size 3
-        assert sorted("no answer" in m for m in modifies) == [False, True], modifies
+        await eventually(resized, timeout_s=10)
 
 
 async def test_a_target_filled_while_the_hub_was_down_resizes_the_stop_after_the_reconnect(
