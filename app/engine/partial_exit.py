@@ -13,8 +13,9 @@ and its take profits together, cover no more than what is left: a leg over it is
 Order/modify of an absolute size (sent once, journaled as ``bracket.resized``), one with nothing
 left to cover is cancelled. A stop loss larger than the position would, when hit, open a
 position the other way. A managed
-bracket's group holds the PARTIAL_CLOSE row, so its review caps its legs to the entry's fill
-less what was closed and never sizes them back up (managed_brackets.py). A refused close
+bracket's or scale-out's group holds the PARTIAL_CLOSE row, so its review caps its legs to the
+entry's fill less what was closed and never sizes them back up (managed_brackets.py,
+scale_out.py). A refused close
 changes nothing: the legs keep their size and the alert answers the gateway's reason. After a
 crash between the close and the resize, the alert's resumed run finds its PARTIAL_CLOSE row
 sent, never sends it again, and resizes the legs to the position the gateway reports then.
@@ -157,13 +158,14 @@ def _sent_before(run: AlertRun, account: Account, contract: Contract) -> OrderRe
 
 
 async def _managed_groups(run: AlertRun, account: Account, contract: Contract) -> list[int]:
-    """The working managed brackets of the account in the contract (their group ids)."""
+    """The working managed brackets and scale-out groups of the account in the contract (their
+    group ids): the partial close joins the group, whose review then counts it."""
     groups = await run.runner.run(run.journal.oco_groups, OcoState.WORKING)
     return [
         g.id
         for g in groups
         if g.id is not None
-        and g.kind == OcoKind.MANAGED_BRACKET
+        and g.kind in (OcoKind.MANAGED_BRACKET, OcoKind.SCALE_OUT)
         and g.account_id == account.account_id
         and g.contract_id == contract.contract_id
     ]

@@ -15,6 +15,8 @@ when the gateway did not answer and Order/search still shows the old order); onc
 ``after_target`` and those before it filled, its price moves to P ± offset ticks, never the wrong
 way. When the stop fills the targets are cancelled; when nothing is open the rest is cancelled and
 the group is done. Fills beyond F (a target and the stop in a race) are taken back per the policy.
+A partial exit's close (a PARTIAL_CLOSE row of the group, partial_exit.py) takes its contracts
+out of F: the stop covers what is left and the targets are capped to it.
 A leg never placed (crash) is placed on resume, the stop never larger than the gateway's position;
 a stop the gateway will not hold fails the group per ``on_failure`` (managed_brackets.py).
 
@@ -41,7 +43,7 @@ from app.domain.kinds import EventKind, EventLevel, OcoState
 from app.domain.models import BreakEven, OrderRequest, Target
 from app.domain.scale_out import read_plan
 from app.domain.ticks import round_in_favour
-from app.engine.managed_brackets import MAX_ATTEMPTS, ManagedBrackets, leg_price
+from app.engine.managed_brackets import MAX_ATTEMPTS, ManagedBrackets, leg_price, partly_closed
 from app.engine.oco_review import OcoReview
 from app.engine.protection_context import (
     LegView,
@@ -114,7 +116,9 @@ class ScaleOut:
             return False
         if plan is None or entry.price is None:
             return False
-        filled = entry.filled
+        # Contracts closed by partial exits (the group's PARTIAL_CLOSE rows, partial_exit.py) are
+        # no longer the group's: its legs cover the fill less them, never sized back up.
+        filled = entry.filled - partly_closed(rows)
         taken = sum(v.filled for v in targets)
         stopped = sum(v.filled for v in stops)
         open_size = filled - taken - stopped
@@ -297,6 +301,8 @@ class ScaleOut:
         free = open_size - sum(v.size - v.filled for v in targets if v.working)
         acted = False
         for n, (target, size) in enumerate(zip(plan, sizes, strict=True), start=1):
+            if size <= 0:  # nothing for it to take (a percentage rounded to 0, a partial exit)
+                continue
             tries = [v for v in targets if ids.target_number(v.row.client_order_id) == n]
             if tries and tries[-1].state != OrderState.NOT_PLACED:
                 if tries[-1].state in GONE and not tries[-1].filled and tries[-1].id not in self.reported:

@@ -168,6 +168,38 @@ async def test_a_stop_tightened_by_hand_is_resized_but_never_loosened_to_break_e
         await eventually(resized, timeout_s=10)
 
 
+async def test_a_partial_exit_shrinks_the_group_and_its_review_never_sizes_the_stop_back_up(
+    tmp_path: Path, sim: SimServer
+) -> None:
+    settings = on_the_sim(tmp_path, sim)
+    async with on_sim(settings, tmp_path, sim) as env:
+        alert_id = (await env.send("mnq-scale-out", body("so-part"))).json()["alert_id"]
+        entry, fill = await placed(env, alert_id)
+        raw = (SHIPPED_ALERTS / "mnq-exit-partial.example.json").read_text().replace("50%", "1")
+        reply = (await env.send("mnq-exit-partial", raw)).json()
+        assert reply["status"] == "executed", reply
+
+        async def shrunk() -> bool:
+            assert position_size(sim, ACCOUNT) == 2
+            assert one(stops(sim)).size == 2  # the stop covers what is left, no more
+            assert [t.size for t in targets(sim)] == [1, 1]  # target 3 has nothing left to take
+            return True
+
+        await eventually(shrunk, timeout_s=10)
+        await env.runtime.bridge.protection.review(group_of(env, alert_id).id)  # a review now
+        await eventually(shrunk, timeout_s=10)  # the group counts the closed contract
+        assert not [e for e in env.journal.events(alert_id=alert_id) if e.level == "critical"]
+
+        sim.state.set_price(entry.contract_id, fill + 20 * TICK)  # TP1: 1 left, at break-even
+
+        async def after_tp1() -> bool:
+            assert position_size(sim, ACCOUNT) == 1
+            assert (one(stops(sim)).size, one(stops(sim)).stop_price) == (1, fill + TICK)
+            return True
+
+        await eventually(after_tp1, timeout_s=10)
+
+
 @pytest.mark.parametrize("point", ["scale_out.before_resize", "scale_out.modify_written"])
 async def test_a_crash_between_a_target_s_fill_and_the_resize_resizes_on_restart(
     tmp_path: Path, sim: SimServer, point: str
