@@ -135,10 +135,20 @@ async def _modify(run: AlertRun, account: Account, contract: Contract, leg: Brok
     try:
         await run.gateway.modify_order(account.account_id, leg.broker_order_id, size=size)
         message += " after a partial exit"
-    except OrderRejected as exc:  # filled or cancelled meanwhile
+    except OrderRejected as exc:  # filled or cancelled meanwhile, or the gateway would not
         message, level = f"{message}: refused ({exc})", EventLevel.WARNING
     except GatewayError as exc:
         message, level = f"{message}: no answer ({exc}); not resent", EventLevel.WARNING
+    if level != EventLevel.INFO and leg.order_type in STOP_TYPES:
+        # A stop loss larger than the position opens a position the other way when it fills. A
+        # group of the bridge's own resizes it again in its review (refusals.py); a native leg
+        # is the trader's to fix, so say so at the loudest level, with the numbers.
+        level = EventLevel.CRITICAL
+        message += (
+            f": stop loss {leg.broker_order_id} may still be {leg.size} contracts for {size} open "
+            f"(a fill would open {leg.size - size} the other way): resize it to {size} in TopstepX "
+            "or flatten the position"
+        )
     (log.info if level == EventLevel.INFO else log.warning)("alert %s: %s", run.alert_id, message)
     await run.leg_event(
         EventKind.BRACKET_RESIZED, message, level, account, contract, leg, from_size=leg.size, size=size

@@ -307,3 +307,21 @@ async def test_two_brackets_on_one_position_cover_no_more_than_is_left(tmp_path:
         assert env.sim.requests_to("Order/modify") == []
         rows = env.orders(reply["alert_id"])
         assert [r.leg for r in rows] == [Leg.PARTIAL_CLOSE, Leg.CANCEL, Leg.CANCEL]
+
+
+async def test_a_native_stop_the_gateway_will_not_shrink_is_reported_critical_with_the_numbers(
+    tmp_path: Path,
+) -> None:
+    async with running(make_settings(tmp_path), tmp_path) as env:
+        entry_id, _ = await bracketed(env, body=long_4())
+        env.sim.faults.reject_next(2, path="Order/modify")  # both legs' resizes refused
+
+        reply = (await env.send(PARTIAL, exit_alert("50%"))).json()
+
+        assert reply["status"] == "executed", reply  # the close itself went through
+        assert held(env) == 2 and leg_sizes(env, entry_id) == {Leg.STOP_LOSS: 4, Leg.TAKE_PROFIT: 4}
+        levels = {e.data["size"]: e.level for e in resized(env)}
+        [stop_event] = [e for e in resized(env) if e.level == "critical"]
+        assert "may still be 4 contracts for 2 open" in stop_event.message
+        assert "resize it to 2 in TopstepX or flatten" in stop_event.message
+        assert sorted(e.level for e in resized(env)) == ["critical", "warning"], levels  # the target: warned
