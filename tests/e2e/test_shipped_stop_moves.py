@@ -84,6 +84,7 @@ async def test_mnq_trail_live_example_moves_its_stop_to_break_even_then_trails(
 
         sim.state.set_price(contract, fill + 20 * TICK)
         await stop_at(sim, fill + TICK)  # break-even: the fill + 1 tick
+        await journaled(env, alert_id, "scale_out.break_even")  # its answer, journaled last
         kinds = events(env, alert_id)
         assert kinds.index("scale_out.modify") < kinds.index("oco.modify")  # written ahead
         assert "scale_out.break_even" in kinds
