@@ -37,16 +37,18 @@ async def eventually(
 ) -> T:
     """Poll ``check`` until it returns a truthy value (returned) or raises no AssertionError.
 
-    Fails with the last AssertionError (or a timeout message) after ``timeout_s``.
+    A ValueError is waited out too: ``[row] = rows`` on a list that is still empty (or not yet
+    down to one) is the commonest "not yet". Fails with the last of them (or a timeout message)
+    after ``timeout_s``.
     """
     deadline = time.monotonic() + timeout_s
-    last: AssertionError | None = None
+    last: AssertionError | ValueError | None = None
     while True:
         try:
             value = await check()
             if value:
                 return value
-        except AssertionError as exc:
+        except (AssertionError, ValueError) as exc:
             last = exc
         if time.monotonic() > deadline:
             if last is not None:

@@ -28,7 +28,7 @@ async def test_a_refused_move_leaves_the_stop_and_a_better_price_is_sent_and_tak
     monkeypatch.setattr(live_stops, "RETRY_SAME_S", 600.0)
     async with on_sim(settings_for(tmp_path, sim), tmp_path, sim) as env:
         alert_id, contract, fill = await entered(env, "live-every", "refused-1")
-        start = fill - 40 * TICK
+        start = fill - 20 * TICK
         assert stop(sim).stop_price == start
         sim.state.faults.reject_next(1, path="Order/modify")  # code 3 Rejected, not performed
         await quoted_at(env, contract, fill + 25 * TICK)  # wants the stop at fill + 5 ticks
