@@ -79,8 +79,7 @@ class LiveStops:
         self.gap_s = gap_s
         self.best: dict[int, Decimal] = {}  # group id → the most favourable price since the fill
         self.saved: dict[int, tuple[Decimal, float]] = {}  # group id → best kept in its note, when
-        self._flushing: set[int] = set()  # groups with a later look scheduled to keep their best
-        self._relooking: set[str] = set()  # contracts with a later look scheduled (a stop not ready)
+        self._later: dict[str, float] = {}  # contract id → when its next scheduled look is due
         self.asked: dict[int, Decimal] = {}  # stop row id → the stop price the gateway took
         self.sent_at: dict[int, float] = {}  # stop row id → monotonic time of its last modify
         self.refused: dict[int, tuple[Decimal, float]] = {}  # stop row id → price refused, when
@@ -134,11 +133,11 @@ class LiveStops:
         live = [v for v in stops if v.working]
         if len(live) != 1 or live[0].row.order_type != OrderType.STOP:
             if not stops or any(v.working for v in stops):  # placed or replaced soon
-                self._look_again(group.contract_id)
+                self._look_later(group.contract_id, RELOOK_S)
             return  # none yet, or being replaced: protection's review settles it first
         stop = live[0]
         if stop.state.is_open or stop.broker_order_id is None or stop.id in ctx.cancel_asked:
-            self._look_again(group.contract_id)  # its placement or cancel is being settled
+            self._look_later(group.contract_id, RELOOK_S)  # its placement or cancel is being settled
             return
         side = side_of(entry.row)
         sign = 1 if side is Side.BUY else -1
@@ -191,21 +190,19 @@ class LiveStops:
         wait = self.sent_at.get(stop.id, float("-inf")) + self.gap_s - time.monotonic()
         if wait > 0:  # rate limit: look again when this stop may be moved
             await self._keep(group, best, now=False)
-            asyncio.get_running_loop().call_later(wait, self.on_quote, group.contract_id)
+            self._look_later(group.contract_id, wait)
             return
         await self._keep(group, best, now=True)  # the best that decides the move, before its write-ahead
         self.sent_at[stop.id] = time.monotonic()
         self.modifies += 1
         legs = [ctx.view(r) for r in rows if r.leg != Leg.ENTRY]
-        scale_out = self.protection.scale_out
-        took = await scale_out._modify(  # noqa: SLF001 — the one journaled modify path
+        took = await self.protection.scale_out._modify(  # noqa: SLF001 — the one journaled modify path
             group, stop, legs, why, size=None, stop_price=target, label=label
         )
         if took:
             self.asked[stop.id] = target
-        else:  # refused or unanswered: the gateway's word (its report) decides the stop's price
+        else:  # refused or unanswered (forgotten by _modify: the gateway's report decides)
             self.refused[stop.id] = (target, time.monotonic())
-            scale_out.prices.pop(stop.id, None)
 
     async def _keep(self, group: OcoGroupRow, best: Decimal, *, now: bool) -> None:
         """Write ``best`` into the group's note when it is not kept yet: at once when ``now`` (a
@@ -217,9 +214,7 @@ class LiveStops:
             return
         wait = 0.0 if now or kept is None else kept[1] + SAVE_GAP_S - time.monotonic()
         if wait > 0:
-            if gid not in self._flushing:  # one later look per group, however many quotes come
-                self._flushing.add(gid)
-                asyncio.get_running_loop().call_later(wait, self._flush, gid, group.contract_id)
+            self._look_later(group.contract_id, wait)
             return
         note = with_best(group.note or "", best)
         if note is None:
@@ -232,19 +227,18 @@ class LiveStops:
             return
         self.saved[gid] = (best, time.monotonic())
 
-    def _look_again(self, contract_id: str) -> None:
-        """Look at ``contract_id``'s groups again in RELOOK_S: a stop being placed or settled was
-        skipped, and a quiet market may send no other quote to decide on (one look per contract)."""
-        if contract_id in self._relooking:
-            return
-        self._relooking.add(contract_id)
+    def _look_later(self, contract_id: str, delay_s: float) -> None:
+        """Look at ``contract_id``'s groups again in ``delay_s`` seconds: a move held back (rate
+        limit, a stop being placed or settled) or a best not kept yet must not wait for a quote a
+        quiet market may never send. One pending look per contract, the earliest one asked."""
+        due = time.monotonic() + delay_s
+        if self._later.get(contract_id, float("inf")) <= due:
+            return  # an earlier look is already due: it decides again, and asks again if need be
 
         def look() -> None:
-            self._relooking.discard(contract_id)
+            if self._later.get(contract_id) == due:
+                del self._later[contract_id]
             self.on_quote(contract_id)
 
-        asyncio.get_running_loop().call_later(RELOOK_S, look)
-
-    def _flush(self, gid: int, contract_id: str) -> None:
-        self._flushing.discard(gid)
-        self.on_quote(contract_id)
+        self._later[contract_id] = due
+        asyncio.get_running_loop().call_later(delay_s, look)
