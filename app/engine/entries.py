@@ -74,7 +74,9 @@ async def place_entry(
             failpoint("group.written")  # the group journaled, its entry not yet written
     trail: Decimal | None = None
     leg = Leg.ENTRY
-    if intent.order_type is OrderType.TRAILING_STOP:
+    # A resumed run's order sent before is found by its tag (sender.py): never priced again, so
+    # never refused for want of a last price the earlier run had.
+    if intent.order_type is OrderType.TRAILING_STOP and not sent_before:
         trail = trail_start(run, intent, account, side, contract)
         if trail is None:
             return []

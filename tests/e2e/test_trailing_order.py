@@ -163,14 +163,17 @@ async def test_a_crash_after_the_send_leaves_exactly_one_trailing_stop(
     async with on_sim(settings, tmp_path, sim) as env:
         contract, fill = await long_one(env, "long-4")
         await quoted_at(env, contract, fill)
-        body = alert("trail-4", "sell", "trailing_stop", trail_ticks="20", price=str(fill))
+        body = alert("trail-4", "sell", "trailing_stop", trail_ticks="20")  # priced by the live quote
         # on the gateway, its answer not journaled: the bridge dies there
         with arm("order.sent", 1), pytest.raises(FailpointCrash):
             await env.send("trail-order", body)
         [alert_row] = env.journal.recent_alerts(limit=1)
     one(trailing(sim))
 
-    async with on_sim(settings, tmp_path, sim) as env:  # the alert resumed: found by its tag
+    # The restart, with no live quote and an alert with no price: the order sent before is found
+    # by its tag, never priced (nor refused) again.
+    restart = settings_for(tmp_path, sim, market_hub=False)
+    async with on_sim(restart, tmp_path, sim) as env:
 
         async def settled() -> bool:
             stored = env.journal.get_alert(alert_row.id)
