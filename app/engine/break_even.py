@@ -36,7 +36,7 @@ from app.domain.enums import Action, Leg, OrderState, OrderType, Side
 from app.domain.kinds import EventKind, EventLevel
 from app.domain.models import Account, BrokerOrder, Contract, OrderOutcome, OrderRequest, Position
 from app.engine.partial_exit import STOP_TYPES
-from app.engine.scale_out import break_even_price
+from app.engine.scale_out import at_or_better, break_even_price, past
 from app.engine.sender import row_outcome
 from app.engine.stray_legs import bracket_legs
 from app.errors import GatewayError, OrderRejected
@@ -48,20 +48,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Result = tuple[list[OrderOutcome], str | None]
-
-
-def at_or_better(stop: Decimal, target: Decimal, side: Side) -> bool:
-    """True when a stop at ``stop`` protects a ``side`` position (BUY = long) at least as well
-    as one at ``target`` (points)."""
-    return stop >= target if side is Side.BUY else stop <= target
-
-
-def past(last: Decimal | None, target: Decimal, side: Side) -> bool:
-    """True when the market ``last`` is at or beyond a ``side`` position's stop at ``target``
-    (a long's at or below it): a stop there would fill at once. False when ``last`` is unknown."""
-    if last is None:
-        return False
-    return last <= target if side is Side.BUY else last >= target
 
 
 async def break_even(

@@ -42,7 +42,7 @@ from app.domain.kinds import OcoKind, OcoState
 from app.domain.scale_out import read_best, read_live, with_best
 from app.engine.loops import Passes
 from app.engine.protection_context import id_of, side_of
-from app.engine.scale_out import break_even_price
+from app.engine.scale_out import break_even_price, past
 from app.engine.trailing import trails
 from app.errors import JournalError
 
@@ -178,7 +178,7 @@ class LiveStops:
             await self._keep(group, best, now=False)
             return
         target, why, label = max(better, key=lambda w: w[0] * sign)
-        if (price - target) * sign <= 0:
+        if past(price, target, side):
             # the price is back at or through the wanted stop: asked now it would be refused (or
             # fill at once); it is asked when the price is on the right side of it again
             await self._keep(group, best, now=False)

@@ -84,6 +84,20 @@ def break_even_price(price: Decimal, side: Side, offset_ticks: int, tick: Decima
     return round_in_favour(price + sign * offset_ticks * tick, tick, long=side is Side.BUY)
 
 
+def at_or_better(stop: Decimal, target: Decimal, side: Side) -> bool:
+    """True when a stop at ``stop`` protects a ``side`` position (BUY = long) at least as well
+    as one at ``target`` (points)."""
+    return stop >= target if side is Side.BUY else stop <= target
+
+
+def past(last: Decimal | None, target: Decimal, side: Side) -> bool:
+    """True when the market ``last`` is at or beyond a ``side`` position's stop at ``target``
+    (a long's at or below it): a stop there would fill at once. False when ``last`` is unknown."""
+    if last is None:
+        return False
+    return last <= target if side is Side.BUY else last >= target
+
+
 class ScaleOut:
     """Review scale-out groups (see the module docstring)."""
 
@@ -200,9 +214,7 @@ class ScaleOut:
             return False
         resize = want if stop.size != want and not stop.filled else None
         current = self.stop_price(stop)
-        better = be_price is not None and (
-            current is None or (be_price > current if side is Side.BUY else be_price < current)
-        )
+        better = be_price is not None and (current is None or not at_or_better(current, be_price, side))
         if resize is None and not better:
             return False
         why = (
