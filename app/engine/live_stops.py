@@ -34,12 +34,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from app.domain.enums import Leg, OrderType, Side
 from app.domain.kinds import OcoKind, OcoState
 from app.domain.scale_out import read_best, read_live, with_best
+from app.domain.ticks import round_in_favour
 from app.engine.loops import Passes
 from app.engine.protection_context import id_of, side_of
 from app.engine.scale_out import break_even_price, past
@@ -59,6 +60,13 @@ PASS_GAP_S = 0.1  # at most one pass over the quoted contracts this often
 RELOOK_S = 0.5  # a group skipped while its stop is placed or settled is looked at again this soon
 SAVE_GAP_S = 1.0  # an improving best is written to the journal at most this often (and before a move)
 KINDS = (OcoKind.MANAGED_BRACKET, OcoKind.SCALE_OUT)
+
+
+def trail_stop(best: Decimal, side: Side, ticks: int, tick: Decimal) -> Decimal:
+    """The trail's stop loss ``ticks`` behind ``best`` (points) for a trade on ``side``, on the
+    tick grid and never nearer than ``ticks`` (rounded down for a long, up for a short)."""
+    sign = 1 if side is Side.BUY else -1
+    return round_in_favour(best - sign * ticks * tick, tick, long=side is Side.SELL)
 
 
 class LiveStops:
@@ -163,9 +171,7 @@ class LiveStops:
             )
             wanted.append((be, why, "break-even"))
         if plan.trail_ticks is not None and favour >= plan.trail_activation_ticks:
-            rounding = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
-            raw = best - sign * plan.trail_ticks * tick
-            trail = (raw / tick).to_integral_value(rounding=rounding) * tick
+            trail = trail_stop(best, side, plan.trail_ticks, tick)
             if current is None or (trail - current) * sign >= plan.trail_step_ticks * tick:
                 why = (
                     f"best {best} is {favour} ticks in favour of the fill {entry.price} (trail "

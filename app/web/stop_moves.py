@@ -2,7 +2,8 @@
 
 What app/engine/live_stops.py will do after the fill (break-even after X ticks in favour, the
 bridge-managed trail) and app/engine/scale_out.py's break-even after target N, with the prices
-they imply when the fill price is known (the render shows the entry filled at its limit/stop
+they imply when the fill price is known, by the engine's own rules (break_even_price,
+trail_stop) (the render shows the entry filled at its limit/stop
 price, else the alert's reference price, as the legs it shows). Units are named: ticks, points
 (ticks × tick size) and USD (ticks × tick value, per contract). Pure: no I/O.
 """
@@ -10,10 +11,12 @@ price, else the alert's reference price, as the legs it shows). Units are named:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 
 from app.domain.enums import Side
 from app.domain.models import LiveStops
+from app.engine.live_stops import trail_stop
+from app.engine.scale_out import break_even_price
 
 HUB = (
     "moved by the bridge from the Market Hub's live quotes ([gateway] market_hub, on by default); "
@@ -46,14 +49,17 @@ class Entry:
             extra.append(f"{ticks * self.tick_value:.2f} USD a contract")
         return f"{words} ({', '.join(extra)})" if extra else words
 
-    def at(self, ticks: int, rounding: str | None = None) -> Decimal | None:
-        """The price ``ticks`` in the trade's favour of the fill (negative: against), on the grid."""
+    def at(self, ticks: int) -> Decimal | None:
+        """The price ``ticks`` in the trade's favour of the fill (negative: against)."""
         if self.fill is None or self.tick is None:
             return None
-        raw = self.fill + self.sign * ticks * self.tick
-        if rounding is None:
-            return raw
-        return (raw / self.tick).to_integral_value(rounding=rounding) * self.tick
+        return self.fill + self.sign * ticks * self.tick
+
+    def break_even(self, offset_ticks: int) -> Decimal | None:
+        """The break-even stop the bridge would ask for (scale_out.break_even_price)."""
+        if self.fill is None or self.tick is None:
+            return None
+        return break_even_price(self.fill, self.side, offset_ticks, self.tick)
 
     def when(self, price: Decimal | None) -> str:
         """`` (21505.25 when filled at 21500.25)``, or nothing when the fill is not known."""
@@ -67,7 +73,7 @@ class Entry:
 
 def break_even_words(entry: Entry, after_ticks: int, offset_ticks: int) -> str:
     """Break-even after ``after_ticks`` in favour (live quotes): the stop to the fill ± offset."""
-    stop = entry.at(offset_ticks, ROUND_CEILING if entry.side is Side.BUY else ROUND_FLOOR)
+    stop = entry.break_even(offset_ticks)
     to = f"{stop}, {entry.offset(offset_ticks)}" if stop is not None else entry.offset(offset_ticks)
     return (
         f"break-even: once the price is {entry.distance(after_ticks)} in favour of the fill"
@@ -84,7 +90,8 @@ def trail_words(entry: Entry, ticks: int, activation_ticks: int, step_ticks: int
         if activation_ticks
         else "from the fill"
     )
-    first = entry.at(activation_ticks - ticks, ROUND_FLOOR if entry.side is Side.BUY else ROUND_CEILING)
+    best = entry.at(activation_ticks)
+    first = None if best is None or entry.tick is None else trail_stop(best, entry.side, ticks, entry.tick)
     there = f" (there: {first})" if first is not None else ""
     return (
         f"trail: {after}, the stop loss follows the best price {entry.distance(ticks, usd=True)} "
@@ -107,7 +114,6 @@ def live_words(entry: Entry, plan: LiveStops) -> list[str]:
 
 def after_target_words(entry: Entry | None, after_target: int, offset_ticks: int) -> str:
     """A scale-out's break-even after target N, with its price when the fill is known."""
-    rounding = ROUND_CEILING if entry is None or entry.side is Side.BUY else ROUND_FLOOR
-    stop = entry.at(offset_ticks, rounding) if entry is not None else None
+    stop = entry.break_even(offset_ticks) if entry is not None else None
     where = f": stop loss to {stop} (shown filled at {entry.fill})" if entry and stop is not None else ""
     return f"break-even + {offset_ticks} tick(s) after target {after_target}{where}"
