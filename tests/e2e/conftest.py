@@ -175,3 +175,16 @@ async def watch_often(env: Env, interval_s: float = 0.2) -> None:
     await watchdog.stop()
     watchdog.interval_s = interval_s
     watchdog.start()
+
+
+async def hub_dropped(env: Env, refuse_s: float = 1.0) -> None:
+    """Drop the simulator's User Hub connections, refusing reconnects for ``refuse_s`` seconds,
+    and return once the bridge's hub client sees itself disconnected (it is deaf from then on)."""
+    hub = env.hub
+    env.sim.hub.refuse_for(refuse_s)
+    env.sim.hub.drop_all()
+
+    async def dropped() -> bool:
+        return not hub.state.connected
+
+    await eventually(dropped, timeout_s=5)

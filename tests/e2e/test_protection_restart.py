@@ -28,7 +28,7 @@ from app.ingest.auth import load_secrets, webhook_path
 from app.journal.journal import Journal
 from app.sim.models import OrderStatus, OrderType, Side
 from app.sim.server import SimServer
-from tests.e2e.conftest import Env, make_settings, running
+from tests.e2e.conftest import Env, hub_dropped, make_settings, running
 from tests.e2e.test_protection import BRACKET_ALERT, MANAGED, group_of, on_sim
 from tests.helpers import SHIPPED_TEMPLATES, eventually, free_port, start_serve
 
@@ -421,13 +421,7 @@ async def test_a_managed_entry_filled_while_the_hub_was_down_is_protected_after_
         reply = (await env.send("mnq-managed-limit", body)).json()
         assert reply["status"] == "executed", reply
         hub = env.hub
-        env.sim.hub.refuse_for(1.0)
-        env.sim.hub.drop_all()
-
-        async def dropped() -> bool:
-            return not hub.state.connected
-
-        await eventually(dropped, timeout_s=5)
+        await hub_dropped(env)
         env.sim.set_price(contract.contract_id, below)  # the entry fills while the bridge is deaf
         assert working(env.sim_server, POSITION_BRACKETS, OrderType.STOP) == []
 

@@ -16,7 +16,7 @@ from app.domain.enums import Leg, OrderState
 from app.failpoints import FailpointCrash, arm
 from app.sim.models import OrderStatus, OrderType
 from app.sim.server import SimServer
-from tests.e2e.conftest import Env
+from tests.e2e.conftest import Env, hub_dropped
 from tests.e2e.test_protection import group_of, on_sim
 from tests.e2e.test_protection_restart import (
     AUTO_OCO,
@@ -316,13 +316,7 @@ async def test_a_target_filled_while_the_hub_was_down_resizes_the_stop_after_the
         alert_id = (await env.send("mnq-scale-out", body("so-hub"))).json()["alert_id"]
         entry, fill = await placed(env, alert_id)
         hub = env.hub
-        env.sim.hub.refuse_for(1.0)
-        env.sim.hub.drop_all()
-
-        async def dropped() -> bool:
-            return not hub.state.connected
-
-        await eventually(dropped, timeout_s=5)
+        await hub_dropped(env)
         sim.state.set_price(entry.contract_id, fill + 40 * TICK)  # TP1 and TP2 fill, the bridge deaf
         assert one(stops(sim)).size == 3
 

@@ -23,7 +23,7 @@ from app.sim.models import OrderStatus, Side
 from app.sim.models import OrderType as SimOrderType
 from app.sim.server import SimServer
 from app.sim.wire import normalize_path
-from tests.e2e.conftest import Env, make_settings, running
+from tests.e2e.conftest import Env, hub_dropped, make_settings, running
 from tests.e2e.test_protection import group_of, on_sim
 from tests.e2e.test_protection_restart import crashed, one, position_size
 from tests.helpers import SHIPPED_ALERTS, SHIPPED_TEMPLATES, eventually, tvbridge
@@ -304,13 +304,7 @@ async def test_an_entry_filled_while_the_hub_was_down_gets_its_trailing_stop_aft
         reply = (await env.send("mnq-trail-limit", body)).json()
         assert reply["status"] == "executed", reply
         hub = env.hub
-        env.sim.hub.refuse_for(1.0)
-        env.sim.hub.drop_all()
-
-        async def dropped() -> bool:
-            return not hub.state.connected
-
-        await eventually(dropped, timeout_s=5)
+        await hub_dropped(env)
         env.sim.set_price(contract.contract_id, below)  # the entry fills while the bridge is deaf
         assert trailing_stops(env.sim) == []
 
