@@ -130,6 +130,22 @@ def sim_orders(port: int) -> list[dict[str, Any]]:
         return orders
 
 
+def bridge_env(root: Path, sim_port: int) -> dict[str, str]:
+    """The environment of a bridge process on the simulator at ``sim_port`` (rate limits out of
+    the way, its own journal under ``root``, free ports)."""
+    return {
+        "TVBRIDGE_GATEWAY__KIND": "custom",
+        "TVBRIDGE_GATEWAY__API_URL": f"http://127.0.0.1:{sim_port}",
+        "TVBRIDGE_GATEWAY__USER_HUB_URL": f"ws://127.0.0.1:{sim_port}/hubs/user",
+        "TVBRIDGE_GATEWAY__USERNAME": "trader1",
+        "TVBRIDGE_GATEWAY__API_KEY": "chaos-test-key",
+        "TVBRIDGE_GATEWAY__RATE_LIMIT_PER_MINUTE": "1000000",
+        "TVBRIDGE_JOURNAL__URL": journal_url(root),
+        "TVBRIDGE_SERVER__PORT": str(free_port()),
+        "TVBRIDGE_SERVER__WEBHOOK_PORT": str(free_port()),
+    }
+
+
 async def test_kill_9_during_a_burst_loses_no_alert_and_doubles_no_order(tmp_path: Path) -> None:
     seed = int(os.environ.get("TVBRIDGE_CHAOS_SEED", str(random.randrange(1 << 30))))
     rng = random.Random(seed)
@@ -145,18 +161,7 @@ async def test_kill_9_during_a_burst_loses_no_alert_and_doubles_no_order(tmp_pat
     )
     sim_port = free_port()
     sim, _ = start_sim(tmp_path, "--rate-limit", "1000000", "--latency-ms", LATENCY_MS, port=sim_port)
-    url = journal_url(tmp_path)
-    env = {
-        "TVBRIDGE_GATEWAY__KIND": "custom",
-        "TVBRIDGE_GATEWAY__API_URL": f"http://127.0.0.1:{sim_port}",
-        "TVBRIDGE_GATEWAY__USER_HUB_URL": f"ws://127.0.0.1:{sim_port}/hubs/user",
-        "TVBRIDGE_GATEWAY__USERNAME": "trader1",
-        "TVBRIDGE_GATEWAY__API_KEY": "chaos-test-key",
-        "TVBRIDGE_GATEWAY__RATE_LIMIT_PER_MINUTE": "1000000",
-        "TVBRIDGE_JOURNAL__URL": url,
-        "TVBRIDGE_SERVER__PORT": str(free_port()),
-        "TVBRIDGE_SERVER__WEBHOOK_PORT": str(free_port()),
-    }
+    env = bridge_env(tmp_path, sim_port)
     bridge = Bridge(tmp_path, env, tmp_path / "serve.log")
     run = Run()
     try:
@@ -203,7 +208,7 @@ async def test_kill_9_during_a_burst_loses_no_alert_and_doubles_no_order(tmp_pat
         undelivered = [(n, run.answers[n]) for n in range(ALERTS) if not run.delivered(n)]
         assert not undelivered, f"alerts never answered 2xx after 10 re-sends: {undelivered[:10]}"
 
-        journal = Journal(url)
+        journal = Journal(env["TVBRIDGE_JOURNAL__URL"])
         try:
 
             def unsettled() -> tuple[list[Any], list[Any], list[Any]]:
@@ -345,18 +350,7 @@ async def test_kill_9_during_scale_out_groups_keeps_each_protected_and_doubles_n
     sim, _ = start_sim(
         tmp_path, "--faults", "--rate-limit", "1000000", "--walk-interval", "86400", port=sim_port
     )
-    url = journal_url(tmp_path)
-    env = {
-        "TVBRIDGE_GATEWAY__KIND": "custom",
-        "TVBRIDGE_GATEWAY__API_URL": f"http://127.0.0.1:{sim_port}",
-        "TVBRIDGE_GATEWAY__USER_HUB_URL": f"ws://127.0.0.1:{sim_port}/hubs/user",
-        "TVBRIDGE_GATEWAY__USERNAME": "trader1",
-        "TVBRIDGE_GATEWAY__API_KEY": "chaos-test-key",
-        "TVBRIDGE_GATEWAY__RATE_LIMIT_PER_MINUTE": "1000000",
-        "TVBRIDGE_JOURNAL__URL": url,
-        "TVBRIDGE_SERVER__PORT": str(free_port()),
-        "TVBRIDGE_SERVER__WEBHOOK_PORT": str(free_port()),
-    }
+    env = bridge_env(tmp_path, sim_port)
     bridge = Bridge(tmp_path, env, tmp_path / "serve.log")
     view = SimView(sim_port)
     contract_id: str | None = None
@@ -434,7 +428,7 @@ async def test_kill_9_during_scale_out_groups_keeps_each_protected_and_doubles_n
         assert doubled == [], f"seed {seed}: orders sent twice: {doubled}"
         assert len(entries) == SCALE_GROUPS, f"seed {seed}: {len(entries)} entries for {SCALE_GROUPS} alerts"
         assert view.position() == 0 and view.working() == []
-        journal = Journal(url)
+        journal = Journal(env["TVBRIDGE_JOURNAL__URL"])
         try:
 
             async def all_settled() -> bool:
