@@ -76,6 +76,18 @@ class Env:
         return self.journal.alert_orders(alert_id)
 
 
+@pytest.fixture
+async def sim() -> AsyncIterator[SimServer]:
+    """A simulator that outlives the bridge: a test restarts its bridge on the same market
+    (``on_sim``). A module whose market must keep still overrides it (test_live_stops.py)."""
+    server = SimServer()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
 def make_settings(root: Path, *, risk: dict[str, Any] | None = None, **gateway: Any) -> Settings:
     """Settings for a bridge in ``root`` on the simulator; ``risk``: the ``[risk]`` table."""
     templates = root / "templates"

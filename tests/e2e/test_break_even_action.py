@@ -6,7 +6,6 @@ written ahead sends it once (app/engine/break_even.py)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,14 +21,6 @@ from tests.e2e.test_protection_restart import AUTO_OCO, on_the_sim, one, positio
 from tests.helpers import SHIPPED_ALERTS, eventually
 
 TICK = Decimal("0.25")
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[SimServer]:
-    server = SimServer()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def entry_body(key: str, **fields: Any) -> str:

@@ -4,11 +4,8 @@ while the hub cannot be reached at all, orders, fills and positions are followed
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
-
-import pytest
 
 from app.domain.enums import Leg, OrderState
 from app.sim import AUTO_OCO_ACCOUNT_ID
@@ -104,16 +101,6 @@ class without_hub(running):
     async def __aexit__(self, *exc: object) -> None:
         self.runtime.sim = None
         await super().__aexit__(*exc)
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[SimServer]:
-    server = SimServer()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def test_with_the_hub_unreachable_a_take_profit_fill_reaches_the_journal_within_5_s(

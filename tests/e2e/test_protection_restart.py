@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +33,6 @@ from tests.helpers import SHIPPED_TEMPLATES, eventually, free_port, start_serve
 
 POSITION_BRACKETS = 70000002  # the simulator's account without native brackets
 AUTO_OCO = 70000001  # the simulator's account with native brackets (Auto OCO)
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[SimServer]:
-    server = SimServer()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def on_the_sim(root: Path, sim: SimServer) -> Settings:

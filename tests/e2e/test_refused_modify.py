@@ -18,11 +18,9 @@ from tests.e2e.conftest import Env, make_settings, running
 from tests.e2e.test_partial_exit import PARTIAL, exit_alert, held, leg_sizes, long_4
 from tests.e2e.test_protection import MANAGED, group_of, on_sim
 from tests.e2e.test_protection_restart import crashed, on_the_sim, one, position_size
-from tests.e2e.test_scale_out import ACCOUNT, TICK, body, legs, placed, sim, stops, targets
+from tests.e2e.test_scale_out import ACCOUNT, TICK, body, legs, placed, stops, targets
 from tests.e2e.test_stray_legs import BRACKET_ALERT, bracketed, working
 from tests.helpers import SHIPPED_TEMPLATES, eventually
-
-__all__ = ["sim"]  # the fixture, shared with test_scale_out.py
 
 RETRY_S = 0.3  # the bridge's spacing between attempts, short for the tests
 

@@ -5,7 +5,6 @@ stop loss's resize, resumed on restart (app/engine/scale_out.py)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,14 +28,6 @@ from tests.e2e.test_protection_restart import (
 from tests.helpers import SHIPPED_ALERTS, eventually
 
 ACCOUNT = AUTO_OCO  # the shipped mnq-scale-out's account (SIM-AUTO-OCO)
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[SimServer]:
-    server = SimServer()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 ALERT = (SHIPPED_ALERTS / "mnq-scale-out.example.json").read_text()

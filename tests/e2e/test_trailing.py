@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,15 +31,6 @@ TRAIL_ALERT = (SHIPPED_ALERTS / "mnq-trail.example.json").read_bytes()
 EXIT_ALERT = (SHIPPED_ALERTS / "mnq-exit.example.json").read_bytes()
 TICK = Decimal("0.25")  # MNQ
 TRAIL = 20  # the example's trail_ticks
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[SimServer]:
-    """A simulator that outlives the bridge (the crash test's restart)."""
-    server = SimServer()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def trailing_stops(env_sim: Any) -> list[Any]:
