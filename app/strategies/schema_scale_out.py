@@ -44,8 +44,9 @@ def to_offset_ticks(value: object) -> int:
     return conv.to_ticks(value)
 
 
-def target_names() -> tuple[str, ...]:
-    return tuple(f"target{n}" for n in range(1, MAX_TARGETS + 1))
+def target_key(n: int) -> str:
+    """The compiled bracket leg of target ``n`` (1..MAX_TARGETS), read back by template.py."""
+    return f"target{n}"
 
 
 def scale_out_values(
@@ -104,7 +105,7 @@ def scale_out_values(
                 (*tpath, "price"), f"{where}.price needs order.price, the price the distance is measured from"
             )
         units.add(size[0])
-        legs[f"target{n}"] = compiled
+        legs[target_key(n)] = compiled
     if len(units) > 1:
         report(path, "bracket.targets: give every target a size, or every target a percent, not both")
     known = [s for s in sizes if s is not None]

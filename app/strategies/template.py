@@ -23,7 +23,7 @@ from app.strategies import values as conv
 from app.strategies.expressions import AlertView, MissingField, Value
 from app.strategies.sandbox import RENDER_BUDGET_S
 from app.strategies.schema import AccountSpec, AlertFormat, BracketMode, SyncMode, TemplateKind
-from app.strategies.schema_scale_out import to_offset_ticks, to_percent
+from app.strategies.schema_scale_out import MAX_TARGETS, target_key, to_offset_ticks, to_percent
 
 T = TypeVar("T")
 _SIDES = {Action.BUY: Side.BUY, Action.SELL: Side.SELL}
@@ -392,8 +392,8 @@ def _targets(
     Raises TemplateError (distances not increasing, sizes above the entry)."""
     values = run.template.bracket_values
     targets: list[Target] = []
-    for n in range(1, 4):
-        kinds = values.get(f"target{n}")
+    for n in range(1, MAX_TARGETS + 1):
+        kinds = values.get(target_key(n))
         if kinds is None:
             continue
         where = f"bracket.targets.{n}"
